@@ -1,0 +1,255 @@
+//! The full-text projection: a tantivy index of reports.
+//!
+//! The index is rebuilt from the store whenever needed. Each commit records, as its payload,
+//! the last store [`Seq`] it contains, so that after a crash the indexer resumes right after
+//! it — never missing a report, never indexing one twice.
+
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use crate::model::{Report, Seq};
+
+/// The index folder inside the data directory.
+pub const INDEX_DIR: &str = "index";
+/// Bumped whenever the schema changes; a different version rebuilds the index.
+const SCHEMA_VERSION: &str = "1";
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Errors of the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index error: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("cannot use index directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid search query: {0}")]
+    Query(String),
+    #[error("the index is held by another process (is `musubi serve` running?)")]
+    Locked,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    seq: Field,
+    title: Field,
+    description: Field,
+    observables: Field,
+    observable_key: Field,
+    tags: Field,
+    tlp: Field,
+    received_at: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        seq: b.add_u64_field("seq", INDEXED | STORED | FAST),
+        title: b.add_text_field("title", TEXT),
+        description: b.add_text_field("description", TEXT),
+        observables: b.add_text_field("observables", TEXT),
+        observable_key: b.add_text_field("observable_key", STRING),
+        tags: b.add_text_field("tags", TEXT),
+        tlp: b.add_text_field("tlp", STRING),
+        received_at: b.add_date_field("received_at", INDEXED | FAST),
+    };
+    (b.build(), fields)
+}
+
+/// The report index (shared by the indexer and searchers).
+pub struct ReportIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    path: PathBuf,
+}
+
+impl ReportIndex {
+    /// Opens the index in `data_dir/index`, creating it (or re-creating it after a schema
+    /// change) as needed.
+    pub fn open(data_dir: &Path) -> Result<ReportIndex, IndexError> {
+        let path = data_dir.join(INDEX_DIR);
+        let version_file = path.join("musubi-schema-version");
+        let current = std::fs::read_to_string(&version_file).unwrap_or_default();
+        if path.exists() && current.trim() != SCHEMA_VERSION {
+            tracing::warn!(path = %path.display(), "Index schema changed; rebuilding the index from the store.");
+            std::fs::remove_dir_all(&path).map_err(|source| IndexError::Dir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        std::fs::create_dir_all(&path).map_err(|source| IndexError::Dir {
+            path: path.clone(),
+            source,
+        })?;
+        let (schema, fields) = schema();
+        let dir = tantivy::directory::MmapDirectory::open(&path)
+            .map_err(|e| IndexError::Tantivy(e.into()))?;
+        let index = Index::open_or_create(dir, schema)?;
+        std::fs::write(&version_file, SCHEMA_VERSION).map_err(|source| IndexError::Dir {
+            path: path.clone(),
+            source,
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(ReportIndex {
+            index,
+            reader,
+            fields,
+            path,
+        })
+    }
+
+    /// Deletes the index folder so that the next open starts empty (`musubi reindex`).
+    pub fn destroy(data_dir: &Path) -> Result<(), IndexError> {
+        let path = data_dir.join(INDEX_DIR);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|source| IndexError::Dir { path, source })?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last store sequence number the committed index contains.
+    pub fn indexed_seq(&self) -> Result<Seq, IndexError> {
+        let metas = self.index.load_metas()?;
+        Ok(metas
+            .payload
+            .and_then(|p| p.parse().ok())
+            .map(Seq)
+            .unwrap_or_default())
+    }
+
+    /// Takes the index's single writer. Fails with [`IndexError::Locked`] if another
+    /// process (the daemon) holds it.
+    pub fn indexer(&self) -> Result<Indexer, IndexError> {
+        let writer = match self.index.writer(WRITER_MEMORY) {
+            Ok(w) => w,
+            Err(tantivy::TantivyError::LockFailure(..)) => return Err(IndexError::Locked),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Indexer {
+            writer,
+            fields: self.fields,
+            last: self.indexed_seq()?,
+            pending: 0,
+        })
+    }
+
+    /// Makes the latest commit visible to searches.
+    pub fn refresh(&self) -> Result<(), IndexError> {
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Searches titles, descriptions, observable values and tags; returns report sequence
+    /// numbers with scores, best first. Query syntax is tantivy's (`a AND b`, `"phrase"`,
+    /// `title:word`); an observable value such as `evil.example.com` matches as a phrase.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(Seq, f32)>, IndexError> {
+        let f = self.fields;
+        let parser = QueryParser::for_index(
+            &self.index,
+            vec![f.title, f.description, f.observables, f.tags],
+        );
+        let (q, errors) = parser.parse_query_lenient(query);
+        if let Some(e) = errors.first() {
+            // Lenient parsing already recovered; only a query that became empty is an error.
+            if query.trim().is_empty() {
+                return Err(IndexError::Query(e.to_string()));
+            }
+        }
+        let searcher = self.reader.searcher();
+        let hits = searcher.search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let mut out = Vec::with_capacity(hits.len());
+        for (score, addr) in hits {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            if let Some(seq) = doc.get_first(f.seq).and_then(|v| v.as_u64()) {
+                out.push((Seq(seq), score));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of documents visible to searches.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}
+
+/// The one writer of the index. Adds reports in store order and commits with the last
+/// sequence number as payload.
+pub struct Indexer {
+    writer: IndexWriter,
+    fields: Fields,
+    last: Seq,
+    pending: usize,
+}
+
+impl Indexer {
+    /// The last sequence number added (committed or not).
+    pub fn last(&self) -> Seq {
+        self.last
+    }
+
+    /// Adds a report; reports at or below [`Indexer::last`] are skipped (already indexed).
+    pub fn add(&mut self, report: &Report) -> Result<(), IndexError> {
+        if report.seq() <= self.last {
+            return Ok(());
+        }
+        let f = self.fields;
+        let d = &report.draft;
+        let mut document = doc!(
+            f.seq => report.seq().0,
+            f.title => d.title.as_str(),
+            f.description => d.description.as_str(),
+            f.tlp => d.tlp.as_str(),
+            f.received_at => tantivy::DateTime::from_timestamp_micros(report.received_at.timestamp_micros()),
+        );
+        for i in &d.indicators {
+            document.add_text(f.observables, i.observable.value());
+            document.add_text(f.observable_key, i.observable.key());
+        }
+        for tag in &d.tags {
+            document.add_text(f.tags, tag);
+        }
+        // A report is immutable, but a crash between add and commit may replay it.
+        self.writer
+            .delete_term(Term::from_field_u64(f.seq, report.seq().0));
+        self.writer.add_document(document)?;
+        self.last = report.seq();
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Commits what was added, recording the last sequence number. Blocks (call off the
+    /// async runtime).
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&self.last.0.to_string());
+        prepared.commit()?;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Empties the index (for a rebuild); the next commit records the new state.
+    pub fn clear(&mut self) -> Result<(), IndexError> {
+        self.writer.delete_all_documents()?;
+        self.last = Seq(0);
+        self.pending += 1;
+        Ok(())
+    }
+}

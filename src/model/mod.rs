@@ -1,0 +1,17 @@
+//! The domain model: observables, reports, sightings, campaigns, members, TLP.
+//!
+//! Plain data and its validation; no I/O. Every other module speaks these types.
+
+pub mod campaign;
+pub mod member;
+pub mod observable;
+pub mod report;
+pub mod sighting;
+pub mod tlp;
+
+pub use campaign::{CampaignId, Disposition};
+pub use member::{Category, Member, MemberClass, MemberId, Sector};
+pub use observable::{Observable, ObservableError, ObservableKind};
+pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, Seq};
+pub use sighting::{SightingDraft, SightingKind, SightingTarget};
+pub use tlp::Tlp;

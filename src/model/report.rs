@@ -1,0 +1,192 @@
+//! Reports: one submission by a member, or one item of a public feed.
+//!
+//! A [`ReportDraft`] is what a format produces and a member submits; it becomes a [`Report`]
+//! when the store has made it durable and given it a sequence number. Reports are immutable
+//! once stored.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::member::MemberId;
+use super::observable::Observable;
+use super::tlp::Tlp;
+
+/// The store's sequence number: the order in which reports became durable. Projections
+/// record the last `Seq` they have applied so that they can catch up after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+/// The public identifier of a report (`R-` followed by the sequence number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportId(pub Seq);
+
+impl fmt::Display for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "R-{}", self.0.0)
+    }
+}
+
+impl FromStr for ReportId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix("R-").unwrap_or(s);
+        digits.parse().map(|n| ReportId(Seq(n))).map_err(|_| ())
+    }
+}
+
+impl Serialize for ReportId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How sure the provider is. Unconfirmed information is welcome and is marked as such
+/// wherever it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    #[default]
+    Unconfirmed,
+    Suspected,
+    Confirmed,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Unconfirmed => "unconfirmed",
+            Confidence::Suspected => "suspected",
+            Confidence::Confirmed => "confirmed",
+        }
+    }
+}
+
+impl FromStr for Confidence {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unconfirmed" => Ok(Confidence::Unconfirmed),
+            "suspected" => Ok(Confidence::Suspected),
+            "confirmed" => Ok(Confidence::Confirmed),
+            _ => Err(()),
+        }
+    }
+}
+
+/// One observable of a report, with the provider's optional comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Indicator {
+    #[serde(flatten)]
+    pub observable: Observable,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Where a report came from. The member is known only inside the store and to the
+/// secretariat; every output goes through the council policy, which hides it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Submitted by a member (API, CLI import on the member's behalf, TAXII).
+    Submission { member: MemberId },
+    /// An item of a public feed.
+    FeedItem { feed: String },
+}
+
+impl Origin {
+    /// `submission` or `feed_item`, the shape used by listings.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Origin::Submission { .. } => "submission",
+            Origin::FeedItem { .. } => "feed_item",
+        }
+    }
+}
+
+/// A report before it is stored: the common output of every format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportDraft {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub tlp: Tlp,
+    #[serde(default)]
+    pub confidence: Confidence,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub indicators: Vec<Indicator>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The item's own id in its source (a STIX id, a feed item guid, an advisory id): with
+    /// the content hash it keeps re-polled feeds from creating duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// A link to the original (advisory page, feed item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl ReportDraft {
+    pub fn new(title: impl Into<String>, tlp: Tlp) -> ReportDraft {
+        ReportDraft {
+            title: title.into(),
+            description: String::new(),
+            tlp,
+            confidence: Confidence::default(),
+            observed_at: None,
+            indicators: Vec::new(),
+            tags: Vec::new(),
+            external_id: None,
+            link: None,
+        }
+    }
+
+    /// Adds an observable unless the draft already carries it.
+    pub fn push_observable(&mut self, observable: Observable, comment: Option<String>) {
+        if !self.indicators.iter().any(|i| i.observable == observable) {
+            self.indicators.push(Indicator {
+                observable,
+                comment,
+            });
+        }
+    }
+
+    /// A SHA-256 over the content that defines the report, used to deduplicate re-polled
+    /// feed items that carry no stable id of their own.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.title.as_bytes());
+        h.update([0]);
+        h.update(self.description.as_bytes());
+        h.update([0]);
+        for i in &self.indicators {
+            h.update(i.observable.key().as_bytes());
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// A stored report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub id: ReportId,
+    pub origin: Origin,
+    pub received_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub draft: ReportDraft,
+}
+
+impl Report {
+    pub fn seq(&self) -> Seq {
+        self.id.0
+    }
+}

@@ -1,0 +1,151 @@
+//! The store: SQLite, the only truth.
+//!
+//! Everything musubi knows is here; the index and the correlation graph are projections
+//! that can be rebuilt from it. Writes go through the single [`StoreWriter`] (group commit,
+//! acknowledged after fsync); reads use a small pool of read-only connections, which WAL lets
+//! run beside the writer.
+
+mod error;
+pub mod members;
+pub mod reports;
+pub mod campaigns;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+pub use error::{Result, StoreError};
+pub use writer::{StoreWriter, MAX_GROUP, QUEUE_CAPACITY};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "musubi.sqlite3";
+
+/// Connection settings shared by the writer and the readers.
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before the writer acknowledges it.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// An open store: the writer handle and a pool of readers.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    writer: StoreWriter,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer_thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = writer::open_write_connection(&path)?;
+        migrate(&mut conn, &path)?;
+        let (writer, handle) = StoreWriter::spawn(conn)?;
+        Ok(Store {
+            path,
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer_thread: Arc::new(Mutex::new(Some(handle))),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn writer(&self) -> &StoreWriter {
+        &self.writer
+    }
+
+    /// Runs `f` on a read-only connection from the pool (blocking; use
+    /// [`Store::read_async`] from async code).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// [`Store::read`] on the blocking thread pool.
+    pub async fn read_async<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read(f))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?
+    }
+
+    /// Stops the writer after it has committed everything queued. Other clones of the
+    /// store must be dropped first for the thread to end; this waits for it.
+    pub fn close(self) {
+        let handle = self.writer_thread.lock().expect("poisoned").take();
+        drop(self.writer);
+        if let Some(h) = handle {
+            if Arc::strong_count(&self.writer_thread) == 1 {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = schema::MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "Applied store migration.");
+    }
+    Ok(())
+}
+
+/// Time stamps are stored as RFC 3339 text in UTC, which sorts correctly as text.
+pub(crate) fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad time stamp {s:?}: {e}")))
+}

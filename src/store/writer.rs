@@ -1,0 +1,215 @@
+//! The single writer: group commit with acknowledgement after fsync.
+//!
+//! All writes go through one thread that owns the only read-write connection. Jobs queue in
+//! a bounded channel; the thread takes every job waiting (up to [`MAX_GROUP`]), runs each in
+//! its own savepoint inside one transaction, commits once with `synchronous=FULL`, and only
+//! then answers each caller. A job that fails is rolled back alone; the others commit.
+//! Many submissions thus share one fsync, which is what makes durable acknowledgement fast.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error::{Result, StoreError};
+use crate::model::Seq;
+
+/// How many jobs may wait for the writer before callers are made to wait (back-pressure).
+pub const QUEUE_CAPACITY: usize = 4096;
+/// The most jobs committed in one transaction.
+pub const MAX_GROUP: usize = 1024;
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// A handle to the writer thread. Cheap to clone; the thread stops when every handle is
+/// dropped, after finishing what was queued.
+#[derive(Clone)]
+pub struct StoreWriter {
+    jobs: mpsc::Sender<Job>,
+    committed: watch::Receiver<Seq>,
+}
+
+impl StoreWriter {
+    /// Starts the writer thread on `conn` (already migrated).
+    pub(crate) fn spawn(conn: Connection) -> Result<(StoreWriter, JoinHandle<()>)> {
+        let start = super::reports::last_seq(&conn)?;
+        let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (seq_tx, seq_rx) = watch::channel(start);
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(conn, jobs_rx, seq_tx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok((
+            StoreWriter {
+                jobs: jobs_tx,
+                committed: seq_rx,
+            },
+            handle,
+        ))
+    }
+
+    /// The sequence number of the last report made durable; changes after every commit.
+    pub fn committed(&self) -> watch::Receiver<Seq> {
+        self.committed.clone()
+    }
+
+    /// Runs `f` in the next group commit and returns its result once it is durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (job, rx) = make_job(f);
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`StoreWriter::write`] for callers outside the async runtime (the CLI).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (job, rx) = make_job(f);
+        self.jobs
+            .blocking_send(job)
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn make_job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn| match f(conn) {
+        Ok(value) => (
+            true,
+            Box::new(move |committed: Result<()>| {
+                let _ = tx.send(committed.map(|()| value));
+            }),
+        ),
+        Err(e) => (
+            false,
+            Box::new(move |committed: Result<()>| {
+                // A storage failure of the whole group is the more useful answer.
+                let _ = tx.send(Err(committed.err().unwrap_or(e)));
+            }),
+        ),
+    });
+    (job, rx)
+}
+
+fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<Seq>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let completions = commit_group(&mut conn, &mut batch);
+        match completions {
+            Ok(done) => {
+                if let Ok(seq) = super::reports::last_seq(&conn) {
+                    committed.send_replace(seq);
+                }
+                for complete in done {
+                    complete(Ok(()));
+                }
+            }
+            Err((e, done)) => {
+                tracing::error!(error = %e, jobs = done.len(), "Group commit failed; nothing of it was acknowledged.");
+                for complete in done {
+                    complete(Err(storage_error(&e)));
+                }
+            }
+        }
+    }
+    tracing::debug!("Store writer stopped.");
+}
+
+type Done = Vec<Completion>;
+
+fn commit_group(
+    conn: &mut Connection,
+    batch: &mut Vec<Job>,
+) -> std::result::Result<Done, (rusqlite::Error, Done)> {
+    let mut done: Done = Vec::with_capacity(batch.len());
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Every job fails with the storage error, untouched.
+            for job in batch.drain(..) {
+                let (_, complete) = fail_without_running(job);
+                done.push(complete);
+            }
+            return Err((e, done));
+        }
+    };
+    for job in batch.drain(..) {
+        let sp = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => {
+                let (_, complete) = fail_without_running(job);
+                complete(Err(storage_error(&e)));
+                continue;
+            }
+        };
+        let (ok, complete) = job(&sp);
+        if ok {
+            if let Err(e) = sp.commit() {
+                tracing::warn!(error = %e, "Savepoint release failed.");
+            }
+        } else {
+            let mut sp = sp;
+            let _ = sp.rollback();
+        }
+        done.push(complete);
+    }
+    match tx.commit() {
+        Ok(()) => Ok(done),
+        Err(e) => Err((e, done)),
+    }
+}
+
+/// A job that cannot run (the transaction did not start) is completed with an error without
+/// touching the database: we run it against nothing by giving it a closed-over failure.
+fn fail_without_running(job: Job) -> (bool, Completion) {
+    // Jobs are opaque closures; running them is the only way to get their completion. An
+    // in-memory connection gives them a harmless place to run; the result is discarded and
+    // the caller is told the commit failed.
+    match Connection::open_in_memory() {
+        Ok(scratch) => {
+            let (_, complete) = job(&scratch);
+            (false, complete)
+        }
+        Err(_) => (false, Box::new(|_| {})),
+    }
+}
+
+/// A copy of a commit failure for each caller of the group.
+fn storage_error(e: &rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
+        }
+        other => StoreError::Corrupt(format!("commit failed: {other}")),
+    }
+}
+
+/// Opens the read-write connection the writer will own.
+pub(crate) fn open_write_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    super::configure(&conn)?;
+    Ok(conn)
+}
