@@ -1,8 +1,26 @@
-//! Council policy: who may see what, and how a provider stays anonymous.
+//! Council policy: who may see what, and how a provider stays anonymous; the analysts'
+//! review, feedback and statistics.
 //!
 //! Every output — API response, console page, digest, alert, export — asks [`policy`]
-//! before it shows a report, a campaign or a source. No output path may bypass it.
+//! before it shows a report, a campaign or a source, and builds what it shows from
+//! [`present`]. No output path may bypass them.
+//!
+//! - [`roster`]: the council's roster format and the default class rule.
+//! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
+//! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
+//! - [`present`]: report and campaign views computed from the visible parts only.
+//! - [`review`]: the review queue, dispositions with history, merge/split pins.
+//! - [`feedback`]: analysts' requests for sightings and members' answers.
+//! - [`audit`]: the log of decisions and secretariat-only reads.
+//! - [`stats`]: the council's campaign statistics (活用件数), in Japanese and English.
 
+pub mod anonymity;
+pub mod audit;
+pub mod feedback;
 pub mod policy;
+pub mod present;
+pub mod review;
+pub mod roster;
+pub mod stats;
 
-pub use policy::{SourceLabel, Viewer};
+pub use policy::{Decision, ReportMeta, Scope, SourceLabel, Viewer};

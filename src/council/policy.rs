@@ -1,18 +1,193 @@
 //! The one access policy.
 //!
 //! Two questions, asked by every output: may this viewer see this report
-//! ([`Viewer::may_see`]), and how may the report's source be named to this viewer
-//! ([`Viewer::source_label`])? Campaigns are shown only through the reports a viewer may see.
+//! ([`Viewer::may_see`], answered by [`decide`]), and how may the report's source be named
+//! to this viewer ([`Viewer::source_label`])? Campaigns are shown only through the reports a
+//! viewer may see ([`crate::council::present::campaign_for`]).
+//!
+//! The decision needs only a report's [`ReportMeta`] (origin, TLP, scope, recipients,
+//! release, confidence), so lists can be filtered without loading whole reports.
 
 use serde::Serialize;
 
-use crate::model::{Member, MemberClass, MemberId, Origin, Report, Tlp};
+pub use crate::model::Scope;
+use crate::model::{Confidence, Member, MemberClass, MemberId, Origin, Report, Seq, Tlp};
+
+/// What the policy needs to know about a report: enough to decide without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportMeta {
+    pub seq: Seq,
+    pub origin: Origin,
+    pub tlp: Tlp,
+    pub scope: Option<Scope>,
+    /// Named recipients of a TLP:RED report.
+    pub recipients: Vec<MemberId>,
+    /// Whether the secretariat has released the report (itself, or its campaign) to class 2
+    /// and general members. Feed items are public information and need no release.
+    pub released: bool,
+    pub confidence: Confidence,
+}
+
+impl ReportMeta {
+    /// The meta of a stored report; `released` comes from the store's releases
+    /// (`store::releases::is_released`).
+    pub fn of(report: &Report, released: bool) -> ReportMeta {
+        ReportMeta {
+            seq: report.seq(),
+            origin: report.origin.clone(),
+            tlp: report.draft.tlp,
+            scope: report.draft.scope,
+            recipients: report.draft.recipients.clone(),
+            released,
+            confidence: report.draft.confidence,
+        }
+    }
+
+    /// How far a viewer who may see the report may pass it on.
+    pub fn onward(&self) -> Onward {
+        match (self.scope, self.tlp) {
+            (Some(Scope::ProviderAndSecretariat), _) => Onward::ProviderAndSecretariat,
+            (_, Tlp::Red) => Onward::NamedRecipients,
+            (_, Tlp::AmberStrict) => Onward::OwnOrganisation,
+            (Some(Scope::CouncilMembers), _) => Onward::CouncilMembers,
+            (Some(Scope::MembersAndSupported), _) | (None, Tlp::Amber) => {
+                Onward::SupportedOrganisations
+            }
+            (None, Tlp::Green) => Onward::Community,
+            (None, Tlp::Clear) => Onward::Public,
+        }
+    }
+}
+
+/// Anything the policy can decide on. A bare [`Report`] counts as not released, so that code
+/// which has not looked up releases errs on the side of class 2 and general members waiting.
+pub trait PolicySubject {
+    fn meta(&self) -> ReportMeta;
+}
+
+impl PolicySubject for ReportMeta {
+    fn meta(&self) -> ReportMeta {
+        self.clone()
+    }
+}
+
+impl PolicySubject for Report {
+    fn meta(&self) -> ReportMeta {
+        ReportMeta::of(self, false)
+    }
+}
+
+/// How far material may travel beyond the viewer (shown beside it as handling advice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Onward {
+    /// TLP:CLEAR, no scope: anyone.
+    Public,
+    /// TLP:GREEN: the viewer's community, not public channels.
+    Community,
+    /// TLP:AMBER or the members-and-supported scope: the viewer's organisation and the
+    /// organisations it supports.
+    SupportedOrganisations,
+    /// Council members only.
+    CouncilMembers,
+    /// TLP:AMBER+STRICT: the provider's own organisation.
+    OwnOrganisation,
+    /// TLP:RED: the named recipients only.
+    NamedRecipients,
+    /// The provider and the secretariat only.
+    ProviderAndSecretariat,
+}
+
+/// Why a report is hidden (for tests and the audit log; never shown to the viewer, who
+/// gets the same "not found" whether a report is hidden or absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hidden {
+    /// Not public (only TLP:CLEAR without scope, released, reaches the public).
+    NotPublic,
+    /// The scope keeps it to the provider and the secretariat.
+    Scope,
+    /// TLP:RED and the viewer is not a named recipient.
+    NotRecipient,
+    /// TLP:AMBER+STRICT: the provider's organisation only.
+    Strict,
+    /// Class 2 and general members wait for the secretariat's release.
+    NotReleased,
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Show,
+    Hide(Hidden),
+}
+
+impl Decision {
+    pub fn shown(self) -> bool {
+        self == Decision::Show
+    }
+}
 
 /// Who is looking: the authenticated member behind a request, a digest recipient, ...
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
     pub member: MemberId,
     pub class: MemberClass,
+}
+
+/// Who an output is for: the public (an unauthenticated page, a public export) or a viewer.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    Public,
+    Member(&'a Viewer),
+}
+
+/// THE access decision. Every output asks this (through [`Viewer::may_see`],
+/// [`Viewer::decide`] or [`public_may_see`]) and nothing else.
+///
+/// - The secretariat and the provider see everything.
+/// - Scope provider-and-secretariat: nobody else.
+/// - TLP:RED: named recipients only (they see it at once: the provider chose them).
+/// - TLP:AMBER+STRICT: the provider's organisation only.
+/// - TLP:AMBER, GREEN, CLEAR: council members; class 1 at once, class 2 and general members
+///   once the secretariat has released it (feed items need no release).
+/// - The public: TLP:CLEAR without scope, once released.
+pub fn decide(audience: Audience<'_>, meta: &ReportMeta) -> Decision {
+    let released = meta.released || matches!(meta.origin, Origin::FeedItem { .. });
+    let viewer = match audience {
+        Audience::Public => {
+            return if meta.tlp == Tlp::Clear && meta.scope.is_none() && released {
+                Decision::Show
+            } else {
+                Decision::Hide(Hidden::NotPublic)
+            };
+        }
+        Audience::Member(v) => v,
+    };
+    if viewer.is_secretariat() || viewer.provided(&meta.origin) {
+        return Decision::Show;
+    }
+    if meta.scope == Some(Scope::ProviderAndSecretariat) {
+        return Decision::Hide(Hidden::Scope);
+    }
+    match meta.tlp {
+        Tlp::Red if meta.recipients.contains(&viewer.member) => Decision::Show,
+        Tlp::Red => Decision::Hide(Hidden::NotRecipient),
+        Tlp::AmberStrict => Decision::Hide(Hidden::Strict),
+        Tlp::Amber | Tlp::Green | Tlp::Clear => {
+            if released || viewer.class == MemberClass::Class1 {
+                Decision::Show
+            } else {
+                Decision::Hide(Hidden::NotReleased)
+            }
+        }
+    }
+}
+
+/// Whether the public may see the report.
+pub fn public_may_see(subject: &impl PolicySubject) -> bool {
+    decide(Audience::Public, &subject.meta()).shown()
 }
 
 impl Viewer {
@@ -32,19 +207,14 @@ impl Viewer {
         matches!(origin, Origin::Submission { member } if *member == self.member)
     }
 
-    /// Whether the viewer may see the report at all.
-    ///
-    /// TLP 2.0: RED and AMBER+STRICT reach only the provider's organisation and the
-    /// secretariat (named RED recipients are not modelled yet); AMBER, GREEN and CLEAR reach
-    /// all council members.
-    pub fn may_see(&self, report: &Report) -> bool {
-        if self.is_secretariat() || self.provided(&report.origin) {
-            return true;
-        }
-        match report.draft.tlp {
-            Tlp::Red | Tlp::AmberStrict => false,
-            Tlp::Amber | Tlp::Green | Tlp::Clear => true,
-        }
+    /// The policy's decision for this viewer ([`decide`]).
+    pub fn decide(&self, subject: &impl PolicySubject) -> Decision {
+        decide(Audience::Member(self), &subject.meta())
+    }
+
+    /// Whether the viewer may see the report at all ([`decide`]).
+    pub fn may_see(&self, subject: &impl PolicySubject) -> bool {
+        self.decide(subject).shown()
     }
 
     /// How the report's source is shown to this viewer. Outside the secretariat a member's
@@ -71,4 +241,174 @@ pub enum SourceLabel {
     CouncilMember,
     /// The providing member: for the secretariat only.
     Member { member: MemberId },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDER: &str = "m121";
+    const RECIPIENT: &str = "m050";
+
+    fn viewer(id: &str, class: MemberClass) -> Viewer {
+        Viewer {
+            member: MemberId(id.into()),
+            class,
+        }
+    }
+
+    fn meta(tlp: Tlp, scope: Option<Scope>, released: bool) -> ReportMeta {
+        ReportMeta {
+            seq: Seq(1),
+            origin: Origin::Submission {
+                member: MemberId(PROVIDER.into()),
+            },
+            tlp,
+            scope,
+            recipients: vec![MemberId(RECIPIENT.into())],
+            released,
+            confidence: Confidence::Unconfirmed,
+        }
+    }
+
+    /// Every TLP × scope × release state × viewer, with the exact decision written out.
+    /// Columns: public, provider (a general member), class 1, class 2, general, the named
+    /// RED recipient (a general member), secretariat. `Y` = shown, otherwise the reason:
+    /// `p` not public, `s` scope, `r` not a recipient, `x` strict, `w` waits for release.
+    #[rustfmt::skip]
+    const MATRIX: &[(Tlp, Option<Scope>, bool, &str)] = &[
+        // tlp             scope                                released  pub prov c1 c2 gen rcpt sec
+        (Tlp::Clear,       None,                                 false, "p Y Y w w w Y"),
+        (Tlp::Clear,       None,                                 true,  "Y Y Y Y Y Y Y"),
+        (Tlp::Clear,       Some(Scope::MembersAndSupported),     false, "p Y Y w w w Y"),
+        (Tlp::Clear,       Some(Scope::MembersAndSupported),     true,  "p Y Y Y Y Y Y"),
+        (Tlp::Clear,       Some(Scope::CouncilMembers),          false, "p Y Y w w w Y"),
+        (Tlp::Clear,       Some(Scope::CouncilMembers),          true,  "p Y Y Y Y Y Y"),
+        (Tlp::Clear,       Some(Scope::ProviderAndSecretariat),  false, "p Y s s s s Y"),
+        (Tlp::Clear,       Some(Scope::ProviderAndSecretariat),  true,  "p Y s s s s Y"),
+        (Tlp::Green,       None,                                 false, "p Y Y w w w Y"),
+        (Tlp::Green,       None,                                 true,  "p Y Y Y Y Y Y"),
+        (Tlp::Green,       Some(Scope::MembersAndSupported),     false, "p Y Y w w w Y"),
+        (Tlp::Green,       Some(Scope::MembersAndSupported),     true,  "p Y Y Y Y Y Y"),
+        (Tlp::Green,       Some(Scope::CouncilMembers),          false, "p Y Y w w w Y"),
+        (Tlp::Green,       Some(Scope::CouncilMembers),          true,  "p Y Y Y Y Y Y"),
+        (Tlp::Green,       Some(Scope::ProviderAndSecretariat),  false, "p Y s s s s Y"),
+        (Tlp::Green,       Some(Scope::ProviderAndSecretariat),  true,  "p Y s s s s Y"),
+        (Tlp::Amber,       None,                                 false, "p Y Y w w w Y"),
+        (Tlp::Amber,       None,                                 true,  "p Y Y Y Y Y Y"),
+        (Tlp::Amber,       Some(Scope::MembersAndSupported),     false, "p Y Y w w w Y"),
+        (Tlp::Amber,       Some(Scope::MembersAndSupported),     true,  "p Y Y Y Y Y Y"),
+        (Tlp::Amber,       Some(Scope::CouncilMembers),          false, "p Y Y w w w Y"),
+        (Tlp::Amber,       Some(Scope::CouncilMembers),          true,  "p Y Y Y Y Y Y"),
+        (Tlp::Amber,       Some(Scope::ProviderAndSecretariat),  false, "p Y s s s s Y"),
+        (Tlp::Amber,       Some(Scope::ProviderAndSecretariat),  true,  "p Y s s s s Y"),
+        (Tlp::AmberStrict, None,                                 false, "p Y x x x x Y"),
+        (Tlp::AmberStrict, None,                                 true,  "p Y x x x x Y"),
+        (Tlp::AmberStrict, Some(Scope::MembersAndSupported),     false, "p Y x x x x Y"),
+        (Tlp::AmberStrict, Some(Scope::MembersAndSupported),     true,  "p Y x x x x Y"),
+        (Tlp::AmberStrict, Some(Scope::CouncilMembers),          false, "p Y x x x x Y"),
+        (Tlp::AmberStrict, Some(Scope::CouncilMembers),          true,  "p Y x x x x Y"),
+        (Tlp::AmberStrict, Some(Scope::ProviderAndSecretariat),  false, "p Y s s s s Y"),
+        (Tlp::AmberStrict, Some(Scope::ProviderAndSecretariat),  true,  "p Y s s s s Y"),
+        (Tlp::Red,         None,                                 false, "p Y r r r Y Y"),
+        (Tlp::Red,         None,                                 true,  "p Y r r r Y Y"),
+        (Tlp::Red,         Some(Scope::MembersAndSupported),     false, "p Y r r r Y Y"),
+        (Tlp::Red,         Some(Scope::MembersAndSupported),     true,  "p Y r r r Y Y"),
+        (Tlp::Red,         Some(Scope::CouncilMembers),          false, "p Y r r r Y Y"),
+        (Tlp::Red,         Some(Scope::CouncilMembers),          true,  "p Y r r r Y Y"),
+        (Tlp::Red,         Some(Scope::ProviderAndSecretariat),  false, "p Y s s s s Y"),
+        (Tlp::Red,         Some(Scope::ProviderAndSecretariat),  true,  "p Y s s s s Y"),
+    ];
+
+    fn code(d: Decision) -> &'static str {
+        match d {
+            Decision::Show => "Y",
+            Decision::Hide(Hidden::NotPublic) => "p",
+            Decision::Hide(Hidden::Scope) => "s",
+            Decision::Hide(Hidden::NotRecipient) => "r",
+            Decision::Hide(Hidden::Strict) => "x",
+            Decision::Hide(Hidden::NotReleased) => "w",
+        }
+    }
+
+    #[test]
+    fn tlp_scope_class_matrix() {
+        assert_eq!(MATRIX.len(), Tlp::ALL.len() * (Scope::ALL.len() + 1) * 2);
+        let viewers = [
+            viewer(PROVIDER, MemberClass::General),
+            viewer("m200", MemberClass::Class1),
+            viewer("m030", MemberClass::Class2),
+            viewer("m080", MemberClass::General),
+            viewer(RECIPIENT, MemberClass::General),
+            viewer("sec", MemberClass::Secretariat),
+        ];
+        for &(tlp, scope, released, expected) in MATRIX {
+            let m = meta(tlp, scope, released);
+            let mut got = vec![code(decide(Audience::Public, &m))];
+            got.extend(viewers.iter().map(|v| code(v.decide(&m))));
+            assert_eq!(
+                got.join(" "),
+                expected,
+                "{tlp} {scope:?} released={released}"
+            );
+            // may_see agrees with decide everywhere.
+            for v in &viewers {
+                assert_eq!(v.may_see(&m), v.decide(&m) == Decision::Show);
+            }
+        }
+    }
+
+    #[test]
+    fn feed_items_need_no_release_and_unknown_release_waits() {
+        let mut m = meta(Tlp::Clear, None, false);
+        m.origin = Origin::FeedItem { feed: "kev".into() };
+        assert_eq!(decide(Audience::Public, &m), Decision::Show);
+        assert!(viewer("m080", MemberClass::General).may_see(&m));
+        let report = Report {
+            id: crate::model::ReportId(Seq(1)),
+            origin: Origin::Submission {
+                member: MemberId(PROVIDER.into()),
+            },
+            received_at: chrono::Utc::now(),
+            draft: crate::model::ReportDraft::new("x", Tlp::Green),
+        };
+        assert!(!viewer("m080", MemberClass::General).may_see(&report));
+        assert!(viewer("m200", MemberClass::Class1).may_see(&report));
+    }
+
+    #[test]
+    fn onward_handling() {
+        let on = |tlp, scope| meta(tlp, scope, true).onward();
+        assert_eq!(on(Tlp::Clear, None), Onward::Public);
+        assert_eq!(on(Tlp::Green, None), Onward::Community);
+        assert_eq!(on(Tlp::Amber, None), Onward::SupportedOrganisations);
+        assert_eq!(
+            on(Tlp::Clear, Some(Scope::CouncilMembers)),
+            Onward::CouncilMembers
+        );
+        assert_eq!(
+            on(Tlp::Green, Some(Scope::MembersAndSupported)),
+            Onward::SupportedOrganisations
+        );
+        assert_eq!(
+            on(Tlp::AmberStrict, Some(Scope::CouncilMembers)),
+            Onward::OwnOrganisation
+        );
+        assert_eq!(on(Tlp::Red, None), Onward::NamedRecipients);
+        assert_eq!(
+            on(Tlp::Red, Some(Scope::ProviderAndSecretariat)),
+            Onward::ProviderAndSecretariat
+        );
+        assert_eq!(
+            Scope::narrowest(
+                Some(Scope::MembersAndSupported),
+                Some(Scope::CouncilMembers)
+            ),
+            Some(Scope::CouncilMembers)
+        );
+        assert_eq!(
+            Scope::narrowest(None, Some(Scope::MembersAndSupported)),
+            Some(Scope::MembersAndSupported)
+        );
+    }
 }

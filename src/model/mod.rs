@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod member;
 pub mod observable;
 pub mod report;
+pub mod scope;
 pub mod sighting;
 pub mod tlp;
 
@@ -13,5 +14,6 @@ pub use campaign::{CampaignId, Disposition};
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
 pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, Seq};
+pub use scope::Scope;
 pub use sighting::{SightingDraft, SightingKind, SightingTarget};
 pub use tlp::Tlp;

@@ -12,11 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::member::MemberId;
 use super::observable::Observable;
+use super::scope::Scope;
 use super::tlp::Tlp;
 
 /// The store's sequence number: the order in which reports became durable. Projections
 /// record the last `Seq` they have applied so that they can catch up after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
@@ -131,6 +134,13 @@ pub struct ReportDraft {
     /// A link to the original (advisory page, feed item).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// A restriction on top of TLP (the narrower applies); see `council::policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// The named recipients of a TLP:RED report (member ids). Shown only to the provider
+    /// and the secretariat.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<MemberId>,
 }
 
 impl ReportDraft {
@@ -145,6 +155,8 @@ impl ReportDraft {
             tags: Vec::new(),
             external_id: None,
             link: None,
+            scope: None,
+            recipients: Vec::new(),
         }
     }
 

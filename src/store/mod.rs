@@ -5,11 +5,13 @@
 //! acknowledged after fsync); reads use a small pool of read-only connections, which WAL lets
 //! run beside the writer.
 
+pub mod campaigns;
 mod error;
 pub mod members;
+pub mod releases;
 pub mod reports;
-pub mod campaigns;
 mod schema;
+pub mod sightings;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
-pub use writer::{StoreWriter, MAX_GROUP, QUEUE_CAPACITY};
+pub use writer::{MAX_GROUP, QUEUE_CAPACITY, StoreWriter};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "musubi.sqlite3";
@@ -148,4 +150,23 @@ pub(crate) fn parse_ts(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad time stamp {s:?}: {e}")))
+}
+
+/// [`ts`] for modules outside the store that keep their own tables (council).
+pub fn ts_string(t: chrono::DateTime<chrono::Utc>) -> String {
+    ts(t)
+}
+
+/// [`parse_ts`] for modules outside the store.
+pub fn parse_ts_string(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    parse_ts(s)
+}
+
+/// An in-memory database with every migration applied, for tests of modules that keep
+/// tables in the store.
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn, Path::new(":memory:"))?;
+    Ok(conn)
 }

@@ -60,4 +60,87 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX campaign_events_campaign ON campaign_events(campaign_id);
     "#,
+    // 2: council: membership lifecycle, releases, sightings, feedback requests, review
+    // (dispositions, pins), audit.
+    r#"
+    ALTER TABLE members ADD COLUMN cohort INTEGER;
+    CREATE TABLE member_status (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        member_id TEXT NOT NULL REFERENCES members(id),
+        status    TEXT NOT NULL CHECK (status IN ('applied', 'approved', 'suspended', 'expelled')),
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        note      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX member_status_member ON member_status(member_id);
+    CREATE TABLE releases (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('report', 'campaign')),
+        target      TEXT NOT NULL,
+        released_at TEXT NOT NULL,
+        analyst     TEXT NOT NULL
+    );
+    CREATE INDEX releases_target ON releases(target_kind, target);
+    CREATE TABLE feedback_requests (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign_id TEXT NOT NULL,
+        question    TEXT NOT NULL,
+        classes     TEXT NOT NULL,
+        analyst     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        closed_at   TEXT
+    );
+    CREATE TABLE sightings (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        member_id   TEXT NOT NULL REFERENCES members(id),
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('observable', 'campaign')),
+        obs_kind    TEXT,
+        obs_value   TEXT,
+        campaign_id TEXT,
+        kind        TEXT NOT NULL CHECK (kind IN ('seen', 'not-seen', 'false-positive')),
+        count       INTEGER NOT NULL,
+        seen_at     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        request_id  INTEGER REFERENCES feedback_requests(id)
+    );
+    CREATE INDEX sightings_observable ON sightings(obs_kind, obs_value) WHERE obs_kind IS NOT NULL;
+    CREATE INDEX sightings_campaign ON sightings(campaign_id) WHERE campaign_id IS NOT NULL;
+    CREATE TABLE feedback_answers (
+        request_id  INTEGER NOT NULL REFERENCES feedback_requests(id),
+        member_id   TEXT NOT NULL REFERENCES members(id),
+        sighting_id INTEGER NOT NULL REFERENCES sightings(id),
+        note        TEXT NOT NULL DEFAULT '',
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (request_id, member_id)
+    );
+    CREATE TABLE dispositions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign_id TEXT NOT NULL,
+        disposition TEXT NOT NULL,
+        note        TEXT NOT NULL,
+        analyst     TEXT NOT NULL,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX dispositions_campaign ON dispositions(campaign_id, at);
+    CREATE TABLE pins (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL CHECK (kind IN ('merge', 'split')),
+        campaign_a   TEXT NOT NULL,
+        campaign_b   TEXT,
+        reports      TEXT,
+        note         TEXT NOT NULL,
+        analyst      TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        withdrawn_at TEXT
+    );
+    CREATE TABLE audit (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     TEXT NOT NULL,
+        actor  TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_at ON audit(at);
+    "#,
 ];

@@ -1,0 +1,251 @@
+//! Feedback requests: an analyst asks members (by default class 2 and general) to check a
+//! campaign's observables in their own networks. Answering is voluntary; each member
+//! answers a request at most once, and the answer is also stored as a sighting of the
+//! campaign so that flags (stale, cross-sector) see it.
+//!
+//! Members see the open requests meant for their class; outputs must show the campaign of
+//! a request only through `present::campaign_for` (and drop requests whose campaign the
+//! member may not see at all).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::audit::{self, action};
+use super::policy::Viewer;
+use crate::model::{CampaignId, MemberClass, SightingDraft, SightingKind, SightingTarget};
+use crate::store::{self, StoreError};
+
+/// The classes asked when the analyst does not say: the ones that did not see the
+/// material first.
+pub const DEFAULT_CLASSES: [MemberClass; 2] = [MemberClass::Class2, MemberClass::General];
+
+/// A feedback request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedbackRequest {
+    pub id: i64,
+    pub campaign: CampaignId,
+    pub question: String,
+    pub classes: Vec<MemberClass>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Secretariat only (members see requests without the analyst's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analyst: Option<String>,
+}
+
+/// How a request is going (secretariat view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RequestProgress {
+    /// Approved members of the asked classes.
+    pub asked: u64,
+    pub answered: u64,
+    pub seen: u64,
+    pub not_seen: u64,
+    pub false_positive: u64,
+}
+
+/// Opens a request and audits it.
+pub fn request(
+    conn: &Connection,
+    campaign: CampaignId,
+    question: &str,
+    classes: &[MemberClass],
+    analyst: &str,
+    at: DateTime<Utc>,
+) -> store::Result<i64> {
+    let classes = if classes.is_empty() {
+        &DEFAULT_CLASSES[..]
+    } else {
+        classes
+    };
+    if classes.contains(&MemberClass::Secretariat) {
+        return Err(StoreError::Conflict(
+            "feedback requests are for members, not the secretariat".into(),
+        ));
+    }
+    let list: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
+    conn.execute(
+        "INSERT INTO feedback_requests (campaign_id, question, classes, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![campaign.to_string(), question, list.join(","), analyst, store::ts_string(at)],
+    )?;
+    let id = conn.last_insert_rowid();
+    audit::record(
+        conn,
+        at,
+        analyst,
+        action::FEEDBACK_REQUEST,
+        &campaign.to_string(),
+        &id.to_string(),
+    )?;
+    Ok(id)
+}
+
+/// Closes a request (no more answers) and audits it.
+pub fn close(conn: &Connection, id: i64, analyst: &str, at: DateTime<Utc>) -> store::Result<()> {
+    let n = conn.execute(
+        "UPDATE feedback_requests SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+        params![id, store::ts_string(at)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "no open feedback request {id}"
+        )));
+    }
+    audit::record(
+        conn,
+        at,
+        analyst,
+        action::FEEDBACK_CLOSE,
+        &id.to_string(),
+        "",
+    )?;
+    Ok(())
+}
+
+type Raw = (i64, String, String, String, String, String, Option<String>);
+
+fn decode(raw: Raw, with_analyst: bool) -> store::Result<FeedbackRequest> {
+    let (id, campaign, question, classes, analyst, created_at, closed_at) = raw;
+    let bad = |e: String| StoreError::Corrupt(format!("feedback request {id}: {e}"));
+    Ok(FeedbackRequest {
+        id,
+        campaign: campaign.parse().map_err(bad)?,
+        question,
+        classes: classes
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        created_at: store::parse_ts_string(&created_at)?,
+        closed_at: closed_at.map(|c| store::parse_ts_string(&c)).transpose()?,
+        analyst: with_analyst.then_some(analyst),
+    })
+}
+
+const SELECT: &str = "SELECT id, campaign_id, question, classes, analyst, created_at, closed_at FROM feedback_requests";
+
+fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+/// One request (as the secretariat sees it).
+pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
+    let r = conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], raw)
+        .optional()?;
+    r.map(|r| decode(r, true)).transpose()
+}
+
+/// The open requests meant for the viewer's class that the viewer has not answered yet,
+/// oldest first. The secretariat sees every open request.
+pub fn open_for(conn: &Connection, viewer: &Viewer) -> store::Result<Vec<FeedbackRequest>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE closed_at IS NULL AND NOT EXISTS (
+             SELECT 1 FROM feedback_answers a WHERE a.request_id = feedback_requests.id AND a.member_id = ?1)
+         ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([&viewer.member.0], raw)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let req = decode(r?, viewer.is_secretariat())?;
+        if viewer.is_secretariat() || req.classes.contains(&viewer.class) {
+            out.push(req);
+        }
+    }
+    Ok(out)
+}
+
+/// A member's answer: stored as a sighting of the campaign, linked to the request.
+pub fn answer(
+    conn: &Connection,
+    id: i64,
+    viewer: &Viewer,
+    kind: SightingKind,
+    count: u32,
+    note: &str,
+    at: DateTime<Utc>,
+) -> store::Result<i64> {
+    let req =
+        get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
+    if req.closed_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "feedback request {id} is closed"
+        )));
+    }
+    if !req.classes.contains(&viewer.class) {
+        return Err(StoreError::Conflict(format!(
+            "feedback request {id} is not addressed to your class"
+        )));
+    }
+    let draft = SightingDraft {
+        target: SightingTarget::Campaign(req.campaign),
+        kind,
+        count,
+        seen_at: at,
+    };
+    let sighting = store::sightings::insert(conn, &viewer.member, &draft, at, Some(id))?;
+    let res = conn.execute(
+        "INSERT INTO feedback_answers (request_id, member_id, sighting_id, note, answered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, viewer.member.0, sighting, note, store::ts_string(at)],
+    );
+    match res {
+        Ok(_) => Ok(sighting),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::Conflict(format!(
+                "feedback request {id} is already answered"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How many were asked and what they answered (secretariat view).
+pub fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
+    let req =
+        get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
+    let mut asked = 0u64;
+    for c in &req.classes {
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM members WHERE class = ?1 AND status = 'approved'",
+            [c.as_str()],
+            |r| r.get(0),
+        )?;
+        asked += n as u64;
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.kind, count(*) FROM feedback_answers a JOIN sightings s ON s.id = a.sighting_id
+         WHERE a.request_id = ?1 GROUP BY s.kind",
+    )?;
+    let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut p = RequestProgress {
+        asked,
+        answered: 0,
+        seen: 0,
+        not_seen: 0,
+        false_positive: 0,
+    };
+    for row in rows {
+        let (kind, n) = row?;
+        let n = n as u64;
+        p.answered += n;
+        match kind.as_str() {
+            "seen" => p.seen += n,
+            "not-seen" => p.not_seen += n,
+            _ => p.false_positive += n,
+        }
+    }
+    Ok(p)
+}

@@ -1,0 +1,385 @@
+//! The council's campaign statistics (活用件数), as it publishes them.
+//!
+//! Counted by attack activity — campaign — not by submission: reports of one campaign from
+//! several members count once (the council's note 1). A campaign counts in the period in
+//! which its first member submission arrived; its disposition is the last one recorded by
+//! the end of the period, and a campaign without one is under analysis. Campaigns made only
+//! of public feed items were never brought to the council and do not count.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, TimeDelta};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::review;
+use crate::model::{CampaignId, Disposition};
+use crate::store;
+
+/// The language of a rendered table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+/// The output format of a rendered table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Md,
+    Json,
+    Csv,
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ja" => Ok(Lang::Ja),
+            "en" => Ok(Lang::En),
+            _ => Err(format!("unknown language {s:?} (expected ja or en)")),
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "md" | "markdown" => Ok(Format::Md),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!("unknown format {s:?} (expected md, json or csv)")),
+        }
+    }
+}
+
+/// Campaign counts of one period, per disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsTable {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Campaigns per current disposition; `under-analysis` includes undecided campaigns.
+    pub by_disposition: BTreeMap<&'static str, u64>,
+}
+
+impl StatsTable {
+    /// Counts the given campaigns' dispositions (`None` = not decided yet = under analysis).
+    pub fn tally(
+        from: NaiveDate,
+        to: NaiveDate,
+        dispositions: impl IntoIterator<Item = Option<Disposition>>,
+    ) -> StatsTable {
+        let mut by_disposition: BTreeMap<&'static str, u64> =
+            Disposition::ALL.iter().map(|d| (d.as_str(), 0)).collect();
+        for d in dispositions {
+            *by_disposition
+                .entry(d.unwrap_or(Disposition::UnderAnalysis).as_str())
+                .or_insert(0) += 1;
+        }
+        StatsTable {
+            from,
+            to,
+            by_disposition,
+        }
+    }
+
+    pub fn count(&self, d: Disposition) -> u64 {
+        self.by_disposition.get(d.as_str()).copied().unwrap_or(0)
+    }
+
+    fn sum(&self, ds: &[Disposition]) -> u64 {
+        ds.iter().map(|d| self.count(*d)).sum()
+    }
+
+    pub fn brought_in(&self) -> u64 {
+        self.by_disposition.values().sum()
+    }
+
+    pub fn shared(&self) -> u64 {
+        self.sum(&[Disposition::SharedPublic, Disposition::SharedLimited])
+    }
+
+    pub fn low_need(&self) -> u64 {
+        self.sum(&[
+            Disposition::LowNeedKnown,
+            Disposition::LowNeedTransient,
+            Disposition::LowNeedOther,
+        ])
+    }
+
+    pub fn abandoned(&self) -> u64 {
+        self.sum(&[
+            Disposition::AbandonedNoConsent,
+            Disposition::AbandonedInsufficientSamples,
+            Disposition::AbandonedOther,
+        ])
+    }
+
+    pub fn not_shared(&self) -> u64 {
+        self.brought_in() - self.shared()
+    }
+
+    /// The rows of the council's table, in its order: (key, Japanese number, English number,
+    /// count).
+    fn rows(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+        use Disposition::*;
+        vec![
+            ("brought_in", "", "", self.brought_in()),
+            ("shared", "", "", self.shared()),
+            ("not_shared", "", "", self.not_shared()),
+            ("low_need", "(1)", "(1)", self.low_need()),
+            (
+                "low_need_known",
+                "(1)(ア)",
+                "(1)(a)",
+                self.count(LowNeedKnown),
+            ),
+            (
+                "low_need_transient",
+                "(1)(イ)",
+                "(1)(b)",
+                self.count(LowNeedTransient),
+            ),
+            (
+                "low_need_other",
+                "(1)(ウ)",
+                "(1)(c)",
+                self.count(LowNeedOther),
+            ),
+            ("abandoned", "(2)", "(2)", self.abandoned()),
+            (
+                "abandoned_no_consent",
+                "(2)(ア)",
+                "(2)(a)",
+                self.count(AbandonedNoConsent),
+            ),
+            (
+                "abandoned_insufficient_samples",
+                "(2)(イ)",
+                "(2)(b)",
+                self.count(AbandonedInsufficientSamples),
+            ),
+            (
+                "abandoned_other",
+                "(2)(ウ)",
+                "(2)(c)",
+                self.count(AbandonedOther),
+            ),
+            ("under_analysis", "(3)", "(3)", self.count(UnderAnalysis)),
+            (
+                "not_shared_total",
+                "",
+                "",
+                self.low_need() + self.abandoned() + self.count(UnderAnalysis),
+            ),
+        ]
+    }
+}
+
+/// The row label in the council's own wording (Japanese) or its English rendering.
+fn label(key: &str, lang: Lang, to: NaiveDate) -> String {
+    let (ja, en) = match key {
+        "brought_in" => (
+            "協議会に持ち込まれた攻撃活動の件数",
+            "campaigns brought to the council",
+        ),
+        "shared" => (
+            "対策情報等を広く公開し、又は一定の範囲に限定して共有するに至ったもの",
+            "countermeasure info published widely or shared within a limited scope",
+        ),
+        "not_shared" => (
+            "対策情報等を広く公開等するに至らなかったもの",
+            "not published/shared",
+        ),
+        "low_need" => (
+            "協議会における分析の結果、共有の必要性が低いと判断したもの",
+            "judged low need to share",
+        ),
+        "low_need_known" => (
+            "協議会における分析の結果、既知の脅威であるなど、第三者にとって目新しい情報はないと判断したもの",
+            "known threat, nothing new for third parties",
+        ),
+        "low_need_transient" => (
+            "協議会における分析の結果、一過性の脅威とみられるなど、既に脅威度が低下していると判断したもの",
+            "transient, threat level already declined",
+        ),
+        "low_need_other" => (
+            "上記(ア)・(イ)以外の理由により、共有の必要性が低いと判断したもの",
+            "low need, other reasons",
+        ),
+        "abandoned" => (
+            "共有の必要性が低いとは判断していないが、共有を断念したもの",
+            "not judged low need, but sharing abandoned",
+        ),
+        "abandoned_no_consent" => (
+            "共有することについて情報提供者等の了解が得られず、共有を断念したもの",
+            "abandoned: no consent from the information provider",
+        ),
+        "abandoned_insufficient_samples" => (
+            "サンプル不足等により分析が行き詰まり、共有を断念したもの",
+            "abandoned: analysis stalled (e.g. insufficient samples)",
+        ),
+        "abandoned_other" => (
+            "上記(ア)・(イ)以外の理由により、共有を断念したもの",
+            "abandoned: other reasons",
+        ),
+        "under_analysis" => {
+            return match lang {
+                Lang::Ja => format!("分析作業中のもの ({}時点)", wareki(to)),
+                Lang::En => format!("still under analysis (as of {to})"),
+            };
+        }
+        "not_shared_total" => ("(合計)", "not published, total"),
+        _ => ("", ""),
+    };
+    match lang {
+        Lang::Ja => ja.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+/// A date in the Japanese calendar as the council writes it (令和2年3月31日, 令和元年5月17日).
+pub fn wareki(d: NaiveDate) -> String {
+    let (era, start) = if d >= NaiveDate::from_ymd_opt(2019, 5, 1).expect("valid date") {
+        ("令和", 2019)
+    } else if d >= NaiveDate::from_ymd_opt(1989, 1, 8).expect("valid date") {
+        ("平成", 1989)
+    } else {
+        return format!("{}年{}月{}日", d.year(), d.month(), d.day());
+    };
+    let n = d.year() - start + 1;
+    let year = if n == 1 {
+        "元".to_string()
+    } else {
+        n.to_string()
+    };
+    format!("{era}{year}年{}月{}日", d.month(), d.day())
+}
+
+/// Renders the table. Markdown gives the council's table with a heading and the counting
+/// note; JSON and CSV give the same rows for machines.
+pub fn render(table: &StatsTable, lang: Lang, format: Format) -> String {
+    let rows: Vec<(&str, &str, String, u64)> = table
+        .rows()
+        .into_iter()
+        .map(|(key, ja, en, n)| {
+            let number = if lang == Lang::Ja { ja } else { en };
+            (key, number, label(key, lang, table.to), n)
+        })
+        .collect();
+    match format {
+        Format::Md => {
+            let mut out = String::new();
+            match lang {
+                Lang::Ja => {
+                    out.push_str(&format!(
+                        "## 協議会の活用件数 ({}時点)\n\n",
+                        wareki(table.to)
+                    ));
+                    out.push_str(&format!(
+                        "対象期間: {}〜{}。計上単位は攻撃活動の数 (同一の攻撃活動に関する複数の構成員からの情報提供は1件として計上)。\n\n",
+                        wareki(table.from),
+                        wareki(table.to)
+                    ));
+                    out.push_str("| 項番 | 項目 | 件数 |\n| --- | --- | ---: |\n");
+                }
+                Lang::En => {
+                    out.push_str(&format!(
+                        "## Campaigns brought to the council (as of {})\n\n",
+                        table.to
+                    ));
+                    out.push_str(&format!(
+                        "Period: {} to {}. Counted by attack activity (campaign): reports of one campaign from several members count once.\n\n",
+                        table.from, table.to
+                    ));
+                    out.push_str("| No. | Item | Count |\n| --- | --- | ---: |\n");
+                }
+            }
+            for (_, number, label, n) in &rows {
+                out.push_str(&format!("| {number} | {label} | {n} |\n"));
+            }
+            out
+        }
+        Format::Json => {
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|(key, number, label, n)| {
+                    serde_json::json!({"key": key, "number": number, "label": label, "count": n})
+                })
+                .collect();
+            let value = serde_json::json!({
+                "from": table.from.to_string(),
+                "to": table.to.to_string(),
+                "unit": "campaign",
+                "rows": rows,
+                "by_disposition": table.by_disposition,
+            });
+            let mut s =
+                serde_json::to_string_pretty(&value).expect("a JSON value always serialises");
+            s.push('\n');
+            s
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let header = ["key", "number", "label", "count"];
+            let _ = w.write_record(header);
+            for (key, number, label, n) in &rows {
+                let _ = w.write_record([*key, *number, label.as_str(), &n.to_string()]);
+            }
+            let bytes = w.into_inner().unwrap_or_default();
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
+}
+
+/// The campaigns brought in between `from` and `to` (inclusive dates, UTC), with their
+/// first member submission.
+pub fn brought_in(
+    conn: &Connection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> store::Result<Vec<CampaignId>> {
+    let start = from
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let end = (to + TimeDelta::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let mut stmt = conn.prepare_cached(
+        "SELECT cr.campaign_id, min(r.received_at) AS first FROM campaign_reports cr
+         JOIN reports r ON r.seq = cr.seq
+         WHERE r.origin_kind = 'submission'
+         GROUP BY cr.campaign_id
+         HAVING first >= ?1 AND first < ?2
+         ORDER BY cr.campaign_id",
+    )?;
+    let rows = stmt.query_map([store::ts_string(start), store::ts_string(end)], |r| {
+        r.get::<_, String>(0)
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.parse().map_err(store::StoreError::Corrupt)?);
+    }
+    Ok(out)
+}
+
+/// The statistics of a period from the store.
+pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
+    let end = (to + TimeDelta::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        - TimeDelta::microseconds(1);
+    let current = review::current_all_as_of(conn, Some(end))?;
+    let campaigns = brought_in(conn, from, to)?;
+    Ok(StatsTable::tally(
+        from,
+        to,
+        campaigns
+            .iter()
+            .map(|id| current.get(id).map(|d| d.disposition)),
+    ))
+}
