@@ -53,11 +53,7 @@ impl Engine {
         for facts in reports {
             engine.link(facts);
         }
-        let groups: Vec<Vec<Seq>> = engine
-            .members
-            .values()
-            .map(|m| engine.seqs_of(m))
-            .collect();
+        let groups: Vec<Vec<Seq>> = engine.members.values().map(|m| engine.seqs_of(m)).collect();
         let starts: Vec<DateTime<Utc>> = engine
             .members
             .values()
@@ -186,12 +182,18 @@ impl Engine {
         };
         self.parent[small as usize] = big;
         let moved = self.members.remove(&small).unwrap_or_default();
-        self.members.get_mut(&big).expect("root has members").extend(moved);
+        self.members
+            .get_mut(&big)
+            .expect("root has members")
+            .extend(moved);
         big
     }
 
     fn seqs_of(&self, members: &[u32]) -> Vec<Seq> {
-        members.iter().map(|&m| self.reports[m as usize].seq).collect()
+        members
+            .iter()
+            .map(|&m| self.reports[m as usize].seq)
+            .collect()
     }
 
     fn first_seen(&self, members: &[u32]) -> DateTime<Utc> {

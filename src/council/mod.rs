@@ -4,5 +4,7 @@
 //! before it shows a report, a campaign or a source. No output path may bypass it.
 
 pub mod policy;
+pub mod views;
 
 pub use policy::{SourceLabel, Viewer};
+pub use views::{CampaignView, ReportSummary, ReportView};

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Member, MemberClass, MemberId, Origin, Report, Tlp};
+use crate::model::{Member, MemberClass, MemberId, Origin, ReportMeta, Tlp};
 
 /// Who is looking: the authenticated member behind a request, a digest recipient, ...
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +37,11 @@ impl Viewer {
     /// TLP 2.0: RED and AMBER+STRICT reach only the provider's organisation and the
     /// secretariat (named RED recipients are not modelled yet); AMBER, GREEN and CLEAR reach
     /// all council members.
-    pub fn may_see(&self, report: &Report) -> bool {
+    pub fn may_see(&self, report: &ReportMeta) -> bool {
         if self.is_secretariat() || self.provided(&report.origin) {
             return true;
         }
-        match report.draft.tlp {
+        match report.tlp {
             Tlp::Red | Tlp::AmberStrict => false,
             Tlp::Amber | Tlp::Green | Tlp::Clear => true,
         }

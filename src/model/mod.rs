@@ -12,6 +12,6 @@ pub mod tlp;
 pub use campaign::{CampaignId, Disposition};
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
-pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, Seq};
+pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq};
 pub use sighting::{SightingDraft, SightingKind, SightingTarget};
 pub use tlp::Tlp;

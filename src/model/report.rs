@@ -16,7 +16,9 @@ use super::tlp::Tlp;
 
 /// The store's sequence number: the order in which reports became durable. Projections
 /// record the last `Seq` they have applied so that they can catch up after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
@@ -188,5 +190,30 @@ pub struct Report {
 impl Report {
     pub fn seq(&self) -> Seq {
         self.id.0
+    }
+}
+
+/// What outputs and the access policy need to know of a report, without its body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportMeta {
+    pub id: ReportId,
+    pub origin: Origin,
+    pub received_at: DateTime<Utc>,
+    pub title: String,
+    pub tlp: Tlp,
+    pub confidence: Confidence,
+}
+
+impl Report {
+    /// The report's metadata.
+    pub fn meta(&self) -> ReportMeta {
+        ReportMeta {
+            id: self.id,
+            origin: self.origin.clone(),
+            received_at: self.received_at,
+            title: self.draft.title.clone(),
+            tlp: self.draft.tlp,
+            confidence: self.draft.confidence,
+        }
     }
 }

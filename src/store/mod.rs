@@ -5,10 +5,10 @@
 //! acknowledged after fsync); reads use a small pool of read-only connections, which WAL lets
 //! run beside the writer.
 
+pub mod campaigns;
 mod error;
 pub mod members;
 pub mod reports;
-pub mod campaigns;
 mod schema;
 mod writer;
 
@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
-pub use writer::{StoreWriter, MAX_GROUP, QUEUE_CAPACITY};
+pub use writer::{MAX_GROUP, QUEUE_CAPACITY, StoreWriter};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "musubi.sqlite3";
@@ -109,12 +109,15 @@ impl Store {
     /// Stops the writer after it has committed everything queued. Other clones of the
     /// store must be dropped first for the thread to end; this waits for it.
     pub fn close(self) {
-        let handle = self.writer_thread.lock().expect("poisoned").take();
+        // Only the last handle can wait for the thread: the others still hold writers.
+        let handle = if Arc::strong_count(&self.writer_thread) == 1 {
+            self.writer_thread.lock().expect("poisoned").take()
+        } else {
+            None
+        };
         drop(self.writer);
         if let Some(h) = handle {
-            if Arc::strong_count(&self.writer_thread) == 1 {
-                let _ = h.join();
-            }
+            let _ = h.join();
         }
     }
 }

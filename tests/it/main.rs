@@ -1,1 +1,5 @@
+//! The one integration test binary: each module is a theme.
 
+mod api;
+mod crash;
+mod util;
