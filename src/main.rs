@@ -272,7 +272,7 @@ fn campaigns(data_dir: &Path, json: bool) -> Result<()> {
             views.push(v);
         }
     }
-    views.sort_by(|a, b| a.id.cmp(&b.id));
+    views.sort_by_key(|a| a.id);
     if json {
         print_json(&CampaignListing { campaigns: views })?;
     } else {
@@ -373,14 +373,14 @@ fn search(data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> 
     let viewer = operator();
     let mut hits = Vec::new();
     for (seq, score) in found {
-        if let Some(meta) = store.read(|c| store::reports::meta(c, seq))? {
-            if let Some(report) = viewer.report_summary(&meta) {
-                hits.push(SearchHitOut {
-                    score,
-                    report,
-                    campaign: set.of_report(seq).map(|c| c.id),
-                });
-            }
+        if let Some(meta) = store.read(|c| store::reports::meta(c, seq))?
+            && let Some(report) = viewer.report_summary(&meta)
+        {
+            hits.push(SearchHitOut {
+                score,
+                report,
+                campaign: set.of_report(seq).map(|c| c.id),
+            });
         }
     }
     if json {

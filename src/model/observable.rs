@@ -444,10 +444,10 @@ fn normalise_technique(raw: &str) -> Result<String, &'static str> {
     if main.len() != 4 || !main.bytes().all(|b| b.is_ascii_digit()) {
         return Err("an ATT&CK technique id has four digits after T");
     }
-    if let Some(sub) = sub {
-        if sub.len() != 3 || !sub.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("an ATT&CK sub-technique has three digits after the dot");
-        }
+    if let Some(sub) = sub
+        && (sub.len() != 3 || !sub.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("an ATT&CK sub-technique has three digits after the dot");
     }
     Ok(upper)
 }

@@ -98,9 +98,10 @@ pub fn insert(
 
 const SELECT: &str = "SELECT seq, origin_kind, member_id, feed, received_at, body FROM reports";
 
-fn row_to_report(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, Option<String>, Option<String>, String, String)> {
+/// A report row: seq, origin kind, member, feed, received_at, body.
+type RawReport = (i64, String, Option<String>, Option<String>, String, String);
+
+fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
     Ok((
         row.get(0)?,
         row.get(1)?,

@@ -90,11 +90,9 @@ impl Daemon {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(rest) = line.strip_prefix("musubi: listening on ") {
-                        let _ = tx.send(rest.trim().to_string());
-                        sent = true;
-                    }
+                if !sent && let Some(rest) = line.strip_prefix("musubi: listening on ") {
+                    let _ = tx.send(rest.trim().to_string());
+                    sent = true;
                 }
                 if std::env::var_os("MUSUBI_TEST_VERBOSE").is_some() {
                     eprintln!("[daemon] {line}");
