@@ -141,6 +141,7 @@ pub async fn run(
             addr: opts.listen,
             source,
         })?;
+    let reloader = spawn_reloader(opts.config.source.clone());
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "musubi is ready.");
     ready(addr);
     let watchdog = spawn_watchdog();
@@ -164,6 +165,7 @@ pub async fn run(
     if let Some(w) = watchdog {
         w.abort();
     }
+    reloader.abort();
     store.close();
     tracing::info!("musubi stopped.");
     Ok(())
@@ -286,4 +288,31 @@ fn spawn_watchdog() -> Option<JoinHandle<()>> {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
         }
     }))
+}
+
+/// Handles SIGHUP: re-reads and validates the configuration files. A file with errors is
+/// reported and the running configuration is kept; work in flight is never dropped.
+fn spawn_reloader(config: Option<PathBuf>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("Cannot listen for SIGHUP; reload needs a restart.");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match config.as_deref().map(Config::load).transpose() {
+                    Ok(_) => tracing::info!("Reloaded configuration."),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Reload failed; keeping the running configuration.")
+                    }
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    })
 }

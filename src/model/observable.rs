@@ -567,4 +567,40 @@ mod tests {
         let err = Observable::parse_named("colour", "red").unwrap_err();
         assert!(err.to_string().contains("colour"));
     }
+
+    proptest::proptest! {
+        /// Normalising twice changes nothing, for every kind and any input that parses.
+        #[test]
+        fn normalising_is_idempotent(kind in 0usize..15, raw in "\\PC{0,80}") {
+            let kind = ObservableKind::ALL[kind];
+            if let Ok(once) = Observable::parse(kind, &raw) {
+                let twice = Observable::parse(kind, once.value()).expect("a normalised value parses");
+                proptest::prop_assert_eq!(once, twice);
+            }
+        }
+
+        /// Structured inputs reach the interesting branches more often than random text.
+        #[test]
+        fn structured_values_are_idempotent(
+            a in 0u8..=255, b in 0u8..=255, prefix in 0u8..=32,
+            label in "[a-zA-Z0-9-]{1,20}", tld in "[a-zA-Z]{2,6}", path in "[a-zA-Z0-9/._~%-]{0,30}",
+            hex in "[0-9a-fA-F]{64}",
+        ) {
+            let cases = [
+                (ObservableKind::Ipv4, format!("{a}.{b}.{a}.{b}")),
+                (ObservableKind::Cidr, format!("{a}.{b}.0.1/{prefix}")),
+                (ObservableKind::Domain, format!("{label}.{tld}.")),
+                (ObservableKind::Url, format!("HTTP://{label}.{tld}:80/{path}")),
+                (ObservableKind::Email, format!("{label}@{label}.{tld}")),
+                (ObservableKind::Sha256, hex.clone()),
+                (ObservableKind::Md5, hex[..32].to_string()),
+            ];
+            for (kind, raw) in cases {
+                if let Ok(once) = Observable::parse(kind, &raw) {
+                    let twice = Observable::parse(kind, once.value()).expect("a normalised value parses");
+                    proptest::prop_assert_eq!(once, twice);
+                }
+            }
+        }
+    }
 }
