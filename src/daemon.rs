@@ -128,6 +128,7 @@ pub async fn run(
         metrics: Arc::new(Metrics::default()),
         config: Arc::new(opts.config.clone()),
         started,
+        limiter: Arc::new(http::limit::RateLimiter::default()),
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

@@ -41,6 +41,11 @@ impl FromRequestParts<AppState> for Authenticated {
             .read_async(move |conn| crate::store::members::by_token(conn, &token))
             .await?
             .ok_or_else(AppError::unauthorized)?;
+        if let Err(wait) = state.limiter.check(&member.id) {
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.ceil().max(1.0) as u64,
+            });
+        }
         Ok(Authenticated { member })
     }
 }

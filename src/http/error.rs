@@ -24,6 +24,8 @@ pub enum AppError {
     Invalid(Vec<FieldError>),
     /// The store cannot take writes now (disk full, read-only); nothing was stored.
     Unavailable { status: StatusCode, message: String },
+    /// The member sent more requests than its budget allows.
+    RateLimited { retry_after_secs: u64 },
     /// A bug or an unexpected failure; details go to the log only.
     Internal(String),
 }
@@ -101,6 +103,22 @@ impl From<crate::index::IndexError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::RateLimited { retry_after_secs } = &self {
+            let body = Body {
+                code: "rate_limited",
+                message: "too many requests for this token; slow down",
+                errors: None,
+            };
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )],
+                Json(body),
+            )
+                .into_response();
+        }
         let (status, code, message, errors) = match &self {
             AppError::Client {
                 status,
@@ -120,6 +138,7 @@ impl IntoResponse for AppError {
                 tracing::warn!(status = %status, "Refused a write: store unavailable.");
                 (*status, "store_unavailable", message.clone(), None)
             }
+            AppError::RateLimited { .. } => unreachable!("answered above"),
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "Internal error while serving a request.");
                 (

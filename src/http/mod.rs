@@ -7,6 +7,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod error;
 pub mod health;
+pub mod limit;
 pub mod metrics;
 pub mod reports;
 pub mod search;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub started: Instant,
+    /// Per-member request budgets.
+    pub limiter: Arc<super::limit::RateLimiter>,
 }
 
 impl AppState {

@@ -129,3 +129,107 @@ async fn kill_9_under_load_loses_no_acknowledged_submission() {
         assert!(found.contains(&id.as_str()), "{word}: {found:?}");
     }
 }
+
+/// Streams submissions from `clients` tasks until the daemon dies; returns what was
+/// acknowledged as (report id, title).
+async fn stream_until_killed(
+    daemon: Daemon,
+    token: &str,
+    clients: usize,
+    run_for: Duration,
+    round: usize,
+) -> Vec<(String, String)> {
+    let url = daemon.url("/api/v1/reports");
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for task in 0..clients {
+        let client = Client::new(token);
+        let (url, acked) = (url.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let title = format!("loop r{round} k{task} n{i}");
+                let body = submission(
+                    &title,
+                    "green",
+                    &[("domain", &format!("loop-{}.crash-example.net", i % 17))],
+                );
+                match client
+                    .http
+                    .post(&url)
+                    .bearer_auth(&client.token)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().as_u16() == 201 => match r.json::<Value>().await {
+                        Ok(v) => acked
+                            .lock()
+                            .unwrap()
+                            .push((v["reports"][0]["id"].as_str().unwrap().to_string(), title)),
+                        Err(_) => break,
+                    },
+                    _ => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(run_for).await;
+    daemon.kill9();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let out = acked.lock().unwrap().clone();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_loop_of_twenty_kills() {
+    let data = DataDir::new();
+    let token = data.add_member("Crash Loop Member", "class1", None);
+    let mut acked = Vec::new();
+    for round in 0..20 {
+        let daemon = Daemon::start(&data);
+        // Each restart must have caught up before READY: projections agree with the store.
+        let health = wait_current(&daemon).await;
+        assert!(
+            health["committed_seq"].as_u64().unwrap() >= acked.len() as u64,
+            "round {round}: {health}"
+        );
+        // Kill at a varying moment: early in start-up load, mid-stream, later.
+        let run_for = Duration::from_millis(150 + (round as u64 * 137) % 600);
+        acked.extend(stream_until_killed(daemon, &token, 4, run_for, round).await);
+    }
+    assert!(
+        acked.len() > 100,
+        "only {} acknowledged over 20 rounds",
+        acked.len()
+    );
+    let daemon = Daemon::start(&data);
+    let client = Client::new(&token);
+    let health = wait_current(&daemon).await;
+    assert_eq!(health["indexed_seq"], health["committed_seq"]);
+    assert_eq!(health["correlated_seq"], health["committed_seq"]);
+    for (id, title) in &acked {
+        let (status, report) = client
+            .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+            .await;
+        assert_eq!(status, 200, "acknowledged {id} lost");
+        assert_eq!(report["title"].as_str(), Some(title.as_str()));
+    }
+    // 17 domains: at most 17 campaigns, each id once, every report in exactly one.
+    let (_, page) = client
+        .get(&daemon.url("/api/v1/campaigns?limit=1000"))
+        .await;
+    let campaigns = page["campaigns"].as_array().unwrap();
+    assert!(campaigns.len() <= 17, "{} campaigns", campaigns.len());
+    let ids: HashSet<&str> = campaigns
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), campaigns.len(), "duplicate campaign id");
+    let total: u64 = campaigns
+        .iter()
+        .map(|c| c["report_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, health["committed_seq"].as_u64().unwrap());
+}
