@@ -178,7 +178,7 @@ async fn stream_until_killed(
     for t in tasks {
         let _ = t.await;
     }
-    let out = acked.lock().unwrap().clone();
+    let out: Vec<(String, String)> = acked.lock().unwrap().drain(..).collect();
     out
 }
 

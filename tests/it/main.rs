@@ -3,4 +3,5 @@
 mod api;
 mod crash;
 mod faults;
+mod systemd;
 mod util;
