@@ -1,1 +1,319 @@
-//! Wiring.
+//! Wiring of the daemon: store, projections, HTTP server, signals, systemd.
+//!
+//! ```text
+//! HTTP ──▶ StoreWriter (group commit) ──committed seq──▶ indexer task ──▶ tantivy
+//!                                                  └──▶ correlator task ──▶ campaign snapshot
+//! ```
+//! Projections follow the store's committed sequence number (a `watch`: they always see the
+//! latest value, never a backlog) and also poll it every second, which picks up reports that
+//! another process — `musubi import` — wrote. Start-up catches both up before the daemon
+//! reports READY; SIGTERM stops accepting, lets requests in flight finish, commits the index
+//! and exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::correlate::catchup::Correlator;
+use crate::correlate::{CampaignEvent, CampaignSet};
+use crate::http::metrics::Metrics;
+use crate::http::{self, AppState};
+use crate::index::{self, IndexError, Indexer, ReportIndex};
+use crate::model::Seq;
+use crate::store::{self, Store, StoreError};
+
+/// How often projections look at the store even without a notification.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long shutdown may take before the daemon gives up waiting.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Task(String),
+}
+
+/// Everything a running daemon needs to be started.
+pub struct Options {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+}
+
+/// Opens the store and brings both projections up to date. Used by the daemon at start-up
+/// and by CLI commands that answer from projections.
+pub fn open_projections(
+    data_dir: &std::path::Path,
+) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
+    let store = Store::open(data_dir)?;
+    let index = Arc::new(ReportIndex::open(data_dir)?);
+    let indexer = match index.indexer() {
+        Ok(mut indexer) => {
+            let added = index::catch_up(&mut indexer, &store)?;
+            if added > 0 {
+                tracing::info!(added, "Index caught up with the store.");
+            }
+            index.refresh()?;
+            Some(indexer)
+        }
+        // Another process (the daemon) owns the index and keeps it current.
+        Err(IndexError::Locked) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (correlator, events) = Correlator::start(&store)?;
+    record_events(&store, events)?;
+    Ok((store, index, indexer, correlator))
+}
+
+fn record_events(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    store
+        .writer()
+        .write_blocking(move |conn| store::campaigns::record(conn, &events, now))
+}
+
+/// Runs the daemon until `shutdown` resolves. Calls `ready` with the bound address once the
+/// store and projections are up and the listener is bound.
+pub async fn run(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    let data_dir = opts.data_dir.clone();
+    let (store, index, indexer, correlator) =
+        tokio::task::spawn_blocking(move || open_projections(&data_dir))
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))??;
+    let Some(indexer) = indexer else {
+        return Err(DaemonError::Index(IndexError::Locked));
+    };
+    let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(correlator.engine().snapshot()));
+    let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let indexer_task = spawn_indexer(
+        store.clone(),
+        index.clone(),
+        indexer,
+        indexed_tx,
+        stop_rx.clone(),
+    );
+    let correlator_task =
+        spawn_correlator(store.clone(), correlator, campaigns_tx, stop_rx.clone());
+
+    let state = AppState {
+        store: store.clone(),
+        index,
+        campaigns: campaigns_rx,
+        indexed: indexed_rx,
+        metrics: Arc::new(Metrics::default()),
+        config: Arc::new(opts.config.clone()),
+        started,
+        limiter: Arc::new(http::limit::RateLimiter::default()),
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let reloader = spawn_reloader(opts.config.source.clone());
+    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "musubi is ready.");
+    ready(addr);
+    let watchdog = spawn_watchdog();
+
+    let app = http::router(state);
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "HTTP server failed.");
+    }
+    // Requests in flight have finished; their writes are acknowledged and durable.
+    tracing::info!("Stopping: draining projections.");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let drain = async {
+        let _ = indexer_task.await;
+        let _ = correlator_task.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!("Projections did not stop in time; they catch up at the next start.");
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    reloader.abort();
+    store.close();
+    tracing::info!("musubi stopped.");
+    Ok(())
+}
+
+/// Waits for a store change, a poll tick or the stop signal. Returns false on stop.
+async fn next_round(
+    committed: &mut watch::Receiver<Seq>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = committed.changed() => true,
+        _ = tokio::time::sleep(POLL_INTERVAL) => true,
+        _ = stop.changed() => false,
+    }
+}
+
+fn spawn_indexer(
+    store: Store,
+    index: Arc<ReportIndex>,
+    indexer: Indexer,
+    indexed: watch::Sender<Seq>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut committed = store.writer().committed();
+        let mut indexer = Some(indexer);
+        loop {
+            let running = next_round(&mut committed, &mut stop).await;
+            let (s, i) = (store.clone(), index.clone());
+            let mut ix = indexer
+                .take()
+                .expect("indexer is returned after each round");
+            let (ix, result) = tokio::task::spawn_blocking(move || {
+                let r = index::catch_up(&mut ix, &s).and_then(|n| {
+                    if n > 0 {
+                        i.refresh()?;
+                    }
+                    Ok(n)
+                });
+                (ix, r)
+            })
+            .await
+            .expect("indexer task does not panic");
+            match result {
+                Ok(_) => {
+                    indexed.send_replace(ix.last());
+                }
+                Err(e) => tracing::error!(error = %e, "Indexing failed; will retry."),
+            }
+            indexer = Some(ix);
+            if !running {
+                break;
+            }
+        }
+        tracing::debug!("Indexer stopped.");
+    })
+}
+
+fn spawn_correlator(
+    store: Store,
+    correlator: Correlator,
+    campaigns: watch::Sender<Arc<CampaignSet>>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut committed = store.writer().committed();
+        let mut correlator = Some(correlator);
+        loop {
+            let running = next_round(&mut committed, &mut stop).await;
+            let s = store.clone();
+            let mut c = correlator
+                .take()
+                .expect("correlator is returned after each round");
+            let before = c.applied();
+            let (c, result) = tokio::task::spawn_blocking(move || {
+                let r = c.catch_up(&s);
+                (c, r)
+            })
+            .await
+            .expect("correlator task does not panic");
+            match result {
+                Ok(events) => {
+                    if !events.is_empty() {
+                        let now = chrono::Utc::now();
+                        if let Err(e) = store
+                            .writer()
+                            .write(move |conn| store::campaigns::record(conn, &events, now))
+                            .await
+                        {
+                            tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");
+                        }
+                    }
+                    if c.applied() != before {
+                        campaigns.send_replace(Arc::new(c.engine().snapshot()));
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "Correlation failed; will retry."),
+            }
+            correlator = Some(c);
+            if !running {
+                break;
+            }
+        }
+        tracing::debug!("Correlator stopped.");
+    })
+}
+
+/// Pings systemd's watchdog at half its interval, if the unit asks for one.
+fn spawn_watchdog() -> Option<JoinHandle<()>> {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let interval = sd_notify::watchdog_enabled()?;
+    let period = interval / 2;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
+}
+
+/// Handles SIGHUP: re-reads and validates the configuration files. A file with errors is
+/// reported and the running configuration is kept; work in flight is never dropped.
+fn spawn_reloader(config: Option<PathBuf>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("Cannot listen for SIGHUP; reload needs a restart.");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match config.as_deref().map(Config::load).transpose() {
+                    Ok(_) => tracing::info!("Reloaded configuration."),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Reload failed; keeping the running configuration.")
+                    }
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    })
+}

@@ -1,1 +1,492 @@
-fn main() {}
+//! The `musubi` command: the daemon and the operators' and analysts' tools.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use musubi::config::Config;
+use musubi::council::{CampaignView, Viewer};
+use musubi::model::{CampaignId, Category, MemberClass, MemberId, Origin, Sector};
+use musubi::store::{self, Store};
+use musubi::{daemon, index, sources};
+
+#[derive(Parser)]
+#[command(
+    name = "musubi",
+    version,
+    about = "Correlation daemon of a cyber-threat information-sharing council"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Data directory (store and index); overrides musubi.toml.
+    #[arg(long, global = true, env = "MUSUBI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (default: ./musubi.toml if present, else built-in defaults).
+    #[arg(long, global = true, env = "MUSUBI_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: HTTP API, projections, feeds.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:7070).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Load the council roster and sample reports into an empty store first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import submission files (one submission or an array each) on a member's behalf.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The submitting member (id or exact name).
+        #[arg(long = "as", value_name = "MEMBER")]
+        member: String,
+    },
+    /// List campaigns (as the secretariat sees them).
+    Campaigns {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one campaign.
+    Campaign {
+        id: CampaignId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over reports.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Validate musubi.toml (and feeds.toml and rules/ when present).
+    Check,
+    /// Rebuild the index and the correlation graph from the store.
+    Reindex,
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Add a member and print its token (shown once; only a hash is stored).
+    Add {
+        name: String,
+        /// Sector code, for critical-infrastructure members.
+        #[arg(long)]
+        sector: Option<Sector>,
+        /// class1, class2, general or secretariat.
+        #[arg(long)]
+        class: MemberClass,
+        /// Category (default: critical_infrastructure with a sector, else other).
+        #[arg(long)]
+        category: Option<Category>,
+    },
+    /// List members.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MUSUBI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("musubi: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load_or_default(cli.global.config.as_deref())?;
+    let data_dir = cli
+        .global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.clone());
+    match cli.command {
+        Command::Serve { listen, demo } => serve(config, data_dir, listen, demo),
+        Command::Import { files, member } => import(&data_dir, &files, &member),
+        Command::Campaigns { json } => campaigns(&data_dir, json),
+        Command::Campaign { id, json } => campaign(&data_dir, id, json),
+        Command::Search { query, limit, json } => search(&data_dir, &query, limit, json),
+        Command::Member(cmd) => member(&data_dir, cmd),
+        Command::Check => check(&config),
+        Command::Reindex => reindex(&data_dir),
+    }
+}
+
+fn serve(config: Config, data_dir: PathBuf, listen: Option<SocketAddr>, demo: bool) -> Result<()> {
+    if demo {
+        let store = Store::open(&data_dir).context("opening the store for the demo")?;
+        let loaded = sources::demo::load(&store)?;
+        store.close();
+        eprintln!(
+            "demo: {} members, {} reports in {}",
+            loaded.members,
+            loaded.reports,
+            data_dir.display()
+        );
+        if let Some(token) = loaded.analyst_token {
+            // Printed once, to the operator's terminal, never logged.
+            eprintln!(
+                "demo: secretariat token for {}: {token}",
+                sources::demo::DEMO_ANALYST
+            );
+        }
+    }
+    let listen = listen.unwrap_or(config.listen);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let opts = daemon::Options {
+            config,
+            data_dir,
+            listen,
+        };
+        daemon::run(opts, shutdown_signal(), |addr| {
+            eprintln!("musubi: listening on http://{addr}");
+            eprintln!("musubi: try  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/campaigns");
+        })
+        .await
+    })?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("Shutdown requested.");
+}
+
+fn import(data_dir: &Path, files: &[PathBuf], member: &str) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    let who = member.to_string();
+    let member = store
+        .read(move |c| store::members::find(c, &who))?
+        .with_context(|| format!("no member with id or name {member:?}"))?;
+    let mut failed = 0;
+    let mut stored = 0;
+    for path in files {
+        let result = sources::import::read_file(path).and_then(|drafts| {
+            sources::import::store_drafts(
+                &store,
+                path,
+                Origin::Submission {
+                    member: member.id.clone(),
+                },
+                drafts,
+            )
+        });
+        match result {
+            Ok(ids) => {
+                stored += ids.len();
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                println!("{}: stored {}", path.display(), ids.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("musubi: {e}");
+            }
+        }
+    }
+    store.close();
+    eprintln!(
+        "imported {stored} report(s) from {} file(s); {failed} file(s) failed",
+        files.len() - failed
+    );
+    if failed > 0 {
+        bail!("{failed} file(s) could not be imported");
+    }
+    Ok(())
+}
+
+/// The secretariat's view, used by the operator's CLI (it runs on the council's servers).
+fn operator() -> Viewer {
+    Viewer {
+        member: MemberId("cli-operator".into()),
+        class: MemberClass::Secretariat,
+    }
+}
+
+#[derive(Serialize)]
+struct CampaignListing {
+    campaigns: Vec<CampaignView>,
+}
+
+fn campaigns(data_dir: &Path, json: bool) -> Result<()> {
+    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+    let set = correlator.engine().snapshot();
+    let viewer = operator();
+    let mut views = Vec::new();
+    for c in &set.campaigns {
+        let metas = store.read(|conn| store::reports::metas(conn, &c.reports))?;
+        if let Some(v) = viewer.campaign_view(c, &metas) {
+            views.push(v);
+        }
+    }
+    views.sort_by_key(|a| a.id);
+    if json {
+        print_json(&CampaignListing { campaigns: views })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{:<12} {:>7}  {:<20} {:<16} title",
+            "campaign", "reports", "last seen", "tlp"
+        )?;
+        for v in &views {
+            let title = v.reports.first().map(|r| r.title.as_str()).unwrap_or("");
+            writeln!(
+                out,
+                "{:<12} {:>7}  {:<20} {:<16} {}{}",
+                v.id.to_string(),
+                v.report_count,
+                v.last_seen.format("%Y-%m-%d %H:%M"),
+                v.tlp.label(),
+                if v.unconfirmed { "[unconfirmed] " } else { "" },
+                title
+            )?;
+        }
+        writeln!(out, "{} campaign(s)", views.len())?;
+    }
+    store.close();
+    Ok(())
+}
+
+fn campaign(data_dir: &Path, id: CampaignId, json: bool) -> Result<()> {
+    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+    let set = correlator.engine().snapshot();
+    let c = set.get(id).with_context(|| format!("no campaign {id}"))?;
+    let (reports, released) = store.read(|conn| {
+        Ok((
+            store::reports::get_many(conn, &c.reports)?,
+            store::releases::released(conn, &c.reports)?,
+        ))
+    })?;
+    let view = operator()
+        .campaign_detail(c, &reports, &released)
+        .with_context(|| format!("no campaign {id}"))?;
+    if json {
+        print_json(&view)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}  {}  {} report(s)  {} – {}{}",
+            view.id,
+            view.tlp.label(),
+            view.report_count,
+            view.first_seen.format("%Y-%m-%d %H:%M"),
+            view.last_seen.format("%Y-%m-%d %H:%M"),
+            if view.unconfirmed {
+                "  [unconfirmed]"
+            } else {
+                ""
+            }
+        )?;
+        if !view.flags.is_empty() {
+            writeln!(out, "flags: {}", view.flags.join(", "))?;
+        }
+        writeln!(out, "\nreports:")?;
+        for r in &view.reports {
+            writeln!(
+                out,
+                "  {:<8} {:<10} {:<16} {}",
+                r.id.to_string(),
+                r.kind,
+                r.tlp.label(),
+                r.title
+            )?;
+        }
+        if let Some(obs) = &view.observables {
+            writeln!(out, "\nobservables:")?;
+            for o in obs {
+                writeln!(
+                    out,
+                    "  {:>3}× {:<10} {}",
+                    o.reports,
+                    o.kind.as_str(),
+                    o.value
+                )?;
+            }
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SearchHitOut {
+    score: f32,
+    report: musubi::council::ReportSummary,
+    campaign: Option<CampaignId>,
+}
+
+fn search(data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> {
+    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+    index.refresh()?;
+    let set = correlator.engine().snapshot();
+    let found = index.search(query, limit)?;
+    let viewer = operator();
+    let mut hits = Vec::new();
+    for (seq, score) in found {
+        if let Some(meta) = store.read(|c| store::reports::meta(c, seq))?
+            && let Some(report) = viewer.report_summary(&meta)
+        {
+            hits.push(SearchHitOut {
+                score,
+                report,
+                campaign: set.of_report(seq).map(|c| c.id),
+            });
+        }
+    }
+    if json {
+        print_json(&serde_json::json!({ "query": query, "hits": hits }))?;
+    } else {
+        for h in &hits {
+            println!(
+                "{:>6.2}  {:<8} {:<12} {}",
+                h.score,
+                h.report.id.to_string(),
+                h.campaign.map(|c| c.to_string()).unwrap_or_default(),
+                h.report.title
+            );
+        }
+        println!("{} hit(s)", hits.len());
+    }
+    store.close();
+    Ok(())
+}
+
+fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    match cmd {
+        MemberCommand::Add {
+            name,
+            sector,
+            class,
+            category,
+        } => {
+            if sector.is_some() && category.is_some_and(|c| c != Category::CriticalInfrastructure) {
+                bail!("--sector applies only to critical_infrastructure members");
+            }
+            let (id, token) = store.writer().write_blocking(move |conn| {
+                let id = store::members::next_id(conn)?;
+                let m = store::members::member(id.clone(), &name, class, sector, category);
+                store::members::add(conn, &m)?;
+                let token = store::members::issue_token(conn, &id)?;
+                Ok((id, token))
+            })?;
+            println!("member {id} added");
+            println!("token (shown once, store it safely): {token}");
+        }
+        MemberCommand::List { json } => {
+            let members = store.read(store::members::list)?;
+            if json {
+                print_json(&serde_json::json!({ "members": members }))?;
+            } else {
+                for m in &members {
+                    println!(
+                        "{:<14} {:<12} {:<24} {:<12} {}",
+                        m.id.0,
+                        m.class.as_str(),
+                        m.category.as_str(),
+                        m.sector.map(|s| s.as_str()).unwrap_or("-"),
+                        m.name
+                    );
+                }
+                println!("{} member(s)", members.len());
+            }
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+fn check(config: &Config) -> Result<()> {
+    match &config.source {
+        Some(p) => println!("{}: ok", p.display()),
+        None => println!("musubi.toml: not found, using built-in defaults"),
+    }
+    Ok(())
+}
+
+fn reindex(data_dir: &Path) -> Result<()> {
+    // Fails if the daemon holds the index: a rebuild under a running daemon would race it.
+    {
+        let store = Store::open(data_dir)?;
+        let ix = index::ReportIndex::open(data_dir)?;
+        drop(
+            ix.indexer()
+                .context("stop `musubi serve` before reindexing")?,
+        );
+        store.close();
+    }
+    index::ReportIndex::destroy(data_dir)?;
+    let started = std::time::Instant::now();
+    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+    let set = correlator.engine().snapshot();
+    println!(
+        "reindexed {} report(s) into {} campaign(s) in {:.2} s",
+        index.num_docs(),
+        set.campaigns.len(),
+        started.elapsed().as_secs_f64()
+    );
+    store.close();
+    Ok(())
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -150,10 +150,10 @@ impl Engine {
         let mut root = me;
         for o in &facts.observables {
             let posting = self.postings.entry(o.clone()).or_default();
-            if links(o.kind()) {
-                if let Some(&other) = posting.first() {
-                    root = self.union(root, other);
-                }
+            if links(o.kind())
+                && let Some(&other) = posting.first()
+            {
+                root = self.union(root, other);
             }
             self.postings.get_mut(o).expect("just inserted").push(me);
         }

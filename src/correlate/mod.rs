@@ -8,6 +8,7 @@
 //! - [`graph`]: reports and observables, linking and grouping.
 //! - [`ids`]: stable `C-YYYY-NNNN` ids, matched to groups by overlap.
 
+pub mod catchup;
 pub mod graph;
 pub mod ids;
 
@@ -70,6 +71,14 @@ pub struct CampaignSet {
     pub by_id: std::collections::HashMap<CampaignId, usize>,
     /// The last report applied.
     pub applied: Seq,
+}
+
+impl Campaign {
+    /// The names of the campaign's flags (none yet: the flag rules come with the
+    /// correlation rules).
+    pub fn flag_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl CampaignSet {

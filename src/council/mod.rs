@@ -22,5 +22,7 @@ pub mod present;
 pub mod review;
 pub mod roster;
 pub mod stats;
+pub mod views;
 
-pub use policy::{Decision, ReportMeta, Scope, SourceLabel, Viewer};
+pub use policy::{Decision, Scope, SourceLabel, Viewer};
+pub use views::{CampaignView, ReportSummary, ReportView};

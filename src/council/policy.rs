@@ -11,38 +11,9 @@
 use serde::Serialize;
 
 pub use crate::model::Scope;
-use crate::model::{Confidence, Member, MemberClass, MemberId, Origin, Report, Seq, Tlp};
-
-/// What the policy needs to know about a report: enough to decide without its content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportMeta {
-    pub seq: Seq,
-    pub origin: Origin,
-    pub tlp: Tlp,
-    pub scope: Option<Scope>,
-    /// Named recipients of a TLP:RED report.
-    pub recipients: Vec<MemberId>,
-    /// Whether the secretariat has released the report (itself, or its campaign) to class 2
-    /// and general members. Feed items are public information and need no release.
-    pub released: bool,
-    pub confidence: Confidence,
-}
+use crate::model::{Member, MemberClass, MemberId, Origin, ReportMeta, Tlp};
 
 impl ReportMeta {
-    /// The meta of a stored report; `released` comes from the store's releases
-    /// (`store::releases::is_released`).
-    pub fn of(report: &Report, released: bool) -> ReportMeta {
-        ReportMeta {
-            seq: report.seq(),
-            origin: report.origin.clone(),
-            tlp: report.draft.tlp,
-            scope: report.draft.scope,
-            recipients: report.draft.recipients.clone(),
-            released,
-            confidence: report.draft.confidence,
-        }
-    }
-
     /// How far a viewer who may see the report may pass it on.
     pub fn onward(&self) -> Onward {
         match (self.scope, self.tlp) {
@@ -56,24 +27,6 @@ impl ReportMeta {
             (None, Tlp::Green) => Onward::Community,
             (None, Tlp::Clear) => Onward::Public,
         }
-    }
-}
-
-/// Anything the policy can decide on. A bare [`Report`] counts as not released, so that code
-/// which has not looked up releases errs on the side of class 2 and general members waiting.
-pub trait PolicySubject {
-    fn meta(&self) -> ReportMeta;
-}
-
-impl PolicySubject for ReportMeta {
-    fn meta(&self) -> ReportMeta {
-        self.clone()
-    }
-}
-
-impl PolicySubject for Report {
-    fn meta(&self) -> ReportMeta {
-        ReportMeta::of(self, false)
     }
 }
 
@@ -186,8 +139,8 @@ pub fn decide(audience: Audience<'_>, meta: &ReportMeta) -> Decision {
 }
 
 /// Whether the public may see the report.
-pub fn public_may_see(subject: &impl PolicySubject) -> bool {
-    decide(Audience::Public, &subject.meta()).shown()
+pub fn public_may_see(meta: &ReportMeta) -> bool {
+    decide(Audience::Public, meta).shown()
 }
 
 impl Viewer {
@@ -208,13 +161,13 @@ impl Viewer {
     }
 
     /// The policy's decision for this viewer ([`decide`]).
-    pub fn decide(&self, subject: &impl PolicySubject) -> Decision {
-        decide(Audience::Member(self), &subject.meta())
+    pub fn decide(&self, meta: &ReportMeta) -> Decision {
+        decide(Audience::Member(self), meta)
     }
 
     /// Whether the viewer may see the report at all ([`decide`]).
-    pub fn may_see(&self, subject: &impl PolicySubject) -> bool {
-        self.decide(subject).shown()
+    pub fn may_see(&self, meta: &ReportMeta) -> bool {
+        self.decide(meta).shown()
     }
 
     /// How the report's source is shown to this viewer. Outside the secretariat a member's
@@ -246,6 +199,7 @@ pub enum SourceLabel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Confidence, Report, ReportId, Seq};
 
     const PROVIDER: &str = "m121";
     const RECIPIENT: &str = "m050";
@@ -259,7 +213,9 @@ mod tests {
 
     fn meta(tlp: Tlp, scope: Option<Scope>, released: bool) -> ReportMeta {
         ReportMeta {
-            seq: Seq(1),
+            id: ReportId(Seq(1)),
+            received_at: chrono::Utc::now(),
+            title: "t".into(),
             origin: Origin::Submission {
                 member: MemberId(PROVIDER.into()),
             },
@@ -365,15 +321,16 @@ mod tests {
         assert_eq!(decide(Audience::Public, &m), Decision::Show);
         assert!(viewer("m080", MemberClass::General).may_see(&m));
         let report = Report {
-            id: crate::model::ReportId(Seq(1)),
+            id: ReportId(Seq(1)),
             origin: Origin::Submission {
                 member: MemberId(PROVIDER.into()),
             },
             received_at: chrono::Utc::now(),
             draft: crate::model::ReportDraft::new("x", Tlp::Green),
         };
-        assert!(!viewer("m080", MemberClass::General).may_see(&report));
-        assert!(viewer("m200", MemberClass::Class1).may_see(&report));
+        assert!(!viewer("m080", MemberClass::General).may_see(&report.meta()));
+        assert!(viewer("m200", MemberClass::Class1).may_see(&report.meta()));
+        assert!(viewer("m080", MemberClass::General).may_see(&report.meta_released(true)));
     }
 
     #[test]

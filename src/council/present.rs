@@ -12,11 +12,11 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::anonymity::SectorLabeler;
-use super::policy::{Onward, ReportMeta, Scope, SourceLabel, Viewer};
+use super::policy::{Onward, Scope, SourceLabel, Viewer};
 use crate::correlate::Campaign;
 use crate::model::{
-    CampaignId, Confidence, Indicator, Member, MemberId, Observable, Origin, Report, ReportId, Seq,
-    Tlp,
+    CampaignId, Confidence, Indicator, Member, MemberId, Observable, Origin, Report, ReportId,
+    ReportMeta, Seq, Tlp,
 };
 use crate::store::{self, members::MemberStatus};
 
@@ -54,7 +54,7 @@ pub fn load_parts(conn: &Connection, seqs: &[Seq]) -> store::Result<Vec<Part>> {
             Origin::FeedItem { .. } => None,
         };
         out.push(Part {
-            meta: ReportMeta::of(&report, released),
+            meta: report.meta_released(released),
             report,
             provider,
         });

@@ -1,1 +1,3 @@
-//! TODO
+//! Input formats: each turns bytes into [`crate::model::ReportDraft`]s.
+
+pub mod native;

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT, Value};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use crate::model::{Report, Seq};
@@ -16,7 +20,10 @@ use crate::model::{Report, Seq};
 /// The index folder inside the data directory.
 pub const INDEX_DIR: &str = "index";
 /// Bumped whenever the schema changes; a different version rebuilds the index.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+/// Observable values are tokenised without the default 40-byte cut, which would drop every
+/// SHA-256 and many URLs.
+const OBSERVABLE_TOKENIZER: &str = "observable";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
 /// Errors of the index.
@@ -31,6 +38,8 @@ pub enum IndexError {
     },
     #[error("invalid search query: {0}")]
     Query(String),
+    #[error("cannot read the store: {0}")]
+    Store(String),
     #[error("the index is held by another process (is `musubi serve` running?)")]
     Locked,
 }
@@ -53,7 +62,14 @@ fn schema() -> (Schema, Fields) {
         seq: b.add_u64_field("seq", INDEXED | STORED | FAST),
         title: b.add_text_field("title", TEXT),
         description: b.add_text_field("description", TEXT),
-        observables: b.add_text_field("observables", TEXT),
+        observables: b.add_text_field(
+            "observables",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(OBSERVABLE_TOKENIZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            ),
+        ),
         observable_key: b.add_text_field("observable_key", STRING),
         tags: b.add_text_field("tags", TEXT),
         tlp: b.add_text_field("tlp", STRING),
@@ -92,6 +108,12 @@ impl ReportIndex {
         let dir = tantivy::directory::MmapDirectory::open(&path)
             .map_err(|e| IndexError::Tantivy(e.into()))?;
         let index = Index::open_or_create(dir, schema)?;
+        index.tokenizers().register(
+            OBSERVABLE_TOKENIZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .build(),
+        );
         std::fs::write(&version_file, SCHEMA_VERSION).map_err(|source| IndexError::Dir {
             path: path.clone(),
             source,
@@ -252,4 +274,26 @@ impl Indexer {
         self.pending += 1;
         Ok(())
     }
+}
+
+/// Brings the index up to the store: adds every report after the last one indexed and
+/// commits. Returns how many reports were added. Blocks; run it off the async runtime.
+pub fn catch_up(indexer: &mut Indexer, store: &crate::store::Store) -> Result<usize, IndexError> {
+    const BATCH: usize = 5_000;
+    let mut added = 0;
+    loop {
+        let last = indexer.last();
+        let reports = store
+            .read(|conn| crate::store::reports::after(conn, last, BATCH))
+            .map_err(|e| IndexError::Store(e.to_string()))?;
+        if reports.is_empty() {
+            break;
+        }
+        for report in &reports {
+            indexer.add(report)?;
+        }
+        added += reports.len();
+    }
+    indexer.commit()?;
+    Ok(added)
 }

@@ -13,7 +13,7 @@ pub mod tlp;
 pub use campaign::{CampaignId, Disposition};
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
-pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, Seq};
+pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq};
 pub use scope::Scope;
 pub use sighting::{SightingDraft, SightingKind, SightingTarget};
 pub use tlp::Tlp;

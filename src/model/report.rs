@@ -202,3 +202,46 @@ impl Report {
         self.id.0
     }
 }
+
+/// What outputs and the access policy need to know of a report, without its body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportMeta {
+    pub id: ReportId,
+    pub origin: Origin,
+    pub received_at: DateTime<Utc>,
+    pub title: String,
+    pub tlp: Tlp,
+    pub confidence: Confidence,
+    /// A restriction on top of TLP (see `council::policy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// Named recipients of a TLP:RED report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<MemberId>,
+    /// Whether the secretariat has released the report (itself or through its campaign) to
+    /// class 2 and general members (`store::releases`).
+    pub released: bool,
+}
+
+impl Report {
+    /// The report's metadata, counted as not released: class 2 and general members wait
+    /// unless the caller knows better ([`Report::meta_released`]).
+    pub fn meta(&self) -> ReportMeta {
+        self.meta_released(false)
+    }
+
+    /// The report's metadata with its release state (`store::releases::is_released`).
+    pub fn meta_released(&self, released: bool) -> ReportMeta {
+        ReportMeta {
+            id: self.id,
+            origin: self.origin.clone(),
+            received_at: self.received_at,
+            title: self.draft.title.clone(),
+            tlp: self.draft.tlp,
+            confidence: self.draft.confidence,
+            scope: self.draft.scope,
+            recipients: self.draft.recipients.clone(),
+            released,
+        }
+    }
+}

@@ -1,1 +1,5 @@
-//! TODO
+//! Sources: how reports arrive — HTTP submissions, feed pollers, file import.
+
+pub mod demo;
+pub mod import;
+pub mod submission;

@@ -111,12 +111,15 @@ impl Store {
     /// Stops the writer after it has committed everything queued. Other clones of the
     /// store must be dropped first for the thread to end; this waits for it.
     pub fn close(self) {
-        let handle = self.writer_thread.lock().expect("poisoned").take();
+        // Only the last handle can wait for the thread: the others still hold writers.
+        let handle = if Arc::strong_count(&self.writer_thread) == 1 {
+            self.writer_thread.lock().expect("poisoned").take()
+        } else {
+            None
+        };
         drop(self.writer);
         if let Some(h) = handle {
-            if Arc::strong_count(&self.writer_thread) == 1 {
-                let _ = h.join();
-            }
+            let _ = h.join();
         }
     }
 }

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_ts, ts};
-use crate::model::{MemberId, Origin, Report, ReportDraft, ReportId, Seq};
+use crate::model::{
+    Confidence, MemberId, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq, Tlp,
+};
 
 /// What happened to a report handed to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +67,16 @@ pub fn insert(
     let body = serde_json::to_string(draft)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode report: {e}")))?;
     conn.execute(
-        "INSERT INTO reports (origin_kind, member_id, feed, received_at, tlp, external_id, content_hash, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO reports (origin_kind, member_id, feed, received_at, title, tlp, confidence, external_id, content_hash, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             origin.kind_str(),
             member,
             feed,
             ts(received_at),
+            draft.title,
             draft.tlp.as_str(),
+            draft.confidence.as_str(),
             draft.external_id,
             hash,
             body
@@ -94,9 +98,10 @@ pub fn insert(
 
 const SELECT: &str = "SELECT seq, origin_kind, member_id, feed, received_at, body FROM reports";
 
-fn row_to_report(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, Option<String>, Option<String>, String, String)> {
+/// A report row: seq, origin kind, member, feed, received_at, body.
+type RawReport = (i64, String, Option<String>, Option<String>, String, String);
+
+fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -107,7 +112,7 @@ fn row_to_report(
     ))
 }
 
-fn decode(raw: (i64, String, Option<String>, Option<String>, String, String)) -> Result<Report> {
+fn decode(raw: RawReport) -> Result<Report> {
     let (seq, kind, member, feed, received_at, body) = raw;
     let origin = match (kind.as_str(), member, feed) {
         ("submission", Some(m), _) => Origin::Submission {
@@ -166,4 +171,142 @@ pub fn get_many(conn: &Connection, seqs: &[Seq]) -> Result<Vec<Report>> {
 pub fn count(conn: &Connection) -> Result<u64> {
     let n: i64 = conn.query_row("SELECT count(*) FROM reports", [], |r| r.get(0))?;
     Ok(n as u64)
+}
+
+/// What correlation needs of a stored report, read without decoding its body.
+#[derive(Debug, Clone)]
+pub struct FactsRow {
+    pub seq: Seq,
+    pub received_at: DateTime<Utc>,
+    pub member: Option<MemberId>,
+    pub feed: Option<String>,
+    pub observables: Vec<crate::model::Observable>,
+}
+
+/// Facts of the reports after `after`, in order, at most `limit`.
+pub fn facts_after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<FactsRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, member_id, feed, received_at FROM reports WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after.0 as i64, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    let mut pos = std::collections::HashMap::new();
+    for row in rows {
+        let (seq, member, feed, at) = row?;
+        pos.insert(seq, out.len());
+        out.push(FactsRow {
+            seq: Seq(seq as u64),
+            received_at: parse_ts(&at)?,
+            member: member.map(MemberId),
+            feed,
+            observables: Vec::new(),
+        });
+    }
+    let (Some(first), Some(last)) = (out.first(), out.last()) else {
+        return Ok(out);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind, value FROM report_observables WHERE seq >= ?1 AND seq <= ?2",
+    )?;
+    let rows = stmt.query_map(params![first.seq.0 as i64, last.seq.0 as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (seq, kind, value) = row?;
+        let kind = kind
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("report {seq}: {e}")))?;
+        if let Some(&i) = pos.get(&seq) {
+            out[i]
+                .observables
+                .push(crate::model::Observable::from_stored(kind, value));
+        }
+    }
+    for row in &mut out {
+        row.observables.sort();
+    }
+    Ok(out)
+}
+
+/// The metadata of one report (what the access policy and listings need), without its body.
+pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
+    let raw = conn
+        .prepare_cached(
+            "SELECT seq, origin_kind, member_id, feed, received_at, title, tlp, confidence,
+                    json_extract(body, '$.scope'), json_extract(body, '$.recipients')
+             FROM reports WHERE seq = ?1",
+        )?
+        .query_row([seq.0 as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })
+        .optional()?;
+    let Some((seq, kind, member, feed, at, title, tlp, confidence, scope, recipients)) = raw else {
+        return Ok(None);
+    };
+    let origin = match (kind.as_str(), member, feed) {
+        ("submission", Some(m), _) => Origin::Submission {
+            member: MemberId(m),
+        },
+        ("feed_item", _, Some(f)) => Origin::FeedItem { feed: f },
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "report {seq} has no valid origin"
+            )));
+        }
+    };
+    Ok(Some(ReportMeta {
+        id: ReportId(Seq(seq as u64)),
+        origin,
+        received_at: parse_ts(&at)?,
+        title,
+        tlp: tlp
+            .parse::<Tlp>()
+            .map_err(|e| StoreError::Corrupt(format!("report {seq}: {e}")))?,
+        confidence: confidence
+            .parse::<Confidence>()
+            .map_err(|()| StoreError::Corrupt(format!("report {seq}: bad confidence")))?,
+        scope: scope
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("report {seq}: {e}")))?,
+        recipients: recipients
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("report {seq}: recipients: {e}")))?
+            .unwrap_or_default(),
+        released: super::releases::is_released(conn, Seq(seq as u64))?,
+    }))
+}
+
+/// Metadata of many reports, in the order given (missing ones skipped).
+pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for &seq in seqs {
+        if let Some(m) = meta(conn, seq)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
 }

@@ -32,7 +32,9 @@ pub const MIGRATIONS: &[&str] = &[
         member_id    TEXT REFERENCES members(id),
         feed         TEXT,
         received_at  TEXT NOT NULL,
+        title        TEXT NOT NULL,
         tlp          TEXT NOT NULL,
+        confidence   TEXT NOT NULL,
         external_id  TEXT,
         content_hash TEXT NOT NULL,
         body         TEXT NOT NULL

@@ -1,1 +1,7 @@
+//! The one integration test binary: each module is a theme.
 
+mod api;
+mod crash;
+mod faults;
+mod systemd;
+mod util;

@@ -1,0 +1,34 @@
+//! HTTP submissions: turning a request body into report drafts, by its media type.
+
+use crate::formats::native::{self, FieldError};
+use crate::model::ReportDraft;
+
+/// Why a body could not become drafts.
+#[derive(Debug)]
+pub enum SubmissionError {
+    /// The media type is not one musubi takes.
+    UnsupportedMediaType(String),
+    /// The body was read but is invalid; every problem is listed.
+    Invalid(Vec<FieldError>),
+}
+
+/// The media types accepted on `POST /api/v1/reports`.
+pub const ACCEPTED: &str = "application/json (musubi submission)";
+
+/// Decodes a submission body of the given `Content-Type`.
+pub fn drafts_from(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<ReportDraft>, SubmissionError> {
+    let media = content_type
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" | "" => native::parse_bytes(body).map_err(SubmissionError::Invalid),
+        other => Err(SubmissionError::UnsupportedMediaType(other.to_string())),
+    }
+}
