@@ -188,6 +188,16 @@ pub fn answer(
             "feedback request {id} is not addressed to your class"
         )));
     }
+    let answered: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM feedback_answers WHERE request_id = ?1 AND member_id = ?2)",
+        params![id, viewer.member.0],
+        |r| r.get(0),
+    )?;
+    if answered {
+        return Err(StoreError::Conflict(format!(
+            "feedback request {id} is already answered"
+        )));
+    }
     let draft = SightingDraft {
         target: SightingTarget::Campaign(req.campaign),
         kind,

@@ -365,3 +365,260 @@ pub fn active_pins(conn: &Connection) -> store::Result<Vec<Pin>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::council::{audit, feedback, policy::Viewer};
+    use crate::model::{MemberClass, MemberId, SightingKind};
+
+    fn t(h: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + TimeDelta::hours(h)
+    }
+
+    fn c(n: u32) -> CampaignId {
+        CampaignId {
+            year: 2026,
+            number: n,
+        }
+    }
+
+    fn flags(f: &[&str]) -> Vec<String> {
+        f.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn queue_puts_cross_sector_and_novel_first() {
+        let items = vec![
+            (c(1), flags(&["stale", "known"]), t(9)),
+            (c(2), flags(&["novel"]), t(1)),
+            (c(3), flags(&["cross-sector"]), t(2)),
+            (c(4), flags(&["novel", "cross-sector"]), t(0)),
+            (c(5), flags(&[]), t(10)),
+            (c(6), flags(&["surge"]), t(3)),
+            (c(7), flags(&["novel"]), t(5)),
+            (c(8), flags(&["custom-rule"]), t(4)),
+        ];
+        let order: Vec<(String, u8)> = order(&items)
+            .into_iter()
+            .map(|e| (e.campaign.to_string(), e.priority))
+            .collect();
+        let expected = [
+            ("C-2026-0004", 0),
+            ("C-2026-0003", 1),
+            ("C-2026-0007", 2),
+            ("C-2026-0002", 2),
+            ("C-2026-0006", 3),
+            ("C-2026-0008", 4),
+            ("C-2026-0001", 5),
+        ];
+        let expected: Vec<(String, u8)> =
+            expected.iter().map(|(a, b)| (a.to_string(), *b)).collect();
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn decisions_have_history_leave_the_queue_and_are_audited() {
+        let conn = store::open_in_memory().unwrap();
+        let items = vec![
+            (c(1), flags(&["novel"]), t(5)),
+            (c(2), flags(&["cross-sector"]), t(5)),
+        ];
+        decide(
+            &conn,
+            c(1),
+            Disposition::UnderAnalysis,
+            "asking members",
+            "analyst-a",
+            t(6),
+        )
+        .unwrap();
+        decide(
+            &conn,
+            c(2),
+            Disposition::LowNeedTransient,
+            "gone quiet",
+            "analyst-b",
+            t(6),
+        )
+        .unwrap();
+        let q: Vec<_> = queue(&conn, &items)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.campaign, e.disposition))
+            .collect();
+        // Under analysis stays in the queue; a decided campaign leaves it...
+        assert_eq!(q, [(c(1), Some(Disposition::UnderAnalysis))]);
+        // ...until it is active again after the decision.
+        let items = vec![
+            (c(1), flags(&["novel"]), t(5)),
+            (c(2), flags(&["cross-sector"]), t(7)),
+        ];
+        let q: Vec<_> = queue(&conn, &items)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.campaign)
+            .collect();
+        assert_eq!(q, [c(2), c(1)]);
+
+        decide(
+            &conn,
+            c(1),
+            Disposition::SharedLimited,
+            "shared with finance ISAC",
+            "analyst-b",
+            t(8),
+        )
+        .unwrap();
+        let h = history(&conn, c(1)).unwrap();
+        let h: Vec<_> = h
+            .iter()
+            .map(|d| (d.disposition, d.note.as_str(), d.analyst.as_str(), d.at))
+            .collect();
+        assert_eq!(
+            h,
+            [
+                (
+                    Disposition::UnderAnalysis,
+                    "asking members",
+                    "analyst-a",
+                    t(6)
+                ),
+                (
+                    Disposition::SharedLimited,
+                    "shared with finance ISAC",
+                    "analyst-b",
+                    t(8)
+                ),
+            ]
+        );
+        assert_eq!(
+            current(&conn, c(1)).unwrap().unwrap().disposition,
+            Disposition::SharedLimited
+        );
+        assert_eq!(
+            current_all_as_of(&conn, Some(t(7))).unwrap()[&c(1)].disposition,
+            Disposition::UnderAnalysis
+        );
+        assert!(decide(&conn, c(1), Disposition::SharedPublic, "", " ", t(9)).is_err());
+
+        let log = audit::list(&conn, None, None, 100).unwrap();
+        let log: Vec<_> = log
+            .iter()
+            .map(|e| {
+                (
+                    e.actor.as_str(),
+                    e.action.as_str(),
+                    e.target.as_str(),
+                    e.detail.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            log,
+            [
+                ("analyst-a", "decide", "C-2026-0001", "under-analysis"),
+                ("analyst-b", "decide", "C-2026-0002", "low-need-transient"),
+                ("analyst-b", "decide", "C-2026-0001", "shared-limited"),
+            ]
+        );
+        assert_eq!(
+            audit::list(&conn, Some(t(7)), Some("analyst-b"), 100)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn pins_are_recorded_withdrawn_and_audited() {
+        let conn = store::open_in_memory().unwrap();
+        let m = pin_merge(&conn, c(1), c(2), "same actor", "analyst-a", t(1)).unwrap();
+        pin_split(
+            &conn,
+            c(3),
+            &[Seq(7), Seq(9)],
+            "unrelated scan",
+            "analyst-a",
+            t(2),
+        )
+        .unwrap();
+        assert!(pin_merge(&conn, c(1), c(1), "", "analyst-a", t(2)).is_err());
+        assert!(pin_split(&conn, c(3), &[], "", "analyst-a", t(2)).is_err());
+        let kinds: Vec<_> = active_pins(&conn)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                PinKind::Merge { a: c(1), b: c(2) },
+                PinKind::Split {
+                    campaign: c(3),
+                    reports: vec![Seq(7), Seq(9)]
+                },
+            ]
+        );
+        withdraw_pin(&conn, m, "analyst-b", t(3)).unwrap();
+        assert!(withdraw_pin(&conn, m, "analyst-b", t(3)).is_err());
+        assert_eq!(active_pins(&conn).unwrap().len(), 1);
+        let actions: Vec<_> = audit::list(&conn, None, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["pin-merge", "pin-split", "pin-withdraw"]);
+    }
+
+    #[test]
+    fn feedback_requests_reach_the_asked_classes_once() {
+        let conn = store::open_in_memory().unwrap();
+        let entries = crate::council::roster::parse(include_bytes!(
+            "../../tests/fixtures/council/roster-2020-06-05.json"
+        ))
+        .unwrap();
+        store::members::import_roster(&conn, &entries, crate::council::roster::default_class)
+            .unwrap();
+        let v = |id: &str, class| Viewer {
+            member: MemberId(id.into()),
+            class,
+        };
+        let general = v("m100", MemberClass::General);
+        let class2 = v("m121", MemberClass::Class2);
+        let class1 = v("m150", MemberClass::Class1);
+        let id =
+            feedback::request(&conn, c(1), "Seen these hashes?", &[], "analyst-a", t(1)).unwrap();
+        assert_eq!(feedback::open_for(&conn, &general).unwrap().len(), 1);
+        assert_eq!(feedback::open_for(&conn, &class2).unwrap()[0].analyst, None);
+        assert!(feedback::open_for(&conn, &class1).unwrap().is_empty());
+        assert!(feedback::answer(&conn, id, &class1, SightingKind::Seen, 1, "", t(2)).is_err());
+        feedback::answer(
+            &conn,
+            id,
+            &general,
+            SightingKind::Seen,
+            3,
+            "two hosts",
+            t(2),
+        )
+        .unwrap();
+        feedback::answer(&conn, id, &class2, SightingKind::NotSeen, 1, "", t(2)).unwrap();
+        let again =
+            feedback::answer(&conn, id, &general, SightingKind::Seen, 1, "", t(3)).unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            format!("feedback request {id} is already answered")
+        );
+        assert!(feedback::open_for(&conn, &general).unwrap().is_empty());
+        let p = feedback::progress(&conn, id).unwrap();
+        // Approved class 2 (76) and general (87) members of the roster were asked.
+        assert_eq!((p.asked, p.answered, p.seen, p.not_seen), (163, 2, 1, 1));
+        let sightings = store::sightings::for_campaign(&conn, c(1)).unwrap();
+        assert_eq!(store::sightings::counts(&sightings).seen, 3);
+        feedback::close(&conn, id, "analyst-a", t(4)).unwrap();
+        assert!(feedback::answer(&conn, id, &class2, SightingKind::Seen, 1, "", t(5)).is_err());
+    }
+}

@@ -383,3 +383,197 @@ pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result
             .map(|id| current.get(id).map(|d| d.disposition)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::correlate::CampaignEvent;
+    use crate::council::roster;
+    use crate::model::{MemberId, Origin, ReportDraft, Tlp};
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 10, 0, 0).unwrap()
+    }
+
+    fn cid(year: u16, number: u32) -> CampaignId {
+        CampaignId { year, number }
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Reports `n` reports (from different members) into campaign `id`, first at `when`.
+    fn bring(conn: &Connection, id: CampaignId, members: &[&str], when: DateTime<Utc>) {
+        let mut seqs = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let mut draft = ReportDraft::new(format!("{id} report {i}"), Tlp::Amber);
+            draft.description = format!("{m} {id}");
+            let origin = if m.starts_with("feed:") {
+                Origin::FeedItem {
+                    feed: m[5..].to_string(),
+                }
+            } else {
+                Origin::Submission {
+                    member: MemberId(m.to_string()),
+                }
+            };
+            let r =
+                store::reports::insert(conn, &origin, &draft, when + TimeDelta::hours(i as i64))
+                    .unwrap();
+            seqs.push(r.id().0);
+        }
+        store::campaigns::record(
+            conn,
+            &[
+                CampaignEvent::Created { id },
+                CampaignEvent::Assigned { id, reports: seqs },
+            ],
+            when,
+        )
+        .unwrap();
+    }
+
+    /// The council's published figures of 2020-03-31: 46 brought in, 13 shared, 27 low need
+    /// (2 known, 25 transient), 0 abandoned, 6 under analysis — counted per campaign.
+    fn scenario() -> Connection {
+        let conn = store::open_in_memory().unwrap();
+        let entries = roster::parse(include_bytes!(
+            "../../tests/fixtures/council/roster-2020-06-05.json"
+        ))
+        .unwrap();
+        store::members::import_roster(&conn, &entries, roster::default_class).unwrap();
+        let start = at(2019, 5, 27);
+        for n in 1..=46u32 {
+            let when = start + TimeDelta::days(6 * i64::from(n));
+            // The first ten campaigns were reported by two members each (and a feed): they
+            // still count once.
+            let members: &[&str] = if n <= 10 {
+                &["m121", "m140", "feed:kev"]
+            } else {
+                &["m200"]
+            };
+            bring(&conn, cid(2019, n), members, when);
+        }
+        // Brought in after the period, and a campaign of feed items only: neither counts.
+        bring(&conn, cid(2020, 1), &["m121"], at(2020, 4, 2));
+        bring(&conn, cid(2020, 2), &["feed:kev"], at(2020, 1, 10));
+        let decide = |n: u32, d: Disposition, when| {
+            review::decide(&conn, cid(2019, n), d, "", "analyst-a", when).unwrap();
+        };
+        for n in 1..=13 {
+            decide(n, Disposition::UnderAnalysis, at(2020, 1, 5));
+            decide(
+                n,
+                if n <= 7 {
+                    Disposition::SharedPublic
+                } else {
+                    Disposition::SharedLimited
+                },
+                at(2020, 2, 1),
+            );
+        }
+        decide(14, Disposition::LowNeedKnown, at(2020, 3, 1));
+        decide(15, Disposition::LowNeedKnown, at(2020, 3, 1));
+        for n in 16..=40 {
+            decide(n, Disposition::LowNeedTransient, at(2020, 3, 2));
+        }
+        for n in 41..=43 {
+            decide(n, Disposition::UnderAnalysis, at(2020, 3, 3));
+        }
+        // Decided after the end of the period: still under analysis on 2020-03-31.
+        decide(46, Disposition::SharedPublic, at(2020, 4, 10));
+        conn
+    }
+
+    const JA: &str = "## 協議会の活用件数 (令和2年3月31日時点)
+
+対象期間: 令和元年5月17日〜令和2年3月31日。計上単位は攻撃活動の数 (同一の攻撃活動に関する複数の構成員からの情報提供は1件として計上)。
+
+| 項番 | 項目 | 件数 |
+| --- | --- | ---: |
+|  | 協議会に持ち込まれた攻撃活動の件数 | 46 |
+|  | 対策情報等を広く公開し、又は一定の範囲に限定して共有するに至ったもの | 13 |
+|  | 対策情報等を広く公開等するに至らなかったもの | 33 |
+| (1) | 協議会における分析の結果、共有の必要性が低いと判断したもの | 27 |
+| (1)(ア) | 協議会における分析の結果、既知の脅威であるなど、第三者にとって目新しい情報はないと判断したもの | 2 |
+| (1)(イ) | 協議会における分析の結果、一過性の脅威とみられるなど、既に脅威度が低下していると判断したもの | 25 |
+| (1)(ウ) | 上記(ア)・(イ)以外の理由により、共有の必要性が低いと判断したもの | 0 |
+| (2) | 共有の必要性が低いとは判断していないが、共有を断念したもの | 0 |
+| (2)(ア) | 共有することについて情報提供者等の了解が得られず、共有を断念したもの | 0 |
+| (2)(イ) | サンプル不足等により分析が行き詰まり、共有を断念したもの | 0 |
+| (2)(ウ) | 上記(ア)・(イ)以外の理由により、共有を断念したもの | 0 |
+| (3) | 分析作業中のもの (令和2年3月31日時点) | 6 |
+|  | (合計) | 33 |
+";
+
+    const EN: &str = "## Campaigns brought to the council (as of 2020-03-31)
+
+Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports of one campaign from several members count once.
+
+| No. | Item | Count |
+| --- | --- | ---: |
+|  | campaigns brought to the council | 46 |
+|  | countermeasure info published widely or shared within a limited scope | 13 |
+|  | not published/shared | 33 |
+| (1) | judged low need to share | 27 |
+| (1)(a) | known threat, nothing new for third parties | 2 |
+| (1)(b) | transient, threat level already declined | 25 |
+| (1)(c) | low need, other reasons | 0 |
+| (2) | not judged low need, but sharing abandoned | 0 |
+| (2)(a) | abandoned: no consent from the information provider | 0 |
+| (2)(b) | abandoned: analysis stalled (e.g. insufficient samples) | 0 |
+| (2)(c) | abandoned: other reasons | 0 |
+| (3) | still under analysis (as of 2020-03-31) | 6 |
+|  | not published, total | 33 |
+";
+
+    #[test]
+    fn reproduces_the_published_figures_of_2020_03_31() {
+        let conn = scenario();
+        let t = table(&conn, date(2019, 5, 17), date(2020, 3, 31)).unwrap();
+        assert_eq!(
+            (
+                t.brought_in(),
+                t.shared(),
+                t.low_need(),
+                t.abandoned(),
+                t.count(Disposition::UnderAnalysis)
+            ),
+            (46, 13, 27, 0, 6)
+        );
+        assert_eq!(render(&t, Lang::Ja, Format::Md), JA);
+        assert_eq!(render(&t, Lang::En, Format::Md), EN);
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&t, Lang::En, Format::Json)).unwrap();
+        assert_eq!(json["rows"][0]["count"], 46);
+        assert_eq!(json["by_disposition"]["shared-limited"], 6);
+        let csv = render(&t, Lang::En, Format::Csv);
+        assert_eq!(csv.lines().count(), 14);
+        assert!(
+            csv.contains(
+                "low_need_known,(1)(a),\"known threat, nothing new for third parties\",2\n"
+            ),
+            "{csv}"
+        );
+        // A week later the late decision counts and the April campaign is brought in.
+        let t = table(&conn, date(2019, 5, 17), date(2020, 4, 30)).unwrap();
+        assert_eq!(
+            (
+                t.brought_in(),
+                t.shared(),
+                t.count(Disposition::UnderAnalysis)
+            ),
+            (47, 14, 6)
+        );
+    }
+
+    #[test]
+    fn japanese_dates() {
+        assert_eq!(wareki(date(2019, 5, 17)), "令和元年5月17日");
+        assert_eq!(wareki(date(2020, 6, 5)), "令和2年6月5日");
+        assert_eq!(wareki(date(2019, 4, 1)), "平成31年4月1日");
+    }
+}

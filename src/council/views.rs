@@ -156,11 +156,7 @@ impl Viewer {
             .collect();
         let mut view = self.campaign_view(campaign, &metas)?;
         let mut counts: BTreeMap<&crate::model::Observable, usize> = BTreeMap::new();
-        for (r, _) in reports
-            .iter()
-            .zip(&metas)
-            .filter(|(_, m)| self.may_see(m))
-        {
+        for (r, _) in reports.iter().zip(&metas).filter(|(_, m)| self.may_see(m)) {
             for i in &r.draft.indicators {
                 *counts.entry(&i.observable).or_default() += 1;
             }
