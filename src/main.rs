@@ -83,6 +83,44 @@ enum Command {
     Check,
     /// Rebuild the index and the correlation graph from the store.
     Reindex,
+    /// Record an analyst's disposition of a campaign.
+    Decide {
+        campaign: CampaignId,
+        /// shared-public, shared-limited, low-need-known, low-need-transient, low-need-other,
+        /// abandoned-no-consent, abandoned-insufficient-samples, abandoned-other, under-analysis.
+        disposition: musubi::model::Disposition,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The analyst's name (recorded with the decision and in the audit log).
+        #[arg(long, env = "MUSUBI_ANALYST")]
+        analyst: String,
+    },
+    /// Release a campaign (its reports received so far) to class 2 and general members.
+    Release {
+        campaign: CampaignId,
+        #[arg(long, env = "MUSUBI_ANALYST")]
+        analyst: String,
+    },
+    /// The council's campaign statistics for a period.
+    Stats {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// ja or en.
+        #[arg(long, default_value = "ja")]
+        lang: musubi::council::stats::Lang,
+        /// md, json or csv.
+        #[arg(long, default_value = "md")]
+        format: musubi::council::stats::Format,
+    },
+    /// The audit log of decisions and secretariat-only reads.
+    Audit {
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +137,19 @@ enum MemberCommand {
         /// Category (default: critical_infrastructure with a sector, else other).
         #[arg(long)]
         category: Option<Category>,
+    },
+    /// Import the council roster (roster-2020-06-05.json format); classes by the default rule.
+    Import { file: PathBuf },
+    /// Replace a member's tokens by a new one and print it (shown once).
+    Token { member: String },
+    /// Move a member along its life cycle: approved, suspended, expelled.
+    Status {
+        member: String,
+        status: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long, env = "MUSUBI_ANALYST", default_value = "secretariat")]
+        actor: String,
     },
     /// List members.
     List {
@@ -141,6 +192,68 @@ fn run(cli: Cli) -> Result<()> {
         Command::Member(cmd) => member(&data_dir, cmd),
         Command::Check => check(&config),
         Command::Reindex => reindex(&data_dir),
+        Command::Decide {
+            campaign,
+            disposition,
+            note,
+            analyst,
+        } => council_write(&data_dir, move |conn| {
+            musubi::council::review::decide(
+                conn,
+                campaign,
+                disposition,
+                &note,
+                &analyst,
+                chrono::Utc::now(),
+            )?;
+            Ok(format!("{campaign}: {}", disposition.as_str()))
+        }),
+        Command::Release { campaign, analyst } => council_write(&data_dir, move |conn| {
+            let now = chrono::Utc::now();
+            store::releases::release_campaign(conn, campaign, &analyst, now)?;
+            musubi::council::audit::record(
+                conn,
+                now,
+                &analyst,
+                musubi::council::audit::action::RELEASE,
+                &campaign.to_string(),
+                "",
+            )?;
+            Ok(format!("{campaign} released"))
+        }),
+        Command::Stats {
+            from,
+            to,
+            lang,
+            format,
+        } => {
+            let store = Store::open(&data_dir)?;
+            let table = store.read(|conn| musubi::council::stats::table(conn, from, to))?;
+            print!("{}", musubi::council::stats::render(&table, lang, format));
+            store.close();
+            Ok(())
+        }
+        Command::Audit { limit, json } => {
+            let store = Store::open(&data_dir)?;
+            let entries =
+                store.read(|conn| musubi::council::audit::list(conn, None, None, limit))?;
+            if json {
+                print_json(&serde_json::json!({ "entries": entries }))?;
+            } else {
+                for e in &entries {
+                    println!(
+                        "{}  {:<16} {:<16} {:<16} {}",
+                        e.at.format("%Y-%m-%d %H:%M:%S"),
+                        e.actor,
+                        e.action,
+                        e.target,
+                        e.detail
+                    );
+                }
+            }
+            store.close();
+            Ok(())
+        }
     }
 }
 
@@ -428,6 +541,56 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             println!("member {id} added");
             println!("token (shown once, store it safely): {token}");
         }
+        MemberCommand::Import { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let entries = musubi::council::roster::parse(&bytes)
+                .with_context(|| format!("{}", file.display()))?;
+            let summary = store.writer().write_blocking(move |conn| {
+                store::members::import_roster(
+                    conn,
+                    &entries,
+                    musubi::council::roster::default_class,
+                )
+            })?;
+            println!(
+                "roster imported: {} added, {} updated, {} unchanged",
+                summary.added, summary.updated, summary.unchanged
+            );
+        }
+        MemberCommand::Token { member } => {
+            let token = store.writer().write_blocking(move |conn| {
+                let m = store::members::find(conn, &member)?
+                    .ok_or_else(|| store::StoreError::Conflict(format!("no member {member:?}")))?;
+                store::members::rotate_token(conn, &m.id, chrono::Utc::now())
+            })?;
+            println!("token (shown once, store it safely): {token}");
+        }
+        MemberCommand::Status {
+            member,
+            status,
+            note,
+            actor,
+        } => {
+            let to: store::members::MemberStatus =
+                status.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let id = store.writer().write_blocking(move |conn| {
+                let m = store::members::find(conn, &member)?
+                    .ok_or_else(|| store::StoreError::Conflict(format!("no member {member:?}")))?;
+                let now = chrono::Utc::now();
+                store::members::set_status(conn, &m.id, to, &actor, &note, now, None)?;
+                musubi::council::audit::record(
+                    conn,
+                    now,
+                    &actor,
+                    musubi::council::audit::action::MEMBER_STATUS,
+                    &m.id.0,
+                    to.as_str(),
+                )?;
+                Ok(m.id)
+            })?;
+            println!("member {id} is now {}", to.as_str());
+        }
         MemberCommand::List { json } => {
             let members = store.read(store::members::list)?;
             if json {
@@ -480,6 +643,18 @@ fn reindex(data_dir: &Path) -> Result<()> {
         set.campaigns.len(),
         started.elapsed().as_secs_f64()
     );
+    store.close();
+    Ok(())
+}
+
+/// Runs one council write in the store and prints its summary.
+fn council_write(
+    data_dir: &Path,
+    f: impl FnOnce(&rusqlite::Connection) -> store::Result<String> + Send + 'static,
+) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    let out = store.writer().write_blocking(f)?;
+    println!("{out}");
     store.close();
     Ok(())
 }

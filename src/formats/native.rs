@@ -124,8 +124,10 @@ fn parse_one(
                 | "tags"
                 | "external_id"
                 | "link"
+                | "scope"
+                | "recipients"
         ) {
-            err(None, key.clone(), "unknown field (expected title, description, tlp, confidence, observed_at, indicators, tags, external_id, link)".into());
+            err(None, key.clone(), "unknown field (expected title, description, tlp, confidence, observed_at, indicators, tags, external_id, link, scope, recipients)".into());
         }
     }
     let title = match obj.get("title") {
@@ -302,6 +304,41 @@ fn parse_one(
     draft.tags = tags;
     draft.external_id = external_id;
     draft.link = link;
+    match obj.get("scope") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(v)) => match v.parse::<crate::model::Scope>() {
+            Ok(scope) => draft.scope = Some(scope),
+            Err(e) => err(None, "scope".into(), e),
+        },
+        Some(other) => err(
+            None,
+            "scope".into(),
+            format!("expected a string, found {}", kind_of(other)),
+        ),
+    }
+    match obj.get("recipients") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) if items.len() <= 500 => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(id) if !id.trim().is_empty() && id.len() <= 64 => draft
+                        .recipients
+                        .push(crate::model::MemberId(id.trim().to_string())),
+                    _ => err(
+                        None,
+                        format!("recipients[{i}]"),
+                        "expected a member id such as m050".into(),
+                    ),
+                }
+            }
+        }
+        Some(Value::Array(_)) => err(None, "recipients".into(), "more than 500 recipients".into()),
+        Some(other) => err(
+            None,
+            "recipients".into(),
+            format!("expected an array of member ids, found {}", kind_of(other)),
+        ),
+    }
 
     match obj.get("indicators") {
         None | Some(Value::Null) => {}

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod campaigns;
+pub mod council;
 pub mod error;
 pub mod health;
 pub mod limit;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search::search))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .merge(council::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -14,6 +14,7 @@ async fn submission_is_searchable_and_correlated() {
     let data = DataDir::new();
     let token = data.add_member("Test Telecom Operator", "class1", Some("telecom"));
     let other = data.add_member("Test Bank", "class2", Some("finance"));
+    let secretariat = data.add_member("Test Secretariat", "secretariat", None);
     let daemon = Daemon::start(&data);
     let a = Client::new(&token);
     let b = Client::new(&other);
@@ -74,6 +75,22 @@ async fn submission_is_searchable_and_correlated() {
         json!("update.quokka-example.net")
     );
     assert_eq!(report["unconfirmed"], json!(true));
+
+    // Class 2 sees the class 1 member's report once the secretariat releases the campaign
+    // (tiered release).
+    assert_eq!(
+        b.get(&daemon.url(&format!("/api/v1/reports/{id1}")))
+            .await
+            .0,
+        404
+    );
+    let (status, released) = Client::new(&secretariat)
+        .post_json(
+            &daemon.url("/api/v1/council/releases"),
+            &json!({ "campaign": c1 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{released}");
 
     // The campaign, through the other member's eyes: both reports, no provider named.
     let (status, campaign) = b.get(&daemon.url(&format!("/api/v1/campaigns/{c1}"))).await;

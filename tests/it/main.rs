@@ -1,7 +1,9 @@
 //! The one integration test binary: each module is a theme.
 
 mod api;
+mod council;
 mod crash;
 mod faults;
+mod leak;
 mod systemd;
 mod util;
