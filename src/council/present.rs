@@ -303,3 +303,179 @@ pub fn campaign_for(
         providers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::council::anonymity::{DEFAULT_K, leak_scan};
+    use crate::model::{Category, MemberClass, ObservableKind, ReportDraft};
+
+    fn member(id: &str, sector: Option<crate::model::Sector>) -> Member {
+        Member {
+            id: MemberId(id.into()),
+            name: format!("Org {id}"),
+            category: if sector.is_some() {
+                Category::CriticalInfrastructure
+            } else {
+                Category::Other
+            },
+            sector,
+            class: MemberClass::General,
+        }
+    }
+
+    fn part(
+        seq: u64,
+        provider: &Member,
+        tlp: Tlp,
+        released: bool,
+        obs: &[&str],
+        confidence: Confidence,
+    ) -> Part {
+        let mut draft = ReportDraft::new(format!("report {seq}"), tlp);
+        draft.confidence = confidence;
+        for o in obs {
+            draft.push_observable(Observable::parse(ObservableKind::Ipv4, o).unwrap(), None);
+        }
+        let report = Report {
+            id: ReportId(Seq(seq)),
+            origin: Origin::Submission {
+                member: provider.id.clone(),
+            },
+            received_at: Utc.with_ymd_and_hms(2026, 11, 1, seq as u32, 0, 0).unwrap(),
+            draft,
+        };
+        Part {
+            meta: report.meta_released(released),
+            report,
+            provider: Some(Provider {
+                member: provider.clone(),
+                status: MemberStatus::Approved,
+            }),
+        }
+    }
+
+    #[test]
+    fn campaigns_are_recomputed_from_the_visible_parts_only() {
+        use crate::model::Sector::*;
+        let water = member("m121", Some(Water));
+        let bank = member("m101", Some(Finance));
+        let telco = member("m079", Some(Telecom));
+        let mut roster: Vec<Member> = (0..3)
+            .map(|i| member(&format!("f{i}"), Some(Finance)))
+            .collect();
+        roster.extend((0..3).map(|i| member(&format!("t{i}"), Some(Telecom))));
+        roster.push(water.clone());
+        let labeler = SectorLabeler::new(&roster, DEFAULT_K);
+        let parts = vec![
+            part(
+                1,
+                &water,
+                Tlp::Amber,
+                true,
+                &["192.0.2.1", "192.0.2.2"],
+                Confidence::Unconfirmed,
+            ),
+            part(
+                2,
+                &bank,
+                Tlp::Green,
+                true,
+                &["192.0.2.1"],
+                Confidence::Confirmed,
+            ),
+            // Hidden from other members: RED without them as recipients. It alone links
+            // 192.0.2.2 a second time and brings the telecom sector.
+            part(
+                3,
+                &telco,
+                Tlp::Red,
+                true,
+                &["192.0.2.2"],
+                Confidence::Confirmed,
+            ),
+            // Not released yet: hidden from general members.
+            part(
+                4,
+                &bank,
+                Tlp::Green,
+                false,
+                &["192.0.2.3", "192.0.2.1"],
+                Confidence::Unconfirmed,
+            ),
+        ];
+        let campaign = Campaign {
+            id: CampaignId {
+                year: 2026,
+                number: 7,
+            },
+            reports: vec![Seq(1), Seq(2), Seq(3), Seq(4)],
+            first_seen: parts[0].report.received_at,
+            last_seen: parts[3].report.received_at,
+            linking: vec![],
+            sectors: Default::default(),
+        };
+        let general = Viewer {
+            member: MemberId("m030".into()),
+            class: MemberClass::General,
+        };
+        let v = campaign_for(&general, &campaign, &parts, &labeler).unwrap();
+        assert_eq!(v.report_count, 2);
+        assert_eq!(v.reports, [ReportId(Seq(1)), ReportId(Seq(2))]);
+        assert_eq!(v.last_seen, parts[1].report.received_at);
+        let linking: Vec<_> = v.linking.iter().map(|o| o.value().to_string()).collect();
+        assert_eq!(linking, ["192.0.2.1"]);
+        // Water has one member: it is labelled as critical infrastructure.
+        assert_eq!(v.sectors, ["critical infrastructure", "finance"]);
+        assert!(v.cross_sector);
+        assert_eq!(
+            (v.tlp, v.confidence, v.unconfirmed, v.unconfirmed_reports),
+            (Tlp::Amber, Confidence::Confirmed, false, 1)
+        );
+        assert_eq!(v.providers, None);
+        let json = serde_json::to_string(&v).unwrap();
+        assert!(
+            leak_scan(
+                &json,
+                &["m121", "water", "Org m121", "telecom", "192.0.2.3"]
+            )
+            .is_empty(),
+            "{json}"
+        );
+
+        // Class 1 also sees the unreleased part; the secretariat sees everything, named.
+        let class1 = Viewer {
+            member: MemberId("m150".into()),
+            class: MemberClass::Class1,
+        };
+        assert_eq!(
+            campaign_for(&class1, &campaign, &parts, &labeler)
+                .unwrap()
+                .report_count,
+            3
+        );
+        let sec = Viewer {
+            member: MemberId("s1".into()),
+            class: MemberClass::Secretariat,
+        };
+        let v = campaign_for(&sec, &campaign, &parts, &labeler).unwrap();
+        assert_eq!((v.report_count, v.tlp), (4, Tlp::Red));
+        assert_eq!(v.sectors, ["finance", "telecom", "water"]);
+        assert_eq!(v.providers.unwrap().len(), 3);
+
+        // A viewer who may see no part sees no campaign at all.
+        let only_red = vec![parts[2].clone()];
+        assert!(campaign_for(&general, &campaign, &only_red, &labeler).is_none());
+
+        // Report views: the provider's own report is not attributed, its sector is coarse.
+        let r = report_for(&general, &parts[0], &labeler).unwrap();
+        assert_eq!(r.source, SourceLabel::CouncilMember);
+        assert_eq!(r.sector.as_deref(), Some("critical infrastructure"));
+        assert!(r.unconfirmed && r.provider_status.is_none() && r.released.is_none());
+        assert!(report_for(&general, &parts[2], &labeler).is_none());
+        let r = report_for(&sec, &parts[0], &labeler).unwrap();
+        assert_eq!(r.provider_status, Some(MemberStatus::Approved));
+    }
+}

@@ -41,6 +41,10 @@ pub struct ReportView {
     pub link: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<CampaignId>,
+    /// Secretariat only: the provider's membership status, so that reports of suspended
+    /// or expelled members stay visible but marked. Set by the caller, which knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<crate::store::members::MemberStatus>,
 }
 
 /// A campaign as one viewer may see it.
@@ -105,6 +109,7 @@ impl Viewer {
             tags: d.tags.clone(),
             link: d.link.clone(),
             campaign,
+            provider_status: None,
         })
     }
 

@@ -266,6 +266,11 @@ async fn expulsion_revokes_tokens_at_once_and_keeps_reports_marked() {
         .get(&daemon.url(&format!("/api/v1/reports/{report}")))
         .await;
     assert_eq!(status, 200, "the report stays: {view}");
+    assert_eq!(
+        view["provider_status"],
+        json!("expelled"),
+        "and is marked: {view}"
+    );
     let bad = data.cli_output(&["member", "status", "m150", "approved"]);
     assert!(!bad.status.success());
     assert!(
