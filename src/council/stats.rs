@@ -411,14 +411,13 @@ mod tests {
         for (i, m) in members.iter().enumerate() {
             let mut draft = ReportDraft::new(format!("{id} report {i}"), Tlp::Amber);
             draft.description = format!("{m} {id}");
-            let origin = if m.starts_with("feed:") {
-                Origin::FeedItem {
-                    feed: m[5..].to_string(),
-                }
-            } else {
-                Origin::Submission {
+            let origin = match m.strip_prefix("feed:") {
+                Some(feed) => Origin::FeedItem {
+                    feed: feed.to_string(),
+                },
+                None => Origin::Submission {
                     member: MemberId(m.to_string()),
-                }
+                },
             };
             let r =
                 store::reports::insert(conn, &origin, &draft, when + TimeDelta::hours(i as i64))

@@ -366,13 +366,13 @@ pub fn set_status(
         "UPDATE members SET status = ?2 WHERE id = ?1",
         params![id.0, to.as_str()],
     )?;
-    if to == MemberStatus::Approved {
-        if let Some(c) = cohort.or_else(|| cohort_on(at.date_naive())) {
-            conn.execute(
-                "UPDATE members SET cohort = ?2 WHERE id = ?1 AND cohort IS NULL",
-                params![id.0, c],
-            )?;
-        }
+    if to == MemberStatus::Approved
+        && let Some(c) = cohort.or_else(|| cohort_on(at.date_naive()))
+    {
+        conn.execute(
+            "UPDATE members SET cohort = ?2 WHERE id = ?1 AND cohort IS NULL",
+            params![id.0, c],
+        )?;
     }
     if to == MemberStatus::Expelled {
         revoke_tokens(conn, id, at)?;
