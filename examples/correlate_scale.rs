@@ -30,7 +30,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let reports: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let reports: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let per: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let tail = (reports / 100).clamp(1, 10_000);
     let cfg = SynthConfig {

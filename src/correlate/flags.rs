@@ -141,8 +141,11 @@ pub(crate) fn compute(
     // known / novel
     if !view.member_obs.is_empty() {
         let total = view.member_obs.len();
-        let known: Vec<&(&Observable, Vec<String>)> =
-            view.member_obs.iter().filter(|(_, f)| !f.is_empty()).collect();
+        let known: Vec<&(&Observable, Vec<String>)> = view
+            .member_obs
+            .iter()
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
         let percent = 100.0 * known.len() as f64 / total as f64;
         if !known.is_empty() && percent >= rules.known_min_percent {
             let feeds: BTreeSet<&String> = known.iter().flat_map(|(_, f)| f).collect();

@@ -352,7 +352,12 @@ impl Engine {
         let mut out: Vec<(Observable, usize)> = self
             .over
             .iter()
-            .map(|&o| (self.values[o as usize].clone(), self.obs[o as usize].count as usize))
+            .map(|&o| {
+                (
+                    self.values[o as usize].clone(),
+                    self.obs[o as usize].count as usize,
+                )
+            })
             .collect();
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out
@@ -399,7 +404,11 @@ impl Engine {
             SightingTarget::Campaign(cid) => {
                 self.sight_by_camp.entry(cid).or_default().push(idx);
                 if let Some(&slot) = self.slot_of_id.get(&cid) {
-                    self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.insert(slot);
+                    self.snap
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .dirty
+                        .insert(slot);
                 }
             }
         }
@@ -436,7 +445,7 @@ impl Engine {
         self.camp_of.push(u32::MAX);
 
         // Counts change; remember the weights before.
-        let mut touched: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut touched: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
         // Networks reported for the first time pick up the addresses reported before.
         for &o in &obs {
             let v = &self.values[o as usize];
@@ -462,7 +471,9 @@ impl Engine {
                         }
                         if let Err(at) = rep.contained.binary_search(&o) {
                             rep.contained.insert(at, o);
-                            touched.entry(o).or_insert_with(|| self.weight_now(o));
+                            touched.entry(o).or_insert_with(|| {
+                                (self.weight_now(o), self.obs[o as usize].count)
+                            });
                             let ob = &mut self.obs[o as usize];
                             ob.count += 1;
                             ob.postings.push(p | CONTAINED);
@@ -474,7 +485,9 @@ impl Engine {
         }
         let contained = self.contained_of(&obs);
         for &o in &obs {
-            touched.entry(o).or_insert_with(|| self.weight_now(o));
+            touched
+                .entry(o)
+                .or_insert_with(|| (self.weight_now(o), self.obs[o as usize].count));
             let ob = &mut self.obs[o as usize];
             ob.count += 1;
             ob.postings.push(r);
@@ -486,7 +499,9 @@ impl Engine {
             }
         }
         for &c in &contained {
-            touched.entry(c).or_insert_with(|| self.weight_now(c));
+            touched
+                .entry(c)
+                .or_insert_with(|| (self.weight_now(c), self.obs[c as usize].count));
             let ob = &mut self.obs[c as usize];
             ob.count += 1;
             ob.postings.push(r | CONTAINED);
@@ -496,11 +511,13 @@ impl Engine {
         // Values whose weight fell: re-check the links that rest on them.
         let mut broken_slots: Vec<u32> = Vec::new();
         let mut weakened: Vec<u32> = Vec::new();
-        for (&o, &before) in &touched {
+        for (&o, &(before, count_before)) in &touched {
             let after = self.weight_now(o);
             let ob = &self.obs[o as usize];
+            let cap = self.rules.link.cap;
             if !ob.listed
-                && ob.count as usize == self.rules.link.cap + 1
+                && count_before as usize <= cap
+                && ob.count as usize > cap
                 && self.rules.link.weight_of(self.kind(o)) > 0
             {
                 self.over.push(o);
@@ -610,7 +627,6 @@ impl Engine {
     }
 
     // ---- internals ----
-
 
     fn kind(&self, o: u32) -> ObservableKind {
         ObservableKind::ALL[self.obs[o as usize].kind as usize]
@@ -776,9 +792,7 @@ impl Engine {
                 sum = sum.saturating_add(acc[i].1);
                 i += 1;
             }
-            if sum >= self.rules.link.threshold
-                && self.reps[p as usize].label == rep.label
-            {
+            if sum >= self.rules.link.threshold && self.reps[p as usize].label == rep.label {
                 out.push(p);
             }
         }
@@ -793,7 +807,11 @@ impl Engine {
     fn mark_dirty_report(&mut self, p: u32) {
         let slot = self.camp_of[p as usize];
         if slot != u32::MAX {
-            self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.insert(slot);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .dirty
+                .insert(slot);
         }
     }
 
@@ -821,7 +839,11 @@ impl Engine {
             self.camp_of[m as usize] = slot;
         }
         self.slot_of_id.insert(id, slot);
-        self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.insert(slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(slot);
         slot
     }
 
@@ -837,7 +859,11 @@ impl Engine {
             self.slot_of_id.remove(&camp.id);
         }
         self.free.push(slot);
-        self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.remove(&slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .remove(&slot);
         camp
     }
 
@@ -876,7 +902,11 @@ impl Engine {
             }
             let camp = self.free_slot(s);
             from.push(camp.id);
-            self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).gone.insert(camp.id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(camp.id);
             for &m in &camp.members {
                 self.camp_of[m as usize] = winner;
                 let mseq = self.reps[m as usize].seq;
@@ -888,14 +918,21 @@ impl Engine {
         self.camps[winner as usize].members.push(r);
         self.camp_of[r as usize] = winner;
         self.ids.set(seq, into);
-        self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.insert(winner);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(winner);
         if !from.is_empty() {
             from.sort();
             events.push(CampaignEvent::Merged { into, from });
         }
         moved.push(seq);
         moved.sort();
-        events.push(CampaignEvent::Assigned { id: into, reports: moved });
+        events.push(CampaignEvent::Assigned {
+            id: into,
+            reports: moved,
+        });
         events
     }
 
@@ -905,7 +942,11 @@ impl Engine {
         let mut members = vec![r];
         for &s in &slots {
             let camp = self.free_slot(s);
-            self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).gone.insert(camp.id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(camp.id);
             members.extend(camp.members);
         }
         let groups = self.components(&members);
@@ -959,7 +1000,11 @@ impl Engine {
             .collect();
         let (assigned, events) = self.ids.assign(&seqs, &starts);
         for (g, id) in groups.into_iter().zip(assigned) {
-            self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).gone.remove(&id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .remove(&id);
             self.new_slot(g, id);
         }
         events
@@ -1095,7 +1140,11 @@ impl Engine {
             x
         }
         for a in 0..n {
-            let pins = self.pin_adj.get(&(a as u32)).map(Vec::as_slice).unwrap_or(&[]);
+            let pins = self
+                .pin_adj
+                .get(&(a as u32))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             for &b in self.adj[a].iter().chain(pins) {
                 let (ra, rb) = (find(&mut parent, a as u32), find(&mut parent, b));
                 if ra != rb {
@@ -1112,16 +1161,28 @@ impl Engine {
         groups.sort_unstable_by_key(|g| g[0]);
         // Replace every campaign.
         for id in self.slot_of_id.keys() {
-            self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).gone.insert(*id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(*id);
         }
         self.camps.clear();
         self.free.clear();
         self.slot_of_id.clear();
-        self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.clear();
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .clear();
         self.camp_of = vec![u32::MAX; n];
         let events = self.install(groups);
         // Flags depend on rules too: rebuild every campaign at the next snapshot.
-        self.snap.get_mut().unwrap_or_else(|e| e.into_inner()).dirty.extend(self.slot_of_id.values().copied());
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .extend(self.slot_of_id.values().copied());
         events
     }
 
@@ -1223,10 +1284,12 @@ impl Engine {
             .postings
             .iter()
             .filter(|p| *p & CONTAINED == 0)
-            .filter_map(|&p| match &self.sources[self.reps[p as usize].source as usize] {
-                Source::Feed { feed } => Some(feed.clone()),
-                Source::Member { .. } => None,
-            })
+            .filter_map(
+                |&p| match &self.sources[self.reps[p as usize].source as usize] {
+                    Source::Feed { feed } => Some(feed.clone()),
+                    Source::Member { .. } => None,
+                },
+            )
             .take(16)
             .collect();
         names.sort();
@@ -1306,7 +1369,11 @@ mod tests {
         let reports = vec![
             member(1, s, vec![sha(1), o("cve", "CVE-2024-3400")]),
             member(2, s, vec![sha(1)]),
-            member(3, s, vec![o("cve", "CVE-2024-3400"), o("attack-technique", "T1566")]),
+            member(
+                3,
+                s,
+                vec![o("cve", "CVE-2024-3400"), o("attack-technique", "T1566")],
+            ),
             member(4, s, vec![o("ipv4", "45.33.10.5")]),
             member(5, s, vec![o("ipv4", "45.33.10.5")]),
             member(6, s, vec![o("ipv4", "45.33.10.6"), o("ipv4", "45.33.10.7")]),
@@ -1404,7 +1471,12 @@ mod tests {
         assert_eq!(partition(&e), groups(&[&[1, 2, 3]]));
         let events = e.add(reports[3].clone());
         // The fourth report pushes the hash over the cap: the campaign falls apart.
-        assert!(events.iter().any(|ev| matches!(ev, CampaignEvent::Split { .. })), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+            "{events:?}"
+        );
         e.add(reports[4].clone());
         assert_eq!(partition(&e), groups(&[&[1], &[2], &[3], &[4], &[5]]));
         assert_eq!(e.over_correlating(), vec![(sha(7), 5)]);
@@ -1454,7 +1526,10 @@ mod tests {
         ];
         let (mut e, events) = Engine::build(IdBook::default(), reports.clone());
         assert_eq!(
-            events.iter().filter(|e| matches!(e, CampaignEvent::Created { .. })).count(),
+            events
+                .iter()
+                .filter(|e| matches!(e, CampaignEvent::Created { .. }))
+                .count(),
             2
         );
         let snap = e.snapshot_at(t0());
@@ -1464,7 +1539,10 @@ mod tests {
 
         let events = e.set_pins(vec![Pin::Merge(a, b)]);
         assert!(
-            events.contains(&CampaignEvent::Merged { into: a, from: vec![b] }),
+            events.contains(&CampaignEvent::Merged {
+                into: a,
+                from: vec![b]
+            }),
             "{events:?}"
         );
         assert_eq!(partition(&e), groups(&[&[1, 2, 3, 4, 5]]));
@@ -1476,24 +1554,27 @@ mod tests {
             campaign: a,
             reports: vec![Seq(3), Seq(7)],
         }]);
-        assert!(events.iter().any(|ev| matches!(ev, CampaignEvent::Split { .. })), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+            "{events:?}"
+        );
         assert_eq!(partition(&e), groups(&[&[1, 2], &[3], &[4, 5, 6]]));
         // Report 7 arrives later: it is on the split side and links only there.
         e.add(member(7, s, vec![sha(1)]));
         assert_eq!(partition(&e), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
         let snap = e.snapshot_at(t0());
-        assert_eq!(snap.of_report(Seq(1)).unwrap().id, a, "the larger part keeps the id");
+        assert_eq!(
+            snap.of_report(Seq(4)).unwrap().id,
+            a,
+            "the largest part keeps the id"
+        );
 
-        let mut rebuilt_ids = IdBook::default();
-        for (seq, id) in snap.by_report.iter() {
-            rebuilt_ids = {
-                let mut book = rebuilt_ids;
-                book.set(*seq, *id);
-                book.reserve(*id);
-                book
-            };
-        }
-        let all: Vec<ReportFacts> = (1..=7).map(|i| member(i, s, vec![if i <= 3 || i == 7 { sha(1) } else { sha(2) }])).collect();
+        let rebuilt_ids = IdBook::from_assignments(snap.by_report.iter().map(|(s, i)| (*s, *i)));
+        let all: Vec<ReportFacts> = (1..=7)
+            .map(|i| member(i, s, vec![if i <= 3 || i == 7 { sha(1) } else { sha(2) }]))
+            .collect();
         let (b, _) = Engine::build_pinned(Rules::shipped(), rebuilt_ids, e.pins().to_vec(), all);
         assert_eq!(partition(&b), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
     }
@@ -1512,8 +1593,13 @@ mod tests {
         assert_eq!(snap.len(), 1);
         let c = &snap.campaigns[0];
         let cs = c.flag(FlagKind::CrossSector).expect("two sectors");
-        assert_eq!(cs.evidence.sectors, vec![Sector::Finance, Sector::Electricity]);
-        let known = c.flag(FlagKind::Known).expect("2 of 3 member hashes in a feed");
+        assert_eq!(
+            cs.evidence.sectors,
+            vec![Sector::Finance, Sector::Electricity]
+        );
+        let known = c
+            .flag(FlagKind::Known)
+            .expect("2 of 3 member hashes in a feed");
         assert_eq!(known.evidence.feeds, vec!["kev".to_string()]);
         assert_eq!(known.evidence.observables, vec![sha(2), sha(3)]);
         assert!((known.evidence.score - 200.0 / 3.0).abs() < 1e-9);
@@ -1538,7 +1624,10 @@ mod tests {
         let snap = e.snapshot_at(later);
         let c = snap.of_report(Seq(base)).unwrap();
         assert!(c.has_flag(FlagKind::Novel));
-        assert_eq!(c.flag(FlagKind::Novel).unwrap().evidence.observables, vec![sha(50)]);
+        assert_eq!(
+            c.flag(FlagKind::Novel).unwrap().evidence.observables,
+            vec![sha(50)]
+        );
         let surge = c.flag(FlagKind::Surge).unwrap();
         assert_eq!(surge.evidence.score, 5.0);
         assert!(!c.has_flag(FlagKind::CrossSector), "one sector only");
@@ -1548,7 +1637,12 @@ mod tests {
         // A day later the surge is over (recomputed because its time came), while the
         // untouched campaign is shared with the previous snapshot.
         let snap2 = e.snapshot_at(later + Duration::hours(24));
-        assert!(!snap2.of_report(Seq(base)).unwrap().has_flag(FlagKind::Surge));
+        assert!(
+            !snap2
+                .of_report(Seq(base))
+                .unwrap()
+                .has_flag(FlagKind::Surge)
+        );
         assert!(std::ptr::eq(snap2.get(first).unwrap(), unchanged));
 
         // A true-positive sighting from another sector makes it cross-sector and keeps it
@@ -1571,7 +1665,12 @@ mod tests {
         assert!(stale.evidence.score < 30.0, "{}", stale.evidence.score);
         assert_eq!(stale.evidence.times, vec![t0() + Duration::hours(3)]);
         assert_eq!(stale.suggested, Some(Disposition::LowNeedTransient));
-        assert!(!snap4.of_report(Seq(base)).unwrap().has_flag(FlagKind::Stale));
+        assert!(
+            !snap4
+                .of_report(Seq(base))
+                .unwrap()
+                .has_flag(FlagKind::Stale)
+        );
     }
 
     fn small_rules() -> Arc<Rules> {

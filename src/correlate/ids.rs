@@ -129,7 +129,10 @@ impl IdBook {
                     continue;
                 }
                 if old_homes.get(&old).copied().unwrap_or(0) > 1 {
-                    events.push(CampaignEvent::Split { from: old, into: id });
+                    events.push(CampaignEvent::Split {
+                        from: old,
+                        into: id,
+                    });
                 } else {
                     from.push(old);
                 }

@@ -202,7 +202,9 @@ impl Rules {
             .get_or_init(|| {
                 let lists = SHIPPED_LISTS
                     .iter()
-                    .map(|(id, text)| (PathBuf::from(format!("warninglists/{id}.json")), *id, *text))
+                    .map(|(id, text)| {
+                        (PathBuf::from(format!("warninglists/{id}.json")), *id, *text)
+                    })
                     .collect::<Vec<_>>();
                 let rules = Rules::parse(
                     (Path::new("correlation.toml"), CORRELATION),
@@ -281,7 +283,9 @@ impl Rules {
         let parsed = Rules::parse(
             (&correlation.0, &correlation.1),
             (&flags.0, &flags.1),
-            lists.iter().map(|(p, id, t)| (p.as_path(), id.as_str(), t.as_str())),
+            lists
+                .iter()
+                .map(|(p, id, t)| (p.as_path(), id.as_str(), t.as_str())),
         );
         match parsed {
             Ok(rules) if problems.is_empty() => Ok(rules),
@@ -358,40 +362,70 @@ impl Checker<'_> {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                self.problem(&key, format!("unknown key (expected one of: {})", known.join(", ")));
+                self.problem(
+                    &key,
+                    format!("unknown key (expected one of: {})", known.join(", ")),
+                );
             }
         }
     }
 
-    fn uint(&mut self, table: Option<&Table>, prefix: &str, key: &str, default: u64, max: u64) -> u64 {
+    fn uint(
+        &mut self,
+        table: Option<&Table>,
+        prefix: &str,
+        key: &str,
+        default: u64,
+        max: u64,
+    ) -> u64 {
         let full = format!("{prefix}.{key}");
         match table.and_then(|t| t.get(key)) {
             None => default,
             Some(Value::Integer(n)) if *n >= 0 && (*n as u64) <= max => *n as u64,
             Some(Value::Integer(n)) => {
-                self.problem(&full, format!("is {n} (expected a whole number from 0 to {max})"));
+                self.problem(
+                    &full,
+                    format!("is {n} (expected a whole number from 0 to {max})"),
+                );
                 default
             }
             Some(other) => {
-                self.problem(&full, format!("is a {} (expected a whole number)", other.type_str()));
+                self.problem(
+                    &full,
+                    format!("is a {} (expected a whole number)", other.type_str()),
+                );
                 default
             }
         }
     }
 
-    fn float(&mut self, table: Option<&Table>, prefix: &str, key: &str, default: f64, min: f64, max: f64) -> f64 {
+    fn float(
+        &mut self,
+        table: Option<&Table>,
+        prefix: &str,
+        key: &str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> f64 {
         let full = format!("{prefix}.{key}");
         let v = match table.and_then(|t| t.get(key)) {
             None => return default,
             Some(Value::Float(f)) => *f,
             Some(Value::Integer(n)) => *n as f64,
             Some(other) => {
-                self.problem(&full, format!("is a {} (expected a number)", other.type_str()));
+                self.problem(
+                    &full,
+                    format!("is a {} (expected a number)", other.type_str()),
+                );
                 return default;
             }
         };
         if !(min..=max).contains(&v) || v.is_nan() {
-            self.problem(&full, format!("is {v} (expected a number from {min} to {max})"));
+            self.problem(
+                &full,
+                format!("is {v} (expected a number from {min} to {max})"),
+            );
             return default;
         }
         v
@@ -431,7 +465,13 @@ fn parse_link(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> Link
         c.unknown(t, "weights", &names);
     }
     for (i, kind) in ObservableKind::ALL.iter().enumerate() {
-        weights[i] = c.uint(w, "weights", kind.as_str(), DEFAULT_WEIGHTS[i] as u64, 1_000_000) as u32;
+        weights[i] = c.uint(
+            w,
+            "weights",
+            kind.as_str(),
+            DEFAULT_WEIGHTS[i] as u64,
+            1_000_000,
+        ) as u32;
     }
     let freq = c.table(&root, "frequency");
     if let Some(t) = freq {
@@ -440,7 +480,10 @@ fn parse_link(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> Link
     let decay_after = c.uint(freq, "frequency", "decay_after", 8, 1 << 30) as usize;
     let cap = c.uint(freq, "frequency", "cap", 200, 1 << 30) as usize;
     if cap < 2 {
-        c.problem("frequency.cap", format!("is {cap} (a value must be allowed in at least 2 reports to link anything)"));
+        c.problem(
+            "frequency.cap",
+            format!("is {cap} (a value must be allowed in at least 2 reports to link anything)"),
+        );
     }
     LinkRules {
         threshold,
@@ -453,14 +496,22 @@ fn parse_link(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> Link
 fn parse_flags(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> FlagRules {
     let root = parse_toml(file, text, problems);
     let mut c = Checker { file, problems };
-    c.unknown(&root, "", &["cross-sector", "stale", "known", "novel", "surge"]);
+    c.unknown(
+        &root,
+        "",
+        &["cross-sector", "stale", "known", "novel", "surge"],
+    );
     let cs = c.table(&root, "cross-sector");
     if let Some(t) = cs {
         c.unknown(t, "cross-sector", &["min_sectors", "window_days"]);
     }
     let st = c.table(&root, "stale");
     if let Some(t) = st {
-        c.unknown(t, "stale", &["quiet_days", "base", "tau_days", "delta", "threshold"]);
+        c.unknown(
+            t,
+            "stale",
+            &["quiet_days", "base", "tau_days", "delta", "threshold"],
+        );
     }
     let kn = c.table(&root, "known");
     if let Some(t) = kn {
@@ -477,7 +528,9 @@ fn parse_flags(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> Fla
     let days = |d: f64| Duration::seconds((d * 86_400.0) as i64);
     FlagRules {
         cross_sector_min: c.uint(cs, "cross-sector", "min_sectors", 2, 13).max(1) as usize,
-        cross_sector_window: Duration::days(c.uint(cs, "cross-sector", "window_days", 30, 36_500) as i64),
+        cross_sector_window: Duration::days(
+            c.uint(cs, "cross-sector", "window_days", 30, 36_500) as i64
+        ),
         stale_quiet: Duration::days(c.uint(st, "stale", "quiet_days", 30, 36_500) as i64),
         stale_base: c.float(st, "stale", "base", 100.0, 0.0, 1e9),
         stale_tau: days(c.float(st, "stale", "tau_days", 90.0, 0.001, 36_500.0)),
@@ -558,7 +611,10 @@ mod tests {
             assert!(got.contains(&want.to_string()), "missing {want} in {got:?}");
         }
         assert_eq!(got.len(), 7, "{got:?}");
-        assert!(err.to_string().contains("weights.sha256: is a string"), "{err}");
+        assert!(
+            err.to_string().contains("weights.sha256: is a string"),
+            "{err}"
+        );
     }
 
     #[test]

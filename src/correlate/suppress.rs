@@ -434,10 +434,16 @@ mod tests {
         assert_eq!(hit("cidr", "192.168.4.0/24").as_deref(), Some("rfc1918"));
         assert_eq!(hit("ipv4", "11.1.2.3"), None);
         assert_eq!(hit("ipv4", "8.8.8.8").as_deref(), Some("dns"));
-        assert_eq!(hit("ipv6", "2001:4860:4860:0::8888").as_deref(), Some("dns"));
+        assert_eq!(
+            hit("ipv6", "2001:4860:4860:0::8888").as_deref(),
+            Some("dns")
+        );
         assert_eq!(hit("domain", "google.com").as_deref(), Some("google"));
         assert_eq!(hit("domain", "mail.google.com").as_deref(), Some("google"));
-        assert_eq!(hit("url", "https://docs.google.com/x").as_deref(), Some("google"));
+        assert_eq!(
+            hit("url", "https://docs.google.com/x").as_deref(),
+            Some("google")
+        );
         assert_eq!(hit("domain", "notgoogle.com"), None);
         assert_eq!(hit("domain", "a.b.example.net").as_deref(), Some("top"));
         assert_eq!(hit("domain", "my-sinkhole.org").as_deref(), Some("sub"));

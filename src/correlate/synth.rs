@@ -43,13 +43,17 @@ impl Default for SynthConfig {
             exponent: 1.1,
             feed_fraction: 0.1,
             seed: 42,
-            start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date"),
+            start: Utc
+                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("valid date"),
         }
     }
 }
 
-/// Values of each campaign's own pool.
-const POOL: u64 = 40;
+/// Values of each campaign's own infrastructure, drawn Zipf-like: small campaigns reuse
+/// their few top values, big ones spread over many.
+const POOL: u64 = 1_000;
 
 /// An endless, deterministic stream of reports (seq 1, 2, ...).
 #[derive(Debug)]
@@ -98,7 +102,13 @@ fn value(space: u64, id: u64) -> Observable {
     let (kind, text) = match h % 20 {
         0..=3 => (
             ObservableKind::Sha256,
-            format!("{:016x}{:016x}{:016x}{:016x}", h, mix(h), mix(h + 1), mix(h + 2)),
+            format!(
+                "{:016x}{:016x}{:016x}{:016x}",
+                h,
+                mix(h),
+                mix(h + 1),
+                mix(h + 2)
+            ),
         ),
         4..=5 => (ObservableKind::Md5, format!("{:016x}{:016x}", h, mix(h))),
         6..=10 => {
@@ -107,13 +117,21 @@ fn value(space: u64, id: u64) -> Observable {
             let a = if a == 127 { 128 } else { a };
             (
                 ObservableKind::Ipv4,
-                format!("{a}.{}.{}.{}", (h >> 16) & 255, (h >> 24) & 255, 1 + (h >> 32) % 254),
+                format!(
+                    "{a}.{}.{}.{}",
+                    (h >> 16) & 255,
+                    (h >> 24) & 255,
+                    1 + (h >> 32) % 254
+                ),
             )
         }
-        11..=15 => (ObservableKind::Domain, format!("h{:x}.s{space}.example.net", h >> 20)),
+        11..=15 => (
+            ObservableKind::Domain,
+            format!("h{:x}.s{space}.example.net", h >> 20),
+        ),
         16..=18 => (
             ObservableKind::Url,
-            format!("http://w{:x}.example.org/p/{}", h >> 40, h & 0xffff),
+            format!("http://w{:x}.example.net/p/{}", h >> 40, h & 0xffff),
         ),
         _ => (ObservableKind::Cve, format!("CVE-2025-{}", 1000 + h % 500)),
     };
@@ -136,7 +154,7 @@ impl Iterator for Synth {
                 let g = self.zipf(global);
                 observables.push(value(1, g));
             } else {
-                let j = self.rng.random_range(0..POOL);
+                let j = self.zipf(POOL);
                 observables.push(value(2, campaign * POOL + j));
             }
         }
@@ -184,6 +202,10 @@ mod tests {
         let max = counts.values().copied().max().unwrap();
         let singletons = counts.values().filter(|&&c| c == 1).count();
         assert!(max > 50, "most popular value in {max} reports");
-        assert!(singletons > counts.len() / 4, "{singletons} of {}", counts.len());
+        assert!(
+            singletons > counts.len() / 4,
+            "{singletons} of {}",
+            counts.len()
+        );
     }
 }

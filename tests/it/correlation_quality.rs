@@ -167,21 +167,32 @@ fn evaluation() -> Eval {
         }
     }
     // Feed noise: KEV CVEs in batches of 5, Feodo C2 addresses in batches of 3.
-    let kev = std::fs::read_to_string(fixtures().join("feeds/known_exploited_vulnerabilities-2025.01.24.csv")).unwrap();
+    let kev = std::fs::read_to_string(
+        fixtures().join("feeds/known_exploited_vulnerabilities-2025.01.24.csv"),
+    )
+    .unwrap();
     let cves: Vec<Observable> = kev
         .lines()
         .skip(1)
         .filter_map(|l| Observable::parse(ObservableKind::Cve, l.split(',').next()?).ok())
         .take(60)
         .collect();
-    let feodo = std::fs::read_to_string(fixtures().join("feeds/feodotracker-ipblocklist-2024-04-03.csv")).unwrap();
+    let feodo =
+        std::fs::read_to_string(fixtures().join("feeds/feodotracker-ipblocklist-2024-04-03.csv"))
+            .unwrap();
     let ips: Vec<Observable> = feodo
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("\"first"))
-        .filter_map(|l| Observable::parse(ObservableKind::Ipv4, l.split(',').nth(1)?.trim_matches('"')).ok())
+        .filter_map(|l| {
+            Observable::parse(ObservableKind::Ipv4, l.split(',').nth(1)?.trim_matches('"')).ok()
+        })
         .collect();
     let mut noise_label = 1000;
-    for batch in cves.chunks(5).map(|c| ("cisa-kev", c)).chain(ips.chunks(3).map(|c| ("feodotracker", c))) {
+    for batch in cves
+        .chunks(5)
+        .map(|c| ("cisa-kev", c))
+        .chain(ips.chunks(3).map(|c| ("feodotracker", c)))
+    {
         let s = next(&mut labels, noise_label);
         noise_label += 1;
         let mut values = batch.1.to_vec();
@@ -221,8 +232,16 @@ fn score(truth: &HashMap<Seq, usize>, found: &HashMap<Seq, usize>) -> (f64, f64,
     let together: f64 = table.values().map(|&n| choose2(n)).sum();
     let same_truth: f64 = rows.values().map(|&n| choose2(n)).sum();
     let same_found: f64 = cols.values().map(|&n| choose2(n)).sum();
-    let precision = if same_found == 0.0 { 1.0 } else { together / same_found };
-    let recall = if same_truth == 0.0 { 1.0 } else { together / same_truth };
+    let precision = if same_found == 0.0 {
+        1.0
+    } else {
+        together / same_found
+    };
+    let recall = if same_truth == 0.0 {
+        1.0
+    } else {
+        together / same_truth
+    };
     let f1 = 2.0 * precision * recall / (precision + recall);
     let all = choose2(truth.len() as u64);
     let expected = same_truth * same_found / all;
@@ -237,7 +256,11 @@ fn campaigns_recover_the_events_behind_partial_submissions() {
     // Six fixture events, each with at least two usable observables.
     assert_eq!(eval.events, 6);
     let noise = eval.reports.len() - eval.submissions;
-    assert_eq!(noise, 12 + 9, "12 KEV batches of 5 CVEs and 9 Feodo batches of 3 addresses");
+    assert_eq!(
+        noise,
+        12 + 9,
+        "12 KEV batches of 5 CVEs and 9 Feodo batches of 3 addresses"
+    );
 
     for incremental in [false, true] {
         let engine = if incremental {
@@ -270,7 +293,10 @@ fn campaigns_recover_the_events_behind_partial_submissions() {
             f1,
             ari
         );
-        assert!(f1 >= 0.9, "F1 {f1:.3} below 0.9 (precision {p:.3}, recall {r:.3})");
+        assert!(
+            f1 >= 0.9,
+            "F1 {f1:.3} below 0.9 (precision {p:.3}, recall {r:.3})"
+        );
         assert!(ari >= 0.9, "ARI {ari:.3} below 0.9");
         for v in ["8.8.8.8", "1.1.1.1", "192.168.1.1"] {
             assert!(engine.suppressed(&o("ipv4", v)).is_some(), "{v} links");

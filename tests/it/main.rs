@@ -1,2 +1,1 @@
-
 mod correlation_quality;
