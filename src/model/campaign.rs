@@ -101,10 +101,7 @@ impl FromStr for Disposition {
             .find(|d| d.as_str() == s)
             .ok_or_else(|| {
                 let all: Vec<_> = Disposition::ALL.iter().map(|d| d.as_str()).collect();
-                format!(
-                    "unknown disposition {s:?} (expected one of: {})",
-                    all.join(", ")
-                )
+                format!("unknown disposition {s:?} (expected one of: {})", all.join(", "))
             })
     }
 }

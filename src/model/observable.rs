@@ -115,9 +115,7 @@ impl FromStr for ObservableKind {
 /// Why a value is not a valid observable of the kind it claimed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ObservableError {
-    #[error(
-        "unknown observable type {kind:?} (expected one of: ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, ssdeep, filename, cve, asn, attack-technique, malware-family)"
-    )]
+    #[error("unknown observable type {kind:?} (expected one of: ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, ssdeep, filename, cve, asn, attack-technique, malware-family)")]
     UnknownKind { kind: String },
     #[error("empty value")]
     Empty,
@@ -276,8 +274,7 @@ pub(crate) fn normalise_domain(raw: &str) -> Result<String, &'static str> {
     if trimmed.contains(['/', ':', '@', ' ', '\\', '?', '#']) {
         return Err("contains characters that cannot appear in a domain name");
     }
-    let ascii =
-        idna::domain_to_ascii(trimmed).map_err(|_| "not a valid internationalised domain name")?;
+    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| "not a valid internationalised domain name")?;
     if ascii.len() > 253 {
         return Err("longer than 253 characters");
     }
@@ -478,10 +475,7 @@ mod tests {
     #[test]
     fn urls_are_canonical() {
         assert_eq!(
-            norm(
-                ObservableKind::Url,
-                "HTTP://Evil.Example.COM:80/a/b?x=1#frag"
-            ),
+            norm(ObservableKind::Url, "HTTP://Evil.Example.COM:80/a/b?x=1#frag"),
             "http://evil.example.com/a/b?x=1"
         );
         assert_eq!(
@@ -506,10 +500,7 @@ mod tests {
             "2001:db8::1"
         );
         assert_eq!(norm(ObservableKind::Cidr, "192.0.2.77/24"), "192.0.2.0/24");
-        assert_eq!(
-            norm(ObservableKind::Cidr, "2001:db8::1/32"),
-            "2001:db8::/32"
-        );
+        assert_eq!(norm(ObservableKind::Cidr, "2001:db8::1/32"), "2001:db8::/32");
     }
 
     #[test]
@@ -524,30 +515,15 @@ mod tests {
 
     #[test]
     fn identifiers_are_canonical() {
-        assert_eq!(
-            norm(ObservableKind::Cve, "cve-2021-26855"),
-            "CVE-2021-26855"
-        );
+        assert_eq!(norm(ObservableKind::Cve, "cve-2021-26855"), "CVE-2021-26855");
         assert!(Observable::parse(ObservableKind::Cve, "CVE-21-1").is_err());
         assert_eq!(norm(ObservableKind::Asn, "as13335"), "AS13335");
         assert_eq!(norm(ObservableKind::Asn, "13335"), "AS13335");
-        assert_eq!(
-            norm(ObservableKind::AttackTechnique, "t1566.001"),
-            "T1566.001"
-        );
+        assert_eq!(norm(ObservableKind::AttackTechnique, "t1566.001"), "T1566.001");
         assert!(Observable::parse(ObservableKind::AttackTechnique, "T15").is_err());
-        assert_eq!(
-            norm(ObservableKind::MalwareFamily, " Emotet  Loader"),
-            "emotet loader"
-        );
-        assert_eq!(
-            norm(ObservableKind::Filename, r"C:\Users\a\Evil.exe"),
-            "Evil.exe"
-        );
-        assert_eq!(
-            norm(ObservableKind::Email, "Bad.Guy@Example.COM"),
-            "bad.guy@example.com"
-        );
+        assert_eq!(norm(ObservableKind::MalwareFamily, " Emotet  Loader"), "emotet loader");
+        assert_eq!(norm(ObservableKind::Filename, r"C:\Users\a\Evil.exe"), "Evil.exe");
+        assert_eq!(norm(ObservableKind::Email, "Bad.Guy@Example.COM"), "bad.guy@example.com");
     }
 
     #[test]

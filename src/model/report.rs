@@ -16,9 +16,7 @@ use super::tlp::Tlp;
 
 /// The store's sequence number: the order in which reports became durable. Projections
 /// record the last `Seq` they have applied so that they can catch up after a crash.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 

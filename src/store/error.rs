@@ -11,9 +11,7 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "database {path} has schema version {found}, newer than this musubi knows ({known}); upgrade musubi"
-    )]
+    #[error("database {path} has schema version {found}, newer than this musubi knows ({known}); upgrade musubi")]
     TooNew {
         path: std::path::PathBuf,
         found: i64,

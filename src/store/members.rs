@@ -24,16 +24,8 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn decode(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, Option<String>, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
+fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
 fn to_member(raw: (String, String, String, Option<String>, String)) -> Result<Member> {
@@ -113,9 +105,7 @@ pub fn by_token(conn: &Connection, token: &str) -> Result<Option<Member>> {
 /// A member by id, or by exact name.
 pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Member>> {
     let raw = conn
-        .prepare_cached(&format!(
-            "{SELECT} WHERE id = ?1 OR name = ?1 ORDER BY id LIMIT 1"
-        ))?
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1 OR name = ?1 ORDER BY id LIMIT 1"))?
         .query_row([id_or_name], decode)
         .optional()?;
     raw.map(to_member).transpose()

@@ -5,10 +5,10 @@
 //! acknowledged after fsync); reads use a small pool of read-only connections, which WAL lets
 //! run beside the writer.
 
-pub mod campaigns;
 mod error;
 pub mod members;
 pub mod reports;
+pub mod campaigns;
 mod schema;
 mod writer;
 
@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
-pub use writer::{MAX_GROUP, QUEUE_CAPACITY, StoreWriter};
+pub use writer::{StoreWriter, MAX_GROUP, QUEUE_CAPACITY};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "musubi.sqlite3";

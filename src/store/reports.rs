@@ -83,28 +83,15 @@ pub fn insert(
         "INSERT OR IGNORE INTO report_observables (seq, kind, value) VALUES (?1, ?2, ?3)",
     )?;
     for i in &draft.indicators {
-        stmt.execute(params![
-            seq,
-            i.observable.kind().as_str(),
-            i.observable.value()
-        ])?;
+        stmt.execute(params![seq, i.observable.kind().as_str(), i.observable.value()])?;
     }
     Ok(Inserted::New(ReportId(Seq(seq as u64))))
 }
 
 const SELECT: &str = "SELECT seq, origin_kind, member_id, feed, received_at, body FROM reports";
 
-fn row_to_report(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, Option<String>, Option<String>, String, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
+fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Option<String>, Option<String>, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
 fn decode(raw: (i64, String, Option<String>, Option<String>, String, String)) -> Result<Report> {
@@ -114,11 +101,7 @@ fn decode(raw: (i64, String, Option<String>, Option<String>, String, String)) ->
             member: MemberId(m),
         },
         ("feed_item", _, Some(f)) => Origin::FeedItem { feed: f },
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "report {seq} has no valid origin"
-            )));
-        }
+        _ => return Err(StoreError::Corrupt(format!("report {seq} has no valid origin"))),
     };
     let draft: ReportDraft = serde_json::from_str(&body)
         .map_err(|e| StoreError::Corrupt(format!("report {seq} body: {e}")))?;
@@ -141,8 +124,7 @@ pub fn get(conn: &Connection, seq: Seq) -> Result<Option<Report>> {
 
 /// Reports after `after`, in order, at most `limit`.
 pub fn after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Report>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("{SELECT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?;
     let rows = stmt.query_map(params![after.0 as i64, limit as i64], row_to_report)?;
     let mut out = Vec::new();
     for raw in rows {
