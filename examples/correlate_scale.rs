@@ -65,9 +65,14 @@ fn main() {
     let t = Instant::now();
     let snap = engine.snapshot();
     println!(
-        "first snapshot: {:.2} s ({} campaigns)",
+        "first snapshot: {:.2} s ({} campaigns, largest {} reports)",
         t.elapsed().as_secs_f64(),
-        snap.len()
+        snap.len(),
+        snap.campaigns
+            .iter()
+            .map(|c| c.reports.len())
+            .max()
+            .unwrap_or(0)
     );
     drop(snap);
     let mut lat = Vec::with_capacity(added.len());

@@ -81,12 +81,13 @@ pub(crate) struct View<'a> {
     pub sector_times: Vec<(DateTime<Utc>, Sector)>,
     /// Times of true-positive sightings.
     pub seen_times: Vec<DateTime<Utc>>,
-    /// Member-submitted linking observables, with the feeds that carry each (empty: none).
-    pub member_obs: Vec<(&'a Observable, Vec<String>)>,
+    /// Member-submitted linking observables: whether a feed carries each, and some of the
+    /// feeds that do.
+    pub member_obs: Vec<(&'a Observable, bool, Vec<String>)>,
 }
 
 /// Most observables an evidence list shows.
-const EVIDENCE_MAX: usize = 50;
+pub(crate) const EVIDENCE_MAX: usize = 50;
 
 /// The flags at `now`, and the time after which they may change without new input.
 pub(crate) fn compute(
@@ -141,16 +142,13 @@ pub(crate) fn compute(
     // known / novel
     if !view.member_obs.is_empty() {
         let total = view.member_obs.len();
-        let known: Vec<&(&Observable, Vec<String>)> = view
-            .member_obs
-            .iter()
-            .filter(|(_, f)| !f.is_empty())
-            .collect();
+        let known: Vec<&(&Observable, bool, Vec<String>)> =
+            view.member_obs.iter().filter(|(_, k, _)| *k).collect();
         let percent = 100.0 * known.len() as f64 / total as f64;
         if !known.is_empty() && percent >= rules.known_min_percent {
-            let feeds: BTreeSet<&String> = known.iter().flat_map(|(_, f)| f).collect();
+            let feeds: BTreeSet<&String> = known.iter().flat_map(|(_, _, f)| f).collect();
             let mut observables: Vec<Observable> =
-                known.iter().map(|(o, _)| (*o).clone()).collect();
+                known.iter().map(|(o, _, _)| (*o).clone()).collect();
             observables.sort();
             observables.truncate(EVIDENCE_MAX);
             flags.push(Flag {
@@ -168,8 +166,8 @@ pub(crate) fn compute(
             let mut observables: Vec<Observable> = view
                 .member_obs
                 .iter()
-                .filter(|(_, f)| f.is_empty())
-                .map(|(o, _)| (*o).clone())
+                .filter(|(_, k, _)| !*k)
+                .map(|(o, _, _)| (*o).clone())
                 .collect();
             observables.sort();
             observables.truncate(EVIDENCE_MAX);

@@ -1258,7 +1258,17 @@ impl Engine {
         member_list.sort_unstable();
         view.member_obs = member_list
             .iter()
-            .map(|&o| (&self.values[o as usize], self.feeds_of(o)))
+            .scan(0usize, |named, &o| {
+                let known = self.obs[o as usize].feeds > 0;
+                // Feed names only for the observables the evidence will show.
+                let feeds = if known && *named < flags::EVIDENCE_MAX {
+                    *named += 1;
+                    self.feeds_of(o)
+                } else {
+                    Vec::new()
+                };
+                Some((&self.values[o as usize], known, feeds))
+            })
             .collect();
         let (flags, until) = flags::compute(&self.rules.flags, &view, now);
         (
@@ -1281,9 +1291,11 @@ impl Engine {
         if ob.feeds == 0 {
             return Vec::new();
         }
+        // Bounded: a popular value has long postings and the evidence needs only a few.
         let mut names: Vec<String> = ob
             .postings
             .iter()
+            .take(256)
             .filter(|p| *p & CONTAINED == 0)
             .filter_map(
                 |&p| match &self.sources[self.reps[p as usize].source as usize] {

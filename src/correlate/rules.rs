@@ -478,7 +478,7 @@ fn parse_link(file: &Path, text: &str, problems: &mut Vec<RulesProblem>) -> Link
         c.unknown(t, "frequency", &["decay_after", "cap"]);
     }
     let decay_after = c.uint(freq, "frequency", "decay_after", 8, 1 << 30) as usize;
-    let cap = c.uint(freq, "frequency", "cap", 200, 1 << 30) as usize;
+    let cap = c.uint(freq, "frequency", "cap", 64, 1 << 30) as usize;
     if cap < 2 {
         c.problem(
             "frequency.cap",
@@ -560,8 +560,8 @@ mod tests {
         assert_eq!(l.weight(ObservableKind::Sha256, 9), 75);
         assert_eq!(l.weight(ObservableKind::Sha256, 16), 75);
         assert_eq!(l.weight(ObservableKind::Sha256, 17), 37);
-        assert_eq!(l.weight(ObservableKind::Sha256, 200), 150 >> 5);
-        assert_eq!(l.weight(ObservableKind::Sha256, 201), 0);
+        assert_eq!(l.weight(ObservableKind::Sha256, 64), 150 >> 3);
+        assert_eq!(l.weight(ObservableKind::Sha256, 65), 0);
         assert_eq!(l.weights, DEFAULT_WEIGHTS);
     }
 
