@@ -54,6 +54,9 @@ pub enum Pin {
     },
 }
 
+/// Most reports the search for another path around a broken link visits.
+const RECONNECT_LIMIT: usize = 4096;
+
 /// Marks a posting that holds its network through an address inside it.
 const CONTAINED: u32 = 1 << 31;
 
@@ -509,7 +512,7 @@ impl Engine {
         self.reps[r as usize].contained = contained;
 
         // Values whose weight fell: re-check the links that rest on them.
-        let mut broken_slots: Vec<u32> = Vec::new();
+        let mut broken: Vec<(u32, u32)> = Vec::new();
         let mut weakened: Vec<u32> = Vec::new();
         for (&o, &(before, count_before)) in &touched {
             let after = self.weight_now(o);
@@ -542,11 +545,22 @@ impl Engine {
                     }
                     if self.shared(p, q) < self.rules.link.threshold {
                         self.unlink(p, q);
-                        broken_slots.push(self.camp_of[p as usize]);
+                        broken.push((p, q));
                     }
                 }
             }
         }
+
+        // A campaign stays whole when the ends of every broken link are still connected
+        // (a short search in the usual dense case); otherwise it is regrouped.
+        for &(p, _) in &broken {
+            self.mark_dirty_report(p);
+        }
+        let broken_slots: Vec<u32> = broken
+            .iter()
+            .filter(|&&(p, q)| !self.still_connected(p, q, RECONNECT_LIMIT))
+            .map(|&(p, _)| self.camp_of[p as usize])
+            .collect();
 
         // The new report's links.
         let links = self.candidates(r, |_| true);
@@ -797,6 +811,29 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// Whether `b` is reachable from `a` through links and pins, visiting at most `limit`
+    /// reports (false when the limit is hit: the caller then regroups, which is exact).
+    fn still_connected(&self, a: u32, b: u32, limit: usize) -> bool {
+        let mut seen: FxHashSet<u32> = FxHashSet::default();
+        seen.insert(a);
+        let mut queue = std::collections::VecDeque::from([a]);
+        while let Some(x) = queue.pop_front() {
+            let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
+            for &y in self.adj[x as usize].iter().chain(pins) {
+                if y == b {
+                    return true;
+                }
+                if seen.insert(y) {
+                    if seen.len() > limit {
+                        return false;
+                    }
+                    queue.push_back(y);
+                }
+            }
+        }
+        false
     }
 
     fn unlink(&mut self, a: u32, b: u32) {
