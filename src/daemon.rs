@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::correlate::catchup::Correlator;
+use crate::correlate::rules::{Rules, RulesError};
 use crate::correlate::{CampaignEvent, CampaignSet};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
@@ -44,8 +45,21 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("rules: {0}")]
+    Rules(#[from] RulesError),
     #[error("{0}")]
     Task(String),
+}
+
+/// The correlation rules of `config`: the `rules/` folder if it exists, else the rules
+/// compiled into musubi (the same files as shipped).
+pub fn load_rules(config: &Config) -> Result<Arc<Rules>, RulesError> {
+    if config.rules_dir.is_dir() {
+        Ok(Arc::new(Rules::load(&config.rules_dir)?))
+    } else {
+        tracing::info!(dir = %config.rules_dir.display(), "No rules folder; using the shipped rules.");
+        Ok(Rules::shipped())
+    }
 }
 
 /// Everything a running daemon needs to be started.
@@ -59,6 +73,7 @@ pub struct Options {
 /// and by CLI commands that answer from projections.
 pub fn open_projections(
     data_dir: &std::path::Path,
+    rules: Arc<Rules>,
 ) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
     let store = Store::open(data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
@@ -75,7 +90,7 @@ pub fn open_projections(
         Err(IndexError::Locked) => None,
         Err(e) => return Err(e.into()),
     };
-    let (correlator, events) = Correlator::start(&store)?;
+    let (correlator, events) = Correlator::start(&store, rules)?;
     record_events(&store, events)?;
     Ok((store, index, indexer, correlator))
 }
@@ -99,8 +114,10 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
     let data_dir = opts.data_dir.clone();
+    let rules = load_rules(&opts.config)?;
+    let (rules_tx, rules_rx) = watch::channel(rules.clone());
     let (store, index, indexer, correlator) =
-        tokio::task::spawn_blocking(move || open_projections(&data_dir))
+        tokio::task::spawn_blocking(move || open_projections(&data_dir, rules))
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
     let Some(indexer) = indexer else {
@@ -142,7 +159,7 @@ pub async fn run(
             addr: opts.listen,
             source,
         })?;
-    let reloader = spawn_reloader(opts.config.source.clone());
+    let reloader = spawn_reloader(opts.config.clone(), rules_tx);
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "musubi is ready.");
     ready(addr);
     let watchdog = spawn_watchdog();
@@ -263,9 +280,9 @@ fn spawn_correlator(
                             tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");
                         }
                     }
-                    if c.applied() != before {
-                        campaigns.send_replace(Arc::new(c.engine().snapshot()));
-                    }
+                    // Flags age (stale, surge) even without new reports: refresh every round.
+                    let _ = before;
+                    campaigns.send_replace(Arc::new(c.engine().snapshot()));
                 }
                 Err(e) => tracing::error!(error = %e, "Correlation failed; will retry."),
             }
@@ -291,9 +308,10 @@ fn spawn_watchdog() -> Option<JoinHandle<()>> {
     }))
 }
 
-/// Handles SIGHUP: re-reads and validates the configuration files. A file with errors is
-/// reported and the running configuration is kept; work in flight is never dropped.
-fn spawn_reloader(config: Option<PathBuf>) -> JoinHandle<()> {
+/// Handles SIGHUP: re-reads and validates the configuration and the rules. New rules go
+/// to the correlator, which re-correlates; a file with errors is reported and the running
+/// configuration is kept. Work in flight is never dropped.
+fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandle<()> {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -304,11 +322,16 @@ fn spawn_reloader(config: Option<PathBuf>) -> JoinHandle<()> {
             };
             while hup.recv().await.is_some() {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                match config.as_deref().map(Config::load).transpose() {
-                    Ok(_) => tracing::info!("Reloaded configuration."),
-                    Err(e) => {
-                        tracing::error!(error = %e, "Reload failed; keeping the running configuration.")
+                let fresh = match &config.source {
+                    Some(path) => Config::load(path),
+                    None => Ok(config.clone()),
+                };
+                match fresh.map_err(|e| e.to_string()).and_then(|c| load_rules(&c).map_err(|e| e.to_string())) {
+                    Ok(new_rules) => {
+                        rules.send_replace(new_rules);
+                        tracing::info!("Reloaded configuration and rules.");
                     }
+                    Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running configuration."),
                 }
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             }

@@ -186,12 +186,12 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { listen, demo } => serve(config, data_dir, listen, demo),
         Command::Import { files, member } => import(&data_dir, &files, &member),
-        Command::Campaigns { json } => campaigns(&data_dir, json),
-        Command::Campaign { id, json } => campaign(&data_dir, id, json),
-        Command::Search { query, limit, json } => search(&data_dir, &query, limit, json),
+        Command::Campaigns { json } => campaigns(&config, &data_dir, json),
+        Command::Campaign { id, json } => campaign(&config, &data_dir, id, json),
+        Command::Search { query, limit, json } => search(&config, &data_dir, &query, limit, json),
         Command::Member(cmd) => member(&data_dir, cmd),
         Command::Check => check(&config),
-        Command::Reindex => reindex(&data_dir),
+        Command::Reindex => reindex(&config, &data_dir),
         Command::Decide {
             campaign,
             disposition,
@@ -374,8 +374,8 @@ struct CampaignListing {
     campaigns: Vec<CampaignView>,
 }
 
-fn campaigns(data_dir: &Path, json: bool) -> Result<()> {
-    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+fn campaigns(config: &Config, data_dir: &Path, json: bool) -> Result<()> {
+    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     let viewer = operator();
     let mut views = Vec::new();
@@ -414,8 +414,8 @@ fn campaigns(data_dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn campaign(data_dir: &Path, id: CampaignId, json: bool) -> Result<()> {
-    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+fn campaign(config: &Config, data_dir: &Path, id: CampaignId, json: bool) -> Result<()> {
+    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     let c = set.get(id).with_context(|| format!("no campaign {id}"))?;
     let (reports, released) = store.read(|conn| {
@@ -483,8 +483,8 @@ struct SearchHitOut {
     campaign: Option<CampaignId>,
 }
 
-fn search(data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> {
-    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+fn search(config: &Config, data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> {
+    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     index.refresh()?;
     let set = correlator.engine().snapshot();
     let found = index.search(query, limit)?;
@@ -619,10 +619,28 @@ fn check(config: &Config) -> Result<()> {
         Some(p) => println!("{}: ok", p.display()),
         None => println!("musubi.toml: not found, using built-in defaults"),
     }
+    // Every problem of every file is reported before failing.
+    let mut failed = 0;
+    if config.rules_dir.is_dir() {
+        match musubi::correlate::rules::Rules::load(&config.rules_dir) {
+            Ok(_) => println!("{}: ok", config.rules_dir.display()),
+            Err(e) => {
+                failed += 1;
+                for p in &e.problems {
+                    eprintln!("musubi: {p}");
+                }
+            }
+        }
+    } else {
+        println!("{}: not found, using the shipped rules", config.rules_dir.display());
+    }
+    if failed > 0 {
+        bail!("{failed} configuration file(s) have problems");
+    }
     Ok(())
 }
 
-fn reindex(data_dir: &Path) -> Result<()> {
+fn reindex(config: &Config, data_dir: &Path) -> Result<()> {
     // Fails if the daemon holds the index: a rebuild under a running daemon would race it.
     {
         let store = Store::open(data_dir)?;
@@ -635,7 +653,7 @@ fn reindex(data_dir: &Path) -> Result<()> {
     }
     index::ReportIndex::destroy(data_dir)?;
     let started = std::time::Instant::now();
-    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir)?;
+    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     println!(
         "reindexed {} report(s) into {} campaign(s) in {:.2} s",

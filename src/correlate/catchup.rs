@@ -5,8 +5,11 @@
 //! Whatever the engine changes in campaign ids is handed back to be recorded in the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{CampaignEvent, Engine, IdBook, ReportFacts, Source};
+use super::graph::Pin;
+use super::rules::Rules;
+use super::{CampaignEvent, Engine, IdBook, ReportFacts, SightingFacts, Source};
 use crate::model::{MemberId, Sector, Seq};
 use crate::store::{self, Store};
 
@@ -18,16 +21,22 @@ pub struct Correlator {
     engine: Engine,
     sectors: HashMap<MemberId, Option<Sector>>,
     applied: Seq,
+    /// The last sighting applied.
+    sightings: i64,
+    /// The last pin set the engine was given (pins change rarely; compared each round).
+    pins: Vec<Pin>,
 }
 
 impl Correlator {
-    /// Builds the engine from everything in the store. Returns the events to record.
-    pub fn start(store: &Store) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
-        let (assignments, retired, sectors) = store.read(|conn| {
+    /// Builds the engine from everything in the store with the given rules. Returns the
+    /// events to record.
+    pub fn start(store: &Store, rules: Arc<Rules>) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
+        let (assignments, retired, sectors, pins) = store.read(|conn| {
             Ok((
                 store::campaigns::assignments(conn)?,
                 store::campaigns::all_ids(conn)?,
                 member_sectors(conn)?,
+                pins(conn)?,
             ))
         })?;
         let mut ids = IdBook::from_assignments(assignments);
@@ -38,6 +47,8 @@ impl Correlator {
             engine: Engine::new(IdBook::default()),
             sectors,
             applied: Seq(0),
+            sightings: 0,
+            pins: pins.clone(),
         };
         let mut all = Vec::new();
         loop {
@@ -48,14 +59,25 @@ impl Correlator {
                 all.push(me.facts(row));
             }
         }
-        let (engine, events) = Engine::build(ids, all);
+        let (engine, events) = Engine::build_pinned(rules, ids, pins, all);
         me.engine = engine;
+        me.apply_sightings(store)?;
         Ok((me, events))
+    }
+
+    /// Re-correlates everything under new rules (SIGHUP); ids are kept by overlap.
+    pub fn recorrelate(&mut self, rules: Arc<Rules>) -> Vec<CampaignEvent> {
+        self.engine.recorrelate(rules)
     }
 
     /// Applies the reports stored since the last call. Returns the events to record.
     pub fn catch_up(&mut self, store: &Store) -> store::Result<Vec<CampaignEvent>> {
         let mut events = Vec::new();
+        let pins = store.read(pins)?;
+        if pins != self.pins {
+            events.extend(self.engine.set_pins(pins.clone()));
+            self.pins = pins;
+        }
         loop {
             let rows = store.read(|conn| store::reports::facts_after(conn, self.applied, BATCH))?;
             let Some(last) = rows.last() else { break };
@@ -72,7 +94,29 @@ impl Correlator {
                 events.extend(self.engine.add(facts));
             }
         }
+        self.apply_sightings(store)?;
         Ok(events)
+    }
+
+    /// Feeds sightings stored since the last call to the flags (stale, cross-sector).
+    fn apply_sightings(&mut self, store: &Store) -> store::Result<()> {
+        loop {
+            let after = self.sightings;
+            let batch = store.read(|conn| store::sightings::after(conn, after, BATCH))?;
+            let Some(last) = batch.last() else { break };
+            self.sightings = last.id;
+            for s in batch {
+                let sector = self.sectors.get(&s.member).copied().flatten();
+                self.engine.add_sighting(SightingFacts {
+                    at: s.draft.seen_at,
+                    member: s.member,
+                    sector,
+                    target: s.draft.target,
+                    kind: s.draft.kind,
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn applied(&self) -> Seq {
@@ -106,5 +150,17 @@ fn member_sectors(conn: &rusqlite::Connection) -> store::Result<HashMap<MemberId
     Ok(store::members::list(conn)?
         .into_iter()
         .map(|m| (m.id, m.sector))
+        .collect())
+}
+
+/// The analysts' active pins, as the engine takes them.
+fn pins(conn: &rusqlite::Connection) -> store::Result<Vec<Pin>> {
+    use crate::council::review::{self, PinKind};
+    Ok(review::active_pins(conn)?
+        .into_iter()
+        .map(|p| match p.kind {
+            PinKind::Merge { a, b } => Pin::Merge(a, b),
+            PinKind::Split { campaign, reports } => Pin::Split { campaign, reports },
+        })
         .collect())
 }

@@ -1,84 +1,302 @@
-//! Linking reports through their observables and grouping them into campaigns.
+//! The correlation engine: reports linked pairwise by the weight of what they share.
 //!
-//! Reports and observables form a bipartite graph; two reports are linked when they share
-//! an observable of a linking kind. Campaigns are the connected groups of reports, kept in
-//! a union–find so that adding a report costs (almost) only the observables it carries.
+//! Two reports are linked when the observables they share weigh at least the threshold
+//! (see `rules/correlation.toml`). Weights are per kind, halve each time a value's report
+//! count doubles past `decay_after`, and drop to 0 past the over-correlation `cap` or when a
+//! warning list names the value. A URL also carries its host; an address inside a network
+//! that another report carries matches that network (an address and an address do not match
+//! through a network neither reported). Campaigns are the connected groups of linked reports.
+//!
+//! Linking is pairwise on purpose: a link needs two *specific* reports sharing enough, so a
+//! single weak value shared across two large campaigns never glues them together, and a
+//! popular value loses its power to link on its own as it spreads.
+//!
+//! # Incremental and full correlation agree
+//! The link relation is defined on the final state: `a ~ b` iff the weights at the current
+//! report counts sum to the threshold over what `a` and `b` share. [`Engine::build`]
+//! computes exactly that (in parallel). [`Engine::add`] keeps it: counts only grow, so
+//! weights only fall — except through the new report itself — and a weight only changes when
+//! a count crosses `decay_after × 2^k` or the cap. When it does, `add` re-checks the links
+//! that rest on that value and splits campaigns that fall apart. A property test checks
+//! that both paths give the same partition on random inputs. Pins are applied the same way
+//! on both paths.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use serde::{Deserialize, Serialize};
 
+use super::flags::{self, View};
 use super::ids::{CampaignEvent, IdBook};
-use super::{Campaign, CampaignSet, ReportFacts, Source};
-use crate::model::{CampaignId, Observable, ObservableKind, Seq};
+use super::rules::{Rules, kind_index};
+use super::suppress::Suppression;
+use super::{Campaign, CampaignSet, ReportFacts, SightingFacts, Source};
+use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, SightingTarget};
 
-/// Whether an observable of this kind may link two reports on its own. A CVE or an ATT&CK
-/// technique is shared by unrelated attacks, and so is a malware family name.
-pub fn links(kind: ObservableKind) -> bool {
-    !matches!(
-        kind,
-        ObservableKind::Cve | ObservableKind::AttackTechnique | ObservableKind::MalwareFamily
-    )
+/// An analyst's decision that overrides linking. Pins are a plain input list (the store
+/// keeps them); [`Engine::set_pins`] applies them with a full re-correlation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pin {
+    /// The reports of these two campaigns (as recorded when the pins are set) stay together.
+    Merge(CampaignId, CampaignId),
+    /// These reports form a group of their own: no link between them and any other report
+    /// (also for reports that arrive later). `campaign` is where they were split from.
+    Split {
+        campaign: CampaignId,
+        reports: Vec<Seq>,
+    },
+}
+
+/// Most reports the search for another path around a broken link visits.
+const RECONNECT_LIMIT: usize = 4096;
+
+/// Marks a posting that holds its network through an address inside it.
+const CONTAINED: u32 = 1 << 31;
+
+#[derive(Debug)]
+struct Rep {
+    seq: Seq,
+    at: DateTime<Utc>,
+    source: u32,
+    /// Split-pin label: reports link only within the same label.
+    label: u32,
+    /// Observables carried (as submitted, plus URL hosts), sorted ids.
+    obs: Box<[u32]>,
+    /// Networks carried through an address inside them, sorted ids.
+    contained: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Obs {
+    kind: u8,
+    listed: bool,
+    /// Some report carries this network itself.
+    direct_cidr: bool,
+    /// Reports carrying the value (directly, through a URL or through an address inside).
+    count: u32,
+    /// Feed reports carrying the value.
+    feeds: u32,
+    postings: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Camp {
+    members: Vec<u32>,
+    id: CampaignId,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sight {
+    at: DateTime<Utc>,
+    sector: Option<crate::model::Sector>,
 }
 
 /// The correlation graph and its campaigns.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
-    reports: Vec<ReportFacts>,
-    index_of: HashMap<Seq, u32>,
-    /// Observable → reports carrying it.
-    postings: HashMap<Observable, Vec<u32>>,
-    /// Union–find parent per report.
-    parent: Vec<u32>,
-    /// Members per root.
-    members: HashMap<u32, Vec<u32>>,
+    rules: Arc<Rules>,
     ids: IdBook,
-    /// Campaign id per root.
-    root_id: HashMap<u32, CampaignId>,
+    pins: Vec<Pin>,
+    split_label: FxHashMap<Seq, u32>,
+    pin_pairs: Vec<(Seq, Seq)>,
+    pin_adj: FxHashMap<u32, Vec<u32>>,
+
+    reps: Vec<Rep>,
+    max_seq: Seq,
+    index_of: FxHashMap<Seq, u32>,
+    sources: Vec<Source>,
+    source_ids: FxHashMap<Source, u32>,
+
+    values: Vec<Observable>,
+    by_hash: FxHashMap<u64, u32>,
+    collisions: FxHashMap<Observable, u32>,
+    obs: Vec<Obs>,
+    v4_lens: BTreeSet<u8>,
+    v6_lens: BTreeSet<u8>,
+    ips: BTreeMap<(u8, u128), u32>,
+    over: Vec<u32>,
+
+    /// Links (symmetric).
+    adj: Vec<Vec<u32>>,
+    camp_of: Vec<u32>,
+    camps: Vec<Camp>,
+    free: Vec<u32>,
+    slot_of_id: FxHashMap<CampaignId, u32>,
+
+    sightings: Vec<Sight>,
+    sight_by_obs: FxHashMap<u32, Vec<u32>>,
+    sight_by_camp: FxHashMap<CampaignId, Vec<u32>>,
+
+    /// Snapshot state behind a lock so that [`Engine::snapshot`] takes `&self`.
+    snap: Mutex<Snap>,
+}
+
+/// What the next snapshot must rebuild, and the last one.
+#[derive(Debug, Default)]
+struct Snap {
+    set: CampaignSet,
+    /// Slots whose campaign changed.
+    dirty: FxHashSet<u32>,
+    /// Ids that may no longer exist.
+    gone: FxHashSet<CampaignId>,
+    /// When each campaign's clock-dependent flags may change.
+    expiry: BTreeSet<(DateTime<Utc>, CampaignId)>,
+    expiry_of: FxHashMap<CampaignId, DateTime<Utc>>,
+    last_now: Option<DateTime<Utc>>,
+}
+
+fn hash_of(o: &Observable) -> u64 {
+    let mut h = FxHasher::default();
+    o.hash(&mut h);
+    h.finish()
+}
+
+fn ip_key(ip: IpAddr) -> (u8, u128) {
+    match ip {
+        IpAddr::V4(v4) => (4, u32::from(v4) as u128),
+        IpAddr::V6(v6) => (6, u128::from(v6)),
+    }
+}
+
+fn intersect(a: &[u32], b: &[u32], mut f: impl FnMut(u32)) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                f(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+}
+
+/// A report's observables with URL hosts added, each with its hash (computed off the
+/// engine, in parallel during a build).
+fn expand(observables: Vec<Observable>) -> Vec<(u64, Observable)> {
+    let mut out = Vec::with_capacity(observables.len() + 2);
+    for o in observables {
+        if let Some(host) = o.url_host() {
+            out.push((hash_of(&host), host));
+        }
+        out.push((hash_of(&o), o));
+    }
+    out
 }
 
 impl Engine {
-    /// An empty engine that will keep the ids already in `ids`.
+    /// An empty engine with the shipped rules that will keep the ids already in `ids`.
     pub fn new(ids: IdBook) -> Engine {
+        Engine::with_rules(Rules::shipped(), ids)
+    }
+
+    /// An empty engine with `rules`.
+    pub fn with_rules(rules: Arc<Rules>, ids: IdBook) -> Engine {
         Engine {
+            rules,
             ids,
-            ..Engine::default()
+            pins: Vec::new(),
+            split_label: FxHashMap::default(),
+            pin_pairs: Vec::new(),
+            pin_adj: FxHashMap::default(),
+            reps: Vec::new(),
+            max_seq: Seq::default(),
+            index_of: FxHashMap::default(),
+            sources: Vec::new(),
+            source_ids: FxHashMap::default(),
+            values: Vec::new(),
+            by_hash: FxHashMap::default(),
+            collisions: FxHashMap::default(),
+            obs: Vec::new(),
+            v4_lens: BTreeSet::new(),
+            v6_lens: BTreeSet::new(),
+            ips: BTreeMap::new(),
+            over: Vec::new(),
+            adj: Vec::new(),
+            camp_of: Vec::new(),
+            camps: Vec::new(),
+            free: Vec::new(),
+            slot_of_id: FxHashMap::default(),
+            sightings: Vec::new(),
+            sight_by_obs: FxHashMap::default(),
+            sight_by_camp: FxHashMap::default(),
+            snap: Mutex::new(Snap::default()),
         }
     }
 
-    /// Builds the engine over many reports at once and assigns ids by overlap with the
-    /// ids already recorded. Returns the engine and what changed for the store.
+    /// Builds the engine over many reports at once with the shipped rules.
     pub fn build(ids: IdBook, reports: Vec<ReportFacts>) -> (Engine, Vec<CampaignEvent>) {
-        let mut engine = Engine::new(ids);
-        for facts in reports {
-            engine.link(facts);
-        }
-        let groups: Vec<Vec<Seq>> = engine.members.values().map(|m| engine.seqs_of(m)).collect();
-        let starts: Vec<DateTime<Utc>> = engine
-            .members
-            .values()
-            .map(|m| engine.first_seen(m))
+        Engine::build_with(Rules::shipped(), ids, reports)
+    }
+
+    /// Builds the engine over many reports at once (linking runs on rayon) and assigns ids
+    /// by overlap with the ids already recorded. Returns the engine and what changed for
+    /// the store.
+    pub fn build_with(
+        rules: Arc<Rules>,
+        ids: IdBook,
+        reports: Vec<ReportFacts>,
+    ) -> (Engine, Vec<CampaignEvent>) {
+        Engine::build_pinned(rules, ids, Vec::new(), reports)
+    }
+
+    /// [`Engine::build_with`] with the analysts' pins applied (pins name campaign ids, so
+    /// they are resolved against `ids`).
+    pub fn build_pinned(
+        rules: Arc<Rules>,
+        ids: IdBook,
+        pins: Vec<Pin>,
+        mut reports: Vec<ReportFacts>,
+    ) -> (Engine, Vec<CampaignEvent>) {
+        let mut engine = Engine::with_rules(rules, ids);
+        reports.sort_by_key(|r| r.seq);
+        reports.dedup_by_key(|r| r.seq);
+        let metas: Vec<(Seq, DateTime<Utc>, Source)> = reports
+            .iter()
+            .map(|r| (r.seq, r.at, r.source.clone()))
             .collect();
-        let roots: Vec<u32> = engine.members.keys().copied().collect();
-        let (assigned, events) = engine.ids.assign(&groups, &starts);
-        engine.root_id = roots.into_iter().zip(assigned).collect();
+        let expanded: Vec<Vec<(u64, Observable)>> = reports
+            .into_par_iter()
+            .map(|r| expand(r.observables))
+            .collect();
+        let mut fresh = Vec::new();
+        for ((seq, at, source), obs) in metas.into_iter().zip(expanded) {
+            let mut ids: Vec<u32> = obs
+                .into_iter()
+                .map(|(h, o)| engine.intern_hashed(h, o, &mut fresh))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let source = engine.source_id(source);
+            engine.index_of.insert(seq, engine.reps.len() as u32);
+            engine.max_seq = engine.max_seq.max(seq);
+            engine.reps.push(Rep {
+                seq,
+                at,
+                source,
+                label: 0,
+                obs: ids.into_boxed_slice(),
+                contained: Vec::new(),
+            });
+        }
+        engine.pins = pins;
+        engine.resolve_pins();
+        let events = engine.correlate_all();
         (engine, events)
     }
 
-    /// Adds one report (the incremental fast path) and returns what changed for the store.
-    pub fn add(&mut self, facts: ReportFacts) -> Vec<CampaignEvent> {
-        if self.index_of.contains_key(&facts.seq) {
-            return Vec::new();
-        }
-        let root = self.link(facts);
-        let members = &self.members[&root];
-        let group = self.seqs_of(members);
-        let start = self.first_seen(members);
-        let (assigned, events) = self.ids.assign_one(&group, start);
-        // Roots merged into this one lost their own entries in `members`.
-        self.root_id.retain(|r, _| self.members.contains_key(r));
-        self.root_id.insert(root, assigned);
-        events
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
     }
 
     /// The id book, to persist or inspect.
@@ -88,119 +306,1484 @@ impl Engine {
 
     /// Number of reports in the graph.
     pub fn len(&self) -> usize {
-        self.reports.len()
+        self.reps.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.reports.is_empty()
+        self.reps.is_empty()
     }
 
-    /// Takes an immutable snapshot of every campaign.
+    /// Number of campaigns.
+    pub fn campaign_count(&self) -> usize {
+        self.slot_of_id.len()
+    }
+
+    /// Number of links between reports.
+    pub fn link_count(&self) -> usize {
+        self.adj.iter().map(Vec::len).sum::<usize>() / 2
+    }
+
+    /// The pins in force.
+    pub fn pins(&self) -> &[Pin] {
+        &self.pins
+    }
+
+    /// Re-correlates everything with new rules (SIGHUP). Campaign ids are kept by overlap.
+    pub fn recorrelate(&mut self, rules: Arc<Rules>) -> Vec<CampaignEvent> {
+        self.rules = rules;
+        self.correlate_all()
+    }
+
+    /// Replaces the pins and re-correlates. Merge pins are resolved against the ids recorded
+    /// now; split pins hold by report, also for reports that arrive later.
+    pub fn set_pins(&mut self, pins: Vec<Pin>) -> Vec<CampaignEvent> {
+        self.pins = pins;
+        self.resolve_pins();
+        self.correlate_all()
+    }
+
+    /// Adds one pin and re-correlates.
+    pub fn pin(&mut self, pin: Pin) -> Vec<CampaignEvent> {
+        let mut pins = self.pins.clone();
+        pins.push(pin);
+        self.set_pins(pins)
+    }
+
+    /// Values that stopped linking because they are in more reports than the cap, with
+    /// their report counts, most frequent first (values on warning lists are not listed).
+    pub fn over_correlating(&self) -> Vec<(Observable, usize)> {
+        let mut out: Vec<(Observable, usize)> = self
+            .over
+            .iter()
+            .map(|&o| {
+                (
+                    self.values[o as usize].clone(),
+                    self.obs[o as usize].count as usize,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Why `o` does not link, if it is suppressed.
+    pub fn suppressed(&self, o: &Observable) -> Option<Suppression> {
+        match self.lookup(o) {
+            Some(id) => {
+                let ob = &self.obs[id as usize];
+                if ob.listed {
+                    self.rules.warninglists.check(o)
+                } else if ob.count as usize > self.rules.link.cap {
+                    Some(Suppression::OverCorrelating {
+                        reports: ob.count as usize,
+                        cap: self.rules.link.cap,
+                    })
+                } else {
+                    None
+                }
+            }
+            None => self.rules.warninglists.check(o),
+        }
+    }
+
+    /// Records a sighting. Only true-positive sightings change flags; others are ignored.
+    pub fn add_sighting(&mut self, s: SightingFacts) {
+        if s.kind != SightingKind::Seen {
+            return;
+        }
+        let idx = self.sightings.len() as u32;
+        self.sightings.push(Sight {
+            at: s.at,
+            sector: s.sector,
+        });
+        match s.target {
+            SightingTarget::Observable(o) => {
+                let mut fresh = Vec::new();
+                let id = self.intern_hashed(hash_of(&o), o, &mut fresh);
+                self.check_fresh(&fresh);
+                self.sight_by_obs.entry(id).or_default().push(idx);
+                self.dirty_postings(id);
+            }
+            SightingTarget::Campaign(cid) => {
+                self.sight_by_camp.entry(cid).or_default().push(idx);
+                if let Some(&slot) = self.slot_of_id.get(&cid) {
+                    self.snap
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .dirty
+                        .insert(slot);
+                }
+            }
+        }
+    }
+
+    /// Adds one report (the incremental fast path) and returns what changed for the store.
+    pub fn add(&mut self, facts: ReportFacts) -> Vec<CampaignEvent> {
+        if self.index_of.contains_key(&facts.seq) {
+            return Vec::new();
+        }
+        let r = self.reps.len() as u32;
+        let is_feed = matches!(facts.source, Source::Feed { .. });
+        let mut fresh = Vec::new();
+        let mut obs: Vec<u32> = expand(facts.observables)
+            .into_iter()
+            .map(|(h, o)| self.intern_hashed(h, o, &mut fresh))
+            .collect();
+        obs.sort_unstable();
+        obs.dedup();
+        self.check_fresh(&fresh);
+        let source = self.source_id(facts.source);
+        let label = self.split_label.get(&facts.seq).copied().unwrap_or(0);
+        self.index_of.insert(facts.seq, r);
+        self.max_seq = self.max_seq.max(facts.seq);
+        self.reps.push(Rep {
+            seq: facts.seq,
+            at: facts.at,
+            source,
+            label,
+            obs: obs.clone().into_boxed_slice(),
+            contained: Vec::new(),
+        });
+        self.adj.push(Vec::new());
+        self.camp_of.push(u32::MAX);
+
+        // Counts change; remember the weights before.
+        let mut touched: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
+        // Networks reported for the first time pick up the addresses reported before.
+        for &o in &obs {
+            let v = &self.values[o as usize];
+            if v.kind() == ObservableKind::Cidr && !self.obs[o as usize].direct_cidr {
+                self.obs[o as usize].direct_cidr = true;
+                let Ok(net) = v.value().parse::<IpNet>() else {
+                    continue;
+                };
+                match net {
+                    IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
+                    IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
+                };
+                let lo = ip_key(net.network());
+                let hi = ip_key(net.broadcast());
+                let inside: Vec<u32> = self.ips.range(lo..=hi).map(|(_, &id)| id).collect();
+                for ip in inside {
+                    let holders: Vec<u32> = self.obs[ip as usize].postings.clone();
+                    for p in holders {
+                        let p = p & !CONTAINED;
+                        let rep = &mut self.reps[p as usize];
+                        if rep.obs.binary_search(&o).is_ok() {
+                            continue;
+                        }
+                        if let Err(at) = rep.contained.binary_search(&o) {
+                            rep.contained.insert(at, o);
+                            touched.entry(o).or_insert_with(|| {
+                                (self.weight_now(o), self.obs[o as usize].count)
+                            });
+                            let ob = &mut self.obs[o as usize];
+                            ob.count += 1;
+                            ob.postings.push(p | CONTAINED);
+                            self.mark_dirty_report(p);
+                        }
+                    }
+                }
+            }
+        }
+        let contained = self.contained_of(&obs);
+        for &o in &obs {
+            touched
+                .entry(o)
+                .or_insert_with(|| (self.weight_now(o), self.obs[o as usize].count));
+            let ob = &mut self.obs[o as usize];
+            ob.count += 1;
+            ob.postings.push(r);
+            if is_feed {
+                ob.feeds += 1;
+                if ob.feeds == 1 {
+                    self.dirty_postings(o);
+                }
+            }
+        }
+        for &c in &contained {
+            touched
+                .entry(c)
+                .or_insert_with(|| (self.weight_now(c), self.obs[c as usize].count));
+            let ob = &mut self.obs[c as usize];
+            ob.count += 1;
+            ob.postings.push(r | CONTAINED);
+        }
+        self.reps[r as usize].contained = contained;
+
+        // Values whose weight fell: re-check the links that rest on them.
+        let mut broken: Vec<(u32, u32)> = Vec::new();
+        let mut weakened: Vec<u32> = Vec::new();
+        for (&o, &(before, count_before)) in &touched {
+            let after = self.weight_now(o);
+            let ob = &self.obs[o as usize];
+            let cap = self.rules.link.cap;
+            if !ob.listed
+                && count_before as usize <= cap
+                && ob.count as usize > cap
+                && self.rules.link.weight_of(self.kind(o)) > 0
+            {
+                self.over.push(o);
+            }
+            if after < before {
+                weakened.push(o);
+            }
+        }
+        weakened.sort_unstable();
+        for o in weakened {
+            let holders: Vec<u32> = self.obs[o as usize].postings.clone();
+            for p in holders {
+                let p = p & !CONTAINED;
+                if p == r {
+                    continue;
+                }
+                let neighbours = self.adj[p as usize].clone();
+                for q in neighbours {
+                    // Each pair once: both hold `o`, so the other side sees it too.
+                    if q <= p || !self.carries(q, o) {
+                        continue;
+                    }
+                    if self.shared(p, q) < self.rules.link.threshold {
+                        self.unlink(p, q);
+                        broken.push((p, q));
+                    }
+                }
+            }
+        }
+
+        // A campaign stays whole when the ends of every broken link are still connected
+        // (a short search in the usual dense case); otherwise it is regrouped.
+        for &(p, _) in &broken {
+            self.mark_dirty_report(p);
+        }
+        let broken_slots: Vec<u32> = broken
+            .iter()
+            .filter(|&&(p, q)| !self.still_connected(p, q, RECONNECT_LIMIT))
+            .map(|&(p, _)| self.camp_of[p as usize])
+            .collect();
+
+        // The new report's links.
+        let links = self.candidates(r, |_| true);
+        for &p in &links {
+            self.adj[r as usize].push(p);
+            self.adj[p as usize].push(r);
+        }
+        let mut slots: Vec<u32> = links.iter().map(|&p| self.camp_of[p as usize]).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        if broken_slots.is_empty() {
+            self.join(r, slots)
+        } else {
+            slots.extend(broken_slots);
+            slots.sort_unstable();
+            slots.dedup();
+            self.regroup(r, slots)
+        }
+    }
+
+    /// Takes a snapshot of every campaign with flags as of now.
     pub fn snapshot(&self) -> CampaignSet {
-        let mut set = CampaignSet::default();
-        for (root, members) in &self.members {
-            let id = self.root_id[root];
-            let mut reports = self.seqs_of(members);
-            reports.sort();
-            let mut counts: HashMap<&Observable, usize> = HashMap::new();
-            let mut sectors = BTreeSet::new();
-            let mut last_seen = self.reports[members[0] as usize].at;
-            for &m in members {
-                let facts = &self.reports[m as usize];
-                last_seen = last_seen.max(facts.at);
-                if let Source::Member {
-                    sector: Some(s), ..
-                } = &facts.source
-                {
-                    sectors.insert(*s);
-                }
-                for o in &facts.observables {
-                    *counts.entry(o).or_default() += 1;
+        self.snapshot_at(Utc::now())
+    }
+
+    /// Takes a snapshot with flags computed at `now`. Only campaigns that changed, or whose
+    /// clock-dependent flags (stale, surge) are due to change, are rebuilt; the others are
+    /// shared with the previous snapshot.
+    pub fn snapshot_at(&self, now: DateTime<Utc>) -> CampaignSet {
+        let mut guard = self.snap.lock().unwrap_or_else(|e| e.into_inner());
+        let snap = &mut *guard;
+        if snap.last_now.is_some_and(|l| now < l) {
+            // The clock went back: every clock-dependent answer may differ.
+            snap.dirty.extend(self.slot_of_id.values().copied());
+        }
+        snap.last_now = Some(now);
+        while let Some(&(t, id)) = snap.expiry.first() {
+            if t > now {
+                break;
+            }
+            snap.expiry.pop_first();
+            snap.expiry_of.remove(&id);
+            if let Some(&slot) = self.slot_of_id.get(&id) {
+                snap.dirty.insert(slot);
+            }
+        }
+        for id in std::mem::take(&mut snap.gone) {
+            if !self.slot_of_id.contains_key(&id) {
+                snap.set.remove(id);
+                if let Some(t) = snap.expiry_of.remove(&id) {
+                    snap.expiry.remove(&(t, id));
                 }
             }
-            let mut linking: Vec<Observable> = counts
-                .into_iter()
-                .filter(|(o, n)| *n >= 2 && links(o.kind()))
-                .map(|(o, _)| o.clone())
-                .collect();
-            linking.sort();
-            let index = set.campaigns.len();
-            for &seq in &reports {
-                set.by_report.insert(seq, index);
+        }
+        let dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
+        let built: Vec<(Campaign, Option<DateTime<Utc>>)> = dirty
+            .par_iter()
+            .filter(|&&slot| !self.camps[slot as usize].members.is_empty())
+            .map(|&slot| self.campaign_of(slot, now))
+            .collect();
+        for (campaign, until) in built {
+            let id = campaign.id;
+            for &seq in &campaign.reports {
+                snap.set.by_report.insert(seq, id);
             }
-            set.by_id.insert(id, index);
-            set.campaigns.push(Campaign {
+            if let Some(t) = snap.expiry_of.remove(&id) {
+                snap.expiry.remove(&(t, id));
+            }
+            if let Some(t) = until {
+                snap.expiry.insert((t, id));
+                snap.expiry_of.insert(id, t);
+            }
+            snap.set.upsert(Arc::new(campaign));
+        }
+        snap.set.applied = self.max_seq;
+        snap.set.at = now;
+        snap.set.clone()
+    }
+
+    // ---- internals ----
+
+    fn kind(&self, o: u32) -> ObservableKind {
+        ObservableKind::ALL[self.obs[o as usize].kind as usize]
+    }
+
+    fn weight_now(&self, o: u32) -> u32 {
+        let ob = &self.obs[o as usize];
+        if ob.listed {
+            return 0;
+        }
+        self.rules.link.weight(self.kind(o), ob.count as usize)
+    }
+
+    fn lookup(&self, o: &Observable) -> Option<u32> {
+        let h = hash_of(o);
+        match self.by_hash.get(&h) {
+            Some(&id) if self.values[id as usize] == *o => Some(id),
+            Some(_) => self.collisions.get(o).copied(),
+            None => None,
+        }
+    }
+
+    /// Interns a value; new ids are pushed to `fresh` for a warning-list check.
+    fn intern_hashed(&mut self, h: u64, o: Observable, fresh: &mut Vec<u32>) -> u32 {
+        match self.by_hash.get(&h) {
+            Some(&id) if self.values[id as usize] == o => return id,
+            Some(_) => {
+                if let Some(&id) = self.collisions.get(&o) {
+                    return id;
+                }
+            }
+            None => {}
+        }
+        let id = self.values.len() as u32;
+        let kind = kind_index(o.kind()) as u8;
+        if self.by_hash.contains_key(&h) {
+            self.collisions.insert(o.clone(), id);
+        } else {
+            self.by_hash.insert(h, id);
+        }
+        self.values.push(o);
+        self.obs.push(Obs {
+            kind,
+            listed: false,
+            direct_cidr: false,
+            count: 0,
+            feeds: 0,
+            postings: Vec::new(),
+        });
+        fresh.push(id);
+        id
+    }
+
+    /// Checks new values against the warning lists and indexes new addresses.
+    fn check_fresh(&mut self, fresh: &[u32]) {
+        for &id in fresh {
+            let v = &self.values[id as usize];
+            let listed = self.rules.warninglists.check(v).is_some();
+            self.obs[id as usize].listed = listed;
+            if !listed {
+                if let Some(ip) = v.ip() {
+                    self.ips.insert(ip_key(ip), id);
+                }
+            }
+        }
+    }
+
+    fn source_id(&mut self, source: Source) -> u32 {
+        if let Some(&id) = self.source_ids.get(&source) {
+            return id;
+        }
+        let id = self.sources.len() as u32;
+        self.sources.push(source.clone());
+        self.source_ids.insert(source, id);
+        id
+    }
+
+    /// Networks that reports carry and that contain an address of `obs`.
+    fn contained_of(&self, obs: &[u32]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &o in obs {
+            if self.obs[o as usize].listed {
+                continue;
+            }
+            let Some(ip) = self.values[o as usize].ip() else {
+                continue;
+            };
+            let lens = match ip {
+                IpAddr::V4(_) => &self.v4_lens,
+                IpAddr::V6(_) => &self.v6_lens,
+            };
+            for &len in lens {
+                let Ok(net) = IpNet::new(ip, len) else {
+                    continue;
+                };
+                let Ok(cidr) = Observable::parse(ObservableKind::Cidr, &net.trunc().to_string())
+                else {
+                    continue;
+                };
+                if let Some(c) = self.lookup(&cidr) {
+                    if self.obs[c as usize].direct_cidr && obs.binary_search(&c).is_err() {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether report `q` holds `o` in a way that can be shared (directly, or as a network
+    /// through an address).
+    fn carries(&self, q: u32, o: u32) -> bool {
+        let rep = &self.reps[q as usize];
+        rep.obs.binary_search(&o).is_ok() || rep.contained.binary_search(&o).is_ok()
+    }
+
+    /// The summed weight `a` and `b` share at the current counts.
+    fn shared(&self, a: u32, b: u32) -> u32 {
+        let (ra, rb) = (&self.reps[a as usize], &self.reps[b as usize]);
+        let mut sum = 0;
+        intersect(&ra.obs, &rb.obs, |o| sum += self.weight_now(o));
+        intersect(&ra.contained, &rb.obs, |o| sum += self.weight_now(o));
+        intersect(&ra.obs, &rb.contained, |o| sum += self.weight_now(o));
+        sum
+    }
+
+    /// Reports `r` links to, among those `keep` accepts, through the postings of its values.
+    fn candidates(&self, r: u32, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+        let rep = &self.reps[r as usize];
+        let mut acc: Vec<(u32, u32)> = Vec::new();
+        for &o in rep.obs.iter() {
+            let w = self.weight_now(o);
+            if w == 0 {
+                continue;
+            }
+            for &p in &self.obs[o as usize].postings {
+                let p = p & !CONTAINED;
+                if p != r && keep(p) {
+                    acc.push((p, w));
+                }
+            }
+        }
+        for &c in &rep.contained {
+            let w = self.weight_now(c);
+            if w == 0 {
+                continue;
+            }
+            for &p in &self.obs[c as usize].postings {
+                if p & CONTAINED == 0 && p != r && keep(p) {
+                    acc.push((p, w));
+                }
+            }
+        }
+        acc.sort_unstable_by_key(|(p, _)| *p);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < acc.len() {
+            let p = acc[i].0;
+            let mut sum = 0u32;
+            while i < acc.len() && acc[i].0 == p {
+                sum = sum.saturating_add(acc[i].1);
+                i += 1;
+            }
+            if sum >= self.rules.link.threshold && self.reps[p as usize].label == rep.label {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Whether `b` is reachable from `a` through links and pins, visiting at most `limit`
+    /// reports (false when the limit is hit: the caller then regroups, which is exact).
+    fn still_connected(&self, a: u32, b: u32, limit: usize) -> bool {
+        let mut seen: FxHashSet<u32> = FxHashSet::default();
+        seen.insert(a);
+        let mut queue = std::collections::VecDeque::from([a]);
+        while let Some(x) = queue.pop_front() {
+            let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
+            for &y in self.adj[x as usize].iter().chain(pins) {
+                if y == b {
+                    return true;
+                }
+                if seen.insert(y) {
+                    if seen.len() > limit {
+                        return false;
+                    }
+                    queue.push_back(y);
+                }
+            }
+        }
+        false
+    }
+
+    fn unlink(&mut self, a: u32, b: u32) {
+        self.adj[a as usize].retain(|&x| x != b);
+        self.adj[b as usize].retain(|&x| x != a);
+    }
+
+    fn mark_dirty_report(&mut self, p: u32) {
+        let slot = self.camp_of[p as usize];
+        if slot != u32::MAX {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .dirty
+                .insert(slot);
+        }
+    }
+
+    fn dirty_postings(&mut self, o: u32) {
+        let holders = std::mem::take(&mut self.obs[o as usize].postings);
+        for &p in &holders {
+            self.mark_dirty_report(p & !CONTAINED);
+        }
+        self.obs[o as usize].postings = holders;
+    }
+
+    fn new_slot(&mut self, members: Vec<u32>, id: CampaignId) -> u32 {
+        let camp = Camp { members, id };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.camps[s as usize] = camp;
+                s
+            }
+            None => {
+                self.camps.push(camp);
+                (self.camps.len() - 1) as u32
+            }
+        };
+        for &m in &self.camps[slot as usize].members {
+            self.camp_of[m as usize] = slot;
+        }
+        self.slot_of_id.insert(id, slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(slot);
+        slot
+    }
+
+    fn free_slot(&mut self, slot: u32) -> Camp {
+        let camp = std::mem::replace(
+            &mut self.camps[slot as usize],
+            Camp {
+                members: Vec::new(),
+                id: CampaignId { year: 0, number: 0 },
+            },
+        );
+        if self.slot_of_id.get(&camp.id) == Some(&slot) {
+            self.slot_of_id.remove(&camp.id);
+        }
+        self.free.push(slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .remove(&slot);
+        camp
+    }
+
+    /// The fast path: `r` joins the campaigns in `slots` (none: a new campaign). The id is
+    /// the one `IdBook::assign` would choose: the largest campaign's, ties to the older id.
+    fn join(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
+        let seq = self.reps[r as usize].seq;
+        let mut events = Vec::new();
+        if slots.is_empty() {
+            let id = self.ids.allocate(self.reps[r as usize].at);
+            self.ids.set(seq, id);
+            self.new_slot(vec![r], id);
+            events.push(CampaignEvent::Created { id });
+            events.push(CampaignEvent::Assigned {
                 id,
+                reports: vec![seq],
+            });
+            return events;
+        }
+        let winner = *slots
+            .iter()
+            .max_by(|&&a, &&b| {
+                let (ca, cb) = (&self.camps[a as usize], &self.camps[b as usize]);
+                ca.members
+                    .len()
+                    .cmp(&cb.members.len())
+                    .then(cb.id.cmp(&ca.id))
+            })
+            .expect("not empty");
+        let into = self.camps[winner as usize].id;
+        let mut from = Vec::new();
+        let mut moved = Vec::new();
+        for &s in &slots {
+            if s == winner {
+                continue;
+            }
+            let camp = self.free_slot(s);
+            from.push(camp.id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(camp.id);
+            for &m in &camp.members {
+                self.camp_of[m as usize] = winner;
+                let mseq = self.reps[m as usize].seq;
+                self.ids.set(mseq, into);
+                moved.push(mseq);
+            }
+            self.camps[winner as usize].members.extend(camp.members);
+        }
+        self.camps[winner as usize].members.push(r);
+        self.camp_of[r as usize] = winner;
+        self.ids.set(seq, into);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(winner);
+        if !from.is_empty() {
+            from.sort();
+            events.push(CampaignEvent::Merged { into, from });
+        }
+        moved.push(seq);
+        moved.sort();
+        events.push(CampaignEvent::Assigned {
+            id: into,
+            reports: moved,
+        });
+        events
+    }
+
+    /// The slow path after links broke: regroup the reports of `slots` and `r` into their
+    /// connected groups and give ids by overlap.
+    fn regroup(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
+        let mut members = vec![r];
+        for &s in &slots {
+            let camp = self.free_slot(s);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(camp.id);
+            members.extend(camp.members);
+        }
+        let groups = self.components(&members);
+        self.install(groups)
+    }
+
+    /// Connected groups among `members` (links never leave a campaign, so the members of
+    /// whole campaigns are closed under links).
+    fn components(&self, members: &[u32]) -> Vec<Vec<u32>> {
+        let inside: FxHashSet<u32> = members.iter().copied().collect();
+        let mut seen: FxHashSet<u32> = FxHashSet::default();
+        let mut groups = Vec::new();
+        for &start in members {
+            if !seen.insert(start) {
+                continue;
+            }
+            let mut group = vec![start];
+            let mut i = 0;
+            while i < group.len() {
+                let x = group[i];
+                i += 1;
+                let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
+                for &y in self.adj[x as usize].iter().chain(pins) {
+                    if inside.contains(&y) && seen.insert(y) {
+                        group.push(y);
+                    }
+                }
+            }
+            groups.push(group);
+        }
+        groups
+    }
+
+    /// Gives ids to new groups by overlap and installs them as campaigns.
+    fn install(&mut self, mut groups: Vec<Vec<u32>>) -> Vec<CampaignEvent> {
+        for g in &mut groups {
+            g.sort_unstable();
+        }
+        let seqs: Vec<Vec<Seq>> = groups
+            .iter()
+            .map(|g| g.iter().map(|&m| self.reps[m as usize].seq).collect())
+            .collect();
+        let starts: Vec<DateTime<Utc>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|&m| self.reps[m as usize].at)
+                    .min()
+                    .expect("a group has a report")
+            })
+            .collect();
+        let (assigned, events) = self.ids.assign(&seqs, &starts);
+        for (g, id) in groups.into_iter().zip(assigned) {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .remove(&id);
+            self.new_slot(g, id);
+        }
+        events
+    }
+
+    fn resolve_pins(&mut self) {
+        self.split_label.clear();
+        self.pin_pairs.clear();
+        for (i, pin) in self.pins.iter().enumerate() {
+            match pin {
+                Pin::Split { reports, .. } => {
+                    for &s in reports {
+                        self.split_label.insert(s, i as u32 + 1);
+                    }
+                }
+                Pin::Merge(a, b) => {
+                    let mut anchors = self.ids.reports_of(*a);
+                    anchors.extend(self.ids.reports_of(*b));
+                    if let Some((&first, rest)) = anchors.split_first() {
+                        for &s in rest {
+                            self.pin_pairs.push((first, s));
+                        }
+                    }
+                }
+            }
+        }
+        for rep in &mut self.reps {
+            rep.label = self.split_label.get(&rep.seq).copied().unwrap_or(0);
+        }
+    }
+
+    /// Full correlation from the stored reports with the current rules and pins.
+    fn correlate_all(&mut self) -> Vec<CampaignEvent> {
+        let rules = self.rules.clone();
+        // Suppression and counts from scratch.
+        let listed: Vec<bool> = self
+            .values
+            .par_iter()
+            .map(|v| rules.warninglists.check(v).is_some())
+            .collect();
+        for (ob, l) in self.obs.iter_mut().zip(listed) {
+            ob.listed = l;
+            ob.direct_cidr = false;
+            ob.count = 0;
+            ob.feeds = 0;
+            ob.postings.clear();
+        }
+        self.v4_lens.clear();
+        self.v6_lens.clear();
+        self.ips.clear();
+        for (id, v) in self.values.iter().enumerate() {
+            if !self.obs[id].listed {
+                if let Some(ip) = v.ip() {
+                    self.ips.insert(ip_key(ip), id as u32);
+                }
+            }
+        }
+        for rep in &self.reps {
+            for &o in rep.obs.iter() {
+                let v = &self.values[o as usize];
+                if v.kind() == ObservableKind::Cidr {
+                    if let Ok(net) = v.value().parse::<IpNet>() {
+                        self.obs[o as usize].direct_cidr = true;
+                        match net {
+                            IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
+                            IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
+                        };
+                    }
+                }
+            }
+        }
+        let contained: Vec<Vec<u32>> = self
+            .reps
+            .par_iter()
+            .map(|rep| self.contained_of(&rep.obs))
+            .collect();
+        for (rep, c) in self.reps.iter_mut().zip(contained) {
+            rep.contained = c;
+        }
+        for (r, rep) in self.reps.iter().enumerate() {
+            let is_feed = matches!(self.sources[rep.source as usize], Source::Feed { .. });
+            for &o in rep.obs.iter() {
+                let ob = &mut self.obs[o as usize];
+                ob.count += 1;
+                ob.postings.push(r as u32);
+                if is_feed {
+                    ob.feeds += 1;
+                }
+            }
+            for &c in &rep.contained {
+                let ob = &mut self.obs[c as usize];
+                ob.count += 1;
+                ob.postings.push(r as u32 | CONTAINED);
+            }
+        }
+        self.over = (0..self.obs.len() as u32)
+            .filter(|&o| {
+                let ob = &self.obs[o as usize];
+                !ob.listed
+                    && ob.count as usize > rules.link.cap
+                    && rules.link.weight_of(self.kind(o)) > 0
+            })
+            .collect();
+        // Links, each pair once from its later report.
+        let lower: Vec<Vec<u32>> = (0..self.reps.len() as u32)
+            .into_par_iter()
+            .map(|r| self.candidates(r, |p| p < r))
+            .collect();
+        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); self.reps.len()];
+        for (r, ps) in lower.into_iter().enumerate() {
+            for p in ps {
+                adj[r].push(p);
+                adj[p as usize].push(r as u32);
+            }
+        }
+        self.adj = adj;
+        self.pin_adj.clear();
+        for &(a, b) in &self.pin_pairs {
+            if let (Some(&ia), Some(&ib)) = (self.index_of.get(&a), self.index_of.get(&b)) {
+                self.pin_adj.entry(ia).or_default().push(ib);
+                self.pin_adj.entry(ib).or_default().push(ia);
+            }
+        }
+        // Groups: union–find over links and pins.
+        let n = self.reps.len();
+        let mut parent: Vec<u32> = (0..n as u32).collect();
+        fn find(parent: &mut [u32], mut x: u32) -> u32 {
+            while parent[x as usize] != x {
+                let g = parent[parent[x as usize] as usize];
+                parent[x as usize] = g;
+                x = g;
+            }
+            x
+        }
+        for a in 0..n {
+            let pins = self
+                .pin_adj
+                .get(&(a as u32))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            for &b in self.adj[a].iter().chain(pins) {
+                let (ra, rb) = (find(&mut parent, a as u32), find(&mut parent, b));
+                if ra != rb {
+                    parent[ra.max(rb) as usize] = ra.min(rb);
+                }
+            }
+        }
+        let mut by_root: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for a in 0..n as u32 {
+            let root = find(&mut parent, a);
+            by_root.entry(root).or_default().push(a);
+        }
+        let mut groups: Vec<Vec<u32>> = by_root.into_values().collect();
+        groups.sort_unstable_by_key(|g| g[0]);
+        // Replace every campaign.
+        for id in self.slot_of_id.keys() {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(*id);
+        }
+        self.camps.clear();
+        self.free.clear();
+        self.slot_of_id.clear();
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .clear();
+        self.camp_of = vec![u32::MAX; n];
+        let events = self.install(groups);
+        // Flags depend on rules too: rebuild every campaign at the next snapshot.
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .extend(self.slot_of_id.values().copied());
+        events
+    }
+
+    /// Builds the reader's view of one campaign at `now`.
+    fn campaign_of(&self, slot: u32, now: DateTime<Utc>) -> (Campaign, Option<DateTime<Utc>>) {
+        let camp = &self.camps[slot as usize];
+        let mut members = camp.members.clone();
+        members.sort_unstable();
+        let mut reports: Vec<Seq> = members.iter().map(|&m| self.reps[m as usize].seq).collect();
+        reports.sort_unstable();
+        let mut view = View::default();
+        let mut sectors = BTreeSet::new();
+        let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut member_obs: FxHashSet<u32> = FxHashSet::default();
+        let mut first_seen = self.reps[members[0] as usize].at;
+        let mut last_seen = first_seen;
+        for &m in &members {
+            let rep = &self.reps[m as usize];
+            first_seen = first_seen.min(rep.at);
+            last_seen = last_seen.max(rep.at);
+            view.report_times.push(rep.at);
+            let member = match &self.sources[rep.source as usize] {
+                Source::Member { sector, .. } => {
+                    if let Some(s) = sector {
+                        sectors.insert(*s);
+                        view.sector_times.push((rep.at, *s));
+                    }
+                    true
+                }
+                Source::Feed { .. } => false,
+            };
+            for &o in rep.obs.iter() {
+                *counts.entry(o).or_default() += 1;
+                if member {
+                    member_obs.insert(o);
+                }
+            }
+        }
+        let mut seen: FxHashSet<u32> = FxHashSet::default();
+        let sight_lists = counts
+            .keys()
+            .filter_map(|o| self.sight_by_obs.get(o))
+            .chain(self.sight_by_camp.get(&camp.id));
+        for list in sight_lists {
+            for &i in list {
+                if seen.insert(i) {
+                    let s = self.sightings[i as usize];
+                    view.seen_times.push(s.at);
+                    if let Some(sector) = s.sector {
+                        view.sector_times.push((s.at, sector));
+                    }
+                }
+            }
+        }
+        let link = &self.rules.link;
+        let linkable = |o: u32| {
+            let ob = &self.obs[o as usize];
+            !ob.listed && link.weight_of(self.kind(o)) > 0 && (ob.count as usize) <= link.cap
+        };
+        let mut linking: Vec<Observable> = counts
+            .iter()
+            .filter(|(o, n)| **n >= 2 && linkable(**o))
+            .map(|(o, _)| self.values[*o as usize].clone())
+            .collect();
+        linking.sort();
+        let mut member_list: Vec<u32> = member_obs
+            .into_iter()
+            .filter(|&o| {
+                let ob = &self.obs[o as usize];
+                !ob.listed && link.weight_of(self.kind(o)) > 0
+            })
+            .collect();
+        member_list.sort_unstable();
+        view.member_obs = member_list
+            .iter()
+            .scan(0usize, |named, &o| {
+                let known = self.obs[o as usize].feeds > 0;
+                // Feed names only for the observables the evidence will show.
+                let feeds = if known && *named < flags::EVIDENCE_MAX {
+                    *named += 1;
+                    self.feeds_of(o)
+                } else {
+                    Vec::new()
+                };
+                Some((&self.values[o as usize], known, feeds))
+            })
+            .collect();
+        let (flags, until) = flags::compute(&self.rules.flags, &view, now);
+        (
+            Campaign {
+                id: camp.id,
                 reports,
-                first_seen: self.first_seen(members),
+                first_seen,
                 last_seen,
                 linking,
                 sectors,
-            });
-        }
-        set.applied = self.reports.iter().map(|r| r.seq).max().unwrap_or_default();
-        set
+                flags,
+            },
+            until,
+        )
     }
 
-    fn link(&mut self, facts: ReportFacts) -> u32 {
-        let me = self.reports.len() as u32;
-        self.index_of.insert(facts.seq, me);
-        self.parent.push(me);
-        self.members.insert(me, vec![me]);
-        let mut root = me;
-        for o in &facts.observables {
-            let posting = self.postings.entry(o.clone()).or_default();
-            if links(o.kind())
-                && let Some(&other) = posting.first()
-            {
-                root = self.union(root, other);
-            }
-            self.postings.get_mut(o).expect("just inserted").push(me);
+    /// Names of feeds carrying `o` (looks at a bounded number of reports).
+    fn feeds_of(&self, o: u32) -> Vec<String> {
+        let ob = &self.obs[o as usize];
+        if ob.feeds == 0 {
+            return Vec::new();
         }
-        self.reports.push(facts);
-        root
-    }
-
-    fn find(&mut self, mut x: u32) -> u32 {
-        while self.parent[x as usize] != x {
-            let grand = self.parent[self.parent[x as usize] as usize];
-            self.parent[x as usize] = grand;
-            x = grand;
-        }
-        x
-    }
-
-    fn union(&mut self, a: u32, b: u32) -> u32 {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra == rb {
-            return ra;
-        }
-        let (big, small) = if self.members[&ra].len() >= self.members[&rb].len() {
-            (ra, rb)
-        } else {
-            (rb, ra)
-        };
-        self.parent[small as usize] = big;
-        let moved = self.members.remove(&small).unwrap_or_default();
-        self.members
-            .get_mut(&big)
-            .expect("root has members")
-            .extend(moved);
-        big
-    }
-
-    fn seqs_of(&self, members: &[u32]) -> Vec<Seq> {
-        members
+        // Bounded: a popular value has long postings and the evidence needs only a few.
+        let mut names: Vec<String> = ob
+            .postings
             .iter()
-            .map(|&m| self.reports[m as usize].seq)
+            .take(256)
+            .filter(|p| *p & CONTAINED == 0)
+            .filter_map(
+                |&p| match &self.sources[self.reps[p as usize].source as usize] {
+                    Source::Feed { feed } => Some(feed.clone()),
+                    Source::Member { .. } => None,
+                },
+            )
+            .take(16)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::{Duration, TimeZone};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::correlate::FlagKind;
+    use crate::model::{Disposition, MemberId, Sector};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+    }
+
+    fn o(kind: &str, v: &str) -> Observable {
+        Observable::parse_named(kind, v).unwrap()
+    }
+
+    fn member(seq: u64, sector: Sector, obs: Vec<Observable>) -> ReportFacts {
+        ReportFacts {
+            seq: Seq(seq),
+            at: t0() + Duration::hours(seq as i64),
+            source: Source::Member {
+                member: MemberId(format!("m{seq:03}")),
+                sector: Some(sector),
+            },
+            observables: obs,
+        }
+    }
+
+    fn feed(seq: u64, name: &str, obs: Vec<Observable>) -> ReportFacts {
+        ReportFacts {
+            seq: Seq(seq),
+            at: t0() + Duration::hours(seq as i64),
+            source: Source::Feed { feed: name.into() },
+            observables: obs,
+        }
+    }
+
+    fn sha(n: u8) -> Observable {
+        o("sha256", &format!("{:02x}", n).repeat(32))
+    }
+
+    /// The partition as sets of seqs, independent of ids.
+    fn partition(e: &Engine) -> BTreeSet<Vec<u64>> {
+        e.snapshot_at(t0())
+            .campaigns
+            .iter()
+            .map(|c| c.reports.iter().map(|s| s.0).collect())
             .collect()
     }
 
-    fn first_seen(&self, members: &[u32]) -> DateTime<Utc> {
-        members
-            .iter()
-            .map(|&m| self.reports[m as usize].at)
-            .min()
-            .expect("a group has at least one report")
+    fn groups(g: &[&[u64]]) -> BTreeSet<Vec<u64>> {
+        g.iter().map(|x| x.to_vec()).collect()
+    }
+
+    fn incremental(rules: Arc<Rules>, reports: &[ReportFacts]) -> Engine {
+        let mut e = Engine::with_rules(rules, IdBook::default());
+        for r in reports {
+            e.add(r.clone());
+        }
+        e
+    }
+
+    #[test]
+    fn weights_decide_what_links() {
+        let s = Sector::Finance;
+        let reports = vec![
+            member(1, s, vec![sha(1), o("cve", "CVE-2024-3400")]),
+            member(2, s, vec![sha(1)]),
+            member(
+                3,
+                s,
+                vec![o("cve", "CVE-2024-3400"), o("attack-technique", "T1566")],
+            ),
+            member(4, s, vec![o("ipv4", "45.33.10.5")]),
+            member(5, s, vec![o("ipv4", "45.33.10.5")]),
+            member(6, s, vec![o("ipv4", "45.33.10.6"), o("ipv4", "45.33.10.7")]),
+            member(7, s, vec![o("ipv4", "45.33.10.6"), o("ipv4", "45.33.10.7")]),
+            member(8, s, vec![o("url", "http://evil-host.test/a/b")]),
+            member(9, s, vec![o("domain", "evil-host.test")]),
+        ];
+        let want = groups(&[&[1, 2], &[3], &[4], &[5], &[6, 7], &[8, 9]]);
+        let e = incremental(Rules::shipped(), &reports);
+        assert_eq!(partition(&e), want);
+        let (b, _) = Engine::build(IdBook::default(), reports);
+        assert_eq!(partition(&b), want);
+    }
+
+    #[test]
+    fn warning_listed_values_never_link_and_say_why() {
+        let s = Sector::Telecom;
+        let common = vec![
+            o("ipv4", "8.8.8.8"),
+            o("ipv4", "1.1.1.1"),
+            o("domain", "google.com"),
+            o("domain", "login.microsoft.com"),
+            o("ipv4", "192.168.1.10"),
+            o("md5", "d41d8cd98f00b204e9800998ecf8427e"),
+        ];
+        let e = incremental(
+            Rules::shipped(),
+            &[member(1, s, common.clone()), member(2, s, common.clone())],
+        );
+        assert_eq!(partition(&e), groups(&[&[1], &[2]]));
+        match e.suppressed(&o("ipv4", "192.168.1.10")) {
+            Some(Suppression::Warninglist { list, .. }) => assert_eq!(list, "rfc1918"),
+            other => panic!("{other:?}"),
+        }
+        // Several lists carry google.com; the first loaded wins.
+        match e.suppressed(&o("domain", "google.com")) {
+            Some(Suppression::Warninglist { list, .. }) => {
+                assert!(["cisco_top1000", "google", "tranco10k"].contains(&list.as_str()))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.suppressed(&sha(9)), None);
+    }
+
+    fn custom(f: impl FnOnce(&mut Rules)) -> Arc<Rules> {
+        let mut r = Rules::without_warninglists();
+        f(&mut r);
+        Arc::new(r)
+    }
+
+    #[test]
+    fn an_address_matches_a_reported_network_in_either_order() {
+        let rules = custom(|r| r.link.weights[kind_index(ObservableKind::Cidr)] = 100);
+        let s = Sector::Water;
+        let net = || o("cidr", "45.33.10.0/24");
+        for reports in [
+            vec![
+                member(1, s, vec![o("ipv4", "45.33.10.5")]),
+                member(2, s, vec![o("ipv4", "45.33.10.9")]),
+                member(3, s, vec![net()]),
+            ],
+            vec![
+                member(3, s, vec![net()]),
+                member(1, s, vec![o("ipv4", "45.33.10.5")]),
+                member(2, s, vec![o("ipv4", "45.33.10.9")]),
+            ],
+        ] {
+            let e = incremental(rules.clone(), &reports);
+            // 1 and 2 are linked only through 3, which reported the network.
+            assert_eq!(partition(&e), groups(&[&[1, 2, 3]]));
+            assert_eq!(e.link_count(), 2);
+            let (b, _) = Engine::build_with(rules.clone(), IdBook::default(), reports);
+            assert_eq!(partition(&b), groups(&[&[1, 2, 3]]));
+        }
+        // Two addresses in one network nobody reported do not match.
+        let e = incremental(
+            rules,
+            &[
+                member(1, s, vec![o("ipv4", "45.33.10.5")]),
+                member(2, s, vec![o("ipv4", "45.33.10.9")]),
+            ],
+        );
+        assert_eq!(partition(&e), groups(&[&[1], &[2]]));
+    }
+
+    #[test]
+    fn a_value_over_the_cap_stops_linking_and_is_listed() {
+        let rules = custom(|r| {
+            r.link.cap = 3;
+            r.link.decay_after = 100;
+        });
+        let s = Sector::Gas;
+        let reports: Vec<ReportFacts> = (1..=5).map(|i| member(i, s, vec![sha(7)])).collect();
+        let mut e = Engine::with_rules(rules.clone(), IdBook::default());
+        for r in &reports[..3] {
+            e.add(r.clone());
+        }
+        assert_eq!(partition(&e), groups(&[&[1, 2, 3]]));
+        let events = e.add(reports[3].clone());
+        // The fourth report pushes the hash over the cap: the campaign falls apart.
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+            "{events:?}"
+        );
+        e.add(reports[4].clone());
+        assert_eq!(partition(&e), groups(&[&[1], &[2], &[3], &[4], &[5]]));
+        assert_eq!(e.over_correlating(), vec![(sha(7), 5)]);
+        assert_eq!(
+            e.suppressed(&sha(7)),
+            Some(Suppression::OverCorrelating { reports: 5, cap: 3 })
+        );
+        let (b, _) = Engine::build_with(rules, IdBook::default(), reports);
+        assert_eq!(partition(&b), partition(&e));
+        assert_eq!(b.over_correlating(), vec![(sha(7), 5)]);
+    }
+
+    #[test]
+    fn one_weak_value_does_not_glue_two_campaigns() {
+        let s = Sector::Railway;
+        let ip = || o("ipv4", "45.80.1.1");
+        let reports = vec![
+            member(1, s, vec![sha(1)]),
+            member(2, s, vec![sha(1), ip()]),
+            member(3, s, vec![sha(2), ip()]),
+            member(4, s, vec![sha(2)]),
+            // A shared domain links on its own, but decays as it spreads.
+            member(5, s, vec![sha(3), o("domain", "cdn-like.test")]),
+        ];
+        let e = incremental(Rules::shipped(), &reports);
+        assert_eq!(partition(&e), groups(&[&[1, 2], &[3, 4], &[5]]));
+        let rules = Rules::shipped();
+        // 9 reports share a domain: past decay_after (8) it weighs 50 and links nothing alone.
+        let spread: Vec<ReportFacts> = (10..19)
+            .map(|i| member(i, s, vec![o("domain", "cdn-like.test")]))
+            .collect();
+        let e = incremental(rules.clone(), &spread);
+        assert_eq!(partition(&e).len(), 9);
+        let e = incremental(rules, &spread[..8]);
+        assert_eq!(partition(&e).len(), 1);
+    }
+
+    #[test]
+    fn ids_survive_recorrelation_and_pins_hold() {
+        let s = Sector::Medical;
+        let reports = vec![
+            member(1, s, vec![sha(1)]),
+            member(2, s, vec![sha(1)]),
+            member(3, s, vec![sha(1)]),
+            member(4, s, vec![sha(2)]),
+            member(5, s, vec![sha(2)]),
+        ];
+        let (mut e, events) = Engine::build(IdBook::default(), reports.clone());
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, CampaignEvent::Created { .. }))
+                .count(),
+            2
+        );
+        let snap = e.snapshot_at(t0());
+        let a = snap.of_report(Seq(1)).unwrap().id;
+        let b = snap.of_report(Seq(4)).unwrap().id;
+        assert!(e.recorrelate(Rules::shipped()).is_empty());
+
+        let events = e.set_pins(vec![Pin::Merge(a, b)]);
+        assert!(
+            events.contains(&CampaignEvent::Merged {
+                into: a,
+                from: vec![b]
+            }),
+            "{events:?}"
+        );
+        assert_eq!(partition(&e), groups(&[&[1, 2, 3, 4, 5]]));
+        // A later report joins through its own links as usual.
+        e.add(member(6, s, vec![sha(2)]));
+        assert_eq!(partition(&e), groups(&[&[1, 2, 3, 4, 5, 6]]));
+
+        let events = e.set_pins(vec![Pin::Split {
+            campaign: a,
+            reports: vec![Seq(3), Seq(7)],
+        }]);
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+            "{events:?}"
+        );
+        assert_eq!(partition(&e), groups(&[&[1, 2], &[3], &[4, 5, 6]]));
+        // Report 7 arrives later: it is on the split side and links only there.
+        e.add(member(7, s, vec![sha(1)]));
+        assert_eq!(partition(&e), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
+        let snap = e.snapshot_at(t0());
+        assert_eq!(
+            snap.of_report(Seq(4)).unwrap().id,
+            a,
+            "the largest part keeps the id"
+        );
+
+        let rebuilt_ids = IdBook::from_assignments(snap.by_report.iter().map(|(s, i)| (*s, *i)));
+        let all: Vec<ReportFacts> = (1..=7)
+            .map(|i| member(i, s, vec![if i <= 3 || i == 7 { sha(1) } else { sha(2) }]))
+            .collect();
+        let (b, _) = Engine::build_pinned(Rules::shipped(), rebuilt_ids, e.pins().to_vec(), all);
+        assert_eq!(partition(&b), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
+    }
+
+    #[test]
+    fn flags_carry_their_evidence() {
+        let shared = sha(1);
+        let reports = vec![
+            member(1, Sector::Finance, vec![shared.clone(), sha(2)]),
+            member(2, Sector::Electricity, vec![shared.clone(), sha(3)]),
+            feed(3, "kev", vec![sha(2), sha(3)]),
+        ];
+        let mut e = incremental(Rules::shipped(), &reports);
+        let now = t0() + Duration::hours(4);
+        let snap = e.snapshot_at(now);
+        assert_eq!(snap.len(), 1);
+        let c = &snap.campaigns[0];
+        let cs = c.flag(FlagKind::CrossSector).expect("two sectors");
+        assert_eq!(
+            cs.evidence.sectors,
+            vec![Sector::Finance, Sector::Electricity]
+        );
+        let known = c
+            .flag(FlagKind::Known)
+            .expect("2 of 3 member hashes in a feed");
+        assert_eq!(known.evidence.feeds, vec!["kev".to_string()]);
+        assert_eq!(known.evidence.observables, vec![sha(2), sha(3)]);
+        assert!((known.evidence.score - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!(known.suggested, Some(Disposition::LowNeedKnown));
+        assert!(!c.has_flag(FlagKind::Novel) && !c.has_flag(FlagKind::Stale));
+        assert!(!c.has_flag(FlagKind::Surge));
+
+        // A novel campaign with a surge: five reports in a day, nothing in feeds.
+        let base = 100;
+        for i in 0..5 {
+            e.add(ReportFacts {
+                seq: Seq(base + i),
+                at: now + Duration::hours(i as i64),
+                source: Source::Member {
+                    member: MemberId("m010".into()),
+                    sector: Some(Sector::Gas),
+                },
+                observables: vec![sha(50)],
+            });
+        }
+        let later = now + Duration::hours(5);
+        let snap = e.snapshot_at(later);
+        let c = snap.of_report(Seq(base)).unwrap();
+        assert!(c.has_flag(FlagKind::Novel));
+        assert_eq!(
+            c.flag(FlagKind::Novel).unwrap().evidence.observables,
+            vec![sha(50)]
+        );
+        let surge = c.flag(FlagKind::Surge).unwrap();
+        assert_eq!(surge.evidence.score, 5.0);
+        assert!(!c.has_flag(FlagKind::CrossSector), "one sector only");
+        let first = snap.of_report(Seq(1)).unwrap().id;
+        let unchanged = snap.get(first).unwrap() as *const Campaign;
+
+        // A day later the surge is over (recomputed because its time came), while the
+        // untouched campaign is shared with the previous snapshot.
+        let snap2 = e.snapshot_at(later + Duration::hours(24));
+        assert!(
+            !snap2
+                .of_report(Seq(base))
+                .unwrap()
+                .has_flag(FlagKind::Surge)
+        );
+        assert!(std::ptr::eq(snap2.get(first).unwrap(), unchanged));
+
+        // A true-positive sighting from another sector makes it cross-sector and keeps it
+        // from going stale.
+        e.add_sighting(SightingFacts {
+            at: later + Duration::days(20),
+            member: MemberId("m200".into()),
+            sector: Some(Sector::Aviation),
+            target: SightingTarget::Observable(sha(50)),
+            kind: SightingKind::Seen,
+        });
+        let snap3 = e.snapshot_at(later + Duration::days(21));
+        let c = snap3.of_report(Seq(base)).unwrap();
+        assert!(c.has_flag(FlagKind::CrossSector));
+        assert!(!c.has_flag(FlagKind::Stale));
+        // The first campaign, quiet since hour 3, is stale after 63 days (score < 30).
+        let snap4 = e.snapshot_at(t0() + Duration::days(64));
+        let c = snap4.of_report(Seq(1)).unwrap();
+        let stale = c.flag(FlagKind::Stale).expect("quiet for 64 days");
+        assert!(stale.evidence.score < 30.0, "{}", stale.evidence.score);
+        assert_eq!(stale.evidence.times, vec![t0() + Duration::hours(3)]);
+        assert_eq!(stale.suggested, Some(Disposition::LowNeedTransient));
+        assert!(
+            !snap4
+                .of_report(Seq(base))
+                .unwrap()
+                .has_flag(FlagKind::Stale)
+        );
+    }
+
+    fn small_rules() -> Arc<Rules> {
+        custom(|r| {
+            r.link.cap = 5;
+            r.link.decay_after = 2;
+            r.link.weights[kind_index(ObservableKind::Cidr)] = 100;
+        })
+    }
+
+    fn arb_observable() -> impl Strategy<Value = Observable> {
+        prop_oneof![
+            (0u8..6).prop_map(sha),
+            (0u8..8).prop_map(|n| o("ipv4", &format!("45.1.{}.{}", n / 4, n))),
+            (0u8..3).prop_map(|n| o("cidr", &format!("45.1.{n}.0/24"))),
+            (0u8..4).prop_map(|n| o("domain", &format!("d{n}.test"))),
+            (0u8..4).prop_map(|n| o("url", &format!("http://d{}.test/{n}", n % 2))),
+            (0u8..2).prop_map(|n| o("cve", &format!("CVE-2024-000{n}"))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Incremental adds, in any arrival order, give the partition of a full build.
+        #[test]
+        fn add_and_build_agree(
+            reports in prop::collection::vec(prop::collection::vec(arb_observable(), 1..5), 1..30),
+            order_seed in any::<u64>(),
+            split in prop::collection::vec(1u64..30, 0..4),
+        ) {
+            let rules = small_rules();
+            let facts: Vec<ReportFacts> = reports
+                .into_iter()
+                .enumerate()
+                .map(|(i, obs)| member(i as u64 + 1, Sector::ALL[i % 3], obs))
+                .collect();
+            let mut shuffled = facts.clone();
+            let mut x = order_seed;
+            for i in (1..shuffled.len()).rev() {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (x >> 33) as usize % (i + 1));
+            }
+            let pins = if split.is_empty() {
+                Vec::new()
+            } else {
+                vec![Pin::Split {
+                    campaign: CampaignId { year: 2026, number: 1 },
+                    reports: split.into_iter().map(Seq).collect(),
+                }]
+            };
+            let (built, _) =
+                Engine::build_pinned(rules.clone(), IdBook::default(), pins.clone(), facts);
+            let mut inc = Engine::with_rules(rules, IdBook::default());
+            inc.set_pins(pins);
+            for r in shuffled {
+                inc.add(r);
+            }
+            prop_assert_eq!(partition(&inc), partition(&built));
+            prop_assert_eq!(inc.link_count(), built.link_count());
+            prop_assert_eq!(inc.over_correlating(), built.over_correlating());
+        }
     }
 }

@@ -159,7 +159,25 @@ impl IdBook {
         (ids, events)
     }
 
-    fn allocate(&mut self, first_seen: DateTime<Utc>) -> CampaignId {
+    /// Records that `seq` now belongs to `id` (the engine's fast paths, which know the
+    /// answer without an overlap count).
+    pub(crate) fn set(&mut self, seq: Seq, id: CampaignId) {
+        self.by_report.insert(seq, id);
+    }
+
+    /// Seqs recorded under `id` (a full scan: for pins, not for hot paths).
+    pub fn reports_of(&self, id: CampaignId) -> Vec<Seq> {
+        let mut out: Vec<Seq> = self
+            .by_report
+            .iter()
+            .filter(|(_, v)| **v == id)
+            .map(|(s, _)| *s)
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub(crate) fn allocate(&mut self, first_seen: DateTime<Utc>) -> CampaignId {
         let year = first_seen.year().clamp(0, 9999) as u16;
         let next = self.next.entry(year).or_insert(1);
         let id = CampaignId {

@@ -416,6 +416,7 @@ mod tests {
             last_seen: parts[3].report.received_at,
             linking: vec![],
             sectors: Default::default(),
+            flags: Vec::new(),
         };
         let general = Viewer {
             member: MemberId("m030".into()),

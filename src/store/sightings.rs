@@ -190,3 +190,12 @@ pub fn counts(sightings: &[Sighting]) -> SightingCounts {
     }
     c
 }
+
+/// Sightings stored after id `after`, oldest first, at most `limit` (for the correlator).
+pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Sighting>> {
+    collect(
+        conn,
+        &format!("{SELECT} WHERE id > ?1 ORDER BY id LIMIT ?2"),
+        params![after, limit as i64],
+    )
+}

@@ -392,7 +392,7 @@ fn cli_import_and_campaign_listing() {
         submission(
             "cli one",
             "green",
-            &[("url", "HTTP://Bad.Example.com:80/x")],
+            &[("url", "HTTP://Bad.Quokka-Test.NET:80/x")],
         )
         .to_string(),
     )
@@ -400,7 +400,7 @@ fn cli_import_and_campaign_listing() {
     std::fs::write(
         &many,
         json!([
-            submission("cli two", "green", &[("url", "http://bad.example.com/x")]),
+            submission("cli two", "green", &[("url", "http://bad.quokka-test.net/x")]),
             submission("cli three", "amber", &[("email", "phish@lure.example.net")]),
         ])
         .to_string(),

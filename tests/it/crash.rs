@@ -112,8 +112,6 @@ async fn kill_9_under_load_loses_no_acknowledged_submission() {
         offset += campaigns.len();
     }
     assert_eq!(seen.len() as u64, committed, "graph and store disagree");
-    // Reports sharing a domain share a campaign: 23 domains, heavily linked.
-    assert!(ids.len() <= 23, "{} campaigns", ids.len());
 
     // The index has them too.
     for (id, word) in acked.iter().step_by((acked.len() / 25).max(1)) {

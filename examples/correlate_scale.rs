@@ -1,0 +1,109 @@
+//! Correlation at scale: builds the engine over synthetic reports, then adds more one at a
+//! time and prints wall time, incremental latency percentiles and peak memory.
+//!
+//! ```text
+//! cargo run --release --example correlate_scale -- [reports] [observables per report]
+//! ```
+//! Defaults: 1,000,000 reports × 10 observables (10M occurrences); the last 10,000 reports
+//! are added incrementally to the engine built over the others.
+
+use std::time::Instant;
+
+use musubi::correlate::synth::{Synth, SynthConfig};
+use musubi::correlate::{Engine, IdBook, Rules};
+
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let reports: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let per: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let tail = (reports / 100).clamp(1, 10_000);
+    let cfg = SynthConfig {
+        reports,
+        observables_per_report: per,
+        campaigns: reports / 20,
+        ..SynthConfig::default()
+    };
+    let t = Instant::now();
+    let mut all = Synth::generate(cfg);
+    let occurrences: usize = all.iter().map(|r| r.observables.len()).sum();
+    let added = all.split_off(reports - tail);
+    println!(
+        "generated {reports} reports, {occurrences} observable occurrences in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let rules = Rules::shipped();
+    let t = Instant::now();
+    let (mut engine, events) = Engine::build_with(rules, IdBook::default(), all);
+    let build = t.elapsed().as_secs_f64();
+    println!(
+        "full build of {} reports: {build:.2} s ({} campaigns, {} links, {} events, {} over-correlating values)",
+        engine.len(),
+        engine.campaign_count(),
+        engine.link_count(),
+        events.len(),
+        engine.over_correlating().len()
+    );
+    let t = Instant::now();
+    let snap = engine.snapshot();
+    println!(
+        "first snapshot: {:.2} s ({} campaigns, largest {} reports)",
+        t.elapsed().as_secs_f64(),
+        snap.len(),
+        snap.campaigns
+            .iter()
+            .map(|c| c.reports.len())
+            .max()
+            .unwrap_or(0)
+    );
+    drop(snap);
+    let mut lat = Vec::with_capacity(added.len());
+    let mut snaps = Vec::new();
+    for (i, r) in added.into_iter().enumerate() {
+        let t = Instant::now();
+        engine.add(r);
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        if i % 1000 == 999 {
+            let t = Instant::now();
+            let s = engine.snapshot();
+            snaps.push(t.elapsed().as_secs_f64() * 1e3);
+            drop(s);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    snaps.sort_by(f64::total_cmp);
+    println!(
+        "incremental add of {} reports into {}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        lat.len(),
+        engine.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    if !snaps.is_empty() {
+        println!(
+            "snapshot after each batch of 1000 adds: p50 {:.1} ms, max {:.1} ms",
+            percentile(&snaps, 0.5),
+            snaps[snaps.len() - 1]
+        );
+    }
+    println!("peak RSS (VmHWM): {}", peak_rss());
+}
