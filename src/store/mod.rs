@@ -9,6 +9,7 @@ mod error;
 pub mod members;
 pub mod reports;
 pub mod campaigns;
+pub mod feeds;
 mod schema;
 mod writer;
 

@@ -60,4 +60,19 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX campaign_events_campaign ON campaign_events(campaign_id);
     "#,
+    // 2: feed poller state (conditional GET validators, backoff, last outcome).
+    r#"
+    CREATE TABLE feed_state (
+        feed                 TEXT PRIMARY KEY,
+        etag                 TEXT,
+        last_modified        TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_after   TEXT,
+        last_success         TEXT,
+        last_error           TEXT,
+        items_added          INTEGER NOT NULL DEFAULT 0,
+        cursor               TEXT,
+        updated_at           TEXT NOT NULL
+    );
+    "#,
 ];

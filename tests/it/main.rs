@@ -1,1 +1,3 @@
-
+mod extract;
+mod feeds;
+mod formats;
