@@ -274,11 +274,17 @@ fn parse_offset(s: &str) -> Result<FixedOffset, String> {
     let sign = match t.chars().next() {
         Some('+') => 1,
         Some('-') => -1,
-        _ => return Err(format!("timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\"")),
+        _ => {
+            return Err(format!(
+                "timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\""
+            ));
+        }
     };
     let (h, m) = t[1..].split_once(':').unwrap_or((&t[1..], "0"));
     let (Ok(h), Ok(m)) = (h.parse::<i32>(), m.parse::<i32>()) else {
-        return Err(format!("timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\""));
+        return Err(format!(
+            "timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\""
+        ));
     };
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
         .ok_or_else(|| format!("timezone {s:?} is out of range"))
@@ -290,7 +296,11 @@ fn parse_url(raw: &str, base_dir: &Path) -> Result<FeedUrl, String> {
             return Err("file:// URL has no path".into());
         }
         let p = PathBuf::from(path);
-        return Ok(FeedUrl::File(if p.is_absolute() { p } else { base_dir.join(p) }));
+        return Ok(FeedUrl::File(if p.is_absolute() {
+            p
+        } else {
+            base_dir.join(p)
+        }));
     }
     let u = url::Url::parse(raw).map_err(|e| format!("url {raw:?} is invalid: {e}"))?;
     match u.scheme() {
@@ -299,7 +309,11 @@ fn parse_url(raw: &str, base_dir: &Path) -> Result<FeedUrl, String> {
     }
 }
 
-fn blocklist_spec(base: BlocklistSpec, raw: &RawBlocklist, problems: &mut Vec<String>) -> BlocklistSpec {
+fn blocklist_spec(
+    base: BlocklistSpec,
+    raw: &RawBlocklist,
+    problems: &mut Vec<String>,
+) -> BlocklistSpec {
     let mut spec = base;
     if let Some(k) = &raw.kind {
         match k.parse::<ObservableKind>() {
@@ -311,7 +325,11 @@ fn blocklist_spec(base: BlocklistSpec, raw: &RawBlocklist, problems: &mut Vec<St
         spec.column = c;
     }
     if let Some(d) = &raw.delimiter {
-        let d = if d == "\\t" || d == "tab" { "\t" } else { d.as_str() };
+        let d = if d == "\\t" || d == "tab" {
+            "\t"
+        } else {
+            d.as_str()
+        };
         let mut chars = d.chars();
         match (chars.next(), chars.next()) {
             (Some(c), None) => spec.delimiter = Some(c),
@@ -427,11 +445,15 @@ impl FeedsConfig {
             };
             let timeout = match &f.timeout {
                 None => Some(DEFAULT_TIMEOUT),
-                Some(v) => parse_duration(v).map_err(|e| p.push(format!("timeout: {e}"))).ok(),
+                Some(v) => parse_duration(v)
+                    .map_err(|e| p.push(format!("timeout: {e}")))
+                    .ok(),
             };
             let max_bytes = match &f.max_bytes {
                 None => Some(DEFAULT_MAX_BYTES),
-                Some(v) => parse_bytes(v).map_err(|e| p.push(format!("max_bytes: {e}"))).ok(),
+                Some(v) => parse_bytes(v)
+                    .map_err(|e| p.push(format!("max_bytes: {e}")))
+                    .ok(),
             };
             let reliability = match f.reliability.as_deref() {
                 None => Some(None),
@@ -522,8 +544,13 @@ mod tests {
         assert_eq!(f.url, FeedUrl::File("/etc/musubi/feeds/kev.json".into()));
         assert_eq!(f.timeout, DEFAULT_TIMEOUT);
         // 08:00 JST is 23:00 UTC the day before.
-        let after = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().to_utc();
-        assert_eq!(f.next_run(after).unwrap().to_rfc3339(), "2026-11-24T23:00:00+00:00");
+        let after = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            f.next_run(after).unwrap().to_rfc3339(),
+            "2026-11-24T23:00:00+00:00"
+        );
     }
 
     #[test]
@@ -548,10 +575,15 @@ mod tests {
             Path::new("."),
         )
         .unwrap_err();
-        let ParseFailure::Invalid(p) = err else { panic!("{err:?}") };
-        assert_eq!(p.len(), 9, "{p:#?}");
-        assert!(p[..8].iter().all(|m| m.starts_with("feed \"bad\": ")), "{p:#?}");
-        assert_eq!(p[8], "feed #2: name is missing");
+        let ParseFailure::Invalid(p) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(p.len(), 8, "{p:#?}");
+        assert!(
+            p[..7].iter().all(|m| m.starts_with("feed \"bad\": ")),
+            "{p:#?}"
+        );
+        assert_eq!(p[7], "feed #2: name is missing");
     }
 
     #[test]
@@ -572,8 +604,13 @@ mod tests {
             Path::new("."),
         )
         .unwrap();
-        let Format::Blocklist(spec) = &c.feeds[0].format else { panic!() };
-        assert_eq!((spec.kind, spec.column, spec.delimiter), (Some(ObservableKind::Url), 2, Some(',')));
+        let Format::Blocklist(spec) = &c.feeds[0].format else {
+            panic!()
+        };
+        assert_eq!(
+            (spec.kind, spec.column, spec.delimiter),
+            (Some(ObservableKind::Url), 2, Some(','))
+        );
         assert_eq!(c.feeds[0].max_bytes, 5_000_000);
     }
 }

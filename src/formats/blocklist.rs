@@ -95,7 +95,9 @@ impl BlocklistSpec {
 
     fn is_comment(&self, line: &str) -> bool {
         let t = line.trim_start();
-        self.comment_prefixes.iter().any(|p| t.starts_with(p.as_str()))
+        self.comment_prefixes
+            .iter()
+            .any(|p| t.starts_with(p.as_str()))
     }
 }
 
@@ -115,9 +117,11 @@ pub(crate) fn line_value(spec: &BlocklistSpec, line: &str) -> Option<Observable>
         _ => raw.to_string(),
     };
     match spec.kind {
-        Some(kind) => Observable::parse(kind, &raw)
-            .ok()
-            .or_else(|| (kind == ObservableKind::Cidr).then(|| detect_value(&raw)).flatten()),
+        Some(kind) => Observable::parse(kind, &raw).ok().or_else(|| {
+            (kind == ObservableKind::Cidr)
+                .then(|| detect_value(&raw))
+                .flatten()
+        }),
         None => detect_value(&raw),
     }
 }
@@ -160,11 +164,14 @@ pub fn detect_value(raw: &str) -> Option<Observable> {
         &[Md5, Sha1, Sha256]
     } else if raw.to_ascii_uppercase().starts_with("CVE-") {
         &[Cve]
-    } else if raw.to_ascii_uppercase().starts_with("AS") && raw[2..].bytes().all(|b| b.is_ascii_digit()) {
+    } else if raw.to_ascii_uppercase().starts_with("AS")
+        && raw[2..].bytes().all(|b| b.is_ascii_digit())
+    {
         &[Asn]
-    } else if let Some((host, port)) = raw.rsplit_once(':').filter(|(h, p)| {
-        !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-    }) {
+    } else if let Some((host, port)) = raw
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         // ThreatFox and C2 lists write `ip:port` / `host:port`; the port is not the IOC.
         let _ = port;
         return detect_value(host);
@@ -182,7 +189,11 @@ pub fn detect_value(raw: &str) -> Option<Observable> {
 }
 
 /// Parses a blocklist into one batch report.
-pub fn parse(spec: &BlocklistSpec, bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
+pub fn parse(
+    spec: &BlocklistSpec,
+    bytes: &[u8],
+    ctx: &ParseContext,
+) -> Result<Parsed, FormatError> {
     let text = utf8(FORMAT, bytes)?;
     let mut parsed = Parsed::default();
     let label = ctx.label("blocklist");
@@ -221,7 +232,8 @@ pub fn parse(spec: &BlocklistSpec, bytes: &[u8], ctx: &ParseContext) -> Result<P
         parsed.warnings.push(format!(
             "{} line(s) held no {} value and were skipped (lines {}{})",
             rejected.len(),
-            spec.kind.map_or("recognisable".to_string(), |k| k.to_string()),
+            spec.kind
+                .map_or("recognisable".to_string(), |k| k.to_string()),
             shown.join(", "),
             if rejected.len() > 10 { ", ..." } else { "" }
         ));
@@ -241,7 +253,11 @@ pub fn parse(spec: &BlocklistSpec, bytes: &[u8], ctx: &ParseContext) -> Result<P
             format!(" {}", comments.join(" / "))
         }
     );
-    let mut values: Vec<String> = draft.indicators.iter().map(|i| i.observable.key()).collect();
+    let mut values: Vec<String> = draft
+        .indicators
+        .iter()
+        .map(|i| i.observable.key())
+        .collect();
     values.sort();
     let mut h = Sha256::new();
     for v in &values {
@@ -266,10 +282,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.reports.len(), 1);
-        let keys: Vec<String> = p.reports[0].indicators.iter().map(|i| i.observable.key()).collect();
+        let keys: Vec<String> = p.reports[0]
+            .indicators
+            .iter()
+            .map(|i| i.observable.key())
+            .collect();
         assert_eq!(
             keys,
-            ["ipv4:192.0.2.1", "url:http://evil.example.com/x", "domain:evil.example.net"]
+            [
+                "ipv4:192.0.2.1",
+                "url:http://evil.example.com/x",
+                "domain:evil.example.net"
+            ]
         );
         assert!(p.warnings[0].contains("lines 4"), "{:?}", p.warnings);
     }
@@ -289,8 +313,18 @@ mod tests {
 
     #[test]
     fn same_values_same_external_id() {
-        let a = parse(&BlocklistSpec::default(), b"192.0.2.1\n192.0.2.2\n", &ParseContext::default()).unwrap();
-        let b = parse(&BlocklistSpec::default(), b"192.0.2.2\n192.0.2.1\n", &ParseContext::default()).unwrap();
+        let a = parse(
+            &BlocklistSpec::default(),
+            b"192.0.2.1\n192.0.2.2\n",
+            &ParseContext::default(),
+        )
+        .unwrap();
+        let b = parse(
+            &BlocklistSpec::default(),
+            b"192.0.2.2\n192.0.2.1\n",
+            &ParseContext::default(),
+        )
+        .unwrap();
         assert_eq!(a.reports[0].external_id, b.reports[0].external_id);
     }
 }

@@ -33,9 +33,9 @@ fn collect_branches(node: &Value, tags: &mut Vec<String>) {
 /// Parses one CSAF 2.0 document.
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let v = json::parse(FORMAT, bytes)?;
-    let doc = v
-        .get("document")
-        .ok_or_else(|| FormatError::structure(FORMAT, "$.document", "missing: not a CSAF document"))?;
+    let doc = v.get("document").ok_or_else(|| {
+        FormatError::structure(FORMAT, "$.document", "missing: not a CSAF document")
+    })?;
     let title = req_str(FORMAT, doc, "$.document", "title")?;
     let tracking = doc
         .get("tracking")
@@ -74,7 +74,10 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     }
     let mut desc = Vec::new();
     for n in array(doc, "notes") {
-        if matches!(str_field(n, "category"), Some("summary" | "description" | "general")) {
+        if matches!(
+            str_field(n, "category"),
+            Some("summary" | "description" | "general")
+        ) {
             if let Some(t) = str_field(n, "text") {
                 desc.push(t.to_string());
             }
@@ -263,6 +266,9 @@ mod tests {
             ["https://example.com/.well-known/csaf/white/2024/a-2.json"]
         );
         let err = changes_csv_urls(base, b"\"a.json\",\"soon\"\n", None).unwrap_err();
-        assert_eq!(err.to_string(), "csaf: line 1: second column is not a date and time");
+        assert_eq!(
+            err.to_string(),
+            "csaf: line 1: second column is not a date and time"
+        );
     }
 }

@@ -50,20 +50,50 @@ macro_rules! re {
     };
 }
 
-re!(RE_HXXP, r"(?i)\b(h[xX*]{2}p(s?)|fxp|hxxxp)(\[?:\]?)?(\[?:\]?//|\[://\])");
-re!(RE_SCHEME_BRACKET, r"(?i)\b(https?|ftp)\[:\]//|\b(https?|ftp)\[://\]");
-re!(RE_DOT_BRACKET, r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}|\[DOT\]|\(DOT\)");
-re!(RE_AT_BRACKET, r"\[@\]|\(@\)|\{@\}|\[at\]|\(at\)|\[AT\]|\(AT\)");
-re!(RE_SPACE_DOT, r"\b([A-Za-z0-9-]+) (?:dot|DOT) ([A-Za-z0-9-]+)\b");
+re!(
+    RE_HXXP,
+    r"(?i)(?-u:\b)(h[xX*]{2}p(s?)|fxp|hxxxp)(\[?:\]?)?(\[?:\]?//|\[://\])"
+);
+re!(
+    RE_SCHEME_BRACKET,
+    r"(?i)(?-u:\b)(https?|ftp)\[:\]//|(?-u:\b)(https?|ftp)\[://\]"
+);
+re!(
+    RE_DOT_BRACKET,
+    r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}|\[DOT\]|\(DOT\)"
+);
+re!(
+    RE_AT_BRACKET,
+    r"\[@\]|\(@\)|\{@\}|\[at\]|\(at\)|\[AT\]|\(AT\)"
+);
+re!(
+    RE_SPACE_DOT,
+    r"(?-u:\b)([A-Za-z0-9-]+) (?:dot|DOT) ([A-Za-z0-9-]+)(?-u:\b)"
+);
 
-re!(RE_URL, r#"(?i)\b(?:https?|ftps?|sftp|wss?)://[^\s<>"'`{}|\\^\[\]]+"#);
-re!(RE_EMAIL, r"(?i)\b[a-z0-9][a-z0-9._%+-]{0,63}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b");
-re!(RE_DOMAIN, r"(?i)\b(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z][a-z0-9-]{0,61}[a-z0-9])\b");
-re!(RE_IPV4, r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:/(?:3[0-2]|[12]?[0-9]))?\b");
-re!(RE_IPV6, r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*(?:/[0-9]{1,3})?");
+re!(
+    RE_URL,
+    r#"(?i)(?-u:\b)(?:https?|ftps?|sftp|wss?)://[^\s<>"'`{}|\\^\[\]]+"#
+);
+re!(
+    RE_EMAIL,
+    r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+-]{0,63}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}(?-u:\b)"
+);
+re!(
+    RE_DOMAIN,
+    r"(?i)(?-u:\b)(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z][a-z0-9-]{0,61}[a-z0-9])(?-u:\b)"
+);
+re!(
+    RE_IPV4,
+    r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:/(?:3[0-2]|[12]?[0-9]))?(?-u:\b)"
+);
+re!(
+    RE_IPV6,
+    r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*(?:/[0-9]{1,3})?"
+);
 re!(RE_HEX, r"[0-9a-fA-F]{32,}");
-re!(RE_CVE, r"(?i)\bCVE-[0-9]{4}-[0-9]{4,19}\b");
-re!(RE_TECHNIQUE, r"\bT[0-9]{4}(?:\.[0-9]{3})?\b");
+re!(RE_CVE, r"(?i)(?-u:\b)CVE-[0-9]{4}-[0-9]{4,19}(?-u:\b)");
+re!(RE_TECHNIQUE, r"(?-u:\b)T[0-9]{4}(?:\.[0-9]{3})?(?-u:\b)");
 
 /// Refangs defanged indicators so that the scanners see ordinary values.
 pub fn refang(text: &str) -> String {
@@ -132,7 +162,8 @@ pub fn extract(text: &str) -> Vec<Observable> {
     for m in RE_IPV4.find_iter(&text) {
         let before = &text[..m.start()];
         let after = &text[m.end()..];
-        if before.ends_with('.') && before[..before.len() - 1].ends_with(|c: char| c.is_ascii_digit())
+        if before.ends_with('.')
+            && before[..before.len() - 1].ends_with(|c: char| c.is_ascii_digit())
         {
             continue;
         }
@@ -238,16 +269,22 @@ fn looks_like_file(domain: &str, before: &str) -> bool {
 }
 
 fn is_version_context(before: &str) -> bool {
-    let lower = before.trim_end().to_ascii_lowercase();
-    if !before.ends_with([' ', 'v', 'V']) && !lower.ends_with("version") {
-        return lower.ends_with('v') && before.ends_with(['v', 'V']);
+    let t = before.trim_end();
+    if t.ends_with("バージョン") {
+        return true;
     }
-    lower.ends_with("version")
-        || lower.ends_with("ver")
-        || lower.ends_with("ver.")
-        || lower.ends_with(" v")
-        || lower == "v"
-        || lower.ends_with("バージョン")
+    let word: String = t
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "version" | "ver" | "ver." | "v" | "v." | "rev" | "build" | "firmware"
+    )
 }
 
 fn ipv6_candidate(text: &str, start: usize, s: &str) -> Option<Observable> {
@@ -297,15 +334,23 @@ mod tests {
                 "domain:bad.example.org"
             ]
         );
-        assert_eq!(keys("hxxps[:]//x.example.net"), ["url:https://x.example.net/", "domain:x.example.net"]);
-        assert_eq!(keys("mail bob[@]example.com"), ["email:bob@example.com", "domain:example.com"]);
+        assert_eq!(
+            keys("hxxps[:]//x.example.net"),
+            ["url:https://x.example.net/", "domain:x.example.net"]
+        );
+        assert_eq!(
+            keys("mail bob[@]example.com"),
+            ["email:bob@example.com", "domain:example.com"]
+        );
         assert_eq!(keys("go to evil dot com now"), ["domain:evil.com"]);
         assert!(keys("the dot product").is_empty());
     }
 
     #[test]
     fn japanese_punctuation_does_not_leak() {
-        let k = keys("C2サーバ【evil.example.jp】へ通信。IPアドレスは１９２．０．２．１０。ＵＲＬはhttps://evil.example.jp/a。");
+        let k = keys(
+            "C2サーバ【evil.example.jp】へ通信。IPアドレスは１９２．０．２．１０。ＵＲＬはhttps://evil.example.jp/a。",
+        );
         assert_eq!(
             k,
             [

@@ -75,7 +75,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc2822(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.fZ"] {
+    for f in [
+        "%Y-%m-%dT%H:%M%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.with_timezone(&Utc));
         }
@@ -119,6 +123,9 @@ mod tests {
     #[test]
     fn json_errors_have_position() {
         let err = parse("kev", b"{\n  \"a\": ]").unwrap_err().to_string();
-        assert!(err.starts_with("kev: invalid JSON at line 2, column"), "{err}");
+        assert!(
+            err.starts_with("kev: invalid JSON at line 2, column"),
+            "{err}"
+        );
     }
 }

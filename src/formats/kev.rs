@@ -92,7 +92,13 @@ pub fn parse_json(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatErro
         };
         match draft(&e, ctx) {
             Ok(d) => parsed.reports.push(d),
-            Err(msg) => return Err(FormatError::structure(FORMAT_JSON, format!("{path}.cveID"), msg)),
+            Err(msg) => {
+                return Err(FormatError::structure(
+                    FORMAT_JSON,
+                    format!("{path}.cveID"),
+                    msg,
+                ));
+            }
         }
     }
     Ok(parsed)
@@ -101,7 +107,9 @@ pub fn parse_json(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatErro
 /// Parses the KEV CSV catalogue (header row required).
 pub fn parse_csv(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let text = utf8(FORMAT_CSV, bytes)?;
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let line_err = |line: u64, message: String| FormatError::Line {
         format: FORMAT_CSV,
         line,
@@ -172,14 +180,20 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(err, "kev: $.vulnerabilities[1].cveID: cveID is not a CVE id");
+        assert_eq!(
+            err,
+            "kev: $.vulnerabilities[1].cveID: cveID is not a CVE id"
+        );
     }
 
     #[test]
     fn csv_errors_name_the_line() {
-        let err = parse_csv(b"cveID,product\nCVE-2024-0001,x\nbad,y\n", &ParseContext::default())
-            .unwrap_err()
-            .to_string();
+        let err = parse_csv(
+            b"cveID,product\nCVE-2024-0001,x\nbad,y\n",
+            &ParseContext::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(err, "kev-csv: line 3: cveID is not a CVE id");
     }
 }

@@ -120,11 +120,23 @@ fn galaxy_tag(tag: &str) -> Option<(&str, &str)> {
 
 fn add_cluster(d: &mut ReportDraft, ty: &str, value: &str) {
     let malware = [
-        "mitre-malware", "malpedia", "ransomware", "android", "banker", "botnet", "rat",
-        "stealer", "backdoor", "exploit-kit", "mitre-mobile-malware",
+        "mitre-malware",
+        "malpedia",
+        "ransomware",
+        "android",
+        "banker",
+        "botnet",
+        "rat",
+        "stealer",
+        "backdoor",
+        "exploit-kit",
+        "mitre-mobile-malware",
     ];
     let actor = [
-        "threat-actor", "mitre-intrusion-set", "microsoft-activity-group", "mitre-mobile-intrusion-set",
+        "threat-actor",
+        "mitre-intrusion-set",
+        "microsoft-activity-group",
+        "mitre-mobile-intrusion-set",
     ];
     let tag = if malware.contains(&ty) {
         // MITRE clusters append their id ("BACKSPACE - S0031"); the family is the name.
@@ -176,7 +188,9 @@ fn event(
     }
     let mut tlps = Vec::new();
     for t in array(e, "Tag") {
-        let Some(name) = str_field(t, "name") else { continue };
+        let Some(name) = str_field(t, "name") else {
+            continue;
+        };
         if let Some(tlp) = tlp_of_tag(name) {
             tlps.push(tlp);
         } else if let Some((ty, value)) = galaxy_tag(name) {
@@ -263,7 +277,11 @@ pub struct ManifestEntry {
 pub fn parse_manifest(bytes: &[u8]) -> Result<Vec<ManifestEntry>, FormatError> {
     let v = json::parse("misp-manifest", bytes)?;
     let map = v.as_object().ok_or_else(|| {
-        FormatError::structure("misp-manifest", "$", "expected an object keyed by event uuid")
+        FormatError::structure(
+            "misp-manifest",
+            "$",
+            "expected an object keyed by event uuid",
+        )
     })?;
     let mut out = Vec::with_capacity(map.len());
     for (uuid, e) in map {
@@ -334,7 +352,10 @@ mod tests {
         .unwrap();
         let d = &p.reports[0];
         assert_eq!(d.tlp, Tlp::Amber);
-        assert_eq!(d.indicators[0].comment.as_deref(), Some("context only (to_ids=false)"));
+        assert_eq!(
+            d.indicators[0].comment.as_deref(),
+            Some("context only (to_ids=false)")
+        );
         assert!(p.warnings[0].contains("text×1"), "{:?}", p.warnings);
     }
 

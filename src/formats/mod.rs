@@ -373,8 +373,17 @@ mod tests {
     #[test]
     fn format_names_round_trip() {
         for name in [
-            "stix", "misp", "misp-manifest", "rss", "csaf", "kev", "kev-csv", "nvd", "blocklist",
-            "text", "native",
+            "stix",
+            "misp",
+            "misp-manifest",
+            "rss",
+            "csaf",
+            "kev",
+            "kev-csv",
+            "nvd",
+            "blocklist",
+            "text",
+            "native",
         ] {
             let f: Format = name.parse().unwrap();
             assert_eq!(f.name(), name);
@@ -393,7 +402,10 @@ mod tests {
             detect(b"# list\n192.0.2.1\n198.51.100.7\n"),
             Some(Format::Blocklist(_))
         ));
-        assert_eq!(detect(b"Dear colleagues, we saw strange traffic today."), None);
+        assert_eq!(
+            detect(b"Dear colleagues, we saw strange traffic today."),
+            None
+        );
         assert_eq!(detect(b"<html><body>hi</body></html>"), None);
     }
 

@@ -27,7 +27,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         }
     } else if let Some(items) = v.get("CVE_Items").and_then(Value::as_array) {
         for (i, item) in items.iter().enumerate() {
-            parsed.reports.push(feed11(item, &format!("$.CVE_Items[{i}]"), ctx)?);
+            parsed
+                .reports
+                .push(feed11(item, &format!("$.CVE_Items[{i}]"), ctx)?);
         }
     } else {
         return Err(FormatError::structure(
@@ -85,9 +87,15 @@ fn cpe_tag(cpe: &str) -> Option<String> {
 }
 
 fn collect_cpes(node: &Value, out: &mut BTreeSet<String>) {
-    for m in array(node, "cpeMatch").iter().chain(array(node, "cpe_match")) {
+    for m in array(node, "cpeMatch")
+        .iter()
+        .chain(array(node, "cpe_match"))
+    {
         let vulnerable = m.get("vulnerable").and_then(Value::as_bool).unwrap_or(true);
-        if let (true, Some(c)) = (vulnerable, str_field(m, "criteria").or(str_field(m, "cpe23Uri"))) {
+        if let (true, Some(c)) = (
+            vulnerable,
+            str_field(m, "criteria").or(str_field(m, "cpe23Uri")),
+        ) {
             out.extend(cpe_tag(c));
         }
     }
@@ -137,7 +145,13 @@ fn feed11(item: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, F
         .get("description")
         .map(|d| array(d, "description_data"))
         .unwrap_or(&[]);
-    let mut d = cve_draft(id, path, english(descs), str_field(item, "publishedDate"), ctx)?;
+    let mut d = cve_draft(
+        id,
+        path,
+        english(descs),
+        str_field(item, "publishedDate"),
+        ctx,
+    )?;
     if let Some(pt) = cve.get("problemtype") {
         for p in array(pt, "problemtype_data") {
             for desc in array(p, "description") {

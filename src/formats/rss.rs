@@ -68,7 +68,12 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(text.len());
     let before = &text.as_bytes()[..pos];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let col = pos - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+    let col = pos
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, col)
 }
 
@@ -85,6 +90,7 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
     };
     let mut stack: Vec<Node> = vec![Node::default()];
     loop {
+        let tag_start = reader.buffer_position();
         let ev = reader
             .read_event()
             .map_err(|e| xml_err(reader.error_position(), e.to_string()))?;
@@ -97,7 +103,11 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
                     ..Node::default()
                 };
                 for a in s.attributes() {
-                    let a = a.map_err(|e| xml_err(pos, format!("in <{}>: {e}", node.name)))?;
+                    let a = a.map_err(|e| {
+                        // Attribute errors carry their offset from the character after '<'.
+                        let at = attr_error_offset(&e).map_or(pos, |o| tag_start + 1 + o as u64);
+                        xml_err(at, format!("in <{}>: {e}", node.name))
+                    })?;
                     let value = a
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|e| xml_err(pos, format!("in <{}>: {e}", node.name)))?;
@@ -124,8 +134,7 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
             }
             Event::CData(c) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text
-                        .push_str(&String::from_utf8_lossy(&c.into_inner()));
+                    top.text.push_str(&c.xml10_content());
                 }
             }
             Event::GeneralRef(r) => {
@@ -147,13 +156,27 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
     }
     if stack.len() != 1 {
         let open = stack.last().map(|n| n.name.clone()).unwrap_or_default();
-        return Err(xml_err(text.len() as u64, format!("document ends inside <{open}>")));
+        return Err(xml_err(
+            text.len() as u64,
+            format!("document ends inside <{open}>"),
+        ));
     }
     let mut root = stack.pop().expect("document node");
     root.children
         .pop()
         .filter(|_| root.children.is_empty())
         .ok_or_else(|| xml_err(0, "expected exactly one root element".into()))
+}
+
+fn attr_error_offset(e: &quick_xml::events::attributes::AttrError) -> Option<usize> {
+    use quick_xml::events::attributes::AttrError::*;
+    match e {
+        ExpectedEq(p) | ExpectedValue(p) | UnquotedValue(p) | ExpectedQuote(p, _) | Duplicated(p, _) => {
+            Some(*p)
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 /// Drops HTML tags and collapses whitespace (RSS descriptions often carry HTML).
@@ -189,7 +212,11 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let text = utf8(FORMAT, bytes)?;
     let root = parse_tree(text)?;
     let items: Vec<&Node> = match root.local() {
-        "RDF" => root.children.iter().filter(|c| c.local() == "item").collect(),
+        "RDF" => root
+            .children
+            .iter()
+            .filter(|c| c.local() == "item")
+            .collect(),
         "rss" => root
             .child("channel")
             .map(|ch| ch.children.iter().filter(|c| c.name == "item").collect())
@@ -208,9 +235,10 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     for (i, item) in items.into_iter().enumerate() {
         match item_draft(item, tlp) {
             Some(d) => parsed.reports.push(d),
-            None => parsed
-                .warnings
-                .push(format!("item {} has neither title nor link; skipped", i + 1)),
+            None => parsed.warnings.push(format!(
+                "item {} has neither title nor link; skipped",
+                i + 1
+            )),
         }
     }
     if parsed.reports.is_empty() {
@@ -240,13 +268,20 @@ fn item_draft(item: &Node, tlp: Tlp) -> Option<ReportDraft> {
         .map(strip_html)
         .unwrap_or_default();
     let mut d = ReportDraft::new(
-        title.clone().unwrap_or_else(|| link.clone().unwrap_or_default()),
+        title
+            .clone()
+            .unwrap_or_else(|| link.clone().unwrap_or_default()),
         tlp,
     );
     d.description = body;
     d.link = link.clone();
     d.observed_at = [
-        "pubDate", "dc:date", "dcterms:issued", "published", "updated", "dcterms:modified",
+        "pubDate",
+        "dc:date",
+        "dcterms:issued",
+        "published",
+        "updated",
+        "dcterms:modified",
     ]
     .iter()
     .find_map(|n| item.text_of(n).and_then(parse_time));
@@ -334,11 +369,16 @@ mod tests {
 
     #[test]
     fn malformed_xml_says_where() {
-        let err = parse(b"<rss><channel>\n<item a=1></item></channel></rss>", &ParseContext::default())
+        let err = parse(
+            b"<rss><channel>\n<item a=1></item></channel></rss>",
+            &ParseContext::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("rss: malformed XML at line 2"), "{err}");
+        let err = parse(b"<rss><channel>", &ParseContext::default())
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("rss: malformed XML at line 2"), "{err}");
-        let err = parse(b"<rss><channel>", &ParseContext::default()).unwrap_err().to_string();
         assert!(err.contains("malformed XML"), "{err}");
     }
 }

@@ -34,18 +34,51 @@ const FORMAT: &str = "stix";
 /// The standard TLP marking-definition ids (TLP 1.0 from the STIX 2.1 specification,
 /// TLP 2.0 from the OASIS cti-stix-common-objects extension).
 pub const TLP_MARKINGS: &[(&str, Tlp)] = &[
-    ("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9", Tlp::Clear),
-    ("marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", Tlp::Green),
-    ("marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", Tlp::Amber),
-    ("marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", Tlp::Red),
-    ("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", Tlp::Clear),
-    ("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", Tlp::Green),
-    ("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", Tlp::Amber),
-    ("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", Tlp::AmberStrict),
-    ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", Tlp::Red),
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        Tlp::Red,
+    ),
+    (
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        Tlp::AmberStrict,
+    ),
+    (
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        Tlp::Red,
+    ),
 ];
 
-const NAMED_TYPES: &[&str] = &["campaign", "intrusion-set", "threat-actor", "malware", "tool"];
+const NAMED_TYPES: &[&str] = &[
+    "campaign",
+    "intrusion-set",
+    "threat-actor",
+    "malware",
+    "tool",
+];
 
 struct Bundle<'a> {
     objects: Vec<&'a Value>,
@@ -168,7 +201,9 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
             let pattern_type = str_field(obj, "pattern_type").unwrap_or("stix");
             let comment = str_field(obj, "name").map(str::to_string);
             if pattern_type != "stix" {
-                warnings.push(format!("{id}: pattern type {pattern_type} is not supported; pattern kept as text"));
+                warnings.push(format!(
+                    "{id}: pattern type {pattern_type} is not supported; pattern kept as text"
+                ));
                 acc.unsupported_patterns.push(pattern.to_string());
                 return;
             }
@@ -225,14 +260,15 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
                     if let Some(o) = str_field(r, "external_id")
                         .and_then(|e| Observable::parse(ObservableKind::AttackTechnique, e).ok())
                     {
-                        acc.observables.push((o, str_field(obj, "name").map(str::to_string)));
+                        acc.observables
+                            .push((o, str_field(obj, "name").map(str::to_string)));
                     }
                 }
             }
         }
         "vulnerability" => {
-            if let Some(o) = str_field(obj, "name")
-                .and_then(|n| Observable::parse(ObservableKind::Cve, n).ok())
+            if let Some(o) =
+                str_field(obj, "name").and_then(|n| Observable::parse(ObservableKind::Cve, n).ok())
             {
                 acc.observables.push((o, None));
             }
@@ -318,27 +354,37 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let mut parsed = Parsed::default();
     let mut referenced: HashSet<&str> = HashSet::new();
 
-    for obj in bundle.objects.iter().filter(|o| str_field(o, "type") == Some("report")) {
+    for obj in bundle
+        .objects
+        .iter()
+        .filter(|o| str_field(o, "type") == Some("report"))
+    {
         let id = str_field(obj, "id").unwrap_or_default();
-        let mut acc = Acc::default();
-        acc.tlp = bundle.tlp_of(obj);
+        let mut acc = Acc {
+            tlp: bundle.tlp_of(obj),
+            ..Acc::default()
+        };
         for r in array(obj, "object_refs").iter().filter_map(Value::as_str) {
             referenced.insert(r);
-            match bundle.by_id.get(r) {
-                Some(target) => add_object(&bundle, target, &mut acc, &mut parsed.warnings),
-                None => {}
+            if let Some(target) = bundle.by_id.get(r) {
+                add_object(&bundle, target, &mut acc, &mut parsed.warnings);
             }
         }
         let mut d = ReportDraft::new(
             str_field(obj, "name").unwrap_or("STIX report"),
             ctx.default_tlp,
         );
-        d.description = str_field(obj, "description").unwrap_or_default().to_string();
+        d.description = str_field(obj, "description")
+            .unwrap_or_default()
+            .to_string();
         d.observed_at = str_field(obj, "published").and_then(parse_time);
         d.external_id = Some(id.to_string());
         d.confidence = confidence(obj);
         d.link = first_url(obj);
-        for t in array(obj, "report_types").iter().chain(array(obj, "labels")) {
+        for t in array(obj, "report_types")
+            .iter()
+            .chain(array(obj, "labels"))
+        {
             if let Some(t) = t.as_str() {
                 d.tags.push(t.to_string());
             }
@@ -359,7 +405,11 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         count += 1;
         add_object(&bundle, obj, &mut acc, &mut parsed.warnings);
         // Pull in what the indicator indicates / is attributed to.
-        for rel in bundle.objects.iter().filter(|r| str_field(r, "type") == Some("relationship")) {
+        for rel in bundle
+            .objects
+            .iter()
+            .filter(|r| str_field(r, "type") == Some("relationship"))
+        {
             let (src, tgt) = (str_field(rel, "source_ref"), str_field(rel, "target_ref"));
             let other = if src == Some(id) {
                 tgt
@@ -403,13 +453,17 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         parsed.reports.push(finish(acc, d));
     }
 
-    for obj in bundle.objects.iter().filter(|o| str_field(o, "type") == Some("sighting")) {
+    for obj in bundle
+        .objects
+        .iter()
+        .filter(|o| str_field(o, "type") == Some("sighting"))
+    {
         let id = str_field(obj, "id").unwrap_or_default();
         let target = str_field(obj, "sighting_of_ref").and_then(|r| bundle.by_id.get(r));
         let Some(target) = target else {
-            parsed
-                .warnings
-                .push(format!("{id}: sighting_of_ref is not in the bundle; sighting skipped"));
+            parsed.warnings.push(format!(
+                "{id}: sighting_of_ref is not in the bundle; sighting skipped"
+            ));
             continue;
         };
         let mut acc = Acc::default();
@@ -419,9 +473,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             .iter()
             .find_map(|k| str_field(obj, k).and_then(parse_time));
         let (Some(seen_at), false) = (seen_at, acc.observables.is_empty()) else {
-            parsed
-                .warnings
-                .push(format!("{id}: sighting names no observable or time; skipped"));
+            parsed.warnings.push(format!(
+                "{id}: sighting names no observable or time; skipped"
+            ));
             continue;
         };
         let count = obj

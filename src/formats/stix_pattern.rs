@@ -124,7 +124,12 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, PatternError> {
                         j += close + 1;
                         continue;
                     }
-                    if b.is_ascii_whitespace() || matches!(b, b'[' | b']' | b'(' | b')' | b',' | b'=' | b'!' | b'<' | b'>') {
+                    if b.is_ascii_whitespace()
+                        || matches!(
+                            b,
+                            b'[' | b']' | b'(' | b')' | b',' | b'=' | b'!' | b'<' | b'>'
+                        )
+                    {
                         break;
                     }
                     j += 1;
@@ -405,23 +410,39 @@ mod tests {
     use super::*;
 
     fn keys(p: &str) -> Vec<String> {
-        parse(p).unwrap().observables.iter().map(Observable::key).collect()
+        parse(p)
+            .unwrap()
+            .observables
+            .iter()
+            .map(Observable::key)
+            .collect()
     }
 
     #[test]
     fn simple_and_compound() {
         assert_eq!(keys("[ipv4-addr:value = '10.0.0.1']"), ["ipv4:10.0.0.1"]);
-        assert_eq!(keys("[ipv4-addr:value = '223.166.0.0/15']"), ["cidr:223.166.0.0/15"]);
         assert_eq!(
-            keys("[file:hashes.'SHA-256' = 'EF537F25C895BFA782526529A9B63D97AA631564D5D789C2B765448C8635FB6C' AND file:name = 'a.exe']"),
+            keys("[ipv4-addr:value = '223.166.0.0/15']"),
+            ["cidr:223.166.0.0/15"]
+        );
+        assert_eq!(
+            keys(
+                "[file:hashes.'SHA-256' = 'EF537F25C895BFA782526529A9B63D97AA631564D5D789C2B765448C8635FB6C' AND file:name = 'a.exe']"
+            ),
             [
                 "sha256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c",
                 "filename:a.exe"
             ]
         );
         assert_eq!(
-            keys("[domain-name:value = 'evil.example.com'] OR ([url:value = 'http://x.example.org/a'] AND [email-addr:value = 'a@example.org'])"),
-            ["domain:evil.example.com", "url:http://x.example.org/a", "email:a@example.org"]
+            keys(
+                "[domain-name:value = 'evil.example.com'] OR ([url:value = 'http://x.example.org/a'] AND [email-addr:value = 'a@example.org'])"
+            ),
+            [
+                "domain:evil.example.com",
+                "url:http://x.example.org/a",
+                "email:a@example.org"
+            ]
         );
         assert_eq!(keys("[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' OR file:hashes.'SHA-1' = 'da39a3ee5e6b4b0d3255bfef95601890afd80709']").len(), 2);
     }
@@ -440,7 +461,10 @@ mod tests {
         let o = parse("[ipv4-addr:value = '10.0.0.1'] FOLLOWEDBY [domain-name:value = 'a.example.com'] WITHIN 300 SECONDS").unwrap();
         assert_eq!(o.observables.len(), 2);
         assert_eq!(o.unsupported.len(), 2);
-        let o = parse("[email-message:body_multipart[*].body_raw_ref.name MATCHES '^Final.+\\\\.exe$']").unwrap();
+        let o = parse(
+            "[email-message:body_multipart[*].body_raw_ref.name MATCHES '^Final.+\\\\.exe$']",
+        )
+        .unwrap();
         assert_eq!(o.unsupported.len(), 1);
     }
 

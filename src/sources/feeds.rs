@@ -22,7 +22,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{
+    ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
 use tokio::sync::watch;
 
 use crate::config::feeds::{FeedConfig, FeedUrl};
@@ -74,7 +76,9 @@ pub enum FeedError {
     },
     #[error("feed {feed}: no complete answer within the timeout of {}s", timeout.as_secs_f64())]
     Timeout { feed: String, timeout: Duration },
-    #[error("feed {feed}: body exceeds max_bytes ({max_bytes} bytes); raise max_bytes in feeds.toml if the feed really is this large")]
+    #[error(
+        "feed {feed}: body exceeds max_bytes ({max_bytes} bytes); raise max_bytes in feeds.toml if the feed really is this large"
+    )]
     TooLarge { feed: String, max_bytes: u64 },
     #[error("feed {feed}: cannot read {path}: {message}")]
     File {
@@ -82,7 +86,9 @@ pub enum FeedError {
         path: String,
         message: String,
     },
-    #[error("feed {feed}: environment variable {var} (header {header}) is not set or not a valid header value")]
+    #[error(
+        "feed {feed}: environment variable {var} (header {header}) is not set or not a valid header value"
+    )]
     MissingEnv {
         feed: String,
         header: String,
@@ -326,8 +332,14 @@ pub async fn poll(
         }
         let fetched = match &feed.url {
             FeedUrl::Http(u) => {
-                fetch_http(client, feed, u.as_str(), state.etag.as_deref(), state.last_modified.as_deref())
-                    .await?
+                fetch_http(
+                    client,
+                    feed,
+                    u.as_str(),
+                    state.etag.as_deref(),
+                    state.last_modified.as_deref(),
+                )
+                .await?
             }
             FeedUrl::File(p) => fetch_file(feed, p, state.last_modified.as_deref()).await?,
         };
@@ -382,7 +394,12 @@ pub async fn poll(
     }
 }
 
-type Attempt = (Option<Parsed>, Option<String>, Option<String>, Option<String>);
+type Attempt = (
+    Option<Parsed>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// A MISP feed: fetch `manifest.json`, then the events changed since the cursor.
 async fn poll_misp_feed(
@@ -390,10 +407,21 @@ async fn poll_misp_feed(
     feed: &FeedConfig,
     state: &FeedState,
 ) -> Result<Attempt, FeedError> {
-    let since: i64 = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let since: i64 = state
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let (manifest, etag, lm) = match &feed.url {
         FeedUrl::Http(u) => {
-            let f = fetch_http(client, feed, u.as_str(), state.etag.as_deref(), state.last_modified.as_deref()).await?;
+            let f = fetch_http(
+                client,
+                feed,
+                u.as_str(),
+                state.etag.as_deref(),
+                state.last_modified.as_deref(),
+            )
+            .await?;
             (f.body, f.etag, f.last_modified)
         }
         FeedUrl::File(p) => {
@@ -409,18 +437,26 @@ async fn poll_misp_feed(
         source,
     };
     let entries = formats::misp::parse_manifest(&manifest).map_err(fmt_err)?;
-    let todo: Vec<_> = entries.into_iter().filter(|e| e.timestamp > since).take(MISP_EVENTS_PER_POLL).collect();
+    let todo: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.timestamp > since)
+        .take(MISP_EVENTS_PER_POLL)
+        .collect();
     let mut parsed = Parsed::default();
     let mut cursor = since;
     for e in todo {
         let body = match &feed.url {
             FeedUrl::Http(u) => {
-                let url = u.join(&format!("{}.json", e.uuid)).map_err(|err| FeedError::Request {
-                    feed: feed.name.clone(),
-                    url: u.to_string(),
-                    message: err.to_string(),
-                })?;
-                fetch_http(client, feed, url.as_str(), None, None).await?.body
+                let url =
+                    u.join(&format!("{}.json", e.uuid))
+                        .map_err(|err| FeedError::Request {
+                            feed: feed.name.clone(),
+                            url: u.to_string(),
+                            message: err.to_string(),
+                        })?;
+                fetch_http(client, feed, url.as_str(), None, None)
+                    .await?
+                    .body
             }
             FeedUrl::File(p) => {
                 let path = p.with_file_name(format!("{}.json", e.uuid));
@@ -451,7 +487,7 @@ pub async fn run_scheduler<S, Fut>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     S: Fn(String, PollOutcome) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let sink = Arc::new(sink);
@@ -514,7 +550,10 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let d1 = backoff_delay(1);
-        assert!(d1 >= BACKOFF_BASE.mul_f64(0.8) && d1 <= BACKOFF_BASE.mul_f64(1.2), "{d1:?}");
+        assert!(
+            d1 >= BACKOFF_BASE.mul_f64(0.8) && d1 <= BACKOFF_BASE.mul_f64(1.2),
+            "{d1:?}"
+        );
         let d3 = backoff_delay(3);
         assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
         assert!(backoff_delay(30) <= BACKOFF_MAX);

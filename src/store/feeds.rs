@@ -123,7 +123,10 @@ mod tests {
             loaded.next_attempt_after.map(|t| t.timestamp_micros()),
             Some(now.timestamp_micros())
         );
-        assert_eq!(store.read(|c| load_state(c, "other")).unwrap(), FeedState::default());
+        assert_eq!(
+            store.read(|c| load_state(c, "other")).unwrap(),
+            FeedState::default()
+        );
         assert_eq!(store.read(all_states).unwrap().len(), 1);
         store.close();
     }

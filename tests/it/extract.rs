@@ -32,7 +32,9 @@ fn msticpy_cases_meet_the_floor() {
     let (mut expected, mut found, mut false_pos) = (0usize, 0usize, 0usize);
     let mut misses = Vec::new();
     for case in v["cases"].as_array().unwrap() {
-        let Some(counts) = case["expected_counts"].as_object() else { continue };
+        let Some(counts) = case["expected_counts"].as_object() else {
+            continue;
+        };
         let obs = extract(case["input"].as_str().unwrap());
         for (ty, n) in counts {
             let Some(kind) = kind_of(ty) else { continue };
@@ -61,7 +63,9 @@ fn long_article_finds_its_indicators_without_noise() {
     let obs = extract(&text);
     let keys: Vec<String> = obs.iter().map(|o| o.key()).collect();
     eprintln!("{keys:#?}");
-    assert!(keys.contains(&"url:https://threatconnect.com/blog/guccifer-2-all-roads-lead-russia/".to_string()));
+    assert!(keys.contains(
+        &"url:https://threatconnect.com/blog/guccifer-2-all-roads-lead-russia/".to_string()
+    ));
     // No version-like or date-like dotted numbers (07.26.16) become addresses.
     assert!(!keys.iter().any(|k| k.starts_with("ipv4:07")));
 }

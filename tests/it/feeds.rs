@@ -33,14 +33,29 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
                 let hits = Arc::clone(&hits);
                 async move {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some("\"v1\"") {
-                        return (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"v1\"")], String::new());
+                    if headers
+                        .get(header::IF_NONE_MATCH)
+                        .and_then(|v| v.to_str().ok())
+                        == Some("\"v1\"")
+                    {
+                        return (
+                            StatusCode::NOT_MODIFIED,
+                            [(header::ETAG, "\"v1\"")],
+                            String::new(),
+                        );
                     }
-                    (StatusCode::OK, [(header::ETAG, "\"v1\"")], KEV_MINI.to_string())
+                    (
+                        StatusCode::OK,
+                        [(header::ETAG, "\"v1\"")],
+                        KEV_MINI.to_string(),
+                    )
                 }
             }),
         )
-        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
         .route(
             "/hang",
             get(|| async {
@@ -48,7 +63,10 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
                 "never"
             }),
         )
-        .route("/garbage", get(|| async { "<html>this is not a KEV catalogue".into_response() }))
+        .route(
+            "/garbage",
+            get(|| async { "<html>this is not a KEV catalogue".into_response() }),
+        )
 }
 
 fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
@@ -91,11 +109,24 @@ async fn server_error_records_backoff() {
     let c = client();
     let now = Utc::now();
     let o1 = feeds::poll(&c, &f, &FeedState::default(), now).await;
-    assert!(matches!(o1.result, Err(FeedError::Status { status: 500, .. })), "{:?}", o1.result);
+    assert!(
+        matches!(o1.result, Err(FeedError::Status { status: 500, .. })),
+        "{:?}",
+        o1.result
+    );
     assert_eq!(o1.state.consecutive_failures, 1);
     let wait1 = o1.state.next_attempt_after.unwrap() - now;
-    assert!(wait1 >= chrono::Duration::seconds(48) && wait1 <= chrono::Duration::seconds(72), "{wait1}");
-    assert!(o1.state.last_error.as_deref().unwrap().contains("status 500"));
+    assert!(
+        wait1 >= chrono::Duration::seconds(48) && wait1 <= chrono::Duration::seconds(72),
+        "{wait1}"
+    );
+    assert!(
+        o1.state
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("status 500")
+    );
     let o2 = feeds::poll(&c, &f, &o1.state, now).await;
     assert_eq!(o2.state.consecutive_failures, 2);
     let wait2 = o2.state.next_attempt_after.unwrap() - now;
@@ -117,7 +148,10 @@ async fn garbage_is_a_recorded_feed_error() {
     let err = o.result.unwrap_err();
     assert!(matches!(err, FeedError::Format { .. }), "{err}");
     let recorded = o.state.last_error.unwrap();
-    assert!(recorded.starts_with("feed junk: kev: invalid JSON at line 1"), "{recorded}");
+    assert!(
+        recorded.starts_with("feed junk: kev: invalid JSON at line 1"),
+        "{recorded}"
+    );
     assert_eq!(o.state.consecutive_failures, 1);
 }
 
@@ -127,7 +161,9 @@ async fn endless_chunked_server() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
@@ -154,9 +190,21 @@ async fn oversized_body_is_capped_while_streaming() {
     let started = Instant::now();
     let o = feeds::poll(&client(), &f, &FeedState::default(), Utc::now()).await;
     let err = o.result.unwrap_err();
-    assert!(matches!(err, FeedError::TooLarge { max_bytes: 100_000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            FeedError::TooLarge {
+                max_bytes: 100_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("exceeds max_bytes (100000 bytes)"));
-    assert!(started.elapsed() < Duration::from_secs(4), "stopped early, not at the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped early, not at the timeout"
+    );
 }
 
 #[tokio::test]
@@ -189,14 +237,24 @@ async fn hanging_feed_times_out_while_another_completes() {
     let (name, outcome, at) = rx.recv().await.unwrap();
     assert_eq!(name, "fast");
     assert!(outcome.result.unwrap().is_some());
-    assert!(at - started < Duration::from_millis(1500), "fast feed was not delayed by the slow one");
+    assert!(
+        at - started < Duration::from_millis(1500),
+        "fast feed was not delayed by the slow one"
+    );
     let (name, outcome, at) = rx.recv().await.unwrap();
     assert_eq!(name, "slow");
-    assert!(matches!(outcome.result, Err(FeedError::Timeout { .. })), "{:?}", outcome.result);
+    assert!(
+        matches!(outcome.result, Err(FeedError::Timeout { .. })),
+        "{:?}",
+        outcome.result
+    );
     assert!(at - started >= Duration::from_secs(2));
     assert_eq!(outcome.state.consecutive_failures, 1);
     stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), sched).await.expect("scheduler stops").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sched)
+        .await
+        .expect("scheduler stops")
+        .unwrap();
 }
 
 #[tokio::test]
@@ -224,7 +282,11 @@ async fn project_feeds_toml_is_valid_and_offline_samples_parse() {
 
 #[tokio::test]
 async fn missing_file_and_missing_env_are_errors() {
-    let f = FeedConfig::new("gone", FeedUrl::File("/nonexistent/musubi/feed.json".into()), Format::Kev);
+    let f = FeedConfig::new(
+        "gone",
+        FeedUrl::File("/nonexistent/musubi/feed.json".into()),
+        Format::Kev,
+    );
     let o = feeds::poll(&client(), &f, &FeedState::default(), Utc::now()).await;
     assert!(matches!(o.result, Err(FeedError::File { .. })));
     let cfg = FeedsConfig::parse(
