@@ -478,10 +478,10 @@ impl FeedsConfig {
                     )),
                 }
             }
-            if let Some(FeedUrl::File(_)) = &url {
-                if !headers.is_empty() {
-                    p.push("headers make no sense for a file:// feed".into());
-                }
+            if let Some(FeedUrl::File(_)) = &url
+                && !headers.is_empty()
+            {
+                p.push("headers make no sense for a file:// feed".into());
             }
             if p.is_empty() {
                 feeds.push(FeedConfig {

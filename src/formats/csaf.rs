@@ -77,10 +77,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         if matches!(
             str_field(n, "category"),
             Some("summary" | "description" | "general")
-        ) {
-            if let Some(t) = str_field(n, "text") {
-                desc.push(t.to_string());
-            }
+        ) && let Some(t) = str_field(n, "text")
+        {
+            desc.push(t.to_string());
         }
     }
     if let Some(tree) = v.get("product_tree") {
@@ -93,16 +92,16 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             })?;
             d.push_observable(o, str_field(vuln, "title").map(str::to_string));
         }
-        if let Some(cwe) = vuln.get("cwe").and_then(|c| str_field(c, "id")) {
-            if !d.tags.iter().any(|t| t == cwe) {
-                d.tags.push(cwe.to_string());
-            }
+        if let Some(cwe) = vuln.get("cwe").and_then(|c| str_field(c, "id"))
+            && !d.tags.iter().any(|t| t == cwe)
+        {
+            d.tags.push(cwe.to_string());
         }
         for n in array(vuln, "notes") {
-            if str_field(n, "category") == Some("summary") {
-                if let Some(t) = str_field(n, "text") {
-                    desc.push(t.to_string());
-                }
+            if str_field(n, "category") == Some("summary")
+                && let Some(t) = str_field(n, "text")
+            {
+                desc.push(t.to_string());
             }
         }
     }

@@ -135,10 +135,10 @@ pub fn extract(text: &str) -> Vec<Observable> {
     }
     for m in RE_EMAIL.find_iter(&text) {
         let domain = m.as_str().rsplit('@').next().unwrap_or_default();
-        if domain_ok(domain) {
-            if let Ok(o) = Observable::parse(ObservableKind::Email, m.as_str()) {
-                found.push((m.start(), o));
-            }
+        if domain_ok(domain)
+            && let Ok(o) = Observable::parse(ObservableKind::Email, m.as_str())
+        {
+            found.push((m.start(), o));
         }
     }
     for m in RE_DOMAIN.find_iter(&text) {

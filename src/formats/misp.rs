@@ -151,10 +151,10 @@ fn add_cluster(d: &mut ReportDraft, ty: &str, value: &str) {
     } else if actor.contains(&ty) {
         format!("actor:{value}")
     } else if ty.contains("attack-pattern") {
-        if let Some((_, id)) = value.rsplit_once(" - ") {
-            if let Ok(o) = Observable::parse(ObservableKind::AttackTechnique, id) {
-                d.push_observable(o, Some(value.to_string()));
-            }
+        if let Some((_, id)) = value.rsplit_once(" - ")
+            && let Ok(o) = Observable::parse(ObservableKind::AttackTechnique, id)
+        {
+            d.push_observable(o, Some(value.to_string()));
         }
         format!("attack-pattern:{value}")
     } else {

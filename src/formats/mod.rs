@@ -344,10 +344,10 @@ fn detect_lines(head: &str) -> Option<Format> {
         .filter(|l| !l.is_empty())
         .take(200)
         .collect();
-    if let Some(first) = lines.first() {
-        if first.starts_with("cveID,") || first.starts_with("\"cveID\"") {
-            return Some(Format::KevCsv);
-        }
+    if let Some(first) = lines.first()
+        && (first.starts_with("cveID,") || first.starts_with("\"cveID\""))
+    {
+        return Some(Format::KevCsv);
     }
     let data: Vec<&str> = lines
         .iter()

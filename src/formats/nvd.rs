@@ -115,10 +115,10 @@ fn api2(cve: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, Form
     )?;
     for w in array(cve, "weaknesses") {
         for desc in array(w, "description") {
-            if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-")) {
-                if !d.tags.iter().any(|t| t == v) {
-                    d.tags.push(v.to_string());
-                }
+            if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-"))
+                && !d.tags.iter().any(|t| t == v)
+            {
+                d.tags.push(v.to_string());
             }
         }
     }
@@ -155,10 +155,10 @@ fn feed11(item: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, F
     if let Some(pt) = cve.get("problemtype") {
         for p in array(pt, "problemtype_data") {
             for desc in array(p, "description") {
-                if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-")) {
-                    if !d.tags.iter().any(|t| t == v) {
-                        d.tags.push(v.to_string());
-                    }
+                if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-"))
+                    && !d.tags.iter().any(|t| t == v)
+                {
+                    d.tags.push(v.to_string());
                 }
             }
         }

@@ -171,9 +171,11 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
 fn attr_error_offset(e: &quick_xml::events::attributes::AttrError) -> Option<usize> {
     use quick_xml::events::attributes::AttrError::*;
     match e {
-        ExpectedEq(p) | ExpectedValue(p) | UnquotedValue(p) | ExpectedQuote(p, _) | Duplicated(p, _) => {
-            Some(*p)
-        }
+        ExpectedEq(p)
+        | ExpectedValue(p)
+        | UnquotedValue(p)
+        | ExpectedQuote(p, _)
+        | Duplicated(p, _) => Some(*p),
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -304,13 +306,12 @@ fn item_draft(item: &Node, tlp: Tlp) -> Option<ReportDraft> {
     let mut all = Vec::new();
     item.descendants(&mut all);
     for n in &all {
-        if n.local() == "references" {
-            if let Some(o) = n
+        if n.local() == "references"
+            && let Some(o) = n
                 .attr("id")
                 .and_then(|id| Observable::parse(ObservableKind::Cve, id).ok())
-            {
-                d.push_observable(o, None);
-            }
+        {
+            d.push_observable(o, None);
         }
         if n.local() == "cpe" {
             let cpe = n.text.trim();

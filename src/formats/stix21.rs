@@ -247,22 +247,21 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
         t if NAMED_TYPES.contains(&t) => {
             if let Some(name) = str_field(obj, "name") {
                 acc.tag(format!("{t}:{name}"));
-                if t == "malware" {
-                    if let Ok(o) = Observable::parse(ObservableKind::MalwareFamily, name) {
-                        acc.observables.push((o, None));
-                    }
+                if t == "malware"
+                    && let Ok(o) = Observable::parse(ObservableKind::MalwareFamily, name)
+                {
+                    acc.observables.push((o, None));
                 }
             }
         }
         "attack-pattern" => {
             for r in array(obj, "external_references") {
-                if str_field(r, "source_name").is_some_and(|s| s.starts_with("mitre")) {
-                    if let Some(o) = str_field(r, "external_id")
+                if str_field(r, "source_name").is_some_and(|s| s.starts_with("mitre"))
+                    && let Some(o) = str_field(r, "external_id")
                         .and_then(|e| Observable::parse(ObservableKind::AttackTechnique, e).ok())
-                    {
-                        acc.observables
-                            .push((o, str_field(obj, "name").map(str::to_string)));
-                    }
+                {
+                    acc.observables
+                        .push((o, str_field(obj, "name").map(str::to_string)));
                 }
             }
         }
@@ -340,10 +339,10 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             ));
         }
         by_id.insert(id, *o);
-        if str_field(o, "type") == Some("marking-definition") {
-            if let Some(t) = marking_tlp(o) {
-                markings.insert(id, t);
-            }
+        if str_field(o, "type") == Some("marking-definition")
+            && let Some(t) = marking_tlp(o)
+        {
+            markings.insert(id, t);
         }
     }
     let bundle = Bundle {
@@ -418,10 +417,10 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             } else {
                 None
             };
-            if let Some(o) = other.and_then(|o| bundle.by_id.get(o)) {
-                if NAMED_TYPES.contains(&str_field(o, "type").unwrap_or_default()) {
-                    add_object(&bundle, o, &mut acc, &mut parsed.warnings);
-                }
+            if let Some(o) = other.and_then(|o| bundle.by_id.get(o))
+                && NAMED_TYPES.contains(&str_field(o, "type").unwrap_or_default())
+            {
+                add_object(&bundle, o, &mut acc, &mut parsed.warnings);
             }
         }
     }
