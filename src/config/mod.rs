@@ -3,6 +3,8 @@
 //! Raw TOML is read into `Raw*` structs, then validated into [`Config`]; validation reports
 //! every problem at once, each with the file and key, so an operator fixes the file in one go.
 
+pub mod feeds;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,7 @@ mod error;
 pub mod members;
 pub mod releases;
 pub mod reports;
+pub mod feeds;
 mod schema;
 pub mod sightings;
 mod writer;

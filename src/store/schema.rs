@@ -145,4 +145,19 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_at ON audit(at);
     "#,
+    // 3: feed poller state (conditional GET validators, backoff, last outcome).
+    r#"
+    CREATE TABLE feed_state (
+        feed                 TEXT PRIMARY KEY,
+        etag                 TEXT,
+        last_modified        TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_after   TEXT,
+        last_success         TEXT,
+        last_error           TEXT,
+        items_added          INTEGER NOT NULL DEFAULT 0,
+        cursor               TEXT,
+        updated_at           TEXT NOT NULL
+    );
+    "#,
 ];

@@ -1,0 +1,616 @@
+//! `feeds.toml`: the public feeds musubi polls.
+//!
+//! ```toml
+//! [[feed]]
+//! name = "cisa-kev"
+//! url = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+//! format = "kev"
+//! schedule = "0 15 */6 * * * *"   # cron, seconds first: sec min hour day-of-month month day-of-week [year]
+//! timezone = "+09:00"             # optional; "UTC" (default) or a fixed offset such as "+09:00"
+//! enabled = true                  # default true
+//! tlp = "clear"                   # default TLP for items without their own marking; default "clear"
+//! timeout = "60s"                 # whole request; default 60s (an integer means seconds)
+//! max_bytes = "50MB"              # body cap; default 50MB (an integer means bytes)
+//! reliability = "B"               # Admiralty source reliability A-F; optional
+//! headers = { Authorization = "env:NVD_API_KEY" }  # values only from the environment
+//! ```
+//!
+//! `url` is `https://` (or `http://`, for loopback tests and internal mirrors) or `file://`;
+//! a relative `file://` path is taken relative to the directory of `feeds.toml`.
+//! `format` is any name [`Format`] accepts; `format = "blocklist"` may be refined by a
+//! `[feed.blocklist]` table (`kind`, `column`, `delimiter`, `comment_prefixes`,
+//! `skip_header`, `prefix_column`).
+//!
+//! Schedules are evaluated in the feed's `timezone`, UTC when absent. Only fixed offsets are
+//! accepted (no DST rules are shipped); Japan has no DST, so `"+09:00"` is exact for JST.
+//!
+//! Validation collects every problem of every feed, each prefixed with the feed name, and
+//! fails once with the whole list, so an operator fixes the file in one pass.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use serde::Deserialize;
+
+use crate::formats::{BlocklistSpec, Format};
+use crate::model::{ObservableKind, Tlp};
+
+/// Default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default body cap: 50 MB holds the NVD 1.1 yearly feeds and the KEV catalogue.
+pub const DEFAULT_MAX_BYTES: u64 = 50 * 1000 * 1000;
+
+/// Why `feeds.toml` could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedsConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{path}: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// Where a feed is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedUrl {
+    Http(url::Url),
+    File(PathBuf),
+}
+
+impl std::fmt::Display for FeedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeedUrl::Http(u) => write!(f, "{u}"),
+            FeedUrl::File(p) => write!(f, "file://{}", p.display()),
+        }
+    }
+}
+
+/// An extra request header; the value is read from the environment when the feed is
+/// polled, so secrets never sit in `feeds.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderFromEnv {
+    pub name: String,
+    pub env_var: String,
+}
+
+/// Admiralty-scale source reliability (A = completely reliable … F = cannot be judged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reliability {
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+}
+
+impl FromStr for Reliability {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_uppercase().as_str() {
+            "A" => Reliability::A,
+            "B" => Reliability::B,
+            "C" => Reliability::C,
+            "D" => Reliability::D,
+            "E" => Reliability::E,
+            "F" => Reliability::F,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// One validated feed.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub name: String,
+    pub url: FeedUrl,
+    pub format: Format,
+    pub schedule: cron::Schedule,
+    /// The schedule as written, for listings.
+    pub schedule_text: String,
+    /// The zone the schedule is evaluated in (UTC unless `timezone` says otherwise).
+    pub timezone: FixedOffset,
+    pub enabled: bool,
+    pub tlp: Tlp,
+    pub timeout: Duration,
+    pub max_bytes: u64,
+    pub headers: Vec<HeaderFromEnv>,
+    pub reliability: Option<Reliability>,
+}
+
+impl FeedConfig {
+    /// A minimal feed (used by tests and by `musubi import --feed`).
+    pub fn new(name: &str, url: FeedUrl, format: Format) -> FeedConfig {
+        FeedConfig {
+            name: name.to_string(),
+            url,
+            format,
+            schedule: "0 0 * * * * *".parse().expect("static cron expression"),
+            schedule_text: "0 0 * * * * *".to_string(),
+            timezone: FixedOffset::east_opt(0).expect("zero offset"),
+            enabled: true,
+            tlp: Tlp::Clear,
+            timeout: DEFAULT_TIMEOUT,
+            max_bytes: DEFAULT_MAX_BYTES,
+            headers: Vec::new(),
+            reliability: None,
+        }
+    }
+
+    /// The next scheduled poll strictly after `after`.
+    pub fn next_run(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let local = after.with_timezone(&self.timezone);
+        self.schedule
+            .after(&local)
+            .next()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
+/// All feeds of `feeds.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct FeedsConfig {
+    pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    feed: Vec<RawFeed>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    name: Option<String>,
+    url: Option<String>,
+    format: Option<String>,
+    schedule: Option<String>,
+    timezone: Option<String>,
+    enabled: Option<bool>,
+    tlp: Option<String>,
+    timeout: Option<toml::Value>,
+    max_bytes: Option<toml::Value>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    reliability: Option<String>,
+    blocklist: Option<RawBlocklist>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlocklist {
+    kind: Option<String>,
+    column: Option<usize>,
+    delimiter: Option<String>,
+    comment_prefixes: Option<Vec<String>>,
+    skip_header: Option<bool>,
+    prefix_column: Option<usize>,
+}
+
+fn parse_duration(v: &toml::Value) -> Result<Duration, String> {
+    match v {
+        toml::Value::Integer(n) if *n > 0 => Ok(Duration::from_secs(*n as u64)),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+                (n, 0.001)
+            } else if let Some(n) = s.strip_suffix('s') {
+                (n, 1.0)
+            } else if let Some(n) = s.strip_suffix('m') {
+                (n, 60.0)
+            } else if let Some(n) = s.strip_suffix('h') {
+                (n, 3600.0)
+            } else {
+                (s, 1.0)
+            };
+            let n: f64 = num
+                .trim()
+                .parse()
+                .map_err(|_| format!("{s:?} is not a duration (e.g. \"30s\", \"2m\", 45)"))?;
+            if n <= 0.0 {
+                return Err("must be greater than zero".into());
+            }
+            Ok(Duration::from_secs_f64(n * mult))
+        }
+        _ => Err("must be a positive number of seconds or a string such as \"30s\"".into()),
+    }
+}
+
+fn parse_bytes(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
+        toml::Value::String(s) => {
+            let t = s.trim().to_ascii_uppercase();
+            let units: [(&str, u64); 7] = [
+                ("GIB", 1 << 30),
+                ("MIB", 1 << 20),
+                ("KIB", 1 << 10),
+                ("GB", 1_000_000_000),
+                ("MB", 1_000_000),
+                ("KB", 1_000),
+                ("B", 1),
+            ];
+            let (num, mult) = units
+                .iter()
+                .find_map(|(u, m)| t.strip_suffix(u).map(|n| (n.trim().to_string(), *m)))
+                .unwrap_or((t.clone(), 1));
+            let n: u64 = num
+                .parse()
+                .map_err(|_| format!("{s:?} is not a size (e.g. \"10MB\", 1048576)"))?;
+            if n == 0 {
+                return Err("must be greater than zero".into());
+            }
+            Ok(n * mult)
+        }
+        _ => Err("must be a positive number of bytes or a string such as \"10MB\"".into()),
+    }
+}
+
+fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
+    }
+    if t == "Asia/Tokyo" || t.eq_ignore_ascii_case("jst") {
+        return Ok(FixedOffset::east_opt(9 * 3600).expect("JST"));
+    }
+    let sign = match t.chars().next() {
+        Some('+') => 1,
+        Some('-') => -1,
+        _ => {
+            return Err(format!(
+                "timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\""
+            ));
+        }
+    };
+    let (h, m) = t[1..].split_once(':').unwrap_or((&t[1..], "0"));
+    let (Ok(h), Ok(m)) = (h.parse::<i32>(), m.parse::<i32>()) else {
+        return Err(format!(
+            "timezone {s:?} must be \"UTC\" or an offset such as \"+09:00\""
+        ));
+    };
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+        .ok_or_else(|| format!("timezone {s:?} is out of range"))
+}
+
+fn parse_url(raw: &str, base_dir: &Path) -> Result<FeedUrl, String> {
+    if let Some(path) = raw.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err("file:// URL has no path".into());
+        }
+        let p = PathBuf::from(path);
+        return Ok(FeedUrl::File(if p.is_absolute() {
+            p
+        } else {
+            base_dir.join(p)
+        }));
+    }
+    let u = url::Url::parse(raw).map_err(|e| format!("url {raw:?} is invalid: {e}"))?;
+    match u.scheme() {
+        "https" | "http" if u.has_host() => Ok(FeedUrl::Http(u)),
+        _ => Err(format!("url {raw:?} must start with https:// or file://")),
+    }
+}
+
+fn blocklist_spec(
+    base: BlocklistSpec,
+    raw: &RawBlocklist,
+    problems: &mut Vec<String>,
+) -> BlocklistSpec {
+    let mut spec = base;
+    if let Some(k) = &raw.kind {
+        match k.parse::<ObservableKind>() {
+            Ok(k) => spec.kind = Some(k),
+            Err(e) => problems.push(format!("blocklist.kind: {e}")),
+        }
+    }
+    if let Some(c) = raw.column {
+        spec.column = c;
+    }
+    if let Some(d) = &raw.delimiter {
+        let d = if d == "\\t" || d == "tab" {
+            "\t"
+        } else {
+            d.as_str()
+        };
+        let mut chars = d.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => spec.delimiter = Some(c),
+            _ => problems.push(format!("blocklist.delimiter {d:?} must be one character")),
+        }
+    }
+    if let Some(c) = &raw.comment_prefixes {
+        spec.comment_prefixes = c.clone();
+    }
+    if let Some(s) = raw.skip_header {
+        spec.skip_header = s;
+    }
+    if raw.prefix_column.is_some() {
+        spec.prefix_column = raw.prefix_column;
+    }
+    spec
+}
+
+impl FeedsConfig {
+    /// Loads and validates `feeds.toml`.
+    pub fn load(path: &Path) -> Result<FeedsConfig, FeedsConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FeedsConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        FeedsConfig::parse(&text, base).map_err(|e| match e {
+            ParseFailure::Toml(message) => FeedsConfigError::Toml {
+                path: path.to_path_buf(),
+                message,
+            },
+            ParseFailure::Invalid(problems) => FeedsConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            },
+        })
+    }
+
+    /// Parses and validates the text of `feeds.toml`; relative `file://` paths are resolved
+    /// against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<FeedsConfig, ParseFailure> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| ParseFailure::Toml(e.to_string()))?;
+        let mut problems = Vec::new();
+        let mut feeds = Vec::new();
+        let mut names = HashSet::new();
+        for (i, f) in raw.feed.into_iter().enumerate() {
+            let label = match &f.name {
+                Some(n) if !n.trim().is_empty() => format!("feed {n:?}"),
+                _ => format!("feed #{}", i + 1),
+            };
+            let mut p: Vec<String> = Vec::new();
+            let name = f.name.clone().unwrap_or_default();
+            if name.trim().is_empty() {
+                p.push("name is missing".into());
+            } else if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                p.push("name may contain only letters, digits, '-', '_' and '.'".into());
+            } else if !names.insert(name.clone()) {
+                p.push("name is used by another feed".into());
+            }
+            let url = match f.url.as_deref() {
+                None => {
+                    p.push("url is missing".into());
+                    None
+                }
+                Some(u) => parse_url(u, base_dir).map_err(|e| p.push(e)).ok(),
+            };
+            let format = match f.format.as_deref() {
+                None => {
+                    p.push("format is missing".into());
+                    None
+                }
+                Some(s) => s.parse::<Format>().map_err(|e| p.push(e.to_string())).ok(),
+            };
+            let format = match (format, &f.blocklist) {
+                (Some(Format::Blocklist(spec)), Some(raw)) => {
+                    Some(Format::Blocklist(blocklist_spec(spec, raw, &mut p)))
+                }
+                (Some(_), Some(_)) => {
+                    p.push("a [blocklist] table needs format = \"blocklist\"".into());
+                    None
+                }
+                (Some(Format::Native), None) => {
+                    p.push("format native is for submissions, not feeds".into());
+                    None
+                }
+                (f, None) => f,
+                (None, Some(_)) => None,
+            };
+            let schedule_text = f.schedule.clone().unwrap_or_default();
+            let schedule = match f.schedule.as_deref() {
+                None => {
+                    p.push("schedule is missing".into());
+                    None
+                }
+                Some(s) => cron::Schedule::from_str(s)
+                    .map_err(|e| {
+                        p.push(format!(
+                            "schedule {s:?} is not a cron expression (seconds first, e.g. \"0 30 * * * *\"): {e}"
+                        ))
+                    })
+                    .ok(),
+            };
+            let timezone = match f.timezone.as_deref() {
+                None => Some(FixedOffset::east_opt(0).expect("zero offset")),
+                Some(t) => parse_offset(t).map_err(|e| p.push(e)).ok(),
+            };
+            let tlp = match f.tlp.as_deref() {
+                None => Some(Tlp::Clear),
+                Some(t) => t.parse::<Tlp>().map_err(|e| p.push(e.to_string())).ok(),
+            };
+            let timeout = match &f.timeout {
+                None => Some(DEFAULT_TIMEOUT),
+                Some(v) => parse_duration(v)
+                    .map_err(|e| p.push(format!("timeout: {e}")))
+                    .ok(),
+            };
+            let max_bytes = match &f.max_bytes {
+                None => Some(DEFAULT_MAX_BYTES),
+                Some(v) => parse_bytes(v)
+                    .map_err(|e| p.push(format!("max_bytes: {e}")))
+                    .ok(),
+            };
+            let reliability = match f.reliability.as_deref() {
+                None => Some(None),
+                Some(r) => r
+                    .parse::<Reliability>()
+                    .map(Some)
+                    .map_err(|_| p.push(format!("reliability {r:?} must be one of A-F")))
+                    .ok(),
+            };
+            let mut headers = Vec::new();
+            for (k, v) in &f.headers {
+                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    p.push(format!("header name {k:?} is invalid"));
+                }
+                match v.strip_prefix("env:") {
+                    Some(var) if !var.is_empty() => headers.push(HeaderFromEnv {
+                        name: k.clone(),
+                        env_var: var.to_string(),
+                    }),
+                    _ => p.push(format!(
+                        "header {k} must name an environment variable (\"env:VAR\"); literal values would put secrets in feeds.toml"
+                    )),
+                }
+            }
+            if let Some(FeedUrl::File(_)) = &url
+                && !headers.is_empty()
+            {
+                p.push("headers make no sense for a file:// feed".into());
+            }
+            if p.is_empty() {
+                feeds.push(FeedConfig {
+                    name,
+                    url: url.expect("checked"),
+                    format: format.expect("checked"),
+                    schedule: schedule.expect("checked"),
+                    schedule_text,
+                    timezone: timezone.expect("checked"),
+                    enabled: f.enabled.unwrap_or(true),
+                    tlp: tlp.expect("checked"),
+                    timeout: timeout.expect("checked"),
+                    max_bytes: max_bytes.expect("checked"),
+                    headers,
+                    reliability: reliability.expect("checked"),
+                });
+            } else {
+                problems.extend(p.into_iter().map(|m| format!("{label}: {m}")));
+            }
+        }
+        if problems.is_empty() {
+            Ok(FeedsConfig { feeds })
+        } else {
+            Err(ParseFailure::Invalid(problems))
+        }
+    }
+
+    /// The feeds to poll.
+    pub fn enabled(&self) -> impl Iterator<Item = &FeedConfig> {
+        self.feeds.iter().filter(|f| f.enabled)
+    }
+}
+
+/// Why the text of `feeds.toml` was rejected (without the file path; see [`FeedsConfigError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseFailure {
+    Toml(String),
+    Invalid(Vec<String>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_feed_with_defaults() {
+        let c = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "kev"
+            url = "file://feeds/kev.json"
+            format = "kev"
+            schedule = "0 0 8 * * Mon-Fri *"
+            timezone = "+09:00"
+            "#,
+            Path::new("/etc/musubi"),
+        )
+        .unwrap();
+        let f = &c.feeds[0];
+        assert_eq!(f.url, FeedUrl::File("/etc/musubi/feeds/kev.json".into()));
+        assert_eq!(f.timeout, DEFAULT_TIMEOUT);
+        // 08:00 JST is 23:00 UTC the day before.
+        let after = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            f.next_run(after).unwrap().to_rfc3339(),
+            "2026-11-24T23:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_the_feed_name() {
+        let err = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "bad"
+            url = "ftp://x"
+            format = "yaml"
+            schedule = "every day"
+            tlp = "purple"
+            timeout = "soon"
+            headers = { Authorization = "Bearer 123" }
+            reliability = "Z"
+
+            [[feed]]
+            url = "https://example.org/x"
+            format = "kev"
+            schedule = "0 0 * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap_err();
+        let ParseFailure::Invalid(p) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(p.len(), 8, "{p:#?}");
+        assert!(
+            p[..7].iter().all(|m| m.starts_with("feed \"bad\": ")),
+            "{p:#?}"
+        );
+        assert_eq!(p[7], "feed #2: name is missing");
+    }
+
+    #[test]
+    fn blocklist_table_refines_the_spec() {
+        let c = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "urlhaus"
+            url = "https://urlhaus.abuse.ch/downloads/csv_recent/"
+            format = "blocklist"
+            schedule = "0 */5 * * * *"
+            max_bytes = "5MB"
+            [feed.blocklist]
+            kind = "url"
+            column = 2
+            delimiter = ","
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        let Format::Blocklist(spec) = &c.feeds[0].format else {
+            panic!()
+        };
+        assert_eq!(
+            (spec.kind, spec.column, spec.delimiter),
+            (Some(ObservableKind::Url), 2, Some(','))
+        );
+        assert_eq!(c.feeds[0].max_bytes, 5_000_000);
+    }
+}

@@ -1,0 +1,172 @@
+//! NVD CVE data: the CVE API 2.0 response and the legacy JSON 1.1 data feeds.
+//!
+//! One report per CVE, carrying the CVE (and the CWE ids as tags). Vendor/product pairs of
+//! vulnerable CPEs become tags so that an analyst can find "all Exchange CVEs".
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::json::{self, array, parse_time, req_str, str_field};
+use super::{FormatError, ParseContext, Parsed};
+use crate::model::{Confidence, Observable, ObservableKind, ReportDraft};
+
+const FORMAT: &str = "nvd";
+
+/// Parses either NVD encoding, recognised by its top-level key.
+pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
+    let v = json::parse(FORMAT, bytes)?;
+    let mut parsed = Parsed::default();
+    if let Some(items) = v.get("vulnerabilities").and_then(Value::as_array) {
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("$.vulnerabilities[{i}].cve");
+            let cve = item
+                .get("cve")
+                .ok_or_else(|| FormatError::structure(FORMAT, &path, "missing"))?;
+            parsed.reports.push(api2(cve, &path, ctx)?);
+        }
+    } else if let Some(items) = v.get("CVE_Items").and_then(Value::as_array) {
+        for (i, item) in items.iter().enumerate() {
+            parsed
+                .reports
+                .push(feed11(item, &format!("$.CVE_Items[{i}]"), ctx)?);
+        }
+    } else {
+        return Err(FormatError::structure(
+            FORMAT,
+            "$",
+            "neither an API 2.0 response (vulnerabilities) nor a 1.1 feed (CVE_Items)",
+        ));
+    }
+    Ok(parsed)
+}
+
+fn english(descs: &[Value]) -> String {
+    descs
+        .iter()
+        .find(|d| str_field(d, "lang") == Some("en"))
+        .or(descs.first())
+        .and_then(|d| str_field(d, "value"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn cve_draft(
+    id: &str,
+    path: &str,
+    description: String,
+    published: Option<&str>,
+    ctx: &ParseContext,
+) -> Result<ReportDraft, FormatError> {
+    let cve = Observable::parse(ObservableKind::Cve, id)
+        .map_err(|e| FormatError::structure(FORMAT, format!("{path}.id"), e.to_string()))?;
+    let mut short: String = description.chars().take(120).collect();
+    if short.len() < description.len() {
+        short.push('…');
+    }
+    let mut d = ReportDraft::new(format!("{}: {short}", cve.value()), ctx.default_tlp);
+    d.description = description;
+    d.confidence = Confidence::Confirmed;
+    d.observed_at = published.and_then(parse_time);
+    d.external_id = Some(format!("nvd:{}", cve.value()));
+    d.link = Some(format!("https://nvd.nist.gov/vuln/detail/{}", cve.value()));
+    d.tags.push("nvd".to_string());
+    d.push_observable(cve, None);
+    Ok(d)
+}
+
+/// `cpe:2.3:a:microsoft:exchange_server:...` → `microsoft:exchange_server`.
+fn cpe_tag(cpe: &str) -> Option<String> {
+    let parts: Vec<&str> = cpe.split(':').collect();
+    let (vendor, product) = if parts.get(1) == Some(&"2.3") {
+        (parts.get(3)?, parts.get(4)?)
+    } else {
+        (parts.get(2)?, parts.get(3)?)
+    };
+    Some(format!("cpe:{vendor}:{product}"))
+}
+
+fn collect_cpes(node: &Value, out: &mut BTreeSet<String>) {
+    for m in array(node, "cpeMatch")
+        .iter()
+        .chain(array(node, "cpe_match"))
+    {
+        let vulnerable = m.get("vulnerable").and_then(Value::as_bool).unwrap_or(true);
+        if let (true, Some(c)) = (
+            vulnerable,
+            str_field(m, "criteria").or(str_field(m, "cpe23Uri")),
+        ) {
+            out.extend(cpe_tag(c));
+        }
+    }
+    for child in array(node, "children").iter().chain(array(node, "nodes")) {
+        collect_cpes(child, out);
+    }
+}
+
+fn api2(cve: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, FormatError> {
+    let id = req_str(FORMAT, cve, path, "id")?;
+    let mut d = cve_draft(
+        id,
+        path,
+        english(array(cve, "descriptions")),
+        str_field(cve, "published"),
+        ctx,
+    )?;
+    for w in array(cve, "weaknesses") {
+        for desc in array(w, "description") {
+            if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-"))
+                && !d.tags.iter().any(|t| t == v)
+            {
+                d.tags.push(v.to_string());
+            }
+        }
+    }
+    if cve.get("cisaExploitAdd").is_some() {
+        d.tags.push("kev".to_string());
+    }
+    let mut cpes = BTreeSet::new();
+    for conf in array(cve, "configurations") {
+        collect_cpes(conf, &mut cpes);
+    }
+    d.tags.extend(cpes);
+    Ok(d)
+}
+
+fn feed11(item: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, FormatError> {
+    let cve = item
+        .get("cve")
+        .ok_or_else(|| FormatError::structure(FORMAT, format!("{path}.cve"), "missing"))?;
+    let meta = cve.get("CVE_data_meta").ok_or_else(|| {
+        FormatError::structure(FORMAT, format!("{path}.cve.CVE_data_meta"), "missing")
+    })?;
+    let id = req_str(FORMAT, meta, &format!("{path}.cve.CVE_data_meta"), "ID")?;
+    let descs = cve
+        .get("description")
+        .map(|d| array(d, "description_data"))
+        .unwrap_or(&[]);
+    let mut d = cve_draft(
+        id,
+        path,
+        english(descs),
+        str_field(item, "publishedDate"),
+        ctx,
+    )?;
+    if let Some(pt) = cve.get("problemtype") {
+        for p in array(pt, "problemtype_data") {
+            for desc in array(p, "description") {
+                if let Some(v) = str_field(desc, "value").filter(|v| v.starts_with("CWE-"))
+                    && !d.tags.iter().any(|t| t == v)
+                {
+                    d.tags.push(v.to_string());
+                }
+            }
+        }
+    }
+    let mut cpes = BTreeSet::new();
+    if let Some(conf) = item.get("configurations") {
+        collect_cpes(conf, &mut cpes);
+    }
+    d.tags.extend(cpes);
+    Ok(d)
+}

@@ -1,0 +1,561 @@
+//! The feed fetcher and scheduler.
+//!
+//! [`poll`] is one attempt at one feed: conditional GET (ETag / Last-Modified), a timeout
+//! over the whole request, a body cap enforced while streaming, gzip (transfer encoding and
+//! `.gz` files), `file://` feeds, and parsing on the blocking pool. It is pure with respect
+//! to state: it takes the feed's [`FeedState`] and returns the next one, which the caller
+//! persists (`store::feeds::save_state`).
+//!
+//! [`run_scheduler`] runs one task per feed, so a slow, hanging or broken feed never delays
+//! the others; each task sleeps until the feed's next cron time (or the end of its backoff,
+//! whichever is later), polls, and hands the outcome to the sink.
+//!
+//! Re-polling never duplicates: drafts carry their `external_id`, and the store dedups feed
+//! items by (feed, external_id) and by content hash.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{
+    ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
+use tokio::sync::watch;
+
+use crate::config::feeds::{FeedConfig, FeedUrl};
+use crate::formats::{self, Format, FormatError, ParseContext, Parsed};
+
+/// First retry delay after a failure; doubles with each further failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
+/// Longest delay between attempts of a failing feed.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Events fetched per poll of a MISP feed (the rest follow on the next poll).
+pub const MISP_EVENTS_PER_POLL: usize = 200;
+
+/// What musubi remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedState {
+    /// Validator for `If-None-Match`.
+    pub etag: Option<String>,
+    /// Validator for `If-Modified-Since` (HTTP date as the server sent it; for `file://`
+    /// feeds the file's modification time).
+    pub last_modified: Option<String>,
+    /// Failures since the last success; drives the backoff.
+    pub consecutive_failures: u32,
+    /// No attempt before this time (set after a failure).
+    pub next_attempt_after: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Display text of the last failure, cleared by a success.
+    pub last_error: Option<String>,
+    /// Reports parsed on the last successful poll that returned content.
+    pub items_added: u64,
+    /// Format-specific position (MISP feeds: the newest event timestamp fetched).
+    pub cursor: Option<String>,
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedError {
+    #[error("feed {feed}: request to {url} failed: {message}")]
+    Request {
+        feed: String,
+        url: String,
+        message: String,
+    },
+    #[error("feed {feed}: {url} answered http status {status}")]
+    Status {
+        feed: String,
+        url: String,
+        status: u16,
+    },
+    #[error("feed {feed}: no complete answer within the timeout of {}s", timeout.as_secs_f64())]
+    Timeout { feed: String, timeout: Duration },
+    #[error(
+        "feed {feed}: body exceeds max_bytes ({max_bytes} bytes); raise max_bytes in feeds.toml if the feed really is this large"
+    )]
+    TooLarge { feed: String, max_bytes: u64 },
+    #[error("feed {feed}: cannot read {path}: {message}")]
+    File {
+        feed: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "feed {feed}: environment variable {var} (header {header}) is not set or not a valid header value"
+    )]
+    MissingEnv {
+        feed: String,
+        header: String,
+        var: String,
+    },
+    #[error("feed {feed}: {source}")]
+    Format {
+        feed: String,
+        #[source]
+        source: FormatError,
+    },
+}
+
+/// The result of one poll and the state to persist.
+#[derive(Debug)]
+pub struct PollOutcome {
+    pub state: FeedState,
+    /// `Ok(None)`: not modified since the last poll (HTTP 304, unchanged file).
+    pub result: Result<Option<Parsed>, FeedError>,
+}
+
+/// Installs the ring TLS provider for rustls (reqwest is built without one); ignores
+/// "already installed", so every entry point may call it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The HTTP client feeds share (connection pool, gzip, user agent).
+pub fn build_client() -> reqwest::Result<reqwest::Client> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("musubi/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        .build()
+}
+
+/// The delay before the next attempt after `failures` consecutive failures: exponential
+/// from [`BACKOFF_BASE`] up to [`BACKOFF_MAX`], with ±20 % jitter so that feeds failing
+/// together (a network outage) do not retry in lockstep.
+pub fn backoff_delay(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    let base = BACKOFF_BASE.saturating_mul(1u32 << exp).min(BACKOFF_MAX);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    base.mul_f64(jitter).min(BACKOFF_MAX)
+}
+
+struct Fetched {
+    body: Option<Vec<u8>>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+fn resolve_headers(feed: &FeedConfig) -> Result<HeaderMap, FeedError> {
+    let mut map = HeaderMap::new();
+    for h in &feed.headers {
+        let missing = || FeedError::MissingEnv {
+            feed: feed.name.clone(),
+            header: h.name.clone(),
+            var: h.env_var.clone(),
+        };
+        let value = std::env::var(&h.env_var).map_err(|_| missing())?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| missing())?;
+        let mut value = HeaderValue::from_str(&value).map_err(|_| missing())?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+async fn fetch_http(
+    client: &reqwest::Client,
+    feed: &FeedConfig,
+    url: &str,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+) -> Result<Fetched, FeedError> {
+    let request_err = |e: reqwest::Error| FeedError::Request {
+        feed: feed.name.clone(),
+        url: url.to_string(),
+        message: error_chain(&e),
+    };
+    let mut req = client.get(url).headers(resolve_headers(feed)?);
+    if let Some(e) = etag {
+        req = req.header(IF_NONE_MATCH, e);
+    }
+    if let Some(lm) = last_modified {
+        req = req.header(IF_MODIFIED_SINCE, lm);
+    }
+    let mut resp = req.send().await.map_err(request_err)?;
+    let status = resp.status();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (new_etag, new_lm) = (header(ETAG), header(LAST_MODIFIED));
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Fetched {
+            body: None,
+            etag: new_etag.or(etag.map(str::to_string)),
+            last_modified: new_lm.or(last_modified.map(str::to_string)),
+        });
+    }
+    if !status.is_success() {
+        return Err(FeedError::Status {
+            feed: feed.name.clone(),
+            url: url.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    let too_large = || FeedError::TooLarge {
+        feed: feed.name.clone(),
+        max_bytes: feed.max_bytes,
+    };
+    if resp.content_length().is_some_and(|n| n > feed.max_bytes) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(request_err)? {
+        if body.len() as u64 + chunk.len() as u64 > feed.max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched {
+        body: Some(body),
+        etag: new_etag,
+        last_modified: new_lm,
+    })
+}
+
+async fn fetch_file(
+    feed: &FeedConfig,
+    path: &std::path::Path,
+    last_modified: Option<&str>,
+) -> Result<Fetched, FeedError> {
+    let file_err = |e: std::io::Error| FeedError::File {
+        feed: feed.name.clone(),
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(file_err)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .map(|t| DateTime::<Utc>::from(t).to_rfc3339());
+    if mtime.is_some() && mtime.as_deref() == last_modified {
+        return Ok(Fetched {
+            body: None,
+            etag: None,
+            last_modified: mtime,
+        });
+    }
+    if meta.len() > feed.max_bytes {
+        return Err(FeedError::TooLarge {
+            feed: feed.name.clone(),
+            max_bytes: feed.max_bytes,
+        });
+    }
+    let body = tokio::fs::read(path).await.map_err(file_err)?;
+    Ok(Fetched {
+        body: Some(body),
+        etag: None,
+        last_modified: mtime,
+    })
+}
+
+/// Inflates a gzip file (NVD's `.json.gz`), keeping the cap on the inflated size.
+fn gunzip_if_needed(feed: &FeedConfig, body: Vec<u8>) -> Result<Vec<u8>, FeedError> {
+    if !body.starts_with(&[0x1f, 0x8b]) {
+        return Ok(body);
+    }
+    let mut out = Vec::new();
+    let mut dec = flate2::read::GzDecoder::new(&body[..]).take(feed.max_bytes + 1);
+    dec.read_to_end(&mut out).map_err(|e| FeedError::Request {
+        feed: feed.name.clone(),
+        url: feed.url.to_string(),
+        message: format!("gzip body is corrupt: {e}"),
+    })?;
+    if out.len() as u64 > feed.max_bytes {
+        return Err(FeedError::TooLarge {
+            feed: feed.name.clone(),
+            max_bytes: feed.max_bytes,
+        });
+    }
+    Ok(out)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+async fn parse_off_runtime(
+    feed: &FeedConfig,
+    format: Format,
+    body: Vec<u8>,
+) -> Result<Parsed, FeedError> {
+    let ctx = ParseContext {
+        default_tlp: feed.tlp,
+        feed: Some(feed.name.clone()),
+        source: Some(feed.url.to_string()),
+    };
+    let name = feed.name.clone();
+    let feed2 = feed.clone();
+    tokio::task::spawn_blocking(move || {
+        let body = gunzip_if_needed(&feed2, body)?;
+        formats::parse(&format, &body, &ctx).map_err(|source| FeedError::Format {
+            feed: feed2.name.clone(),
+            source,
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(FeedError::Request {
+            feed: name,
+            url: String::new(),
+            message: format!("parser task failed: {e}"),
+        })
+    })
+}
+
+/// Polls one feed once. Does not look at `next_attempt_after`: deciding *when* to poll is
+/// the scheduler's job, so a manual `musubi feeds poll` can override a backoff.
+pub async fn poll(
+    client: &reqwest::Client,
+    feed: &FeedConfig,
+    state: &FeedState,
+    now: DateTime<Utc>,
+) -> PollOutcome {
+    let attempt = async {
+        if feed.format == Format::MispManifest {
+            return poll_misp_feed(client, feed, state).await;
+        }
+        let fetched = match &feed.url {
+            FeedUrl::Http(u) => {
+                fetch_http(
+                    client,
+                    feed,
+                    u.as_str(),
+                    state.etag.as_deref(),
+                    state.last_modified.as_deref(),
+                )
+                .await?
+            }
+            FeedUrl::File(p) => fetch_file(feed, p, state.last_modified.as_deref()).await?,
+        };
+        let parsed = match fetched.body {
+            None => None,
+            Some(body) => Some(parse_off_runtime(feed, feed.format.clone(), body).await?),
+        };
+        Ok((parsed, fetched.etag, fetched.last_modified, None))
+    };
+    let result = match tokio::time::timeout(feed.timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(FeedError::Timeout {
+            feed: feed.name.clone(),
+            timeout: feed.timeout,
+        }),
+    };
+    let mut next = state.clone();
+    match result {
+        Ok((parsed, etag, last_modified, cursor)) => {
+            next.etag = etag;
+            next.last_modified = last_modified;
+            next.consecutive_failures = 0;
+            next.next_attempt_after = None;
+            next.last_success = Some(now);
+            next.last_error = None;
+            if let Some(c) = cursor {
+                next.cursor = Some(c);
+            }
+            if let Some(p) = &parsed {
+                next.items_added = p.reports.len() as u64;
+                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), "Feed polled.");
+            } else {
+                tracing::debug!(feed = %feed.name, "Feed not modified.");
+            }
+            PollOutcome {
+                state: next,
+                result: Ok(parsed),
+            }
+        }
+        Err(e) => {
+            next.consecutive_failures = next.consecutive_failures.saturating_add(1);
+            let delay = backoff_delay(next.consecutive_failures);
+            next.next_attempt_after =
+                Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(6)));
+            next.last_error = Some(e.to_string());
+            tracing::warn!(feed = %feed.name, error = %e, failures = next.consecutive_failures, retry_in_s = delay.as_secs(), "Feed poll failed.");
+            PollOutcome {
+                state: next,
+                result: Err(e),
+            }
+        }
+    }
+}
+
+type Attempt = (
+    Option<Parsed>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A MISP feed: fetch `manifest.json`, then the events changed since the cursor.
+async fn poll_misp_feed(
+    client: &reqwest::Client,
+    feed: &FeedConfig,
+    state: &FeedState,
+) -> Result<Attempt, FeedError> {
+    let since: i64 = state
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (manifest, etag, lm) = match &feed.url {
+        FeedUrl::Http(u) => {
+            let f = fetch_http(
+                client,
+                feed,
+                u.as_str(),
+                state.etag.as_deref(),
+                state.last_modified.as_deref(),
+            )
+            .await?;
+            (f.body, f.etag, f.last_modified)
+        }
+        FeedUrl::File(p) => {
+            let f = fetch_file(feed, p, state.last_modified.as_deref()).await?;
+            (f.body, f.etag, f.last_modified)
+        }
+    };
+    let Some(manifest) = manifest else {
+        return Ok((None, etag, lm, None));
+    };
+    let fmt_err = |source| FeedError::Format {
+        feed: feed.name.clone(),
+        source,
+    };
+    let entries = formats::misp::parse_manifest(&manifest).map_err(fmt_err)?;
+    let todo: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.timestamp > since)
+        .take(MISP_EVENTS_PER_POLL)
+        .collect();
+    let mut parsed = Parsed::default();
+    let mut cursor = since;
+    for e in todo {
+        let body = match &feed.url {
+            FeedUrl::Http(u) => {
+                let url =
+                    u.join(&format!("{}.json", e.uuid))
+                        .map_err(|err| FeedError::Request {
+                            feed: feed.name.clone(),
+                            url: u.to_string(),
+                            message: err.to_string(),
+                        })?;
+                fetch_http(client, feed, url.as_str(), None, None)
+                    .await?
+                    .body
+            }
+            FeedUrl::File(p) => {
+                let path = p.with_file_name(format!("{}.json", e.uuid));
+                fetch_file(feed, &path, None).await?.body
+            }
+        };
+        let Some(body) = body else { continue };
+        let one = parse_off_runtime(feed, Format::Misp, body).await?;
+        parsed.reports.extend(one.reports);
+        parsed.warnings.extend(one.warnings);
+        cursor = cursor.max(e.timestamp);
+    }
+    Ok((Some(parsed), etag, lm, Some(cursor.to_string())))
+}
+
+/// Polls every feed on its schedule until `shutdown` resolves.
+///
+/// One task per feed: a feed that hangs only holds its own task (and is cut by its
+/// timeout). A feed polls at start when it has never succeeded or its last success is
+/// older than its previous scheduled time; otherwise it waits for its next cron time, or
+/// the end of its backoff, whichever is later. `sink` receives every outcome (the caller
+/// stores the drafts and saves the state); it is awaited before the feed's next poll.
+pub async fn run_scheduler<S, Fut>(
+    feeds: Vec<FeedConfig>,
+    client: reqwest::Client,
+    initial: HashMap<String, FeedState>,
+    sink: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    S: Fn(String, PollOutcome) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sink = Arc::new(sink);
+    let mut tasks = tokio::task::JoinSet::new();
+    for feed in feeds.into_iter().filter(|f| f.enabled) {
+        let state = initial.get(&feed.name).cloned().unwrap_or_default();
+        let client = client.clone();
+        let sink = Arc::clone(&sink);
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut state = state;
+            let mut first = true;
+            loop {
+                let now = Utc::now();
+                let due_now = first && state.last_success.is_none_or(|last| {
+                    // Missed a scheduled run while musubi was down.
+                    feed.next_run(last).is_some_and(|t| t <= now)
+                });
+                first = false;
+                let mut when = if due_now {
+                    now
+                } else {
+                    match feed.next_run(now) {
+                        Some(t) => t,
+                        None => {
+                            tracing::warn!(feed = %feed.name, "Feed schedule has no future run; feed stops.");
+                            return;
+                        }
+                    }
+                };
+                if let Some(after) = state.next_attempt_after {
+                    when = when.max(after);
+                }
+                let wait = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return,
+                }
+                let outcome = tokio::select! {
+                    o = poll(&client, &feed, &state, Utc::now()) => o,
+                    _ = stop.changed() => return,
+                };
+                state = outcome.state.clone();
+                sink(feed.name.clone(), outcome).await;
+            }
+        });
+    }
+    tokio::select! {
+        _ = shutdown => {}
+        _ = async { while tasks.join_next().await.is_some() {} } => return,
+    }
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let d1 = backoff_delay(1);
+        assert!(
+            d1 >= BACKOFF_BASE.mul_f64(0.8) && d1 <= BACKOFF_BASE.mul_f64(1.2),
+            "{d1:?}"
+        );
+        let d3 = backoff_delay(3);
+        assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
+        assert!(backoff_delay(30) <= BACKOFF_MAX);
+    }
+}
