@@ -200,7 +200,10 @@ impl FromStr for Section {
             .find(|x| x.as_str() == s)
             .ok_or_else(|| {
                 let all: Vec<_> = Section::ALL.iter().map(|x| x.as_str()).collect();
-                format!("unknown section {s:?} (expected one of: {})", all.join(", "))
+                format!(
+                    "unknown section {s:?} (expected one of: {})",
+                    all.join(", ")
+                )
             })
     }
 }

@@ -56,7 +56,9 @@ impl Reason {
                 match (lang, secretariat) {
                     (Language::Ja, true) => format!("新たな分野から報告: {}", names.join(", ")),
                     (Language::Ja, false) => "新たな分野から報告がありました".into(),
-                    (Language::En, true) => format!("reported from new sectors: {}", names.join(", ")),
+                    (Language::En, true) => {
+                        format!("reported from new sectors: {}", names.join(", "))
+                    }
                     (Language::En, false) => "reported from a new sector".into(),
                 }
             }
@@ -290,7 +292,10 @@ pub async fn send(
         let (title, subject) = match lang {
             Language::Ja => (
                 "musubi 速報".to_string(),
-                format!("[{}] musubi 速報: キャンペーン {n} 件が拡大しています", tlp.label()),
+                format!(
+                    "[{}] musubi 速報: キャンペーン {n} 件が拡大しています",
+                    tlp.label()
+                ),
             ),
             Language::En => (
                 "musubi alert".to_string(),
@@ -378,8 +383,14 @@ async fn post_webhooks(config: &Config, batch: &Batch, now: DateTime<Utc>) {
     for url in &config.mail.alerts.webhooks {
         match client.post(url.clone()).json(&payload).send().await {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(status = r.status().as_u16(), host = url.host_str().unwrap_or(""), "Alert webhook refused the alert."),
-            Err(e) => tracing::warn!(error = %e, host = url.host_str().unwrap_or(""), "Alert webhook failed."),
+            Ok(r) => tracing::warn!(
+                status = r.status().as_u16(),
+                host = url.host_str().unwrap_or(""),
+                "Alert webhook refused the alert."
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, host = url.host_str().unwrap_or(""), "Alert webhook failed.")
+            }
         }
     }
 }
@@ -417,7 +428,11 @@ mod tests {
     #[test]
     fn a_new_sector_triggers_once() {
         let a = set(vec![(1, vec![1, 2], vec![Sector::Telecom])]);
-        let b = set(vec![(1, vec![1, 2, 3], vec![Sector::Telecom, Sector::Finance])]);
+        let b = set(vec![(
+            1,
+            vec![1, 2, 3],
+            vec![Sector::Telecom, Sector::Finance],
+        )]);
         let t = triggers(&a, &b);
         assert_eq!(t.len(), 1);
         assert_eq!(
@@ -441,7 +456,11 @@ mod tests {
         ]);
         // Merged: both sectors existed before, but in different campaigns; the merged
         // campaign gained none relative to the union of its parts.
-        let b = set(vec![(1, vec![1, 2], vec![Sector::Telecom, Sector::Finance])]);
+        let b = set(vec![(
+            1,
+            vec![1, 2],
+            vec![Sector::Telecom, Sector::Finance],
+        )]);
         assert!(triggers(&a, &b).is_empty());
         // A brand-new campaign spanning two sectors triggers.
         let c = set(vec![(3, vec![7, 8], vec![Sector::Water, Sector::Gas])]);

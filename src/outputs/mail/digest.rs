@@ -69,7 +69,9 @@ pub fn load_window(
         let mut seen = HashSet::new();
         let mut campaigns = Vec::new();
         for &seq in &seqs {
-            let Some(c) = set.of_report(seq) else { continue };
+            let Some(c) = set.of_report(seq) else {
+                continue;
+            };
             if !seen.insert(c.id) {
                 continue;
             }
@@ -182,11 +184,7 @@ fn section_title(s: Section, lang: Language) -> &'static str {
     }
 }
 
-fn capped(
-    title: &str,
-    mut items: Vec<CampaignItem>,
-    lang: Language,
-) -> Option<SectionBody> {
+fn capped(title: &str, mut items: Vec<CampaignItem>, lang: Language) -> Option<SectionBody> {
     if items.is_empty() {
         return None;
     }
@@ -546,7 +544,12 @@ pub async fn run(
             return Ok(outcome);
         }
         let to = address(&r)?;
-        let id = render::message_id(KIND, &format!("{name}.{batch}"), &r.member.id.0, mailer.domain());
+        let id = render::message_id(
+            KIND,
+            &format!("{name}.{batch}"),
+            &r.member.id.0,
+            mailer.domain(),
+        );
         let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
         if let Err(e) = mailer.send(msg, &context).await {
             let (c, err) = (context.clone(), e.to_string());
@@ -587,10 +590,19 @@ pub fn address(r: &Recipient) -> Result<Mailbox, MailError> {
 
 /// Whether a digest is due at `now`: a window is open, or a schedule time has passed since
 /// the last completed window. A digest never seen before starts its first window now.
-pub async fn due(store: &Store, digest: &DigestConfig, now: DateTime<Utc>) -> Result<bool, MailError> {
+pub async fn due(
+    store: &Store,
+    digest: &DigestConfig,
+    now: DateTime<Utc>,
+) -> Result<bool, MailError> {
     let name = digest.name.clone();
     let (pending, sent) = store
-        .read_async(move |conn| Ok((state::pending(conn, &name)?, state::sent_until(conn, &name)?)))
+        .read_async(move |conn| {
+            Ok((
+                state::pending(conn, &name)?,
+                state::sent_until(conn, &name)?,
+            ))
+        })
         .await?;
     if pending.is_some() {
         return Ok(true);

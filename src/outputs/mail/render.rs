@@ -222,8 +222,20 @@ pub fn message(
 pub fn message_id(kind: &str, batch: &str, member: &str, domain: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '.'
+                }
+            })
             .collect()
     };
-    format!("<{}.{}.{}@{}>", clean(kind), clean(batch), clean(member), domain)
+    format!(
+        "<{}.{}.{}@{}>",
+        clean(kind),
+        clean(batch),
+        clean(member),
+        domain
+    )
 }

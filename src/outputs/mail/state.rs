@@ -43,8 +43,7 @@ pub fn set_contact(conn: &Connection, contact: &Contact) -> Result<()> {
 
 /// Every member's contact, by member id.
 pub fn contacts(conn: &Connection) -> Result<std::collections::HashMap<MemberId, Contact>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT member_id, email, language FROM member_contacts")?;
+    let mut stmt = conn.prepare_cached("SELECT member_id, email, language FROM member_contacts")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -94,10 +93,7 @@ pub fn set_sent_until(conn: &Connection, digest: &str, at: DateTime<Utc>) -> Res
 }
 
 /// The window a digest is in the middle of sending, if any.
-pub fn pending(
-    conn: &Connection,
-    digest: &str,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+pub fn pending(conn: &Connection, digest: &str) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
     let raw: Option<(String, String)> = conn
         .query_row(
             "SELECT window_start, window_end FROM digest_pending WHERE digest = ?1",
