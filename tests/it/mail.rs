@@ -210,7 +210,7 @@ async fn report(
     };
     store
         .writer()
-        .write(move |conn| Ok(store::reports::insert(conn, &origin, &d, at)?.seq()))
+        .write(move |conn| Ok(store::reports::insert(conn, &origin, &d, at)?.id().0))
         .await
         .unwrap()
 }
@@ -652,7 +652,7 @@ async fn smtp_outage_is_retried_and_reported() {
         Language::En,
     )
     .await;
-    let now = Utc::now();
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
     report(
         &store,
         "m001",

@@ -189,13 +189,14 @@ pub struct AlertOutcome {
     pub empty: usize,
 }
 
-fn batch_key(batch: &Batch, at: DateTime<Utc>) -> String {
+/// The batch's identity: its campaigns and reasons. A batch retried after a failure keeps
+/// its key, so recipients already served are skipped and the Message-ID stays the same.
+fn batch_key(batch: &Batch) -> String {
     let mut h = Sha256::new();
     for (id, reasons) in batch {
         h.update(id.to_string());
         h.update(format!("{reasons:?}"));
     }
-    h.update(at.timestamp_micros().to_string());
     hex::encode(&h.finalize()[..8])
 }
 
@@ -209,7 +210,7 @@ pub async fn send(
     now: DateTime<Utc>,
 ) -> Result<AlertOutcome, MailError> {
     let cfg = &config.mail.alerts;
-    let key = batch_key(batch, now);
+    let key = batch_key(batch);
     let (s, aud, set2, ids, max_tlp, k) = (
         store.clone(),
         cfg.audience.clone(),

@@ -476,7 +476,8 @@ pub async fn run(
     opts: RunOptions,
 ) -> Result<RunOutcome, MailError> {
     let name = digest.name.clone();
-    let now = opts.now;
+    // The store keeps microseconds: a window end must read back exactly as it was written.
+    let now = DateTime::from_timestamp_micros(opts.now.timestamp_micros()).unwrap_or(opts.now);
     let d = digest.clone();
     let (start, end, resumed) = {
         let n = name.clone();
