@@ -119,7 +119,7 @@ pub fn campaign_item(
         .iter()
         .filter(|r| window.is_none_or(|(w, _)| w.contains(&r.id.0)))
         .collect();
-    reports.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    reports.sort_by_key(|r| std::cmp::Reverse(r.received_at));
     let new_reports = reports.len();
     let headline = reports
         .first()
