@@ -419,6 +419,8 @@ pub(super) fn validate(
             let schedule = match cron::Schedule::from_str(&schedule_text) {
                 Ok(s) => Some(s),
                 Err(e) => {
+                    let e = e.to_string().replace(['\n', '^'], " ");
+                    let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
                     problems.push(format!(
                         "{key}.schedule: {schedule_text:?}: {e} (seconds first, e.g. \"0 0 8 * * Mon-Fri\")"
                     ));
@@ -447,14 +449,16 @@ pub(super) fn validate(
                 None => Section::ALL.to_vec(),
                 Some(list) => parse_list(&format!("{key}.sections"), &list, problems),
             };
+            let language = language(&format!("{key}.language"), raw.language, problems);
+            let max_tlp = tlp(&format!("{key}.max_tlp"), raw.max_tlp, Tlp::Red, problems);
             let d = DigestConfig {
                 name,
                 schedule: schedule?,
                 schedule_text,
                 time_zone,
                 audience,
-                language: language(&format!("{key}.language"), raw.language, problems),
-                max_tlp: tlp(&format!("{key}.max_tlp"), raw.max_tlp, Tlp::Red, problems),
+                language,
+                max_tlp,
                 sections,
                 first_window: Duration::from_secs(3600 * raw.first_window_hours.unwrap_or(24)),
             };
