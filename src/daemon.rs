@@ -137,12 +137,20 @@ pub async fn run(
     let correlator_task =
         spawn_correlator(store.clone(), correlator, campaigns_tx, stop_rx.clone());
 
+    let metrics = Arc::new(Metrics::default());
+    let mail_task = crate::outputs::mail::task::spawn_mail(
+        store.clone(),
+        Arc::new(opts.config.clone()),
+        metrics.mail.clone(),
+        campaigns_rx.clone(),
+        stop_rx.clone(),
+    );
     let state = AppState {
         store: store.clone(),
         index,
         campaigns: campaigns_rx,
         indexed: indexed_rx,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         config: Arc::new(opts.config.clone()),
         started,
         limiter: Arc::new(http::limit::RateLimiter::default()),
@@ -176,6 +184,9 @@ pub async fn run(
     let drain = async {
         let _ = indexer_task.await;
         let _ = correlator_task.await;
+        if let Some(m) = mail_task {
+            let _ = m.await;
+        }
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!("Projections did not stop in time; they catch up at the next start.");

@@ -79,6 +79,9 @@ enum Command {
     /// Manage members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Digests: preview what a member would receive, or send one now.
+    #[command(subcommand)]
+    Digest(DigestCommand),
     /// Validate musubi.toml (and feeds.toml and rules/ when present).
     Check,
     /// Rebuild the index and the correlation graph from the store.
@@ -156,6 +159,32 @@ enum MemberCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a member's mail address (and language) for digests and alerts.
+    Contact {
+        /// Member id or exact name.
+        member: String,
+        #[arg(long)]
+        email: String,
+        /// ja or en.
+        #[arg(long, default_value = "ja")]
+        lang: musubi::config::mail::Language,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigestCommand {
+    /// Print what a member would receive from a digest now.
+    Preview {
+        name: String,
+        /// The recipient (id or exact name); default: every recipient's subject line.
+        #[arg(long = "as", value_name = "MEMBER")]
+        member: Option<String>,
+        /// Show the HTML part instead of the text part.
+        #[arg(long)]
+        html: bool,
+    },
+    /// Send a digest now (the window since its last completed run).
+    Send { name: String },
 }
 
 fn main() -> ExitCode {
@@ -190,6 +219,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Campaign { id, json } => campaign(&config, &data_dir, id, json),
         Command::Search { query, limit, json } => search(&config, &data_dir, &query, limit, json),
         Command::Member(cmd) => member(&data_dir, cmd),
+        Command::Digest(cmd) => digest_cmd(&config, &data_dir, cmd),
         Command::Check => check(&config),
         Command::Reindex => reindex(&config, &data_dir),
         Command::Decide {
@@ -608,6 +638,95 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
                 }
                 println!("{} member(s)", members.len());
             }
+        }
+        MemberCommand::Contact {
+            member,
+            email,
+            lang,
+        } => {
+            use musubi::outputs::mail::state;
+            email
+                .parse::<lettre::Address>()
+                .with_context(|| format!("{email:?} is not a mail address"))?;
+            let who = member.clone();
+            let m = store
+                .read(move |c| store::members::find(c, &who))?
+                .with_context(|| format!("no member with id or name {member:?}"))?;
+            let contact = state::Contact {
+                member: m.id.clone(),
+                email,
+                language: lang,
+            };
+            store
+                .writer()
+                .write_blocking(move |conn| state::set_contact(conn, &contact))?;
+            println!("member {}: contact set", m.id);
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+fn digest_cmd(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
+    use musubi::outputs::mail::{MailError, Mailer, digest};
+    let name = match &cmd {
+        DigestCommand::Preview { name, .. } | DigestCommand::Send { name } => name.clone(),
+    };
+    let d = config
+        .mail
+        .digest(&name)
+        .ok_or_else(|| MailError::UnknownDigest(name.clone()))?;
+    let (store, _index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let set = std::sync::Arc::new(correlator.engine().snapshot());
+    let now = chrono::Utc::now();
+    match cmd {
+        DigestCommand::Preview { member, html, .. } => {
+            let members = match member {
+                Some(who) => {
+                    let w = who.clone();
+                    vec![
+                        store
+                            .read(move |c| store::members::find(c, &w))?
+                            .with_context(|| format!("no member with id or name {who:?}"))?,
+                    ]
+                }
+                None => digest::recipients(&store, &d.audience)?
+                    .into_iter()
+                    .map(|r| r.member)
+                    .collect(),
+            };
+            let one = members.len() == 1;
+            for m in &members {
+                match digest::preview(&store, config, d, &set, m, now)? {
+                    None => println!("{}: nothing to send", m.id),
+                    Some(r) if one => {
+                        println!("Subject: {}\n", r.subject);
+                        println!("{}", if html { &r.html } else { &r.text });
+                    }
+                    Some(r) => println!("{}: {}", m.id, r.subject),
+                }
+            }
+        }
+        DigestCommand::Send { .. } => {
+            let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+            let mailer = Mailer::new(smtp, Default::default())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let out = runtime.block_on(digest::run(
+                &store,
+                config,
+                &mailer,
+                d,
+                &set,
+                digest::RunOptions::at(now),
+            ))?;
+            println!(
+                "digest {name}: sent {}, already sent {}, nothing to send {}",
+                out.sent, out.already_sent, out.empty
+            );
         }
     }
     store.close();

@@ -4,6 +4,7 @@
 //! every problem at once, each with the file and key, so an operator fixes the file in one go.
 
 pub mod feeds;
+pub mod mail;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,12 @@ struct RawConfig {
     rules: RawRules,
     #[serde(default)]
     feeds: RawFeeds,
+    #[serde(default)]
+    smtp: Option<mail::RawSmtp>,
+    #[serde(default)]
+    digest: Vec<mail::RawDigest>,
+    #[serde(default)]
+    alerts: Option<mail::RawAlerts>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +92,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub rules_dir: PathBuf,
     pub feeds_file: PathBuf,
+    /// SMTP, digests and alerts (mail is off without `[smtp]`).
+    pub mail: mail::MailConfig,
 }
 
 impl Default for Config {
@@ -97,6 +106,7 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             rules_dir: PathBuf::from("rules"),
             feeds_file: PathBuf::from("feeds.toml"),
+            mail: mail::MailConfig::default(),
         }
     }
 }
@@ -162,6 +172,7 @@ impl Config {
             .feeds
             .file
             .unwrap_or_else(|| PathBuf::from("feeds.toml")));
+        config.mail = mail::validate(raw.smtp, raw.digest, raw.alerts, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {

@@ -17,6 +17,8 @@ pub struct Health {
     pub correlated_seq: u64,
     /// Whether the projections have caught up with the store.
     pub projections_current: bool,
+    /// Mail delivery: counters and the last error.
+    pub mail: crate::outputs::mail::MailHealth,
 }
 
 fn gauges(state: &AppState) -> Gauges {
@@ -39,6 +41,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         correlated_seq: g.correlated_seq,
         projections_current: g.indexed_seq >= g.committed_seq
             && g.correlated_seq >= g.committed_seq,
+        mail: state.metrics.mail.health(),
     })
 }
 

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub http_client_errors: AtomicU64,
     pub http_server_errors: AtomicU64,
     pub searches: AtomicU64,
+    /// Mail delivery counters, shared with the mail tasks.
+    pub mail: std::sync::Arc<crate::outputs::mail::MailStats>,
 }
 
 /// Point-in-time values gathered when rendering.
@@ -75,6 +77,7 @@ impl Metrics {
             "Search queries served.",
             self.searches.load(Relaxed),
         );
+        self.mail.render(&mut out);
         let mut gauge = |name: &str, help: &str, v: String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };

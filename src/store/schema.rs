@@ -160,4 +160,35 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at           TEXT NOT NULL
     );
     "#,
+    // 4: mail: members' addresses, digest windows, per-recipient deliveries, failures.
+    r#"
+    CREATE TABLE member_contacts (
+        member_id TEXT PRIMARY KEY REFERENCES members(id),
+        email     TEXT NOT NULL,
+        language  TEXT NOT NULL DEFAULT 'ja'
+    );
+    CREATE TABLE digest_state (
+        digest     TEXT PRIMARY KEY,
+        sent_until TEXT NOT NULL
+    );
+    CREATE TABLE digest_pending (
+        digest       TEXT PRIMARY KEY,
+        window_start TEXT NOT NULL,
+        window_end   TEXT NOT NULL
+    );
+    CREATE TABLE mail_deliveries (
+        kind       TEXT NOT NULL,
+        batch      TEXT NOT NULL,
+        member_id  TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sent_at    TEXT NOT NULL,
+        PRIMARY KEY (kind, batch, member_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE mail_failures (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      TEXT NOT NULL,
+        context TEXT NOT NULL,
+        error   TEXT NOT NULL
+    );
+    "#,
 ];

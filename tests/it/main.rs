@@ -10,4 +10,5 @@ mod feeds;
 mod formats;
 mod leak;
 mod systemd;
+mod mail;
 mod util;

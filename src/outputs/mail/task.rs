@@ -1,0 +1,140 @@
+//! The daemon's mail tasks: the digest scheduler and the alert watcher. Both run on tokio,
+//! apart from the API; store reads go to the blocking pool, SMTP is async.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::alert::{self, Coalescer};
+use super::{MailStats, Mailer, digest};
+use crate::config::Config;
+use crate::correlate::CampaignSet;
+use crate::store::Store;
+
+/// How often the scheduler looks whether a digest is due.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(20);
+/// The longest pause after failed digest runs.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// Starts the mail tasks if `[smtp]` is configured (None otherwise). They stop when `stop`
+/// turns true.
+pub fn spawn_mail(
+    store: Store,
+    config: Arc<Config>,
+    stats: Arc<MailStats>,
+    campaigns: watch::Receiver<Arc<CampaignSet>>,
+    stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let smtp = config.mail.smtp.as_ref()?;
+    let mailer = match Mailer::new(smtp, stats) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "Mail is configured but cannot start; no mail will be sent.");
+            return None;
+        }
+    };
+    let digests = tokio::spawn(run_digests(
+        store.clone(),
+        config.clone(),
+        mailer.clone(),
+        campaigns.clone(),
+        stop.clone(),
+    ));
+    let alerts = tokio::spawn(run_alerts(store, config, mailer, campaigns, stop));
+    Some(tokio::spawn(async move {
+        let _ = digests.await;
+        let _ = alerts.await;
+    }))
+}
+
+async fn run_digests(
+    store: Store,
+    config: Arc<Config>,
+    mailer: Mailer,
+    campaigns: watch::Receiver<Arc<CampaignSet>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if config.mail.digests.is_empty() {
+        return;
+    }
+    let mut pause = CHECK_INTERVAL;
+    loop {
+        let set = campaigns.borrow().clone();
+        let results = digest::run_due(&store, &config, &mailer, &set, Utc::now()).await;
+        let failed = results.iter().any(|(_, r)| r.is_err());
+        for (name, r) in results {
+            if let Err(e) = r {
+                tracing::warn!(digest = %name, error = %e, "Digest not completed; it is retried.");
+            }
+        }
+        pause = if failed {
+            (pause * 2).min(MAX_BACKOFF)
+        } else {
+            CHECK_INTERVAL
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn run_alerts(
+    store: Store,
+    config: Arc<Config>,
+    mailer: Mailer,
+    mut campaigns: watch::Receiver<Arc<CampaignSet>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let cfg = &config.mail.alerts;
+    if !cfg.enabled {
+        return;
+    }
+    let mut before = campaigns.borrow_and_update().clone();
+    let mut coalescer = Coalescer::new(cfg.coalesce, cfg.min_interval);
+    let mut failures = 0u32;
+    loop {
+        let wait = coalescer
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            changed = campaigns.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let after = campaigns.borrow_and_update().clone();
+                let t = alert::triggers(&before, &after);
+                if !t.is_empty() {
+                    tracing::debug!(triggers = t.len(), "Alert triggers.");
+                }
+                coalescer.push(t, Instant::now());
+                before = after;
+            }
+            _ = tokio::time::sleep(wait) => {
+                let Some(batch) = coalescer.take(Instant::now()) else { continue };
+                let set = campaigns.borrow().clone();
+                if let Err(e) = alert::send(&store, &config, &mailer, &set, &batch, Utc::now()).await {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "Alert not delivered to everyone; retrying.");
+                    // Put the batch back: the next attempt respects the rate limit.
+                    if failures < 10 {
+                        coalescer.push(
+                            batch.into_iter().flat_map(|(id, rs)| rs.into_iter().map(move |reason| alert::Trigger { campaign: id, reason })).collect(),
+                            Instant::now(),
+                        );
+                    }
+                } else {
+                    failures = 0;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

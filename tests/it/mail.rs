@@ -1,0 +1,958 @@
+//! Digests and alerts against a real SMTP server on loopback (aiosmtpd, see
+//! `tests/fixtures/mail/smtp_sink.py`). Messages are asserted as the server received them,
+//! decoded by Python's `email` package.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use musubi::config::Config;
+use musubi::config::mail::Language;
+use musubi::correlate::CampaignSet;
+use musubi::correlate::catchup::Correlator;
+use musubi::model::{
+    Category, Member, MemberClass, MemberId, Observable, ObservableKind, Origin, ReportDraft,
+    Sector, Seq, Tlp,
+};
+use musubi::outputs::mail::digest::{self, RunOptions};
+use musubi::outputs::mail::{MailStats, Mailer, state};
+use musubi::store::{self, Store};
+
+use crate::util::{Client, Daemon, DataDir, wait_current};
+
+fn python() -> PathBuf {
+    std::env::var_os("MUSUBI_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/musubi-ci/venv/bin/python"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP server (aiosmtpd) that stores what it receives.
+struct Sink {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let mut s = Sink {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        s.up();
+        s
+    }
+
+    /// A sink whose server is not running yet (an SMTP outage).
+    fn down() -> Sink {
+        Sink {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn up(&mut self) {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mail");
+        let child = Command::new(python())
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "smtp_sink.Sink"])
+            .arg(self.dir.path())
+            .env("PYTHONPATH", fixtures)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start aiosmtpd with {} ({e}); run .ci/install or set MUSUBI_TEST_PYTHON",
+                    python().display()
+                )
+            });
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn to(&self, email: &str) -> Vec<Value> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m["rcpt_tos"][0] == email)
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn config(port: u16, digests: &str) -> Config {
+    let text = format!(
+        r#"
+[server]
+public_url = "https://musubi.example.jp"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "musubi <musubi@council.example.jp>"
+retry_attempts = 2
+retry_backoff_ms = 50
+timeout_seconds = 5
+{digests}
+"#
+    );
+    Config::parse(&text, std::path::Path::new("/tmp/musubi.toml")).unwrap()
+}
+
+const DAILY: &str = r#"
+[[digest]]
+name = "daily"
+schedule = "0 0 8 * * *"
+classes = ["class1", "class2"]
+secretariat = true
+language = "member"
+"#;
+
+fn t(h: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap() + chrono::Duration::hours(h)
+}
+
+async fn add_member(
+    store: &Store,
+    id: &str,
+    name: &str,
+    class: MemberClass,
+    sector: Option<Sector>,
+    lang: Language,
+) -> String {
+    let email = format!("{id}@members.example.jp");
+    let m = Member {
+        id: MemberId(id.into()),
+        name: name.into(),
+        category: if sector.is_some() {
+            Category::CriticalInfrastructure
+        } else {
+            Category::Other
+        },
+        sector,
+        class,
+    };
+    let c = state::Contact {
+        member: m.id.clone(),
+        email: email.clone(),
+        language: lang,
+    };
+    store
+        .writer()
+        .write(move |conn| {
+            store::members::add(conn, &m)?;
+            state::set_contact(conn, &c)
+        })
+        .await
+        .unwrap();
+    email
+}
+
+async fn report(
+    store: &Store,
+    member: &str,
+    title: &str,
+    tlp: Tlp,
+    obs: &[(ObservableKind, &str)],
+    at: DateTime<Utc>,
+) -> Seq {
+    let mut d = ReportDraft::new(title, tlp);
+    for (k, v) in obs {
+        d.push_observable(Observable::parse(*k, v).unwrap(), None);
+    }
+    let origin = Origin::Submission {
+        member: MemberId(member.into()),
+    };
+    store
+        .writer()
+        .write(move |conn| Ok(store::reports::insert(conn, &origin, &d, at)?.id().0))
+        .await
+        .unwrap()
+}
+
+fn campaigns(store: &Store) -> Arc<CampaignSet> {
+    let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
+    Arc::new(c.engine().snapshot())
+}
+
+const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const SHA_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+fn all_text(m: &Value) -> String {
+    format!(
+        "{}\n{}\n{}",
+        m["subject"].as_str().unwrap_or(""),
+        m["text"].as_str().unwrap_or(""),
+        m["html"].as_str().unwrap_or("")
+    )
+}
+
+/// Per-recipient policy: an AMBER+STRICT report reaches only its provider's organisation
+/// (and the secretariat); providers are never named to members; Japanese subjects arrive
+/// RFC 2047-encoded and decode correctly; an empty digest is not sent.
+#[tokio::test]
+async fn digest_follows_the_policy_per_recipient() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, DAILY);
+    let a = add_member(
+        &store,
+        "m001",
+        "東京通信株式会社",
+        MemberClass::Class1,
+        Some(Sector::Telecom),
+        Language::Ja,
+    )
+    .await;
+    let b = add_member(
+        &store,
+        "m002",
+        "Osaka Bank",
+        MemberClass::Class1,
+        Some(Sector::Finance),
+        Language::En,
+    )
+    .await;
+    let c = add_member(
+        &store,
+        "m003",
+        "Kyoto University",
+        MemberClass::Class2,
+        None,
+        Language::Ja,
+    )
+    .await;
+    let s = add_member(
+        &store,
+        "s001",
+        "Secretariat Analyst",
+        MemberClass::Secretariat,
+        None,
+        Language::En,
+    )
+    .await;
+    // Not in the audience (general members are not listed in the digest).
+    let g = add_member(
+        &store,
+        "m004",
+        "General Member",
+        MemberClass::General,
+        None,
+        Language::Ja,
+    )
+    .await;
+    report(
+        &store,
+        "m001",
+        "秘密の侵入 strict-only",
+        Tlp::AmberStrict,
+        &[
+            (ObservableKind::Sha256, SHA_A),
+            (ObservableKind::Domain, "strict-only.example.com"),
+        ],
+        t(1),
+    )
+    .await;
+    report(
+        &store,
+        "m002",
+        "Phishing wave green",
+        Tlp::Green,
+        &[
+            (ObservableKind::Sha256, SHA_A),
+            (ObservableKind::Domain, "green.example.net"),
+        ],
+        t(2),
+    )
+    .await;
+    let set = campaigns(&store);
+    assert_eq!(set.campaigns.len(), 1);
+    let cid = set.campaigns[0].id.to_string();
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    let d = cfg.mail.digest("daily").unwrap();
+    store
+        .writer()
+        .write(|conn| state::set_sent_until(conn, "daily", t(0)))
+        .await
+        .unwrap();
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(3)))
+        .await
+        .unwrap();
+    assert!(out.complete);
+    assert_eq!(out.sent, 4, "{out:?}");
+    assert_eq!(sink.messages().len(), 4);
+    assert!(
+        sink.to(&g).is_empty(),
+        "general members are not in the audience"
+    );
+
+    // The provider's organisation sees its own AMBER+STRICT report.
+    let ma = &sink.to(&a)[0];
+    let subject = ma["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[TLP:AMBER+STRICT] musubi ダイジェスト「daily」"),
+        "{subject}"
+    );
+    assert!(
+        ma["raw_subject"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("=?utf-8?"),
+        "{}",
+        ma["raw_subject"]
+    );
+    let text_a = ma["text"].as_str().unwrap();
+    assert!(
+        text_a.starts_with("TLP:AMBER+STRICT"),
+        "TLP first: {text_a}"
+    );
+    assert!(text_a.contains("秘密の侵入"));
+    assert!(text_a.contains(&format!(
+        "https://musubi.example.jp/console/campaigns/{cid}"
+    )));
+    assert!(text_a.contains(SHA_A), "observables to check");
+    assert!(ma["html"].as_str().unwrap().contains("秘密の侵入"));
+    assert_eq!(ma["content_type"], "multipart/alternative");
+
+    // Other organisations never see it, and see only what is visible to them.
+    for (email, lang_marker) in [
+        (&b, "New and updated campaigns"),
+        (&c, "新規・更新キャンペーン"),
+    ] {
+        let m = &sink.to(email)[0];
+        let all = all_text(m);
+        assert!(
+            m["subject"].as_str().unwrap().starts_with("[TLP:GREEN]"),
+            "{}",
+            m["subject"]
+        );
+        assert!(
+            !all.contains("秘密の侵入") && !all.contains("strict-only"),
+            "AMBER+STRICT leaked to {email}: {all}"
+        );
+        assert!(all.contains("Phishing wave green"));
+        assert!(all.contains(lang_marker), "language of {email}");
+    }
+    // No member copy names a provider (by name or id).
+    for email in [&a, &b, &c] {
+        let all = all_text(&sink.to(email)[0]);
+        for name in ["東京通信株式会社", "Osaka Bank", "m001", "m002"] {
+            assert!(!all.contains(name), "{email} was told the provider {name}");
+        }
+    }
+    // The secretariat sees everything.
+    let all_s = all_text(&sink.to(&s)[0]);
+    assert!(all_s.contains("秘密の侵入") && all_s.contains("Phishing wave green"));
+
+    // Message-IDs are per digest, window and recipient.
+    let mut ids: Vec<_> = sink
+        .messages()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+
+    // Next window: only an AMBER+STRICT report. Only its provider and the secretariat get
+    // a digest; for the others it would be empty and is not sent.
+    report(
+        &store,
+        "m001",
+        "二件目 strict",
+        Tlp::AmberStrict,
+        &[(ObservableKind::Sha256, SHA_B)],
+        t(4),
+    )
+    .await;
+    let set = campaigns(&store);
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(5)))
+        .await
+        .unwrap();
+    assert_eq!((out.sent, out.empty), (2, 2), "{out:?}");
+    assert_eq!(sink.to(&a).len(), 2);
+    assert_eq!(sink.to(&s).len(), 2);
+    assert_eq!(sink.to(&b).len(), 1);
+    assert_eq!(sink.to(&c).len(), 1);
+}
+
+/// A run interrupted after two messages (a crash mid-send) is resumed by a fresh process
+/// with the same window: every recipient gets exactly one copy.
+#[tokio::test]
+async fn a_restart_mid_send_sends_no_duplicate() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(sink.port, DAILY);
+    let d = cfg.mail.digest("daily").unwrap();
+    let mut emails = Vec::new();
+    {
+        let store = Store::open(data.path()).unwrap();
+        for i in 1..=5 {
+            emails.push(
+                add_member(
+                    &store,
+                    &format!("m{i:03}"),
+                    &format!("Member {i}"),
+                    MemberClass::Class1,
+                    None,
+                    Language::En,
+                )
+                .await,
+            );
+        }
+        report(
+            &store,
+            "m001",
+            "Shared green report",
+            Tlp::Green,
+            &[(ObservableKind::Sha256, SHA_A)],
+            t(1),
+        )
+        .await;
+        store
+            .writer()
+            .write(|conn| state::set_sent_until(conn, "daily", t(0)))
+            .await
+            .unwrap();
+        let set = campaigns(&store);
+        let mailer = Mailer::new(
+            cfg.mail.smtp.as_ref().unwrap(),
+            Arc::new(MailStats::default()),
+        )
+        .unwrap();
+        let out = digest::run(
+            &store,
+            &cfg,
+            &mailer,
+            d,
+            &set,
+            RunOptions {
+                now: t(3),
+                max_messages: Some(2),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.sent, 2);
+        assert!(!out.complete);
+        store.close();
+    }
+    assert_eq!(sink.messages().len(), 2);
+    // "Restart": a new store handle and mailer; the clock moved on.
+    let store = Store::open(data.path()).unwrap();
+    let set = campaigns(&store);
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(7)))
+        .await
+        .unwrap();
+    assert!(out.complete);
+    assert_eq!((out.sent, out.already_sent), (3, 2), "{out:?}");
+    assert_eq!(
+        out.window_end,
+        Some(t(3)),
+        "the interrupted window is resumed, not a new one"
+    );
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 5);
+    for e in &emails {
+        assert_eq!(sink.to(e).len(), 1, "{e} got a duplicate or nothing");
+    }
+    let mut ids: Vec<_> = msgs
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    // The window advanced: the next run finds nothing new and sends nothing.
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(8)))
+        .await
+        .unwrap();
+    assert_eq!((out.sent, out.empty), (0, 5));
+    assert_eq!(sink.messages().len(), 5);
+}
+
+/// Three missed 08:00 (Tokyo) schedule times produce one catch-up digest, and the next one
+/// comes at the next schedule time.
+#[tokio::test]
+async fn missed_schedules_give_one_catch_up() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, DAILY);
+    let d = cfg.mail.digest("daily").unwrap();
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    let e = add_member(
+        &store,
+        "m001",
+        "Member",
+        MemberClass::Class1,
+        None,
+        Language::Ja,
+    )
+    .await;
+    // First sight: the digest starts its first window now and sends nothing.
+    assert!(!digest::due(&store, d, t(0)).await.unwrap());
+    // t(0) = 2026-11-20 09:00 JST; schedule times at 08:00 JST = 23:00 UTC.
+    report(
+        &store,
+        "m001",
+        "one",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_A)],
+        t(1),
+    )
+    .await;
+    report(
+        &store,
+        "m001",
+        "two",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_B)],
+        t(30),
+    )
+    .await;
+    let set = campaigns(&store);
+    // Down for three days: 08:00 on the 21st, 22nd and 23rd passed.
+    let now = t(72 + 2);
+    let runs = digest::run_due(&store, &cfg, &mailer, &set, now).await;
+    assert_eq!(runs.len(), 1);
+    let out = runs[0].1.as_ref().unwrap();
+    assert_eq!(out.sent, 1);
+    assert_eq!(out.window_start, Some(t(0)));
+    assert_eq!(out.window_end, Some(now));
+    // Running again (the scheduler's next checks) sends nothing until 08:00 on the 24th.
+    for h in [0, 1, 20] {
+        assert!(
+            digest::run_due(
+                &store,
+                &cfg,
+                &mailer,
+                &set,
+                now + chrono::Duration::hours(h)
+            )
+            .await
+            .is_empty()
+        );
+    }
+    let m = &sink.to(&e)[0];
+    let text = m["text"].as_str().unwrap();
+    assert!(
+        text.contains("one") && text.contains("two"),
+        "both reports in the catch-up: {text}"
+    );
+    report(
+        &store,
+        "m001",
+        "three",
+        Tlp::Green,
+        &[(ObservableKind::Domain, "three.example.org")],
+        t(80),
+    )
+    .await;
+    let set = campaigns(&store);
+    let next = digest::next_time(d, now).unwrap();
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 23, 23, 0, 0).unwrap());
+    let runs = digest::run_due(&store, &cfg, &mailer, &set, next).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(sink.to(&e).len(), 2);
+    let second = sink.to(&e)[1]["text"].as_str().unwrap().to_string();
+    assert!(
+        second.contains("three") && !second.contains("\n  two"),
+        "{second}"
+    );
+}
+
+/// With the SMTP server down, the run fails after its retries, the failure is counted and
+/// the window stays open; once the server is up the same window is delivered, and the
+/// secretariat's next digest reports the failure.
+#[tokio::test]
+async fn smtp_outage_is_retried_and_reported() {
+    let mut sink = Sink::down();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, DAILY);
+    let d = cfg.mail.digest("daily").unwrap();
+    let stats = Arc::new(MailStats::default());
+    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
+    let e = add_member(
+        &store,
+        "m001",
+        "Member",
+        MemberClass::Class1,
+        None,
+        Language::En,
+    )
+    .await;
+    let s = add_member(
+        &store,
+        "s001",
+        "Analyst",
+        MemberClass::Secretariat,
+        None,
+        Language::En,
+    )
+    .await;
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    report(
+        &store,
+        "m001",
+        "green",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_A)],
+        now - chrono::Duration::hours(1),
+    )
+    .await;
+    store
+        .writer()
+        .write(move |conn| state::set_sent_until(conn, "daily", now - chrono::Duration::hours(2)))
+        .await
+        .unwrap();
+    let set = campaigns(&store);
+    let err = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(now))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("smtp:"), "{err}");
+    assert_eq!(stats.health().failures, 1);
+    assert!(!stats.health().ok);
+    assert!(
+        store
+            .read(|c| state::pending(c, "daily"))
+            .unwrap()
+            .is_some(),
+        "window kept open"
+    );
+    assert_eq!(
+        store.read(|c| state::sent_until(c, "daily")).unwrap(),
+        Some(now - chrono::Duration::hours(2))
+    );
+
+    sink.up();
+    let later = Utc::now();
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(later))
+        .await
+        .unwrap();
+    assert!(out.complete);
+    assert_eq!(out.sent, 2);
+    assert_eq!(
+        out.window_end.map(|t| t.timestamp_micros()),
+        Some(now.timestamp_micros())
+    );
+    assert!(stats.health().ok);
+    assert_eq!(stats.health().sent, 2);
+    let mut out_metrics = String::new();
+    stats.render(&mut out_metrics);
+    assert!(
+        out_metrics.contains("musubi_mail_sent_total 2")
+            && out_metrics.contains("musubi_mail_failures_total 1"),
+        "{out_metrics}"
+    );
+
+    // The next window has no reports: only the secretariat hears, about the failure.
+    let out = digest::run(
+        &store,
+        &cfg,
+        &mailer,
+        d,
+        &set,
+        RunOptions::at(Utc::now() + chrono::Duration::seconds(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.sent, out.empty), (1, 1), "{out:?}");
+    let health = sink.to(&s)[1]["text"].as_str().unwrap().to_string();
+    assert!(
+        health.contains("Feed and delivery health") && health.contains("digest daily"),
+        "{health}"
+    );
+    assert_eq!(sink.to(&e).len(), 1);
+}
+
+/// Throughput of digests to the local server (reported by the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_throughput() {
+    const N: usize = 200;
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, DAILY);
+    let d = cfg.mail.digest("daily").unwrap();
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    for i in 1..=N {
+        add_member(
+            &store,
+            &format!("m{i:03}"),
+            &format!("Member {i}"),
+            MemberClass::Class2,
+            None,
+            if i % 2 == 0 {
+                Language::Ja
+            } else {
+                Language::En
+            },
+        )
+        .await;
+    }
+    for i in 0..20 {
+        let dom = format!("host{i}.campaign.example");
+        report(
+            &store,
+            "m001",
+            &format!("report {i}"),
+            Tlp::Green,
+            &[
+                (ObservableKind::Sha256, SHA_A),
+                (ObservableKind::Domain, &dom),
+            ],
+            t(1),
+        )
+        .await;
+    }
+    store
+        .writer()
+        .write(|conn| state::set_sent_until(conn, "daily", t(0)))
+        .await
+        .unwrap();
+    let set = campaigns(&store);
+    let started = Instant::now();
+    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(2)))
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(out.sent, N);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.messages().len() < N && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sink.messages().len(), N);
+    eprintln!(
+        "mail throughput: {N} digests in {secs:.2} s = {:.0} messages/s",
+        N as f64 / secs
+    );
+}
+
+/// A bulk import that spreads 30 campaigns to a new sector gives each class-1 member one
+/// coalesced alert, through the real daemon; others get none.
+#[tokio::test]
+async fn a_bulk_import_gives_one_coalesced_alert() {
+    const N: usize = 30;
+    let sink = Sink::start();
+    let data = DataDir::new();
+    let cfg_path = data.path().join("musubi.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            r#"
+[server]
+public_url = "https://musubi.example.jp"
+
+[smtp]
+host = "127.0.0.1"
+port = {}
+security = "none"
+from = "musubi <musubi@council.example.jp>"
+
+[[digest]]
+name = "daily"
+schedule = "0 0 8 1 1 *"
+classes = ["class1", "class2"]
+
+[alerts]
+classes = ["class1"]
+coalesce_seconds = 2
+min_interval_seconds = 60
+max_campaigns = 10
+"#,
+            sink.port
+        ),
+    )
+    .unwrap();
+    let cfg = cfg_path.to_str().unwrap();
+    data.add_member("東京通信", "class1", Some("telecom"));
+    data.add_member("Osaka Bank", "class1", Some("finance"));
+    data.add_member("Kyoto University", "class2", None);
+    for (id, lang) in [("m001", "ja"), ("m002", "en"), ("m003", "ja")] {
+        data.cli(&[
+            "--config",
+            cfg,
+            "member",
+            "contact",
+            id,
+            "--email",
+            &format!("{id}@members.example.jp"),
+            "--lang",
+            lang,
+        ]);
+    }
+    let hashes: Vec<String> = (0..N).map(|i| format!("{:064x}", 0xabc000 + i)).collect();
+    let batch = |title: &str| -> Value {
+        Value::Array(
+            hashes
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    crate::util::submission(&format!("{title} {i}"), "green", &[("sha256", h)])
+                })
+                .collect(),
+        )
+    };
+    let a_file = data.path().join("a.json");
+    let b_file = data.path().join("b.json");
+    std::fs::write(&a_file, batch("sighting alpha").to_string()).unwrap();
+    std::fs::write(&b_file, batch("sighting beta").to_string()).unwrap();
+    let daemon = Daemon::start_with(&data, &["--config", cfg]);
+    // One sector per campaign: no alert.
+    data.cli(&["import", a_file.to_str().unwrap(), "--as", "m001"]);
+    wait_current(&daemon).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        sink.messages().is_empty(),
+        "single-sector campaigns alerted"
+    );
+    // The bank reports the same 30 hashes: 30 campaigns gain the finance sector.
+    data.cli(&["import", b_file.to_str().unwrap(), "--as", "m002"]);
+    wait_current(&daemon).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.messages().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing more arrives: one summary each.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    let ja = &sink.to("m001@members.example.jp")[0];
+    assert!(
+        ja["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("キャンペーン {N} 件")),
+        "{}",
+        ja["subject"]
+    );
+    let en = &sink.to("m002@members.example.jp")[0];
+    let text = en["text"].as_str().unwrap();
+    assert!(
+        en["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TLP:GREEN] musubi alert: 30 campaigns")
+    );
+    assert!(
+        text.contains("reported from a new sector") && text.contains("20 more in the console"),
+        "{text}"
+    );
+    for m in &msgs {
+        let all = all_text(m);
+        for secret in [
+            "東京通信",
+            "Osaka Bank",
+            "m001",
+            "m002",
+            "telecom",
+            "finance",
+        ] {
+            assert!(!all.contains(secret), "alert revealed {secret}");
+        }
+    }
+    assert!(
+        sink.to("m003@members.example.jp").is_empty(),
+        "class 2 is not in the alert audience"
+    );
+    let http = Client::new("none").http;
+    let health: Value = http
+        .get(daemon.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["mail"]["sent"], 2, "{health}");
+    let metrics = http
+        .get(daemon.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("musubi_mail_sent_total 2"), "{metrics}");
+
+    // The CLI preview shows what a member would receive (policy applied).
+    let preview = data.cli(&[
+        "--config", cfg, "digest", "preview", "daily", "--as", "m003",
+    ]);
+    assert!(
+        preview.starts_with("Subject: [TLP:GREEN] musubi ダイジェスト「daily」"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("sighting beta 0") && !preview.contains("Osaka Bank"),
+        "{preview}"
+    );
+    let all = data.cli(&["--config", cfg, "digest", "preview", "daily"]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+}
