@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod reports;
 pub mod search;
 pub mod state;
+pub mod taxii;
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search::search))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .merge(taxii::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
