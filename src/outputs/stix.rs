@@ -249,6 +249,11 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
         }
         let (obj, relation) = if let Some(p) = pattern(*kind, value) {
             let id = sid("indicator", &key);
+            let indicator_type = if s.unconfirmed {
+                "anomalous-activity"
+            } else {
+                "malicious-activity"
+            };
             let mut o = json!({
                 "type": "indicator",
                 "spec_version": "2.1",
@@ -257,7 +262,7 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
                 "created": created,
                 "modified": modified,
                 "name": format!("{}: {value}", kind.as_str()),
-                "indicator_types": [if s.unconfirmed { "anomalous-activity" } else { "malicious-activity" }],
+                "indicator_types": [indicator_type],
                 "pattern": p,
                 "pattern_type": "stix",
                 "pattern_version": "2.1",

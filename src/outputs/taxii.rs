@@ -40,7 +40,7 @@ const ALL_CLASSES: &[MemberClass] = &[
 ];
 
 /// The council's collections.
-pub const COLLECTIONS: [Collection; 3] = [
+pub static COLLECTIONS: [Collection; 3] = [
     Collection {
         alias: "task-force",
         title: "Task force",
