@@ -94,7 +94,11 @@ struct ExportArgs {
     #[arg(long, value_enum)]
     format: ExportFormat,
     /// Export what this member (id or exact name) may see.
-    #[arg(long = "as", value_name = "MEMBER", required_unless_present = "audience")]
+    #[arg(
+        long = "as",
+        value_name = "MEMBER",
+        required_unless_present = "audience"
+    )]
     member: Option<String>,
     /// Narrow further: `public` (TLP:CLEAR only; needs no member), `members` (what every
     /// member may see: up to TLP:AMBER), `viewer` (exactly what --as may see; the default).
@@ -556,8 +560,9 @@ fn export(data_dir: &Path, args: ExportArgs) -> Result<()> {
     }
     let write_to = |bytes: &[u8]| -> Result<()> {
         match &args.out {
-            Some(path) => std::fs::write(path, bytes)
-                .with_context(|| format!("writing {}", path.display())),
+            Some(path) => {
+                std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+            }
             None => Ok(std::io::stdout().lock().write_all(bytes)?),
         }
     };

@@ -47,8 +47,7 @@ pub struct Converted {
 }
 
 static COMPARISON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'")
-        .expect("valid regex")
+    Regex::new(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'").expect("valid regex")
 });
 
 /// The observable kind of a STIX object path compared with `value`.
@@ -180,8 +179,12 @@ pub fn convert(objects: &[Value]) -> Converted {
                     .push(outcome(Some("used as the report's title and text".into())));
                 continue;
             }
-            "identity" | "marking-definition" | "relationship" | "extension-definition"
-            | "campaign" | "grouping" => {
+            "identity"
+            | "marking-definition"
+            | "relationship"
+            | "extension-definition"
+            | "campaign"
+            | "grouping" => {
                 out.successes.push(outcome(Some("used as context".into())));
                 continue;
             }
@@ -293,9 +296,10 @@ mod tests {
 
     #[test]
     fn takes_simple_patterns() {
-        let obs =
-            observables_of_pattern("[ipv4-addr:value = '198.51.100.7' OR domain-name:value = 'Evil.EXAMPLE']")
-                .unwrap();
+        let obs = observables_of_pattern(
+            "[ipv4-addr:value = '198.51.100.7' OR domain-name:value = 'Evil.EXAMPLE']",
+        )
+        .unwrap();
         assert_eq!(obs.len(), 2);
         assert_eq!(obs[0].kind(), ObservableKind::Ipv4);
         assert_eq!(obs[1].value(), "evil.example");
@@ -325,7 +329,10 @@ mod tests {
         assert_eq!(d.indicators.len(), 1);
         assert_eq!(c.successes.len(), 2);
         assert_eq!(c.failures.len(), 2);
-        assert_eq!(c.successes[0].version.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            c.successes[0].version.as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub fn routes() -> Router<AppState> {
             "/taxii2/api/collections/{id}/objects/",
             get(objects).post(add_objects),
         )
-        .route("/taxii2/api/collections/{id}/objects/{object}/", get(object))
+        .route(
+            "/taxii2/api/collections/{id}/objects/{object}/",
+            get(object),
+        )
         .route(
             "/taxii2/api/collections/{id}/objects/{object}/versions/",
             get(versions),
@@ -194,7 +197,10 @@ fn check_accept(headers: &HeaderMap) -> TaxiiResult<()> {
         let versioned_other = part.contains("version=") && !part.contains("version=2.1");
         matches!(
             media,
-            "application/taxii+json" | "application/stix+json" | "application/json" | "*/*"
+            "application/taxii+json"
+                | "application/stix+json"
+                | "application/json"
+                | "*/*"
                 | "application/*"
         ) && !versioned_other
     });
@@ -568,7 +574,10 @@ mod tests {
     #[test]
     fn tokens_from_basic_and_bearer() {
         let b = base64::engine::general_purpose::STANDARD.encode("anyone:msb_secret");
-        assert_eq!(token_of(&format!("Basic {b}")).as_deref(), Some("msb_secret"));
+        assert_eq!(
+            token_of(&format!("Basic {b}")).as_deref(),
+            Some("msb_secret")
+        );
         assert_eq!(token_of("Bearer msb_x").as_deref(), Some("msb_x"));
         assert_eq!(token_of("Basic !!!"), None);
         assert_eq!(token_of("Digest x"), None);

@@ -137,7 +137,9 @@ pub fn event(export: &CampaignExport) -> Value {
     for ((kind, value), (at, reports)) in &seen {
         let (ty, category) = attribute_type(*kind);
         let comment = match kind {
-            ObservableKind::AttackTechnique => format!("ATT&CK technique; in {}", reports.join(" ")),
+            ObservableKind::AttackTechnique => {
+                format!("ATT&CK technique; in {}", reports.join(" "))
+            }
             ObservableKind::MalwareFamily => format!("malware family; in {}", reports.join(" ")),
             _ => format!("in {}", reports.join(" ")),
         };
@@ -280,12 +282,10 @@ fn read_json(path: PathBuf) -> Result<Value> {
 pub fn read_feed(dir: &Path) -> Result<Vec<FeedEvent>> {
     let manifest_path = dir.join("manifest.json");
     let manifest = read_json(manifest_path.clone())?;
-    let entries = manifest
-        .as_object()
-        .ok_or_else(|| MispFeedError::Layout {
-            path: manifest_path.clone(),
-            what: "the manifest is not an object keyed by event uuid".into(),
-        })?;
+    let entries = manifest.as_object().ok_or_else(|| MispFeedError::Layout {
+        path: manifest_path.clone(),
+        what: "the manifest is not an object keyed by event uuid".into(),
+    })?;
     let hashes_path = dir.join("hashes.csv");
     let hashes: Option<Vec<(String, String)>> = match std::fs::read_to_string(&hashes_path) {
         Ok(text) => Some(
@@ -314,8 +314,8 @@ pub fn read_feed(dir: &Path) -> Result<Vec<FeedEvent>> {
     for (uuid, entry) in entries {
         let path = dir.join(format!("{uuid}.json"));
         let doc = read_json(path.clone())?;
-        let event: FeedEvent = serde_json::from_value(doc["Event"].clone())
-            .map_err(|source| MispFeedError::Json {
+        let event: FeedEvent =
+            serde_json::from_value(doc["Event"].clone()).map_err(|source| MispFeedError::Json {
                 path: path.clone(),
                 source,
             })?;

@@ -292,7 +292,8 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
             });
             match kind {
                 ObservableKind::Cve => {
-                    o["external_references"] = json!([{"source_name": "cve", "external_id": value}]);
+                    o["external_references"] =
+                        json!([{"source_name": "cve", "external_id": value}]);
                 }
                 ObservableKind::AttackTechnique => {
                     let path = value.replace('.', "/");
@@ -359,7 +360,8 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
         }
         object_refs.sort();
         object_refs.dedup();
-        let mut external = vec![json!({"source_name": "musubi", "external_id": r.summary.id.to_string()})];
+        let mut external =
+            vec![json!({"source_name": "musubi", "external_id": r.summary.id.to_string()})];
         if let Some(link) = &r.link {
             external.push(json!({"source_name": "original", "url": link}));
         }

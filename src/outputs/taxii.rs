@@ -301,7 +301,11 @@ mod tests {
     fn collections_resolve_by_alias_and_id() {
         let m = collection("members").unwrap();
         assert_eq!(collection(&m.id()).unwrap().alias, "members");
-        assert!(!collection("task-force").unwrap().can_read(MemberClass::General));
+        assert!(
+            !collection("task-force")
+                .unwrap()
+                .can_read(MemberClass::General)
+        );
         assert!(collection("nope").is_none());
     }
 }

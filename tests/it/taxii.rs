@@ -109,7 +109,11 @@ fn count_type(objects: &[Value], t: &str) -> usize {
     objects.iter().filter(|o| o["type"] == t).count()
 }
 
-async fn taxii_get(base: &str, path: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn taxii_get(
+    base: &str,
+    path: &str,
+    token: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let r = Client::new(token)
         .http
         .get(format!("{base}{path}"))
@@ -233,7 +237,11 @@ async fn taxii_and_exports_share_without_leaking() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 33, "{m}");
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 33, "pages repeat objects");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        33,
+        "pages repeat objects"
+    );
     assert_eq!(m["pages"], 17, "33 objects at 2 per page");
     let full: BTreeSet<&str> = m["objects"]
         .as_array()
@@ -285,12 +293,8 @@ async fn taxii_and_exports_share_without_leaking() {
     let base = &daemon.base;
     let (status, _, _) = taxii_get(base, "/taxii2/", "msb_wrong").await;
     assert_eq!(status, 401);
-    let (status, _, body) = taxii_get(
-        base,
-        "/taxii2/api/collections/task-force/objects/",
-        &other,
-    )
-    .await;
+    let (status, _, body) =
+        taxii_get(base, "/taxii2/api/collections/task-force/objects/", &other).await;
     assert_eq!(status, 403, "{body}");
     let (status, headers, body) = taxii_get(
         base,
@@ -348,11 +352,51 @@ async fn taxii_and_exports_share_without_leaking() {
     let stix_sec = dir.path().join("sec.json");
     let stix_tf = dir.path().join("tf.json");
     let p = |x: &Path| x.to_str().unwrap().to_string();
-    data.cli(&["export", "--format", "stix", "--as", "Hoshi Railway", "--out", &p(&stix_other)]);
-    data.cli(&["export", "--format", "stix", "--as", "Hoshi Railway", "--out", &p(&stix_other2)]);
-    data.cli(&["export", "--format", "stix", "--audience", "public", "--out", &p(&stix_public)]);
-    data.cli(&["export", "--format", "stix", "--as", "Council Analyst", "--out", &p(&stix_sec)]);
-    data.cli(&["export", "--format", "stix", "--as", "Aozora Telecom", "--out", &p(&stix_tf)]);
+    data.cli(&[
+        "export",
+        "--format",
+        "stix",
+        "--as",
+        "Hoshi Railway",
+        "--out",
+        &p(&stix_other),
+    ]);
+    data.cli(&[
+        "export",
+        "--format",
+        "stix",
+        "--as",
+        "Hoshi Railway",
+        "--out",
+        &p(&stix_other2),
+    ]);
+    data.cli(&[
+        "export",
+        "--format",
+        "stix",
+        "--audience",
+        "public",
+        "--out",
+        &p(&stix_public),
+    ]);
+    data.cli(&[
+        "export",
+        "--format",
+        "stix",
+        "--as",
+        "Council Analyst",
+        "--out",
+        &p(&stix_sec),
+    ]);
+    data.cli(&[
+        "export",
+        "--format",
+        "stix",
+        "--as",
+        "Aozora Telecom",
+        "--out",
+        &p(&stix_tf),
+    ]);
     assert_valid_stix(&[&stix_other, &stix_public, &stix_sec, &stix_tf]);
 
     let read = |x: &Path| std::fs::read_to_string(x).unwrap();
@@ -396,7 +440,15 @@ async fn taxii_and_exports_share_without_leaking() {
 
     // MISP feed: layout and round trip.
     let feed = dir.path().join("feed");
-    data.cli(&["export", "--format", "misp-feed", "--as", "Hoshi Railway", "--out", &p(&feed)]);
+    data.cli(&[
+        "export",
+        "--format",
+        "misp-feed",
+        "--as",
+        "Hoshi Railway",
+        "--out",
+        &p(&feed),
+    ]);
     let events = musubi::outputs::misp_feed::read_feed(&feed).unwrap();
     assert_eq!(events.len(), 3);
     let attributes: usize = events.iter().map(|e| e.attributes.len()).sum();
@@ -409,7 +461,17 @@ async fn taxii_and_exports_share_without_leaking() {
         .expect("campaign A");
     assert!(a.tags.iter().any(|t| t.name == "tlp:green"));
     let types: BTreeSet<&str> = a.attributes.iter().map(|x| x.kind.as_str()).collect();
-    for t in ["ip-dst", "domain", "url", "email-src", "md5", "sha1", "sha256", "filename", "vulnerability"] {
+    for t in [
+        "ip-dst",
+        "domain",
+        "url",
+        "email-src",
+        "md5",
+        "sha1",
+        "sha256",
+        "filename",
+        "vulnerability",
+    ] {
         assert!(types.contains(t), "{t} missing from {types:?}");
     }
     let mut feed_text = String::new();
@@ -420,7 +482,15 @@ async fn taxii_and_exports_share_without_leaking() {
 
     // CSV.
     let csv_path = dir.path().join("other.csv");
-    data.cli(&["export", "--format", "csv", "--as", "Hoshi Railway", "--out", &p(&csv_path)]);
+    data.cli(&[
+        "export",
+        "--format",
+        "csv",
+        "--as",
+        "Hoshi Railway",
+        "--out",
+        &p(&csv_path),
+    ]);
     let csv_text = read(&csv_path);
     assert_eq!(csv_text.lines().count(), 1 + 15);
     assert_no_leak("CSV export of a general member", &csv_text, &secrets);
@@ -432,8 +502,9 @@ async fn taxii_and_exports_share_without_leaking() {
 
 #[test]
 fn feed_reader_reads_a_real_misp_feed() {
-    let events = musubi::outputs::misp_feed::read_feed(&Path::new(FIXTURES).join("misp-feed-digitalside"))
-        .unwrap();
+    let events =
+        musubi::outputs::misp_feed::read_feed(&Path::new(FIXTURES).join("misp-feed-digitalside"))
+            .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].uuid, "5ef26e32-c718-49f2-b994-1a14c0a80102");
     assert_eq!(events[0].attributes.len(), 33);
