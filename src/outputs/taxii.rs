@@ -147,7 +147,8 @@ pub struct Filter {
 
 impl Filter {
     fn keeps(&self, o: &StixObject) -> bool {
-        if self.added_after.is_some_and(|t| o.date_added <= t) {
+        // Clients see millisecond timestamps: compare what they saw.
+        if self.added_after.is_some_and(|t| ms(o.date_added) <= t) {
             return false;
         }
         if !self.ids.is_empty() && !self.ids.iter().any(|i| *i == o.id) {
@@ -160,7 +161,7 @@ impl Filter {
         if self
             .versions
             .iter()
-            .all(|v| matches!(v, VersionMatch::At(t) if *t != o.version))
+            .all(|v| matches!(v, VersionMatch::At(t) if *t != ms(o.version)))
             && !self.versions.is_empty()
         {
             return false;
@@ -175,6 +176,12 @@ impl Filter {
         }
         true
     }
+}
+
+/// A time as clients see it (STIX timestamps carry milliseconds).
+fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(3)
 }
 
 /// One page of a collection.
