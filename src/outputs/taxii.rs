@@ -151,7 +151,7 @@ impl Filter {
         if self.added_after.is_some_and(|t| ms(o.date_added) <= t) {
             return false;
         }
-        if !self.ids.is_empty() && !self.ids.iter().any(|i| *i == o.id) {
+        if !self.ids.is_empty() && !self.ids.contains(&o.id) {
             return false;
         }
         if !self.types.is_empty() && !self.types.iter().any(|t| t == o.kind()) {
