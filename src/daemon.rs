@@ -134,8 +134,13 @@ pub async fn run(
         indexed_tx,
         stop_rx.clone(),
     );
-    let correlator_task =
-        spawn_correlator(store.clone(), correlator, campaigns_tx, stop_rx.clone());
+    let correlator_task = spawn_correlator(
+        store.clone(),
+        correlator,
+        campaigns_tx,
+        rules_rx,
+        stop_rx.clone(),
+    );
 
     let metrics = Arc::new(Metrics::default());
     let mail_task = crate::outputs::mail::task::spawn_mail(
@@ -261,20 +266,41 @@ fn spawn_correlator(
     store: Store,
     correlator: Correlator,
     campaigns: watch::Sender<Arc<CampaignSet>>,
+    mut rules: watch::Receiver<Arc<Rules>>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut committed = store.writer().committed();
         let mut correlator = Some(correlator);
         loop {
-            let running = next_round(&mut committed, &mut stop).await;
+            let running = tokio::select! {
+                running = next_round(&mut committed, &mut stop) => running,
+                _ = rules.changed() => true,
+            };
+            // New rules (SIGHUP): full re-correlation before the next reports.
+            let new_rules = rules
+                .has_changed()
+                .unwrap_or(false)
+                .then(|| rules.borrow_and_update().clone());
             let s = store.clone();
             let mut c = correlator
                 .take()
                 .expect("correlator is returned after each round");
-            let before = c.applied();
             let (c, result) = tokio::task::spawn_blocking(move || {
-                let r = c.catch_up(&s);
+                let mut events = Vec::new();
+                if let Some(r) = new_rules {
+                    let started = Instant::now();
+                    events = c.recorrelate(r);
+                    tracing::info!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        changes = events.len(),
+                        "Re-correlated under the new rules."
+                    );
+                }
+                let r = c.catch_up(&s).map(|mut more| {
+                    events.append(&mut more);
+                    events
+                });
                 (c, r)
             })
             .await
@@ -292,7 +318,6 @@ fn spawn_correlator(
                         }
                     }
                     // Flags age (stale, surge) even without new reports: refresh every round.
-                    let _ = before;
                     campaigns.send_replace(Arc::new(c.engine().snapshot()));
                 }
                 Err(e) => tracing::error!(error = %e, "Correlation failed; will retry."),

@@ -124,6 +124,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export campaigns (STIX 2.1 bundle, MISP feed or CSV) for one audience: `--as MEMBER`
+    /// (what that member may see) or `--audience public` (TLP:CLEAR only). There is no
+    /// default audience, so that nothing is exported more widely than meant.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// Export what this member (id or exact name) may see.
+    #[arg(
+        long = "as",
+        value_name = "MEMBER",
+        required_unless_present = "audience"
+    )]
+    member: Option<String>,
+    /// Narrow further: `public` (TLP:CLEAR only; needs no member), `members` (what every
+    /// member may see: up to TLP:AMBER), `viewer` (exactly what --as may see; the default).
+    #[arg(long, value_enum)]
+    audience: Option<ExportAudience>,
+    /// Output file (stix, csv; default stdout) or directory (misp-feed; required).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only this campaign.
+    #[arg(long)]
+    campaign: Option<CampaignId>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Stix,
+    MispFeed,
+    Csv,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportAudience {
+    Public,
+    Members,
+    Viewer,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +325,7 @@ fn run(cli: Cli) -> Result<()> {
             store.close();
             Ok(())
         }
+        Command::Export(args) => export(&config, &data_dir, args),
     }
 }
 
@@ -800,5 +842,79 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    Ok(())
+}
+
+fn export(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
+    use musubi::outputs::{self, Audience};
+    let audience = match args.audience {
+        Some(ExportAudience::Public) => Audience::Public,
+        Some(ExportAudience::Members) => Audience::Members,
+        Some(ExportAudience::Viewer) | None => Audience::Viewer,
+    };
+    let (store, _index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let viewer = match &args.member {
+        Some(who) => {
+            let key = who.clone();
+            let member = store
+                .read(move |c| store::members::find(c, &key))?
+                .with_context(|| format!("no member with id or name {who:?}"))?;
+            Viewer::of(&member)
+        }
+        None if audience == Audience::Public => Viewer {
+            member: MemberId("public".into()),
+            class: MemberClass::General,
+        },
+        None => bail!("--audience other than public needs --as MEMBER"),
+    };
+    let set = correlator.engine().snapshot();
+    let exports = store.read(|c| outputs::gather(c, &set, &viewer, audience, args.campaign))?;
+    store.close();
+    if let Some(id) = args.campaign
+        && exports.is_empty()
+    {
+        bail!("no campaign {id} visible to this audience");
+    }
+    let write_to = |bytes: &[u8]| -> Result<()> {
+        match &args.out {
+            Some(path) => {
+                std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+            }
+            None => Ok(std::io::stdout().lock().write_all(bytes)?),
+        }
+    };
+    match args.format {
+        ExportFormat::Stix => {
+            let bundle = outputs::stix::bundle(&exports);
+            let mut bytes = serde_json::to_vec_pretty(&bundle)?;
+            bytes.push(b'\n');
+            write_to(&bytes)?;
+            eprintln!(
+                "exported {} campaign(s), {} STIX object(s)",
+                exports.len(),
+                bundle["objects"].as_array().map_or(0, Vec::len)
+            );
+        }
+        ExportFormat::Csv => {
+            let mut bytes = Vec::new();
+            let rows = outputs::csv::write_csv(&mut bytes, &exports)?;
+            write_to(&bytes)?;
+            eprintln!("exported {} campaign(s), {rows} row(s)", exports.len());
+        }
+        ExportFormat::MispFeed => {
+            let dir = args
+                .out
+                .as_deref()
+                .context("--format misp-feed needs --out DIR")?;
+            let written = outputs::misp_feed::write_feed(dir, &exports)?;
+            eprintln!(
+                "exported {} event(s), {} attribute(s) to {}",
+                written.events,
+                written.attributes,
+                dir.display()
+            );
+        }
+    }
     Ok(())
 }

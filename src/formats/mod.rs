@@ -423,3 +423,4 @@ mod tests {
         assert_eq!(p.reports[0].indicators.len(), 2);
     }
 }
+pub mod stix_min;

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod reports;
 pub mod search;
 pub mod state;
+pub mod taxii;
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(council::routes())
+        .merge(taxii::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -9,6 +9,7 @@ mod faults;
 mod feeds;
 mod formats;
 mod leak;
-mod systemd;
 mod mail;
+mod systemd;
+mod taxii;
 mod util;

@@ -1,0 +1,534 @@
+//! STIX 2.1 export of campaigns.
+//!
+//! Built only from [`CampaignExport`]s (the policy's views). One campaign becomes:
+//! - a `campaign`, or a `grouping` (context `suspicious-activity`) while every visible
+//!   report is unconfirmed — unconfirmed information is marked as such;
+//! - an `indicator` per observable that has a STIX pattern, `indicates` the campaign;
+//! - a `vulnerability` per CVE, an `attack-pattern` per ATT&CK technique and a `malware`
+//!   (family) per malware family, tied to the campaign by `targets` / `uses`;
+//! - a `report` per visible report (its title, text and the objects it carries).
+//!
+//! Every object is created by one council `identity` (never the providing member) and
+//! marked with the official TLP 2.0 marking-definitions (embedded from OASIS
+//! cti-stix-common-objects, see `tlp2/SOURCES.md`). Ids are UUIDv5 over stable keys and
+//! timestamps come from the data, so a re-export updates objects instead of duplicating
+//! them. Analysts' dispositions are not exported yet: the store has no dispositions table.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use super::{COUNCIL_NAME, CampaignExport, stable_uuid};
+use crate::model::{Confidence, ObservableKind, Tlp};
+
+/// The media type of a STIX 2.1 document.
+pub const MEDIA_TYPE: &str = "application/stix+json;version=2.1";
+
+/// One STIX object with what TAXII needs to serve it.
+#[derive(Debug, Clone)]
+pub struct StixObject {
+    pub id: String,
+    /// When the object entered the council's view: the report's received time, the
+    /// campaign's last activity.
+    pub date_added: DateTime<Utc>,
+    /// The object's version (`modified`, or `created` for objects without one).
+    pub version: DateTime<Utc>,
+    pub object: Value,
+}
+
+impl StixObject {
+    pub fn kind(&self) -> &str {
+        self.id.split("--").next().unwrap_or_default()
+    }
+}
+
+/// STIX timestamps: RFC 3339, UTC, millisecond precision.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Parses a STIX / TAXII timestamp.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn sid(kind: &str, key: &str) -> String {
+    format!("{kind}--{}", stable_uuid(&format!("{kind}|{key}")))
+}
+
+/// The council's identity id, the `created_by_ref` of every exported object.
+pub fn council_identity_id() -> String {
+    sid("identity", "council")
+}
+
+/// When the council identity was first described: the date of the council's roster.
+fn council_since() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 6, 5, 0, 0, 0)
+        .single()
+        .expect("a valid constant date")
+}
+
+/// The TLP 2.0 marking-definitions published by OASIS, verbatim (each file is a bundle).
+const TLP_FILES: [(Tlp, &str); 5] = [
+    (Tlp::Clear, include_str!("tlp2/clear.json")),
+    (Tlp::Green, include_str!("tlp2/green.json")),
+    (Tlp::Amber, include_str!("tlp2/amber.json")),
+    (Tlp::AmberStrict, include_str!("tlp2/amber-strict.json")),
+    (Tlp::Red, include_str!("tlp2/red.json")),
+];
+
+/// The TLP 2.0 extension-definition the markings refer to.
+const TLP_EXTENSION: &str = include_str!("tlp2/extension-definition.json");
+
+fn first_object(bundle: &str) -> Value {
+    let v: Value = serde_json::from_str(bundle).expect("embedded TLP file is valid JSON");
+    v["objects"][0].clone()
+}
+
+/// The official TLP 2.0 marking-definition object for a label.
+pub fn tlp_marking(tlp: Tlp) -> Value {
+    let (_, file) = TLP_FILES
+        .iter()
+        .find(|(t, _)| *t == tlp)
+        .expect("every TLP has a file");
+    first_object(file)
+}
+
+/// The official id of the TLP 2.0 marking-definition for a label.
+pub fn tlp_marking_id(tlp: Tlp) -> &'static str {
+    match tlp {
+        Tlp::Clear => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        Tlp::Green => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        Tlp::Amber => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        Tlp::AmberStrict => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        Tlp::Red => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    }
+}
+
+/// The TLP of a marking-definition id (TLP 2.0, and the STIX 2.1 built-in TLP 1.0 ids).
+pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
+    if let Some(t) = Tlp::ALL.into_iter().find(|t| tlp_marking_id(*t) == id) {
+        return Some(t);
+    }
+    match id {
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9" => Some(Tlp::Clear),
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da" => Some(Tlp::Green),
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82" => Some(Tlp::Amber),
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed" => Some(Tlp::Red),
+        _ => None,
+    }
+}
+
+/// Objects every bundle or collection carries: the council identity, the TLP 2.0
+/// extension-definition and the marking-definitions of the labels in `tlps`.
+pub fn common_objects(tlps: impl IntoIterator<Item = Tlp>) -> Vec<StixObject> {
+    let since = council_since();
+    let mut out = vec![StixObject {
+        id: council_identity_id(),
+        date_added: since,
+        version: since,
+        object: json!({
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": council_identity_id(),
+            "created": timestamp(since),
+            "modified": timestamp(since),
+            "name": COUNCIL_NAME,
+            "identity_class": "organization",
+        }),
+    }];
+    let ext = first_object(TLP_EXTENSION);
+    let ext_time = ext["created"]
+        .as_str()
+        .and_then(parse_timestamp)
+        .unwrap_or(since);
+    let mut tlps: Vec<Tlp> = tlps.into_iter().collect();
+    tlps.sort();
+    tlps.dedup();
+    if !tlps.is_empty() {
+        out.push(StixObject {
+            id: ext["id"].as_str().unwrap_or_default().to_string(),
+            date_added: ext_time,
+            version: ext_time,
+            object: ext,
+        });
+    }
+    for t in tlps {
+        let m = tlp_marking(t);
+        out.push(StixObject {
+            id: tlp_marking_id(t).to_string(),
+            date_added: ext_time,
+            version: ext_time,
+            object: m,
+        });
+    }
+    out
+}
+
+/// Escapes a string literal of a STIX pattern.
+fn pattern_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// The STIX pattern of an observable, for kinds that have one.
+pub fn pattern(kind: ObservableKind, value: &str) -> Option<String> {
+    let v = pattern_literal(value);
+    Some(match kind {
+        ObservableKind::Ipv4 => format!("[ipv4-addr:value = '{v}']"),
+        ObservableKind::Ipv6 => format!("[ipv6-addr:value = '{v}']"),
+        ObservableKind::Cidr if value.contains(':') => format!("[ipv6-addr:value = '{v}']"),
+        ObservableKind::Cidr => format!("[ipv4-addr:value = '{v}']"),
+        ObservableKind::Domain => format!("[domain-name:value = '{v}']"),
+        ObservableKind::Url => format!("[url:value = '{v}']"),
+        ObservableKind::Email => format!("[email-addr:value = '{v}']"),
+        ObservableKind::Md5 => format!("[file:hashes.MD5 = '{v}']"),
+        ObservableKind::Sha1 => format!("[file:hashes.'SHA-1' = '{v}']"),
+        ObservableKind::Sha256 => format!("[file:hashes.'SHA-256' = '{v}']"),
+        ObservableKind::Ssdeep => format!("[file:hashes.SSDEEP = '{v}']"),
+        ObservableKind::Filename => format!("[file:name = '{v}']"),
+        ObservableKind::Asn => {
+            let n: u64 = value.trim_start_matches("AS").parse().ok()?;
+            format!("[autonomous-system:number = {n}]")
+        }
+        ObservableKind::Cve | ObservableKind::AttackTechnique | ObservableKind::MalwareFamily => {
+            return None;
+        }
+    })
+}
+
+/// What one observable looks like across the campaign's visible reports.
+struct Seen {
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    unconfirmed: bool,
+}
+
+/// The STIX objects of one campaign (without the common objects).
+pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
+    let view = &export.view;
+    let cid = view.id.to_string();
+    let marking = json!([tlp_marking_id(view.tlp)]);
+    let author = council_identity_id();
+    let head_kind = if view.unconfirmed {
+        "grouping"
+    } else {
+        "campaign"
+    };
+    let head_id = sid(head_kind, &cid);
+    let mut out = Vec::new();
+
+    // Per observable: when it was first and last reported, whether only unconfirmed.
+    let mut seen: BTreeMap<(ObservableKind, String), Seen> = BTreeMap::new();
+    for r in &export.reports {
+        let at = r.summary.received_at;
+        let unconfirmed = r.summary.confidence == Confidence::Unconfirmed;
+        for i in &r.indicators {
+            let key = (i.observable.kind(), i.observable.value().to_string());
+            let e = seen.entry(key).or_insert(Seen {
+                first: at,
+                last: at,
+                unconfirmed,
+            });
+            e.first = e.first.min(at);
+            e.last = e.last.max(at);
+            e.unconfirmed &= unconfirmed;
+        }
+    }
+
+    let mut object_id: BTreeMap<(ObservableKind, String), String> = BTreeMap::new();
+    let mut refs: Vec<String> = Vec::new();
+    for ((kind, value), s) in &seen {
+        let key = format!("{cid}|{}|{value}", kind.as_str());
+        let (created, modified) = (timestamp(s.first), timestamp(s.last));
+        let mut labels = Vec::new();
+        if s.unconfirmed {
+            labels.push("unconfirmed");
+        }
+        let (obj, relation) = if let Some(p) = pattern(*kind, value) {
+            let id = sid("indicator", &key);
+            let indicator_type = if s.unconfirmed {
+                "anomalous-activity"
+            } else {
+                "malicious-activity"
+            };
+            let mut o = json!({
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": id,
+                "created_by_ref": author,
+                "created": created,
+                "modified": modified,
+                "name": format!("{}: {value}", kind.as_str()),
+                "indicator_types": [indicator_type],
+                "pattern": p,
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": created,
+                "object_marking_refs": marking,
+            });
+            if !labels.is_empty() {
+                o["labels"] = json!(labels);
+            }
+            (o, (id, "indicates", false))
+        } else {
+            let (kind_name, rel) = match kind {
+                ObservableKind::Cve => ("vulnerability", "targets"),
+                ObservableKind::AttackTechnique => ("attack-pattern", "uses"),
+                _ => ("malware", "uses"),
+            };
+            let id = sid(kind_name, &key);
+            let mut o = json!({
+                "type": kind_name,
+                "spec_version": "2.1",
+                "id": id,
+                "created_by_ref": author,
+                "created": created,
+                "modified": modified,
+                "name": value,
+                "object_marking_refs": marking,
+            });
+            match kind {
+                ObservableKind::Cve => {
+                    o["external_references"] =
+                        json!([{"source_name": "cve", "external_id": value}]);
+                }
+                ObservableKind::AttackTechnique => {
+                    let path = value.replace('.', "/");
+                    o["external_references"] = json!([{
+                        "source_name": "mitre-attack",
+                        "external_id": value,
+                        "url": format!("https://attack.mitre.org/techniques/{path}/"),
+                    }]);
+                }
+                _ => {
+                    o["is_family"] = json!(true);
+                }
+            }
+            (o, (id, rel, true))
+        };
+        let (id, verb, from_head) = relation;
+        object_id.insert((*kind, value.clone()), id.clone());
+        refs.push(id.clone());
+        out.push(StixObject {
+            id: id.clone(),
+            date_added: s.last,
+            version: s.last,
+            object: obj,
+        });
+        // A grouping has no relationships of its own: its object_refs tie it together.
+        if head_kind == "campaign" {
+            let (src, dst) = if from_head {
+                (head_id.clone(), id.clone())
+            } else {
+                (id.clone(), head_id.clone())
+            };
+            let rid = sid("relationship", &format!("{src}|{verb}|{dst}"));
+            refs.push(rid.clone());
+            out.push(StixObject {
+                id: rid.clone(),
+                date_added: s.last,
+                version: s.last,
+                object: json!({
+                    "type": "relationship",
+                    "spec_version": "2.1",
+                    "id": rid,
+                    "created_by_ref": author,
+                    "created": created,
+                    "modified": modified,
+                    "relationship_type": verb,
+                    "source_ref": src,
+                    "target_ref": dst,
+                    "object_marking_refs": marking,
+                }),
+            });
+        }
+    }
+
+    for r in &export.reports {
+        let at = r.summary.received_at;
+        let rid = sid("report", &r.summary.id.to_string());
+        let mut object_refs = vec![head_id.clone()];
+        for i in &r.indicators {
+            if let Some(id) =
+                object_id.get(&(i.observable.kind(), i.observable.value().to_string()))
+            {
+                object_refs.push(id.clone());
+            }
+        }
+        object_refs.sort();
+        object_refs.dedup();
+        let mut external =
+            vec![json!({"source_name": "musubi", "external_id": r.summary.id.to_string()})];
+        if let Some(link) = &r.link {
+            external.push(json!({"source_name": "original", "url": link}));
+        }
+        let mut o = json!({
+            "type": "report",
+            "spec_version": "2.1",
+            "id": rid,
+            "created_by_ref": author,
+            "created": timestamp(at),
+            "modified": timestamp(at),
+            "name": r.summary.title,
+            "report_types": ["threat-report"],
+            "published": timestamp(at),
+            "object_refs": object_refs,
+            "external_references": external,
+            "confidence": confidence_score(r.summary.confidence),
+            "object_marking_refs": marking,
+        });
+        if !r.description.is_empty() {
+            o["description"] = json!(r.description);
+        }
+        let mut labels: Vec<String> = Vec::new();
+        if r.summary.unconfirmed {
+            labels.push("unconfirmed".into());
+        }
+        labels.extend(r.tags.iter().filter(|t| !t.is_empty()).cloned());
+        labels.dedup();
+        if !labels.is_empty() {
+            o["labels"] = json!(labels);
+        }
+        refs.push(rid.clone());
+        out.push(StixObject {
+            id: rid,
+            date_added: at,
+            version: at,
+            object: o,
+        });
+    }
+
+    let description = format!(
+        "{} report(s) shared with the council, first seen {}, last seen {}.{}",
+        view.report_count,
+        timestamp(view.first_seen),
+        timestamp(view.last_seen),
+        if view.unconfirmed {
+            " Unconfirmed: no report of this activity is confirmed yet."
+        } else {
+            ""
+        }
+    );
+    let mut head = json!({
+        "type": head_kind,
+        "spec_version": "2.1",
+        "id": head_id,
+        "created_by_ref": author,
+        "created": timestamp(view.first_seen),
+        "modified": timestamp(view.last_seen),
+        "name": format!("musubi campaign {cid}"),
+        "description": description,
+        "external_references": [{"source_name": "musubi", "external_id": cid}],
+        "object_marking_refs": marking,
+    });
+    if view.unconfirmed {
+        head["context"] = json!("suspicious-activity");
+        head["labels"] = json!(["unconfirmed"]);
+        refs.sort();
+        refs.dedup();
+        head["object_refs"] = json!(refs);
+    } else {
+        head["first_seen"] = json!(timestamp(view.first_seen));
+        head["last_seen"] = json!(timestamp(view.last_seen));
+    }
+    if !view.flags.is_empty() {
+        let mut labels = head["labels"].as_array().cloned().unwrap_or_default();
+        labels.extend(view.flags.iter().map(|f| json!(f)));
+        head["labels"] = Value::Array(labels);
+    }
+    out.insert(
+        0,
+        StixObject {
+            id: head_id,
+            date_added: view.last_seen,
+            version: view.last_seen,
+            object: head,
+        },
+    );
+    out
+}
+
+/// STIX confidence (0–100) for the provider's own confidence.
+fn confidence_score(c: Confidence) -> u8 {
+    match c {
+        Confidence::Unconfirmed => 15,
+        Confidence::Suspected => 50,
+        Confidence::Confirmed => 85,
+    }
+}
+
+/// Every object of the given campaigns, with the common objects first.
+pub fn objects(exports: &[CampaignExport]) -> Vec<StixObject> {
+    let mut out = common_objects(exports.iter().map(|e| e.view.tlp));
+    for e in exports {
+        out.extend(campaign_objects(e));
+    }
+    out
+}
+
+/// A bundle of the given campaigns. Its id is derived from the ids and versions of its
+/// objects, so the same content yields the same bundle.
+pub fn bundle(exports: &[CampaignExport]) -> Value {
+    bundle_of(objects(exports))
+}
+
+/// A bundle of objects.
+pub fn bundle_of(objects: Vec<StixObject>) -> Value {
+    let mut key = String::new();
+    for o in &objects {
+        key.push_str(&o.id);
+        key.push('@');
+        key.push_str(&timestamp(o.version));
+        key.push('|');
+    }
+    json!({
+        "type": "bundle",
+        "id": sid("bundle", &key),
+        "objects": objects.into_iter().map(|o| o.object).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_escape_and_cover_kinds() {
+        assert_eq!(
+            pattern(ObservableKind::Ipv4, "192.0.2.1").unwrap(),
+            "[ipv4-addr:value = '192.0.2.1']"
+        );
+        assert_eq!(
+            pattern(ObservableKind::Filename, "o'neil\\x.exe").unwrap(),
+            "[file:name = 'o\\'neil\\\\x.exe']"
+        );
+        assert_eq!(
+            pattern(ObservableKind::Cidr, "2001:db8::/32").unwrap(),
+            "[ipv6-addr:value = '2001:db8::/32']"
+        );
+        assert_eq!(
+            pattern(ObservableKind::Asn, "AS64496").unwrap(),
+            "[autonomous-system:number = 64496]"
+        );
+        assert!(pattern(ObservableKind::Cve, "CVE-2024-3400").is_none());
+    }
+
+    #[test]
+    fn embedded_markings_carry_the_official_ids() {
+        for t in Tlp::ALL {
+            let m = tlp_marking(t);
+            assert_eq!(m["id"], tlp_marking_id(t));
+            assert_eq!(m["name"], t.label());
+            assert_eq!(tlp_of_marking(tlp_marking_id(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn ids_are_stable() {
+        assert_eq!(council_identity_id(), council_identity_id());
+        assert_ne!(sid("indicator", "a"), sid("indicator", "b"));
+    }
+}
