@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod campaigns;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search::search))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -62,4 +62,29 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX campaign_events_campaign ON campaign_events(campaign_id);
     "#,
+    // 2: the console's review records: analysts' dispositions and merge/split requests.
+    // The same tables the council review module defines, created only if absent, so that
+    // either order of the two changes leaves one schema.
+    r#"
+    CREATE TABLE IF NOT EXISTS dispositions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign_id TEXT NOT NULL,
+        disposition TEXT NOT NULL,
+        note        TEXT NOT NULL,
+        analyst     TEXT NOT NULL,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS dispositions_campaign ON dispositions(campaign_id, at);
+    CREATE TABLE IF NOT EXISTS pins (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL CHECK (kind IN ('merge', 'split')),
+        campaign_a   TEXT NOT NULL,
+        campaign_b   TEXT,
+        reports      TEXT,
+        note         TEXT NOT NULL,
+        analyst      TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        withdrawn_at TEXT
+    );
+    "#,
 ];
