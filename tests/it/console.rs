@@ -283,11 +283,8 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
-        use base64::Engine;
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().expect("base64 png"))
-            .expect("valid base64");
+        let png = base64_decode(v.as_str().expect("base64 png"));
         assert_eq!(&png[1..4], b"PNG");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
         std::fs::create_dir_all(&dir).expect("artifact dir");
@@ -299,6 +296,36 @@ impl Browser {
     async fn quit(self) {
         let _ = self.http.delete(&self.url).send().await;
     }
+}
+
+/// Standard base64 (WebDriver screenshots), without a crate for it.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("invalid base64 byte {c}"),
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c) << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    out
 }
 
 /// Waits until the page's URL satisfies `ok`.

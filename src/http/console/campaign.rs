@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -75,9 +76,9 @@ pub async fn page(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    flash: Option<Query<Flash>>,
+    flash: Result<Query<Flash>, QueryRejection>,
 ) -> Response {
-    let Query(flash) = flash.unwrap_or_default();
+    let flash = flash.map(|Query(f)| f).unwrap_or_default();
     let path = format!("/console/campaigns/{id}");
     let loaded = match load(&state, &signed, &id).await {
         Ok(Some(l)) => l,
@@ -341,9 +342,9 @@ pub async fn decide(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    form: Option<Form<DecisionForm>>,
+    form: Result<Form<DecisionForm>, FormRejection>,
 ) -> Response {
-    let Some(Form(form)) = form else {
+    let Ok(Form(form)) = form else {
         return forbidden(signed.lang);
     };
     if !signed.is_secretariat() || !signed.csrf_ok(&form.csrf) {
@@ -393,9 +394,9 @@ pub async fn pin(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    form: Option<Form<PinForm>>,
+    form: Result<Form<PinForm>, FormRejection>,
 ) -> Response {
-    let Some(Form(form)) = form else {
+    let Ok(Form(form)) = form else {
         return forbidden(signed.lang);
     };
     if !signed.is_secretariat() || !signed.csrf_ok(&form.csrf) {

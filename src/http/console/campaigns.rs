@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{Duration, Utc};
@@ -39,9 +40,9 @@ pub struct Filters {
 pub async fn page(
     State(state): State<AppState>,
     signed: Signed,
-    q: Option<Query<Filters>>,
+    q: Result<Query<Filters>, QueryRejection>,
 ) -> Response {
-    let Query(f) = q.unwrap_or_default();
+    let f = q.map(|Query(f)| f).unwrap_or_default();
     let lang = signed.lang;
     let viewer = signed.viewer();
     let secretariat = signed.is_secretariat();

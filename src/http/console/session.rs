@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -230,10 +231,10 @@ pub async fn login(
     State(state): State<AppState>,
     axum::Extension(console): axum::Extension<Arc<Console>>,
     headers: HeaderMap,
-    form: Option<Form<LoginForm>>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    let Some(Form(form)) = form else {
+    let Ok(Form(form)) = form else {
         return login_page(&console, lang, Some("form_expired"));
     };
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
@@ -272,8 +273,8 @@ pub struct CsrfForm {
 }
 
 /// `POST /console/logout`.
-pub async fn logout(signed: Signed, form: Option<Form<CsrfForm>>) -> Response {
-    if form.is_some_and(|Form(f)| signed.csrf_ok(&f.csrf)) {
+pub async fn logout(signed: Signed, form: Result<Form<CsrfForm>, FormRejection>) -> Response {
+    if form.is_ok_and(|Form(f)| signed.csrf_ok(&f.csrf)) {
         signed.console.sessions.remove(&signed.session_id);
     }
     let mut resp = Redirect::to("/console/login").into_response();

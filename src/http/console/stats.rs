@@ -77,6 +77,20 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     } else {
         None
     };
+    let by_confidence: Vec<_> = [
+        Confidence::Confirmed,
+        Confidence::Suspected,
+        Confidence::Unconfirmed,
+    ]
+    .iter()
+    .map(|c| {
+        json!({
+            "label": lang.t(c.as_str()),
+            "class": c.as_str(),
+            "count": by_conf.get(c.as_str()).copied().unwrap_or(0),
+        })
+    })
+    .collect();
     render(
         &signed.console,
         "stats.html",
@@ -85,10 +99,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             "reports": reports.len(),
             "campaigns": campaigns.len(),
             "by_tlp": by_tlp.iter().rev().map(|(t, n)| json!({"tlp": badge(*t), "count": n})).collect::<Vec<_>>(),
-            "by_confidence": [Confidence::Confirmed, Confidence::Suspected, Confidence::Unconfirmed]
-                .iter()
-                .map(|c| json!({"label": lang.t(c.as_str()), "class": c.as_str(), "count": by_conf.get(c.as_str()).copied().unwrap_or(0)}))
-                .collect::<Vec<_>>(),
+            "by_confidence": by_confidence,
             "dispositions": dispositions,
         }),
     )

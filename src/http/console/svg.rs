@@ -159,11 +159,9 @@ pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Lan
     let mut per_group: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
     for o in &shown {
         let reps: Vec<usize> = o.reports.iter().copied().filter(|&r| r < n).collect();
-        let k = {
-            let e = per_group.entry(reps.clone()).or_default();
-            *e += 1;
-            *e - 1
-        } as f64;
+        let slot = per_group.entry(reps.clone()).or_default();
+        let k = *slot as f64;
+        *slot += 1;
         let p = if reps.len() >= 2 {
             let bx = reps.iter().map(|&r| rpos[r].x).sum::<f64>() / reps.len() as f64;
             let by = reps.iter().map(|&r| rpos[r].y).sum::<f64>() / reps.len() as f64;
@@ -267,7 +265,7 @@ pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Lan
             let dx = if p.x > c.x { r + 4.0 } else { -(r + 4.0) };
             let _ = write!(
                 s,
-                r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="{anchor}" font-size="11" fill="#0f172a" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"#,
+                r##"<text class="label" x="{:.1}" y="{:.1}" text-anchor="{anchor}" font-size="11" fill="#0f172a" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"##,
                 p.x + dx,
                 p.y + 4.0,
                 esc(&shorten(&o.value, 30))
