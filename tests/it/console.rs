@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::util::{BIN, Client, Daemon, DataDir, submission, wait_current};
 
-const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4a2fb3d71dd3";
+const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Starts `musubi serve --demo` and returns the daemon with the demo analyst's token.
 fn start_demo(data: &DataDir) -> (Daemon, String) {
@@ -114,6 +114,7 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start() -> Driver {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let chromium = tool("MUSUBI_CHROMIUM", "/usr/bin/chromium", "chromium");
         let driver = tool("MUSUBI_CHROMEDRIVER", "/usr/bin/chromedriver", "chromium-driver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -249,7 +250,10 @@ impl Browser {
                 Some(json!({ "using": "css selector", "value": css })),
             )
             .await;
-        v[W3C_ELEMENT].as_str().expect("element id").to_string()
+        v[W3C_ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     async fn type_into(&self, css: &str, text: &str) {
