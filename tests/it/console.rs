@@ -116,7 +116,11 @@ impl Driver {
     async fn start() -> Driver {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let chromium = tool("MUSUBI_CHROMIUM", "/usr/bin/chromium", "chromium");
-        let driver = tool("MUSUBI_CHROMEDRIVER", "/usr/bin/chromedriver", "chromium-driver");
+        let driver = tool(
+            "MUSUBI_CHROMEDRIVER",
+            "/usr/bin/chromedriver",
+            "chromium-driver",
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -314,7 +318,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
             _ => panic!("invalid base64 byte {c}"),
         }
     };
-    let bytes: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
         let mut n = 0u32;
@@ -370,7 +377,9 @@ async fn console_in_headless_chromium() {
         .max_by_key(|c| c["report_count"].as_u64().unwrap())
         .unwrap();
     let id = big["id"].as_str().unwrap().to_string();
-    let (status, detail) = api.get(&daemon.url(&format!("/api/v1/campaigns/{id}"))).await;
+    let (status, detail) = api
+        .get(&daemon.url(&format!("/api/v1/campaigns/{id}")))
+        .await;
     assert_eq!(status, 200, "{detail}");
     let reports = detail["report_count"].as_u64().unwrap();
     let observables = detail["observables"].as_array().unwrap();
@@ -382,7 +391,10 @@ async fn console_in_headless_chromium() {
         .iter()
         .filter(|o| o["reports"].as_u64().unwrap() >= 2)
         .count() as u64;
-    assert!(reports >= 2 && shared >= 1, "the demo has a linked campaign: {detail}");
+    assert!(
+        reports >= 2 && shared >= 1,
+        "the demo has a linked campaign: {detail}"
+    );
 
     let b = driver.browser("en-US,en").await;
     // Unsigned: sent to the sign-in form; sign in through the form.
@@ -415,7 +427,8 @@ async fn console_in_headless_chromium() {
     );
 
     // The campaign page: graph and timeline drawn with every node and edge.
-    b.goto(&daemon.url(&format!("/console/campaigns/{id}"))).await;
+    b.goto(&daemon.url(&format!("/console/campaigns/{id}")))
+        .await;
     assert_eq!(b.count("svg.graph g.report").await, reports);
     assert_eq!(
         b.count("svg.graph g.obs circle").await,
@@ -424,7 +437,10 @@ async fn console_in_headless_chromium() {
     assert_eq!(b.count("svg.graph g.obs.shared").await, shared);
     assert_eq!(b.count("svg.graph line.edge").await, edges);
     assert_eq!(b.count("svg.timeline g.mark").await, reports);
-    assert_eq!(b.count("#obs-table tbody tr").await, observables.len() as u64);
+    assert_eq!(
+        b.count("#obs-table tbody tr").await,
+        observables.len() as u64
+    );
     let size = b
         .eval("const r = document.querySelector('svg.graph').getBoundingClientRect(); return [r.width, r.height];")
         .await;
@@ -462,7 +478,9 @@ async fn console_in_headless_chromium() {
         .eval("return document.getElementById('disposition-history').textContent;")
         .await;
     assert!(
-        text.as_str().unwrap().contains("Shared with class 1 via the weekly call."),
+        text.as_str()
+            .unwrap()
+            .contains("Shared with class 1 via the weekly call."),
         "{text}"
     );
     // The dashboard counts it.
@@ -470,10 +488,14 @@ async fn console_in_headless_chromium() {
     let disp = b
         .eval("return document.getElementById('dispositions').textContent;")
         .await;
-    assert!(disp.as_str().unwrap().contains("Shared (limited)"), "{disp}");
+    assert!(
+        disp.as_str().unwrap().contains("Shared (limited)"),
+        "{disp}"
+    );
 
     // The language switch: Japanese, remembered by cookie.
-    b.goto(&daemon.url(&format!("/console/campaigns/{id}"))).await;
+    b.goto(&daemon.url(&format!("/console/campaigns/{id}")))
+        .await;
     b.click("a.lang-switch").await;
     wait_url(&b, |u| u.ends_with(&format!("/console/campaigns/{id}"))).await;
     assert_eq!(b.eval("return document.documentElement.lang;").await, "ja");
@@ -605,9 +627,17 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
     let daemon = Daemon::start(&data);
     let p = Client::new(&provider);
     for body in [
-        submission("Amber loader beacon", "amber", &[("sha256", SHA), ("domain", "amber-c2.example")]),
+        submission(
+            "Amber loader beacon",
+            "amber",
+            &[("sha256", SHA), ("domain", "amber-c2.example")],
+        ),
         submission("Green follow-up on loader", "green", &[("sha256", SHA)]),
-        submission(STRICT_TITLE, "amber+strict", &[("sha256", SHA), ("domain", STRICT_DOMAIN)]),
+        submission(
+            STRICT_TITLE,
+            "amber+strict",
+            &[("sha256", SHA), ("domain", STRICT_DOMAIN)],
+        ),
         submission(RED_TITLE, "red", &[("domain", RED_DOMAIN)]),
     ] {
         let (status, v) = p.post_json(&daemon.url("/api/v1/reports"), &body).await;
@@ -623,7 +653,11 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
         .iter()
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(all_ids.len(), 2, "the shared hash links three reports; the red one stands alone");
+    assert_eq!(
+        all_ids.len(),
+        2,
+        "the shared hash links three reports; the red one stands alone"
+    );
 
     // The secretariat sees the provider (so the scan below could fail).
     let mut sec = ConsoleClient::new(&daemon.base);
@@ -690,7 +724,11 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
         let (status, _) = g
             .post(
                 &format!("/console/campaigns/{}/disposition", all_ids[0]),
-                &[("csrf", &csrf), ("disposition", "shared-public"), ("note", "")],
+                &[
+                    ("csrf", &csrf),
+                    ("disposition", "shared-public"),
+                    ("note", ""),
+                ],
             )
             .await;
         assert_eq!(status, 403);
@@ -699,7 +737,11 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
     let (status, _) = sec
         .post(
             &format!("/console/campaigns/{}/disposition", all_ids[0]),
-            &[("csrf", "0"), ("disposition", "shared-public"), ("note", "")],
+            &[
+                ("csrf", "0"),
+                ("disposition", "shared-public"),
+                ("note", ""),
+            ],
         )
         .await;
     assert_eq!(status, 403);

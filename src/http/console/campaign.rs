@@ -276,7 +276,11 @@ fn value_mark(_: &Observable) -> ValueMark {
 }
 
 /// `GET /console/campaigns/{id}/observables.csv`: the visible observables.
-pub async fn csv(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+pub async fn csv(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
     let path = format!("/console/campaigns/{id}");
     let loaded = match load(&state, &signed, &id).await {
         Ok(Some(l)) => l,
@@ -297,7 +301,10 @@ pub async fn csv(State(state): State<AppState>, signed: Signed, Path(id): Path<S
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}-observables.csv\"", loaded.view.id),
+                format!(
+                    "attachment; filename=\"{}-observables.csv\"",
+                    loaded.view.id
+                ),
             ),
         ],
         out,

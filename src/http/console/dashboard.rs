@@ -61,9 +61,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             })
             .collect::<Vec<_>>()
     });
-    let undecided = decided
-        .as_ref()
-        .map(|d| campaigns.iter().filter(|(_, v)| !d.contains_key(&v.id)).count());
+    let undecided = decided.as_ref().map(|d| {
+        campaigns
+            .iter()
+            .filter(|(_, v)| !d.contains_key(&v.id))
+            .count()
+    });
     let disp_label = |id| {
         decided
             .as_ref()

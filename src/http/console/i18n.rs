@@ -63,7 +63,11 @@ impl Lang {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = it
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             if let Some(lang) = Lang::parse(primary)
@@ -157,7 +161,11 @@ impl Lang {
 /// (key, English, Japanese).
 const STRINGS: &[(&str, &str, &str)] = &[
     ("app_name", "musubi console", "musubi コンソール"),
-    ("tagline", "Council campaign review", "協議会キャンペーン分析"),
+    (
+        "tagline",
+        "Council campaign review",
+        "協議会キャンペーン分析",
+    ),
     ("nav_dashboard", "Dashboard", "ダッシュボード"),
     ("nav_campaigns", "Campaigns", "キャンペーン"),
     ("nav_stats", "Statistics", "統計"),
@@ -170,8 +178,16 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Paste the token the secretariat issued to you (msb_…). The console keeps only a session; your browser never stores the token.",
         "事務局が発行したトークン（msb_…）を貼り付けてください。コンソールはセッションのみを保持し、トークンはブラウザに保存されません。",
     ),
-    ("sign_in_failed", "That token was not accepted.", "トークンが受け付けられませんでした。"),
-    ("form_expired", "The form expired; please try again.", "フォームの有効期限が切れました。もう一度お試しください。"),
+    (
+        "sign_in_failed",
+        "That token was not accepted.",
+        "トークンが受け付けられませんでした。",
+    ),
+    (
+        "form_expired",
+        "The form expired; please try again.",
+        "フォームの有効期限が切れました。もう一度お試しください。",
+    ),
     ("signed_in_as", "Signed in as", "サインイン中"),
     ("role_secretariat", "Secretariat", "事務局"),
     ("role_class1", "Task force class 1", "タスクフォース 第1類"),
@@ -180,7 +196,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("switch_lang", "日本語", "English"),
     ("campaigns_visible", "Campaigns", "キャンペーン"),
     ("reports_visible", "Reports", "報告"),
-    ("unconfirmed_campaigns", "Unconfirmed campaigns", "未確認キャンペーン"),
+    (
+        "unconfirmed_campaigns",
+        "Unconfirmed campaigns",
+        "未確認キャンペーン",
+    ),
     ("undecided", "Awaiting disposition", "判断待ち"),
     ("flags", "Flags", "フラグ"),
     (
@@ -227,10 +247,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("since_30", "Last 30 days", "過去30日間"),
     ("since_90", "Last 90 days", "過去90日間"),
     ("search", "Search", "検索"),
-    ("search_placeholder", "Title, observable, tag…", "件名・観測値・タグ…"),
+    (
+        "search_placeholder",
+        "Title, observable, tag…",
+        "件名・観測値・タグ…",
+    ),
     ("apply", "Apply", "適用"),
     ("clear", "Clear", "クリア"),
-    ("no_campaigns", "No campaign matches.", "該当するキャンペーンはありません。"),
+    (
+        "no_campaigns",
+        "No campaign matches.",
+        "該当するキャンペーンはありません。",
+    ),
     ("matching_reports", "Matching reports", "一致した報告"),
     ("summary", "Summary", "概要"),
     ("graph", "Reports and observables", "報告と観測値"),
@@ -254,9 +282,21 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("copied", "Copied", "コピーしました"),
     ("copy_all", "Copy all values", "値をすべてコピー"),
     ("export_csv", "Download CSV", "CSV をダウンロード"),
-    ("disposition_history", "Disposition history", "対応判断の履歴"),
-    ("no_dispositions", "No disposition recorded yet.", "対応判断はまだ記録されていません。"),
-    ("record_disposition", "Record a disposition", "対応判断を記録"),
+    (
+        "disposition_history",
+        "Disposition history",
+        "対応判断の履歴",
+    ),
+    (
+        "no_dispositions",
+        "No disposition recorded yet.",
+        "対応判断はまだ記録されていません。",
+    ),
+    (
+        "record_disposition",
+        "Record a disposition",
+        "対応判断を記録",
+    ),
     ("disposition", "Disposition", "判断"),
     ("note", "Note", "メモ"),
     ("save", "Record", "記録する"),
@@ -264,7 +304,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("at", "When", "日時"),
     ("merge_split", "Merge or split", "統合・分割"),
     ("merge_with", "Merge with campaign", "統合先キャンペーン"),
-    ("split_reports", "Reports to split out (ids, comma-separated)", "分割する報告（ID、カンマ区切り）"),
+    (
+        "split_reports",
+        "Reports to split out (ids, comma-separated)",
+        "分割する報告（ID、カンマ区切り）",
+    ),
     ("request_merge", "Request merge", "統合を依頼"),
     ("request_split", "Request split", "分割を依頼"),
     (
@@ -284,7 +328,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("stats", "Statistics", "統計"),
     ("feeds", "Feeds", "フィード"),
-    ("not_yet_available", "Not yet available", "まだ利用できません"),
+    (
+        "not_yet_available",
+        "Not yet available",
+        "まだ利用できません",
+    ),
     (
         "stats_periodic_missing",
         "Periodic council statistics (per quarter, per category) are not yet available: they come with the statistics module.",
@@ -292,7 +340,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("by_tlp", "Reports by TLP", "TLP 別の報告数"),
     ("by_confidence", "Reports by confidence", "確度別の報告数"),
-    ("by_disposition", "Campaigns by latest disposition", "最新の対応判断別キャンペーン数"),
+    (
+        "by_disposition",
+        "Campaigns by latest disposition",
+        "最新の対応判断別キャンペーン数",
+    ),
     (
         "feeds_none",
         "No feed items have been received yet: feed polling is not yet available in this build.",
@@ -302,8 +354,16 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("latest", "Latest", "最新"),
     ("saved", "Disposition recorded.", "対応判断を記録しました。"),
     ("pin_saved", "Request recorded.", "依頼を記録しました。"),
-    ("bad_disposition", "Choose a disposition.", "判断を選択してください。"),
-    ("bad_pin", "Give a campaign id (C-YYYY-NNNN) or report ids (R-N).", "キャンペーン ID（C-YYYY-NNNN）または報告 ID（R-N）を指定してください。"),
+    (
+        "bad_disposition",
+        "Choose a disposition.",
+        "判断を選択してください。",
+    ),
+    (
+        "bad_pin",
+        "Give a campaign id (C-YYYY-NNNN) or report ids (R-N).",
+        "キャンペーン ID（C-YYYY-NNNN）または報告 ID（R-N）を指定してください。",
+    ),
     (
         "unconfirmed_notice",
         "No report of this campaign is confirmed: handle it as unconfirmed information.",
@@ -314,7 +374,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("count", "Count", "件数"),
     ("none", "None", "なし"),
     ("more", "more", "件ほか"),
-    ("all_reports", "Reports of this campaign", "このキャンペーンの報告"),
+    (
+        "all_reports",
+        "Reports of this campaign",
+        "このキャンペーンの報告",
+    ),
     ("member", "Member", "構成員"),
 ];
 

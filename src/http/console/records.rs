@@ -121,9 +121,8 @@ pub fn latest_dispositions(conn: &Connection) -> Result<Option<HashMap<CampaignI
     if !has_table(conn, "dispositions")? {
         return Ok(None);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT campaign_id, disposition FROM dispositions ORDER BY at, id",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT campaign_id, disposition FROM dispositions ORDER BY at, id")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = HashMap::new();
     for row in rows {

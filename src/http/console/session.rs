@@ -57,7 +57,10 @@ impl Sessions {
         let mut map = self.map.lock().expect("sessions poisoned");
         map.retain(|_, s| fresh(s, now));
         if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last).map(|(k, _)| k.clone())
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| k.clone())
         {
             map.remove(&oldest);
         }
@@ -130,7 +133,9 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A `Set-Cookie` value for the console's cookies.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/console; HttpOnly; SameSite=Strict{age}"
     ))
@@ -174,9 +179,7 @@ impl FromRequestParts<AppState> for Signed {
             .extensions
             .get::<Arc<Console>>()
             .cloned()
-            .ok_or_else(|| {
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            })?;
+            .ok_or_else(|| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
         let lang = Lang::from_headers(&parts.headers);
         let id = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or_else(|| Redirect::to("/console/login").into_response())?;
@@ -256,7 +259,10 @@ pub async fn login(
             let mut resp = Redirect::to("/console/").into_response();
             let h = resp.headers_mut();
             h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, None));
-            h.append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)));
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
+            );
             resp
         }
         Ok(None) => login_page(&console, lang, Some("sign_in_failed")),
@@ -315,7 +321,10 @@ mod tests {
     #[test]
     fn cookies_parse_and_secrets_compare() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; musubi_session=abc ; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; musubi_session=abc ; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
         assert!(same_secret("abc", "abc"));

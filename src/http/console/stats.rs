@@ -66,7 +66,9 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
                     Disposition::ALL
                         .iter()
                         .filter_map(|x| {
-                            counts.get(x.as_str()).map(|n| json!({"label": lang.disposition(*x), "count": n}))
+                            counts
+                                .get(x.as_str())
+                                .map(|n| json!({"label": lang.disposition(*x), "count": n}))
                         })
                         .collect::<Vec<_>>(),
                 )

@@ -137,7 +137,10 @@ pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Lan
     order.truncate(MAX_OBSERVABLES);
     let shown: Vec<&GraphObservable> = order.iter().map(|&i| &observables[i]).collect();
 
-    let c = P { x: W / 2.0, y: H / 2.0 };
+    let c = P {
+        x: W / 2.0,
+        y: H / 2.0,
+    };
     let n = reports.len();
     let (rx, ry) = (W * 0.31, H * 0.33);
     let rpos: Vec<P> = (0..n)
@@ -372,7 +375,11 @@ fn relax(pos: &mut [P], radius: &[f64], reports: &[P]) {
                 let d = (dx * dx + dy * dy).sqrt();
                 let min = radius[i] + 20.0;
                 if d < min {
-                    let (ux, uy) = if d < 1e-6 { (1.0, 0.0) } else { (dx / d, dy / d) };
+                    let (ux, uy) = if d < 1e-6 {
+                        (1.0, 0.0)
+                    } else {
+                        (dx / d, dy / d)
+                    };
                     pos[i].x += ux * (min - d);
                     pos[i].y += uy * (min - d);
                     moved = true;
@@ -429,7 +436,8 @@ pub fn timeline(items: &[TimelineItem], lang: Lang) -> String {
     t0 -= Duration::seconds((span * 0.04) as i64);
     t1 += Duration::seconds((span * 0.04) as i64);
     let span = (t1 - t0).num_seconds().max(1) as f64;
-    let x_of = |t: DateTime<Utc>| LEFT + (W - LEFT - RIGHT) * ((t - t0).num_seconds() as f64 / span);
+    let x_of =
+        |t: DateTime<Utc>| LEFT + (W - LEFT - RIGHT) * ((t - t0).num_seconds() as f64 / span);
 
     let mut s = String::with_capacity(8 * 1024);
     let _ = write!(
@@ -584,7 +592,11 @@ mod tests {
         assert_eq!(svg.matches(r#"class="report "#).count(), 3);
         assert!(svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
         assert!(svg.contains("&lt;report 1&gt;"));
-        assert_eq!(graph(&reports, &observables, Lang::En), svg, "deterministic");
+        assert_eq!(
+            graph(&reports, &observables, Lang::En),
+            svg,
+            "deterministic"
+        );
     }
 
     #[test]
@@ -609,7 +621,11 @@ mod tests {
             .map(|i| TimelineItem {
                 id: format!("R-{i}"),
                 title: "t".into(),
-                lane: if i < 3 { "Council member".into() } else { "jvn".into() },
+                lane: if i < 3 {
+                    "Council member".into()
+                } else {
+                    "jvn".into()
+                },
                 at: t + Duration::hours(i * 5),
                 tlp: Tlp::Green,
                 unconfirmed: i == 0,
