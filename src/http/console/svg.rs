@@ -565,7 +565,7 @@ mod tests {
             id: format!("R-{i}"),
             title: format!("<report {i}>"),
             tlp: Tlp::Amber,
-            unconfirmed: i % 2 == 0,
+            unconfirmed: i.is_multiple_of(2),
         }
     }
 
