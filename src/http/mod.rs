@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod campaigns;
 pub mod council;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod limit;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(council::routes())
         .merge(taxii::routes())
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

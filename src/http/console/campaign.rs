@@ -1,0 +1,474 @@
+//! `GET /console/campaigns/{id}`: one campaign — summary, flags, the report–observable
+//! graph, the timeline, observables (copy, CSV), and for the secretariat the disposition
+//! history and form and merge/split requests.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::dashboard::source_text;
+use super::i18n::Lang;
+use super::records::{self, PinRequest};
+use super::session::Signed;
+use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
+use super::{badge, confidence, internal, not_found, render, when};
+use crate::correlate::Campaign;
+use crate::council::{CampaignView, ReportView, SourceLabel};
+use crate::http::AppState;
+use crate::model::{CampaignId, Disposition, MemberId, Observable, Report, ReportId};
+
+/// Longest note kept with a disposition or request.
+const MAX_NOTE: usize = 4000;
+
+/// A campaign as the viewer may see it, with its visible reports in full.
+struct Loaded {
+    campaign: Campaign,
+    view: CampaignView,
+    reports: Vec<ReportView>,
+}
+
+async fn load(state: &AppState, signed: &Signed, id: &str) -> Result<Option<Loaded>, Response> {
+    let Ok(id) = id.parse::<CampaignId>() else {
+        return Ok(None);
+    };
+    let set = state.campaigns();
+    let Some(campaign) = set.get(id).cloned() else {
+        return Ok(None);
+    };
+    let seqs = campaign.reports.clone();
+    let (full, released): (Vec<Report>, _) = state
+        .store
+        .read_async(move |conn| {
+            Ok((
+                crate::store::reports::get_many(conn, &seqs)?,
+                crate::store::releases::released(conn, &seqs)?,
+            ))
+        })
+        .await
+        .map_err(internal)?;
+    let viewer = signed.viewer();
+    let Some(view) = viewer.campaign_detail(&campaign, &full, &released) else {
+        return Ok(None);
+    };
+    let mut reports: Vec<ReportView> = full
+        .iter()
+        .filter_map(|r| viewer.report_view(r, released.contains(&r.seq()), Some(id)))
+        .collect();
+    reports.sort_by_key(|r| (r.summary.received_at, r.summary.id));
+    Ok(Some(Loaded {
+        campaign,
+        view,
+        reports,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Flash {
+    #[serde(default)]
+    saved: String,
+    #[serde(default)]
+    error: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    flash: Result<Query<Flash>, QueryRejection>,
+) -> Response {
+    let flash = flash.map(|Query(f)| f).unwrap_or_default();
+    let path = format!("/console/campaigns/{id}");
+    let loaded = match load(&state, &signed, &id).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return not_found(&signed, &path),
+        Err(resp) => return resp,
+    };
+    let lang = signed.lang;
+    let secretariat = signed.is_secretariat();
+    let Loaded {
+        campaign,
+        view,
+        reports,
+    } = loaded;
+
+    // Secretariat-only material: member names, dispositions, requests, history.
+    let mut names: HashMap<MemberId, String> = HashMap::new();
+    let mut dispositions = None;
+    let mut pins = Vec::new();
+    let mut history = Vec::new();
+    if secretariat {
+        let ids: Vec<MemberId> = reports
+            .iter()
+            .filter_map(|r| match &r.summary.source {
+                SourceLabel::Member { member } => Some(member.clone()),
+                _ => None,
+            })
+            .collect();
+        let cid = view.id;
+        let got = state
+            .store
+            .read_async(move |conn| {
+                let mut names = HashMap::new();
+                for id in ids {
+                    if let Some(m) = crate::store::members::find(conn, &id.0)? {
+                        names.insert(id, m.name);
+                    }
+                }
+                Ok((
+                    names,
+                    records::dispositions(conn, cid)?,
+                    records::pins(conn, cid)?,
+                    crate::store::campaigns::history(conn, cid)?,
+                ))
+            })
+            .await;
+        match got {
+            Ok((n, d, p, h)) => {
+                names = n;
+                dispositions = d;
+                pins = p;
+                history = h;
+            }
+            Err(e) => return internal(e),
+        }
+    }
+    let source = |label: &SourceLabel| -> String {
+        match label {
+            SourceLabel::Member { member } => match names.get(member) {
+                Some(name) => format!("{name} ({member})"),
+                None => member.to_string(),
+            },
+            other => source_text(other, lang),
+        }
+    };
+
+    // The graph: visible reports and the observables they carry.
+    let graph_reports: Vec<GraphReport> = reports
+        .iter()
+        .map(|r| GraphReport {
+            id: r.summary.id.to_string(),
+            title: r.summary.title.clone(),
+            tlp: r.summary.tlp,
+            unconfirmed: r.summary.unconfirmed,
+        })
+        .collect();
+    let mut carried: BTreeMap<&Observable, Vec<usize>> = BTreeMap::new();
+    for (i, r) in reports.iter().enumerate() {
+        for ind in &r.indicators {
+            carried.entry(&ind.observable).or_default().push(i);
+        }
+    }
+    let graph_observables: Vec<GraphObservable> = carried
+        .into_iter()
+        .map(|(o, reps)| GraphObservable {
+            kind: o.kind(),
+            value: o.value().to_string(),
+            reports: reps,
+            mark: value_mark(o),
+        })
+        .collect();
+    let graph = svg::graph(&graph_reports, &graph_observables, lang);
+    let timeline_items: Vec<TimelineItem> = reports
+        .iter()
+        .map(|r| TimelineItem {
+            id: r.summary.id.to_string(),
+            title: r.summary.title.clone(),
+            lane: source(&r.summary.source),
+            at: r.observed_at.unwrap_or(r.summary.received_at),
+            tlp: r.summary.tlp,
+            unconfirmed: r.summary.unconfirmed,
+        })
+        .collect();
+    let timeline = svg::timeline(&timeline_items, lang);
+
+    let observables: Vec<_> = view
+        .observables
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            let (family, _) = svg::kind_family(o.kind);
+            json!({ "kind": o.kind.as_str(), "family": family, "value": o.value,
+                    "reports": o.reports, "shared": o.reports >= 2 })
+        })
+        .collect();
+    let report_rows: Vec<_> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.summary.id.to_string(),
+                "title": r.summary.title,
+                "tlp": badge(r.summary.tlp),
+                "confidence": confidence(lang, r.summary.confidence),
+                "unconfirmed": r.summary.unconfirmed,
+                "received": when(r.summary.received_at),
+                "source": source(&r.summary.source),
+                "observables": r.indicators.len(),
+                "description": r.description,
+            })
+        })
+        .collect();
+    let shared = view
+        .observables
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.reports >= 2)
+        .count();
+
+    render(
+        &signed.console,
+        "campaign.html",
+        json!({
+            "page": signed.page("campaigns", &path),
+            "c": {
+                "id": view.id.to_string(),
+                "tlp": badge(view.tlp),
+                "unconfirmed": view.unconfirmed,
+                "reports": view.report_count,
+                "first_seen": when(view.first_seen),
+                "last_seen": when(view.last_seen),
+                "flags": view.flags.iter().map(|f| json!({"key": f, "label": lang.flag(f)})).collect::<Vec<_>>(),
+                "observables": observables.len(),
+                "shared": shared,
+                "title": reports.last().map(|r| r.summary.title.clone()).unwrap_or_default(),
+            },
+            "sectors": if secretariat {
+                campaign.sectors.iter().map(|s| lang.sector(*s)).collect::<Vec<_>>()
+            } else { Vec::new() },
+            "graph": graph,
+            "timeline": timeline,
+            "observables": observables,
+            "shown_observables": graph_observables.len().min(svg::MAX_OBSERVABLES),
+            "reports": report_rows,
+            "dispositions": dispositions.map(|d| d.into_iter().map(|r| json!({
+                "key": r.disposition.as_str(),
+                "label": lang.disposition(r.disposition),
+                "note": r.note, "analyst": r.analyst, "at": when(r.at),
+            })).collect::<Vec<_>>()),
+            "disposition_options": Disposition::ALL.iter().map(|d| json!({"key": d.as_str(), "label": lang.disposition(*d)})).collect::<Vec<_>>(),
+            "pins": pins.into_iter().map(|p| json!({
+                "kind": p.kind, "other": p.other, "reports": p.reports, "note": p.note,
+                "analyst": p.analyst, "at": when(p.at),
+            })).collect::<Vec<_>>(),
+            "history": history.into_iter().rev().take(20).map(|(at, ev)| json!({"at": at, "event": ev.to_string()})).collect::<Vec<_>>(),
+            "flash": match flash.saved.as_str() {
+                "disposition" => Some(lang.t("saved")),
+                "pin" => Some(lang.t("pin_saved")),
+                _ => None,
+            },
+            "error": match flash.error.as_str() {
+                "disposition" => Some(lang.t("bad_disposition")),
+                "pin" => Some(lang.t("bad_pin")),
+                "expired" => Some(lang.t("form_expired")),
+                _ => None,
+            },
+        }),
+    )
+}
+
+/// What the correlation engine says of a value. The engine does not expose suppression
+/// yet; this is the hook the graph and table style (`suppressed`, `overcorrelating`).
+fn value_mark(_: &Observable) -> ValueMark {
+    ValueMark::Plain
+}
+
+/// `GET /console/campaigns/{id}/observables.csv`: the visible observables.
+pub async fn csv(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/console/campaigns/{id}");
+    let loaded = match load(&state, &signed, &id).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return not_found(&signed, &path),
+        Err(resp) => return resp,
+    };
+    let mut out = String::from("type,value,reports\n");
+    for o in loaded.view.observables.as_deref().unwrap_or_default() {
+        out.push_str(&format!(
+            "{},{},{}\n",
+            o.kind.as_str(),
+            csv_field(&o.value),
+            o.reports
+        ));
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}-observables.csv\"",
+                    loaded.view.id
+                ),
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// Quotes a CSV field, and defuses values a spreadsheet would run as a formula.
+fn csv_field(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    disposition: String,
+    #[serde(default)]
+    note: String,
+}
+
+fn forbidden(lang: Lang) -> Response {
+    (StatusCode::FORBIDDEN, lang.t("form_expired")).into_response()
+}
+
+fn back(id: CampaignId, query: &str, anchor: &str) -> Response {
+    Redirect::to(&format!("/console/campaigns/{id}?{query}#{anchor}")).into_response()
+}
+
+/// `POST /console/campaigns/{id}/disposition` (secretariat).
+pub async fn decide(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return forbidden(signed.lang);
+    };
+    if !signed.is_secretariat() || !signed.csrf_ok(&form.csrf) {
+        return forbidden(signed.lang);
+    }
+    let Ok(cid) = id.parse::<CampaignId>() else {
+        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    };
+    if state.campaigns().get(cid).is_none() {
+        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    }
+    let Ok(d) = form.disposition.parse::<Disposition>() else {
+        return back(cid, "error=disposition", "decide");
+    };
+    let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
+    let analyst = signed.session.member.id.clone();
+    let res = state
+        .store
+        .writer()
+        .write(move |conn| records::record_disposition(conn, cid, d, &note, &analyst, Utc::now()))
+        .await;
+    match res {
+        Ok(()) => {
+            tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %signed.session.member.id, "Disposition recorded.");
+            back(cid, "saved=disposition", "dispositions")
+        }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PinForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    with: String,
+    #[serde(default)]
+    reports: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/campaigns/{id}/pin` (secretariat): records a merge or split request.
+pub async fn pin(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Result<Form<PinForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return forbidden(signed.lang);
+    };
+    if !signed.is_secretariat() || !signed.csrf_ok(&form.csrf) {
+        return forbidden(signed.lang);
+    }
+    let Ok(cid) = id.parse::<CampaignId>() else {
+        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    };
+    let set = state.campaigns();
+    let Some(campaign) = set.get(cid) else {
+        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    };
+    let request = match form.kind.as_str() {
+        "merge" => match form.with.trim().parse::<CampaignId>() {
+            Ok(with) if with != cid && set.get(with).is_some() => PinRequest::Merge { with },
+            _ => return back(cid, "error=pin", "merge"),
+        },
+        "split" => {
+            let ids: Result<Vec<ReportId>, _> = form
+                .reports
+                .split([',', ' ', '\n'])
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse::<ReportId>())
+                .collect();
+            match ids {
+                Ok(ids)
+                    if !ids.is_empty()
+                        && ids.len() < campaign.reports.len()
+                        && ids.iter().all(|r| campaign.reports.contains(&r.0)) =>
+                {
+                    PinRequest::Split { reports: ids }
+                }
+                _ => return back(cid, "error=pin", "merge"),
+            }
+        }
+        _ => return back(cid, "error=pin", "merge"),
+    };
+    let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
+    let analyst = signed.session.member.id.clone();
+    let res = state
+        .store
+        .writer()
+        .write(move |conn| records::record_pin(conn, cid, &request, &note, &analyst, Utc::now()))
+        .await;
+    match res {
+        Ok(()) => back(cid, "saved=pin", "merge"),
+        Err(e) => internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("a.example"), "a.example");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_field("-x,y"), "\"'-x,y\"");
+    }
+}

@@ -1,0 +1,174 @@
+//! `GET /console/campaigns`: the campaign list with filters (flag, sector for the
+//! secretariat, time) and full-text search through the index, all through the policy.
+
+use std::collections::HashSet;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::dashboard::source_text;
+use super::session::Signed;
+use super::{CampaignRow, badge, internal, records, render, visible_campaigns, when};
+use crate::http::AppState;
+use crate::model::{CampaignId, Sector};
+
+/// The flags the correlation rules raise.
+pub const FLAG_NAMES: &[&str] = &["cross-sector", "stale", "known", "novel", "surge"];
+/// The time windows offered, in days.
+const WINDOWS: &[u32] = &[1, 7, 30, 90];
+/// Index hits considered per search (before the policy filters them).
+const SEARCH_HITS: usize = 500;
+/// Matching reports listed.
+const SHOWN_HITS: usize = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    flag: String,
+    #[serde(default)]
+    sector: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    q: Result<Query<Filters>, QueryRejection>,
+) -> Response {
+    let f = q.map(|Query(f)| f).unwrap_or_default();
+    let lang = signed.lang;
+    let viewer = signed.viewer();
+    let secretariat = signed.is_secretariat();
+    let campaigns = match visible_campaigns(&state, &viewer).await {
+        Ok(c) => c,
+        Err(e) => return internal(e),
+    };
+    let decided = if secretariat {
+        match state.store.read_async(records::latest_dispositions).await {
+            Ok(d) => d,
+            Err(e) => return internal(e),
+        }
+    } else {
+        None
+    };
+
+    // Search: index hits, then the policy, then the campaigns they belong to.
+    let query = f.q.trim().to_string();
+    let mut search_error = None;
+    let mut hits = Vec::new();
+    let mut hit_campaigns: Option<HashSet<CampaignId>> = None;
+    if !query.is_empty() {
+        if query.len() > 1000 {
+            search_error = Some("the query is longer than 1000 bytes".to_string());
+        } else {
+            let index = state.index.clone();
+            let store = state.store.clone();
+            let set = state.campaigns();
+            let v = viewer.clone();
+            let q2 = query.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                let found = index.search(&q2, SEARCH_HITS).map_err(|e| e.to_string())?;
+                store
+                    .read(|conn| {
+                        let mut out = Vec::new();
+                        for (seq, _) in found {
+                            if let Some(meta) = crate::store::reports::meta(conn, seq)?
+                                && let Some(s) = v.report_summary(&meta)
+                            {
+                                out.push((s, set.of_report(seq).map(|c| c.id)));
+                            }
+                        }
+                        Ok(out)
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            match found {
+                Ok(Ok(found)) => {
+                    hit_campaigns = Some(found.iter().filter_map(|(_, c)| *c).collect());
+                    hits = found;
+                }
+                Ok(Err(e)) => search_error = Some(e),
+                Err(e) => return internal(e),
+            }
+        }
+    }
+
+    let sector: Option<Sector> = if secretariat {
+        f.sector.parse().ok()
+    } else {
+        None
+    };
+    let since_days: Option<u32> = f.since.parse().ok().filter(|d| WINDOWS.contains(d));
+    let cutoff = since_days.map(|d| Utc::now() - Duration::days(d.into()));
+    let flag = FLAG_NAMES.iter().find(|n| **n == f.flag).copied();
+    let rows: Vec<CampaignRow> = campaigns
+        .iter()
+        .filter(|(_, v)| flag.is_none_or(|fl| v.flags.iter().any(|x| x == fl)))
+        .filter(|(c, _)| sector.is_none_or(|s| c.sectors.contains(&s)))
+        .filter(|(_, v)| cutoff.is_none_or(|t| v.last_seen >= t))
+        .filter(|(_, v)| hit_campaigns.as_ref().is_none_or(|h| h.contains(&v.id)))
+        .map(|(_, v)| {
+            let d = decided
+                .as_ref()
+                .and_then(|d| d.get(&v.id))
+                .map(|d| lang.disposition(*d));
+            CampaignRow::of(v, lang, d)
+        })
+        .collect();
+
+    let hits: Vec<_> = hits
+        .into_iter()
+        .take(SHOWN_HITS)
+        .map(|(r, c)| {
+            json!({
+                "id": r.id.to_string(),
+                "title": r.title,
+                "tlp": badge(r.tlp),
+                "unconfirmed": r.unconfirmed,
+                "received": when(r.received_at),
+                "source": source_text(&r.source, lang),
+                "campaign": c.map(|c| c.to_string()),
+            })
+        })
+        .collect();
+
+    // Only validated values go back into links (a member's page never echoes a sector).
+    let path = format!(
+        "/console/campaigns?flag={}&sector={}&since={}&q={}",
+        flag.unwrap_or(""),
+        sector.map(Sector::as_str).unwrap_or(""),
+        since_days.map(|d| d.to_string()).unwrap_or_default(),
+        url_encode(&query)
+    );
+    render(
+        &signed.console,
+        "campaigns.html",
+        json!({
+            "page": signed.page("campaigns", &path),
+            "filters": { "flag": flag.unwrap_or(""), "sector": sector.map(|s| s.as_str()).unwrap_or(""),
+                         "since": since_days.map(|d| d.to_string()).unwrap_or_default(), "q": query },
+            "flag_options": FLAG_NAMES.iter().map(|n| json!({"key": n, "label": lang.flag(n)})).collect::<Vec<_>>(),
+            "sector_options": if secretariat {
+                Sector::ALL.iter().map(|s| json!({"key": s.as_str(), "label": lang.sector(*s)})).collect::<Vec<_>>()
+            } else { Vec::new() },
+            "since_options": WINDOWS.iter().map(|d| json!({"key": d.to_string(), "label": lang.t(&format!("since_{d}"))})).collect::<Vec<_>>(),
+            "rows": rows,
+            "searched": !f.q.trim().is_empty(),
+            "search_error": search_error,
+            "hits": hits,
+        }),
+    )
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,407 @@
+//! The console's two languages: English and Japanese.
+//!
+//! The language comes from the `musubi_lang` cookie (set by the switch link), else from
+//! `Accept-Language`, else English. Every string a page shows is a key here, so that a
+//! missing translation is a compile-time table entry, not a silent English fallback.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+
+use crate::model::{Disposition, Sector};
+
+/// The cookie that remembers an explicit choice.
+pub const LANG_COOKIE: &str = "musubi_lang";
+
+/// A console language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Ja,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ja => "ja",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Ja,
+            Lang::Ja => Lang::En,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "en" => Some(Lang::En),
+            "ja" => Some(Lang::Ja),
+            _ => None,
+        }
+    }
+
+    /// The cookie, else the best of `Accept-Language` among ours, else English.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        if let Some(l) = super::session::cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v))
+        {
+            return l;
+        }
+        let accept = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Lang::from_accept_language(accept)
+    }
+
+    /// The highest-weighted of `ja` and `en` in an `Accept-Language` value.
+    pub fn from_accept_language(accept: &str) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for part in accept.split(',') {
+            let mut it = part.split(';');
+            let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = it
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            let primary = tag.split('-').next().unwrap_or("");
+            if let Some(lang) = Lang::parse(primary)
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+
+    /// The whole string table for templates (`t.key`).
+    pub fn table(self) -> BTreeMap<&'static str, &'static str> {
+        STRINGS
+            .iter()
+            .map(|(k, en, ja)| (*k, if self == Lang::En { *en } else { *ja }))
+            .collect()
+    }
+
+    /// One string by key (the key itself if unknown, which a unit test rules out).
+    pub fn t(self, key: &str) -> &'static str {
+        STRINGS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, en, ja)| if self == Lang::En { *en } else { *ja })
+            .unwrap_or("?")
+    }
+
+    pub fn sector(self, s: Sector) -> &'static str {
+        if self == Lang::En {
+            return s.as_str();
+        }
+        match s {
+            Sector::Telecom => "情報通信",
+            Sector::Finance => "金融",
+            Sector::Aviation => "航空",
+            Sector::Airports => "空港",
+            Sector::Railway => "鉄道",
+            Sector::Electricity => "電力",
+            Sector::Gas => "ガス",
+            Sector::Medical => "医療",
+            Sector::Water => "水道",
+            Sector::Logistics => "物流",
+            Sector::Chemical => "化学",
+            Sector::Credit => "クレジット",
+            Sector::Petroleum => "石油",
+        }
+    }
+
+    pub fn disposition(self, d: Disposition) -> &'static str {
+        match (self, d) {
+            (Lang::En, Disposition::SharedPublic) => "Shared (public)",
+            (Lang::En, Disposition::SharedLimited) => "Shared (limited)",
+            (Lang::En, Disposition::LowNeedKnown) => "Low need: already known",
+            (Lang::En, Disposition::LowNeedTransient) => "Low need: transient",
+            (Lang::En, Disposition::LowNeedOther) => "Low need: other",
+            (Lang::En, Disposition::AbandonedNoConsent) => "Abandoned: no consent",
+            (Lang::En, Disposition::AbandonedInsufficientSamples) => {
+                "Abandoned: insufficient samples"
+            }
+            (Lang::En, Disposition::AbandonedOther) => "Abandoned: other",
+            (Lang::En, Disposition::UnderAnalysis) => "Under analysis",
+            (Lang::Ja, Disposition::SharedPublic) => "共有（一般公開）",
+            (Lang::Ja, Disposition::SharedLimited) => "共有（限定）",
+            (Lang::Ja, Disposition::LowNeedKnown) => "共有不要（既知）",
+            (Lang::Ja, Disposition::LowNeedTransient) => "共有不要（一過性）",
+            (Lang::Ja, Disposition::LowNeedOther) => "共有不要（その他）",
+            (Lang::Ja, Disposition::AbandonedNoConsent) => "見送り（同意なし）",
+            (Lang::Ja, Disposition::AbandonedInsufficientSamples) => "見送り（検体不足）",
+            (Lang::Ja, Disposition::AbandonedOther) => "見送り（その他）",
+            (Lang::Ja, Disposition::UnderAnalysis) => "分析中",
+        }
+    }
+
+    pub fn flag(self, name: &str) -> String {
+        let ja = match name {
+            "cross-sector" => "複数業種",
+            "stale" => "沈静化",
+            "known" => "既知",
+            "novel" => "新規",
+            "surge" => "急増",
+            other => other,
+        };
+        match self {
+            Lang::En => name.to_string(),
+            Lang::Ja => ja.to_string(),
+        }
+    }
+}
+
+/// (key, English, Japanese).
+const STRINGS: &[(&str, &str, &str)] = &[
+    ("app_name", "musubi console", "musubi コンソール"),
+    (
+        "tagline",
+        "Council campaign review",
+        "協議会キャンペーン分析",
+    ),
+    ("nav_dashboard", "Dashboard", "ダッシュボード"),
+    ("nav_campaigns", "Campaigns", "キャンペーン"),
+    ("nav_stats", "Statistics", "統計"),
+    ("nav_feeds", "Feeds", "フィード"),
+    ("sign_in", "Sign in", "サインイン"),
+    ("sign_out", "Sign out", "サインアウト"),
+    ("token_label", "Member token", "メンバートークン"),
+    (
+        "token_help",
+        "Paste the token the secretariat issued to you (msb_…). The console keeps only a session; your browser never stores the token.",
+        "事務局が発行したトークン（msb_…）を貼り付けてください。コンソールはセッションのみを保持し、トークンはブラウザに保存されません。",
+    ),
+    (
+        "sign_in_failed",
+        "That token was not accepted.",
+        "トークンが受け付けられませんでした。",
+    ),
+    (
+        "form_expired",
+        "The form expired; please try again.",
+        "フォームの有効期限が切れました。もう一度お試しください。",
+    ),
+    ("signed_in_as", "Signed in as", "サインイン中"),
+    ("role_secretariat", "Secretariat", "事務局"),
+    ("role_class1", "Task force class 1", "タスクフォース 第1類"),
+    ("role_class2", "Task force class 2", "タスクフォース 第2類"),
+    ("role_general", "General member", "一般構成員"),
+    ("switch_lang", "日本語", "English"),
+    ("campaigns_visible", "Campaigns", "キャンペーン"),
+    ("reports_visible", "Reports", "報告"),
+    (
+        "unconfirmed_campaigns",
+        "Unconfirmed campaigns",
+        "未確認キャンペーン",
+    ),
+    ("undecided", "Awaiting disposition", "判断待ち"),
+    ("flags", "Flags", "フラグ"),
+    (
+        "no_flags",
+        "No flags raised yet. Flags arrive with the correlation rules.",
+        "フラグはまだありません。相関ルールの導入後に表示されます。",
+    ),
+    ("dispositions", "Dispositions", "対応判断"),
+    (
+        "dispositions_unavailable",
+        "Not yet available: no disposition has been recorded.",
+        "まだありません：対応判断は記録されていません。",
+    ),
+    ("review_queue", "Review queue", "レビュー待ち"),
+    (
+        "review_queue_empty",
+        "Nothing is flagged for review.",
+        "レビュー対象のフラグ付きキャンペーンはありません。",
+    ),
+    ("recent_activity", "Recent reports", "最近の報告"),
+    ("no_reports", "No reports yet.", "報告はまだありません。"),
+    ("campaign", "Campaign", "キャンペーン"),
+    ("reports", "Reports", "報告"),
+    ("report", "Report", "報告"),
+    ("first_seen", "First seen", "初観測"),
+    ("last_seen", "Last seen", "最終観測"),
+    ("unconfirmed", "Unconfirmed", "未確認"),
+    ("suspected", "Suspected", "疑い"),
+    ("confirmed", "Confirmed", "確認済み"),
+    ("confidence", "Confidence", "確度"),
+    ("source", "Source", "提供元"),
+    ("council_member", "Council member", "協議会構成員"),
+    ("feed", "Feed", "フィード"),
+    ("title", "Title", "件名"),
+    ("received", "Received", "受信"),
+    ("filter", "Filter", "絞り込み"),
+    ("flag_any", "Any flag", "すべてのフラグ"),
+    ("sector", "Sector", "業種"),
+    ("sector_any", "Any sector", "すべての業種"),
+    ("since", "Active", "期間"),
+    ("since_all", "Any time", "全期間"),
+    ("since_1", "Last 24 hours", "過去24時間"),
+    ("since_7", "Last 7 days", "過去7日間"),
+    ("since_30", "Last 30 days", "過去30日間"),
+    ("since_90", "Last 90 days", "過去90日間"),
+    ("search", "Search", "検索"),
+    (
+        "search_placeholder",
+        "Title, observable, tag…",
+        "件名・観測値・タグ…",
+    ),
+    ("apply", "Apply", "適用"),
+    ("clear", "Clear", "クリア"),
+    (
+        "no_campaigns",
+        "No campaign matches.",
+        "該当するキャンペーンはありません。",
+    ),
+    ("matching_reports", "Matching reports", "一致した報告"),
+    ("summary", "Summary", "概要"),
+    ("graph", "Reports and observables", "報告と観測値"),
+    (
+        "graph_help",
+        "Squares are reports, dots observables. Observables carried by two or more reports are drawn large and labelled.",
+        "四角は報告、点は観測値です。複数の報告に共通する観測値を大きく表示し、ラベルを付けています。",
+    ),
+    ("timeline", "Timeline", "タイムライン"),
+    (
+        "timeline_help",
+        "Reports by source, at the time observed (or received). Marks in a dashed ring are unconfirmed.",
+        "提供元ごとの報告（観測日時、なければ受信日時）。破線の輪は未確認です。",
+    ),
+    ("observables", "Observables", "観測値"),
+    ("type", "Type", "種別"),
+    ("value", "Value", "値"),
+    ("carried_by", "Reports", "報告数"),
+    ("shared", "shared", "共通"),
+    ("copy", "Copy", "コピー"),
+    ("copied", "Copied", "コピーしました"),
+    ("copy_all", "Copy all values", "値をすべてコピー"),
+    ("export_csv", "Download CSV", "CSV をダウンロード"),
+    (
+        "disposition_history",
+        "Disposition history",
+        "対応判断の履歴",
+    ),
+    (
+        "no_dispositions",
+        "No disposition recorded yet.",
+        "対応判断はまだ記録されていません。",
+    ),
+    (
+        "record_disposition",
+        "Record a disposition",
+        "対応判断を記録",
+    ),
+    ("disposition", "Disposition", "判断"),
+    ("note", "Note", "メモ"),
+    ("save", "Record", "記録する"),
+    ("analyst", "Analyst", "担当"),
+    ("at", "When", "日時"),
+    ("merge_split", "Merge or split", "統合・分割"),
+    ("merge_with", "Merge with campaign", "統合先キャンペーン"),
+    (
+        "split_reports",
+        "Reports to split out (ids, comma-separated)",
+        "分割する報告（ID、カンマ区切り）",
+    ),
+    ("request_merge", "Request merge", "統合を依頼"),
+    ("request_split", "Request split", "分割を依頼"),
+    (
+        "pins_help",
+        "Recorded as a request; the correlation engine honours it when it re-correlates.",
+        "依頼として記録され、再相関時に相関エンジンが反映します。",
+    ),
+    ("pin_requests", "Recorded requests", "記録済みの依頼"),
+    ("sectors", "Reporting sectors", "報告元の業種"),
+    ("secretariat_only", "secretariat only", "事務局のみ"),
+    ("correlation_history", "Correlation history", "相関の履歴"),
+    ("not_found", "Not found", "見つかりません"),
+    (
+        "not_found_help",
+        "There is no such campaign, or it is not shared with you.",
+        "該当するキャンペーンがないか、共有の対象外です。",
+    ),
+    ("stats", "Statistics", "統計"),
+    ("feeds", "Feeds", "フィード"),
+    (
+        "not_yet_available",
+        "Not yet available",
+        "まだ利用できません",
+    ),
+    (
+        "stats_periodic_missing",
+        "Periodic council statistics (per quarter, per category) are not yet available: they come with the statistics module.",
+        "四半期・分類別の協議会統計はまだ利用できません（統計モジュールの導入後に表示されます）。",
+    ),
+    ("by_tlp", "Reports by TLP", "TLP 別の報告数"),
+    ("by_confidence", "Reports by confidence", "確度別の報告数"),
+    (
+        "by_disposition",
+        "Campaigns by latest disposition",
+        "最新の対応判断別キャンペーン数",
+    ),
+    (
+        "feeds_none",
+        "No feed items have been received yet: feed polling is not yet available in this build.",
+        "フィードの受信記録はまだありません（このビルドではフィード取得は未対応です）。",
+    ),
+    ("items", "Items", "件数"),
+    ("latest", "Latest", "最新"),
+    ("saved", "Disposition recorded.", "対応判断を記録しました。"),
+    ("pin_saved", "Request recorded.", "依頼を記録しました。"),
+    (
+        "bad_disposition",
+        "Choose a disposition.",
+        "判断を選択してください。",
+    ),
+    (
+        "bad_pin",
+        "Give a campaign id (C-YYYY-NNNN) or report ids (R-N).",
+        "キャンペーン ID（C-YYYY-NNNN）または報告 ID（R-N）を指定してください。",
+    ),
+    (
+        "unconfirmed_notice",
+        "No report of this campaign is confirmed: handle it as unconfirmed information.",
+        "このキャンペーンには確認済みの報告がありません。未確認情報として扱ってください。",
+    ),
+    ("handling", "Handling", "取扱い"),
+    ("id", "ID", "ID"),
+    ("count", "Count", "件数"),
+    ("none", "None", "なし"),
+    ("more", "more", "件ほか"),
+    (
+        "all_reports",
+        "Reports of this campaign",
+        "このキャンペーンの報告",
+    ),
+    ("member", "Member", "構成員"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_of_ours() {
+        assert_eq!(Lang::from_accept_language("ja,en-US;q=0.9"), Lang::Ja);
+        assert_eq!(Lang::from_accept_language("en-GB,ja;q=0.5"), Lang::En);
+        assert_eq!(Lang::from_accept_language("fr, ja-JP;q=0.3"), Lang::Ja);
+        assert_eq!(Lang::from_accept_language("de"), Lang::En);
+        assert_eq!(Lang::from_accept_language(""), Lang::En);
+    }
+
+    #[test]
+    fn table_keys_are_unique_and_translated() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, ja) in STRINGS {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!en.is_empty() && !ja.is_empty(), "{k} has an empty text");
+        }
+        assert_eq!(Lang::Ja.t("sign_in"), "サインイン");
+    }
+}
