@@ -362,12 +362,17 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
                     Some(path) => Config::load(path),
                     None => Ok(config.clone()),
                 };
-                match fresh.map_err(|e| e.to_string()).and_then(|c| load_rules(&c).map_err(|e| e.to_string())) {
+                match fresh
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| load_rules(&c).map_err(|e| e.to_string()))
+                {
                     Ok(new_rules) => {
                         rules.send_replace(new_rules);
                         tracing::info!("Reloaded configuration and rules.");
                     }
-                    Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running configuration."),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Reload failed; keeping the running configuration.")
+                    }
                 }
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             }

@@ -447,7 +447,8 @@ struct CampaignListing {
 }
 
 fn campaigns(config: &Config, data_dir: &Path, json: bool) -> Result<()> {
-    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let (store, _index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     let viewer = operator();
     let mut views = Vec::new();
@@ -487,7 +488,8 @@ fn campaigns(config: &Config, data_dir: &Path, json: bool) -> Result<()> {
 }
 
 fn campaign(config: &Config, data_dir: &Path, id: CampaignId, json: bool) -> Result<()> {
-    let (store, _index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let (store, _index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     let c = set.get(id).with_context(|| format!("no campaign {id}"))?;
     let (reports, released) = store.read(|conn| {
@@ -556,7 +558,8 @@ struct SearchHitOut {
 }
 
 fn search(config: &Config, data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> {
-    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let (store, index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     index.refresh()?;
     let set = correlator.engine().snapshot();
     let found = index.search(query, limit)?;
@@ -793,7 +796,10 @@ fn check(config: &Config) -> Result<()> {
             }
         }
     } else {
-        println!("{}: not found, using the shipped rules", config.rules_dir.display());
+        println!(
+            "{}: not found, using the shipped rules",
+            config.rules_dir.display()
+        );
     }
     if failed > 0 {
         bail!("{failed} configuration file(s) have problems");
@@ -814,7 +820,8 @@ fn reindex(config: &Config, data_dir: &Path) -> Result<()> {
     }
     index::ReportIndex::destroy(data_dir)?;
     let started = std::time::Instant::now();
-    let (store, index, _indexer, correlator) = daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let (store, index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = correlator.engine().snapshot();
     println!(
         "reindexed {} report(s) into {} campaign(s) in {:.2} s",

@@ -30,7 +30,10 @@ pub struct Correlator {
 impl Correlator {
     /// Builds the engine from everything in the store with the given rules. Returns the
     /// events to record.
-    pub fn start(store: &Store, rules: Arc<Rules>) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
+    pub fn start(
+        store: &Store,
+        rules: Arc<Rules>,
+    ) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
         let (assignments, retired, sectors, pins) = store.read(|conn| {
             Ok((
                 store::campaigns::assignments(conn)?,

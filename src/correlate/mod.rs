@@ -92,7 +92,10 @@ pub struct Campaign {
 impl Campaign {
     /// The names of the campaign's flags (`cross-sector`, `novel`, ...).
     pub fn flag_names(&self) -> Vec<String> {
-        self.flags.iter().map(|f| f.kind.as_str().to_string()).collect()
+        self.flags
+            .iter()
+            .map(|f| f.kind.as_str().to_string())
+            .collect()
     }
 
     pub fn has_flag(&self, kind: FlagKind) -> bool {

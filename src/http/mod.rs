@@ -5,8 +5,8 @@
 
 pub mod auth;
 pub mod campaigns;
-pub mod council;
 pub mod console;
+pub mod council;
 pub mod error;
 pub mod health;
 pub mod limit;

@@ -7,10 +7,10 @@
 
 pub mod campaigns;
 mod error;
+pub mod feeds;
 pub mod members;
 pub mod releases;
 pub mod reports;
-pub mod feeds;
 mod schema;
 pub mod sightings;
 mod writer;

@@ -400,7 +400,11 @@ fn cli_import_and_campaign_listing() {
     std::fs::write(
         &many,
         json!([
-            submission("cli two", "green", &[("url", "http://bad.quokka-test.net/x")]),
+            submission(
+                "cli two",
+                "green",
+                &[("url", "http://bad.quokka-test.net/x")]
+            ),
             submission("cli three", "amber", &[("email", "phish@lure.example.net")]),
         ])
         .to_string(),

@@ -100,6 +100,7 @@ fn evaluation() -> Eval {
     let mut dir: Vec<_> = std::fs::read_dir(fixtures().join("misp-events"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     dir.sort();
     let members = sector_members();

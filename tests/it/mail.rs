@@ -210,7 +210,12 @@ async fn report(
     };
     store
         .writer()
-        .write(move |conn| Ok(store::reports::insert(conn, &origin, &d, at)?.id().0))
+        .write(move |conn| {
+            // Released at once: these tests are about mail, not tiered release.
+            let seq = store::reports::insert(conn, &origin, &d, at)?.id().0;
+            store::releases::release_report(conn, seq, "test-secretariat", at)?;
+            Ok(seq)
+        })
         .await
         .unwrap()
 }
@@ -866,6 +871,7 @@ max_campaigns = 10
     let daemon = Daemon::start_with(&data, &["--config", cfg]);
     // One sector per campaign: no alert.
     data.cli(&["import", a_file.to_str().unwrap(), "--as", "m001"]);
+    crate::util::release_all(&data);
     wait_current(&daemon).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -874,6 +880,7 @@ max_campaigns = 10
     );
     // The bank reports the same 30 hashes: 30 campaigns gain the finance sector.
     data.cli(&["import", b_file.to_str().unwrap(), "--as", "m002"]);
+    crate::util::release_all(&data);
     wait_current(&daemon).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while sink.messages().len() < 2 && Instant::now() < deadline {

@@ -201,6 +201,9 @@ async fn taxii_and_exports_share_without_leaking() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    // The secretariat releases everything to class 2 and general members (tiered release is
+    // tested in council.rs); AMBER+STRICT stays with its provider all the same.
+    crate::util::release_all(&data);
     wait_current(&daemon).await;
 
     // --- TAXII, as a general member, through the reference client. ---

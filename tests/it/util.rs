@@ -229,3 +229,38 @@ pub fn submission(title: &str, tlp: &str, indicators: &[(&str, &str)]) -> Value 
         "tags": ["test"],
     })
 }
+
+/// Releases every stored report to class 2 and general members, as the secretariat does
+/// after review (tests of outputs other than tiered release itself start from there).
+pub fn release_all(data: &DataDir) {
+    let path = data.path().to_path_buf();
+    // On a thread of its own: callers may be inside the async runtime.
+    std::thread::spawn(move || release_all_in(&path))
+        .join()
+        .expect("release thread");
+}
+
+fn release_all_in(path: &Path) {
+    use musubi::model::Seq;
+    let store = musubi::store::Store::open(path).expect("open store");
+    store
+        .writer()
+        .write_blocking(|conn| {
+            let last = musubi::store::reports::last_seq(conn)?;
+            let released = musubi::store::releases::released(
+                conn,
+                &(1..=last.0).map(Seq).collect::<Vec<_>>(),
+            )?;
+            for seq in (1..=last.0).map(Seq).filter(|s| !released.contains(s)) {
+                musubi::store::releases::release_report(
+                    conn,
+                    seq,
+                    "test-secretariat",
+                    chrono::Utc::now(),
+                )?;
+            }
+            Ok(())
+        })
+        .expect("release");
+    store.close();
+}
