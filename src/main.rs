@@ -56,6 +56,16 @@ enum Command {
         /// The submitting member (id or exact name).
         #[arg(long = "as", value_name = "MEMBER")]
         member: String,
+        /// auto (detect from the content), native, stix, misp, rss, csaf, kev, kev-csv, nvd,
+        /// blocklist[:preset], text.
+        #[arg(long, default_value = "auto")]
+        format: String,
+    },
+    /// Extract observables from free text on standard input (refangs, NFKC, IANA TLDs).
+    Extract {
+        /// One JSON object per line: {"type": ..., "value": ...}.
+        #[arg(long)]
+        json: bool,
     },
     /// List campaigns (as the secretariat sees them).
     Campaigns {
@@ -255,7 +265,12 @@ fn run(cli: Cli) -> Result<()> {
         .unwrap_or_else(|| config.data_dir.clone());
     match cli.command {
         Command::Serve { listen, demo } => serve(config, data_dir, listen, demo),
-        Command::Import { files, member } => import(&data_dir, &files, &member),
+        Command::Import {
+            files,
+            member,
+            format,
+        } => import(&data_dir, &files, &member, &format),
+        Command::Extract { json } => extract(json),
         Command::Campaigns { json } => campaigns(&config, &data_dir, json),
         Command::Campaign { id, json } => campaign(&config, &data_dir, id, json),
         Command::Search { query, limit, json } => search(&config, &data_dir, &query, limit, json),
@@ -391,7 +406,11 @@ async fn shutdown_signal() {
     tracing::info!("Shutdown requested.");
 }
 
-fn import(data_dir: &Path, files: &[PathBuf], member: &str) -> Result<()> {
+fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Result<()> {
+    let format: Option<musubi::formats::Format> = match format {
+        "auto" => None,
+        name => Some(name.parse().map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
     let store = Store::open(data_dir)?;
     let who = member.to_string();
     let member = store
@@ -400,14 +419,17 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str) -> Result<()> {
     let mut failed = 0;
     let mut stored = 0;
     for path in files {
-        let result = sources::import::read_file(path).and_then(|drafts| {
-            sources::import::store_drafts(
+        let result = sources::import::read_any(path, format.as_ref()).and_then(|contents| {
+            for w in &contents.warnings {
+                eprintln!("musubi: {}: warning: {w}", path.display());
+            }
+            sources::import::store_contents(
                 &store,
                 path,
                 Origin::Submission {
                     member: member.id.clone(),
                 },
-                drafts,
+                contents,
             )
         });
         match result {
@@ -921,6 +943,24 @@ fn export(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
                 written.attributes,
                 dir.display()
             );
+        }
+    }
+    Ok(())
+}
+
+fn extract(json: bool) -> Result<()> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading standard input (UTF-8 text expected)")?;
+    let mut out = std::io::stdout().lock();
+    for o in musubi::formats::extract::extract(&text) {
+        if json {
+            let line = serde_json::json!({ "type": o.kind().as_str(), "value": o.value() });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}\t{}", o.kind().as_str(), o.value())?;
         }
     }
     Ok(())

@@ -73,7 +73,9 @@ re!(
 
 re!(
     RE_URL,
-    r#"(?i)(?-u:\b)(?:https?|ftps?|sftp|wss?)://[^\s<>"'`{}|\\^\[\]]+"#
+    // CJK punctuation, kana and ideographs end a URL: Japanese prose runs straight on
+    // after a URL without a space (【http://x/】と...).
+    r#"(?i)(?-u:\b)(?:https?|ftps?|sftp|wss?)://[^\s<>"'`{}|\\^\[\]\x{3000}-\x{30FF}\x{3400}-\x{9FFF}\x{FF00}-\x{FFEF}]+"#
 );
 re!(
     RE_EMAIL,

@@ -136,6 +136,8 @@ pub enum ObservableError {
 /// through `parse`, so parsing an observable's own value again returns it unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Observable {
+    /// `type` on the wire, as in submissions.
+    #[serde(rename = "type")]
     kind: ObservableKind,
     value: String,
 }
@@ -144,6 +146,8 @@ impl<'de> Deserialize<'de> for Observable {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Raw {
+            // Stored bodies of early versions say `kind`.
+            #[serde(rename = "type", alias = "kind")]
             kind: ObservableKind,
             value: String,
         }

@@ -5,7 +5,8 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::formats::native::{self, FieldError};
-use crate::model::{Origin, ReportDraft, ReportId};
+use crate::formats::{self, Format, FormatError, ParseContext};
+use crate::model::{Origin, ReportDraft, ReportId, SightingDraft};
 use crate::store::{self, Store};
 
 /// Why a file could not be imported.
@@ -21,6 +22,8 @@ pub enum ImportError {
         path: String,
         errors: Vec<FieldError>,
     },
+    #[error("{path}: {source}")]
+    Format { path: String, source: FormatError },
     #[error("{path}: {source}")]
     Store {
         path: String,
@@ -41,6 +44,59 @@ pub fn read_file(path: &Path) -> Result<Vec<ReportDraft>, ImportError> {
     })
 }
 
+/// What one file holds, in any format.
+#[derive(Debug, Default)]
+pub struct FileContents {
+    pub reports: Vec<ReportDraft>,
+    pub sightings: Vec<SightingDraft>,
+    /// What the parser could not represent (kept, never silently dropped).
+    pub warnings: Vec<String>,
+}
+
+/// Reads one file in `format`, or detects the format from the content (`None`): a known
+/// format by its shape, else musubi's own JSON, else free text whose observables are
+/// extracted.
+pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, ImportError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let format = match format {
+        Some(f) => f.clone(),
+        None => formats::detect(&bytes).unwrap_or_else(|| {
+            if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+                Format::Native
+            } else {
+                Format::Text
+            }
+        }),
+    };
+    if format == Format::Native {
+        let reports = native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
+            path: shown,
+            errors,
+        })?;
+        return Ok(FileContents {
+            reports,
+            ..FileContents::default()
+        });
+    }
+    let ctx = ParseContext {
+        source: Some(shown.clone()),
+        ..ParseContext::with_tlp(crate::model::Tlp::Amber)
+    };
+    let parsed = formats::parse(&format, &bytes, &ctx).map_err(|source| ImportError::Format {
+        path: shown,
+        source,
+    })?;
+    Ok(FileContents {
+        reports: parsed.reports,
+        sightings: parsed.sightings,
+        warnings: parsed.warnings,
+    })
+}
+
 /// Stores the drafts of one file atomically, as submissions of `origin`.
 pub fn store_drafts(
     store: &Store,
@@ -48,14 +104,39 @@ pub fn store_drafts(
     origin: Origin,
     drafts: Vec<ReportDraft>,
 ) -> Result<Vec<ReportId>, ImportError> {
+    store_contents(
+        store,
+        path,
+        origin,
+        FileContents {
+            reports: drafts,
+            ..FileContents::default()
+        },
+    )
+}
+
+/// Stores the reports and sightings of one file atomically, as submissions of `origin`.
+pub fn store_contents(
+    store: &Store,
+    path: &Path,
+    origin: Origin,
+    contents: FileContents,
+) -> Result<Vec<ReportId>, ImportError> {
     let now = Utc::now();
     store
         .writer()
         .write_blocking(move |conn| {
-            drafts
+            let ids = contents
+                .reports
                 .iter()
                 .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
-                .collect()
+                .collect::<store::Result<Vec<_>>>()?;
+            if let Origin::Submission { member } = &origin {
+                for s in &contents.sightings {
+                    store::sightings::insert(conn, member, s, now, None)?;
+                }
+            }
+            Ok(ids)
         })
         .map_err(|source| ImportError::Store {
             path: path.display().to_string(),

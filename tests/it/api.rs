@@ -472,3 +472,126 @@ fn demo_shows_campaigns_offline() {
     let members: Value = serde_json::from_str(&data.cli(&["member", "list", "--json"])).unwrap();
     assert_eq!(members["members"].as_array().unwrap().len(), 226);
 }
+
+fn fixture(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+#[test]
+fn extract_reads_defanged_japanese_text() {
+    let mut child = std::process::Command::new(crate::util::BIN)
+        .args(["extract", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("通信先【hxxp://evil[.]quokka-test[.]jp/gate.php】と１９２．０．２．１０へ。CVE-2021-26855 を悪用（T1566.001）。".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pairs: Vec<(String, String)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap().to_string(),
+                v["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("url", "http://evil.quokka-test.jp/gate.php"),
+        ("ipv4", "192.0.2.10"),
+        ("cve", "CVE-2021-26855"),
+        ("attack-technique", "T1566.001"),
+    ] {
+        assert!(
+            pairs.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} not in {pairs:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_detects_formats_and_the_api_takes_stix_bundles() {
+    let data = DataDir::new();
+    let token = data.add_member("Format Member", "class1", None);
+    // --format auto: a STIX bundle and a KEV catalogue, each detected from its content.
+    let out = data.cli_output(&[
+        "import",
+        fixture("stix21/apt1.json").to_str().unwrap(),
+        fixture("kev/known_exploited_vulnerabilities-2025.01.24.json")
+            .to_str()
+            .unwrap(),
+        "--as",
+        "Format Member",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: Value = serde_json::from_str(&data.cli(&["campaigns", "--json"])).unwrap();
+    let titles: Vec<String> = listing["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["reports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["title"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(titles.iter().any(|t| t.contains("APT1")), "{titles:?}");
+    assert!(
+        titles.len() > 1000,
+        "every KEV entry is a report: {}",
+        titles.len()
+    );
+
+    let daemon = Daemon::start(&data);
+    let client = Client::new(&token);
+    let bundle = std::fs::read(fixture("stix21/indicator-for-malicious-url.json")).unwrap();
+    let (status, body) = client
+        .post_raw(
+            &daemon.url("/api/v1/reports"),
+            "application/stix+json;version=2.1",
+            bundle,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["reports"][0]["id"].as_str().unwrap();
+    let (_, report) = client
+        .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+        .await;
+    assert!(
+        report["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == json!("url")),
+        "{report}"
+    );
+    let (status, body) = client
+        .post_raw(
+            &daemon.url("/api/v1/reports"),
+            "application/stix+json",
+            b"{\"type\": \"bundle\", \"objects\": 3}".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], json!("invalid_submission"));
+}
