@@ -142,6 +142,7 @@ pub async fn run(
         stop_rx.clone(),
     );
 
+    let feeds_task = spawn_feeds(store.clone(), &opts.config, stop_rx.clone()).await;
     let metrics = Arc::new(Metrics::default());
     let mail_task = crate::outputs::mail::task::spawn_mail(
         store.clone(),
@@ -200,6 +201,11 @@ pub async fn run(
         w.abort();
     }
     reloader.abort();
+    if let Some(f) = feeds_task {
+        // Polls in flight store what they fetched or are dropped unacknowledged; the feed
+        // state on disk makes the next start poll them again.
+        let _ = tokio::time::timeout(Duration::from_secs(2), f).await;
+    }
     store.close();
     tracing::info!("musubi stopped.");
     Ok(())
@@ -380,4 +386,59 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
         #[cfg(not(unix))]
         std::future::pending::<()>().await
     })
+}
+
+/// Polls the enabled feeds of `feeds.toml` on their schedules and stores what they bring.
+/// A missing `feeds.toml` means no feeds; an invalid one is reported and skipped (the API
+/// keeps serving; `musubi check` lists the problems).
+async fn spawn_feeds(
+    store: Store,
+    config: &Config,
+    mut stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    use crate::config::feeds::FeedsConfig;
+    use crate::sources::feeds;
+    if !config.feeds_file.is_file() {
+        return None;
+    }
+    let cfg = match FeedsConfig::load(&config.feeds_file) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "feeds.toml is invalid; no feeds are polled.");
+            return None;
+        }
+    };
+    let client = match feeds::build_client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot build the feed HTTP client; no feeds are polled.");
+            return None;
+        }
+    };
+    let initial = store
+        .read_async(crate::store::feeds::all_states)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let enabled: Vec<_> = cfg.enabled().cloned().collect();
+    tracing::info!(feeds = enabled.len(), "Polling feeds.");
+    let sink = move |name: String, outcome: feeds::PollOutcome| {
+        let store = store.clone();
+        async move {
+            match feeds::store_outcome(&store, &name, outcome).await {
+                Ok(added) if added > 0 => tracing::info!(feed = %name, added, "Stored feed items."),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(feed = %name, error = %e, "Storing feed items failed; the next poll retries.")
+                }
+            }
+        }
+    };
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    Some(tokio::spawn(feeds::run_scheduler(
+        enabled, client, initial, sink, shutdown,
+    )))
 }

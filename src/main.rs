@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, default_value = "auto")]
         format: String,
     },
+    /// Public feeds: health, and polling one now.
+    #[command(subcommand)]
+    Feeds(FeedsCommand),
     /// Extract observables from free text on standard input (refangs, NFKC, IANA TLDs).
     Extract {
         /// One JSON object per line: {"type": ..., "value": ...}.
@@ -178,6 +181,17 @@ enum ExportAudience {
 }
 
 #[derive(Subcommand)]
+enum FeedsCommand {
+    /// Each feed's health: last success, last error, consecutive failures, items added.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Poll one feed now (ignores its backoff) and store what it brings.
+    Poll { name: String },
+}
+
+#[derive(Subcommand)]
 enum MemberCommand {
     /// Add a member and print its token (shown once; only a hash is stored).
     Add {
@@ -271,6 +285,7 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => import(&data_dir, &files, &member, &format),
         Command::Extract { json } => extract(json),
+        Command::Feeds(cmd) => feeds_cmd(&config, &data_dir, cmd),
         Command::Campaigns { json } => campaigns(&config, &data_dir, json),
         Command::Campaign { id, json } => campaign(&config, &data_dir, id, json),
         Command::Search { query, limit, json } => search(&config, &data_dir, &query, limit, json),
@@ -823,6 +838,20 @@ fn check(config: &Config) -> Result<()> {
             config.rules_dir.display()
         );
     }
+    if config.feeds_file.is_file() {
+        match musubi::config::feeds::FeedsConfig::load(&config.feeds_file) {
+            Ok(f) => println!(
+                "{}: ok ({} feeds, {} enabled)",
+                config.feeds_file.display(),
+                f.feeds.len(),
+                f.enabled().count()
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("musubi: {e}");
+            }
+        }
+    }
     if failed > 0 {
         bail!("{failed} configuration file(s) have problems");
     }
@@ -963,5 +992,90 @@ fn extract(json: bool) -> Result<()> {
             writeln!(out, "{}\t{}", o.kind().as_str(), o.value())?;
         }
     }
+    Ok(())
+}
+
+fn feeds_cmd(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> {
+    use musubi::config::feeds::FeedsConfig;
+    let store = Store::open(data_dir)?;
+    match cmd {
+        FeedsCommand::List { json } => {
+            let states: std::collections::HashMap<_, _> =
+                store.read(store::feeds::all_states)?.into_iter().collect();
+            let configured = if config.feeds_file.is_file() {
+                FeedsConfig::load(&config.feeds_file)?.feeds
+            } else {
+                Vec::new()
+            };
+            let rows: Vec<serde_json::Value> = configured
+                .iter()
+                .map(|f| {
+                    let st = states.get(&f.name).cloned().unwrap_or_default();
+                    serde_json::json!({
+                        "name": f.name, "enabled": f.enabled, "format": f.format.name(),
+                        "last_success": st.last_success, "last_error": st.last_error,
+                        "consecutive_failures": st.consecutive_failures,
+                        "items_added": st.items_added,
+                    })
+                })
+                .collect();
+            if json {
+                print_json(&serde_json::json!({ "feeds": rows }))?;
+            } else {
+                for r in &rows {
+                    println!(
+                        "{:<28} {:<8} {:<12} ok:{:<28} failures:{} items:{} {}",
+                        r["name"].as_str().unwrap_or_default(),
+                        if r["enabled"] == true {
+                            "enabled"
+                        } else {
+                            "off"
+                        },
+                        r["format"].as_str().unwrap_or_default(),
+                        r["last_success"].as_str().unwrap_or("-"),
+                        r["consecutive_failures"],
+                        r["items_added"],
+                        r["last_error"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        FeedsCommand::Poll { name } => {
+            let cfg = FeedsConfig::load(&config.feeds_file)?;
+            let feed = cfg
+                .feeds
+                .iter()
+                .find(|f| f.name == name)
+                .with_context(|| {
+                    format!("no feed named {name:?} in {}", config.feeds_file.display())
+                })?
+                .clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let added = runtime.block_on(async {
+                let client = musubi::sources::feeds::build_client()?;
+                let state = store
+                    .read_async({
+                        let n = name.clone();
+                        move |c| store::feeds::load_state(c, &n)
+                    })
+                    .await?;
+                let outcome =
+                    musubi::sources::feeds::poll(&client, &feed, &state, chrono::Utc::now()).await;
+                if let Err(e) = &outcome.result {
+                    eprintln!("musubi: {name}: {e}");
+                }
+                let failed = outcome.result.is_err();
+                let added = musubi::sources::feeds::store_outcome(&store, &name, outcome).await?;
+                if failed {
+                    bail!("poll of {name} failed (recorded in its health)");
+                }
+                anyhow::Ok(added)
+            })?;
+            println!("{name}: {added} new report(s)");
+        }
+    }
+    store.close();
     Ok(())
 }

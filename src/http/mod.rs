@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod console;
 pub mod council;
 pub mod error;
+pub mod feeds;
 pub mod health;
 pub mod limit;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/campaigns", get(campaigns::list))
         .route("/api/v1/campaigns/{id}", get(campaigns::get))
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/feeds", get(feeds::list))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(council::routes())

@@ -38,7 +38,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
 pub const MISP_EVENTS_PER_POLL: usize = 200;
 
 /// What musubi remembers about a feed between polls.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct FeedState {
     /// Validator for `If-None-Match`.
     pub etag: Option<String>,
@@ -558,4 +558,48 @@ mod tests {
         assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
         assert!(backoff_delay(30) <= BACKOFF_MAX);
     }
+}
+
+/// Stores what one poll brought as feed items (deduplicated by item id and content) and
+/// saves the feed's state, in one transaction. Returns how many reports were new.
+pub async fn store_outcome(
+    store: &crate::store::Store,
+    feed: &str,
+    outcome: PollOutcome,
+) -> crate::store::Result<u64> {
+    let PollOutcome { mut state, result } = outcome;
+    let drafts = match result {
+        Ok(Some(parsed)) => {
+            for w in &parsed.warnings {
+                tracing::warn!(feed, warning = %w, "Feed item not fully represented.");
+            }
+            Some(parsed.reports)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(feed, error = %e, "Feed poll failed; backing off.");
+            None
+        }
+    };
+    let name = feed.to_string();
+    let now = Utc::now();
+    store
+        .writer()
+        .write(move |conn| {
+            let origin = crate::model::Origin::FeedItem { feed: name.clone() };
+            let mut added = 0;
+            if let Some(drafts) = &drafts {
+                for d in drafts {
+                    if let crate::store::reports::Inserted::New(_) =
+                        crate::store::reports::insert(conn, &origin, d, now)?
+                    {
+                        added += 1;
+                    }
+                }
+                state.items_added = added;
+            }
+            crate::store::feeds::save_state(conn, &name, &state, now)?;
+            Ok(added)
+        })
+        .await
 }

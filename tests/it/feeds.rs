@@ -305,3 +305,61 @@ async fn missing_file_and_missing_env_are_errors() {
     let err = o.result.unwrap_err().to_string();
     assert!(err.contains("MUSUBI_TEST_UNSET_VARIABLE_1234"), "{err}");
 }
+
+/// The project's own configuration polls the offline sample feeds: through the CLI once,
+/// and through the daemon at start-up, without duplicates.
+#[tokio::test(flavor = "multi_thread")]
+async fn shipped_sample_feeds_are_polled_stored_and_reported() {
+    let data = crate::util::DataDir::new();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/musubi.toml");
+    let check = data.cli(&["--config", config, "check"]);
+    assert!(check.contains("feeds.toml: ok"), "{check}");
+    let first = data.cli(&["--config", config, "feeds", "poll", "sample-feodo"]);
+    let added: u64 = first.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(added >= 1, "{first}");
+    let again = data.cli(&["--config", config, "feeds", "poll", "sample-feodo"]);
+    assert!(
+        again.contains(": 0 new report(s)"),
+        "re-polling never duplicates: {again}"
+    );
+
+    let token = data.add_member("Feed Reader", "class1", None);
+    let daemon = crate::util::Daemon::start_with(&data, &["--config", config]);
+    let client = crate::util::Client::new(&token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = client.get(&daemon.url("/api/v1/feeds")).await;
+        assert_eq!(status, 200, "{body}");
+        let feeds = body["feeds"].as_array().unwrap();
+        let ok = feeds
+            .iter()
+            .filter(|f| f["last_success"].is_string())
+            .count();
+        if ok >= 8 {
+            assert!(feeds.iter().all(|f| f["last_error"].is_null()), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sample feeds not all polled: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    crate::util::wait_current(&daemon).await;
+    let (_, list) = client
+        .get(&daemon.url("/api/v1/campaigns?limit=1000"))
+        .await;
+    let kinds: std::collections::HashSet<&str> = list["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["reports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["kind"].as_str().unwrap())
+        })
+        .collect();
+    assert!(kinds.contains("feed_item"), "{kinds:?}");
+}
