@@ -21,6 +21,7 @@ const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Starts `musubi serve --demo` and returns the daemon with the demo analyst's token.
 fn start_demo(data: &DataDir) -> (Daemon, String) {
     let mut child = Command::new(BIN)
+        .current_dir(data.path())
         .arg("--data-dir")
         .arg(data.path())
         .args(["serve", "--listen", "127.0.0.1:0", "--demo"])

@@ -38,7 +38,10 @@ impl DataDir {
     }
 
     pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        // Run in the data directory: the project's own musubi.toml (which polls the sample
+        // feeds) must not apply to tests that do not ask for it with --config.
         Command::new(BIN)
+            .current_dir(self.path())
             .arg("--data-dir")
             .arg(self.path())
             .args(args)
@@ -75,6 +78,7 @@ impl Daemon {
 
     pub fn start_with(data: &DataDir, extra: &[&str]) -> Daemon {
         let mut child = Command::new(BIN)
+            .current_dir(data.path())
             .arg("--data-dir")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
