@@ -676,10 +676,10 @@ impl Engine {
         }
         let id = self.values.len() as u32;
         let kind = kind_index(o.kind()) as u8;
-        if self.by_hash.contains_key(&h) {
-            self.collisions.insert(o.clone(), id);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash.entry(h) {
+            e.insert(id);
         } else {
-            self.by_hash.insert(h, id);
+            self.collisions.insert(o.clone(), id);
         }
         self.values.push(o);
         self.obs.push(Obs {
@@ -700,10 +700,8 @@ impl Engine {
             let v = &self.values[id as usize];
             let listed = self.rules.warninglists.check(v).is_some();
             self.obs[id as usize].listed = listed;
-            if !listed {
-                if let Some(ip) = v.ip() {
-                    self.ips.insert(ip_key(ip), id);
-                }
+            if !listed && let Some(ip) = v.ip() {
+                self.ips.insert(ip_key(ip), id);
             }
         }
     }
@@ -740,10 +738,11 @@ impl Engine {
                 else {
                     continue;
                 };
-                if let Some(c) = self.lookup(&cidr) {
-                    if self.obs[c as usize].direct_cidr && obs.binary_search(&c).is_err() {
-                        out.push(c);
-                    }
+                if let Some(c) = self.lookup(&cidr)
+                    && self.obs[c as usize].direct_cidr
+                    && obs.binary_search(&c).is_err()
+                {
+                    out.push(c);
                 }
             }
         }
@@ -1093,23 +1092,23 @@ impl Engine {
         self.v6_lens.clear();
         self.ips.clear();
         for (id, v) in self.values.iter().enumerate() {
-            if !self.obs[id].listed {
-                if let Some(ip) = v.ip() {
-                    self.ips.insert(ip_key(ip), id as u32);
-                }
+            if !self.obs[id].listed
+                && let Some(ip) = v.ip()
+            {
+                self.ips.insert(ip_key(ip), id as u32);
             }
         }
         for rep in &self.reps {
             for &o in rep.obs.iter() {
                 let v = &self.values[o as usize];
-                if v.kind() == ObservableKind::Cidr {
-                    if let Ok(net) = v.value().parse::<IpNet>() {
-                        self.obs[o as usize].direct_cidr = true;
-                        match net {
-                            IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
-                            IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
-                        };
-                    }
+                if v.kind() == ObservableKind::Cidr
+                    && let Ok(net) = v.value().parse::<IpNet>()
+                {
+                    self.obs[o as usize].direct_cidr = true;
+                    match net {
+                        IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
+                        IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
+                    };
                 }
             }
         }

@@ -220,9 +220,10 @@ impl Rules {
     /// Shipped link and flag rules without warning lists (for tests and benchmarks that
     /// want every value to link).
     pub fn without_warninglists() -> Rules {
-        let mut rules = Rules::default();
-        rules.warninglists = Warninglists::default();
-        rules
+        Rules {
+            warninglists: Warninglists::default(),
+            ..Rules::default()
+        }
     }
 
     /// Loads `dir/correlation.toml`, `dir/flags.toml` and `dir/warninglists/*.json`.

@@ -170,17 +170,17 @@ fn kinds_for(kind: ListType, attrs: &[String]) -> Vec<ObservableKind> {
 
 /// MISP writes regexes PCRE-style (`/^a.*b$/i`); a bare pattern is taken as is.
 fn compile_regex(entry: &str) -> Result<Regex, regex::Error> {
-    if let Some(rest) = entry.strip_prefix('/') {
-        if let Some(end) = rest.rfind('/') {
-            let (pattern, flags) = (&rest[..end], &rest[end + 1..]);
-            let flags: String = flags.chars().filter(|c| "imsx".contains(*c)).collect();
-            let full = if flags.is_empty() {
-                pattern.to_string()
-            } else {
-                format!("(?{flags}){pattern}")
-            };
-            return Regex::new(&full);
-        }
+    if let Some(rest) = entry.strip_prefix('/')
+        && let Some(end) = rest.rfind('/')
+    {
+        let (pattern, flags) = (&rest[..end], &rest[end + 1..]);
+        let flags: String = flags.chars().filter(|c| "imsx".contains(*c)).collect();
+        let full = if flags.is_empty() {
+            pattern.to_string()
+        } else {
+            format!("(?{flags}){pattern}")
+        };
+        return Regex::new(&full);
     }
     Regex::new(entry)
 }
@@ -286,29 +286,29 @@ impl Warninglists {
                 }
             }
             ObservableKind::Email => {
-                if let Some((_, d)) = value.rsplit_once('@') {
-                    if let Some(n) = self.suffix_of(kind, d) {
-                        return Some(n);
-                    }
+                if let Some((_, d)) = value.rsplit_once('@')
+                    && let Some(n) = self.suffix_of(kind, d)
+                {
+                    return Some(n);
                 }
             }
             ObservableKind::Url => {
-                if let Some(host) = o.url_host() {
-                    if host.kind() == ObservableKind::Domain {
-                        if let Some(n) = self.suffix_of(kind, host.value()) {
-                            return Some(n);
-                        }
-                        if let Some(&n) = self.exact.get(&(kind, host.value().to_string())) {
-                            return Some(n);
-                        }
+                if let Some(host) = o.url_host()
+                    && host.kind() == ObservableKind::Domain
+                {
+                    if let Some(n) = self.suffix_of(kind, host.value()) {
+                        return Some(n);
+                    }
+                    if let Some(&n) = self.exact.get(&(kind, host.value().to_string())) {
+                        return Some(n);
                     }
                 }
             }
             ObservableKind::Ipv4 | ObservableKind::Ipv6 => {
-                if let Some(ip) = o.ip() {
-                    if let Some(n) = self.net_of(kind, IpNet::from(ip)) {
-                        return Some(n);
-                    }
+                if let Some(ip) = o.ip()
+                    && let Some(n) = self.net_of(kind, IpNet::from(ip))
+                {
+                    return Some(n);
                 }
             }
             ObservableKind::Cidr => {

@@ -543,23 +543,6 @@ pub async fn run_scheduler<S, Fut>(
     while tasks.join_next().await.is_some() {}
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let d1 = backoff_delay(1);
-        assert!(
-            d1 >= BACKOFF_BASE.mul_f64(0.8) && d1 <= BACKOFF_BASE.mul_f64(1.2),
-            "{d1:?}"
-        );
-        let d3 = backoff_delay(3);
-        assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
-        assert!(backoff_delay(30) <= BACKOFF_MAX);
-    }
-}
-
 /// Stores what one poll brought as feed items (deduplicated by item id and content) and
 /// saves the feed's state, in one transaction. Returns how many reports were new.
 pub async fn store_outcome(
@@ -602,4 +585,21 @@ pub async fn store_outcome(
             Ok(added)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let d1 = backoff_delay(1);
+        assert!(
+            d1 >= BACKOFF_BASE.mul_f64(0.8) && d1 <= BACKOFF_BASE.mul_f64(1.2),
+            "{d1:?}"
+        );
+        let d3 = backoff_delay(3);
+        assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
+        assert!(backoff_delay(30) <= BACKOFF_MAX);
+    }
 }

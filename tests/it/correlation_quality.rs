@@ -58,10 +58,10 @@ fn misp_observables(path: &Path) -> Vec<Observable> {
                     "filename" => ObservableKind::Filename,
                     _ => continue,
                 };
-                if let Ok(o) = Observable::parse(kind, v) {
-                    if !out.contains(&o) {
-                        out.push(o);
-                    }
+                if let Ok(o) = Observable::parse(kind, v)
+                    && !out.contains(&o)
+                {
+                    out.push(o);
                 }
             }
         }
@@ -188,14 +188,12 @@ fn evaluation() -> Eval {
             Observable::parse(ObservableKind::Ipv4, l.split(',').nth(1)?.trim_matches('"')).ok()
         })
         .collect();
-    let mut noise_label = 1000;
-    for batch in cves
-        .chunks(5)
-        .map(|c| ("cisa-kev", c))
-        .chain(ips.chunks(3).map(|c| ("feodotracker", c)))
-    {
+    for (noise_label, batch) in (1000..).zip(
+        cves.chunks(5)
+            .map(|c| ("cisa-kev", c))
+            .chain(ips.chunks(3).map(|c| ("feodotracker", c))),
+    ) {
         let s = next(&mut labels, noise_label);
-        noise_label += 1;
         let mut values = batch.1.to_vec();
         values.push(o("ipv4", "8.8.8.8"));
         reports.push(ReportFacts {
