@@ -14,9 +14,10 @@
 //! - [`store`]: SQLite, the only truth; group-commit writer, readers, migrations.
 //! - [`index`]: the tantivy full-text projection.
 //! - [`correlate`]: the correlation graph projection: campaigns and flags.
-//! - [`council`]: the access policy every output passes through; review and statistics.
-//! - [`outputs`]: digests, alerts, exports.
-//! - [`http`]: the axum API.
+//! - [`council`]: the access policy every output passes through; membership, releases,
+//!   review, feedback, audit and statistics.
+//! - [`outputs`]: digest and alert mail, STIX 2.1 / MISP feed / CSV exports, TAXII collections.
+//! - [`http`]: the axum API, the TAXII 2.1 server and the analysts' console.
 //! - [`daemon`]: wiring of tasks, channels, signals and shutdown.
 
 pub mod config;
