@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::model::{CampaignId, Disposition, MemberId, ReportId};
@@ -53,10 +53,6 @@ pub fn has_table(conn: &Connection, table: &str) -> Result<bool> {
         .is_some())
 }
 
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -68,7 +64,8 @@ fn disposition(s: &str) -> Result<Disposition> {
         .map_err(|e: String| StoreError::Corrupt(format!("dispositions: {e}")))
 }
 
-/// Records a disposition.
+/// Records a disposition through the council's review workflow (validated and audited
+/// like every other decision).
 pub fn record_disposition(
     conn: &Connection,
     campaign: CampaignId,
@@ -77,11 +74,7 @@ pub fn record_disposition(
     analyst: &MemberId,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO dispositions (campaign_id, disposition, note, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![campaign.to_string(), d.as_str(), note, analyst.0, ts(at)],
-    )?;
-    Ok(())
+    crate::council::review::decide(conn, campaign, d, note, &analyst.0, at).map(|_| ())
 }
 
 /// A campaign's dispositions, newest first (None without the table).
@@ -133,7 +126,8 @@ pub fn latest_dispositions(conn: &Connection) -> Result<Option<HashMap<CampaignI
     Ok(Some(out))
 }
 
-/// Records a merge or split request for the engine to honour.
+/// Records a merge or split request through the council's review workflow, in the form
+/// the correlation engine reads back (`review::active_pins`), audited.
 pub fn record_pin(
     conn: &Connection,
     campaign: CampaignId,
@@ -142,25 +136,17 @@ pub fn record_pin(
     analyst: &MemberId,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let (kind, other, reports) = match request {
-        PinRequest::Merge { with } => ("merge", Some(with.to_string()), None),
-        PinRequest::Split { reports } => (
-            "split",
-            None,
-            Some(
-                reports
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-        ),
-    };
-    conn.execute(
-        "INSERT INTO pins (kind, campaign_a, campaign_b, reports, note, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![kind, campaign.to_string(), other, reports, note, analyst.0, ts(at)],
-    )?;
-    Ok(())
+    use crate::council::review;
+    match request {
+        PinRequest::Merge { with } => {
+            review::pin_merge(conn, campaign, *with, note, &analyst.0, at)
+        }
+        PinRequest::Split { reports } => {
+            let seqs: Vec<_> = reports.iter().map(|r| r.0).collect();
+            review::pin_split(conn, campaign, &seqs, note, &analyst.0, at)
+        }
+    }
+    .map(|_| ())
 }
 
 /// The merge and split requests that name a campaign, newest first.
