@@ -89,6 +89,17 @@ pub(crate) struct View<'a> {
 /// Most observables an evidence list shows.
 pub(crate) const EVIDENCE_MAX: usize = 50;
 
+/// The first [`EVIDENCE_MAX`] observables in order, without sorting or cloning them all (a
+/// big campaign carries hundreds of thousands).
+fn first_sorted(mut refs: Vec<&Observable>) -> Vec<Observable> {
+    if refs.len() > EVIDENCE_MAX {
+        refs.select_nth_unstable(EVIDENCE_MAX);
+        refs.truncate(EVIDENCE_MAX);
+    }
+    refs.sort();
+    refs.into_iter().cloned().collect()
+}
+
 /// The flags at `now`, and the time after which they may change without new input.
 pub(crate) fn compute(
     rules: &FlagRules,
@@ -147,10 +158,7 @@ pub(crate) fn compute(
         let percent = 100.0 * known.len() as f64 / total as f64;
         if !known.is_empty() && percent >= rules.known_min_percent {
             let feeds: BTreeSet<&String> = known.iter().flat_map(|(_, _, f)| f).collect();
-            let mut observables: Vec<Observable> =
-                known.iter().map(|(o, _, _)| (*o).clone()).collect();
-            observables.sort();
-            observables.truncate(EVIDENCE_MAX);
+            let observables = first_sorted(known.iter().map(|(o, _, _)| *o).collect());
             flags.push(Flag {
                 kind: FlagKind::Known,
                 evidence: Evidence {
@@ -163,14 +171,13 @@ pub(crate) fn compute(
             });
         }
         if percent <= rules.novel_max_percent {
-            let mut observables: Vec<Observable> = view
-                .member_obs
-                .iter()
-                .filter(|(_, k, _)| !*k)
-                .map(|(o, _, _)| (*o).clone())
-                .collect();
-            observables.sort();
-            observables.truncate(EVIDENCE_MAX);
+            let observables = first_sorted(
+                view.member_obs
+                    .iter()
+                    .filter(|(_, k, _)| !*k)
+                    .map(|(o, _, _)| *o)
+                    .collect(),
+            );
             flags.push(Flag {
                 kind: FlagKind::Novel,
                 evidence: Evidence {

@@ -36,7 +36,7 @@ use super::flags::{self, View};
 use super::ids::{CampaignEvent, IdBook};
 use super::rules::{Rules, kind_index};
 use super::suppress::Suppression;
-use super::{Campaign, CampaignSet, ReportFacts, SightingFacts, Source};
+use super::{Campaign, CampaignSet, LINKING_MAX, ReportFacts, SightingFacts, Source};
 use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, SightingTarget};
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store
@@ -53,9 +53,6 @@ pub enum Pin {
         reports: Vec<Seq>,
     },
 }
-
-/// Most reports the search for another path around a broken link visits.
-const RECONNECT_LIMIT: usize = 4096;
 
 /// Marks a posting that holds its network through an address inside it.
 const CONTAINED: u32 = 1 << 31;
@@ -123,9 +120,15 @@ pub struct Engine {
     ips: BTreeMap<(u8, u128), u32>,
     over: Vec<u32>,
 
+    /// Networks some report carries itself, by (family, network, prefix length): an address
+    /// finds the networks that contain it with one lookup per reported prefix length.
+    nets: FxHashMap<(u8, u128, u8), u32>,
+
     /// Links (symmetric).
     adj: Vec<Vec<u32>>,
     camp_of: Vec<u32>,
+    /// Position of each report in its campaign's `members` (removal in O(1) on a split).
+    pos: Vec<u32>,
     camps: Vec<Camp>,
     free: Vec<u32>,
     slot_of_id: FxHashMap<CampaignId, u32>,
@@ -152,6 +155,33 @@ struct Snap {
     last_now: Option<DateTime<Utc>>,
 }
 
+/// Logs how long each phase of a full correlation took (`RUST_LOG=musubi::correlate=debug`).
+struct Phases {
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            start: now,
+            last: now,
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            phase,
+            ms = (now - self.last).as_secs_f64() * 1e3,
+            total_ms = (now - self.start).as_secs_f64() * 1e3,
+            "correlation phase"
+        );
+        self.last = now;
+    }
+}
+
 fn hash_of(o: &Observable) -> u64 {
     let mut h = FxHasher::default();
     o.hash(&mut h);
@@ -163,6 +193,27 @@ fn ip_key(ip: IpAddr) -> (u8, u128) {
         IpAddr::V4(v4) => (4, u32::from(v4) as u128),
         IpAddr::V6(v6) => (6, u128::from(v6)),
     }
+}
+
+/// The key of the network of `len` bits that contains `ip` (None past the address width).
+fn net_key(ip: IpAddr, len: u8) -> Option<(u8, u128, u8)> {
+    match ip {
+        IpAddr::V4(v4) if len <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            Some((4, u128::from(u32::from(v4) & mask), len))
+        }
+        IpAddr::V6(v6) if len <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            Some((6, u128::from(v6) & mask, len))
+        }
+        _ => None,
+    }
+}
+
+/// The key of a reported network.
+fn cidr_key(net: &IpNet) -> (u8, u128, u8) {
+    let (family, addr) = ip_key(net.network());
+    (family, addr, net.prefix_len())
 }
 
 fn intersect(a: &[u32], b: &[u32], mut f: impl FnMut(u32)) {
@@ -221,8 +272,10 @@ impl Engine {
             v6_lens: BTreeSet::new(),
             ips: BTreeMap::new(),
             over: Vec::new(),
+            nets: FxHashMap::default(),
             adj: Vec::new(),
             camp_of: Vec::new(),
+            pos: Vec::new(),
             camps: Vec::new(),
             free: Vec::new(),
             slot_of_id: FxHashMap::default(),
@@ -257,6 +310,7 @@ impl Engine {
         pins: Vec<Pin>,
         mut reports: Vec<ReportFacts>,
     ) -> (Engine, Vec<CampaignEvent>) {
+        let mut phases = Phases::new();
         let mut engine = Engine::with_rules(rules, ids);
         reports.sort_by_key(|r| r.seq);
         reports.dedup_by_key(|r| r.seq);
@@ -268,6 +322,7 @@ impl Engine {
             .into_par_iter()
             .map(|r| expand(r.observables))
             .collect();
+        phases.lap("expand");
         let mut fresh = Vec::new();
         for ((seq, at, source), obs) in metas.into_iter().zip(expanded) {
             let mut ids: Vec<u32> = obs
@@ -288,6 +343,7 @@ impl Engine {
                 contained: Vec::new(),
             });
         }
+        phases.lap("intern");
         engine.pins = pins;
         engine.resolve_pins();
         let events = engine.correlate_all();
@@ -446,6 +502,7 @@ impl Engine {
         });
         self.adj.push(Vec::new());
         self.camp_of.push(u32::MAX);
+        self.pos.push(0);
 
         // Counts change; remember the weights before.
         let mut touched: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
@@ -461,6 +518,7 @@ impl Engine {
                     IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
                     IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
                 };
+                self.nets.insert(cidr_key(&net), o);
                 let lo = ip_key(net.network());
                 let hi = ip_key(net.broadcast());
                 let inside: Vec<u32> = self.ips.range(lo..=hi).map(|(_, &id)| id).collect();
@@ -530,37 +588,41 @@ impl Engine {
             }
         }
         weakened.sort_unstable();
+        let threshold = self.rules.link.threshold;
         for o in weakened {
-            let holders: Vec<u32> = self.obs[o as usize].postings.clone();
-            for p in holders {
-                let p = p & !CONTAINED;
-                if p == r {
-                    continue;
-                }
-                let neighbours = self.adj[p as usize].clone();
-                for q in neighbours {
-                    // Each pair once: both hold `o`, so the other side sees it too.
-                    if q <= p || !self.carries(q, o) {
-                        continue;
-                    }
-                    if self.shared(p, q) < self.rules.link.threshold {
-                        self.unlink(p, q);
-                        broken.push((p, q));
+            // Only links between two holders of `o` rest on it.
+            let holders: FxHashSet<u32> = self.obs[o as usize]
+                .postings
+                .iter()
+                .map(|&p| p & !CONTAINED)
+                .filter(|&p| p != r)
+                .collect();
+            let mut cut = Vec::new();
+            for &p in &holders {
+                for &q in &self.adj[p as usize] {
+                    // Each pair once.
+                    if q > p && holders.contains(&q) && self.shared(p, q) < threshold {
+                        cut.push((p, q));
                     }
                 }
             }
+            broken.extend(cut);
         }
+        broken.sort_unstable();
+        broken.dedup();
 
-        // A campaign stays whole when the ends of every broken link are still connected
-        // (a short search in the usual dense case); otherwise it is regrouped.
-        for &(p, _) in &broken {
+        // A broken link splits its campaign only when no other path joins its ends; the
+        // side found to be cut off becomes a campaign of its own. Links are removed one at
+        // a time: a connected campaign losing one link falls into at most two parts, and
+        // `cut_off` finds one of them exactly.
+        let mut events = Vec::new();
+        for &(p, q) in &broken {
             self.mark_dirty_report(p);
+            self.unlink(p, q);
+            if let Some(side) = self.cut_off(p, q) {
+                events.extend(self.split_off(side));
+            }
         }
-        let broken_slots: Vec<u32> = broken
-            .iter()
-            .filter(|&&(p, q)| !self.still_connected(p, q, RECONNECT_LIMIT))
-            .map(|&(p, _)| self.camp_of[p as usize])
-            .collect();
 
         // The new report's links.
         let links = self.candidates(r, |_| true);
@@ -571,13 +633,57 @@ impl Engine {
         let mut slots: Vec<u32> = links.iter().map(|&p| self.camp_of[p as usize]).collect();
         slots.sort_unstable();
         slots.dedup();
-        if broken_slots.is_empty() {
-            self.join(r, slots)
-        } else {
-            slots.extend(broken_slots);
-            slots.sort_unstable();
-            slots.dedup();
-            self.regroup(r, slots)
+        events.extend(self.join(r, slots));
+        #[cfg(test)]
+        self.check_links();
+        events
+    }
+
+    /// Test builds check after every add that the links are exactly the pairs sharing
+    /// enough weight, and that every campaign is one connected group.
+    #[cfg(test)]
+    fn check_links(&self) {
+        let t = self.rules.link.threshold;
+        for a in 0..self.reps.len() as u32 {
+            for b in 0..a {
+                let linked = self.adj[a as usize].contains(&b);
+                let should = self.shared(a, b) >= t
+                    && self.reps[a as usize].label == self.reps[b as usize].label;
+                assert_eq!(
+                    linked, should,
+                    "link {a}-{b} (seqs {:?} {:?})",
+                    self.reps[a as usize].seq, self.reps[b as usize].seq
+                );
+                if linked {
+                    assert_eq!(self.camp_of[a as usize], self.camp_of[b as usize]);
+                }
+            }
+            let slot = self.camp_of[a as usize];
+            assert_eq!(
+                self.camps[slot as usize].members[self.pos[a as usize] as usize], a,
+                "pos of {a}"
+            );
+        }
+        for (i, c) in self.camps.iter().enumerate() {
+            if c.members.is_empty() {
+                continue;
+            }
+            let mut seen = FxHashSet::from_iter([c.members[0]]);
+            let mut q = vec![c.members[0]];
+            while let Some(x) = q.pop() {
+                let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
+                for &y in self.adj[x as usize].iter().chain(pins) {
+                    if seen.insert(y) {
+                        q.push(y);
+                    }
+                }
+            }
+            assert_eq!(
+                seen.len(),
+                c.members.len(),
+                "slot {i} members {:?} not one component",
+                c.members
+            );
         }
     }
 
@@ -731,15 +837,7 @@ impl Engine {
                 IpAddr::V6(_) => &self.v6_lens,
             };
             for &len in lens {
-                let Ok(net) = IpNet::new(ip, len) else {
-                    continue;
-                };
-                let Ok(cidr) = Observable::parse(ObservableKind::Cidr, &net.trunc().to_string())
-                else {
-                    continue;
-                };
-                if let Some(c) = self.lookup(&cidr)
-                    && self.obs[c as usize].direct_cidr
+                if let Some(&c) = net_key(ip, len).and_then(|k| self.nets.get(&k))
                     && obs.binary_search(&c).is_err()
                 {
                     out.push(c);
@@ -749,13 +847,6 @@ impl Engine {
         out.sort_unstable();
         out.dedup();
         out
-    }
-
-    /// Whether report `q` holds `o` in a way that can be shared (directly, or as a network
-    /// through an address).
-    fn carries(&self, q: u32, o: u32) -> bool {
-        let rep = &self.reps[q as usize];
-        rep.obs.binary_search(&o).is_ok() || rep.contained.binary_search(&o).is_ok()
     }
 
     /// The summed weight `a` and `b` share at the current counts.
@@ -770,8 +861,18 @@ impl Engine {
 
     /// Reports `r` links to, among those `keep` accepts, through the postings of its values.
     fn candidates(&self, r: u32, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+        self.candidates_with(r, keep, &mut Vec::new())
+    }
+
+    /// [`Engine::candidates`] with a scratch buffer the caller keeps between calls.
+    fn candidates_with(
+        &self,
+        r: u32,
+        keep: impl Fn(u32) -> bool,
+        acc: &mut Vec<(u32, u32)>,
+    ) -> Vec<u32> {
         let rep = &self.reps[r as usize];
-        let mut acc: Vec<(u32, u32)> = Vec::new();
+        acc.clear();
         for &o in rep.obs.iter() {
             let w = self.weight_now(o);
             if w == 0 {
@@ -812,27 +913,52 @@ impl Engine {
         out
     }
 
-    /// Whether `b` is reachable from `a` through links and pins, visiting at most `limit`
-    /// reports (false when the limit is hit: the caller then regroups, which is exact).
-    fn still_connected(&self, a: u32, b: u32, limit: usize) -> bool {
-        let mut seen: FxHashSet<u32> = FxHashSet::default();
-        seen.insert(a);
-        let mut queue = std::collections::VecDeque::from([a]);
-        while let Some(x) = queue.pop_front() {
-            let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
-            for &y in self.adj[x as usize].iter().chain(pins) {
-                if y == b {
-                    return true;
-                }
-                if seen.insert(y) {
-                    if seen.len() > limit {
-                        return false;
+    /// After the link `a`–`b` broke: `None` while another path (of links and pins) still
+    /// joins them, otherwise the reports of the component that was cut off.
+    ///
+    /// Two breadth-first searches, from `a` and from `b`, advance in turn; the first to run
+    /// out of reports has found a whole component, and the first to reach a report the other
+    /// has seen proves the campaign whole. Either way the cost is about the smaller side, so
+    /// a leaf falling off a campaign of half a million reports costs the leaf, not the giant.
+    fn cut_off(&self, a: u32, b: u32) -> Option<Vec<u32>> {
+        struct Side {
+            seen: FxHashSet<u32>,
+            order: Vec<u32>,
+            next: usize,
+        }
+        let start = |x: u32| Side {
+            seen: FxHashSet::from_iter([x]),
+            order: vec![x],
+            next: 0,
+        };
+        let mut sides = [start(a), start(b)];
+        if sides[0].seen.contains(&b) {
+            return None;
+        }
+        loop {
+            for i in 0..2 {
+                let (this, other) = if i == 0 {
+                    let (l, r) = sides.split_at_mut(1);
+                    (&mut l[0], &r[0])
+                } else {
+                    let (l, r) = sides.split_at_mut(1);
+                    (&mut r[0], &l[0])
+                };
+                let Some(&x) = this.order.get(this.next) else {
+                    return Some(std::mem::take(&mut this.order));
+                };
+                this.next += 1;
+                let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
+                for &y in self.adj[x as usize].iter().chain(pins) {
+                    if other.seen.contains(&y) {
+                        return None;
                     }
-                    queue.push_back(y);
+                    if this.seen.insert(y) {
+                        this.order.push(y);
+                    }
                 }
             }
         }
-        false
     }
 
     fn unlink(&mut self, a: u32, b: u32) {
@@ -871,8 +997,9 @@ impl Engine {
                 (self.camps.len() - 1) as u32
             }
         };
-        for &m in &self.camps[slot as usize].members {
+        for (i, &m) in self.camps[slot as usize].members.iter().enumerate() {
             self.camp_of[m as usize] = slot;
+            self.pos[m as usize] = i as u32;
         }
         self.slot_of_id.insert(id, slot);
         self.snap
@@ -943,14 +1070,17 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .gone
                 .insert(camp.id);
-            for &m in &camp.members {
+            let base = self.camps[winner as usize].members.len();
+            for (i, &m) in camp.members.iter().enumerate() {
                 self.camp_of[m as usize] = winner;
+                self.pos[m as usize] = (base + i) as u32;
                 let mseq = self.reps[m as usize].seq;
                 self.ids.set(mseq, into);
                 moved.push(mseq);
             }
             self.camps[winner as usize].members.extend(camp.members);
         }
+        self.pos[r as usize] = self.camps[winner as usize].members.len() as u32;
         self.camps[winner as usize].members.push(r);
         self.camp_of[r as usize] = winner;
         self.ids.set(seq, into);
@@ -972,48 +1102,46 @@ impl Engine {
         events
     }
 
-    /// The slow path after links broke: regroup the reports of `slots` and `r` into their
-    /// connected groups and give ids by overlap.
-    fn regroup(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
-        let mut members = vec![r];
-        for &s in &slots {
-            let camp = self.free_slot(s);
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .gone
-                .insert(camp.id);
-            members.extend(camp.members);
+    /// Moves `group` (a whole connected component inside one campaign) out of its campaign
+    /// into a new one. The rest keeps the id: it is the larger side, as `IdBook::assign`
+    /// would decide by overlap.
+    fn split_off(&mut self, group: Vec<u32>) -> Vec<CampaignEvent> {
+        let slot = self.camp_of[group[0] as usize];
+        if group.len() >= self.camps[slot as usize].members.len() {
+            // Already a campaign of its own (an earlier break cut it off).
+            return Vec::new();
         }
-        let groups = self.components(&members);
-        self.install(groups)
-    }
-
-    /// Connected groups among `members` (links never leave a campaign, so the members of
-    /// whole campaigns are closed under links).
-    fn components(&self, members: &[u32]) -> Vec<Vec<u32>> {
-        let inside: FxHashSet<u32> = members.iter().copied().collect();
-        let mut seen: FxHashSet<u32> = FxHashSet::default();
-        let mut groups = Vec::new();
-        for &start in members {
-            if !seen.insert(start) {
-                continue;
+        for &m in &group {
+            let members = &mut self.camps[slot as usize].members;
+            let i = self.pos[m as usize] as usize;
+            members.swap_remove(i);
+            if let Some(&moved) = members.get(i) {
+                self.pos[moved as usize] = i as u32;
             }
-            let mut group = vec![start];
-            let mut i = 0;
-            while i < group.len() {
-                let x = group[i];
-                i += 1;
-                let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
-                for &y in self.adj[x as usize].iter().chain(pins) {
-                    if inside.contains(&y) && seen.insert(y) {
-                        group.push(y);
-                    }
-                }
-            }
-            groups.push(group);
         }
-        groups
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(slot);
+        let from = self.camps[slot as usize].id;
+        let first = group
+            .iter()
+            .map(|&m| self.reps[m as usize].at)
+            .min()
+            .expect("a group has a report");
+        let id = self.ids.allocate(first);
+        let mut seqs: Vec<Seq> = group.iter().map(|&m| self.reps[m as usize].seq).collect();
+        seqs.sort_unstable();
+        for &seq in &seqs {
+            self.ids.set(seq, id);
+        }
+        self.new_slot(group, id);
+        vec![
+            CampaignEvent::Created { id },
+            CampaignEvent::Split { from, into: id },
+            CampaignEvent::Assigned { id, reports: seqs },
+        ]
     }
 
     /// Gives ids to new groups by overlap and installs them as campaigns.
@@ -1074,6 +1202,7 @@ impl Engine {
 
     /// Full correlation from the stored reports with the current rules and pins.
     fn correlate_all(&mut self) -> Vec<CampaignEvent> {
+        let mut phases = Phases::new();
         let rules = self.rules.clone();
         // Suppression and counts from scratch.
         let listed: Vec<bool> = self
@@ -1088,54 +1217,73 @@ impl Engine {
             ob.feeds = 0;
             ob.postings.clear();
         }
+        phases.lap("warning lists");
         self.v4_lens.clear();
         self.v6_lens.clear();
         self.ips.clear();
+        self.nets.clear();
+        let (v4, v6, cidr) = (
+            kind_index(ObservableKind::Ipv4) as u8,
+            kind_index(ObservableKind::Ipv6) as u8,
+            kind_index(ObservableKind::Cidr) as u8,
+        );
         for (id, v) in self.values.iter().enumerate() {
-            if !self.obs[id].listed
+            let ob = &self.obs[id];
+            if !ob.listed
+                && (ob.kind == v4 || ob.kind == v6)
                 && let Some(ip) = v.ip()
             {
                 self.ips.insert(ip_key(ip), id as u32);
             }
         }
+        // Direct counts and reported networks in one pass (postings are sized from the
+        // counts below: growing ten million small vectors one push at a time is what costs).
         for rep in &self.reps {
             for &o in rep.obs.iter() {
-                let v = &self.values[o as usize];
-                if v.kind() == ObservableKind::Cidr
-                    && let Ok(net) = v.value().parse::<IpNet>()
+                let ob = &mut self.obs[o as usize];
+                ob.count += 1;
+                if ob.kind == cidr
+                    && !ob.direct_cidr
+                    && let Ok(net) = self.values[o as usize].value().parse::<IpNet>()
                 {
-                    self.obs[o as usize].direct_cidr = true;
+                    ob.direct_cidr = true;
                     match net {
                         IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
                         IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
                     };
+                    self.nets.insert(cidr_key(&net), o);
                 }
             }
         }
+        phases.lap("networks");
         let contained: Vec<Vec<u32>> = self
             .reps
             .par_iter()
             .map(|rep| self.contained_of(&rep.obs))
             .collect();
         for (rep, c) in self.reps.iter_mut().zip(contained) {
+            for &c in &c {
+                self.obs[c as usize].count += 1;
+            }
             rep.contained = c;
+        }
+        for ob in &mut self.obs {
+            ob.postings.reserve_exact(ob.count as usize);
         }
         for (r, rep) in self.reps.iter().enumerate() {
             let is_feed = matches!(self.sources[rep.source as usize], Source::Feed { .. });
             for &o in rep.obs.iter() {
                 let ob = &mut self.obs[o as usize];
-                ob.count += 1;
                 ob.postings.push(r as u32);
                 if is_feed {
                     ob.feeds += 1;
                 }
             }
             for &c in &rep.contained {
-                let ob = &mut self.obs[c as usize];
-                ob.count += 1;
-                ob.postings.push(r as u32 | CONTAINED);
+                self.obs[c as usize].postings.push(r as u32 | CONTAINED);
             }
         }
+        phases.lap("postings");
         self.over = (0..self.obs.len() as u32)
             .filter(|&o| {
                 let ob = &self.obs[o as usize];
@@ -1147,9 +1295,20 @@ impl Engine {
         // Links, each pair once from its later report.
         let lower: Vec<Vec<u32>> = (0..self.reps.len() as u32)
             .into_par_iter()
-            .map(|r| self.candidates(r, |p| p < r))
+            .map_init(Vec::new, |acc, r| self.candidates_with(r, |p| p < r, acc))
             .collect();
-        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); self.reps.len()];
+        phases.lap("links");
+        let mut degree = vec![0u32; self.reps.len()];
+        for (r, ps) in lower.iter().enumerate() {
+            degree[r] += ps.len() as u32;
+            for &p in ps {
+                degree[p as usize] += 1;
+            }
+        }
+        let mut adj: Vec<Vec<u32>> = degree
+            .into_iter()
+            .map(|d| Vec::with_capacity(d as usize))
+            .collect();
         for (r, ps) in lower.into_iter().enumerate() {
             for p in ps {
                 adj[r].push(p);
@@ -1164,6 +1323,7 @@ impl Engine {
                 self.pin_adj.entry(ib).or_default().push(ia);
             }
         }
+        phases.lap("adjacency");
         // Groups: union–find over links and pins.
         let n = self.reps.len();
         let mut parent: Vec<u32> = (0..n as u32).collect();
@@ -1195,6 +1355,7 @@ impl Engine {
         }
         let mut groups: Vec<Vec<u32>> = by_root.into_values().collect();
         groups.sort_unstable_by_key(|g| g[0]);
+        phases.lap("groups");
         // Replace every campaign.
         for id in self.slot_of_id.keys() {
             self.snap
@@ -1212,7 +1373,9 @@ impl Engine {
             .dirty
             .clear();
         self.camp_of = vec![u32::MAX; n];
+        self.pos = vec![0; n];
         let events = self.install(groups);
+        phases.lap("ids");
         // Flags depend on rules too: rebuild every campaign at the next snapshot.
         self.snap
             .get_mut()
@@ -1278,10 +1441,18 @@ impl Engine {
             let ob = &self.obs[o as usize];
             !ob.listed && link.weight_of(self.kind(o)) > 0 && (ob.count as usize) <= link.cap
         };
-        let mut linking: Vec<Observable> = counts
+        let mut linking: Vec<(u32, u32)> = counts
             .iter()
             .filter(|(o, n)| **n >= 2 && linkable(**o))
-            .map(|(o, _)| self.values[*o as usize].clone())
+            .map(|(&o, &n)| (n, o))
+            .collect();
+        if linking.len() > LINKING_MAX {
+            linking.select_nth_unstable_by(LINKING_MAX, |a, b| b.cmp(a));
+            linking.truncate(LINKING_MAX);
+        }
+        let mut linking: Vec<Observable> = linking
+            .into_iter()
+            .map(|(_, o)| self.values[o as usize].clone())
             .collect();
         linking.sort();
         let mut member_list: Vec<u32> = member_obs

@@ -71,6 +71,9 @@ pub struct SightingFacts {
     pub kind: SightingKind,
 }
 
+/// Most linking observables a campaign lists.
+pub const LINKING_MAX: usize = 1_000;
+
 /// One campaign as readers see it: an immutable part of a [`CampaignSet`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Campaign {
@@ -80,7 +83,10 @@ pub struct Campaign {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Observables that appear in at least two of the campaign's reports and may link
-    /// (not suppressed, kind weight above 0): what ties it.
+    /// (not suppressed, kind weight above 0): what ties it. At most [`LINKING_MAX`], those
+    /// carried by the most reports, in value order: a campaign of a hundred thousand
+    /// reports has more than anyone reads, and copying them all into every snapshot is
+    /// what would cost.
     pub linking: Vec<Observable>,
     /// Distinct sectors among the members that reported (secretariat-only evidence).
     #[serde(skip)]

@@ -9,13 +9,16 @@
 //! `matching_attributes` (MISP attribute types) chooses which observable kinds a list applies
 //! to; a list without it applies to every kind its type makes sense for.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use regex::Regex;
 use serde::Serialize;
 
+use rustc_hash::FxHashMap;
+
+use super::rules::kind_index;
 use crate::model::{Observable, ObservableKind};
 
 /// Why an observable does not link.
@@ -185,16 +188,19 @@ fn compile_regex(entry: &str) -> Result<Regex, regex::Error> {
     Regex::new(entry)
 }
 
+const KINDS: usize = ObservableKind::ALL.len();
+
 /// All warning lists, indexed for matching one observable in a few hash look-ups.
 #[derive(Debug, Default, Clone)]
 pub struct Warninglists {
     lists: Vec<(String, String)>,
-    /// (kind, lower-case value) → list.
-    exact: HashMap<(ObservableKind, String), u16>,
-    /// (kind, name) → list, matched at every label boundary of a domain.
-    suffix: HashMap<(ObservableKind, String), u16>,
+    /// Lower-case value → list, per kind (indexed by `kind_index`, so that a look-up by
+    /// `&str` needs no allocation: every distinct value is checked on a re-correlation).
+    exact: [FxHashMap<String, u16>; KINDS],
+    /// Name → list, per kind, matched at every label boundary of a domain.
+    suffix: [FxHashMap<String, u16>; KINDS],
     /// Networks by prefix length, per kind of address.
-    nets: HashMap<(ObservableKind, IpNet), u16>,
+    nets: FxHashMap<(ObservableKind, IpNet), u16>,
     prefix_lens: Vec<u8>,
     substrings: Vec<(ObservableKind, String, u16)>,
     regexes: Vec<(ObservableKind, Regex, u16)>,
@@ -212,14 +218,20 @@ impl Warninglists {
                     match list.kind {
                         ListType::String => {
                             if let Some(rest) = lower.strip_prefix('.') {
-                                out.suffix.entry((kind, rest.to_string())).or_insert(n);
+                                out.suffix[kind_index(kind)]
+                                    .entry(rest.to_string())
+                                    .or_insert(n);
                             } else {
-                                out.exact.entry((kind, normalise(kind, e))).or_insert(n);
+                                out.exact[kind_index(kind)]
+                                    .entry(normalise(kind, e))
+                                    .or_insert(n);
                             }
                         }
                         ListType::Hostname => {
                             let name = lower.trim_start_matches('.').trim_end_matches('.');
-                            out.suffix.entry((kind, name.to_string())).or_insert(n);
+                            out.suffix[kind_index(kind)]
+                                .entry(name.to_string())
+                                .or_insert(n);
                         }
                         ListType::Cidr => {
                             let net = e
@@ -276,7 +288,12 @@ impl Warninglists {
     fn find(&self, o: &Observable) -> Option<u16> {
         let kind = o.kind();
         let value = o.value();
-        if let Some(&n) = self.exact.get(&(kind, value.to_ascii_lowercase())) {
+        let lower = if value.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(value.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(value)
+        };
+        if let Some(&n) = self.exact[kind_index(kind)].get(lower.as_ref()) {
             return Some(n);
         }
         match kind {
@@ -299,7 +316,7 @@ impl Warninglists {
                     if let Some(n) = self.suffix_of(kind, host.value()) {
                         return Some(n);
                     }
-                    if let Some(&n) = self.exact.get(&(kind, host.value().to_string())) {
+                    if let Some(&n) = self.exact[kind_index(kind)].get(host.value()) {
                         return Some(n);
                     }
                 }
@@ -325,7 +342,6 @@ impl Warninglists {
             _ => {}
         }
         if !self.substrings.is_empty() {
-            let lower = value.to_ascii_lowercase();
             for (k, s, n) in &self.substrings {
                 if *k == kind && lower.contains(s.as_str()) {
                     return Some(*n);
@@ -341,12 +357,13 @@ impl Warninglists {
     }
 
     fn suffix_of(&self, kind: ObservableKind, name: &str) -> Option<u16> {
-        if self.suffix.is_empty() {
+        let suffix = &self.suffix[kind_index(kind)];
+        if suffix.is_empty() {
             return None;
         }
         let mut rest = name;
         loop {
-            if let Some(&n) = self.suffix.get(&(kind, rest.to_string())) {
+            if let Some(&n) = suffix.get(rest) {
                 return Some(n);
             }
             match rest.split_once('.') {

@@ -2,9 +2,13 @@
 //!
 //! Real sharing data is heavy-tailed: a few campaigns draw most reports, and a few values
 //! (a popular C2 address, a commodity loader's hash) turn up across many unrelated reports
-//! while most values are seen once or twice. The generator draws each report's campaign and
-//! its shared values from Zipf-like distributions, so that the engine meets big campaigns,
-//! values crossing the decay steps and the over-correlation cap, and many singletons.
+//! while most values are seen once or twice. The generator draws each report's campaign from
+//! a Zipf-like distribution; a campaign's own infrastructure grows with its size (a big
+//! activity rotates through many addresses and samples, a small one reuses a handful), and
+//! reports draw from it Zipf-like too, so that links within a campaign come from its
+//! mid-frequency values while its top values cross the decay steps and the cap. Values shared
+//! across campaigns are commodity ones — mostly addresses (shared hosting, scanners), some
+//! popular domains and tool hashes — which is where chaining comes from in real data.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
@@ -51,9 +55,15 @@ impl Default for SynthConfig {
     }
 }
 
-/// Values of each campaign's own infrastructure, drawn Zipf-like: small campaigns reuse
-/// their few top values, big ones spread over many.
-const POOL: u64 = 1_000;
+/// Most values of one campaign's own infrastructure.
+const MAX_POOL: u64 = 1 << 24;
+
+/// Popular domains and tool hashes shared across campaigns.
+const COMMODITY: u64 = 256;
+
+/// Zipf exponent of the draws within a campaign's own infrastructure: flatter than the
+/// popularity of campaigns, so a campaign's values are spread over its reports.
+const OWN_EXPONENT: f64 = 0.9;
 
 /// An endless, deterministic stream of reports (seq 1, 2, ...).
 #[derive(Debug)]
@@ -61,12 +71,22 @@ pub struct Synth {
     cfg: SynthConfig,
     rng: StdRng,
     seq: u64,
+    /// Generalised harmonic number of the campaign popularity (normalises expected sizes).
+    harmonic: f64,
 }
 
 impl Synth {
     pub fn new(cfg: SynthConfig) -> Synth {
         let rng = StdRng::seed_from_u64(cfg.seed);
-        Synth { cfg, rng, seq: 0 }
+        let harmonic = (1..=cfg.campaigns.max(1))
+            .map(|k| (k as f64).powf(-cfg.exponent))
+            .sum();
+        Synth {
+            cfg,
+            rng,
+            seq: 0,
+            harmonic,
+        }
     }
 
     /// The configured number of reports.
@@ -75,9 +95,34 @@ impl Synth {
         Synth::new(cfg).take(n).collect()
     }
 
+    /// Size of the infrastructure of the campaign of popularity rank `c`: about one value
+    /// per two of its expected observable occurrences.
+    fn pool_of(&self, c: u64) -> u64 {
+        let share = ((c + 1) as f64).powf(-self.cfg.exponent) / self.harmonic;
+        let own = 1.0 - self.cfg.shared_fraction;
+        let occurrences = share * self.cfg.reports as f64 * self.cfg.observables_per_report as f64;
+        ((occurrences * own / 2.0) as u64).clamp(4, MAX_POOL)
+    }
+
+    /// A commodity value, shared by unrelated campaigns.
+    fn commodity(&mut self) -> Observable {
+        let reports = self.cfg.reports as u64;
+        let u: f64 = self.rng.random();
+        // Addresses are many and mostly rare; the popular domains and tool hashes are few,
+        // and most of them end up over the cap.
+        let (kind, space, n) = if u < 0.7 {
+            (ObservableKind::Ipv4, 1, reports.max(16))
+        } else if u < 0.9 {
+            (ObservableKind::Domain, 3, COMMODITY)
+        } else {
+            (ObservableKind::Sha256, 4, COMMODITY)
+        };
+        let id = self.zipf(n, self.cfg.exponent);
+        value_of(kind, space, id)
+    }
+
     /// A Zipf-like draw in `0..n` (continuous inverse-CDF approximation).
-    fn zipf(&mut self, n: u64) -> u64 {
-        let s = self.cfg.exponent;
+    fn zipf(&mut self, n: u64, s: f64) -> u64 {
         let u: f64 = self.rng.random();
         let n_f = n as f64;
         let x = if (s - 1.0).abs() < 1e-9 {
@@ -96,44 +141,46 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A value of a kind chosen by `id`, unique per (`space`, `id`).
+/// A campaign's own value of a kind chosen by `id`, unique per (`space`, `id`).
 fn value(space: u64, id: u64) -> Observable {
+    let kind = match mix(id ^ (space << 56)) % 20 {
+        0..=3 => ObservableKind::Sha256,
+        4..=5 => ObservableKind::Md5,
+        6..=10 => ObservableKind::Ipv4,
+        11..=15 => ObservableKind::Domain,
+        16..=18 => ObservableKind::Url,
+        _ => ObservableKind::Cve,
+    };
+    value_of(kind, space, id)
+}
+
+/// A value of `kind`, unique per (`kind`, `space`, `id`).
+fn value_of(kind: ObservableKind, space: u64, id: u64) -> Observable {
     let h = mix(id ^ (space << 56));
-    let (kind, text) = match h % 20 {
-        0..=3 => (
-            ObservableKind::Sha256,
-            format!(
-                "{:016x}{:016x}{:016x}{:016x}",
-                h,
-                mix(h),
-                mix(h + 1),
-                mix(h + 2)
-            ),
+    let text = match kind {
+        ObservableKind::Sha256 => format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            h,
+            mix(h),
+            mix(h + 1),
+            mix(h + 2)
         ),
-        4..=5 => (ObservableKind::Md5, format!("{:016x}{:016x}", h, mix(h))),
-        6..=10 => {
+        ObservableKind::Md5 => format!("{:016x}{:016x}", h, mix(h)),
+        ObservableKind::Ipv4 => {
             // Public-looking unicast space (skips 0/8, 10/8, 127/8 and 224/3).
             let a = 11 + (h >> 8) % 200;
             let a = if a == 127 { 128 } else { a };
-            (
-                ObservableKind::Ipv4,
-                format!(
-                    "{a}.{}.{}.{}",
-                    (h >> 16) & 255,
-                    (h >> 24) & 255,
-                    1 + (h >> 32) % 254
-                ),
+            format!(
+                "{a}.{}.{}.{}",
+                (h >> 16) & 255,
+                (h >> 24) & 255,
+                1 + (h >> 32) % 254
             )
         }
-        11..=15 => (
-            ObservableKind::Domain,
-            format!("h{:x}.s{space}.example.net", h >> 20),
-        ),
-        16..=18 => (
-            ObservableKind::Url,
-            format!("http://w{:x}.example.net/p/{}", h >> 40, h & 0xffff),
-        ),
-        _ => (ObservableKind::Cve, format!("CVE-2025-{}", 1000 + h % 500)),
+        ObservableKind::Domain => format!("h{:x}.s{space}.example.net", h >> 20),
+        ObservableKind::Url => format!("http://w{:x}.example.net/p/{}", h >> 40, h & 0xffff),
+        // Campaign values of no linking weight.
+        _ => format!("CVE-2025-{}", 1000 + h % 500),
     };
     Observable::parse(kind, &text).expect("synthetic values are valid")
 }
@@ -144,18 +191,17 @@ impl Iterator for Synth {
     fn next(&mut self) -> Option<ReportFacts> {
         self.seq += 1;
         let campaigns = self.cfg.campaigns.max(1) as u64;
-        let campaign = self.zipf(campaigns);
+        let campaign = self.zipf(campaigns, self.cfg.exponent);
+        let pool = self.pool_of(campaign);
         let mean = self.cfg.observables_per_report.max(1);
         let k = self.rng.random_range(1..=2 * mean - 1);
-        let global = (self.cfg.reports as u64 * 2).max(16);
         let mut observables = Vec::with_capacity(k);
         for _ in 0..k {
             if self.rng.random_bool(self.cfg.shared_fraction) {
-                let g = self.zipf(global);
-                observables.push(value(1, g));
+                observables.push(self.commodity());
             } else {
-                let j = self.zipf(POOL);
-                observables.push(value(2, campaign * POOL + j));
+                let j = self.zipf(pool, OWN_EXPONENT);
+                observables.push(value(2, campaign * MAX_POOL + j));
             }
         }
         let source = if self.rng.random_bool(self.cfg.feed_fraction) {

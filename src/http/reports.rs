@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
@@ -19,8 +19,23 @@ use crate::model::{CampaignId, Origin, ReportId, Seq};
 use crate::sources::submission::{self, SubmissionError};
 use crate::store;
 
-/// How long a submission waits for its campaign before answering without it.
+/// How long a submission that asks for its campaign (`?wait=campaign`) waits for it.
 const CAMPAIGN_WAIT: Duration = Duration::from_secs(1);
+
+/// Query of `POST /api/v1/reports`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SubmitQuery {
+    /// `campaign`: answer once correlation has placed the reports (up to a second), so the
+    /// answer names their campaigns. Without it the answer goes out as soon as the reports
+    /// are durable: the acknowledgement never waits on the projections.
+    wait: Option<WaitFor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WaitFor {
+    Campaign,
+}
 
 #[derive(Serialize)]
 pub struct Submitted {
@@ -30,16 +45,25 @@ pub struct Submitted {
 #[derive(Serialize)]
 pub struct SubmittedReport {
     pub id: ReportId,
-    /// The report's campaign, when correlation has placed it within a second.
+    /// The report's campaign: only with `?wait=campaign`, when correlation placed the
+    /// report within a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<CampaignId>,
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     auth: Authenticated,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Submitted>)> {
+    let Query(query) = query.map_err(|e| {
+        AppError::bad_request(
+            "invalid_query",
+            format!("{}; the only option is wait=campaign", e.body_text()),
+        )
+    })?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::Client {
@@ -96,15 +120,22 @@ pub async fn submit(
         .metrics
         .reports_stored
         .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-    let newest = ids.iter().map(|id| id.0).max().unwrap_or(Seq(0));
-    let mut rx = state.campaigns.clone();
-    let _ = tokio::time::timeout(CAMPAIGN_WAIT, rx.wait_for(|set| set.applied >= newest)).await;
-    let set = state.campaigns();
+    let set = if query.wait == Some(WaitFor::Campaign) {
+        let newest = ids.iter().map(|id| id.0).max().unwrap_or(Seq(0));
+        let mut rx = state.campaigns.clone();
+        let _ = tokio::time::timeout(CAMPAIGN_WAIT, rx.wait_for(|set| set.applied >= newest)).await;
+        Some(state.campaigns())
+    } else {
+        None
+    };
     let reports = ids
         .into_iter()
         .map(|id| SubmittedReport {
             id,
-            campaign: set.of_report(id.0).map(|c| c.id),
+            campaign: set
+                .as_ref()
+                .and_then(|set| set.of_report(id.0))
+                .map(|c| c.id),
         })
         .collect();
     Ok((StatusCode::CREATED, Json(Submitted { reports })))

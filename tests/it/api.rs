@@ -21,7 +21,7 @@ async fn submission_is_searchable_and_correlated() {
 
     let (status, first) = a
         .post_json(
-            &daemon.url("/api/v1/reports"),
+            &daemon.url("/api/v1/reports?wait=campaign"),
             &submission(
                 "Quokka loader beaconing",
                 "green",
@@ -32,7 +32,7 @@ async fn submission_is_searchable_and_correlated() {
     assert_eq!(status, 201, "{first}");
     let (status, second) = b
         .post_json(
-            &daemon.url("/api/v1/reports"),
+            &daemon.url("/api/v1/reports?wait=campaign"),
             &submission(
                 "Same hash on a teller PC",
                 "green",
@@ -58,9 +58,16 @@ async fn submission_is_searchable_and_correlated() {
         .as_str()
         .unwrap()
         .to_string();
-    let c3 = third["reports"][0]["campaign"]
+    // Without `?wait=campaign` the answer goes out once the report is durable, before
+    // correlation: the campaign is read afterwards.
+    assert!(third["reports"][0]["id"].is_string(), "{third}");
+    assert!(third["reports"][0].get("campaign").is_none(), "{third}");
+    wait_current(&daemon).await;
+    let id3 = third["reports"][0]["id"].as_str().unwrap();
+    let (_, report3) = b.get(&daemon.url(&format!("/api/v1/reports/{id3}"))).await;
+    let c3 = report3["campaign"]
         .as_str()
-        .unwrap()
+        .expect("placed after correlation")
         .to_string();
     assert_eq!(c1, c2, "reports sharing a sha256 are one campaign");
     assert_ne!(c1, c3, "an unrelated report is its own campaign");
@@ -147,7 +154,7 @@ async fn restart_keeps_reports_campaigns_and_search() {
         let domain = format!("pair{}.restart-example.org", i / 2);
         let (status, body) = client
             .post_json(
-                &daemon.url("/api/v1/reports"),
+                &daemon.url("/api/v1/reports?wait=campaign"),
                 &submission(
                     &format!("restart report {i} zebrafish"),
                     "amber",
@@ -347,7 +354,7 @@ async fn amber_strict_stays_with_its_provider() {
     let o = Client::new(&other);
     let (_, body) = p
         .post_json(
-            &daemon.url("/api/v1/reports"),
+            &daemon.url("/api/v1/reports?wait=campaign"),
             &submission(
                 "strict only narwhal",
                 "amber+strict",

@@ -641,7 +641,9 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
         ),
         submission(RED_TITLE, "red", &[("domain", RED_DOMAIN)]),
     ] {
-        let (status, v) = p.post_json(&daemon.url("/api/v1/reports"), &body).await;
+        let (status, v) = p
+            .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &body)
+            .await;
         assert_eq!(status, 201, "{v}");
     }
     // Released by the secretariat (tiered release is tested in council.rs): RED and

@@ -25,7 +25,7 @@ async fn release_review_feedback_stats_and_audit() {
 
     let (status, sub) = c1
         .post_json(
-            &url("/api/v1/reports"),
+            &url("/api/v1/reports?wait=campaign"),
             &submission("Fresh loader", "amber", &[("ipv4", "198.51.100.23")]),
         )
         .await;
@@ -246,7 +246,7 @@ async fn expulsion_revokes_tokens_at_once_and_keeps_reports_marked() {
     let m = Client::new(&member);
     let (status, sub) = m
         .post_json(
-            &daemon.url("/api/v1/reports"),
+            &daemon.url("/api/v1/reports?wait=campaign"),
             &submission("Before expulsion", "green", &[("ipv4", "192.0.2.77")]),
         )
         .await;

@@ -50,7 +50,9 @@ async fn no_output_outside_the_secretariat_names_the_provider() {
 
     let p = Client::new(&provider);
     let amber = submission("Loader on a SCADA historian", "amber", &[("sha256", SHA)]);
-    let (status, first) = p.post_json(&daemon.url("/api/v1/reports"), &amber).await;
+    let (status, first) = p
+        .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &amber)
+        .await;
     assert_eq!(status, 201, "{first}");
     let mut red = submission(
         "Targeted spear-phishing",
@@ -58,15 +60,19 @@ async fn no_output_outside_the_secretariat_names_the_provider() {
         &[("domain", "bill-pay-example.net")],
     );
     red["recipients"] = json!(["m150"]);
-    let (status, second) = p.post_json(&daemon.url("/api/v1/reports"), &red).await;
+    let (status, second) = p
+        .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &red)
+        .await;
     assert_eq!(status, 201, "{second}");
     let mut private = submission("Analysis only", "amber", &[("ipv4", "203.0.113.9")]);
     private["scope"] = json!("provider-and-secretariat");
-    let (status, third) = p.post_json(&daemon.url("/api/v1/reports"), &private).await;
+    let (status, third) = p
+        .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &private)
+        .await;
     assert_eq!(status, 201, "{third}");
     let (status, other) = Client::new(&telecom)
         .post_json(
-            &daemon.url("/api/v1/reports"),
+            &daemon.url("/api/v1/reports?wait=campaign"),
             &submission("Same loader at a carrier", "green", &[("sha256", SHA)]),
         )
         .await;
