@@ -87,7 +87,20 @@ struct Obs {
 struct Camp {
     members: Vec<u32>,
     id: CampaignId,
+    /// Kept only for big campaigns (see [`TALLY_MIN`]).
+    tally: Option<Box<Tally>>,
 }
+
+/// Campaigns with more reports than this keep a running [`Tally`]; smaller ones count
+/// afresh at each snapshot, which is cheaper than keeping a map for each of them. (Tiny in
+/// test builds, so that the property tests exercise the running tallies.)
+const TALLY_MIN: usize = if cfg!(test) { 2 } else { 2_000 };
+
+/// Per observable of a campaign: how many of its reports carry it, and how many of those
+/// come from members. Kept up to date as reports join and leave, so the snapshot of a
+/// campaign of half a million reports costs its distinct values, not a recount of every
+/// report's values each time one more report joins.
+type Tally = FxHashMap<u32, (u32, u32)>;
 
 #[derive(Debug, Clone, Copy)]
 struct Sight {
@@ -684,6 +697,13 @@ impl Engine {
                 "slot {i} members {:?} not one component",
                 c.members
             );
+            if let Some(t) = &c.tally {
+                assert_eq!(**t, self.tally_of(&c.members), "running tally of slot {i}");
+            }
+            assert!(
+                c.members.len() <= TALLY_MIN || c.tally.is_some(),
+                "slot {i} has no tally"
+            );
         }
     }
 
@@ -721,12 +741,14 @@ impl Engine {
                 }
             }
         }
+        let mut phases = Phases::new();
         let dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
         let built: Vec<(Campaign, Option<DateTime<Utc>>)> = dirty
             .par_iter()
             .filter(|&&slot| !self.camps[slot as usize].members.is_empty())
             .map(|&slot| self.campaign_of(slot, now))
             .collect();
+        phases.lap("snapshot: campaigns");
         for (campaign, until) in built {
             let id = campaign.id;
             for &seq in &campaign.reports {
@@ -743,7 +765,10 @@ impl Engine {
         }
         snap.set.applied = self.max_seq;
         snap.set.at = now;
-        snap.set.clone()
+        phases.lap("snapshot: install");
+        let set = snap.set.clone();
+        phases.lap("snapshot: copy");
+        set
     }
 
     // ---- internals ----
@@ -985,8 +1010,58 @@ impl Engine {
         self.obs[o as usize].postings = holders;
     }
 
+    /// Counts `members`' observables afresh.
+    fn tally_of(&self, members: &[u32]) -> Tally {
+        let mut tally = Tally::default();
+        for &m in members {
+            self.tally_report(&mut tally, m, 1);
+        }
+        tally
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) report `m` in `tally`.
+    fn tally_report(&self, tally: &mut Tally, m: u32, sign: i32) {
+        let rep = &self.reps[m as usize];
+        let member = matches!(self.sources[rep.source as usize], Source::Member { .. });
+        for &o in rep.obs.iter() {
+            if sign > 0 {
+                let e = tally.entry(o).or_default();
+                e.0 += 1;
+                e.1 += u32::from(member);
+            } else if let Some(e) = tally.get_mut(&o) {
+                e.0 -= 1;
+                e.1 -= u32::from(member);
+                if e.0 == 0 {
+                    tally.remove(&o);
+                }
+            }
+        }
+    }
+
+    /// Brings the tally of `slot` in line after `joined` reports joined it: counted in,
+    /// or counted from scratch when the campaign has just grown past [`TALLY_MIN`].
+    fn tally_joined(&mut self, slot: u32, joined: &[u32]) {
+        let mut tally = self.camps[slot as usize].tally.take();
+        match &mut tally {
+            Some(t) => {
+                for &m in joined {
+                    self.tally_report(t, m, 1);
+                }
+            }
+            None if self.camps[slot as usize].members.len() > TALLY_MIN => {
+                tally = Some(Box::new(self.tally_of(&self.camps[slot as usize].members)));
+            }
+            None => {}
+        }
+        self.camps[slot as usize].tally = tally;
+    }
+
     fn new_slot(&mut self, members: Vec<u32>, id: CampaignId) -> u32 {
-        let camp = Camp { members, id };
+        let camp = Camp {
+            members,
+            id,
+            tally: None,
+        };
         let slot = match self.free.pop() {
             Some(s) => {
                 self.camps[s as usize] = camp;
@@ -1016,6 +1091,7 @@ impl Engine {
             Camp {
                 members: Vec::new(),
                 id: CampaignId { year: 0, number: 0 },
+                tally: None,
             },
         );
         if self.slot_of_id.get(&camp.id) == Some(&slot) {
@@ -1059,6 +1135,7 @@ impl Engine {
         let into = self.camps[winner as usize].id;
         let mut from = Vec::new();
         let mut moved = Vec::new();
+        let mut joined = vec![r];
         for &s in &slots {
             if s == winner {
                 continue;
@@ -1078,11 +1155,13 @@ impl Engine {
                 self.ids.set(mseq, into);
                 moved.push(mseq);
             }
+            joined.extend_from_slice(&camp.members);
             self.camps[winner as usize].members.extend(camp.members);
         }
         self.pos[r as usize] = self.camps[winner as usize].members.len() as u32;
         self.camps[winner as usize].members.push(r);
         self.camp_of[r as usize] = winner;
+        self.tally_joined(winner, &joined);
         self.ids.set(seq, into);
         self.snap
             .get_mut()
@@ -1111,6 +1190,12 @@ impl Engine {
             // Already a campaign of its own (an earlier break cut it off).
             return Vec::new();
         }
+        if let Some(mut tally) = self.camps[slot as usize].tally.take() {
+            for &m in &group {
+                self.tally_report(&mut tally, m, -1);
+            }
+            self.camps[slot as usize].tally = Some(tally);
+        }
         for &m in &group {
             let members = &mut self.camps[slot as usize].members;
             let i = self.pos[m as usize] as usize;
@@ -1136,7 +1221,8 @@ impl Engine {
         for &seq in &seqs {
             self.ids.set(seq, id);
         }
-        self.new_slot(group, id);
+        let new = self.new_slot(group, id);
+        self.tally_joined(new, &[]);
         vec![
             CampaignEvent::Created { id },
             CampaignEvent::Split { from, into: id },
@@ -1376,6 +1462,17 @@ impl Engine {
         self.pos = vec![0; n];
         let events = self.install(groups);
         phases.lap("ids");
+        let tallies: Vec<(usize, Tally)> = self
+            .camps
+            .par_iter()
+            .enumerate()
+            .filter(|(_, c)| c.members.len() > TALLY_MIN)
+            .map(|(i, c)| (i, self.tally_of(&c.members)))
+            .collect();
+        for (i, t) in tallies {
+            self.camps[i].tally = Some(Box::new(t));
+        }
+        phases.lap("tallies");
         // Flags depend on rules too: rebuild every campaign at the next snapshot.
         self.snap
             .get_mut()
@@ -1388,14 +1485,21 @@ impl Engine {
     /// Builds the reader's view of one campaign at `now`.
     fn campaign_of(&self, slot: u32, now: DateTime<Utc>) -> (Campaign, Option<DateTime<Utc>>) {
         let camp = &self.camps[slot as usize];
+        let mut phases = (camp.members.len() > 100_000).then(Phases::new);
         let mut members = camp.members.clone();
         members.sort_unstable();
         let mut reports: Vec<Seq> = members.iter().map(|&m| self.reps[m as usize].seq).collect();
         reports.sort_unstable();
         let mut view = View::default();
         let mut sectors = BTreeSet::new();
-        let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut member_obs: FxHashSet<u32> = FxHashSet::default();
+        let counted;
+        let tally: &Tally = match &camp.tally {
+            Some(t) => t,
+            None => {
+                counted = self.tally_of(&members);
+                &counted
+            }
+        };
         let mut first_seen = self.reps[members[0] as usize].at;
         let mut last_seen = first_seen;
         for &m in &members {
@@ -1403,25 +1507,19 @@ impl Engine {
             first_seen = first_seen.min(rep.at);
             last_seen = last_seen.max(rep.at);
             view.report_times.push(rep.at);
-            let member = match &self.sources[rep.source as usize] {
-                Source::Member { sector, .. } => {
-                    if let Some(s) = sector {
-                        sectors.insert(*s);
-                        view.sector_times.push((rep.at, *s));
-                    }
-                    true
-                }
-                Source::Feed { .. } => false,
-            };
-            for &o in rep.obs.iter() {
-                *counts.entry(o).or_default() += 1;
-                if member {
-                    member_obs.insert(o);
-                }
+            if let Source::Member {
+                sector: Some(s), ..
+            } = &self.sources[rep.source as usize]
+            {
+                sectors.insert(*s);
+                view.sector_times.push((rep.at, *s));
             }
         }
+        if let Some(p) = &mut phases {
+            p.lap("big campaign: counts");
+        }
         let mut seen: FxHashSet<u32> = FxHashSet::default();
-        let sight_lists = counts
+        let sight_lists = tally
             .keys()
             .filter_map(|o| self.sight_by_obs.get(o))
             .chain(self.sight_by_camp.get(&camp.id));
@@ -1441,10 +1539,10 @@ impl Engine {
             let ob = &self.obs[o as usize];
             !ob.listed && link.weight_of(self.kind(o)) > 0 && (ob.count as usize) <= link.cap
         };
-        let mut linking: Vec<(u32, u32)> = counts
+        let mut linking: Vec<(u32, u32)> = tally
             .iter()
-            .filter(|(o, n)| **n >= 2 && linkable(**o))
-            .map(|(&o, &n)| (n, o))
+            .filter(|(o, (n, _))| *n >= 2 && linkable(**o))
+            .map(|(&o, &(n, _))| (n, o))
             .collect();
         if linking.len() > LINKING_MAX {
             linking.select_nth_unstable_by(LINKING_MAX, |a, b| b.cmp(a));
@@ -1455,8 +1553,10 @@ impl Engine {
             .map(|(_, o)| self.values[o as usize].clone())
             .collect();
         linking.sort();
-        let mut member_list: Vec<u32> = member_obs
-            .into_iter()
+        let mut member_list: Vec<u32> = tally
+            .iter()
+            .filter(|(_, (_, from_members))| *from_members > 0)
+            .map(|(&o, _)| o)
             .filter(|&o| {
                 let ob = &self.obs[o as usize];
                 !ob.listed && link.weight_of(self.kind(o)) > 0
@@ -1477,7 +1577,13 @@ impl Engine {
                 Some((&self.values[o as usize], known, feeds))
             })
             .collect();
+        if let Some(p) = &mut phases {
+            p.lap("big campaign: views");
+        }
         let (flags, until) = flags::compute(&self.rules.flags, &view, now);
+        if let Some(p) = &mut phases {
+            p.lap("big campaign: flags");
+        }
         (
             Campaign {
                 id: camp.id,

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +140,9 @@ pub struct Observable {
     /// `type` on the wire, as in submissions.
     #[serde(rename = "type")]
     kind: ObservableKind,
-    value: String,
+    /// Shared, not copied, when an observable is cloned: the correlation snapshot hands
+    /// the same values to hundreds of thousands of campaigns' evidence.
+    value: Arc<str>,
 }
 
 impl<'de> Deserialize<'de> for Observable {
@@ -197,13 +200,19 @@ impl Observable {
             ObservableKind::AttackTechnique => normalise_technique(raw).map_err(invalid)?,
             ObservableKind::MalwareFamily => normalise_family(raw).map_err(invalid)?,
         };
-        Ok(Observable { kind, value })
+        Ok(Observable {
+            kind,
+            value: value.into(),
+        })
     }
 
     /// Rebuilds an observable the store has kept in normalised form, without parsing it
     /// again (start-up reads millions of them).
     pub(crate) fn from_stored(kind: ObservableKind, value: String) -> Observable {
-        Observable { kind, value }
+        Observable {
+            kind,
+            value: value.into(),
+        }
     }
 
     /// Parses with the kind given by name (`"sha256"`, `"domain"`, ...).
@@ -242,11 +251,11 @@ impl Observable {
             url::Host::Domain(d) => Observable::parse(ObservableKind::Domain, d).ok(),
             url::Host::Ipv4(ip) => Some(Observable {
                 kind: ObservableKind::Ipv4,
-                value: ip.to_string(),
+                value: ip.to_string().into(),
             }),
             url::Host::Ipv6(ip) => Some(Observable {
                 kind: ObservableKind::Ipv6,
-                value: ip.to_string(),
+                value: ip.to_string().into(),
             }),
         }
     }
