@@ -253,7 +253,10 @@ async fn tls_server() -> (String, Arc<AtomicUsize>) {
             });
         }
     });
-    (format!("https://127.0.0.1:{}/kev.json", addr.port()), handshakes)
+    (
+        format!("https://127.0.0.1:{}/kev.json", addr.port()),
+        handshakes,
+    )
 }
 
 #[tokio::test]
@@ -343,11 +346,7 @@ async fn a_self_signed_certificate_is_never_accepted() {
 #[test]
 fn the_bomb_is_a_valid_gzip_of_more_than_a_gigabyte() {
     let bomb = gzip_bomb();
-    assert!(
-        bomb.len() < 8_000_000,
-        "{} compressed bytes",
-        bomb.len()
-    );
+    assert!(bomb.len() < 8_000_000, "{} compressed bytes", bomb.len());
     // Decompress the first megabyte of it: already far more than the caps below.
     let mut dec = flate2::read::GzDecoder::new(&bomb[..]).take(64 << 20);
     let mut n = 0u64;
@@ -535,7 +534,11 @@ async fn the_daemon_keeps_serving_while_its_feeds_misbehave() {
         error("drip"),
         "feed drip: no complete answer within the timeout of 6s"
     );
-    assert!(error("loop").contains("too many redirects"), "{}", error("loop"));
+    assert!(
+        error("loop").contains("too many redirects"),
+        "{}",
+        error("loop")
+    );
     assert!(
         error("selfsigned").contains("invalid peer certificate"),
         "{}",

@@ -381,7 +381,11 @@ async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option
     )
     .await
     .unwrap();
-    assert_eq!((again.sent, again.empty), (0, RECIPIENTS.len()), "{fault:?}");
+    assert_eq!(
+        (again.sent, again.empty),
+        (0, RECIPIENTS.len()),
+        "{fault:?}"
+    );
     assert_exactly_once(&server.accepted(), now);
 }
 
@@ -393,7 +397,12 @@ async fn a_silent_smtp_server_times_out_then_the_digest_goes_out_once() {
 
 #[tokio::test]
 async fn smtp_421_to_mail_from_is_retried_then_the_digest_goes_out_once() {
-    fault_then_recovery(Mode::RejectMail(421), &["421", "service not available"], Some(2)).await;
+    fault_then_recovery(
+        Mode::RejectMail(421),
+        &["421", "service not available"],
+        Some(2),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -481,7 +490,11 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         let (status, body) = client
             .post_json(
                 &daemon.url("/api/v1/reports"),
-                &submission("before the digest", "green", &[("domain", "login-portal.example")]),
+                &submission(
+                    "before the digest",
+                    "green",
+                    &[("domain", "login-portal.example")],
+                ),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -526,7 +539,10 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    assert!(started.elapsed() < Duration::from_secs(1), "API waited on SMTP");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "API waited on SMTP"
+    );
 
     // Two attempts of 2 s each, then the failure shows.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -13,7 +13,7 @@ mod formats;
 mod leak;
 mod mail;
 mod mail_faults;
-mod systemd;
 mod readonly;
+mod systemd;
 mod taxii;
 mod util;

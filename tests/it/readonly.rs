@@ -94,6 +94,7 @@ impl Ext4Disk {
             .unwrap();
         String::from_utf8(out.stdout)
             .unwrap()
+            .trim()
             .split(',')
             .any(|o| o == "ro" || o == "emergency_ro")
     }
@@ -102,7 +103,15 @@ impl Ext4Disk {
     fn fail(&self) {
         let knob = format!("/sys/fs/ext4/{}/trigger_fs_error", self.device());
         std::fs::write(&knob, "musubi read-only test").unwrap_or_else(|e| panic!("{knob}: {e}"));
-        assert!(self.is_read_only(), "{knob} did not make it read-only");
+        // The kernel remounts from a work queue: wait for it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.is_read_only() {
+            assert!(
+                Instant::now() < deadline,
+                "{knob} did not make it read-only"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Unmounts, checks and mounts again (the daemon must be stopped).

@@ -107,9 +107,7 @@ impl Mailer {
                     self.stats.record_sent(Utc::now());
                     return Ok(());
                 }
-                Err((error, permanent))
-                    if !permanent && attempt < self.config.retry_attempts =>
-                {
+                Err((error, permanent)) if !permanent && attempt < self.config.retry_attempts => {
                     tracing::warn!(error = %error, context, attempt, retry_in_ms = pause.as_millis() as u64, "Sending mail failed; retrying.");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
