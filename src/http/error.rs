@@ -81,6 +81,11 @@ impl From<crate::store::StoreError> for AppError {
                 status: StatusCode::INSUFFICIENT_STORAGE,
                 message: "the store is out of disk space; nothing was stored".into(),
             }
+        } else if e.is_read_only() {
+            AppError::Unavailable {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the data directory is read-only; nothing was stored, retry once it is writable again".into(),
+            }
         } else if e.is_storage_unavailable() {
             AppError::Unavailable {
                 status: StatusCode::SERVICE_UNAVAILABLE,

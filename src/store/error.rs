@@ -25,6 +25,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("the store writer has stopped")]
     WriterGone,
+    /// A write failed because the data directory's file system is read-only.
+    #[error("data directory {path} is read-only; nothing was written")]
+    ReadOnly { path: std::path::PathBuf },
 }
 
 impl StoreError {
@@ -36,9 +39,15 @@ impl StoreError {
                 e.code,
                 DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
             ),
-            StoreError::WriterGone => true,
+            StoreError::WriterGone | StoreError::ReadOnly { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether the data directory is read-only (the writes of the failed commit were lost,
+    /// none acknowledged).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StoreError::ReadOnly { .. })
     }
 
     pub fn is_disk_full(&self) -> bool {

@@ -6,7 +6,7 @@
 //! then answers each caller. A job that fails is rolled back alone; the others commit.
 //! Many submissions thus share one fsync, which is what makes durable acknowledgement fast.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -128,9 +128,13 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, committed: watch::Se
                 }
             }
             Err((e, done)) => {
-                tracing::error!(error = %e, jobs = done.len(), "Group commit failed; nothing of it was acknowledged.");
+                let read_only = read_only_dir(&conn, &e);
+                tracing::error!(error = %e, read_only = read_only.is_some(), jobs = done.len(), "Group commit failed; nothing of it was acknowledged.");
                 for complete in done {
-                    complete(Err(storage_error(&e)));
+                    complete(Err(match &read_only {
+                        Some(path) => StoreError::ReadOnly { path: path.clone() },
+                        None => storage_error(&e),
+                    }));
                 }
             }
         }
@@ -194,6 +198,27 @@ fn fail_without_running(job: Job) -> (bool, Completion) {
             (false, complete)
         }
         Err(_) => (false, Box::new(|_| {})),
+    }
+}
+
+/// The data directory, when a commit failed because it is read-only (mounted read-only, or
+/// remounted read-only by the kernel after a disk error). SQLite reports EROFS on a write
+/// as a generic I/O error, so the database file is probed: opening it for writing fails
+/// with EROFS exactly when its file system is read-only.
+fn read_only_dir(conn: &Connection, e: &rusqlite::Error) -> Option<PathBuf> {
+    use rusqlite::ErrorCode::{CannotOpen, ReadOnly, SystemIoFailure};
+    let rusqlite::Error::SqliteFailure(failure, _) = e else {
+        return None;
+    };
+    if !matches!(failure.code, ReadOnly | SystemIoFailure | CannotOpen) {
+        return None;
+    }
+    let db = PathBuf::from(conn.path().filter(|p| !p.is_empty())?);
+    let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
+    match std::fs::OpenOptions::new().write(true).open(&db) {
+        Err(io) if io.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Some(dir),
+        _ if failure.code == ReadOnly => Some(dir),
+        _ => None,
     }
 }
 

@@ -102,24 +102,44 @@ impl Mailer {
         let mut pause = self.config.retry_backoff;
         let mut attempt = 1;
         loop {
-            match self.transport.send(message.clone()).await {
-                Ok(_) => {
+            match self.attempt(message.clone()).await {
+                Ok(()) => {
                     self.stats.record_sent(Utc::now());
                     return Ok(());
                 }
-                Err(e) if !e.is_permanent() && attempt < self.config.retry_attempts => {
-                    tracing::warn!(error = %e, context, attempt, retry_in_ms = pause.as_millis() as u64, "Sending mail failed; retrying.");
+                Err((error, permanent)) if !permanent && attempt < self.config.retry_attempts => {
+                    tracing::warn!(error = %error, context, attempt, retry_in_ms = pause.as_millis() as u64, "Sending mail failed; retrying.");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                     attempt += 1;
                 }
-                Err(e) => {
-                    let error = e.to_string();
+                Err((error, _)) => {
                     self.stats.record_failure(Utc::now(), &error);
                     tracing::error!(error = %error, context, attempts = attempt, "Sending mail failed; giving up for now.");
                     return Err(MailError::Smtp(error));
                 }
             }
+        }
+    }
+
+    /// One attempt: the error text and whether it is permanent (5xx).
+    ///
+    /// On tokio, lettre bounds only the TCP connect by its timeout: a server that accepts and
+    /// then never answers (or stops answering mid-exchange) would hold the mail task forever.
+    /// So the whole exchange of one message is bounded by the configured timeout too.
+    async fn attempt(&self, message: Message) -> Result<(), (String, bool)> {
+        match tokio::time::timeout(self.config.timeout, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err((e.to_string(), e.is_permanent())),
+            Err(_) => Err((
+                format!(
+                    "timed out: {}:{} did not complete the exchange within {}s",
+                    self.config.host,
+                    self.config.port,
+                    self.config.timeout.as_secs_f64()
+                ),
+                false,
+            )),
         }
     }
 }
