@@ -47,23 +47,20 @@ impl Correlator {
             ids.reserve(id);
         }
         let mut me = Correlator {
-            engine: Engine::new(IdBook::default()),
+            engine: Engine::with_rules(rules, ids),
             sectors,
             applied: Seq(0),
             sightings: 0,
             pins: pins.clone(),
         };
-        let mut all = Vec::new();
         loop {
             let rows = store.read(|conn| store::reports::facts_after(conn, me.applied, BATCH))?;
             let Some(last) = rows.last() else { break };
             me.applied = last.seq;
-            for row in rows {
-                all.push(me.facts(row));
-            }
+            let batch = rows.into_iter().map(|row| me.facts(row)).collect();
+            me.engine.load(batch);
         }
-        let (engine, events) = Engine::build_pinned(rules, ids, pins, all);
-        me.engine = engine;
+        let events = me.engine.finish_load(pins);
         me.apply_sightings(store)?;
         Ok((me, events))
     }

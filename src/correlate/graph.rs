@@ -321,12 +321,24 @@ impl Engine {
         rules: Arc<Rules>,
         ids: IdBook,
         pins: Vec<Pin>,
-        mut reports: Vec<ReportFacts>,
+        reports: Vec<ReportFacts>,
     ) -> (Engine, Vec<CampaignEvent>) {
-        let mut phases = Phases::new();
         let mut engine = Engine::with_rules(rules, ids);
+        engine.load(reports);
+        let events = engine.finish_load(pins);
+        (engine, events)
+    }
+
+    /// Takes a batch of reports into an engine being built (start with
+    /// [`Engine::with_rules`], end with [`Engine::finish_load`]); nothing is linked yet.
+    /// Start-up reads the store a batch at a time, so the raw observables of one batch are
+    /// freed as soon as they are interned: the peak is the engine, not the engine plus a
+    /// copy of every stored value. Reports already taken are skipped.
+    pub fn load(&mut self, mut reports: Vec<ReportFacts>) {
+        let mut phases = Phases::new();
         reports.sort_by_key(|r| r.seq);
         reports.dedup_by_key(|r| r.seq);
+        reports.retain(|r| !self.index_of.contains_key(&r.seq));
         let metas: Vec<(Seq, DateTime<Utc>, Source)> = reports
             .iter()
             .map(|r| (r.seq, r.at, r.source.clone()))
@@ -337,17 +349,18 @@ impl Engine {
             .collect();
         phases.lap("expand");
         let mut fresh = Vec::new();
+        self.reps.reserve(metas.len());
         for ((seq, at, source), obs) in metas.into_iter().zip(expanded) {
             let mut ids: Vec<u32> = obs
                 .into_iter()
-                .map(|(h, o)| engine.intern_hashed(h, o, &mut fresh))
+                .map(|(h, o)| self.intern_hashed(h, o, &mut fresh))
                 .collect();
             ids.sort_unstable();
             ids.dedup();
-            let source = engine.source_id(source);
-            engine.index_of.insert(seq, engine.reps.len() as u32);
-            engine.max_seq = engine.max_seq.max(seq);
-            engine.reps.push(Rep {
+            let source = self.source_id(source);
+            self.index_of.insert(seq, self.reps.len() as u32);
+            self.max_seq = self.max_seq.max(seq);
+            self.reps.push(Rep {
                 seq,
                 at,
                 source,
@@ -357,10 +370,15 @@ impl Engine {
             });
         }
         phases.lap("intern");
-        engine.pins = pins;
-        engine.resolve_pins();
-        let events = engine.correlate_all();
-        (engine, events)
+    }
+
+    /// Links everything [`Engine::load`] took, with the analysts' `pins` (resolved against
+    /// the ids the engine was given): the full correlation. Returns what changed for the
+    /// store.
+    pub fn finish_load(&mut self, pins: Vec<Pin>) -> Vec<CampaignEvent> {
+        self.pins = pins;
+        self.resolve_pins();
+        self.correlate_all()
     }
 
     /// The rules in force.
