@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use musubi::formats::{self, ParseContext};
+use musubi::formats;
 use musubi_fuzz::*;
 
 fuzz_target!(|data: &[u8]| {
