@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let preset = PRESETS[usize::from(*first) % PRESETS.len()];
     let spec = formats::BlocklistSpec::preset(preset).expect("known preset");
-    check_result(&formats::blocklist::parse(&spec, rest, &ParseContext::default()));
+    check_result(&formats::blocklist::parse(
+        &spec,
+        rest,
+        &ParseContext::default(),
+    ));
     if let Some(s) = text(rest) {
         for line in s.lines() {
             if let Some(o) = formats::blocklist::detect_value(line) {

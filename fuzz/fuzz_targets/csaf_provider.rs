@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     match formats::csaf::parse_provider_metadata(data) {
         Ok(m) => {
             for d in &m.directories {
-                assert!(d.ends_with('/'), "directory url without a trailing slash: {d:?}");
+                assert!(
+                    d.ends_with('/'),
+                    "directory url without a trailing slash: {d:?}"
+                );
             }
         }
         Err(e) => check_error(&e),

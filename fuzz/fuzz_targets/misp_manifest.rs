@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     match formats::misp::parse_manifest(data) {
         Ok(entries) => {
             for w in entries.windows(2) {
-                assert!(w[0].timestamp <= w[1].timestamp, "manifest not sorted oldest first");
+                assert!(
+                    w[0].timestamp <= w[1].timestamp,
+                    "manifest not sorted oldest first"
+                );
             }
             let fetch = formats::misp::events_to_fetch(data, 0).expect("parsed once, parses again");
             assert!(fetch.len() <= entries.len());

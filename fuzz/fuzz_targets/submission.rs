@@ -25,6 +25,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!errors.is_empty(), "rejected without a reason");
             errors.iter().for_each(|e| check_error(e));
         }
-        Err(SubmissionError::UnsupportedMediaType(m)) => assert_eq!(media, Some("text/plain"), "{m}"),
+        Err(SubmissionError::UnsupportedMediaType(m)) => {
+            assert_eq!(media, Some("text/plain"), "{m}")
+        }
     }
 });

@@ -49,7 +49,10 @@ pub fn check_result(r: &Result<Parsed, FormatError>) {
 
 /// The error renders as a non-empty message.
 pub fn check_error(e: &dyn std::fmt::Display) {
-    assert!(!e.to_string().is_empty(), "error renders as an empty message");
+    assert!(
+        !e.to_string().is_empty(),
+        "error renders as an empty message"
+    );
 }
 
 /// The input as text, when the API takes text.
