@@ -413,4 +413,16 @@ mod tests {
             ]
         );
     }
+
+    // Found by `fuzz/fuzz_targets/extract.rs` (minimised): every extracted observable is
+    // canonical, so parsing its value again gives it back.
+    #[test]
+    fn fuzz_extracted_url_is_canonical() {
+        let text = "some text ::ffff:192.'http://www.virustotal0..:/c5.1302..12158).38";
+        let found = extract(text);
+        assert!(!found.is_empty());
+        for o in found {
+            assert_eq!(Observable::parse(o.kind(), o.value()).unwrap(), o);
+        }
+    }
 }

@@ -20,6 +20,10 @@ use crate::model::{Observable, ObservableKind, ReportDraft, Tlp};
 
 const FORMAT: &str = "rss";
 
+/// How deep elements may nest. Feeds nest a handful of levels; the tree is dropped and
+/// walked recursively, which overflows a worker thread's stack at tens of thousands.
+const MAX_DEPTH: usize = 256;
+
 /// A minimal element tree: feeds are small, and a tree makes the three dialects easy.
 #[derive(Debug, Default)]
 struct Node {
@@ -116,6 +120,11 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
                 }
                 if is_empty {
                     stack.last_mut().expect("root").children.push(node);
+                } else if stack.len() > MAX_DEPTH {
+                    return Err(xml_err(
+                        tag_start,
+                        format!("elements nest deeper than {MAX_DEPTH} levels"),
+                    ));
                 } else {
                     stack.push(node);
                 }
@@ -381,5 +390,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("malformed XML"), "{err}");
+    }
+
+    // Deep nesting must be an error, not a stack overflow: the tree is built without
+    // recursion, but dropping and walking it recurse (parsers run on 2 MB threads).
+    #[test]
+    fn fuzz_deep_nesting_is_refused() {
+        let depth = 40_000;
+        let doc = format!(
+            "<rss><channel><item><title>t</title>{}{}</item></channel></rss>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let err = std::thread::spawn(move || {
+            parse(doc.as_bytes(), &ParseContext::default()).map(|p| p.reports.len())
+        })
+        .join()
+        .expect("no stack overflow");
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("nest deeper than"), "{err}");
     }
 }

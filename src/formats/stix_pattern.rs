@@ -54,7 +54,9 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, PatternError> {
         let c = bytes[i];
         let start = i;
         match c {
-            b' ' | b'\t' | b'\n' | b'\r' => {
+            // The same set the word scanner below stops at (form feed included): a byte that
+            // ends a word without starting any token would never be consumed.
+            c if c.is_ascii_whitespace() => {
                 i += 1;
                 continue;
             }
@@ -134,6 +136,12 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, PatternError> {
                     }
                     j += 1;
                 }
+                if j == i {
+                    return Err(PatternError {
+                        offset: i,
+                        message: format!("unexpected character {:?}", s[i..].chars().next()),
+                    });
+                }
                 if !literal {
                     out.push((start, Tok::Word(s[i..j].to_string())));
                 }
@@ -168,10 +176,16 @@ fn read_string(s: &str, mut i: usize) -> Result<(String, usize), PatternError> {
     })
 }
 
+/// How deep parentheses may nest. Real patterns nest a few levels; the recursive descent
+/// would overflow the stack (2 MB on worker threads) on tens of thousands.
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     end: usize,
+    /// Open parentheses around the current position.
+    depth: usize,
     out: PatternOutcome,
 }
 
@@ -189,6 +203,16 @@ impl Parser {
             offset: self.offset(),
             message: message.into(),
         })
+    }
+
+    /// Enters one more level of parentheses, or refuses past [`MAX_DEPTH`].
+    fn open_paren(&mut self) -> Result<(), PatternError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("parentheses nest deeper than {MAX_DEPTH} levels"));
+        }
+        self.depth += 1;
+        self.pos += 1;
+        Ok(())
     }
 
     fn keyword(&self, kw: &str) -> bool {
@@ -227,11 +251,12 @@ impl Parser {
                 self.pos += 1;
             }
             Some(Tok::LParen) => {
-                self.pos += 1;
+                self.open_paren()?;
                 self.observation_expr()?;
                 if self.peek() != Some(&Tok::RParen) {
                     return self.err("expected ')'");
                 }
+                self.depth -= 1;
                 self.pos += 1;
             }
             _ => return self.err("expected '[' or '(' to start an observation expression"),
@@ -271,11 +296,12 @@ impl Parser {
 
     fn comparison_unary(&mut self) -> Result<(), PatternError> {
         if self.peek() == Some(&Tok::LParen) {
-            self.pos += 1;
+            self.open_paren()?;
             self.comparison_expr()?;
             if self.peek() != Some(&Tok::RParen) {
                 return self.err("expected ')'");
             }
+            self.depth -= 1;
             self.pos += 1;
             return Ok(());
         }
@@ -396,6 +422,7 @@ pub fn parse(pattern: &str) -> Result<PatternOutcome, PatternError> {
         toks,
         pos: 0,
         end: pattern.len(),
+        depth: 0,
         out: PatternOutcome::default(),
     };
     p.observation_expr()?;
@@ -475,5 +502,36 @@ mod tests {
         let e = parse("[ipv4-addr:value = '10.0.0.1]").unwrap_err();
         assert!(e.to_string().contains("unterminated"), "{e}");
         assert!(parse("ipv4-addr:value = '1.2.3.4'").is_err());
+    }
+
+    // Found by `fuzz/fuzz_targets/stix_pattern.rs`: a form feed ended a word without being
+    // skipped as whitespace, so the tokenizer pushed empty words forever (out of memory).
+    #[test]
+    fn fuzz_form_feed_is_whitespace() {
+        let o = parse("[ipv4-addr:value\x0c=\x0c'10.0.0.1']").unwrap();
+        assert_eq!(o.observables.len(), 1);
+        let e = parse("[\x0c\0\0\0\0\x001=r:\0x").unwrap_err();
+        assert!(e.to_string().contains("invalid STIX pattern"), "{e}");
+    }
+
+    // Deep nesting must be an error, not a stack overflow (parsers run on 2 MB threads).
+    #[test]
+    fn fuzz_deep_nesting_is_refused() {
+        let deep = "(".repeat(100_000);
+        for p in [
+            format!("{deep}[ipv4-addr:value = '10.0.0.1']"),
+            format!("[{deep}ipv4-addr:value = '10.0.0.1']"),
+        ] {
+            let e = std::thread::spawn(move || parse(&p).unwrap_err())
+                .join()
+                .expect("no stack overflow");
+            assert!(e.message.contains("nest deeper than 64"), "{e}");
+        }
+        let ok = format!(
+            "{}[ipv4-addr:value = '10.0.0.1']{}",
+            "(".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        assert_eq!(parse(&ok).unwrap().observables.len(), 1);
     }
 }

@@ -344,7 +344,12 @@ fn normalise_url(raw: &str) -> Result<String, &'static str> {
     let mut url = url;
     url.set_fragment(None);
     if let Some(url::Host::Domain(d)) = url.host() {
-        let d = d.strip_suffix('.').unwrap_or(d).to_string();
+        // Every trailing dot, not one: `host..` loses one dot per parse otherwise, and the
+        // value would not be canonical.
+        let d = d.trim_end_matches('.').to_string();
+        if d.is_empty() {
+            return Err("URL host is empty");
+        }
         url.set_host(Some(&d)).map_err(|_| "URL host is invalid")?;
     }
     Ok(url.to_string())
@@ -513,6 +518,22 @@ mod tests {
         );
         assert!(Observable::parse(ObservableKind::Url, "example.com/path").is_err());
         assert!(Observable::parse(ObservableKind::Url, "javascript:alert(1)").is_err());
+    }
+
+    // Found by `fuzz/fuzz_targets/extract.rs`: a host with two trailing dots lost one dot per
+    // parse, so the value of an observable did not parse back to itself.
+    #[test]
+    fn fuzz_url_host_trailing_dots_are_all_dropped() {
+        let once = norm(
+            ObservableKind::Url,
+            "http://www.virustotal0..:/c5.1302..12158).38",
+        );
+        assert_eq!(once, "http://www.virustotal0/c5.1302..12158).38");
+        assert_eq!(norm(ObservableKind::Url, &once), once);
+        assert_eq!(
+            norm(ObservableKind::Url, "https://example.com.../x"),
+            "https://example.com/x"
+        );
     }
 
     #[test]

@@ -1,0 +1,32 @@
+//! STIX patterning: `formats::stix_pattern::parse` (the full grammar) and the minimal reader the
+//! TAXII server uses, `formats::stix_min::observables_of_pattern`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use musubi::formats;
+use musubi_fuzz::*;
+
+fuzz_target!(|data: &[u8]| {
+    let Some(pattern) = text(data) else {
+        return;
+    };
+    match formats::stix_pattern::parse(pattern) {
+        Ok(outcome) => {
+            outcome.observables.iter().for_each(check_observable);
+            for (i, o) in outcome.observables.iter().enumerate() {
+                assert!(
+                    !outcome.observables[..i].contains(o),
+                    "duplicate observable {o:?}"
+                );
+            }
+        }
+        Err(e) => {
+            assert!(e.offset <= pattern.len(), "error offset past the end: {e}");
+            check_error(&e);
+        }
+    }
+    match formats::stix_min::observables_of_pattern(pattern) {
+        Ok(list) => list.iter().for_each(check_observable),
+        Err(e) => assert!(!e.is_empty()),
+    }
+});
