@@ -433,32 +433,48 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         .with_context(|| format!("no member with id or name {member:?}"))?;
     let mut failed = 0;
     let mut stored = 0;
-    for path in files {
-        let result = sources::import::read_any(path, format.as_ref()).and_then(|contents| {
-            for w in &contents.warnings {
-                eprintln!("musubi: {}: warning: {w}", path.display());
+    // Reading and validating the next files overlaps with storing this one: parsing is
+    // CPU work on this thread, inserting is the store writer's thread.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let format = format.as_ref();
+        scope.spawn(move || {
+            for path in files {
+                if tx
+                    .send((path, sources::import::read_any(path, format)))
+                    .is_err()
+                {
+                    break;
+                }
             }
-            sources::import::store_contents(
-                &store,
-                path,
-                Origin::Submission {
-                    member: member.id.clone(),
-                },
-                contents,
-            )
         });
-        match result {
-            Ok(ids) => {
-                stored += ids.len();
-                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                println!("{}: stored {}", path.display(), ids.join(", "));
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("musubi: {e}");
+        for (path, contents) in rx {
+            let result = contents.and_then(|contents| {
+                for w in &contents.warnings {
+                    eprintln!("musubi: {}: warning: {w}", path.display());
+                }
+                sources::import::store_contents(
+                    &store,
+                    path,
+                    Origin::Submission {
+                        member: member.id.clone(),
+                    },
+                    contents,
+                )
+            });
+            match result {
+                Ok(ids) => {
+                    stored += ids.len();
+                    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    println!("{}: stored {}", path.display(), ids.join(", "));
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("musubi: {e}");
+                }
             }
         }
-    }
+    });
     store.close();
     eprintln!(
         "imported {stored} report(s) from {} file(s); {failed} file(s) failed",

@@ -279,8 +279,23 @@ impl Indexer {
 /// Brings the index up to the store: adds every report after the last one indexed and
 /// commits. Returns how many reports were added. Blocks; run it off the async runtime.
 pub fn catch_up(indexer: &mut Indexer, store: &crate::store::Store) -> Result<usize, IndexError> {
+    catch_up_with(indexer, store, |_| {})
+}
+
+/// How many reports a long catch-up adds between commits.
+const CATCH_UP_COMMIT_EVERY: usize = 200_000;
+
+/// [`catch_up`] that commits every [`CATCH_UP_COMMIT_EVERY`] reports on the way and calls
+/// `committed` with the sequence number each intermediate commit reached, so that a long
+/// catch-up (after a bulk import) shows progress and serves searches before it ends.
+pub fn catch_up_with(
+    indexer: &mut Indexer,
+    store: &crate::store::Store,
+    mut committed: impl FnMut(Seq),
+) -> Result<usize, IndexError> {
     const BATCH: usize = 5_000;
     let mut added = 0;
+    let mut since_commit = 0;
     loop {
         let last = indexer.last();
         let reports = store
@@ -293,6 +308,12 @@ pub fn catch_up(indexer: &mut Indexer, store: &crate::store::Store) -> Result<us
             indexer.add(report)?;
         }
         added += reports.len();
+        since_commit += reports.len();
+        if since_commit >= CATCH_UP_COMMIT_EVERY && reports.len() == BATCH {
+            indexer.commit()?;
+            committed(indexer.last());
+            since_commit = 0;
+        }
     }
     indexer.commit()?;
     Ok(added)
