@@ -38,6 +38,7 @@ struct Args {
     clients: usize,
     seed: u64,
     dir: Option<PathBuf>,
+    search_only: bool,
 }
 
 /// Report sizes.
@@ -59,6 +60,7 @@ fn parse_args() -> Args {
         clients: 4,
         seed: 9,
         dir: None,
+        search_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +81,8 @@ fn parse_args() -> Args {
             "--seed" => a.seed = val().parse().expect("--seed N"),
             // Keep the data directory (and import files) here instead of a temporary one.
             "--dir" => a.dir = Some(PathBuf::from(val())),
+            // Only the search phase, over the data a previous run left in --dir.
+            "--search-only" => a.search_only = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -140,7 +144,14 @@ fn word(rank: usize) -> String {
     w
 }
 
-const SECTORS: [&str; 6] = ["telecom", "energy", "finance", "transport", "health", "water"];
+const SECTORS: [&str; 6] = [
+    "telecom",
+    "energy",
+    "finance",
+    "transport",
+    "health",
+    "water",
+];
 const TAGS: [&str; 8] = [
     "phishing",
     "ransomware",
@@ -331,31 +342,23 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-#[tokio::main]
-async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = parse_args();
-    let tmp;
-    let root = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).expect("--dir");
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir().expect("temp dir");
-            tmp.path().to_path_buf()
-        }
-    };
-    let files_dir = root.join("import");
-    let data = root.join("data");
+/// Phase (a): writes the files, imports them into a fresh data directory and starts the
+/// daemon over them. Returns the running daemon and the member's token.
+async fn bulk(
+    args: &Args,
+    root: &Path,
+    files_dir: &Path,
+    data: &Path,
+    http: &reqwest::Client,
+) -> (Daemon, String) {
     if data.exists() {
-        std::fs::remove_dir_all(&data).expect("clear the old data dir");
+        std::fs::remove_dir_all(data).expect("clear the old data dir");
     }
-    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::create_dir_all(data).expect("data dir");
 
     // --- (a) bulk import -------------------------------------------------------------------
     let t0 = Instant::now();
-    let (files, reports) = write_files(&args, &files_dir);
+    let (files, reports) = write_files(args, files_dir);
     let bytes: u64 = files
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
@@ -367,7 +370,7 @@ async fn main() {
         bytes as f64 / 1048576.0,
         t0.elapsed().as_secs_f64()
     );
-    let out = musubi(&args, &data)
+    let out = musubi(args, data)
         .args([
             "member",
             "add",
@@ -385,9 +388,10 @@ async fn main() {
         .find(|w| w.starts_with("msb_"))
         .unwrap_or_else(|| panic!("no token in {text:?}"))
         .to_string();
+    std::fs::write(root.join("token"), &token).expect("write token");
 
     let t0 = Instant::now();
-    let mut import = musubi(&args, &data)
+    let mut import = musubi(args, data)
         .args(["import", "--as", "Scale Bench", "--format", "native"])
         .args(&files)
         .stdout(Stdio::null())
@@ -418,13 +422,9 @@ async fn main() {
         err.trim()
     );
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()
-        .expect("client");
-    let (mut daemon, listening) = start_daemon(&args, &data);
+    let (daemon, listening) = start_daemon(args, data);
     let current_from = Instant::now();
-    let health = wait_current(&http, &daemon.url).await;
+    let health = wait_current(http, &daemon.url).await;
     let current = listening + current_from.elapsed();
     let total = import_time + current;
     println!(
@@ -442,6 +442,40 @@ async fn main() {
         "daemon peak RSS    {} after the first start",
         mib(vm_hwm_kb(daemon.child.id()))
     );
+
+    (daemon, token)
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = parse_args();
+    let tmp;
+    let root = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).expect("--dir");
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir().expect("temp dir");
+            tmp.path().to_path_buf()
+        }
+    };
+    let files_dir = root.join("import");
+    let data = root.join("data");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .expect("client");
+    let (mut daemon, token) = if args.search_only {
+        let token = std::fs::read_to_string(root.join("token")).expect("token of a previous run");
+        let (daemon, _) = start_daemon(&args, &data);
+        wait_current(&http, &daemon.url).await;
+        (daemon, token.trim().to_string())
+    } else {
+        bulk(&args, &root, &files_dir, &data, &http).await
+    };
+    println!("daemon pid         {}", daemon.child.id());
 
     // --- (b) search ------------------------------------------------------------------------
     let values = Arc::new(zipf_table(args.indicators / 2));
@@ -471,8 +505,10 @@ async fn main() {
                 };
                 let t = Instant::now();
                 let r = http
-                    .get(format!("{url}/api/v1/search"))
-                    .query(&[("q", q.as_str())])
+                    .get(format!(
+                        "{url}/api/v1/search?q={}",
+                        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+                    ))
                     .bearer_auth(&token)
                     .send()
                     .await;
@@ -518,6 +554,11 @@ async fn main() {
         "daemon peak RSS    {} after the searches",
         mib(vm_hwm_kb(daemon.child.id()))
     );
+
+    if args.search_only {
+        stop(&mut daemon);
+        return;
+    }
 
     // --- (c) restart -----------------------------------------------------------------------
     let stopped = stop(&mut daemon);

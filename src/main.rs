@@ -448,31 +448,53 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
                 }
             }
         });
+        // Up to IN_FLIGHT files queued at the writer: it commits them in one group (each
+        // file still atomic in its own savepoint), and results are printed in file order.
+        const IN_FLIGHT: usize = 4;
+        let mut pending = std::collections::VecDeque::new();
+        let mut finish = |path: &Path,
+                          result: std::result::Result<
+            Vec<musubi::model::ReportId>,
+            sources::import::ImportError,
+        >| match result {
+            Ok(ids) => {
+                stored += ids.len();
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                println!("{}: stored {}", path.display(), ids.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("musubi: {e}");
+            }
+        };
         for (path, contents) in rx {
-            let result = contents.and_then(|contents| {
+            let queued = contents.and_then(|contents| {
                 for w in &contents.warnings {
                     eprintln!("musubi: {}: warning: {w}", path.display());
                 }
-                sources::import::store_contents(
+                sources::import::queue_contents(
                     &store,
-                    path,
                     Origin::Submission {
                         member: member.id.clone(),
                     },
                     contents,
                 )
+                .map_err(|source| store_error(path, source))
             });
-            match result {
-                Ok(ids) => {
-                    stored += ids.len();
-                    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                    println!("{}: stored {}", path.display(), ids.join(", "));
-                }
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("musubi: {e}");
-                }
+            pending.push_back((path, queued));
+            while pending.len() > IN_FLIGHT {
+                let (path, queued) = pending.pop_front().expect("not empty");
+                finish(
+                    path,
+                    queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
+                );
             }
+        }
+        for (path, queued) in pending {
+            finish(
+                path,
+                queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
+            );
         }
     });
     store.close();
@@ -484,6 +506,13 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         bail!("{failed} file(s) could not be imported");
     }
     Ok(())
+}
+
+fn store_error(path: &Path, source: store::StoreError) -> sources::import::ImportError {
+    sources::import::ImportError::Store {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// The secretariat's view, used by the operator's CLI (it runs on the council's servers).

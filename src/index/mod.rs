@@ -10,10 +10,10 @@ use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing,
-    TextOptions, Value,
+    TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 use crate::model::{Report, Seq};
 
@@ -193,10 +193,21 @@ impl ReportIndex {
         }
         let searcher = self.reader.searcher();
         let hits = searcher.search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        // The sequence number comes from its fast column, not the document store: loading a
+        // stored document decompresses a whole block, once per hit.
+        let mut columns = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            if let Some(seq) = doc.get_first(f.seq).and_then(|v| v.as_u64()) {
+            let column = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("seq")?,
+                ),
+            };
+            if let Some(seq) = column.first(addr.doc_id) {
                 out.push((Seq(seq), score));
             }
         }
