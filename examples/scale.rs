@@ -492,7 +492,8 @@ async fn main() {
             let mut lat = Vec::with_capacity(per_client);
             let (mut errors, mut hits) = (0u64, 0u64);
             for i in 0..per_client {
-                let q = if i % 2 == 0 {
+                let exact = i % 2 == 0;
+                let q = if exact {
                     format!("\"{}\"", value(draw(&values, &mut rng)).1)
                 } else if rng.random_bool(0.5) {
                     word(draw(&words, &mut rng))
@@ -515,7 +516,7 @@ async fn main() {
                 match r {
                     Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                         Ok(v) => {
-                            lat.push(t.elapsed());
+                            lat.push((t.elapsed(), exact));
                             if v["hits"].as_array().is_some_and(|h| !h.is_empty()) {
                                 hits += 1;
                             }
@@ -528,15 +529,20 @@ async fn main() {
             (lat, errors, hits)
         }));
     }
-    let (mut lat, mut errors, mut hits) = (Vec::new(), 0, 0);
+    let (mut all, mut errors, mut hits) = (Vec::new(), 0, 0);
     for t in tasks {
         let (l, e, h) = t.await.expect("search client");
-        lat.extend(l);
+        all.extend(l);
         errors += e;
         hits += h;
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    lat.sort();
+    let sorted = |f: &dyn Fn(bool) -> bool| {
+        let mut v: Vec<Duration> = all.iter().filter(|(_, e)| f(*e)).map(|(d, _)| *d).collect();
+        v.sort();
+        v
+    };
+    let lat = sorted(&|_| true);
     println!(
         "search             {} queries from {} clients in {elapsed:.1} s ({:.0}/s), {errors} errors, {hits} with hits",
         lat.len(),
@@ -550,6 +556,14 @@ async fn main() {
         pct(&lat, 0.99),
         lat.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0)
     );
+    for (name, exact) in [("exact values", true), ("words", false)] {
+        let l = sorted(&|e| e == exact);
+        println!(
+            "  {name:<16} p50 {:.1} ms, p99 {:.1} ms",
+            pct(&l, 0.5),
+            pct(&l, 0.99)
+        );
+    }
     println!(
         "daemon peak RSS    {} after the searches",
         mib(vm_hwm_kb(daemon.child.id()))

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing,
     TextOptions,
@@ -192,7 +192,39 @@ impl ReportIndex {
             }
         }
         let searcher = self.reader.searcher();
-        let hits = searcher.search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let top = TopDocs::with_limit(limit.max(1)).order_by_score();
+        // A query that is one observable value (pasted from an alert) is answered from the
+        // exact `kind:value` terms: as a phrase over the value's tokens it would walk the
+        // posting lists of tokens every value shares (`com`, `http`, ...), the slowest
+        // searches at a million reports. Only when no report holds it exactly does the text
+        // query run (it also finds the value inside longer ones, e.g. as a subdomain).
+        let keys = exact_observable_keys(query);
+        if !keys.is_empty() {
+            let exact = BooleanQuery::new(
+                keys.iter()
+                    .map(|k| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(f.observable_key, k),
+                            IndexRecordOption::WithFreqs,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            );
+            let hits = searcher.search(&exact, &top)?;
+            if !hits.is_empty() {
+                return self.seqs(&searcher, hits);
+            }
+        }
+        let hits = searcher.search(&q, &top)?;
+        self.seqs(&searcher, hits)
+    }
+
+    fn seqs(
+        &self,
+        searcher: &tantivy::Searcher,
+        hits: Vec<(f32, tantivy::DocAddress)>,
+    ) -> Result<Vec<(Seq, f32)>, IndexError> {
         // The sequence number comes from its fast column, not the document store: loading a
         // stored document decompresses a whole block, once per hit.
         let mut columns = std::collections::HashMap::new();
@@ -218,6 +250,42 @@ impl ReportIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+}
+
+/// The `kind:value` keys a query stands for if it is a single observable value (optionally
+/// quoted), else none. Plain words never qualify: a value needs a dot, colon, slash or `@`,
+/// or to be a hash.
+fn exact_observable_keys(query: &str) -> Vec<String> {
+    use crate::model::{Observable, ObservableKind as K};
+    let q = query.trim();
+    let q = q
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(q)
+        .trim();
+    if q.is_empty() || q.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let hex = matches!(q.len(), 32 | 40 | 64) && q.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex && !q.contains(['.', ':', '/', '@']) {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = [
+        K::Ipv4,
+        K::Ipv6,
+        K::Url,
+        K::Email,
+        K::Domain,
+        K::Md5,
+        K::Sha1,
+        K::Sha256,
+    ]
+    .into_iter()
+    .filter_map(|kind| Observable::parse(kind, q).ok())
+    .map(|o| o.key())
+    .collect();
+    keys.dedup();
+    keys
 }
 
 /// The one writer of the index. Adds reports in store order and commits with the last
