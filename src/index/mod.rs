@@ -397,3 +397,61 @@ pub fn catch_up_with(
     indexer.commit()?;
     Ok(added)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_observable_value_is_searched_by_its_exact_key() {
+        assert_eq!(
+            exact_observable_keys("\"Evil.Example.COM\""),
+            vec!["domain:evil.example.com".to_string()]
+        );
+        assert!(exact_observable_keys(" 10.0.0.1 ").contains(&"ipv4:10.0.0.1".to_string()));
+        let sha = "ab".repeat(32);
+        assert_eq!(exact_observable_keys(&sha), vec![format!("sha256:{sha}")]);
+        // Words, phrases and query syntax keep the full-text path.
+        assert!(exact_observable_keys("phishing").is_empty());
+        assert!(exact_observable_keys("evil.example.com AND phishing").is_empty());
+        assert!(exact_observable_keys("\"\"").is_empty());
+    }
+
+    #[test]
+    fn search_finds_a_value_exactly_and_inside_longer_values() {
+        use crate::model::{Indicator, Observable, Origin, Report, ReportDraft, ReportId};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = ReportIndex::open(dir.path()).expect("open");
+        let mut ix = index.indexer().expect("writer");
+        let report = |seq: u64, domain: &str| Report {
+            id: ReportId(Seq(seq)),
+            origin: Origin::FeedItem { feed: "t".into() },
+            received_at: chrono::Utc::now(),
+            draft: ReportDraft {
+                indicators: vec![Indicator {
+                    observable: Observable::parse_named("domain", domain).expect("domain"),
+                    comment: None,
+                }],
+                ..ReportDraft::new(format!("report {seq}"), crate::model::Tlp::Green)
+            },
+        };
+        ix.add(&report(1, "evil.example.com")).expect("add");
+        ix.add(&report(2, "cdn.evil.example.com")).expect("add");
+        ix.commit().expect("commit");
+        index.refresh().expect("refresh");
+        let seqs = |q: &str| -> Vec<u64> {
+            let mut s: Vec<u64> = index
+                .search(q, 10)
+                .expect("search")
+                .into_iter()
+                .map(|(s, _)| s.0)
+                .collect();
+            s.sort();
+            s
+        };
+        // Held exactly by report 1: only it.
+        assert_eq!(seqs("evil.example.com"), vec![1]);
+        // Held by no report exactly: the phrase finds it inside the longer value.
+        assert_eq!(seqs("example.com"), vec![1, 2]);
+    }
+}
