@@ -292,12 +292,16 @@ fn start_daemon(args: &Args, data: &Path) -> (Daemon, Duration) {
         if let Some(rest) = line.strip_prefix("musubi: listening on ") {
             break rest.trim().to_string();
         }
-        eprintln!("daemon: {line}");
+        if !line.starts_with("musubi: try") {
+            eprintln!("daemon: {line}");
+        }
     };
     let ready = t0.elapsed();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            eprintln!("daemon: {line}");
+            if !line.starts_with("musubi: try") {
+                eprintln!("daemon: {line}");
+            }
         }
     });
     (Daemon { child, url }, ready)
