@@ -6,8 +6,9 @@
 //! ```
 //! Projections follow the store's committed sequence number (a `watch`: they always see the
 //! latest value, never a backlog) and also poll it every second, which picks up reports that
-//! another process — `musubi import` — wrote. Start-up catches both up before the daemon
-//! reports READY; SIGTERM stops accepting, lets requests in flight finish, commits the index
+//! another process — `musubi import` — wrote. The daemon reports READY once the store is open
+//! and the listener bound; both projections catch up in the background and `/healthz` says how
+//! far they are. SIGTERM stops accepting, lets requests in flight finish, commits the index
 //! and exits.
 
 use std::net::SocketAddr;
@@ -105,8 +106,27 @@ fn record_events(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreE
         .write_blocking(move |conn| store::campaigns::record(conn, &events, now))
 }
 
+/// Opens the store and the index and takes the index's writer, without catching anything
+/// up: the daemon serves from the last committed index while its tasks catch up.
+fn open_store_and_index(
+    data_dir: &std::path::Path,
+) -> Result<(Store, Arc<ReportIndex>, Indexer), DaemonError> {
+    let store = Store::open(data_dir)?;
+    let index = Arc::new(ReportIndex::open(data_dir)?);
+    let indexer = index.indexer()?;
+    Ok((store, index, indexer))
+}
+
 /// Runs the daemon until `shutdown` resolves. Calls `ready` with the bound address once the
-/// store and projections are up and the listener is bound.
+/// store is open and the listener is bound.
+///
+/// The projections catch up in the background: at a million reports the correlation graph
+/// takes longer to build than a restart may take, and the store (the truth) is available at
+/// once. Until they are current, `/healthz` says how far each is (`indexed_seq`,
+/// `correlated_seq` against `committed_seq`, `projections_current: false`), searches answer
+/// from the last committed index, and campaigns are empty until the graph is built. Mail
+/// starts only once the graph is built, so that the first real snapshot is not mistaken
+/// for a burst of new campaigns.
 pub async fn run(
     opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -116,14 +136,11 @@ pub async fn run(
     let data_dir = opts.data_dir.clone();
     let rules = load_rules(&opts.config)?;
     let (rules_tx, rules_rx) = watch::channel(rules.clone());
-    let (store, index, indexer, correlator) =
-        tokio::task::spawn_blocking(move || open_projections(&data_dir, rules))
+    let (store, index, indexer) =
+        tokio::task::spawn_blocking(move || open_store_and_index(&data_dir))
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
-    let Some(indexer) = indexer else {
-        return Err(DaemonError::Index(IndexError::Locked));
-    };
-    let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(correlator.engine().snapshot()));
+    let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(CampaignSet::default()));
     let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -134,23 +151,27 @@ pub async fn run(
         indexed_tx,
         stop_rx.clone(),
     );
+    let metrics = Arc::new(Metrics::default());
+    let mail = {
+        let (store, config, stats, campaigns, stop) = (
+            store.clone(),
+            Arc::new(opts.config.clone()),
+            metrics.mail.clone(),
+            campaigns_rx.clone(),
+            stop_rx.clone(),
+        );
+        move || crate::outputs::mail::task::spawn_mail(store, config, stats, campaigns, stop)
+    };
     let correlator_task = spawn_correlator(
         store.clone(),
-        correlator,
+        rules,
         campaigns_tx,
         rules_rx,
         stop_rx.clone(),
+        mail,
     );
 
     let feeds_task = spawn_feeds(store.clone(), &opts.config, stop_rx.clone()).await;
-    let metrics = Arc::new(Metrics::default());
-    let mail_task = crate::outputs::mail::task::spawn_mail(
-        store.clone(),
-        Arc::new(opts.config.clone()),
-        metrics.mail.clone(),
-        campaigns_rx.clone(),
-        stop_rx.clone(),
-    );
     let state = AppState {
         store: store.clone(),
         index,
@@ -174,7 +195,7 @@ pub async fn run(
             source,
         })?;
     let reloader = spawn_reloader(opts.config.clone(), rules_tx);
-    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "musubi is ready.");
+    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "musubi is ready; projections catch up in the background.");
     ready(addr);
     let watchdog = spawn_watchdog();
 
@@ -189,10 +210,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let drain = async {
         let _ = indexer_task.await;
+        // The correlator task waits for the mail task it started.
         let _ = correlator_task.await;
-        if let Some(m) = mail_task {
-            let _ = m.await;
-        }
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!("Projections did not stop in time; they catch up at the next start.");
@@ -236,14 +255,28 @@ fn spawn_indexer(
     tokio::spawn(async move {
         let mut committed = store.writer().committed();
         let mut indexer = Some(indexer);
+        // The first round runs at once: it catches up what was stored while the daemon was
+        // down (or by `musubi import`).
+        let mut first = true;
         loop {
-            let running = next_round(&mut committed, &mut stop).await;
+            let running = if std::mem::take(&mut first) {
+                !*stop.borrow()
+            } else {
+                next_round(&mut committed, &mut stop).await
+            };
             let (s, i) = (store.clone(), index.clone());
             let mut ix = indexer
                 .take()
                 .expect("indexer is returned after each round");
+            let progress = indexed.clone();
             let (ix, result) = tokio::task::spawn_blocking(move || {
-                let r = index::catch_up(&mut ix, &s).and_then(|n| {
+                let r = index::catch_up_with(&mut ix, &s, |seq| {
+                    // A long catch-up commits in steps: searches and /healthz see progress.
+                    if i.refresh().is_ok() {
+                        progress.send_replace(seq);
+                    }
+                })
+                .and_then(|n| {
                     if n > 0 {
                         i.refresh()?;
                     }
@@ -268,26 +301,84 @@ fn spawn_indexer(
     })
 }
 
+/// Builds the correlation graph from the store, retrying until it succeeds or the daemon
+/// stops. Returns `None` on stop.
+async fn start_correlator(
+    store: &Store,
+    rules: Arc<Rules>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Correlator> {
+    loop {
+        let started = Instant::now();
+        let (s, r) = (store.clone(), rules.clone());
+        let built = tokio::task::spawn_blocking(move || Correlator::start(&s, r))
+            .await
+            .expect("correlator start does not panic");
+        match built {
+            Ok((correlator, events)) => {
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    applied = correlator.applied().0,
+                    "Correlation graph built."
+                );
+                if let Err(e) = record_events_async(store, events).await {
+                    tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");
+                }
+                return Some(correlator);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Building the correlation graph failed; will retry.");
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = stop.changed() => return None,
+                }
+                if *stop.borrow() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+async fn record_events_async(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    store
+        .writer()
+        .write(move |conn| store::campaigns::record(conn, &events, now))
+        .await
+}
+
 fn spawn_correlator(
     store: Store,
-    correlator: Correlator,
+    rules: Arc<Rules>,
     campaigns: watch::Sender<Arc<CampaignSet>>,
-    mut rules: watch::Receiver<Arc<Rules>>,
+    mut rules_rx: watch::Receiver<Arc<Rules>>,
     mut stop: watch::Receiver<bool>,
+    start_mail: impl FnOnce() -> Option<JoinHandle<()>> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut committed = store.writer().committed();
+        // Rules that arrive while the graph is being built apply to the next round.
+        rules_rx.mark_unchanged();
+        let Some(correlator) = start_correlator(&store, rules, &mut stop).await else {
+            return;
+        };
+        campaigns.send_replace(Arc::new(correlator.engine().snapshot()));
+        let mail_task = start_mail();
         let mut correlator = Some(correlator);
         loop {
             let running = tokio::select! {
                 running = next_round(&mut committed, &mut stop) => running,
-                _ = rules.changed() => true,
+                _ = rules_rx.changed() => true,
             };
             // New rules (SIGHUP): full re-correlation before the next reports.
-            let new_rules = rules
+            let new_rules = rules_rx
                 .has_changed()
                 .unwrap_or(false)
-                .then(|| rules.borrow_and_update().clone());
+                .then(|| rules_rx.borrow_and_update().clone());
             let s = store.clone();
             let mut c = correlator
                 .take()
@@ -332,6 +423,9 @@ fn spawn_correlator(
             if !running {
                 break;
             }
+        }
+        if let Some(m) = mail_task {
+            let _ = m.await;
         }
         tracing::debug!("Correlator stopped.");
     })

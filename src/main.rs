@@ -433,21 +433,30 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         .with_context(|| format!("no member with id or name {member:?}"))?;
     let mut failed = 0;
     let mut stored = 0;
-    for path in files {
-        let result = sources::import::read_any(path, format.as_ref()).and_then(|contents| {
-            for w in &contents.warnings {
-                eprintln!("musubi: {}: warning: {w}", path.display());
+    // Reading and validating the next files overlaps with storing this one: parsing is
+    // CPU work on this thread, inserting is the store writer's thread.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let format = format.as_ref();
+        scope.spawn(move || {
+            for path in files {
+                if tx
+                    .send((path, sources::import::read_any(path, format)))
+                    .is_err()
+                {
+                    break;
+                }
             }
-            sources::import::store_contents(
-                &store,
-                path,
-                Origin::Submission {
-                    member: member.id.clone(),
-                },
-                contents,
-            )
         });
-        match result {
+        // Up to IN_FLIGHT files queued at the writer: it commits them in one group (each
+        // file still atomic in its own savepoint), and results are printed in file order.
+        const IN_FLIGHT: usize = 4;
+        let mut pending = std::collections::VecDeque::new();
+        let mut finish = |path: &Path,
+                          result: std::result::Result<
+            Vec<musubi::model::ReportId>,
+            sources::import::ImportError,
+        >| match result {
             Ok(ids) => {
                 stored += ids.len();
                 let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
@@ -457,8 +466,37 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
                 failed += 1;
                 eprintln!("musubi: {e}");
             }
+        };
+        for (path, contents) in rx {
+            let queued = contents.and_then(|contents| {
+                for w in &contents.warnings {
+                    eprintln!("musubi: {}: warning: {w}", path.display());
+                }
+                sources::import::queue_contents(
+                    &store,
+                    Origin::Submission {
+                        member: member.id.clone(),
+                    },
+                    contents,
+                )
+                .map_err(|source| store_error(path, source))
+            });
+            pending.push_back((path, queued));
+            while pending.len() > IN_FLIGHT {
+                let (path, queued) = pending.pop_front().expect("not empty");
+                finish(
+                    path,
+                    queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
+                );
+            }
         }
-    }
+        for (path, queued) in pending {
+            finish(
+                path,
+                queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
+            );
+        }
+    });
     store.close();
     eprintln!(
         "imported {stored} report(s) from {} file(s); {failed} file(s) failed",
@@ -468,6 +506,13 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         bail!("{failed} file(s) could not be imported");
     }
     Ok(())
+}
+
+fn store_error(path: &Path, source: store::StoreError) -> sources::import::ImportError {
+    sources::import::ImportError::Store {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// The secretariat's view, used by the operator's CLI (it runs on the council's servers).

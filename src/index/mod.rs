@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing,
-    TextOptions, Value,
+    TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 use crate::model::{Report, Seq};
 
@@ -192,11 +192,54 @@ impl ReportIndex {
             }
         }
         let searcher = self.reader.searcher();
-        let hits = searcher.search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let top = TopDocs::with_limit(limit.max(1)).order_by_score();
+        // A query that is one observable value (pasted from an alert) is answered from the
+        // exact `kind:value` terms: as a phrase over the value's tokens it would walk the
+        // posting lists of tokens every value shares (`com`, `http`, ...), the slowest
+        // searches at a million reports. Only when no report holds it exactly does the text
+        // query run (it also finds the value inside longer ones, e.g. as a subdomain).
+        let keys = exact_observable_keys(query);
+        if !keys.is_empty() {
+            let exact = BooleanQuery::new(
+                keys.iter()
+                    .map(|k| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(f.observable_key, k),
+                            IndexRecordOption::WithFreqs,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            );
+            let hits = searcher.search(&exact, &top)?;
+            if !hits.is_empty() {
+                return self.seqs(&searcher, hits);
+            }
+        }
+        let hits = searcher.search(&q, &top)?;
+        self.seqs(&searcher, hits)
+    }
+
+    fn seqs(
+        &self,
+        searcher: &tantivy::Searcher,
+        hits: Vec<(f32, tantivy::DocAddress)>,
+    ) -> Result<Vec<(Seq, f32)>, IndexError> {
+        // The sequence number comes from its fast column, not the document store: loading a
+        // stored document decompresses a whole block, once per hit.
+        let mut columns = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            if let Some(seq) = doc.get_first(f.seq).and_then(|v| v.as_u64()) {
+            let column = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("seq")?,
+                ),
+            };
+            if let Some(seq) = column.first(addr.doc_id) {
                 out.push((Seq(seq), score));
             }
         }
@@ -207,6 +250,42 @@ impl ReportIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+}
+
+/// The `kind:value` keys a query stands for if it is a single observable value (optionally
+/// quoted), else none. Plain words never qualify: a value needs a dot, colon, slash or `@`,
+/// or to be a hash.
+fn exact_observable_keys(query: &str) -> Vec<String> {
+    use crate::model::{Observable, ObservableKind as K};
+    let q = query.trim();
+    let q = q
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(q)
+        .trim();
+    if q.is_empty() || q.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let hex = matches!(q.len(), 32 | 40 | 64) && q.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex && !q.contains(['.', ':', '/', '@']) {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = [
+        K::Ipv4,
+        K::Ipv6,
+        K::Url,
+        K::Email,
+        K::Domain,
+        K::Md5,
+        K::Sha1,
+        K::Sha256,
+    ]
+    .into_iter()
+    .filter_map(|kind| Observable::parse(kind, q).ok())
+    .map(|o| o.key())
+    .collect();
+    keys.dedup();
+    keys
 }
 
 /// The one writer of the index. Adds reports in store order and commits with the last
@@ -279,8 +358,23 @@ impl Indexer {
 /// Brings the index up to the store: adds every report after the last one indexed and
 /// commits. Returns how many reports were added. Blocks; run it off the async runtime.
 pub fn catch_up(indexer: &mut Indexer, store: &crate::store::Store) -> Result<usize, IndexError> {
+    catch_up_with(indexer, store, |_| {})
+}
+
+/// How many reports a long catch-up adds between commits.
+const CATCH_UP_COMMIT_EVERY: usize = 200_000;
+
+/// [`catch_up`] that commits every [`CATCH_UP_COMMIT_EVERY`] reports on the way and calls
+/// `committed` with the sequence number each intermediate commit reached, so that a long
+/// catch-up (after a bulk import) shows progress and serves searches before it ends.
+pub fn catch_up_with(
+    indexer: &mut Indexer,
+    store: &crate::store::Store,
+    mut committed: impl FnMut(Seq),
+) -> Result<usize, IndexError> {
     const BATCH: usize = 5_000;
     let mut added = 0;
+    let mut since_commit = 0;
     loop {
         let last = indexer.last();
         let reports = store
@@ -293,7 +387,71 @@ pub fn catch_up(indexer: &mut Indexer, store: &crate::store::Store) -> Result<us
             indexer.add(report)?;
         }
         added += reports.len();
+        since_commit += reports.len();
+        if since_commit >= CATCH_UP_COMMIT_EVERY && reports.len() == BATCH {
+            indexer.commit()?;
+            committed(indexer.last());
+            since_commit = 0;
+        }
     }
     indexer.commit()?;
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_observable_value_is_searched_by_its_exact_key() {
+        assert_eq!(
+            exact_observable_keys("\"Evil.Example.COM\""),
+            vec!["domain:evil.example.com".to_string()]
+        );
+        assert!(exact_observable_keys(" 10.0.0.1 ").contains(&"ipv4:10.0.0.1".to_string()));
+        let sha = "ab".repeat(32);
+        assert_eq!(exact_observable_keys(&sha), vec![format!("sha256:{sha}")]);
+        // Words, phrases and query syntax keep the full-text path.
+        assert!(exact_observable_keys("phishing").is_empty());
+        assert!(exact_observable_keys("evil.example.com AND phishing").is_empty());
+        assert!(exact_observable_keys("\"\"").is_empty());
+    }
+
+    #[test]
+    fn search_finds_a_value_exactly_and_inside_longer_values() {
+        use crate::model::{Indicator, Observable, Origin, Report, ReportDraft, ReportId};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = ReportIndex::open(dir.path()).expect("open");
+        let mut ix = index.indexer().expect("writer");
+        let report = |seq: u64, domain: &str| Report {
+            id: ReportId(Seq(seq)),
+            origin: Origin::FeedItem { feed: "t".into() },
+            received_at: chrono::Utc::now(),
+            draft: ReportDraft {
+                indicators: vec![Indicator {
+                    observable: Observable::parse_named("domain", domain).expect("domain"),
+                    comment: None,
+                }],
+                ..ReportDraft::new(format!("report {seq}"), crate::model::Tlp::Green)
+            },
+        };
+        ix.add(&report(1, "evil.example.com")).expect("add");
+        ix.add(&report(2, "cdn.evil.example.com")).expect("add");
+        ix.commit().expect("commit");
+        index.refresh().expect("refresh");
+        let seqs = |q: &str| -> Vec<u64> {
+            let mut s: Vec<u64> = index
+                .search(q, 10)
+                .expect("search")
+                .into_iter()
+                .map(|(s, _)| s.0)
+                .collect();
+            s.sort();
+            s
+        };
+        // Held exactly by report 1: only it.
+        assert_eq!(seqs("evil.example.com"), vec![1]);
+        // Held by no report exactly: the phrase finds it inside the longer value.
+        assert_eq!(seqs("example.com"), vec![1, 2]);
+    }
 }

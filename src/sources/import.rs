@@ -122,24 +122,33 @@ pub fn store_contents(
     origin: Origin,
     contents: FileContents,
 ) -> Result<Vec<ReportId>, ImportError> {
-    let now = Utc::now();
-    store
-        .writer()
-        .write_blocking(move |conn| {
-            let ids = contents
-                .reports
-                .iter()
-                .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
-                .collect::<store::Result<Vec<_>>>()?;
-            if let Origin::Submission { member } = &origin {
-                for s in &contents.sightings {
-                    store::sightings::insert(conn, member, s, now, None)?;
-                }
-            }
-            Ok(ids)
-        })
+    queue_contents(store, origin, contents)
+        .and_then(store::Pending::wait)
         .map_err(|source| ImportError::Store {
             path: path.display().to_string(),
             source,
         })
+}
+
+/// [`store_contents`] without waiting: queues the file's write (atomic on its own) and
+/// returns at once, so that a bulk import has the writer commit several files per fsync.
+pub fn queue_contents(
+    store: &Store,
+    origin: Origin,
+    contents: FileContents,
+) -> store::Result<store::Pending<Vec<ReportId>>> {
+    let now = Utc::now();
+    store.writer().enqueue_blocking(move |conn| {
+        let ids = contents
+            .reports
+            .iter()
+            .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
+            .collect::<store::Result<Vec<_>>>()?;
+        if let Origin::Submission { member } = &origin {
+            for s in &contents.sightings {
+                store::sightings::insert(conn, member, s, now, None)?;
+            }
+        }
+        Ok(ids)
+    })
 }

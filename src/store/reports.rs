@@ -66,10 +66,12 @@ pub fn insert(
     }
     let body = serde_json::to_string(draft)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode report: {e}")))?;
-    conn.execute(
+    // Cached: a bulk import inserts hundreds of thousands of reports on one connection.
+    conn.prepare_cached(
         "INSERT INTO reports (origin_kind, member_id, feed, received_at, title, tlp, confidence, external_id, content_hash, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )?
+    .execute(params![
             origin.kind_str(),
             member,
             feed,
@@ -80,8 +82,7 @@ pub fn insert(
             draft.external_id,
             hash,
             body
-        ],
-    )?;
+        ])?;
     let seq = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO report_observables (seq, kind, value) VALUES (?1, ?2, ?3)",
