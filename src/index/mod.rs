@@ -184,6 +184,12 @@ impl ReportIndex {
             &self.index,
             vec![f.title, f.description, f.observables, f.tags],
         );
+        // Words are all required, as an analyst typing "loader ransomware" means (and as
+        // search engines do); `OR` asks for either. Requiring every word also lets the
+        // scorer skip documents that lack the rarest word instead of scoring the union of
+        // posting lists that, for common words, hold most of a million reports.
+        let mut parser = parser;
+        parser.set_conjunction_by_default();
         let (q, errors) = parser.parse_query_lenient(query);
         if let Some(e) = errors.first() {
             // Lenient parsing already recovered; only a query that became empty is an error.
@@ -453,5 +459,9 @@ mod tests {
         assert_eq!(seqs("evil.example.com"), vec![1]);
         // Held by no report exactly: the phrase finds it inside the longer value.
         assert_eq!(seqs("example.com"), vec![1, 2]);
+        // Every word is required; OR asks for either.
+        assert_eq!(seqs("report 1"), vec![1]);
+        assert_eq!(seqs("report OR 2"), vec![1, 2]);
+        assert_eq!(seqs("1 OR 2"), vec![1, 2]);
     }
 }
