@@ -90,11 +90,7 @@ impl StoreWriter {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (job, rx) = make_job(f);
-        self.jobs
-            .blocking_send(job)
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        self.enqueue_blocking(f)?.wait()
     }
 }
 

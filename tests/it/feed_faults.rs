@@ -13,12 +13,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use chrono::Utc;
-use musubi::config::feeds::{FeedConfig, FeedUrl};
-use musubi::formats::Format;
 use musubi::sources::feeds::{self, FeedError, FeedState};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::feeds::{client, feed};
 use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 
 const KEV_MINI: &str = r#"{"vulnerabilities":[{"cveID":"CVE-2024-3400","vendorProject":"Palo Alto Networks","product":"PAN-OS","vulnerabilityName":"PAN-OS Command Injection","dateAdded":"2024-04-12"}]}"#;
@@ -28,20 +27,6 @@ const KEY: &str = include_str!("../fixtures/tls/self_signed.key.pem");
 
 /// Bytes a gzip bomb inflates to: 1 + 258 × this (a little over 1 GB).
 const BOMB_MATCHES: u64 = 4_200_000;
-
-fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
-    let mut f = FeedConfig::new(
-        name,
-        FeedUrl::Http(url.parse().unwrap()),
-        format.parse::<Format>().unwrap(),
-    );
-    f.timeout = Duration::from_secs(5);
-    f
-}
-
-fn client() -> reqwest::Client {
-    feeds::build_client().unwrap()
-}
 
 /// Reads the request head (up to the blank line) so that the client sees a normal exchange.
 async fn read_head(sock: &mut tokio::net::TcpStream) {

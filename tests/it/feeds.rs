@@ -69,7 +69,8 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
         )
 }
 
-fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
+/// A feed polled over HTTP with a 5 s timeout (also used by `feed_faults`).
+pub(crate) fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
     let mut f = FeedConfig::new(
         name,
         FeedUrl::Http(url.parse().unwrap()),
@@ -79,7 +80,7 @@ fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
     f
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     feeds::build_client().unwrap()
 }
 
