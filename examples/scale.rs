@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+#[path = "support/zipf.rs"]
+mod zipf;
+use zipf::{draw, zipf_table};
+
 struct Args {
     musubi: String,
     indicators: usize,
@@ -87,22 +91,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-/// Cumulative Zipf(s = 1.1) weights over `n` ranks.
-fn zipf_table(n: usize) -> Vec<f64> {
-    let mut acc = 0.0;
-    (1..=n.max(1))
-        .map(|k| {
-            acc += 1.0 / (k as f64).powf(1.1);
-            acc
-        })
-        .collect()
-}
-
-fn draw(table: &[f64], rng: &mut impl Rng) -> usize {
-    let x = rng.random::<f64>() * table[table.len() - 1];
-    table.partition_point(|&c| c < x).min(table.len() - 1)
 }
 
 /// The observable of rank `rank`: IPv4, domain, SHA-256 or URL.
