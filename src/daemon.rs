@@ -265,9 +265,19 @@ fn spawn_indexer(
                 next_round(&mut committed, &mut stop).await
             };
             let (s, i) = (store.clone(), index.clone());
-            let mut ix = indexer
-                .take()
-                .expect("indexer is returned after each round");
+            let mut ix = match indexer.take() {
+                Some(ix) => ix,
+                None => match index.indexer() {
+                    Ok(ix) => ix,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Opening the index writer failed; will retry.");
+                        if !running {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
             let progress = indexed.clone();
             let (ix, result) = tokio::task::spawn_blocking(move || {
                 let r = index::catch_up_with(&mut ix, &s, |seq| {
@@ -289,10 +299,16 @@ fn spawn_indexer(
             match result {
                 Ok(_) => {
                     indexed.send_replace(ix.last());
+                    indexer = Some(ix);
                 }
-                Err(e) => tracing::error!(error = %e, "Indexing failed; will retry."),
+                Err(e) => {
+                    // A tantivy writer whose worker hit an I/O error (a full disk) stays dead,
+                    // and what it added since its last commit is gone: the next round opens a
+                    // fresh writer, which starts again from the last commit.
+                    tracing::error!(error = %e, "Indexing failed; will retry with a fresh writer.");
+                    drop(ix);
+                }
             }
-            indexer = Some(ix);
             if !running {
                 break;
             }

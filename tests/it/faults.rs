@@ -98,11 +98,25 @@ async fn a_full_disk_refuses_with_507_keeps_what_was_acknowledged_and_recovers()
             "{id}"
         );
     }
-    // Space returns: submissions work again without a restart.
+    // Give the indexer time to fail on the full disk too: its writer dies on the I/O error
+    // and must be replaced, or the index never catches up again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Space returns: submissions work again without a restart, and the projections recover.
     disk.resize("64m");
     let (status, body) = client.post_json(&url, &big_submission(9999)).await;
     assert_eq!(status, 201, "{body}");
+    let id = body["reports"][0]["id"].as_str().unwrap().to_string();
     wait_current(&daemon).await;
+    let (status, hits) = client.get(&daemon.url("/api/v1/search?q=9999")).await;
+    assert_eq!(status, 200, "{hits}");
+    assert!(
+        hits["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["report"]["id"] == json!(id)),
+        "the report stored after recovery is searchable: {hits}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
