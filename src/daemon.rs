@@ -143,12 +143,17 @@ pub async fn run(
     let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(CampaignSet::default()));
     let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The graph is built after the index's first catch-up, not beside it: after a bulk
+    // import both are big, and one after the other keeps the peak memory that of the larger.
+    // A restart over a current index does not wait.
+    let (first_indexed_tx, first_indexed_rx) = watch::channel(false);
 
     let indexer_task = spawn_indexer(
         store.clone(),
         index.clone(),
         indexer,
         indexed_tx,
+        first_indexed_tx,
         stop_rx.clone(),
     );
     let metrics = Arc::new(Metrics::default());
@@ -167,6 +172,7 @@ pub async fn run(
         rules,
         campaigns_tx,
         rules_rx,
+        first_indexed_rx,
         stop_rx.clone(),
         mail,
     );
@@ -250,6 +256,7 @@ fn spawn_indexer(
     index: Arc<ReportIndex>,
     indexer: Indexer,
     indexed: watch::Sender<Seq>,
+    first_round_done: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -309,6 +316,8 @@ fn spawn_indexer(
                     drop(ix);
                 }
             }
+            // Done or failed, the first round is over: the correlator may start.
+            first_round_done.send_replace(true);
             if !running {
                 break;
             }
@@ -372,11 +381,16 @@ fn spawn_correlator(
     rules: Arc<Rules>,
     campaigns: watch::Sender<Arc<CampaignSet>>,
     mut rules_rx: watch::Receiver<Arc<Rules>>,
+    mut first_indexed: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
     start_mail: impl FnOnce() -> Option<JoinHandle<()>> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut committed = store.writer().committed();
+        tokio::select! {
+            _ = first_indexed.wait_for(|done| *done) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
         // Rules that arrive while the graph is being built apply to the next round.
         rules_rx.mark_unchanged();
         let Some(correlator) = start_correlator(&store, rules, &mut stop).await else {
