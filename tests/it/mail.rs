@@ -124,8 +124,10 @@ impl Drop for Sink {
     }
 }
 
-fn config(port: u16, digests: &str) -> Config {
-    let text = format!(
+/// The `[server]` and `[smtp]` sections for a test SMTP server on loopback (also used by
+/// `mail_faults`).
+pub(crate) fn smtp_toml(port: u16, timeout_seconds: u64) -> String {
+    format!(
         r#"
 [server]
 public_url = "https://musubi.example.jp"
@@ -137,10 +139,13 @@ security = "none"
 from = "musubi <musubi@council.example.jp>"
 retry_attempts = 2
 retry_backoff_ms = 50
-timeout_seconds = 5
-{digests}
+timeout_seconds = {timeout_seconds}
 "#
-    );
+    )
+}
+
+fn config(port: u16, digests: &str) -> Config {
+    let text = format!("{}{digests}\n", smtp_toml(port, 5));
     Config::parse(&text, std::path::Path::new("/tmp/musubi.toml")).unwrap()
 }
 

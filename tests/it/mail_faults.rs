@@ -213,22 +213,8 @@ language = "en"
 
 fn smtp_section(port: u16) -> String {
     format!(
-        r#"
-[server]
-public_url = "https://musubi.example.jp"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "musubi <musubi@council.example.jp>"
-retry_attempts = 2
-retry_backoff_ms = 50
-timeout_seconds = 2
-
-[alerts]
-enabled = false
-"#
+        "{}\n[alerts]\nenabled = false\n",
+        crate::mail::smtp_toml(port, 2)
     )
 }
 
