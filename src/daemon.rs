@@ -179,6 +179,11 @@ pub async fn run(
 
     let feeds_task = spawn_feeds(store.clone(), &opts.config, stop_rx.clone()).await;
     let state = AppState {
+        read: crate::council::ReadPath::new(
+            store.clone(),
+            campaigns_rx.clone(),
+            Some(index.clone()),
+        ),
         store: store.clone(),
         index,
         campaigns: campaigns_rx,

@@ -21,13 +21,27 @@
 //! - [`daemon`]: wiring of tasks, channels, signals and shutdown.
 
 pub mod config;
-pub mod correlate;
-pub mod council;
 pub mod daemon;
 pub mod formats;
 pub mod http;
-pub mod index;
 pub mod model;
 pub mod outputs;
-pub mod sources;
-pub mod store;
+
+/// The store and everything that reads it: the sources that write to it, the projections
+/// and the council. The store's readers are visible inside this module only
+/// (`pub(in crate::engine)`), and the council's read path ([`council::read`]) is the one
+/// door out of it: `outputs`, `http`, `daemon` and the CLI stand outside and cannot name a
+/// store reader — reading around the read path does not compile.
+///
+/// The folders stay where a newcomer looks for them (`src/store/`, `src/council/`, ...);
+/// `#[path = "."]` only gives them a common parent to scope that visibility to.
+#[path = "."]
+pub mod engine {
+    pub mod correlate;
+    pub mod council;
+    pub mod index;
+    pub mod sources;
+    pub mod store;
+}
+
+pub use engine::{correlate, council, index, sources, store};

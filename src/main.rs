@@ -517,10 +517,7 @@ fn store_error(path: &Path, source: store::StoreError) -> sources::import::Impor
 
 /// The secretariat's view, used by the operator's CLI (it runs on the council's servers).
 fn operator() -> Viewer {
-    Viewer {
-        member: MemberId("cli-operator".into()),
-        class: MemberClass::Secretariat,
-    }
+    Viewer::member(MemberId("cli-operator".into()), MemberClass::Secretariat)
 }
 
 #[derive(Serialize)]
@@ -965,10 +962,9 @@ fn export(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
                 .with_context(|| format!("no member with id or name {who:?}"))?;
             Viewer::of(&member)
         }
-        None if audience == Audience::Public => Viewer {
-            member: MemberId("public".into()),
-            class: MemberClass::General,
-        },
+        None if audience == Audience::Public => {
+            Viewer::member(MemberId("public".into()), MemberClass::General)
+        }
         None => bail!("--audience other than public needs --as MEMBER"),
     };
     let set = correlator.engine().snapshot();

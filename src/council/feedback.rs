@@ -150,16 +150,19 @@ pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>>
 /// The open requests meant for the viewer's class that the viewer has not answered yet,
 /// oldest first. The secretariat sees every open request.
 pub fn open_for(conn: &Connection, viewer: &Viewer) -> store::Result<Vec<FeedbackRequest>> {
+    let Viewer::Member { member, class } = viewer else {
+        return Ok(Vec::new());
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE closed_at IS NULL AND NOT EXISTS (
              SELECT 1 FROM feedback_answers a WHERE a.request_id = feedback_requests.id AND a.member_id = ?1)
          ORDER BY id"
     ))?;
-    let rows = stmt.query_map([&viewer.member.0], raw)?;
+    let rows = stmt.query_map([&member.0], raw)?;
     let mut out = Vec::new();
     for r in rows {
         let req = decode(r?, viewer.is_secretariat())?;
-        if viewer.is_secretariat() || req.classes.contains(&viewer.class) {
+        if viewer.is_secretariat() || req.classes.contains(class) {
             out.push(req);
         }
     }
@@ -176,6 +179,11 @@ pub fn answer(
     note: &str,
     at: DateTime<Utc>,
 ) -> store::Result<i64> {
+    let Viewer::Member { member, class } = viewer else {
+        return Err(StoreError::Conflict(
+            "only members answer feedback requests".into(),
+        ));
+    };
     let req =
         get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
     if req.closed_at.is_some() {
@@ -183,14 +191,14 @@ pub fn answer(
             "feedback request {id} is closed"
         )));
     }
-    if !req.classes.contains(&viewer.class) {
+    if !req.classes.contains(class) {
         return Err(StoreError::Conflict(format!(
             "feedback request {id} is not addressed to your class"
         )));
     }
     let answered: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM feedback_answers WHERE request_id = ?1 AND member_id = ?2)",
-        params![id, viewer.member.0],
+        params![id, member.0],
         |r| r.get(0),
     )?;
     if answered {
@@ -204,10 +212,10 @@ pub fn answer(
         count,
         seen_at: at,
     };
-    let sighting = store::sightings::insert(conn, &viewer.member, &draft, at, Some(id))?;
+    let sighting = store::sightings::insert(conn, member, &draft, at, Some(id))?;
     let res = conn.execute(
         "INSERT INTO feedback_answers (request_id, member_id, sighting_id, note, answered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, viewer.member.0, sighting, note, store::ts_string(at)],
+        params![id, member.0, sighting, note, store::ts_string(at)],
     );
     match res {
         Ok(_) => Ok(sighting),

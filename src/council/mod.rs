@@ -1,11 +1,12 @@
 //! Council policy: who may see what, and how a provider stays anonymous; the analysts'
 //! review, feedback and statistics.
 //!
-//! Every output — API response, console page, digest, alert, export — asks [`policy`]
-//! before it shows a report, a campaign or a source, and builds what it shows from
-//! [`present`]. No output path may bypass them.
+//! Every output — API response, console page, digest, alert, export — receives views for
+//! one viewer from [`read`], the one read path, which asks [`policy`] about every report
+//! before it counts, orders or shows anything. Outputs cannot reach the store around it.
 //!
 //! - [`roster`]: the council's roster format and the default class rule.
+//! - [`read`]: the one read path: views for one viewer.
 //! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
 //! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
 //! - [`present`]: report and campaign views computed from the visible parts only.
@@ -19,10 +20,12 @@ pub mod audit;
 pub mod feedback;
 pub mod policy;
 pub mod present;
+pub mod read;
 pub mod review;
 pub mod roster;
 pub mod stats;
 pub mod views;
 
 pub use policy::{Decision, Scope, SourceLabel, Viewer};
+pub use read::ReadPath;
 pub use views::{CampaignView, ReportSummary, ReportView};

@@ -82,22 +82,26 @@ impl Decision {
     }
 }
 
-/// Who is looking: the authenticated member behind a request, a digest recipient, ...
+/// Who receives an output. Every output is computed for exactly one viewer, and this is
+/// the only type that says who that is: a member of any class, an analyst of the
+/// secretariat, the public, or an audience that is not one member (a webhook, a public
+/// export, a members-wide list).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Viewer {
-    pub member: MemberId,
-    pub class: MemberClass,
+pub enum Viewer {
+    /// An authenticated member (class 1, class 2, general) or an analyst of the
+    /// secretariat (class [`MemberClass::Secretariat`]).
+    Member {
+        member: MemberId,
+        class: MemberClass,
+    },
+    /// An audience that is nobody in particular: it sees released material (feed items need
+    /// no release) with no sharing scope, at or below `ceiling`. The public is the audience
+    /// with ceiling TLP:CLEAR ([`Viewer::PUBLIC`]); a webhook's default is TLP:GREEN.
+    Audience { ceiling: Tlp },
 }
 
-/// Who an output is for: the public (an unauthenticated page, a public export) or a viewer.
-#[derive(Debug, Clone, Copy)]
-pub enum Audience<'a> {
-    Public,
-    Member(&'a Viewer),
-}
-
-/// THE access decision. Every output asks this (through [`Viewer::may_see`],
-/// [`Viewer::decide`] or [`public_may_see`]) and nothing else.
+/// THE access decision. Every output asks this (through [`Viewer::may_see`] or
+/// [`Viewer::decide`]) and nothing else.
 ///
 /// - The secretariat and the provider see everything.
 /// - Scope provider-and-secretariat: nobody else.
@@ -105,31 +109,36 @@ pub enum Audience<'a> {
 /// - TLP:AMBER+STRICT: the provider's organisation only.
 /// - TLP:AMBER, GREEN, CLEAR: council members; class 1 at once, class 2 and general members
 ///   once the secretariat has released it (feed items need no release).
-/// - The public: TLP:CLEAR without scope, once released.
-pub fn decide(audience: Audience<'_>, meta: &ReportMeta) -> Decision {
+/// - An audience (the public, a webhook): released, no scope, at or below its ceiling, and
+///   never above TLP:AMBER.
+pub fn decide(viewer: &Viewer, meta: &ReportMeta) -> Decision {
     let released = meta.released || matches!(meta.origin, Origin::FeedItem { .. });
-    let viewer = match audience {
-        Audience::Public => {
-            return if meta.tlp == Tlp::Clear && meta.scope.is_none() && released {
+    let (member, class) = match viewer {
+        Viewer::Audience { ceiling } => {
+            return if meta.tlp <= *ceiling
+                && meta.tlp <= Tlp::Amber
+                && meta.scope.is_none()
+                && released
+            {
                 Decision::Show
             } else {
                 Decision::Hide(Hidden::NotPublic)
             };
         }
-        Audience::Member(v) => v,
+        Viewer::Member { member, class } => (member, *class),
     };
-    if viewer.is_secretariat() || viewer.provided(&meta.origin) {
+    if class == MemberClass::Secretariat || viewer.provided(&meta.origin) {
         return Decision::Show;
     }
     if meta.scope == Some(Scope::ProviderAndSecretariat) {
         return Decision::Hide(Hidden::Scope);
     }
     match meta.tlp {
-        Tlp::Red if meta.recipients.contains(&viewer.member) => Decision::Show,
+        Tlp::Red if meta.recipients.contains(member) => Decision::Show,
         Tlp::Red => Decision::Hide(Hidden::NotRecipient),
         Tlp::AmberStrict => Decision::Hide(Hidden::Strict),
         Tlp::Amber | Tlp::Green | Tlp::Clear => {
-            if released || viewer.class == MemberClass::Class1 {
+            if released || class == MemberClass::Class1 {
                 Decision::Show
             } else {
                 Decision::Hide(Hidden::NotReleased)
@@ -140,29 +149,51 @@ pub fn decide(audience: Audience<'_>, meta: &ReportMeta) -> Decision {
 
 /// Whether the public may see the report.
 pub fn public_may_see(meta: &ReportMeta) -> bool {
-    decide(Audience::Public, meta).shown()
+    decide(&Viewer::PUBLIC, meta).shown()
 }
 
 impl Viewer {
+    /// The public: released TLP:CLEAR material without scope.
+    pub const PUBLIC: Viewer = Viewer::Audience {
+        ceiling: Tlp::Clear,
+    };
+
     pub fn of(member: &Member) -> Viewer {
-        Viewer {
-            member: member.id.clone(),
-            class: member.class,
+        Viewer::member(member.id.clone(), member.class)
+    }
+
+    pub fn member(member: MemberId, class: MemberClass) -> Viewer {
+        Viewer::Member { member, class }
+    }
+
+    /// The member behind this viewer, if it is one.
+    pub fn member_id(&self) -> Option<&MemberId> {
+        match self {
+            Viewer::Member { member, .. } => Some(member),
+            Viewer::Audience { .. } => None,
+        }
+    }
+
+    /// The member's class, if the viewer is a member.
+    pub fn class(&self) -> Option<MemberClass> {
+        match self {
+            Viewer::Member { class, .. } => Some(*class),
+            Viewer::Audience { .. } => None,
         }
     }
 
     pub fn is_secretariat(&self) -> bool {
-        self.class == MemberClass::Secretariat
+        self.class() == Some(MemberClass::Secretariat)
     }
 
     /// Whether this viewer provided the report.
     pub fn provided(&self, origin: &Origin) -> bool {
-        matches!(origin, Origin::Submission { member } if *member == self.member)
+        matches!((origin, self.member_id()), (Origin::Submission { member }, Some(me)) if member == me)
     }
 
     /// The policy's decision for this viewer ([`decide`]).
     pub fn decide(&self, meta: &ReportMeta) -> Decision {
-        decide(Audience::Member(self), meta)
+        decide(self, meta)
     }
 
     /// Whether the viewer may see the report at all ([`decide`]).
@@ -205,10 +236,7 @@ mod tests {
     const RECIPIENT: &str = "m050";
 
     fn viewer(id: &str, class: MemberClass) -> Viewer {
-        Viewer {
-            member: MemberId(id.into()),
-            class,
-        }
+        Viewer::member(MemberId(id.into()), class)
     }
 
     fn meta(tlp: Tlp, scope: Option<Scope>, released: bool) -> ReportMeta {
@@ -300,7 +328,7 @@ mod tests {
         ];
         for &(tlp, scope, released, expected) in MATRIX {
             let m = meta(tlp, scope, released);
-            let mut got = vec![code(decide(Audience::Public, &m))];
+            let mut got = vec![code(decide(&Viewer::PUBLIC, &m))];
             got.extend(viewers.iter().map(|v| code(v.decide(&m))));
             assert_eq!(
                 got.join(" "),
@@ -318,7 +346,7 @@ mod tests {
     fn feed_items_need_no_release_and_unknown_release_waits() {
         let mut m = meta(Tlp::Clear, None, false);
         m.origin = Origin::FeedItem { feed: "kev".into() };
-        assert_eq!(decide(Audience::Public, &m), Decision::Show);
+        assert_eq!(decide(&Viewer::PUBLIC, &m), Decision::Show);
         assert!(viewer("m080", MemberClass::General).may_see(&m));
         let report = Report {
             id: ReportId(Seq(1)),

@@ -418,10 +418,7 @@ mod tests {
             sectors: Default::default(),
             flags: Vec::new(),
         };
-        let general = Viewer {
-            member: MemberId("m030".into()),
-            class: MemberClass::General,
-        };
+        let general = Viewer::member(MemberId("m030".into()), MemberClass::General);
         let v = campaign_for(&general, &campaign, &parts, &labeler).unwrap();
         assert_eq!(v.report_count, 2);
         assert_eq!(v.reports, [ReportId(Seq(1)), ReportId(Seq(2))]);
@@ -447,20 +444,14 @@ mod tests {
         );
 
         // Class 1 also sees the unreleased part; the secretariat sees everything, named.
-        let class1 = Viewer {
-            member: MemberId("m150".into()),
-            class: MemberClass::Class1,
-        };
+        let class1 = Viewer::member(MemberId("m150".into()), MemberClass::Class1);
         assert_eq!(
             campaign_for(&class1, &campaign, &parts, &labeler)
                 .unwrap()
                 .report_count,
             3
         );
-        let sec = Viewer {
-            member: MemberId("s1".into()),
-            class: MemberClass::Secretariat,
-        };
+        let sec = Viewer::member(MemberId("s1".into()), MemberClass::Secretariat);
         let v = campaign_for(&sec, &campaign, &parts, &labeler).unwrap();
         assert_eq!((v.report_count, v.tlp), (4, Tlp::Red));
         assert_eq!(v.sectors, ["finance", "telecom", "water"]);

@@ -582,10 +582,7 @@ mod tests {
         .unwrap();
         store::members::import_roster(&conn, &entries, crate::council::roster::default_class)
             .unwrap();
-        let v = |id: &str, class| Viewer {
-            member: MemberId(id.into()),
-            class,
-        };
+        let v = |id: &str, class| Viewer::member(MemberId(id.into()), class);
         let general = v("m100", MemberClass::General);
         let class2 = v("m121", MemberClass::Class2);
         let class1 = v("m150", MemberClass::Class1);

@@ -9,8 +9,8 @@ use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::state::AppState;
 use crate::council::CampaignView;
-use crate::model::{CampaignId, Seq};
-use crate::store;
+use crate::council::read::Page;
+use crate::model::CampaignId;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -35,35 +35,8 @@ pub async fn list(
     let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let offset = q.offset.unwrap_or(0);
-    let set = state.campaigns();
-    let viewer = auth.viewer();
-    let campaigns = state
-        .store
-        .read_async(move |conn| {
-            let mut order: Vec<usize> = (0..set.campaigns.len()).collect();
-            order.sort_by(|&a, &b| {
-                let (a, b) = (&set.campaigns[a], &set.campaigns[b]);
-                b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id))
-            });
-            let mut out = Vec::new();
-            let mut skipped = 0;
-            for i in order {
-                let c = &set.campaigns[i];
-                let metas = store::reports::metas(conn, &c.reports)?;
-                if let Some(view) = viewer.campaign_view(c, &metas) {
-                    if skipped < offset {
-                        skipped += 1;
-                        continue;
-                    }
-                    out.push(view);
-                    if out.len() == limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await?;
+    let page = Page { offset, limit };
+    let campaigns = state.read.campaigns(&auth.viewer(), page).await?;
     Ok(Json(CampaignList { campaigns }))
 }
 
@@ -74,23 +47,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
     let id: CampaignId = id.parse().map_err(|_| AppError::not_found("campaign"))?;
-    let set = state.campaigns();
-    let campaign = set
-        .get(id)
-        .cloned()
-        .ok_or_else(|| AppError::not_found("campaign"))?;
-    let seqs: Vec<Seq> = campaign.reports.clone();
-    let (reports, released) = state
-        .store
-        .read_async(move |conn| {
-            Ok((
-                store::reports::get_many(conn, &seqs)?,
-                store::releases::released(conn, &seqs)?,
-            ))
-        })
-        .await?;
-    auth.viewer()
-        .campaign_detail(&campaign, &reports, &released)
+    state
+        .read
+        .campaign(&auth.viewer(), id)
+        .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("campaign"))
 }

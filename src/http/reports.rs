@@ -147,27 +147,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReportView>> {
     let id: ReportId = id.parse().map_err(|()| AppError::not_found("report"))?;
-    let (report, released, provider_status) = state
-        .store
-        .read_async(move |conn| {
-            let report = store::reports::get(conn, id.0)?;
-            let status = match report.as_ref().map(|r| &r.origin) {
-                Some(crate::model::Origin::Submission { member }) => {
-                    store::members::status(conn, member)?
-                }
-                _ => None,
-            };
-            Ok((report, store::releases::is_released(conn, id.0)?, status))
-        })
-        .await?;
-    let report = report.ok_or_else(|| AppError::not_found("report"))?;
-    let campaign = state.campaigns().of_report(id.0).map(|c| c.id);
-    let viewer = auth.viewer();
-    let mut view = viewer
-        .report_view(&report, released, campaign)
-        .ok_or_else(|| AppError::not_found("report"))?;
-    if viewer.is_secretariat() {
-        view.provider_status = provider_status;
-    }
-    Ok(Json(view))
+    state
+        .read
+        .report(&auth.viewer(), id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("report"))
 }

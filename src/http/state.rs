@@ -15,6 +15,8 @@ use crate::store::Store;
 /// Shared state of the HTTP server. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The one read path: every handler that shows data asks it for views.
+    pub read: crate::council::ReadPath,
     pub store: Store,
     pub index: Arc<ReportIndex>,
     /// The latest campaign snapshot, swapped whole by the correlator.

@@ -24,6 +24,18 @@ pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
     Ok(out)
 }
 
+/// The reports recorded in one campaign now.
+pub fn reports_of(conn: &Connection, id: CampaignId) -> Result<Vec<Seq>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq FROM campaign_reports WHERE campaign_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([id.to_string()], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(Seq(row? as u64));
+    }
+    Ok(out)
+}
+
 /// Every campaign id ever given, also those merged away (so that none is given twice).
 pub fn all_ids(conn: &Connection) -> Result<Vec<CampaignId>> {
     let mut stmt = conn.prepare("SELECT DISTINCT campaign_id FROM campaign_events")?;

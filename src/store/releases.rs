@@ -1,10 +1,12 @@
 //! Releases: the secretariat's decision that class 2 and general members may now see a
-//! report, or every report of a campaign received up to the moment of release.
+//! report, or the reports a campaign holds at the moment of release.
 //!
 //! Class 1 members see new material at once; the rest wait for a release (tiered release,
-//! see `council::policy::decide`). A campaign release covers the reports received up to
-//! the release, not later ones: new material in a released campaign waits for its own
-//! release, as any new material does.
+//! see `council::policy::decide`). A release is a decision about *reports*: releasing a
+//! campaign records, in the same transaction, exactly the reports it holds then
+//! (`released_reports`). Whatever joins the campaign later — a new report, a merge with
+//! another campaign, a pin — waits for its own release, so no later change of the campaign
+//! can widen anyone's view.
 
 use std::collections::HashSet;
 
@@ -16,39 +18,54 @@ use crate::model::{CampaignId, Seq};
 
 /// Releases one report.
 pub fn release_report(conn: &Connection, seq: Seq, analyst: &str, at: DateTime<Utc>) -> Result<()> {
-    conn.execute(
-        "INSERT INTO releases (target_kind, target, released_at, analyst) VALUES ('report', ?1, ?2, ?3)",
-        params![seq.0.to_string(), ts(at), analyst],
-    )?;
-    Ok(())
+    let release = record(conn, "report", &seq.0.to_string(), analyst, at)?;
+    mark(conn, &[seq], release, at)
 }
 
-/// Releases a campaign: every report of it received up to `at`.
+/// Releases a campaign: the reports it holds now (`reports`, from the recorded campaign
+/// assignments when `None`). Returns how many reports the release covered.
 pub fn release_campaign(
     conn: &Connection,
     id: CampaignId,
     analyst: &str,
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<usize> {
+    let reports = super::campaigns::reports_of(conn, id)?;
+    let release = record(conn, "campaign", &id.to_string(), analyst, at)?;
+    mark(conn, &reports, release, at)?;
+    Ok(reports.len())
+}
+
+fn record(
+    conn: &Connection,
+    kind: &str,
+    target: &str,
+    analyst: &str,
+    at: DateTime<Utc>,
+) -> Result<i64> {
     conn.execute(
-        "INSERT INTO releases (target_kind, target, released_at, analyst) VALUES ('campaign', ?1, ?2, ?3)",
-        params![id.to_string(), ts(at), analyst],
+        "INSERT INTO releases (target_kind, target, released_at, analyst) VALUES (?1, ?2, ?3, ?4)",
+        params![kind, target, ts(at), analyst],
     )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn mark(conn: &Connection, reports: &[Seq], release: i64, at: DateTime<Utc>) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO released_reports (seq, released_at, release_id)
+         SELECT seq, ?2, ?3 FROM reports WHERE seq = ?1",
+    )?;
+    let at = ts(at);
+    for seq in reports {
+        stmt.execute(params![seq.0 as i64, at, release])?;
+    }
     Ok(())
 }
 
-const RELEASED: &str = "
-    SELECT EXISTS (SELECT 1 FROM releases WHERE target_kind = 'report' AND target = CAST(?1 AS TEXT))
-        OR EXISTS (
-            SELECT 1 FROM releases rl
-            JOIN campaign_reports cr ON rl.target_kind = 'campaign' AND rl.target = cr.campaign_id
-            JOIN reports r ON r.seq = cr.seq
-            WHERE cr.seq = ?1 AND rl.released_at >= r.received_at)";
-
-/// Whether the report has been released (itself, or through its campaign).
+/// Whether the report has been released (itself, or by a campaign release that covered it).
 pub fn is_released(conn: &Connection, seq: Seq) -> Result<bool> {
     Ok(conn
-        .prepare_cached(RELEASED)?
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM released_reports WHERE seq = ?1)")?
         .query_row([seq.0 as i64], |r| r.get(0))?)
 }
 
@@ -61,4 +78,57 @@ pub fn released(conn: &Connection, seqs: &[Seq]) -> Result<HashSet<Seq>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Origin, ReportDraft, Tlp};
+
+    fn report(conn: &Connection, title: &str, at: DateTime<Utc>) -> Seq {
+        // A feed item: no member row needed; the release table does not care.
+        let origin = Origin::FeedItem { feed: "x".into() };
+        crate::store::reports::insert(conn, &origin, &ReportDraft::new(title, Tlp::Amber), at)
+            .unwrap()
+            .id()
+            .0
+    }
+
+    fn assign(conn: &Connection, seq: Seq, id: CampaignId) {
+        conn.execute(
+            "INSERT INTO campaign_reports (seq, campaign_id) VALUES (?1, ?2)
+             ON CONFLICT(seq) DO UPDATE SET campaign_id = excluded.campaign_id",
+            params![seq.0 as i64, id.to_string()],
+        )
+        .unwrap();
+    }
+
+    /// A campaign release covers what the campaign held then; a report that joins later,
+    /// or a campaign merged into it later, stays unreleased.
+    #[test]
+    fn campaign_release_covers_its_reports_at_that_moment_only() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let t0 = Utc::now() - chrono::Duration::hours(2);
+        let released_c: CampaignId = "C-2026-0001".parse().unwrap();
+        let other_c: CampaignId = "C-2026-0002".parse().unwrap();
+        let a = report(&conn, "a", t0);
+        let hidden = report(&conn, "hidden", t0);
+        assign(&conn, a, released_c);
+        assign(&conn, hidden, other_c);
+        assert_eq!(
+            release_campaign(&conn, released_c, "sec", t0 + chrono::Duration::hours(1)).unwrap(),
+            1
+        );
+        // A bridging report merges the unreleased campaign into the released one.
+        let bridge = report(&conn, "bridge", t0 + chrono::Duration::minutes(90));
+        assign(&conn, bridge, released_c);
+        assign(&conn, hidden, released_c);
+        assert!(is_released(&conn, a).unwrap());
+        assert!(!is_released(&conn, hidden).unwrap());
+        assert!(!is_released(&conn, bridge).unwrap());
+        assert_eq!(
+            released(&conn, &[a, hidden, bridge]).unwrap(),
+            HashSet::from([a])
+        );
+    }
 }

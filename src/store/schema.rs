@@ -191,4 +191,23 @@ pub const MIGRATIONS: &[&str] = &[
         error   TEXT NOT NULL
     );
     "#,
+    // 5: releases are decisions about reports: a campaign release records the reports the
+    // campaign held at that moment, so that later merges, links and pins never widen anyone's
+    // view (a release used to be looked up through the report's *current* campaign).
+    r#"
+    CREATE TABLE released_reports (
+        seq         INTEGER PRIMARY KEY REFERENCES reports(seq),
+        released_at TEXT NOT NULL,
+        release_id  INTEGER NOT NULL REFERENCES releases(id)
+    );
+    INSERT OR IGNORE INTO released_reports (seq, released_at, release_id)
+        SELECT CAST(target AS INTEGER), released_at, id FROM releases
+        WHERE target_kind = 'report'
+          AND CAST(target AS INTEGER) IN (SELECT seq FROM reports);
+    INSERT OR IGNORE INTO released_reports (seq, released_at, release_id)
+        SELECT cr.seq, rl.released_at, rl.id FROM releases rl
+        JOIN campaign_reports cr ON rl.target_kind = 'campaign' AND rl.target = cr.campaign_id
+        JOIN reports r ON r.seq = cr.seq
+        WHERE rl.released_at >= r.received_at;
+    "#,
 ];

@@ -1,0 +1,80 @@
+//! The one read path: the only code that turns what the store holds into what a viewer
+//! receives.
+//!
+//! Every output — API response, search hit, console page, digest, alert, webhook, TAXII
+//! object, export, statistics, health — asks a [`ReadPath`] for *views* computed for one
+//! [`Viewer`], and never sees a store row. The store's readers are visible only inside
+//! `crate::engine` (see `lib.rs`), which holds the store, the projections and the
+//! council; `outputs`, `http` and the CLI live outside it, so reading around this module
+//! is a compile error, not a convention.
+//!
+//! Rules every function here keeps (the leak harness in `tests/it/leak_harness.rs`
+//! checks them from outside):
+//! - visibility is decided per report by [`crate::council::policy::decide`], *before*
+//!   ordering, limits and counts, so no answer depends on what the viewer cannot see;
+//! - "not found" is the same for hidden and absent;
+//! - a provider is named to the secretariat only.
+//!
+//! One file per kind of output, each adding its methods to [`ReadPath`].
+
+mod campaigns;
+mod reports;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use super::policy::Viewer;
+use crate::correlate::CampaignSet;
+use crate::index::ReportIndex;
+use crate::store::{self, Store};
+pub use campaigns::Page;
+
+/// What a read failed on. Visibility never produces an error: what the viewer may not see
+/// is "not found" (`Ok(None)`), exactly as what does not exist.
+pub type Result<T> = std::result::Result<T, store::StoreError>;
+
+/// The read side of the council: the store's readers, the latest campaign snapshot and the
+/// search index, reachable only through methods that take a [`Viewer`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ReadPath {
+    store: Store,
+    campaigns: watch::Receiver<Arc<CampaignSet>>,
+    #[allow(dead_code)] // the search view reads it (next change)
+    index: Option<Arc<ReportIndex>>,
+}
+
+impl ReadPath {
+    /// The read path of a running daemon: the correlator's snapshots and the index.
+    pub fn new(
+        store: Store,
+        campaigns: watch::Receiver<Arc<CampaignSet>>,
+        index: Option<Arc<ReportIndex>>,
+    ) -> ReadPath {
+        ReadPath {
+            store,
+            campaigns,
+            index,
+        }
+    }
+
+    /// The read path over one campaign snapshot (CLI commands, which run no correlator).
+    pub fn snapshot(store: Store, set: Arc<CampaignSet>, index: Option<Arc<ReportIndex>>) -> Self {
+        let (_tx, rx) = watch::channel(set);
+        ReadPath::new(store, rx, index)
+    }
+
+    /// The latest campaign snapshot.
+    pub(in crate::engine) fn campaign_set(&self) -> Arc<CampaignSet> {
+        self.campaigns.borrow().clone()
+    }
+
+    /// Runs `f` on a store reader on the blocking pool.
+    pub(in crate::engine) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.store.read_async(f).await
+    }
+}
