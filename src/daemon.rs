@@ -103,7 +103,7 @@ fn record_events(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreE
     let now = chrono::Utc::now();
     store
         .writer()
-        .write_blocking(move |conn| store::campaigns::record(conn, &events, now))
+        .run_blocking(store::campaigns::record_op(events, now))
 }
 
 /// Opens the store and the index and takes the index's writer, without catching anything
@@ -377,7 +377,7 @@ async fn record_events_async(store: &Store, events: Vec<CampaignEvent>) -> Resul
     let now = chrono::Utc::now();
     store
         .writer()
-        .write(move |conn| store::campaigns::record(conn, &events, now))
+        .run(store::campaigns::record_op(events, now))
         .await
 }
 
@@ -443,7 +443,7 @@ fn spawn_correlator(
                         let now = chrono::Utc::now();
                         if let Err(e) = store
                             .writer()
-                            .write(move |conn| store::campaigns::record(conn, &events, now))
+                            .run(store::campaigns::record_op(events, now))
                             .await
                         {
                             tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use musubi::config::Config;
-use musubi::council::{CampaignView, Viewer};
+use std::sync::Arc;
+
+use musubi::council::{CampaignView, ReadPath, Viewer, commands};
 use musubi::model::{CampaignId, Category, MemberClass, MemberId, Origin, Sector};
 use musubi::store::{self, Store};
 use musubi::{daemon, index, sources};
@@ -298,30 +300,30 @@ fn run(cli: Cli) -> Result<()> {
             disposition,
             note,
             analyst,
-        } => council_write(&data_dir, move |conn| {
-            musubi::council::review::decide(
-                conn,
+        } => {
+            let store = Store::open(&data_dir)?;
+            store.writer().run_blocking(commands::decide(
                 campaign,
                 disposition,
-                &note,
-                &analyst,
+                note,
+                analyst,
                 chrono::Utc::now(),
-            )?;
-            Ok(format!("{campaign}: {}", disposition.as_str()))
-        }),
-        Command::Release { campaign, analyst } => council_write(&data_dir, move |conn| {
-            let now = chrono::Utc::now();
-            store::releases::release_campaign(conn, campaign, &analyst, now)?;
-            musubi::council::audit::record(
-                conn,
-                now,
-                &analyst,
-                musubi::council::audit::action::RELEASE,
-                &campaign.to_string(),
-                "",
-            )?;
-            Ok(format!("{campaign} released"))
-        }),
+            ))?;
+            store.close();
+            println!("{campaign}: {}", disposition.as_str());
+            Ok(())
+        }
+        Command::Release { campaign, analyst } => {
+            let store = Store::open(&data_dir)?;
+            let n = store.writer().run_blocking(commands::release_campaign(
+                campaign,
+                analyst,
+                chrono::Utc::now(),
+            ))?;
+            store.close();
+            println!("{campaign} released ({n} report(s))");
+            Ok(())
+        }
         Command::Stats {
             from,
             to,
@@ -336,8 +338,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit { limit, json } => {
             let store = Store::open(&data_dir)?;
-            let entries =
-                store.read(|conn| musubi::council::audit::list(conn, None, None, limit))?;
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let entries = block_on(read.audit(&operator(), limit))?;
             if json {
                 print_json(&serde_json::json!({ "entries": entries }))?;
             } else {
@@ -528,15 +530,16 @@ struct CampaignListing {
 fn campaigns(config: &Config, data_dir: &Path, json: bool) -> Result<()> {
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
-    let set = correlator.engine().snapshot();
-    let viewer = operator();
-    let mut views = Vec::new();
-    for c in &set.campaigns {
-        let metas = store.read(|conn| store::reports::metas(conn, &c.reports))?;
-        if let Some(v) = viewer.campaign_view(c, &metas) {
-            views.push(v);
-        }
-    }
+    let read = ReadPath::snapshot(
+        store.clone(),
+        Arc::new(correlator.engine().snapshot()),
+        None,
+    );
+    let page = musubi::council::read::Page {
+        offset: 0,
+        limit: usize::MAX,
+    };
+    let mut views = block_on(read.campaigns(&operator(), page))?;
     views.sort_by_key(|a| a.id);
     if json {
         print_json(&CampaignListing { campaigns: views })?;
@@ -569,17 +572,13 @@ fn campaigns(config: &Config, data_dir: &Path, json: bool) -> Result<()> {
 fn campaign(config: &Config, data_dir: &Path, id: CampaignId, json: bool) -> Result<()> {
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
-    let set = correlator.engine().snapshot();
-    let c = set.get(id).with_context(|| format!("no campaign {id}"))?;
-    let (reports, released) = store.read(|conn| {
-        Ok((
-            store::reports::get_many(conn, &c.reports)?,
-            store::releases::released(conn, &c.reports)?,
-        ))
-    })?;
-    let view = operator()
-        .campaign_detail(c, &reports, &released)
-        .with_context(|| format!("no campaign {id}"))?;
+    let read = ReadPath::snapshot(
+        store.clone(),
+        Arc::new(correlator.engine().snapshot()),
+        None,
+    );
+    let view =
+        block_on(read.campaign(&operator(), id))?.with_context(|| format!("no campaign {id}"))?;
     if json {
         print_json(&view)?;
     } else {
@@ -685,13 +684,9 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             if sector.is_some() && category.is_some_and(|c| c != Category::CriticalInfrastructure) {
                 bail!("--sector applies only to critical_infrastructure members");
             }
-            let (id, token) = store.writer().write_blocking(move |conn| {
-                let id = store::members::next_id(conn)?;
-                let m = store::members::member(id.clone(), &name, class, sector, category);
-                store::members::add(conn, &m)?;
-                let token = store::members::issue_token(conn, &id)?;
-                Ok((id, token))
-            })?;
+            let (id, token) = store
+                .writer()
+                .run_blocking(commands::add_member(name, class, sector, category))?;
             println!("member {id} added");
             println!("token (shown once, store it safely): {token}");
         }
@@ -700,24 +695,20 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let entries = musubi::council::roster::parse(&bytes)
                 .with_context(|| format!("{}", file.display()))?;
-            let summary = store.writer().write_blocking(move |conn| {
-                store::members::import_roster(
-                    conn,
-                    &entries,
-                    musubi::council::roster::default_class,
-                )
-            })?;
+            let summary = store
+                .writer()
+                .run_blocking(commands::import_roster(entries))?;
             println!(
                 "roster imported: {} added, {} updated, {} unchanged",
                 summary.added, summary.updated, summary.unchanged
             );
         }
         MemberCommand::Token { member } => {
-            let token = store.writer().write_blocking(move |conn| {
-                let m = store::members::find(conn, &member)?
-                    .ok_or_else(|| store::StoreError::Conflict(format!("no member {member:?}")))?;
-                store::members::rotate_token(conn, &m.id, chrono::Utc::now())
-            })?;
+            let (_, token) = store.writer().run_blocking(commands::rotate_token(
+                member,
+                "cli-operator".into(),
+                chrono::Utc::now(),
+            ))?;
             println!("token (shown once, store it safely): {token}");
         }
         MemberCommand::Status {
@@ -728,25 +719,21 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
         } => {
             let to: store::members::MemberStatus =
                 status.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-            let id = store.writer().write_blocking(move |conn| {
-                let m = store::members::find(conn, &member)?
-                    .ok_or_else(|| store::StoreError::Conflict(format!("no member {member:?}")))?;
-                let now = chrono::Utc::now();
-                store::members::set_status(conn, &m.id, to, &actor, &note, now, None)?;
-                musubi::council::audit::record(
-                    conn,
-                    now,
-                    &actor,
-                    musubi::council::audit::action::MEMBER_STATUS,
-                    &m.id.0,
-                    to.as_str(),
-                )?;
-                Ok(m.id)
-            })?;
+            let id = store.writer().run_blocking(commands::set_member_status(
+                member,
+                to,
+                actor,
+                note,
+                chrono::Utc::now(),
+            ))?;
             println!("member {id} is now {}", to.as_str());
         }
         MemberCommand::List { json } => {
-            let members = store.read(store::members::list)?;
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let members: Vec<musubi::model::Member> = block_on(read.members(&operator()))?
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect();
             if json {
                 print_json(&serde_json::json!({ "members": members }))?;
             } else {
@@ -926,16 +913,13 @@ fn reindex(config: &Config, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs one council write in the store and prints its summary.
-fn council_write(
-    data_dir: &Path,
-    f: impl FnOnce(&rusqlite::Connection) -> store::Result<String> + Send + 'static,
-) -> Result<()> {
-    let store = Store::open(data_dir)?;
-    let out = store.writer().write_blocking(f)?;
-    println!("{out}");
-    store.close();
-    Ok(())
+/// Runs one read of the council's read path from the (synchronous) CLI.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(f)
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {

@@ -17,6 +17,7 @@
 
 pub mod anonymity;
 pub mod audit;
+pub mod commands;
 pub mod feedback;
 pub mod policy;
 pub mod present;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::state::AppState;
-use crate::council::{audit, feedback, review, stats};
+use crate::council::{audit, commands, feedback, review, stats};
 use crate::model::{
     CampaignId, Disposition, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
 };
@@ -102,18 +102,7 @@ async fn release(
             state
                 .store
                 .writer()
-                .write(move |conn| {
-                    store::releases::release_campaign(conn, id, &analyst, now)?;
-                    audit::record(
-                        conn,
-                        now,
-                        &analyst,
-                        audit::action::RELEASE,
-                        &id.to_string(),
-                        "",
-                    )?;
-                    Ok(())
-                })
+                .run(commands::release_campaign(id, analyst, now))
                 .await
                 .map_err(store_err)?;
             c
@@ -125,18 +114,7 @@ async fn release(
             state
                 .store
                 .writer()
-                .write(move |conn| {
-                    store::releases::release_report(conn, id.0, &analyst, now)?;
-                    audit::record(
-                        conn,
-                        now,
-                        &analyst,
-                        audit::action::RELEASE,
-                        &id.to_string(),
-                        "",
-                    )?;
-                    Ok(())
-                })
+                .run(commands::release_report(id, analyst, now))
                 .await
                 .map_err(store_err)?;
             r
@@ -182,7 +160,7 @@ async fn decide(
     let rec = state
         .store
         .writer()
-        .write(move |conn| review::decide(conn, id, disposition, &note, &analyst, now))
+        .run(commands::decide(id, disposition, note, analyst, now))
         .await
         .map_err(store_err)?;
     Ok((

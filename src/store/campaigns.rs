@@ -76,6 +76,11 @@ pub fn record(conn: &Connection, events: &[CampaignEvent], at: DateTime<Utc>) ->
     Ok(())
 }
 
+/// [`record`] as a typed write for the correlator's owner (the daemon).
+pub fn record_op(events: Vec<CampaignEvent>, at: DateTime<Utc>) -> super::Op<()> {
+    super::Op::new(move |conn| record(conn, &events, at))
+}
+
 /// The recorded history of one campaign: (time, event JSON).
 pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_json::Value)>> {
     let mut stmt = conn.prepare_cached(

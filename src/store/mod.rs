@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
-pub use writer::{MAX_GROUP, Pending, QUEUE_CAPACITY, StoreWriter};
+pub use writer::{MAX_GROUP, Op, Pending, QUEUE_CAPACITY, StoreWriter};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "musubi.sqlite3";

@@ -23,6 +23,20 @@ pub const MAX_GROUP: usize = 1024;
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
+/// A typed write, built by the engine module that owns the tables it touches (council
+/// commands, sources). Code outside `crate::engine` can queue an `Op` with
+/// [`StoreWriter::run`] but never holds a connection, so it cannot read around the
+/// council's read path.
+pub struct Op<T>(Box<dyn FnOnce(&Connection) -> Result<T> + Send>);
+
+impl<T> Op<T> {
+    pub(in crate::engine) fn new(
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Op<T> {
+        Op(Box::new(f))
+    }
+}
+
 /// A handle to the writer thread. Cheap to clone; the thread stops when every handle is
 /// dropped, after finishing what was queued.
 #[derive(Clone)]
@@ -82,6 +96,16 @@ impl StoreWriter {
             .blocking_send(job)
             .map_err(|_| StoreError::WriterGone)?;
         Ok(Pending(rx))
+    }
+
+    /// Runs a typed write in the next group commit; returns once it is durable.
+    pub async fn run<T: Send + 'static>(&self, op: Op<T>) -> Result<T> {
+        self.write(op.0).await
+    }
+
+    /// [`StoreWriter::run`] for callers outside the async runtime (the CLI).
+    pub fn run_blocking<T: Send + 'static>(&self, op: Op<T>) -> Result<T> {
+        self.write_blocking(op.0)
     }
 
     /// [`StoreWriter::write`] for callers outside the async runtime (the CLI).

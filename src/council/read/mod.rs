@@ -19,6 +19,7 @@
 
 mod campaigns;
 mod reports;
+mod secretariat;
 
 use std::sync::Arc;
 
