@@ -45,6 +45,16 @@ impl FlagKind {
     }
 }
 
+impl FlagKind {
+    /// Whether the flag follows from the campaign's reports and the public feeds alone, so
+    /// that a member who sees every report of the campaign learns nothing new from it.
+    /// `cross-sector` is made of the providers' sectors and `stale` of other members'
+    /// sightings: both tell about members, and only the secretariat sees them.
+    pub fn from_reports_alone(self) -> bool {
+        matches!(self, FlagKind::Known | FlagKind::Novel | FlagKind::Surge)
+    }
+}
+
 /// Why a flag was raised.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Evidence {

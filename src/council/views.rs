@@ -107,7 +107,14 @@ impl Viewer {
             observed_at: d.observed_at,
             indicators: d.indicators.clone(),
             tags: d.tags.clone(),
-            link: d.link.clone(),
+            // A member's link can point into the provider's own systems (a ticket, an
+            // intranet page): like `external_id`, it is for the provider and the
+            // secretariat. A feed item's link is the public advisory.
+            link: match &report.origin {
+                crate::model::Origin::FeedItem { .. } => d.link.clone(),
+                origin if self.is_secretariat() || self.provided(origin) => d.link.clone(),
+                _ => None,
+            },
             campaign,
             provider_status: None,
         })
@@ -126,10 +133,19 @@ impl Viewer {
         let unconfirmed = !reports
             .iter()
             .any(|r| r.confidence == Confidence::Confirmed);
-        // Flags describe the whole campaign; until they are recomputed per viewer only the
-        // secretariat sees them, so that no flag reveals parts a member may not see.
-        let flags = if self.is_secretariat() || reports.len() == campaign.reports.len() {
+        // Flags describe the whole campaign. A member sees them only when it sees every
+        // report, and then only those made of reports and public feeds: `cross-sector`
+        // would tell a provider whether the other providers share its sector, and `stale`
+        // depends on other members' sightings.
+        let flags = if self.is_secretariat() {
             campaign.flag_names()
+        } else if reports.len() == campaign.reports.len() {
+            campaign
+                .flags
+                .iter()
+                .filter(|f| f.kind.from_reports_alone())
+                .map(|f| f.kind.as_str().to_string())
+                .collect()
         } else {
             Vec::new()
         };
@@ -177,5 +193,85 @@ impl Viewer {
         observables.sort_by(|a, b| b.reports.cmp(&a.reports).then(a.value.cmp(&b.value)));
         view.observables = Some(observables);
         Some(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet};
+
+    use super::*;
+    use crate::correlate::{Evidence, Flag, FlagKind};
+    use crate::model::{MemberClass, MemberId, Origin, ReportDraft, Sector, Seq};
+
+    fn report(seq: u64, member: &str, link: &str) -> Report {
+        let mut draft = ReportDraft::new(format!("report {seq}"), Tlp::Green);
+        draft.link = Some(link.into());
+        Report {
+            id: ReportId(Seq(seq)),
+            origin: Origin::Submission {
+                member: MemberId(member.into()),
+            },
+            received_at: Utc::now(),
+            draft,
+        }
+    }
+
+    fn flag(kind: FlagKind) -> Flag {
+        Flag {
+            kind,
+            evidence: Evidence::default(),
+            suggested: None,
+        }
+    }
+
+    /// Two providers of one campaign, both visible to the first: it must not learn from a
+    /// `cross-sector` flag whether the other shares its sector, nor from `stale` what
+    /// others sighted; flags made of reports and feeds alone stay.
+    #[test]
+    fn a_provider_who_sees_every_report_gets_no_flag_about_members() {
+        let reports = [
+            report(1, "m121", "https://intranet.water.example/ticket/1"),
+            report(2, "m079", "https://intranet.telecom.example/ticket/2"),
+        ];
+        let campaign = Campaign {
+            id: "C-2026-0001".parse().unwrap(),
+            reports: vec![Seq(1), Seq(2)],
+            first_seen: Utc::now(),
+            last_seen: Utc::now(),
+            linking: Vec::new(),
+            sectors: BTreeSet::from([Sector::Water, Sector::Telecom]),
+            flags: vec![
+                flag(FlagKind::CrossSector),
+                flag(FlagKind::Stale),
+                flag(FlagKind::Novel),
+            ],
+        };
+        let released = HashSet::from([Seq(1), Seq(2)]);
+        let provider = Viewer::member(MemberId("m121".into()), MemberClass::General);
+        let view = provider
+            .campaign_detail(&campaign, &reports, &released)
+            .unwrap();
+        assert_eq!(view.report_count, 2);
+        assert_eq!(view.flags, ["novel"]);
+        let secretariat = Viewer::member(MemberId("s1".into()), MemberClass::Secretariat);
+        let view = secretariat
+            .campaign_detail(&campaign, &reports, &released)
+            .unwrap();
+        assert_eq!(view.flags, ["cross-sector", "stale", "novel"]);
+    }
+
+    /// A member's link can name the provider's systems: only the provider and the
+    /// secretariat see it.
+    #[test]
+    fn a_members_link_is_for_the_provider_and_the_secretariat() {
+        let r = report(1, "m121", "https://intranet.water.example/ticket/1");
+        let link = |v: &Viewer| v.report_view(&r, true, None).unwrap().link;
+        let other = Viewer::member(MemberId("m079".into()), MemberClass::Class1);
+        let provider = Viewer::member(MemberId("m121".into()), MemberClass::General);
+        let secretariat = Viewer::member(MemberId("s1".into()), MemberClass::Secretariat);
+        assert_eq!(link(&other), None);
+        assert!(link(&provider).is_some());
+        assert!(link(&secretariat).is_some());
     }
 }

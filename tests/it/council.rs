@@ -211,7 +211,8 @@ async fn release_review_feedback_stats_and_audit() {
         "{cli}"
     );
 
-    // The audit log holds every decision and the secretariat-only reads, in order.
+    // The audit log holds every decision and the secretariat-only reads, in order: first
+    // the operator's token rotations (`musubi member token`) that gave the test its tokens.
     let (_, log) = s.get(&url("/api/v1/council/audit")).await;
     let actions: Vec<&str> = log["entries"]
         .as_array()
@@ -222,6 +223,9 @@ async fn release_review_feedback_stats_and_audit() {
     assert_eq!(
         actions,
         [
+            "token-rotate",
+            "token-rotate",
+            "token-rotate",
             "release",
             "feedback-request",
             "read",
@@ -233,7 +237,7 @@ async fn release_review_feedback_stats_and_audit() {
     );
     let cli = data.cli(&["audit", "--json"]);
     let v: Value = serde_json::from_str(&cli).unwrap();
-    assert_eq!(v["entries"].as_array().unwrap().len(), 7);
+    assert_eq!(v["entries"].as_array().unwrap().len(), actions.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]
