@@ -1,0 +1,191 @@
+//! Incremental correlation: one more report, and the links that its values' new counts
+//! break.
+
+use super::*;
+
+impl Engine {
+    /// Adds one report (the incremental fast path) and returns what changed for the store.
+    pub fn add(&mut self, facts: ReportFacts) -> Vec<CampaignEvent> {
+        if self.index_of.contains_key(&facts.seq) {
+            return Vec::new();
+        }
+        let r = self.reps.len() as u32;
+        let is_feed = matches!(facts.source, Source::Feed { .. });
+        let mut fresh = Vec::new();
+        let mut obs: Vec<u32> = expand(facts.observables)
+            .into_iter()
+            .map(|(h, o)| self.intern_hashed(h, o, &mut fresh))
+            .collect();
+        obs.sort_unstable();
+        obs.dedup();
+        self.check_fresh(&fresh);
+        let source = self.source_id(facts.source);
+        let label = self.split_label.get(&facts.seq).copied().unwrap_or(0);
+        self.index_of.insert(facts.seq, r);
+        self.max_seq = self.max_seq.max(facts.seq);
+        self.reps.push(Rep {
+            seq: facts.seq,
+            at: facts.at,
+            source,
+            label,
+            obs: obs.clone().into_boxed_slice(),
+            contained: Vec::new(),
+        });
+        self.adj.push(Vec::new());
+        self.camp_of.push(u32::MAX);
+        self.pos.push(0);
+
+        // Counts change; remember the weights before.
+        let mut touched: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
+        // Networks reported for the first time pick up the addresses reported before.
+        for &o in &obs {
+            let v = &self.values[o as usize];
+            if v.kind() == ObservableKind::Cidr && !self.obs[o as usize].direct_cidr {
+                self.obs[o as usize].direct_cidr = true;
+                let Ok(net) = v.value().parse::<IpNet>() else {
+                    continue;
+                };
+                match net {
+                    IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
+                    IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
+                };
+                self.nets.insert(cidr_key(&net), o);
+                let lo = ip_key(net.network());
+                let hi = ip_key(net.broadcast());
+                let inside: Vec<u32> = self.ips.range(lo..=hi).map(|(_, &id)| id).collect();
+                for ip in inside {
+                    let holders: Vec<u32> = self.obs[ip as usize].postings.clone();
+                    for p in holders {
+                        let p = p & !CONTAINED;
+                        let rep = &mut self.reps[p as usize];
+                        if rep.obs.binary_search(&o).is_ok() {
+                            continue;
+                        }
+                        if let Err(at) = rep.contained.binary_search(&o) {
+                            rep.contained.insert(at, o);
+                            touched.entry(o).or_insert_with(|| {
+                                (self.weight_now(o), self.obs[o as usize].count)
+                            });
+                            let ob = &mut self.obs[o as usize];
+                            ob.count += 1;
+                            ob.postings.push(p | CONTAINED);
+                            self.mark_dirty_report(p);
+                        }
+                    }
+                }
+            }
+        }
+        let contained = self.contained_of(&obs);
+        for &o in &obs {
+            touched
+                .entry(o)
+                .or_insert_with(|| (self.weight_now(o), self.obs[o as usize].count));
+            let ob = &mut self.obs[o as usize];
+            ob.count += 1;
+            ob.postings.push(r);
+            if is_feed {
+                ob.feeds += 1;
+                if ob.feeds == 1 {
+                    self.dirty_postings(o);
+                }
+            }
+        }
+        for &c in &contained {
+            touched
+                .entry(c)
+                .or_insert_with(|| (self.weight_now(c), self.obs[c as usize].count));
+            let ob = &mut self.obs[c as usize];
+            ob.count += 1;
+            ob.postings.push(r | CONTAINED);
+        }
+        self.reps[r as usize].contained = contained;
+
+        // Values whose weight fell: re-check the links that rest on them.
+        let mut broken: Vec<(u32, u32)> = Vec::new();
+        let mut weakened: Vec<u32> = Vec::new();
+        for (&o, &(before, count_before)) in &touched {
+            let after = self.weight_now(o);
+            let ob = &self.obs[o as usize];
+            let cap = self.rules.link.cap;
+            if !ob.listed
+                && count_before as usize <= cap
+                && ob.count as usize > cap
+                && self.rules.link.weight_of(self.kind(o)) > 0
+            {
+                self.over.push(o);
+            }
+            if after < before {
+                weakened.push(o);
+            }
+        }
+        weakened.sort_unstable();
+        let threshold = self.rules.link.threshold;
+        for o in weakened {
+            // Only links between two holders of `o` rest on it.
+            let holders: FxHashSet<u32> = self.obs[o as usize]
+                .postings
+                .iter()
+                .map(|&p| p & !CONTAINED)
+                .filter(|&p| p != r)
+                .collect();
+            let mut cut = Vec::new();
+            for &p in &holders {
+                for &q in &self.adj[p as usize] {
+                    // Each pair once.
+                    if q > p && holders.contains(&q) && self.shared(p, q) < threshold {
+                        cut.push((p, q));
+                    }
+                }
+            }
+            broken.extend(cut);
+        }
+        broken.sort_unstable();
+        broken.dedup();
+
+        // A broken link splits its campaign only when no other path joins its ends; the
+        // side found to be cut off becomes a campaign of its own. Links are removed one at
+        // a time: a connected campaign losing one link falls into at most two parts, and
+        // `cut_off` finds one of them exactly.
+        let mut events = Vec::new();
+        for &(p, q) in &broken {
+            self.mark_dirty_report(p);
+            self.unlink(p, q);
+            if let Some(side) = self.cut_off(p, q) {
+                events.extend(self.split_off(side));
+            }
+        }
+
+        // The new report's links.
+        let links = self.candidates(r, |_| true);
+        for &p in &links {
+            self.adj[r as usize].push(p);
+            self.adj[p as usize].push(r);
+        }
+        let mut slots: Vec<u32> = links.iter().map(|&p| self.camp_of[p as usize]).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        events.extend(self.join(r, slots));
+        #[cfg(test)]
+        self.check_links();
+        events
+    }
+
+    pub(super) fn mark_dirty_report(&mut self, p: u32) {
+        let slot = self.camp_of[p as usize];
+        if slot != u32::MAX {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .dirty
+                .insert(slot);
+        }
+    }
+
+    pub(super) fn dirty_postings(&mut self, o: u32) {
+        let holders = std::mem::take(&mut self.obs[o as usize].postings);
+        for &p in &holders {
+            self.mark_dirty_report(p & !CONTAINED);
+        }
+        self.obs[o as usize].postings = holders;
+    }
+}

@@ -1,0 +1,300 @@
+//! The correlation engine: reports linked pairwise by the weight of what they share.
+//!
+//! Two reports are linked when the observables they share weigh at least the threshold
+//! (see `rules/correlation.toml`). Weights are per kind, halve each time a value's report
+//! count doubles past `decay_after`, and drop to 0 past the over-correlation `cap` or when a
+//! warning list names the value. A URL also carries its host; an address inside a network
+//! that another report carries matches that network (an address and an address do not match
+//! through a network neither reported). Campaigns are the connected groups of linked reports.
+//!
+//! Linking is pairwise on purpose: a link needs two *specific* reports sharing enough, so a
+//! single weak value shared across two large campaigns never glues them together, and a
+//! popular value loses its power to link on its own as it spreads.
+//!
+//! # Incremental and full correlation agree
+//! The link relation is defined on the final state: `a ~ b` iff the weights at the current
+//! report counts sum to the threshold over what `a` and `b` share. [`Engine::build`]
+//! computes exactly that (in parallel). [`Engine::add`] keeps it: counts only grow, so
+//! weights only fall — except through the new report itself — and a weight only changes when
+//! a count crosses `decay_after × 2^k` or the cap. When it does, `add` re-checks the links
+//! that rest on that value and splits campaigns that fall apart. A property test checks
+//! that both paths give the same partition on random inputs. Pins are applied the same way
+//! on both paths.
+//!
+//! # Layout
+//! One [`Engine`] holds the graph; its methods live beside the concept they serve:
+//! - `interning`: dense numbers for distinct values;
+//! - `networks`: addresses matching reported networks;
+//! - `links`: shared weight, link candidates, suppression, and the cut of a decayed link;
+//! - `partition`: campaigns as slots of reports, joined and split, with running tallies;
+//! - `add`: one more report (incremental correlation);
+//! - `build`: every report at once (full correlation, re-correlation);
+//! - `pins`: the analysts' merges and splits;
+//! - `sightings`: members' sightings for the flags;
+//! - `snapshot`: the campaigns as readers see them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use serde::{Deserialize, Serialize};
+
+use super::flags::{self, View};
+use super::ids::{CampaignEvent, IdBook};
+use super::rules::{Rules, kind_index};
+use super::suppress::Suppression;
+use super::{Campaign, CampaignSet, LINKING_MAX, ReportFacts, SightingFacts, Source};
+use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, SightingTarget};
+
+mod add;
+mod build;
+mod interning;
+mod links;
+mod networks;
+mod partition;
+mod pins;
+mod sightings;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use interning::{expand, hash_of};
+use networks::{cidr_key, ip_key};
+
+/// An analyst's decision that overrides linking. Pins are a plain input list (the store
+/// keeps them); [`Engine::set_pins`] applies them with a full re-correlation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pin {
+    /// The reports of these two campaigns (as recorded when the pins are set) stay together.
+    Merge(CampaignId, CampaignId),
+    /// These reports form a group of their own: no link between them and any other report
+    /// (also for reports that arrive later). `campaign` is where they were split from.
+    Split {
+        campaign: CampaignId,
+        reports: Vec<Seq>,
+    },
+}
+
+/// Marks a posting that holds its network through an address inside it.
+const CONTAINED: u32 = 1 << 31;
+
+#[derive(Debug)]
+struct Rep {
+    seq: Seq,
+    at: DateTime<Utc>,
+    source: u32,
+    /// Split-pin label: reports link only within the same label.
+    label: u32,
+    /// Observables carried (as submitted, plus URL hosts), sorted ids.
+    obs: Box<[u32]>,
+    /// Networks carried through an address inside them, sorted ids.
+    contained: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Obs {
+    kind: u8,
+    listed: bool,
+    /// Some report carries this network itself.
+    direct_cidr: bool,
+    /// Reports carrying the value (directly, through a URL or through an address inside).
+    count: u32,
+    /// Feed reports carrying the value.
+    feeds: u32,
+    postings: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Camp {
+    members: Vec<u32>,
+    id: CampaignId,
+    /// Kept only for big campaigns (see [`TALLY_MIN`]).
+    tally: Option<Box<Tally>>,
+}
+
+/// Campaigns with more reports than this keep a running [`Tally`]; smaller ones count
+/// afresh at each snapshot, which is cheaper than keeping a map for each of them. (Tiny in
+/// test builds, so that the property tests exercise the running tallies.)
+const TALLY_MIN: usize = if cfg!(test) { 2 } else { 2_000 };
+
+/// Per observable of a campaign: how many of its reports carry it, and how many of those
+/// come from members. Kept up to date as reports join and leave, so the snapshot of a
+/// campaign of half a million reports costs its distinct values, not a recount of every
+/// report's values each time one more report joins.
+type Tally = FxHashMap<u32, (u32, u32)>;
+
+#[derive(Debug, Clone, Copy)]
+struct Sight {
+    at: DateTime<Utc>,
+    sector: Option<crate::model::Sector>,
+}
+
+/// The correlation graph and its campaigns.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Arc<Rules>,
+    ids: IdBook,
+    pins: Vec<Pin>,
+    split_label: FxHashMap<Seq, u32>,
+    pin_pairs: Vec<(Seq, Seq)>,
+    pin_adj: FxHashMap<u32, Vec<u32>>,
+
+    reps: Vec<Rep>,
+    max_seq: Seq,
+    index_of: FxHashMap<Seq, u32>,
+    sources: Vec<Source>,
+    source_ids: FxHashMap<Source, u32>,
+
+    values: Vec<Observable>,
+    by_hash: FxHashMap<u64, u32>,
+    collisions: FxHashMap<Observable, u32>,
+    obs: Vec<Obs>,
+    v4_lens: BTreeSet<u8>,
+    v6_lens: BTreeSet<u8>,
+    ips: BTreeMap<(u8, u128), u32>,
+    over: Vec<u32>,
+
+    /// Networks some report carries itself, by (family, network, prefix length): an address
+    /// finds the networks that contain it with one lookup per reported prefix length.
+    nets: FxHashMap<(u8, u128, u8), u32>,
+
+    /// Links (symmetric).
+    adj: Vec<Vec<u32>>,
+    camp_of: Vec<u32>,
+    /// Position of each report in its campaign's `members` (removal in O(1) on a split).
+    pos: Vec<u32>,
+    camps: Vec<Camp>,
+    free: Vec<u32>,
+    slot_of_id: FxHashMap<CampaignId, u32>,
+
+    sightings: Vec<Sight>,
+    sight_by_obs: FxHashMap<u32, Vec<u32>>,
+    sight_by_camp: FxHashMap<CampaignId, Vec<u32>>,
+
+    /// Snapshot state behind a lock so that [`Engine::snapshot`] takes `&self`.
+    snap: Mutex<Snap>,
+}
+
+/// What the next snapshot must rebuild, and the last one.
+#[derive(Debug, Default)]
+struct Snap {
+    set: CampaignSet,
+    /// Slots whose campaign changed.
+    dirty: FxHashSet<u32>,
+    /// Ids that may no longer exist.
+    gone: FxHashSet<CampaignId>,
+    /// When each campaign's clock-dependent flags may change.
+    expiry: BTreeSet<(DateTime<Utc>, CampaignId)>,
+    expiry_of: FxHashMap<CampaignId, DateTime<Utc>>,
+    last_now: Option<DateTime<Utc>>,
+}
+
+/// Logs how long each phase of a full correlation took (`RUST_LOG=musubi::correlate=debug`).
+struct Phases {
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            start: now,
+            last: now,
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            phase,
+            ms = (now - self.last).as_secs_f64() * 1e3,
+            total_ms = (now - self.start).as_secs_f64() * 1e3,
+            "correlation phase"
+        );
+        self.last = now;
+    }
+}
+
+impl Engine {
+    /// An empty engine with the shipped rules that will keep the ids already in `ids`.
+    pub fn new(ids: IdBook) -> Engine {
+        Engine::with_rules(Rules::shipped(), ids)
+    }
+
+    /// An empty engine with `rules`.
+    pub fn with_rules(rules: Arc<Rules>, ids: IdBook) -> Engine {
+        Engine {
+            rules,
+            ids,
+            pins: Vec::new(),
+            split_label: FxHashMap::default(),
+            pin_pairs: Vec::new(),
+            pin_adj: FxHashMap::default(),
+            reps: Vec::new(),
+            max_seq: Seq::default(),
+            index_of: FxHashMap::default(),
+            sources: Vec::new(),
+            source_ids: FxHashMap::default(),
+            values: Vec::new(),
+            by_hash: FxHashMap::default(),
+            collisions: FxHashMap::default(),
+            obs: Vec::new(),
+            v4_lens: BTreeSet::new(),
+            v6_lens: BTreeSet::new(),
+            ips: BTreeMap::new(),
+            over: Vec::new(),
+            nets: FxHashMap::default(),
+            adj: Vec::new(),
+            camp_of: Vec::new(),
+            pos: Vec::new(),
+            camps: Vec::new(),
+            free: Vec::new(),
+            slot_of_id: FxHashMap::default(),
+            sightings: Vec::new(),
+            sight_by_obs: FxHashMap::default(),
+            sight_by_camp: FxHashMap::default(),
+            snap: Mutex::new(Snap::default()),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    /// The id book, to persist or inspect.
+    pub fn ids(&self) -> &IdBook {
+        &self.ids
+    }
+
+    /// Number of reports in the graph.
+    pub fn len(&self) -> usize {
+        self.reps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reps.is_empty()
+    }
+
+    /// Number of campaigns.
+    pub fn campaign_count(&self) -> usize {
+        self.slot_of_id.len()
+    }
+
+    /// Number of links between reports.
+    pub fn link_count(&self) -> usize {
+        self.adj.iter().map(Vec::len).sum::<usize>() / 2
+    }
+
+    /// The pins in force.
+    pub fn pins(&self) -> &[Pin] {
+        &self.pins
+    }
+}

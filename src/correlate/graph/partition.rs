@@ -1,0 +1,256 @@
+//! The partition: campaigns as slots of reports, joined and split as links come and go,
+//! with their running tallies.
+
+use super::*;
+
+impl Engine {
+    /// Counts `members`' observables afresh.
+    pub(super) fn tally_of(&self, members: &[u32]) -> Tally {
+        let mut tally = Tally::default();
+        for &m in members {
+            self.tally_report(&mut tally, m, 1);
+        }
+        tally
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) report `m` in `tally`.
+    pub(super) fn tally_report(&self, tally: &mut Tally, m: u32, sign: i32) {
+        let rep = &self.reps[m as usize];
+        let member = matches!(self.sources[rep.source as usize], Source::Member { .. });
+        for &o in rep.obs.iter() {
+            if sign > 0 {
+                let e = tally.entry(o).or_default();
+                e.0 += 1;
+                e.1 += u32::from(member);
+            } else if let Some(e) = tally.get_mut(&o) {
+                e.0 -= 1;
+                e.1 -= u32::from(member);
+                if e.0 == 0 {
+                    tally.remove(&o);
+                }
+            }
+        }
+    }
+
+    /// Brings the tally of `slot` in line after `joined` reports joined it: counted in,
+    /// or counted from scratch when the campaign has just grown past [`TALLY_MIN`].
+    pub(super) fn tally_joined(&mut self, slot: u32, joined: &[u32]) {
+        let mut tally = self.camps[slot as usize].tally.take();
+        match &mut tally {
+            Some(t) => {
+                for &m in joined {
+                    self.tally_report(t, m, 1);
+                }
+            }
+            None if self.camps[slot as usize].members.len() > TALLY_MIN => {
+                tally = Some(Box::new(self.tally_of(&self.camps[slot as usize].members)));
+            }
+            None => {}
+        }
+        self.camps[slot as usize].tally = tally;
+    }
+
+    pub(super) fn new_slot(&mut self, members: Vec<u32>, id: CampaignId) -> u32 {
+        let camp = Camp {
+            members,
+            id,
+            tally: None,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.camps[s as usize] = camp;
+                s
+            }
+            None => {
+                self.camps.push(camp);
+                (self.camps.len() - 1) as u32
+            }
+        };
+        for (i, &m) in self.camps[slot as usize].members.iter().enumerate() {
+            self.camp_of[m as usize] = slot;
+            self.pos[m as usize] = i as u32;
+        }
+        self.slot_of_id.insert(id, slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(slot);
+        slot
+    }
+
+    pub(super) fn free_slot(&mut self, slot: u32) -> Camp {
+        let camp = std::mem::replace(
+            &mut self.camps[slot as usize],
+            Camp {
+                members: Vec::new(),
+                id: CampaignId { year: 0, number: 0 },
+                tally: None,
+            },
+        );
+        if self.slot_of_id.get(&camp.id) == Some(&slot) {
+            self.slot_of_id.remove(&camp.id);
+        }
+        self.free.push(slot);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .remove(&slot);
+        camp
+    }
+
+    /// The fast path: `r` joins the campaigns in `slots` (none: a new campaign). The id is
+    /// the one `IdBook::assign` would choose: the largest campaign's, ties to the older id.
+    pub(super) fn join(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
+        let seq = self.reps[r as usize].seq;
+        let mut events = Vec::new();
+        if slots.is_empty() {
+            let id = self.ids.allocate(self.reps[r as usize].at);
+            self.ids.set(seq, id);
+            self.new_slot(vec![r], id);
+            events.push(CampaignEvent::Created { id });
+            events.push(CampaignEvent::Assigned {
+                id,
+                reports: vec![seq],
+            });
+            return events;
+        }
+        let winner = *slots
+            .iter()
+            .max_by(|&&a, &&b| {
+                let (ca, cb) = (&self.camps[a as usize], &self.camps[b as usize]);
+                ca.members
+                    .len()
+                    .cmp(&cb.members.len())
+                    .then(cb.id.cmp(&ca.id))
+            })
+            .expect("not empty");
+        let into = self.camps[winner as usize].id;
+        let mut from = Vec::new();
+        let mut moved = Vec::new();
+        let mut joined = vec![r];
+        for &s in &slots {
+            if s == winner {
+                continue;
+            }
+            let camp = self.free_slot(s);
+            from.push(camp.id);
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .insert(camp.id);
+            let base = self.camps[winner as usize].members.len();
+            for (i, &m) in camp.members.iter().enumerate() {
+                self.camp_of[m as usize] = winner;
+                self.pos[m as usize] = (base + i) as u32;
+                let mseq = self.reps[m as usize].seq;
+                self.ids.set(mseq, into);
+                moved.push(mseq);
+            }
+            joined.extend_from_slice(&camp.members);
+            self.camps[winner as usize].members.extend(camp.members);
+        }
+        self.pos[r as usize] = self.camps[winner as usize].members.len() as u32;
+        self.camps[winner as usize].members.push(r);
+        self.camp_of[r as usize] = winner;
+        self.tally_joined(winner, &joined);
+        self.ids.set(seq, into);
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(winner);
+        if !from.is_empty() {
+            from.sort();
+            events.push(CampaignEvent::Merged { into, from });
+        }
+        moved.push(seq);
+        moved.sort();
+        events.push(CampaignEvent::Assigned {
+            id: into,
+            reports: moved,
+        });
+        events
+    }
+
+    /// Moves `group` (a whole connected component inside one campaign) out of its campaign
+    /// into a new one. The rest keeps the id: it is the larger side, as `IdBook::assign`
+    /// would decide by overlap.
+    pub(super) fn split_off(&mut self, group: Vec<u32>) -> Vec<CampaignEvent> {
+        let slot = self.camp_of[group[0] as usize];
+        if group.len() >= self.camps[slot as usize].members.len() {
+            // Already a campaign of its own (an earlier break cut it off).
+            return Vec::new();
+        }
+        if let Some(mut tally) = self.camps[slot as usize].tally.take() {
+            for &m in &group {
+                self.tally_report(&mut tally, m, -1);
+            }
+            self.camps[slot as usize].tally = Some(tally);
+        }
+        for &m in &group {
+            let members = &mut self.camps[slot as usize].members;
+            let i = self.pos[m as usize] as usize;
+            members.swap_remove(i);
+            if let Some(&moved) = members.get(i) {
+                self.pos[moved as usize] = i as u32;
+            }
+        }
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .insert(slot);
+        let from = self.camps[slot as usize].id;
+        let first = group
+            .iter()
+            .map(|&m| self.reps[m as usize].at)
+            .min()
+            .expect("a group has a report");
+        let id = self.ids.allocate(first);
+        let mut seqs: Vec<Seq> = group.iter().map(|&m| self.reps[m as usize].seq).collect();
+        seqs.sort_unstable();
+        for &seq in &seqs {
+            self.ids.set(seq, id);
+        }
+        let new = self.new_slot(group, id);
+        self.tally_joined(new, &[]);
+        vec![
+            CampaignEvent::Created { id },
+            CampaignEvent::Split { from, into: id },
+            CampaignEvent::Assigned { id, reports: seqs },
+        ]
+    }
+
+    /// Gives ids to new groups by overlap and installs them as campaigns.
+    pub(super) fn install(&mut self, mut groups: Vec<Vec<u32>>) -> Vec<CampaignEvent> {
+        for g in &mut groups {
+            g.sort_unstable();
+        }
+        let seqs: Vec<Vec<Seq>> = groups
+            .iter()
+            .map(|g| g.iter().map(|&m| self.reps[m as usize].seq).collect())
+            .collect();
+        let starts: Vec<DateTime<Utc>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|&m| self.reps[m as usize].at)
+                    .min()
+                    .expect("a group has a report")
+            })
+            .collect();
+        let (assigned, events) = self.ids.assign(&seqs, &starts);
+        for (g, id) in groups.into_iter().zip(assigned) {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .gone
+                .remove(&id);
+            self.new_slot(g, id);
+        }
+        events
+    }
+}

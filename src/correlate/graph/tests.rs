@@ -1,0 +1,436 @@
+use std::collections::BTreeSet;
+
+use chrono::{Duration, TimeZone};
+use proptest::prelude::*;
+
+use super::*;
+use crate::correlate::FlagKind;
+use crate::model::{Disposition, MemberId, Sector};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+fn o(kind: &str, v: &str) -> Observable {
+    Observable::parse_named(kind, v).unwrap()
+}
+
+fn member(seq: u64, sector: Sector, obs: Vec<Observable>) -> ReportFacts {
+    ReportFacts {
+        seq: Seq(seq),
+        at: t0() + Duration::hours(seq as i64),
+        source: Source::Member {
+            member: MemberId(format!("m{seq:03}")),
+            sector: Some(sector),
+        },
+        observables: obs,
+    }
+}
+
+fn feed(seq: u64, name: &str, obs: Vec<Observable>) -> ReportFacts {
+    ReportFacts {
+        seq: Seq(seq),
+        at: t0() + Duration::hours(seq as i64),
+        source: Source::Feed { feed: name.into() },
+        observables: obs,
+    }
+}
+
+fn sha(n: u8) -> Observable {
+    o("sha256", &format!("{:02x}", n).repeat(32))
+}
+
+/// The partition as sets of seqs, independent of ids.
+fn partition(e: &Engine) -> BTreeSet<Vec<u64>> {
+    e.snapshot_at(t0())
+        .campaigns
+        .iter()
+        .map(|c| c.reports.iter().map(|s| s.0).collect())
+        .collect()
+}
+
+fn groups(g: &[&[u64]]) -> BTreeSet<Vec<u64>> {
+    g.iter().map(|x| x.to_vec()).collect()
+}
+
+fn incremental(rules: Arc<Rules>, reports: &[ReportFacts]) -> Engine {
+    let mut e = Engine::with_rules(rules, IdBook::default());
+    for r in reports {
+        e.add(r.clone());
+    }
+    e
+}
+
+#[test]
+fn weights_decide_what_links() {
+    let s = Sector::Finance;
+    let reports = vec![
+        member(1, s, vec![sha(1), o("cve", "CVE-2024-3400")]),
+        member(2, s, vec![sha(1)]),
+        member(
+            3,
+            s,
+            vec![o("cve", "CVE-2024-3400"), o("attack-technique", "T1566")],
+        ),
+        member(4, s, vec![o("ipv4", "45.33.10.5")]),
+        member(5, s, vec![o("ipv4", "45.33.10.5")]),
+        member(6, s, vec![o("ipv4", "45.33.10.6"), o("ipv4", "45.33.10.7")]),
+        member(7, s, vec![o("ipv4", "45.33.10.6"), o("ipv4", "45.33.10.7")]),
+        member(8, s, vec![o("url", "http://evil-host.test/a/b")]),
+        member(9, s, vec![o("domain", "evil-host.test")]),
+    ];
+    let want = groups(&[&[1, 2], &[3], &[4], &[5], &[6, 7], &[8, 9]]);
+    let e = incremental(Rules::shipped(), &reports);
+    assert_eq!(partition(&e), want);
+    let (b, _) = Engine::build(IdBook::default(), reports);
+    assert_eq!(partition(&b), want);
+}
+
+#[test]
+fn warning_listed_values_never_link_and_say_why() {
+    let s = Sector::Telecom;
+    let common = vec![
+        o("ipv4", "8.8.8.8"),
+        o("ipv4", "1.1.1.1"),
+        o("domain", "google.com"),
+        o("domain", "login.microsoft.com"),
+        o("ipv4", "192.168.1.10"),
+        o("md5", "d41d8cd98f00b204e9800998ecf8427e"),
+    ];
+    let e = incremental(
+        Rules::shipped(),
+        &[member(1, s, common.clone()), member(2, s, common.clone())],
+    );
+    assert_eq!(partition(&e), groups(&[&[1], &[2]]));
+    match e.suppressed(&o("ipv4", "192.168.1.10")) {
+        Some(Suppression::Warninglist { list, .. }) => assert_eq!(list, "rfc1918"),
+        other => panic!("{other:?}"),
+    }
+    // Several lists carry google.com; the first loaded wins.
+    match e.suppressed(&o("domain", "google.com")) {
+        Some(Suppression::Warninglist { list, .. }) => {
+            assert!(["cisco_top1000", "google", "tranco10k"].contains(&list.as_str()))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.suppressed(&sha(9)), None);
+}
+
+fn custom(f: impl FnOnce(&mut Rules)) -> Arc<Rules> {
+    let mut r = Rules::without_warninglists();
+    f(&mut r);
+    Arc::new(r)
+}
+
+#[test]
+fn an_address_matches_a_reported_network_in_either_order() {
+    let rules = custom(|r| r.link.weights[kind_index(ObservableKind::Cidr)] = 100);
+    let s = Sector::Water;
+    let net = || o("cidr", "45.33.10.0/24");
+    for reports in [
+        vec![
+            member(1, s, vec![o("ipv4", "45.33.10.5")]),
+            member(2, s, vec![o("ipv4", "45.33.10.9")]),
+            member(3, s, vec![net()]),
+        ],
+        vec![
+            member(3, s, vec![net()]),
+            member(1, s, vec![o("ipv4", "45.33.10.5")]),
+            member(2, s, vec![o("ipv4", "45.33.10.9")]),
+        ],
+    ] {
+        let e = incremental(rules.clone(), &reports);
+        // 1 and 2 are linked only through 3, which reported the network.
+        assert_eq!(partition(&e), groups(&[&[1, 2, 3]]));
+        assert_eq!(e.link_count(), 2);
+        let (b, _) = Engine::build_with(rules.clone(), IdBook::default(), reports);
+        assert_eq!(partition(&b), groups(&[&[1, 2, 3]]));
+    }
+    // Two addresses in one network nobody reported do not match.
+    let e = incremental(
+        rules,
+        &[
+            member(1, s, vec![o("ipv4", "45.33.10.5")]),
+            member(2, s, vec![o("ipv4", "45.33.10.9")]),
+        ],
+    );
+    assert_eq!(partition(&e), groups(&[&[1], &[2]]));
+}
+
+#[test]
+fn a_value_over_the_cap_stops_linking_and_is_listed() {
+    let rules = custom(|r| {
+        r.link.cap = 3;
+        r.link.decay_after = 100;
+    });
+    let s = Sector::Gas;
+    let reports: Vec<ReportFacts> = (1..=5).map(|i| member(i, s, vec![sha(7)])).collect();
+    let mut e = Engine::with_rules(rules.clone(), IdBook::default());
+    for r in &reports[..3] {
+        e.add(r.clone());
+    }
+    assert_eq!(partition(&e), groups(&[&[1, 2, 3]]));
+    let events = e.add(reports[3].clone());
+    // The fourth report pushes the hash over the cap: the campaign falls apart.
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+        "{events:?}"
+    );
+    e.add(reports[4].clone());
+    assert_eq!(partition(&e), groups(&[&[1], &[2], &[3], &[4], &[5]]));
+    assert_eq!(e.over_correlating(), vec![(sha(7), 5)]);
+    assert_eq!(
+        e.suppressed(&sha(7)),
+        Some(Suppression::OverCorrelating { reports: 5, cap: 3 })
+    );
+    let (b, _) = Engine::build_with(rules, IdBook::default(), reports);
+    assert_eq!(partition(&b), partition(&e));
+    assert_eq!(b.over_correlating(), vec![(sha(7), 5)]);
+}
+
+#[test]
+fn one_weak_value_does_not_glue_two_campaigns() {
+    let s = Sector::Railway;
+    let ip = || o("ipv4", "45.80.1.1");
+    let reports = vec![
+        member(1, s, vec![sha(1)]),
+        member(2, s, vec![sha(1), ip()]),
+        member(3, s, vec![sha(2), ip()]),
+        member(4, s, vec![sha(2)]),
+        // A shared domain links on its own, but decays as it spreads.
+        member(5, s, vec![sha(3), o("domain", "cdn-like.test")]),
+    ];
+    let e = incremental(Rules::shipped(), &reports);
+    assert_eq!(partition(&e), groups(&[&[1, 2], &[3, 4], &[5]]));
+    let rules = Rules::shipped();
+    // 9 reports share a domain: past decay_after (8) it weighs 50 and links nothing alone.
+    let spread: Vec<ReportFacts> = (10..19)
+        .map(|i| member(i, s, vec![o("domain", "cdn-like.test")]))
+        .collect();
+    let e = incremental(rules.clone(), &spread);
+    assert_eq!(partition(&e).len(), 9);
+    let e = incremental(rules, &spread[..8]);
+    assert_eq!(partition(&e).len(), 1);
+}
+
+#[test]
+fn ids_survive_recorrelation_and_pins_hold() {
+    let s = Sector::Medical;
+    let reports = vec![
+        member(1, s, vec![sha(1)]),
+        member(2, s, vec![sha(1)]),
+        member(3, s, vec![sha(1)]),
+        member(4, s, vec![sha(2)]),
+        member(5, s, vec![sha(2)]),
+    ];
+    let (mut e, events) = Engine::build(IdBook::default(), reports.clone());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, CampaignEvent::Created { .. }))
+            .count(),
+        2
+    );
+    let snap = e.snapshot_at(t0());
+    let a = snap.of_report(Seq(1)).unwrap().id;
+    let b = snap.of_report(Seq(4)).unwrap().id;
+    assert!(e.recorrelate(Rules::shipped()).is_empty());
+
+    let events = e.set_pins(vec![Pin::Merge(a, b)]);
+    assert!(
+        events.contains(&CampaignEvent::Merged {
+            into: a,
+            from: vec![b]
+        }),
+        "{events:?}"
+    );
+    assert_eq!(partition(&e), groups(&[&[1, 2, 3, 4, 5]]));
+    // A later report joins through its own links as usual.
+    e.add(member(6, s, vec![sha(2)]));
+    assert_eq!(partition(&e), groups(&[&[1, 2, 3, 4, 5, 6]]));
+
+    let events = e.set_pins(vec![Pin::Split {
+        campaign: a,
+        reports: vec![Seq(3), Seq(7)],
+    }]);
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, CampaignEvent::Split { .. })),
+        "{events:?}"
+    );
+    assert_eq!(partition(&e), groups(&[&[1, 2], &[3], &[4, 5, 6]]));
+    // Report 7 arrives later: it is on the split side and links only there.
+    e.add(member(7, s, vec![sha(1)]));
+    assert_eq!(partition(&e), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
+    let snap = e.snapshot_at(t0());
+    assert_eq!(
+        snap.of_report(Seq(4)).unwrap().id,
+        a,
+        "the largest part keeps the id"
+    );
+
+    let rebuilt_ids = IdBook::from_assignments(snap.by_report.iter().map(|(s, i)| (*s, *i)));
+    let all: Vec<ReportFacts> = (1..=7)
+        .map(|i| member(i, s, vec![if i <= 3 || i == 7 { sha(1) } else { sha(2) }]))
+        .collect();
+    let (b, _) = Engine::build_pinned(Rules::shipped(), rebuilt_ids, e.pins().to_vec(), all);
+    assert_eq!(partition(&b), groups(&[&[1, 2], &[3, 7], &[4, 5, 6]]));
+}
+
+#[test]
+fn flags_carry_their_evidence() {
+    let shared = sha(1);
+    let reports = vec![
+        member(1, Sector::Finance, vec![shared.clone(), sha(2)]),
+        member(2, Sector::Electricity, vec![shared.clone(), sha(3)]),
+        feed(3, "kev", vec![sha(2), sha(3)]),
+    ];
+    let mut e = incremental(Rules::shipped(), &reports);
+    let now = t0() + Duration::hours(4);
+    let snap = e.snapshot_at(now);
+    assert_eq!(snap.len(), 1);
+    let c = &snap.campaigns[0];
+    let cs = c.flag(FlagKind::CrossSector).expect("two sectors");
+    assert_eq!(
+        cs.evidence.sectors,
+        vec![Sector::Finance, Sector::Electricity]
+    );
+    let known = c
+        .flag(FlagKind::Known)
+        .expect("2 of 3 member hashes in a feed");
+    assert_eq!(known.evidence.feeds, vec!["kev".to_string()]);
+    assert_eq!(known.evidence.observables, vec![sha(2), sha(3)]);
+    assert!((known.evidence.score - 200.0 / 3.0).abs() < 1e-9);
+    assert_eq!(known.suggested, Some(Disposition::LowNeedKnown));
+    assert!(!c.has_flag(FlagKind::Novel) && !c.has_flag(FlagKind::Stale));
+    assert!(!c.has_flag(FlagKind::Surge));
+
+    // A novel campaign with a surge: five reports in a day, nothing in feeds.
+    let base = 100;
+    for i in 0..5 {
+        e.add(ReportFacts {
+            seq: Seq(base + i),
+            at: now + Duration::hours(i as i64),
+            source: Source::Member {
+                member: MemberId("m010".into()),
+                sector: Some(Sector::Gas),
+            },
+            observables: vec![sha(50)],
+        });
+    }
+    let later = now + Duration::hours(5);
+    let snap = e.snapshot_at(later);
+    let c = snap.of_report(Seq(base)).unwrap();
+    assert!(c.has_flag(FlagKind::Novel));
+    assert_eq!(
+        c.flag(FlagKind::Novel).unwrap().evidence.observables,
+        vec![sha(50)]
+    );
+    let surge = c.flag(FlagKind::Surge).unwrap();
+    assert_eq!(surge.evidence.score, 5.0);
+    assert!(!c.has_flag(FlagKind::CrossSector), "one sector only");
+    let first = snap.of_report(Seq(1)).unwrap().id;
+    let unchanged = snap.get(first).unwrap() as *const Campaign;
+
+    // A day later the surge is over (recomputed because its time came), while the
+    // untouched campaign is shared with the previous snapshot.
+    let snap2 = e.snapshot_at(later + Duration::hours(24));
+    assert!(
+        !snap2
+            .of_report(Seq(base))
+            .unwrap()
+            .has_flag(FlagKind::Surge)
+    );
+    assert!(std::ptr::eq(snap2.get(first).unwrap(), unchanged));
+
+    // A true-positive sighting from another sector makes it cross-sector and keeps it
+    // from going stale.
+    e.add_sighting(SightingFacts {
+        at: later + Duration::days(20),
+        member: MemberId("m200".into()),
+        sector: Some(Sector::Aviation),
+        target: SightingTarget::Observable(sha(50)),
+        kind: SightingKind::Seen,
+    });
+    let snap3 = e.snapshot_at(later + Duration::days(21));
+    let c = snap3.of_report(Seq(base)).unwrap();
+    assert!(c.has_flag(FlagKind::CrossSector));
+    assert!(!c.has_flag(FlagKind::Stale));
+    // The first campaign, quiet since hour 3, is stale after 63 days (score < 30).
+    let snap4 = e.snapshot_at(t0() + Duration::days(64));
+    let c = snap4.of_report(Seq(1)).unwrap();
+    let stale = c.flag(FlagKind::Stale).expect("quiet for 64 days");
+    assert!(stale.evidence.score < 30.0, "{}", stale.evidence.score);
+    assert_eq!(stale.evidence.times, vec![t0() + Duration::hours(3)]);
+    assert_eq!(stale.suggested, Some(Disposition::LowNeedTransient));
+    assert!(
+        !snap4
+            .of_report(Seq(base))
+            .unwrap()
+            .has_flag(FlagKind::Stale)
+    );
+}
+
+fn small_rules() -> Arc<Rules> {
+    custom(|r| {
+        r.link.cap = 5;
+        r.link.decay_after = 2;
+        r.link.weights[kind_index(ObservableKind::Cidr)] = 100;
+    })
+}
+
+fn arb_observable() -> impl Strategy<Value = Observable> {
+    prop_oneof![
+        (0u8..6).prop_map(sha),
+        (0u8..8).prop_map(|n| o("ipv4", &format!("45.1.{}.{}", n / 4, n))),
+        (0u8..3).prop_map(|n| o("cidr", &format!("45.1.{n}.0/24"))),
+        (0u8..4).prop_map(|n| o("domain", &format!("d{n}.test"))),
+        (0u8..4).prop_map(|n| o("url", &format!("http://d{}.test/{n}", n % 2))),
+        (0u8..2).prop_map(|n| o("cve", &format!("CVE-2024-000{n}"))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Incremental adds, in any arrival order, give the partition of a full build.
+    #[test]
+    fn add_and_build_agree(
+        reports in prop::collection::vec(prop::collection::vec(arb_observable(), 1..5), 1..30),
+        order_seed in any::<u64>(),
+        split in prop::collection::vec(1u64..30, 0..4),
+    ) {
+        let rules = small_rules();
+        let facts: Vec<ReportFacts> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, obs)| member(i as u64 + 1, Sector::ALL[i % 3], obs))
+            .collect();
+        let mut shuffled = facts.clone();
+        let mut x = order_seed;
+        for i in (1..shuffled.len()).rev() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        let pins = if split.is_empty() {
+            Vec::new()
+        } else {
+            vec![Pin::Split {
+                campaign: CampaignId { year: 2026, number: 1 },
+                reports: split.into_iter().map(Seq).collect(),
+            }]
+        };
+        let (built, _) =
+            Engine::build_pinned(rules.clone(), IdBook::default(), pins.clone(), facts);
+        let mut inc = Engine::with_rules(rules, IdBook::default());
+        inc.set_pins(pins);
+        for r in shuffled {
+            inc.add(r);
+        }
+        prop_assert_eq!(partition(&inc), partition(&built));
+        prop_assert_eq!(inc.link_count(), built.link_count());
+        prop_assert_eq!(inc.over_correlating(), built.over_correlating());
+    }
+}
