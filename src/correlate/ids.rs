@@ -7,27 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Utc};
-use serde::Serialize;
-
+pub use crate::model::CampaignEvent;
 use crate::model::{CampaignId, Seq};
-
-/// What changed in the id book, for the store to record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum CampaignEvent {
-    /// A new campaign.
-    Created { id: CampaignId },
-    /// Reports now belong to this campaign.
-    Assigned { id: CampaignId, reports: Vec<Seq> },
-    /// Campaigns `from` were merged into `into`.
-    Merged {
-        into: CampaignId,
-        from: Vec<CampaignId>,
-    },
-    /// Campaign `from` split; part of it continues under `into`.
-    Split { from: CampaignId, into: CampaignId },
-}
+use chrono::{DateTime, Datelike, Utc};
 
 /// The campaign id of every report, and the next free number per year.
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Seq;
+
 /// A campaign's stable id, `C-YYYY-NNNN`: the year the campaign was first seen and its
 /// number within that year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +109,24 @@ impl FromStr for Disposition {
                 )
             })
     }
+}
+
+/// What correlation changed in campaign ids: the store records it (campaign ids are
+/// truth that analysts' decisions refer to), correlation produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CampaignEvent {
+    /// A new campaign.
+    Created { id: CampaignId },
+    /// Reports now belong to this campaign.
+    Assigned { id: CampaignId, reports: Vec<Seq> },
+    /// Campaigns `from` were merged into `into`.
+    Merged {
+        into: CampaignId,
+        from: Vec<CampaignId>,
+    },
+    /// Campaign `from` split; part of it continues under `into`.
+    Split { from: CampaignId, into: CampaignId },
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ pub mod scope;
 pub mod sighting;
 pub mod tlp;
 
-pub use campaign::{CampaignId, Disposition};
+pub use campaign::{CampaignEvent, CampaignId, Disposition};
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
 pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq};

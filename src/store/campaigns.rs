@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{Result, StoreError, ts};
-use crate::correlate::CampaignEvent;
-use crate::model::{CampaignId, Seq};
+use crate::model::{CampaignEvent, CampaignId, Seq};
 
 /// Every recorded (report, campaign) pair.
 pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
