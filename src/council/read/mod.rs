@@ -17,6 +17,7 @@
 //!
 //! One file per kind of output, each adding its methods to [`ReadPath`].
 
+mod auth;
 mod campaigns;
 mod reports;
 
@@ -28,6 +29,7 @@ pub use super::policy::Viewer;
 use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
+pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see

@@ -372,7 +372,7 @@ pub async fn decide(
         return back(cid, "error=disposition", "decide");
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
-    let analyst = signed.session.member.id.clone();
+    let analyst = signed.member.id.clone();
     let res = state
         .store
         .writer()
@@ -380,7 +380,7 @@ pub async fn decide(
         .await;
     match res {
         Ok(()) => {
-            tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %signed.session.member.id, "Disposition recorded.");
+            tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %signed.member.id, "Disposition recorded.");
             back(cid, "saved=disposition", "dispositions")
         }
         Err(e) => internal(e),
@@ -447,7 +447,7 @@ pub async fn pin(
         _ => return back(cid, "error=pin", "merge"),
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
-    let analyst = signed.session.member.id.clone();
+    let analyst = signed.member.id.clone();
     let res = state
         .store
         .writer()

@@ -23,7 +23,7 @@ pub mod svg;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::i18n::{LANG_COOKIE, Lang};
-use self::session::{Sessions, Signed};
+use self::session::{LoginNonces, Sessions, Signed};
 use super::AppState;
 use crate::correlate::Campaign;
 use crate::council::{CampaignView, Viewer};
@@ -54,10 +54,11 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
-/// The console's shared state: templates and sessions.
+/// The console's shared state: templates, sessions and unused login nonces.
 pub struct Console {
     env: minijinja::Environment<'static>,
     pub sessions: Sessions,
+    pub nonces: LoginNonces,
 }
 
 impl Console {
@@ -70,6 +71,7 @@ impl Console {
         Console {
             env,
             sessions: Sessions::default(),
+            nonces: LoginNonces::default(),
         }
     }
 }
@@ -168,7 +170,11 @@ struct NextQuery {
 }
 
 /// `GET /console/lang/{en|ja}?next=/console/...`: remembers the choice in a cookie.
-async fn switch_lang(Path(lang): Path<String>, Query(q): Query<NextQuery>) -> Response {
+async fn switch_lang(
+    State(state): State<AppState>,
+    Path(lang): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
     let Some(lang) = Lang::parse(&lang) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -180,7 +186,12 @@ async fn switch_lang(Path(lang): Path<String>, Query(q): Query<NextQuery>) -> Re
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
+        session::set_cookie(
+            LANG_COOKIE,
+            lang.code(),
+            Some(365 * 24 * 3600),
+            session::secure(&state),
+        ),
     );
     resp
 }
@@ -225,7 +236,7 @@ impl Page {
     }
 
     pub fn signed(signed: &Signed, nav: &'static str, path: &str) -> Page {
-        let m = &signed.session.member;
+        let m = &signed.member;
         let role = match m.class {
             MemberClass::Secretariat => "role_secretariat",
             MemberClass::Class1 => "role_class1",
