@@ -19,6 +19,7 @@
 
 mod auth;
 mod campaigns;
+mod console;
 mod reports;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::index::ReportIndex;
 use crate::store::{self, Store};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
+pub use console::{CampaignPage, CampaignReview, QueueRow};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
@@ -42,7 +44,6 @@ pub type Result<T> = std::result::Result<T, store::StoreError>;
 pub struct ReadPath {
     store: Store,
     campaigns: watch::Receiver<Arc<CampaignSet>>,
-    #[allow(dead_code)] // the search view reads it (next change)
     index: Option<Arc<ReportIndex>>,
 }
 

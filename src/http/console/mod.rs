@@ -1,13 +1,14 @@
 //! The analysts' web console under `/console/`: server-rendered pages, no script needed
 //! to read them, assets embedded in the binary (works offline, no CDN).
 //!
-//! Every page is built from the council policy's views ([`crate::council::Viewer`]): a
-//! member sees exactly what the API would show them, the secretariat sees everything.
+//! Every page is built from views the one read path ([`crate::council::ReadPath`]) computes
+//! for the signed-in viewer: a member sees exactly what the API would show them, the
+//! secretariat sees everything. No page reads the store, and writes (dispositions,
+//! merge/split requests) go through the council's typed review functions.
 //!
 //! - [`session`]: sign-in with a member token, server-side sessions, CSRF.
 //! - [`i18n`]: English and Japanese.
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
-//! - [`records`]: dispositions and merge/split requests.
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
 pub mod campaign;
@@ -15,7 +16,6 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
-pub mod records;
 pub mod session;
 pub mod stats;
 pub mod svg;
@@ -34,8 +34,7 @@ use serde::{Deserialize, Serialize};
 use self::i18n::{LANG_COOKIE, Lang};
 use self::session::{LoginNonces, Sessions, Signed};
 use super::AppState;
-use crate::correlate::Campaign;
-use crate::council::{CampaignView, Viewer};
+use crate::council::CampaignView;
 use crate::model::{Confidence, MemberClass, Tlp};
 
 /// The templates, compiled into the binary.
@@ -346,29 +345,6 @@ impl CampaignRow {
             disposition,
         }
     }
-}
-
-/// Every campaign the viewer may see, most recently active first, with its view.
-pub async fn visible_campaigns(
-    state: &AppState,
-    viewer: &Viewer,
-) -> crate::store::Result<Vec<(Campaign, CampaignView)>> {
-    let set = state.campaigns();
-    let viewer = viewer.clone();
-    state
-        .store
-        .read_async(move |conn| {
-            let mut out = Vec::new();
-            for c in &set.campaigns {
-                let metas = crate::store::reports::metas(conn, &c.reports)?;
-                if let Some(view) = viewer.campaign_view(c, &metas) {
-                    out.push((c.as_ref().clone(), view));
-                }
-            }
-            out.sort_by(|(_, a), (_, b)| b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id)));
-            Ok(out)
-        })
-        .await
 }
 
 #[cfg(test)]
