@@ -218,13 +218,15 @@ mod tests {
     #[test]
     fn lists_every_problem() {
         let err = Config::parse(
-            "[server]\nlisten = \"nowhere\"\nmax_body_bytes = 3\n",
+            "[server]\nlisten = \"nowhere\"\nmax_body_bytes = 3\nrequests_per_second = 0\nrequest_burst = 0.5\n",
             Path::new("/etc/musubi/musubi.toml"),
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("server.max_body_bytes"), "{err}");
+        assert!(err.contains("server.requests_per_second"), "{err}");
+        assert!(err.contains("server.request_burst"), "{err}");
         assert!(err.starts_with("/etc/musubi/musubi.toml"), "{err}");
     }
 
