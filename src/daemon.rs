@@ -191,7 +191,10 @@ pub async fn run(
         metrics,
         config: Arc::new(opts.config.clone()),
         started,
-        limiter: Arc::new(http::limit::RateLimiter::default()),
+        limiter: Arc::new(http::limit::RateLimiter::new(
+            opts.config.requests_per_second,
+            opts.config.request_burst,
+        )),
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

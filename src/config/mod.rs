@@ -54,12 +54,20 @@ struct RawConfig {
     alerts: Option<mail::RawAlerts>,
 }
 
+/// Requests per second each member may sustain (API, TAXII and console together).
+/// Generous: group commit makes bursts cheap; the budget stops a runaway script.
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 5_000.0;
+/// Requests a member may send in one burst.
+pub const DEFAULT_REQUEST_BURST: f64 = 10_000.0;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<String>,
     max_body_bytes: Option<usize>,
     public_url: Option<String>,
+    requests_per_second: Option<f64>,
+    request_burst: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,8 +95,13 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
-    /// The console's address as members reach it, used in links in mail.
+    /// The console's address as members reach it, used in links in mail; with `https://`
+    /// the console's cookies are `Secure`.
     pub public_url: String,
+    /// Each member's request budget, shared by the API, TAXII and the console: sustained
+    /// requests per second and the largest burst.
+    pub requests_per_second: f64,
+    pub request_burst: f64,
     pub data_dir: PathBuf,
     pub rules_dir: PathBuf,
     pub feeds_file: PathBuf,
@@ -103,6 +116,8 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             public_url: format!("http://{DEFAULT_LISTEN}"),
+            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+            request_burst: DEFAULT_REQUEST_BURST,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             rules_dir: PathBuf::from("rules"),
             feeds_file: PathBuf::from("feeds.toml"),
@@ -164,6 +179,18 @@ impl Config {
                 Err(e) => problems.push(format!("server.public_url: {url:?}: {e}")),
             }
         }
+        match raw.server.requests_per_second {
+            Some(v) if v.is_finite() && v > 0.0 => config.requests_per_second = v,
+            Some(v) => problems.push(format!(
+                "server.requests_per_second: {v} is not a positive number"
+            )),
+            None => {}
+        }
+        match raw.server.request_burst {
+            Some(v) if v.is_finite() && v >= 1.0 => config.request_burst = v,
+            Some(v) => problems.push(format!("server.request_burst: {v} is below 1")),
+            None => {}
+        }
         if let Some(dir) = raw.data.dir {
             config.data_dir = rel(dir);
         }
@@ -191,13 +218,15 @@ mod tests {
     #[test]
     fn lists_every_problem() {
         let err = Config::parse(
-            "[server]\nlisten = \"nowhere\"\nmax_body_bytes = 3\n",
+            "[server]\nlisten = \"nowhere\"\nmax_body_bytes = 3\nrequests_per_second = 0\nrequest_burst = 0.5\n",
             Path::new("/etc/musubi/musubi.toml"),
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("server.max_body_bytes"), "{err}");
+        assert!(err.contains("server.requests_per_second"), "{err}");
+        assert!(err.contains("server.request_burst"), "{err}");
         assert!(err.starts_with("/etc/musubi/musubi.toml"), "{err}");
     }
 

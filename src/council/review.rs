@@ -318,6 +318,66 @@ pub fn withdraw_pin(
     Ok(())
 }
 
+/// The pins in force that name the campaign (either side of a merge, or the campaign a
+/// split takes reports from), newest first: what an analyst reviewing it needs to know.
+pub fn pins_naming(conn: &Connection, campaign: CampaignId) -> store::Result<Vec<Pin>> {
+    let mut pins: Vec<Pin> = active_pins(conn)?
+        .into_iter()
+        .filter(|p| match &p.kind {
+            PinKind::Merge { a, b } => *a == campaign || *b == campaign,
+            PinKind::Split { campaign: c, .. } => *c == campaign,
+        })
+        .collect();
+    pins.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
+    Ok(pins)
+}
+
+/// What an analyst asks of the correlation engine for one campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinRequest {
+    /// Keep the campaign together with another.
+    Merge { with: CampaignId },
+    /// Take these reports out of the campaign.
+    Split { reports: Vec<Seq> },
+}
+
+/// Records a disposition through the store's writer ([`decide`]): the typed write the
+/// console and the API use, so that no handler writes SQL of its own.
+pub async fn record_decision(
+    store: &store::Store,
+    campaign: CampaignId,
+    disposition: Disposition,
+    note: String,
+    analyst: String,
+    at: DateTime<Utc>,
+) -> store::Result<i64> {
+    store
+        .writer()
+        .write(move |conn| decide(conn, campaign, disposition, &note, &analyst, at))
+        .await
+}
+
+/// Records a merge or split request through the store's writer ([`pin_merge`],
+/// [`pin_split`]).
+pub async fn record_pin(
+    store: &store::Store,
+    campaign: CampaignId,
+    request: PinRequest,
+    note: String,
+    analyst: String,
+    at: DateTime<Utc>,
+) -> store::Result<i64> {
+    store
+        .writer()
+        .write(move |conn| match &request {
+            PinRequest::Merge { with } => pin_merge(conn, campaign, *with, &note, &analyst, at),
+            PinRequest::Split { reports } => {
+                pin_split(conn, campaign, reports, &note, &analyst, at)
+            }
+        })
+        .await
+}
+
 /// The pins in force, oldest first: what the correlation engine must respect.
 pub fn active_pins(conn: &Connection) -> store::Result<Vec<Pin>> {
     let mut stmt = conn.prepare_cached(

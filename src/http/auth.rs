@@ -1,14 +1,98 @@
-//! Member authentication: `Authorization: Bearer <token>` maps to a member.
+//! Authentication: one path for every credential — `Authorization: Bearer <token>` on the
+//! API, HTTP Basic (the token as password) or Bearer on TAXII, and the console's session.
+//!
+//! [`authenticate`] asks the read path for the member *as stored now* on every request:
+//! the token must be live, a session's token generation still the member's, and the member
+//! approved. A suspension, an expulsion or a token rotation therefore takes effect on the
+//! very next request of every kind, and no handler holds a member copied at sign-in. The
+//! same call charges the member's request budget ([`super::limit`]), so the API, TAXII and
+//! the console share one rate limit.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use base64::Engine as _;
 
 use super::error::AppError;
 use super::state::AppState;
 use crate::council::Viewer;
+use crate::council::read::{Credential, Principal};
 use crate::model::Member;
 
-/// The authenticated member behind a request.
+/// Longest token accepted (tokens are 68 characters; anything much longer is garbage).
+const MAX_TOKEN: usize = 200;
+
+/// Why a request was not let in.
+#[derive(Debug)]
+pub enum Refused {
+    /// No credential, or one that is unknown, revoked, outdated, or of a member who is not
+    /// approved — all the same answer.
+    Unauthorized,
+    /// The member's request budget is spent.
+    RateLimited { retry_after_secs: u64 },
+    /// The store could not be read.
+    Store(crate::store::StoreError),
+}
+
+impl From<Refused> for AppError {
+    fn from(r: Refused) -> AppError {
+        match r {
+            Refused::Unauthorized => AppError::unauthorized(),
+            Refused::RateLimited { retry_after_secs } => AppError::RateLimited { retry_after_secs },
+            Refused::Store(e) => e.into(),
+        }
+    }
+}
+
+/// THE authentication of a request, whatever carried the credential: the member as stored
+/// now, checked for status and token generation, with one request taken from its budget.
+pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Principal, Refused> {
+    let principal = state
+        .read
+        .authenticate(credential)
+        .await
+        .map_err(Refused::Store)?
+        .ok_or(Refused::Unauthorized)?;
+    if let Err(wait) = state.limiter.check(&principal.member.id) {
+        return Err(Refused::RateLimited {
+            retry_after_secs: wait.ceil().max(1.0) as u64,
+        });
+    }
+    Ok(principal)
+}
+
+/// A plausible token, trimmed.
+fn token(t: &str) -> Option<Credential> {
+    let t = t.trim();
+    (!t.is_empty() && t.len() <= MAX_TOKEN).then(|| Credential::Token(t.to_string()))
+}
+
+/// The token of an `Authorization: Bearer` header value.
+pub fn bearer(header: &str) -> Option<Credential> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(())?;
+    token(rest)
+}
+
+/// The token of an `Authorization: Basic` header value: the password (any user name).
+pub fn basic(header: &str) -> Option<Credential> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then_some(())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    token(text.split_once(':')?.1)
+}
+
+/// The `Authorization` header's value, if it is text.
+pub fn authorization(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+}
+
+/// The authenticated member behind an API request (Bearer token).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub member: Member,
@@ -24,28 +108,34 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
+        let credential = authorization(parts)
+            .and_then(bearer)
             .ok_or_else(AppError::unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 200)
-            .ok_or_else(AppError::unauthorized)?
-            .to_string();
-        let member = state
-            .store
-            .read_async(move |conn| crate::store::members::by_token(conn, &token))
-            .await?
-            .ok_or_else(AppError::unauthorized)?;
-        if let Err(wait) = state.limiter.check(&member.id) {
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait.ceil().max(1.0) as u64,
-            });
-        }
-        Ok(Authenticated { member })
+        let principal = authenticate(state, credential).await?;
+        Ok(Authenticated {
+            member: principal.member,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Option<Credential> {
+        Some(Credential::Token(s.into()))
+    }
+
+    #[test]
+    fn credentials_parse() {
+        assert_eq!(bearer("Bearer msb_1"), t("msb_1"));
+        assert_eq!(bearer("bearer  msb_1 "), t("msb_1"));
+        assert_eq!(bearer("Basic msb_1"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer(&format!("Bearer {}", "x".repeat(201))), None);
+        // "member:msb_1"
+        assert_eq!(basic("Basic bWVtYmVyOm1zYl8x"), t("msb_1"));
+        assert_eq!(basic("Basic !!"), None);
+        assert_eq!(basic("Bearer bWVtYmVyOm1zYl8x"), None);
     }
 }

@@ -1,6 +1,7 @@
-//! Per-token rate limiting: a token bucket per member, so that one runaway script cannot
-//! starve the other members. Generous by default — group commit makes bursts cheap — and
-//! answered with 429 and `Retry-After`.
+//! Per-member rate limiting: a token bucket per member, so that one runaway script cannot
+//! starve the other members. One limiter for every way in — API (Bearer), TAXII (Basic or
+//! Bearer) and console session — charged by [`super::auth::authenticate`]. Generous by
+//! default — group commit makes bursts cheap — and answered with 429 and `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,10 +9,10 @@ use std::time::Instant;
 
 use crate::model::MemberId;
 
-/// Requests per second each member may sustain.
-pub const DEFAULT_RATE: f64 = 5_000.0;
-/// Requests a member may send in one burst.
-pub const DEFAULT_BURST: f64 = 10_000.0;
+/// Requests per second each member may sustain (`server.requests_per_second`).
+pub const DEFAULT_RATE: f64 = crate::config::DEFAULT_REQUESTS_PER_SECOND;
+/// Requests a member may send in one burst (`server.request_burst`).
+pub const DEFAULT_BURST: f64 = crate::config::DEFAULT_REQUEST_BURST;
 
 /// Token buckets per member.
 #[derive(Debug)]

@@ -22,13 +22,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine as _;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::auth;
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::Viewer;
+use crate::council::read::Credential;
 use crate::formats::stix_min;
 use crate::model::{Member, Origin};
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
@@ -65,6 +66,8 @@ pub struct TaxiiError {
     status: StatusCode,
     title: &'static str,
     description: String,
+    /// Seconds to wait, for a 429 (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 impl TaxiiError {
@@ -73,6 +76,7 @@ impl TaxiiError {
             status,
             title,
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -122,6 +126,10 @@ impl IntoResponse for TaxiiError {
                 HeaderValue::from_static("Basic realm=\"musubi TAXII\", Bearer"),
             );
         }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }
@@ -144,25 +152,16 @@ impl TaxiiMember {
     }
 }
 
-fn token_of(header: &str) -> Option<String> {
-    let (scheme, rest) = header.trim().split_once(' ')?;
-    let token = match scheme.to_ascii_lowercase().as_str() {
-        "bearer" => rest.trim().to_string(),
-        "basic" => {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()?;
-            let text = String::from_utf8(raw).ok()?;
-            text.split_once(':')?.1.to_string()
-        }
-        _ => return None,
-    };
-    (!token.is_empty() && token.len() <= 200).then_some(token)
+/// The credential of a TAXII request: HTTP Basic with the token as password, or Bearer.
+fn credential_of(header: &str) -> Option<Credential> {
+    auth::basic(header).or_else(|| auth::bearer(header))
 }
 
 impl FromRequestParts<AppState> for TaxiiMember {
     type Rejection = TaxiiError;
 
+    /// Through the one authentication path ([`auth::authenticate`]): status and token
+    /// generation checked now, and the same request budget as the API and the console.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> TaxiiResult<Self> {
         let unauthorized = || {
             TaxiiError::new(
@@ -171,19 +170,25 @@ impl FromRequestParts<AppState> for TaxiiMember {
                 "a member token is required (HTTP Basic with the token as password, or Bearer)",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(token_of)
+        let credential = auth::authorization(parts)
+            .and_then(credential_of)
             .ok_or_else(unauthorized)?;
-        let member = state
-            .store
-            .read_async(move |conn| store::members::by_token(conn, &token))
-            .await?
-            .ok_or_else(unauthorized)?;
+        let principal = match auth::authenticate(state, credential).await {
+            Ok(p) => p,
+            Err(auth::Refused::Unauthorized) => return Err(unauthorized()),
+            Err(auth::Refused::RateLimited { retry_after_secs }) => {
+                let mut e = TaxiiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests",
+                    "too many requests for this token; slow down",
+                );
+                e.retry_after = Some(retry_after_secs);
+                return Err(e);
+            }
+            Err(auth::Refused::Store(e)) => return Err(e.into()),
+        };
         check_accept(&parts.headers)?;
-        Ok(TaxiiMember(member))
+        Ok(TaxiiMember(principal.member))
     }
 }
 
@@ -570,16 +575,15 @@ async fn add_objects(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn tokens_from_basic_and_bearer() {
         let b = base64::engine::general_purpose::STANDARD.encode("anyone:msb_secret");
-        assert_eq!(
-            token_of(&format!("Basic {b}")).as_deref(),
-            Some("msb_secret")
-        );
-        assert_eq!(token_of("Bearer msb_x").as_deref(), Some("msb_x"));
-        assert_eq!(token_of("Basic !!!"), None);
-        assert_eq!(token_of("Digest x"), None);
+        let t = |s: &str| Some(Credential::Token(s.into()));
+        assert_eq!(credential_of(&format!("Basic {b}")), t("msb_secret"));
+        assert_eq!(credential_of("Bearer msb_x"), t("msb_x"));
+        assert_eq!(credential_of("Basic !!!"), None);
+        assert_eq!(credential_of("Digest x"), None);
     }
 }

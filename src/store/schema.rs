@@ -210,4 +210,9 @@ pub const MIGRATIONS: &[&str] = &[
         JOIN reports r ON r.seq = cr.seq
         WHERE rl.released_at >= r.received_at;
     "#,
+    // 6: token generation: bumped by every token rotation, revocation and status change, so
+    // that a console session (which records the generation it was opened under) ends at once.
+    r#"
+    ALTER TABLE members ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

@@ -65,7 +65,12 @@ fn start_demo(data: &DataDir) -> (Daemon, String) {
 }
 
 /// Adds a member; returns (id, token).
-fn add_member(data: &DataDir, name: &str, class: &str, sector: Option<&str>) -> (String, String) {
+pub(crate) fn add_member(
+    data: &DataDir,
+    name: &str,
+    class: &str,
+    sector: Option<&str>,
+) -> (String, String) {
     let mut args = vec!["member", "add", name, "--class", class];
     if let Some(s) = sector {
         args.extend(["--sector", s]);
@@ -515,15 +520,15 @@ async fn console_in_headless_chromium() {
 }
 
 /// A cookie-keeping HTTP session for the console, without a browser.
-struct ConsoleClient {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    lang: &'static str,
+pub(crate) struct ConsoleClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookies: Vec<(String, String)>,
+    pub(crate) lang: &'static str,
 }
 
 impl ConsoleClient {
-    fn new(base: &str) -> ConsoleClient {
+    pub(crate) fn new(base: &str) -> ConsoleClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         ConsoleClient {
             http: reqwest::Client::builder()
@@ -537,7 +542,7 @@ impl ConsoleClient {
         }
     }
 
-    fn keep(&mut self, r: &reqwest::Response) {
+    pub(crate) fn keep(&mut self, r: &reqwest::Response) {
         for v in r.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let (pair, _) = v.split_once(';').unwrap_or((v, ""));
@@ -549,7 +554,7 @@ impl ConsoleClient {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -557,7 +562,7 @@ impl ConsoleClient {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&mut self, path: &str) -> (u16, String) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -570,7 +575,7 @@ impl ConsoleClient {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -593,7 +598,7 @@ impl ConsoleClient {
     }
 
     /// Signs in through the form; returns the page's CSRF token.
-    async fn sign_in(&mut self, token: &str) -> String {
+    pub(crate) async fn sign_in(&mut self, token: &str) -> String {
         let (status, html) = self.get("/console/login").await;
         assert_eq!(status, 200);
         let csrf = hidden_csrf(&html);
@@ -608,7 +613,7 @@ impl ConsoleClient {
     }
 }
 
-fn hidden_csrf(html: &str) -> String {
+pub(crate) fn hidden_csrf(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).expect("csrf field") + 19;
     html[at..at + 64].to_string()
 }

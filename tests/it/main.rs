@@ -1,6 +1,7 @@
 //! The one integration test binary: each module is a theme.
 
 mod api;
+mod auth_leaks;
 mod console;
 mod correlation_quality;
 mod council;

@@ -17,7 +17,9 @@
 //!
 //! One file per kind of output, each adding its methods to [`ReadPath`].
 
+mod auth;
 mod campaigns;
+mod console;
 mod reports;
 mod secretariat;
 
@@ -29,7 +31,9 @@ pub use super::policy::Viewer;
 use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
+pub use auth::{Credential, Principal};
 pub use campaigns::Page;
+pub use console::{CampaignPage, CampaignReview, QueueRow};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
@@ -41,7 +45,6 @@ pub type Result<T> = std::result::Result<T, store::StoreError>;
 pub struct ReadPath {
     store: Store,
     campaigns: watch::Receiver<Arc<CampaignSet>>,
-    #[allow(dead_code)] // the search view reads it (next change)
     index: Option<Arc<ReportIndex>>,
 }
 

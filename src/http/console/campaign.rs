@@ -2,7 +2,7 @@
 //! graph, the timeline, observables (copy, CSV), and for the secretariat the disposition
 //! history and form and merge/split requests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -15,58 +15,33 @@ use serde_json::json;
 
 use super::dashboard::source_text;
 use super::i18n::Lang;
-use super::records::{self, PinRequest};
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{badge, confidence, internal, not_found, render, when};
-use crate::correlate::Campaign;
-use crate::council::{CampaignView, ReportView, SourceLabel};
+use crate::council::SourceLabel;
+use crate::council::read::{CampaignPage, CampaignReview};
+use crate::council::review::{self, PinKind, PinRequest};
 use crate::http::AppState;
-use crate::model::{CampaignId, Disposition, MemberId, Observable, Report, ReportId};
+use crate::model::{CampaignId, Disposition, Observable, ReportId};
 
 /// Longest note kept with a disposition or request.
 const MAX_NOTE: usize = 4000;
 
-/// A campaign as the viewer may see it, with its visible reports in full.
-struct Loaded {
-    campaign: Campaign,
-    view: CampaignView,
-    reports: Vec<ReportView>,
-}
-
-async fn load(state: &AppState, signed: &Signed, id: &str) -> Result<Option<Loaded>, Response> {
+/// The campaign page's data from the read path: `None` for an id that does not parse, a
+/// campaign that does not exist, and one the viewer may see none of — all alike.
+async fn load(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+) -> Result<Option<CampaignPage>, Response> {
     let Ok(id) = id.parse::<CampaignId>() else {
         return Ok(None);
     };
-    let set = state.campaigns();
-    let Some(campaign) = set.get(id).cloned() else {
-        return Ok(None);
-    };
-    let seqs = campaign.reports.clone();
-    let (full, released): (Vec<Report>, _) = state
-        .store
-        .read_async(move |conn| {
-            Ok((
-                crate::store::reports::get_many(conn, &seqs)?,
-                crate::store::releases::released(conn, &seqs)?,
-            ))
-        })
+    state
+        .read
+        .campaign_page(&signed.viewer(), id)
         .await
-        .map_err(internal)?;
-    let viewer = signed.viewer();
-    let Some(view) = viewer.campaign_detail(&campaign, &full, &released) else {
-        return Ok(None);
-    };
-    let mut reports: Vec<ReportView> = full
-        .iter()
-        .filter_map(|r| viewer.report_view(r, released.contains(&r.seq()), Some(id)))
-        .collect();
-    reports.sort_by_key(|r| (r.summary.received_at, r.summary.id));
-    Ok(Some(Loaded {
-        campaign,
-        view,
-        reports,
-    }))
+        .map_err(internal)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,54 +66,21 @@ pub async fn page(
         Err(resp) => return resp,
     };
     let lang = signed.lang;
-    let secretariat = signed.is_secretariat();
-    let Loaded {
-        campaign,
-        view,
-        reports,
-    } = loaded;
+    let CampaignPage { view, reports } = loaded;
 
-    // Secretariat-only material: member names, dispositions, requests, history.
-    let mut names: HashMap<MemberId, String> = HashMap::new();
-    let mut dispositions = None;
-    let mut pins = Vec::new();
-    let mut history = Vec::new();
-    if secretariat {
-        let ids: Vec<MemberId> = reports
-            .iter()
-            .filter_map(|r| match &r.summary.source {
-                SourceLabel::Member { member } => Some(member.clone()),
-                _ => None,
-            })
-            .collect();
-        let cid = view.id;
-        let got = state
-            .store
-            .read_async(move |conn| {
-                let mut names = HashMap::new();
-                for id in ids {
-                    if let Some(m) = crate::store::members::find(conn, &id.0)? {
-                        names.insert(id, m.name);
-                    }
-                }
-                Ok((
-                    names,
-                    records::dispositions(conn, cid)?,
-                    records::pins(conn, cid)?,
-                    crate::store::campaigns::history(conn, cid)?,
-                ))
-            })
-            .await;
-        match got {
-            Ok((n, d, p, h)) => {
-                names = n;
-                dispositions = d;
-                pins = p;
-                history = h;
-            }
-            Err(e) => return internal(e),
-        }
-    }
+    // Secretariat-only material: member names, sectors, dispositions, requests, history.
+    let review = match state.read.campaign_review(&signed.viewer(), view.id).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let dispositions = review.as_ref().map(|r| r.dispositions.clone());
+    let CampaignReview {
+        names,
+        sectors,
+        pins,
+        history,
+        ..
+    } = review.unwrap_or_default();
     let source = |label: &SourceLabel| -> String {
         match label {
             SourceLabel::Member { member } => match names.get(member) {
@@ -240,9 +182,7 @@ pub async fn page(
                 "shared": shared,
                 "title": reports.last().map(|r| r.summary.title.clone()).unwrap_or_default(),
             },
-            "sectors": if secretariat {
-                campaign.sectors.iter().map(|s| lang.sector(*s)).collect::<Vec<_>>()
-            } else { Vec::new() },
+            "sectors": sectors.iter().map(|s| lang.sector(*s)).collect::<Vec<_>>(),
             "graph": graph,
             "timeline": timeline,
             "observables": observables,
@@ -254,10 +194,20 @@ pub async fn page(
                 "note": r.note, "analyst": r.analyst, "at": when(r.at),
             })).collect::<Vec<_>>()),
             "disposition_options": Disposition::ALL.iter().map(|d| json!({"key": d.as_str(), "label": lang.disposition(*d)})).collect::<Vec<_>>(),
-            "pins": pins.into_iter().map(|p| json!({
-                "kind": p.kind, "other": p.other, "reports": p.reports, "note": p.note,
-                "analyst": p.analyst, "at": when(p.at),
-            })).collect::<Vec<_>>(),
+            "pins": pins.into_iter().map(|p| {
+                let (kind, other, reports) = match p.kind {
+                    PinKind::Merge { a, b } => {
+                        ("merge", Some(if a == view.id { b } else { a }.to_string()), None)
+                    }
+                    PinKind::Split { reports, .. } => ("split", None, Some(
+                        reports.into_iter().map(|s| ReportId(s).to_string()).collect::<Vec<_>>().join(", "),
+                    )),
+                };
+                json!({
+                    "kind": kind, "other": other, "reports": reports, "note": p.note,
+                    "analyst": p.analyst, "at": when(p.at),
+                })
+            }).collect::<Vec<_>>(),
             "history": history.into_iter().rev().take(20).map(|(at, ev)| json!({"at": at, "event": ev.to_string()})).collect::<Vec<_>>(),
             "flash": match flash.saved.as_str() {
                 "disposition" => Some(lang.t("saved")),
@@ -365,22 +315,21 @@ pub async fn decide(
     let Ok(cid) = id.parse::<CampaignId>() else {
         return not_found(&signed, &format!("/console/campaigns/{id}"));
     };
-    if state.campaigns().get(cid).is_none() {
-        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    match state.read.campaign(&signed.viewer(), cid).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(&signed, &format!("/console/campaigns/{id}")),
+        Err(e) => return internal(e),
     }
     let Ok(d) = form.disposition.parse::<Disposition>() else {
         return back(cid, "error=disposition", "decide");
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
-    let analyst = signed.session.member.id.clone();
-    let res = state
-        .store
-        .writer()
-        .write(move |conn| records::record_disposition(conn, cid, d, &note, &analyst, Utc::now()))
-        .await;
+    let analyst = signed.member.id.clone();
+    let res =
+        review::record_decision(&state.store, cid, d, note, analyst.0.clone(), Utc::now()).await;
     match res {
-        Ok(()) => {
-            tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %signed.session.member.id, "Disposition recorded.");
+        Ok(_) => {
+            tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %analyst, "Disposition recorded.");
             back(cid, "saved=disposition", "dispositions")
         }
         Err(e) => internal(e),
@@ -417,13 +366,19 @@ pub async fn pin(
     let Ok(cid) = id.parse::<CampaignId>() else {
         return not_found(&signed, &format!("/console/campaigns/{id}"));
     };
-    let set = state.campaigns();
-    let Some(campaign) = set.get(cid) else {
-        return not_found(&signed, &format!("/console/campaigns/{id}"));
+    let viewer = signed.viewer();
+    let campaign = match state.read.campaign(&viewer, cid).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return not_found(&signed, &format!("/console/campaigns/{id}")),
+        Err(e) => return internal(e),
     };
     let request = match form.kind.as_str() {
         "merge" => match form.with.trim().parse::<CampaignId>() {
-            Ok(with) if with != cid && set.get(with).is_some() => PinRequest::Merge { with },
+            Ok(with) if with != cid => match state.read.campaign(&viewer, with).await {
+                Ok(Some(_)) => PinRequest::Merge { with },
+                Ok(None) => return back(cid, "error=pin", "merge"),
+                Err(e) => return internal(e),
+            },
             _ => return back(cid, "error=pin", "merge"),
         },
         "split" => {
@@ -433,13 +388,16 @@ pub async fn pin(
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| s.trim().parse::<ReportId>())
                 .collect();
+            let held = |r: &ReportId| campaign.reports.iter().any(|x| x.id == *r);
             match ids {
                 Ok(ids)
                     if !ids.is_empty()
                         && ids.len() < campaign.reports.len()
-                        && ids.iter().all(|r| campaign.reports.contains(&r.0)) =>
+                        && ids.iter().all(held) =>
                 {
-                    PinRequest::Split { reports: ids }
+                    PinRequest::Split {
+                        reports: ids.into_iter().map(|r| r.0).collect(),
+                    }
                 }
                 _ => return back(cid, "error=pin", "merge"),
             }
@@ -447,14 +405,10 @@ pub async fn pin(
         _ => return back(cid, "error=pin", "merge"),
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
-    let analyst = signed.session.member.id.clone();
-    let res = state
-        .store
-        .writer()
-        .write(move |conn| records::record_pin(conn, cid, &request, &note, &analyst, Utc::now()))
-        .await;
+    let analyst = signed.member.id.0.clone();
+    let res = review::record_pin(&state.store, cid, request, note, analyst, Utc::now()).await;
     match res {
-        Ok(()) => back(cid, "saved=pin", "merge"),
+        Ok(_) => back(cid, "saved=pin", "merge"),
         Err(e) => internal(e),
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::dashboard::source_text;
 use super::session::Signed;
-use super::{CampaignRow, badge, internal, records, render, visible_campaigns, when};
+use super::{CampaignRow, badge, internal, render, when};
 use crate::http::AppState;
 use crate::model::{CampaignId, Sector};
 
@@ -46,18 +46,16 @@ pub async fn page(
     let lang = signed.lang;
     let viewer = signed.viewer();
     let secretariat = signed.is_secretariat();
-    let campaigns = match visible_campaigns(&state, &viewer).await {
+    let campaigns = match state.read.all_campaigns(&viewer).await {
         Ok(c) => c,
         Err(e) => return internal(e),
     };
-    let decided = if secretariat {
-        match state.store.read_async(records::latest_dispositions).await {
-            Ok(d) => d,
-            Err(e) => return internal(e),
-        }
-    } else {
-        None
+    let decided = match state.read.dispositions(&viewer).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
     };
+    // Reporters' sectors: the secretariat's filter (empty for anyone else).
+    let sectors = state.read.campaign_sectors(&viewer);
 
     // Search: index hits, then the policy, then the campaigns they belong to.
     let query = f.q.trim().to_string();
@@ -68,28 +66,10 @@ pub async fn page(
         if query.len() > 1000 {
             search_error = Some("the query is longer than 1000 bytes".to_string());
         } else {
-            let index = state.index.clone();
-            let store = state.store.clone();
-            let set = state.campaigns();
-            let v = viewer.clone();
-            let q2 = query.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                let found = index.search(&q2, SEARCH_HITS).map_err(|e| e.to_string())?;
-                store
-                    .read(|conn| {
-                        let mut out = Vec::new();
-                        for (seq, _) in found {
-                            if let Some(meta) = crate::store::reports::meta(conn, seq)?
-                                && let Some(s) = v.report_summary(&meta)
-                            {
-                                out.push((s, set.of_report(seq).map(|c| c.id)));
-                            }
-                        }
-                        Ok(out)
-                    })
-                    .map_err(|e| e.to_string())
-            })
-            .await;
+            let found = state
+                .read
+                .console_search(&viewer, query.clone(), SEARCH_HITS)
+                .await;
             match found {
                 Ok(Ok(found)) => {
                     hit_campaigns = Some(found.iter().filter_map(|(_, c)| *c).collect());
@@ -111,11 +91,11 @@ pub async fn page(
     let flag = FLAG_NAMES.iter().find(|n| **n == f.flag).copied();
     let rows: Vec<CampaignRow> = campaigns
         .iter()
-        .filter(|(_, v)| flag.is_none_or(|fl| v.flags.iter().any(|x| x == fl)))
-        .filter(|(c, _)| sector.is_none_or(|s| c.sectors.contains(&s)))
-        .filter(|(_, v)| cutoff.is_none_or(|t| v.last_seen >= t))
-        .filter(|(_, v)| hit_campaigns.as_ref().is_none_or(|h| h.contains(&v.id)))
-        .map(|(_, v)| {
+        .filter(|v| flag.is_none_or(|fl| v.flags.iter().any(|x| x == fl)))
+        .filter(|v| sector.is_none_or(|s| sectors.get(&v.id).is_some_and(|list| list.contains(&s))))
+        .filter(|v| cutoff.is_none_or(|t| v.last_seen >= t))
+        .filter(|v| hit_campaigns.as_ref().is_none_or(|h| h.contains(&v.id)))
+        .map(|v| {
             let d = decided
                 .as_ref()
                 .and_then(|d| d.get(&v.id))

@@ -1,4 +1,5 @@
-//! `GET /console/`: the dashboard — counts, the review queue, recent reports.
+//! `GET /console/`: the dashboard — counts, the review queue, recent reports, all read
+//! through the one read path for the signed-in viewer.
 
 use std::collections::BTreeMap;
 
@@ -7,37 +8,35 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::session::Signed;
-use super::{CampaignRow, badge, internal, records, render, visible_campaigns, when};
-use crate::council::{SourceLabel, Viewer};
+use super::{CampaignRow, badge, internal, render, when};
+use crate::council::SourceLabel;
 use crate::http::AppState;
-use crate::model::{Disposition, Seq};
+use crate::model::Disposition;
 
 /// Recent reports shown.
 const RECENT: usize = 12;
 /// Review-queue rows shown.
 const QUEUE: usize = 15;
+/// Reports looked back over for the recent list.
+const SCAN: u64 = 5000;
 
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let lang = signed.lang;
     let viewer = signed.viewer();
-    let campaigns = match visible_campaigns(&state, &viewer).await {
+    let campaigns = match state.read.all_campaigns(&viewer).await {
         Ok(c) => c,
         Err(e) => return internal(e),
     };
-    let decided = if signed.is_secretariat() {
-        match state.store.read_async(records::latest_dispositions).await {
-            Ok(d) => d,
-            Err(e) => return internal(e),
-        }
-    } else {
-        None
+    let decided = match state.read.dispositions(&viewer).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
     };
 
     let mut flags: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_tlp: BTreeMap<crate::model::Tlp, usize> = BTreeMap::new();
     let mut reports = 0;
     let mut unconfirmed = 0;
-    for (_, v) in &campaigns {
+    for v in &campaigns {
         for f in &v.flags {
             *flags.entry(lang.flag(f)).or_default() += 1;
         }
@@ -47,7 +46,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     }
     let dispositions = decided.as_ref().map(|d| {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for (_, v) in &campaigns {
+        for v in &campaigns {
             if let Some(disp) = d.get(&v.id) {
                 *counts.entry(disp.as_str()).or_default() += 1;
             }
@@ -61,33 +60,25 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             })
             .collect::<Vec<_>>()
     });
-    let undecided = decided.as_ref().map(|d| {
-        campaigns
+    let undecided = decided
+        .as_ref()
+        .map(|d| campaigns.iter().filter(|v| !d.contains_key(&v.id)).count());
+    // The council's review queue (priority, then visible activity), not a list of its own.
+    let queue: Vec<CampaignRow> = match state.read.review_queue(&viewer, QUEUE).await {
+        Ok(rows) => rows
             .iter()
-            .filter(|(_, v)| !d.contains_key(&v.id))
-            .count()
-    });
-    let disp_label = |id| {
-        decided
-            .as_ref()
-            .and_then(|d| d.get(&id))
-            .map(|d| lang.disposition(*d))
+            .map(|r| CampaignRow::of(&r.view, lang, r.disposition.map(|d| lang.disposition(d))))
+            .collect(),
+        Err(e) => return internal(e),
     };
-    let queue: Vec<CampaignRow> = campaigns
-        .iter()
-        .filter(|(_, v)| !v.flags.is_empty())
-        .take(QUEUE)
-        .map(|(_, v)| CampaignRow::of(v, lang, disp_label(v.id)))
-        .collect();
 
-    let recent = match recent_reports(&state, &viewer).await {
+    let recent = match state.read.recent_reports(&viewer, RECENT, SCAN).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let set = state.campaigns();
     let recent: Vec<_> = recent
         .into_iter()
-        .map(|r| {
+        .map(|(r, campaign)| {
             json!({
                 "id": r.id.to_string(),
                 "title": r.title,
@@ -95,7 +86,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
                 "unconfirmed": r.unconfirmed,
                 "received": when(r.received_at),
                 "source": source_text(&r.source, lang),
-                "campaign": set.of_report(r.id.0).map(|c| c.id.to_string()),
+                "campaign": campaign.map(|c| c.to_string()),
             })
         })
         .collect();
@@ -128,36 +119,4 @@ pub fn source_text(label: &SourceLabel, lang: super::i18n::Lang) -> String {
         SourceLabel::CouncilMember => lang.t("council_member").to_string(),
         SourceLabel::Member { member } => format!("{} · {member}", lang.t("member")),
     }
-}
-
-/// The latest reports the viewer may see, newest first.
-async fn recent_reports(
-    state: &AppState,
-    viewer: &Viewer,
-) -> crate::store::Result<Vec<crate::council::ReportSummary>> {
-    const BATCH: u64 = 200;
-    const SCAN: u64 = 5000;
-    let viewer = viewer.clone();
-    state
-        .store
-        .read_async(move |conn| {
-            let last = crate::store::reports::last_seq(conn)?.0;
-            let mut out = Vec::new();
-            let mut hi = last;
-            while hi > 0 && last - hi < SCAN && out.len() < RECENT {
-                let lo = hi.saturating_sub(BATCH);
-                let seqs: Vec<Seq> = ((lo + 1)..=hi).rev().map(Seq).collect();
-                for meta in crate::store::reports::metas(conn, &seqs)? {
-                    if let Some(s) = viewer.report_summary(&meta) {
-                        out.push(s);
-                        if out.len() == RECENT {
-                            break;
-                        }
-                    }
-                }
-                hi = lo;
-            }
-            Ok(out)
-        })
-        .await
 }

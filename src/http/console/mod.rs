@@ -1,13 +1,14 @@
 //! The analysts' web console under `/console/`: server-rendered pages, no script needed
 //! to read them, assets embedded in the binary (works offline, no CDN).
 //!
-//! Every page is built from the council policy's views ([`crate::council::Viewer`]): a
-//! member sees exactly what the API would show them, the secretariat sees everything.
+//! Every page is built from views the one read path ([`crate::council::ReadPath`]) computes
+//! for the signed-in viewer: a member sees exactly what the API would show them, the
+//! secretariat sees everything. No page reads the store, and writes (dispositions,
+//! merge/split requests) go through the council's typed review functions.
 //!
 //! - [`session`]: sign-in with a member token, server-side sessions, CSRF.
 //! - [`i18n`]: English and Japanese.
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
-//! - [`records`]: dispositions and merge/split requests.
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
 pub mod campaign;
@@ -15,7 +16,6 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
-pub mod records;
 pub mod session;
 pub mod stats;
 pub mod svg;
@@ -23,7 +23,7 @@ pub mod svg;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -32,10 +32,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::i18n::{LANG_COOKIE, Lang};
-use self::session::{Sessions, Signed};
+use self::session::{LoginNonces, Sessions, Signed};
 use super::AppState;
-use crate::correlate::Campaign;
-use crate::council::{CampaignView, Viewer};
+use crate::council::CampaignView;
 use crate::model::{Confidence, MemberClass, Tlp};
 
 /// The templates, compiled into the binary.
@@ -54,10 +53,11 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
-/// The console's shared state: templates and sessions.
+/// The console's shared state: templates, sessions and unused login nonces.
 pub struct Console {
     env: minijinja::Environment<'static>,
     pub sessions: Sessions,
+    pub nonces: LoginNonces,
 }
 
 impl Console {
@@ -70,6 +70,7 @@ impl Console {
         Console {
             env,
             sessions: Sessions::default(),
+            nonces: LoginNonces::default(),
         }
     }
 }
@@ -168,7 +169,11 @@ struct NextQuery {
 }
 
 /// `GET /console/lang/{en|ja}?next=/console/...`: remembers the choice in a cookie.
-async fn switch_lang(Path(lang): Path<String>, Query(q): Query<NextQuery>) -> Response {
+async fn switch_lang(
+    State(state): State<AppState>,
+    Path(lang): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
     let Some(lang) = Lang::parse(&lang) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -180,7 +185,12 @@ async fn switch_lang(Path(lang): Path<String>, Query(q): Query<NextQuery>) -> Re
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
+        session::set_cookie(
+            LANG_COOKIE,
+            lang.code(),
+            Some(365 * 24 * 3600),
+            session::secure(&state),
+        ),
     );
     resp
 }
@@ -225,7 +235,7 @@ impl Page {
     }
 
     pub fn signed(signed: &Signed, nav: &'static str, path: &str) -> Page {
-        let m = &signed.session.member;
+        let m = &signed.member;
         let role = match m.class {
             MemberClass::Secretariat => "role_secretariat",
             MemberClass::Class1 => "role_class1",
@@ -335,29 +345,6 @@ impl CampaignRow {
             disposition,
         }
     }
-}
-
-/// Every campaign the viewer may see, most recently active first, with its view.
-pub async fn visible_campaigns(
-    state: &AppState,
-    viewer: &Viewer,
-) -> crate::store::Result<Vec<(Campaign, CampaignView)>> {
-    let set = state.campaigns();
-    let viewer = viewer.clone();
-    state
-        .store
-        .read_async(move |conn| {
-            let mut out = Vec::new();
-            for c in &set.campaigns {
-                let metas = crate::store::reports::metas(conn, &c.reports)?;
-                if let Some(view) = viewer.campaign_view(c, &metas) {
-                    out.push((c.as_ref().clone(), view));
-                }
-            }
-            out.sort_by(|(_, a), (_, b)| b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id)));
-            Ok(out)
-        })
-        .await
 }
 
 #[cfg(test)]

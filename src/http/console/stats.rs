@@ -8,10 +8,10 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::session::Signed;
-use super::{badge, internal, records, render, visible_campaigns};
+use super::{badge, internal, render};
 use crate::council::{ReportSummary, Viewer};
 use crate::http::AppState;
-use crate::model::{Confidence, Disposition, Seq};
+use crate::model::{Confidence, Disposition};
 
 /// Reports scanned at most for the page (newest first).
 const SCAN: u64 = 200_000;
@@ -20,20 +20,14 @@ const SCAN: u64 = 200_000;
 pub async fn visible_reports(
     state: &AppState,
     viewer: &Viewer,
-) -> crate::store::Result<Vec<ReportSummary>> {
-    let viewer = viewer.clone();
-    state
-        .store
-        .read_async(move |conn| {
-            let last = crate::store::reports::last_seq(conn)?.0;
-            let lo = last.saturating_sub(SCAN);
-            let seqs: Vec<Seq> = ((lo + 1)..=last).rev().map(Seq).collect();
-            Ok(crate::store::reports::metas(conn, &seqs)?
-                .iter()
-                .filter_map(|m| viewer.report_summary(m))
-                .collect())
-        })
-        .await
+) -> crate::council::read::Result<Vec<ReportSummary>> {
+    Ok(state
+        .read
+        .recent_reports(viewer, usize::MAX, SCAN)
+        .await?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
 }
 
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
@@ -43,7 +37,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let campaigns = match visible_campaigns(&state, &viewer).await {
+    let campaigns = match state.read.all_campaigns(&viewer).await {
         Ok(c) => c,
         Err(e) => return internal(e),
     };
@@ -53,11 +47,11 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         *by_tlp.entry(r.tlp).or_insert(0usize) += 1;
         *by_conf.entry(r.confidence.as_str()).or_default() += 1;
     }
-    let dispositions = if signed.is_secretariat() {
-        match state.store.read_async(records::latest_dispositions).await {
+    let dispositions = {
+        match state.read.dispositions(&viewer).await {
             Ok(Some(d)) => {
                 let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-                for (_, v) in &campaigns {
+                for v in &campaigns {
                     if let Some(x) = d.get(&v.id) {
                         *counts.entry(x.as_str()).or_default() += 1;
                     }
@@ -76,8 +70,6 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             Ok(None) => None,
             Err(e) => return internal(e),
         }
-    } else {
-        None
     };
     let by_confidence: Vec<_> = [
         Confidence::Confirmed,

@@ -1,0 +1,263 @@
+//! What the analysts' console shows beyond the campaign list and detail: the review queue,
+//! recent reports, the campaign page with its reports, the secretariat's review records,
+//! and the console's search — each computed for one viewer.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Page, ReadPath, Result, Viewer};
+use crate::council::review::{self, DispositionRecord, Pin};
+use crate::council::{CampaignView, ReportSummary, ReportView};
+use crate::model::{CampaignId, Disposition, MemberId, Sector, Seq};
+use crate::store;
+
+/// Reports read per batch while looking for the newest visible ones.
+const BATCH: u64 = 200;
+
+/// A campaign page: the campaign as the viewer sees it and its visible reports in full,
+/// oldest first.
+#[derive(Debug, Clone)]
+pub struct CampaignPage {
+    pub view: CampaignView,
+    pub reports: Vec<ReportView>,
+}
+
+/// The secretariat's records about one campaign.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignReview {
+    /// Names of the members who provided the campaign's reports.
+    pub names: HashMap<MemberId, String>,
+    /// Distinct sectors among the reporters.
+    pub sectors: Vec<Sector>,
+    /// Dispositions, newest first.
+    pub dispositions: Vec<DispositionRecord>,
+    /// Merge and split requests in force that name the campaign, newest first.
+    pub pins: Vec<Pin>,
+    /// Correlation events (merges, splits, id changes), oldest first.
+    pub history: Vec<(String, serde_json::Value)>,
+}
+
+/// One entry of the review queue as the console shows it.
+#[derive(Debug, Clone)]
+pub struct QueueRow {
+    pub view: CampaignView,
+    /// The current disposition: secretariat only.
+    pub disposition: Option<Disposition>,
+}
+
+impl ReadPath {
+    /// Every campaign the viewer may see, most recently (visibly) active first.
+    pub async fn all_campaigns(&self, viewer: &Viewer) -> Result<Vec<CampaignView>> {
+        self.campaigns(
+            viewer,
+            Page {
+                offset: 0,
+                limit: usize::MAX,
+            },
+        )
+        .await
+    }
+
+    /// The reporters' sectors of every campaign: secretariat only (empty for anyone else,
+    /// since a sector can name a provider).
+    pub fn campaign_sectors(&self, viewer: &Viewer) -> HashMap<CampaignId, Vec<Sector>> {
+        if !viewer.is_secretariat() {
+            return HashMap::new();
+        }
+        self.campaign_set()
+            .campaigns
+            .iter()
+            .map(|c| (c.id, c.sectors.iter().copied().collect()))
+            .collect()
+    }
+
+    /// The current disposition of every decided campaign: secretariat only (`None` for
+    /// anyone else).
+    pub async fn dispositions(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<Option<HashMap<CampaignId, Disposition>>> {
+        if !viewer.is_secretariat() {
+            return Ok(None);
+        }
+        self.read(|conn| {
+            Ok(Some(
+                review::current_all(conn)?
+                    .into_iter()
+                    .map(|(id, d)| (id, d.disposition))
+                    .collect(),
+            ))
+        })
+        .await
+    }
+
+    /// The review queue over the campaigns the viewer may see, at most `limit` rows: the
+    /// council's order ([`review::order`]: priority, then visible activity). For the
+    /// secretariat, campaigns decided since their last activity leave the queue
+    /// ([`review::queue`]) and rows carry the disposition; members see flagged campaigns
+    /// in the same order and no dispositions.
+    pub async fn review_queue(&self, viewer: &Viewer, limit: usize) -> Result<Vec<QueueRow>> {
+        let views = self.all_campaigns(viewer).await?;
+        let items: Vec<(CampaignId, Vec<String>, DateTime<Utc>)> = views
+            .iter()
+            .map(|v| (v.id, v.flags.clone(), v.last_seen))
+            .collect();
+        let entries = if viewer.is_secretariat() {
+            self.read(move |conn| review::queue(conn, &items)).await?
+        } else {
+            review::order(&items)
+        };
+        let mut by_id: HashMap<CampaignId, CampaignView> =
+            views.into_iter().map(|v| (v.id, v)).collect();
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                by_id.remove(&e.campaign).map(|view| QueueRow {
+                    view,
+                    disposition: e.disposition,
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    /// The newest reports the viewer may see (at most `limit`), each with its campaign,
+    /// looking back over at most `scan` reports.
+    pub async fn recent_reports(
+        &self,
+        viewer: &Viewer,
+        limit: usize,
+        scan: u64,
+    ) -> Result<Vec<(ReportSummary, Option<CampaignId>)>> {
+        let set = self.campaign_set();
+        let viewer = viewer.clone();
+        self.read(move |conn| {
+            let last = store::reports::last_seq(conn)?.0;
+            let mut out = Vec::new();
+            let mut hi = last;
+            while hi > 0 && last - hi < scan && out.len() < limit {
+                let lo = hi.saturating_sub(BATCH);
+                let seqs: Vec<Seq> = ((lo + 1)..=hi).rev().map(Seq).collect();
+                for meta in store::reports::metas(conn, &seqs)? {
+                    if let Some(s) = viewer.report_summary(&meta) {
+                        let campaign = set.of_report(s.id.0).map(|c| c.id);
+                        out.push((s, campaign));
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                hi = lo;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One campaign with the viewer's visible reports in full; `None` when it does not
+    /// exist or the viewer may see none of it.
+    pub async fn campaign_page(
+        &self,
+        viewer: &Viewer,
+        id: CampaignId,
+    ) -> Result<Option<CampaignPage>> {
+        let set = self.campaign_set();
+        let Some(campaign) = set.get(id).cloned() else {
+            return Ok(None);
+        };
+        let viewer = viewer.clone();
+        self.read(move |conn| {
+            let full = store::reports::get_many(conn, &campaign.reports)?;
+            let released = store::releases::released(conn, &campaign.reports)?;
+            let Some(view) = viewer.campaign_detail(&campaign, &full, &released) else {
+                return Ok(None);
+            };
+            let mut reports: Vec<ReportView> = full
+                .iter()
+                .filter_map(|r| viewer.report_view(r, released.contains(&r.seq()), Some(id)))
+                .collect();
+            reports.sort_by_key(|r| (r.summary.received_at, r.summary.id));
+            Ok(Some(CampaignPage { view, reports }))
+        })
+        .await
+    }
+
+    /// The secretariat's records about a campaign: `None` for anyone else and for a
+    /// campaign that does not exist.
+    pub async fn campaign_review(
+        &self,
+        viewer: &Viewer,
+        id: CampaignId,
+    ) -> Result<Option<CampaignReview>> {
+        if !viewer.is_secretariat() {
+            return Ok(None);
+        }
+        let set = self.campaign_set();
+        let Some(campaign) = set.get(id).cloned() else {
+            return Ok(None);
+        };
+        self.read(move |conn| {
+            let mut names = HashMap::new();
+            for meta in store::reports::metas(conn, &campaign.reports)? {
+                if let crate::model::Origin::Submission { member } = &meta.origin
+                    && !names.contains_key(member)
+                    && let Some(m) = store::members::find(conn, &member.0)?
+                {
+                    names.insert(member.clone(), m.name);
+                }
+            }
+            let mut dispositions = review::history(conn, id)?;
+            dispositions.reverse();
+            Ok(Some(CampaignReview {
+                names,
+                sectors: campaign.sectors.iter().copied().collect(),
+                dispositions,
+                pins: review::pins_naming(conn, id)?,
+                history: store::campaigns::history(conn, id)?,
+            }))
+        })
+        .await
+    }
+
+    /// Full-text search for the console: the viewer's reports among the index's first
+    /// `hits` hits, each with its campaign. `Ok(Err(message))` for a query the index
+    /// refuses.
+    ///
+    /// Filtering after the index's limit is what #14 finding 6 describes; the search view
+    /// that filters inside the query replaces this body (one place).
+    pub async fn console_search(
+        &self,
+        viewer: &Viewer,
+        query: String,
+        hits: usize,
+    ) -> Result<std::result::Result<Vec<(ReportSummary, Option<CampaignId>)>, String>> {
+        let Some(index) = self.index.clone() else {
+            return Ok(Ok(Vec::new()));
+        };
+        let found = match tokio::task::spawn_blocking(move || index.search(&query, hits)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(format!("search failed: {e}"))),
+        };
+        let set = self.campaign_set();
+        let viewer = viewer.clone();
+        self.read(move |conn| {
+            let seqs: Vec<Seq> = found.iter().map(|(seq, _)| *seq).collect();
+            let metas: HashMap<Seq, _> = store::reports::metas(conn, &seqs)?
+                .into_iter()
+                .map(|m| (m.id.0, m))
+                .collect();
+            Ok(Ok(seqs
+                .iter()
+                .filter_map(|seq| metas.get(seq))
+                .filter_map(|m| viewer.report_summary(m))
+                .map(|s| {
+                    let c = set.of_report(s.id.0).map(|c| c.id);
+                    (s, c)
+                })
+                .collect()))
+        })
+        .await
+    }
+}
