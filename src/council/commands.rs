@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit;
+use super::review::PinRequest;
 use crate::model::Disposition;
 use crate::model::{CampaignId, Category, MemberClass, MemberId, ReportId, Sector};
 use crate::store::members::{ImportSummary, MemberStatus};
@@ -56,6 +57,25 @@ pub fn decide(
     at: DateTime<Utc>,
 ) -> Op<i64> {
     Op::new(move |conn| super::review::decide(conn, campaign, disposition, &note, &analyst, at))
+}
+
+/// Records an analyst's merge or split request for one campaign (the correlator applies
+/// it at its next round).
+pub fn pin(
+    campaign: CampaignId,
+    request: PinRequest,
+    note: String,
+    analyst: String,
+    at: DateTime<Utc>,
+) -> Op<i64> {
+    Op::new(move |conn| match &request {
+        PinRequest::Merge { with } => {
+            super::review::pin_merge(conn, campaign, *with, &note, &analyst, at)
+        }
+        PinRequest::Split { reports } => {
+            super::review::pin_split(conn, campaign, reports, &note, &analyst, at)
+        }
+    })
 }
 
 /// A new member, and the token it authenticates with (shown once).

@@ -341,43 +341,6 @@ pub enum PinRequest {
     Split { reports: Vec<Seq> },
 }
 
-/// Records a disposition through the store's writer ([`decide`]): the typed write the
-/// console and the API use, so that no handler writes SQL of its own.
-pub async fn record_decision(
-    store: &store::Store,
-    campaign: CampaignId,
-    disposition: Disposition,
-    note: String,
-    analyst: String,
-    at: DateTime<Utc>,
-) -> store::Result<i64> {
-    store
-        .writer()
-        .write(move |conn| decide(conn, campaign, disposition, &note, &analyst, at))
-        .await
-}
-
-/// Records a merge or split request through the store's writer ([`pin_merge`],
-/// [`pin_split`]).
-pub async fn record_pin(
-    store: &store::Store,
-    campaign: CampaignId,
-    request: PinRequest,
-    note: String,
-    analyst: String,
-    at: DateTime<Utc>,
-) -> store::Result<i64> {
-    store
-        .writer()
-        .write(move |conn| match &request {
-            PinRequest::Merge { with } => pin_merge(conn, campaign, *with, &note, &analyst, at),
-            PinRequest::Split { reports } => {
-                pin_split(conn, campaign, reports, &note, &analyst, at)
-            }
-        })
-        .await
-}
-
 /// The pins in force, oldest first: what the correlation engine must respect.
 pub fn active_pins(conn: &Connection) -> store::Result<Vec<Pin>> {
     let mut stmt = conn.prepare_cached(

@@ -225,10 +225,11 @@ async fn pin(
     let id = match body(b)? {
         PinBody::Merge { a, b, note } => {
             let (a, b) = (campaign_id(&a)?, campaign_id(&b)?);
+            let request = review::PinRequest::Merge { with: b };
             state
                 .store
                 .writer()
-                .write(move |conn| review::pin_merge(conn, a, b, &note, &analyst, now))
+                .run(commands::pin(a, request, note, analyst, now))
                 .await
         }
         PinBody::Split {
@@ -244,10 +245,11 @@ async fn pin(
                 .map_err(|()| {
                     AppError::bad_request("invalid_report", "expected report ids such as R-12")
                 })?;
+            let request = review::PinRequest::Split { reports: seqs };
             state
                 .store
                 .writer()
-                .write(move |conn| review::pin_split(conn, c, &seqs, &note, &analyst, now))
+                .run(commands::pin(c, request, note, analyst, now))
                 .await
         }
     }

@@ -18,9 +18,9 @@ use super::i18n::Lang;
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{badge, confidence, internal, not_found, render, when};
-use crate::council::SourceLabel;
 use crate::council::read::{CampaignPage, CampaignReview};
 use crate::council::review::{self, PinKind, PinRequest};
+use crate::council::{SourceLabel, commands};
 use crate::http::AppState;
 use crate::model::{CampaignId, Disposition, Observable, ReportId};
 
@@ -325,8 +325,17 @@ pub async fn decide(
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
     let analyst = signed.member.id.clone();
-    let res =
-        review::record_decision(&state.store, cid, d, note, analyst.0.clone(), Utc::now()).await;
+    let res = state
+        .store
+        .writer()
+        .run(commands::decide(
+            cid,
+            d,
+            note,
+            analyst.0.clone(),
+            Utc::now(),
+        ))
+        .await;
     match res {
         Ok(_) => {
             tracing::info!(campaign = %cid, disposition = d.as_str(), analyst = %analyst, "Disposition recorded.");
@@ -406,7 +415,11 @@ pub async fn pin(
     };
     let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
     let analyst = signed.member.id.0.clone();
-    let res = review::record_pin(&state.store, cid, request, note, analyst, Utc::now()).await;
+    let res = state
+        .store
+        .writer()
+        .run(commands::pin(cid, request, note, analyst, Utc::now()))
+        .await;
     match res {
         Ok(_) => back(cid, "saved=pin", "merge"),
         Err(e) => internal(e),
