@@ -429,9 +429,8 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         name => Some(name.parse().map_err(|e| anyhow::anyhow!("{e}"))?),
     };
     let store = Store::open(data_dir)?;
-    let who = member.to_string();
-    let member = store
-        .read(move |c| store::members::find(c, &who))?
+    let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+    let member = block_on(read.member(&operator(), member))?
         .with_context(|| format!("no member with id or name {member:?}"))?;
     let mut failed = 0;
     let mut stored = 0;
