@@ -4,6 +4,7 @@ mod api;
 mod console;
 mod correlation_quality;
 mod council;
+mod council_leaks;
 mod crash;
 mod extract;
 mod faults;

@@ -18,7 +18,10 @@
 //! One file per kind of output, each adding its methods to [`ReadPath`].
 
 mod campaigns;
+mod council;
+mod feeds;
 mod reports;
+mod stats;
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
 pub use campaigns::Page;
+pub use council::{OpenRequest, Refused, RequestWithProgress};
+pub use feeds::FeedView;
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
