@@ -659,6 +659,46 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
     }
 
     #[test]
+    fn members_get_closed_whole_months_the_secretariat_any_period() {
+        let member = Viewer::member(MemberId("m030".into()), crate::model::MemberClass::General);
+        let sec = Viewer::member(
+            MemberId("sec".into()),
+            crate::model::MemberClass::Secretariat,
+        );
+        let today = date(2020, 4, 15);
+        let field = |v: &Viewer, from, to| match check_period(v, from, to, today) {
+            Ok(()) => "ok",
+            Err(Refused::Invalid { field, .. }) => field,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(field(&member, date(2020, 3, 1), date(2020, 3, 31)), "ok");
+        assert_eq!(field(&member, date(2020, 1, 1), date(2020, 3, 31)), "ok");
+        assert_eq!(field(&member, date(2020, 2, 1), date(2020, 2, 29)), "ok");
+        assert_eq!(field(&member, date(2020, 3, 2), date(2020, 3, 31)), "from");
+        assert_eq!(field(&member, date(2020, 3, 1), date(2020, 3, 30)), "to");
+        assert_eq!(field(&member, date(2020, 4, 1), date(2020, 4, 30)), "to");
+        assert_eq!(field(&member, date(2020, 4, 15), date(2020, 4, 15)), "from");
+        assert_eq!(field(&member, date(2020, 4, 1), date(2020, 3, 31)), "from");
+        assert_eq!(field(&sec, date(2020, 4, 15), date(2020, 4, 15)), "ok");
+        assert_eq!(field(&sec, date(2020, 4, 16), date(2020, 4, 15)), "from");
+    }
+
+    #[test]
+    fn published_figures_count_decided_campaigns_only() {
+        let conn = scenario();
+        let all = table(&conn, date(2019, 5, 1), date(2020, 3, 31)).unwrap();
+        let published = published_table(&conn, date(2019, 5, 1), date(2020, 3, 31)).unwrap();
+        assert_eq!(all.counted, Counted::AllCampaigns);
+        assert_eq!(published.counted, Counted::DecidedCampaigns);
+        // 46 brought in; 43 decided by 2020-03-31 (44 and 45 never, 46 only in April).
+        assert_eq!((all.brought_in(), published.brought_in()), (46, 43));
+        assert_eq!(published.shared(), 13);
+        assert_eq!(published.low_need(), 27);
+        // Explicitly under analysis: 41 to 43.
+        assert_eq!(published.count(Disposition::UnderAnalysis), 3);
+    }
+
+    #[test]
     fn japanese_dates() {
         assert_eq!(wareki(date(2019, 5, 17)), "令和元年5月17日");
         assert_eq!(wareki(date(2020, 6, 5)), "令和2年6月5日");
