@@ -21,6 +21,7 @@ use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::metrics::Gauges;
 use super::state::AppState;
+use crate::council::read::Progress;
 
 /// What anyone may learn: live (it answers) and ready (the projections have caught up with
 /// the store once since the start). Readiness latches, so that it does not flicker with
@@ -43,33 +44,32 @@ pub struct Health {
     pub mail: crate::outputs::mail::MailHealth,
 }
 
-fn gauges(state: &AppState) -> Gauges {
-    let set = state.campaigns();
+/// The operators' figures (the caller has checked that the viewer is the secretariat).
+fn gauges(state: &AppState, p: &Progress) -> Gauges {
     Gauges {
-        committed_seq: state.store.writer().committed().borrow().0,
+        committed_seq: p.committed_seq,
         indexed_seq: state.indexed.borrow().0,
-        correlated_seq: set.applied.0,
-        campaigns: set.campaigns.len() as u64,
+        correlated_seq: p.correlated_seq,
+        campaigns: p.campaigns,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
     }
 }
 
-/// Records the store's sequence number as the daemon starts serving: the backlog the
-/// projections must catch up with before the daemon calls itself ready.
+/// Records what the store holds as the daemon starts serving: the backlog the projections
+/// must catch up with before the daemon calls itself ready.
 pub fn mark_startup(state: &AppState) {
-    let committed = state.store.writer().committed().borrow().0;
-    let _ = state.metrics.startup_target.set(committed);
+    let _ = state.metrics.backlog.set(state.read.backlog());
 }
 
-/// Whether the daemon is ready: the projections have reached the store's sequence number
-/// as it was at the start (the startup backlog), at least once.
-fn ready(state: &AppState, g: &Gauges) -> bool {
+/// Whether the daemon is ready: the projections have caught up with the startup backlog,
+/// at least once.
+fn ready(state: &AppState) -> bool {
     let m = &state.metrics;
     if m.ready.load(Relaxed) {
         return true;
     }
-    let target = *m.startup_target.get_or_init(|| g.committed_seq);
-    let caught_up = g.indexed_seq >= target && g.correlated_seq >= target;
+    let backlog = *m.backlog.get_or_init(|| state.read.backlog());
+    let caught_up = state.read.caught_up(&backlog, *state.indexed.borrow());
     if caught_up {
         m.ready.store(true, Relaxed);
     }
@@ -88,17 +88,20 @@ async fn caller(req: Request, state: &AppState) -> ApiResult<Option<Authenticate
 }
 
 pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
-    let g = gauges(&state);
-    let ready = ready(&state, &g);
+    let ready = ready(&state);
     let status = if ready { "ok" } else { "starting" };
-    if caller(req, &state).await?.is_none() {
+    let progress = caller(req, &state)
+        .await?
+        .and_then(|auth| state.read.progress(&auth.viewer()));
+    let Some(p) = progress else {
         let code = if ready {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
         return Ok((code, Json(Liveness { status })).into_response());
-    }
+    };
+    let g = gauges(&state, &p);
     Ok(Json(Health {
         status,
         committed_seq: g.committed_seq,
@@ -115,7 +118,10 @@ pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<R
 /// unknown route (401 without a token).
 pub async fn metrics(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let has_token = req.headers().contains_key(header::AUTHORIZATION);
-    if caller(req, &state).await?.is_none() {
+    let progress = caller(req, &state)
+        .await?
+        .and_then(|auth| state.read.progress(&auth.viewer()));
+    let Some(p) = progress else {
         return Err(if has_token {
             AppError::Client {
                 status: StatusCode::NOT_FOUND,
@@ -125,10 +131,9 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> ApiResult<R
         } else {
             AppError::unauthorized()
         });
-    }
-    let g = gauges(&state);
-    let _ = ready(&state, &g);
-    let body = state.metrics.render(&g);
+    };
+    let _ = ready(&state);
+    let body = state.metrics.render(&gauges(&state, &p));
     Ok((
         [(
             header::CONTENT_TYPE,

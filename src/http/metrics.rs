@@ -22,8 +22,8 @@ pub struct Metrics {
     pub mail: std::sync::Arc<crate::outputs::mail::MailStats>,
     /// Latched once the projections have caught up with the startup backlog (`/healthz`).
     pub ready: std::sync::atomic::AtomicBool,
-    /// The store's sequence number when the daemon started serving: the startup backlog.
-    pub startup_target: std::sync::OnceLock<u64>,
+    /// What the store held when the daemon started serving.
+    pub backlog: std::sync::OnceLock<crate::council::read::Backlog>,
 }
 
 /// Point-in-time values gathered when rendering.

@@ -20,6 +20,7 @@
 mod campaigns;
 mod council;
 mod feeds;
+mod health;
 mod reports;
 mod stats;
 
@@ -34,6 +35,7 @@ use crate::store::{self, Store};
 pub use campaigns::Page;
 pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use feeds::FeedView;
+pub use health::{Backlog, Progress};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
