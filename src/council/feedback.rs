@@ -140,7 +140,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
 }
 
 /// One request (as the secretariat sees it).
-pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
+pub(in crate::engine) fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
     let r = conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
         .query_row([id], raw)
@@ -150,7 +150,10 @@ pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>>
 
 /// The open requests meant for the viewer's class that the viewer has not answered yet,
 /// oldest first. The secretariat sees every open request.
-pub fn open_for(conn: &Connection, viewer: &Viewer) -> store::Result<Vec<FeedbackRequest>> {
+pub(in crate::engine) fn open_for(
+    conn: &Connection,
+    viewer: &Viewer,
+) -> store::Result<Vec<FeedbackRequest>> {
     let Viewer::Member { member, class } = viewer else {
         return Ok(Vec::new());
     };
@@ -299,7 +302,7 @@ pub fn answer(
 }
 
 /// How many were asked and what they answered (secretariat view).
-pub fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
+pub(in crate::engine) fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
     let req =
         get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
     let mut asked = 0u64;

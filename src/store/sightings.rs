@@ -211,7 +211,11 @@ pub fn counts(sightings: &[Sighting]) -> SightingCounts {
 }
 
 /// Sightings stored after id `after`, oldest first, at most `limit` (for the correlator).
-pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Sighting>> {
+pub(in crate::engine) fn after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Sighting>> {
     collect(
         conn,
         &format!("{SELECT} WHERE id > ?1 ORDER BY id LIMIT ?2"),
