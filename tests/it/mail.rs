@@ -23,7 +23,7 @@ use musubi::outputs::mail::digest::{self, RunOptions};
 use musubi::outputs::mail::{MailStats, Mailer, state};
 use musubi::store::{self, Store};
 
-use crate::util::{Client, Daemon, DataDir, wait_current};
+use crate::util::{Daemon, DataDir, wait_current};
 
 fn python() -> PathBuf {
     std::env::var_os("MUSUBI_TEST_PYTHON")
@@ -933,24 +933,9 @@ max_campaigns = 10
         sink.to("m003@members.example.jp").is_empty(),
         "class 2 is not in the alert audience"
     );
-    let http = Client::new("none").http;
-    let health: Value = http
-        .get(daemon.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = crate::util::health(&daemon).await;
     assert_eq!(health["mail"]["sent"], 2, "{health}");
-    let metrics = http
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::util::metrics(&daemon).await;
     assert!(metrics.contains("musubi_mail_sent_total 2"), "{metrics}");
 
     // The CLI preview shows what a member would receive (policy applied).

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use musubi::config::Config;
@@ -499,16 +499,6 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     .unwrap();
 
     let daemon = Daemon::start_with(&data, &["--config", &cfg]);
-    let http = Client::new("none").http;
-    let health = |http: reqwest::Client, url: String| async move {
-        http.get(url)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
     // The digest is hanging on the silent server; the API does not wait for it.
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.shared.connections.load(Ordering::SeqCst) == 0 {
@@ -516,7 +506,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
-    let h = health(http.clone(), daemon.url("/healthz")).await;
+    let h = crate::util::health(&daemon).await;
     assert_eq!(h["status"], json!("ok"), "{h}");
     let (status, body) = client
         .post_json(
@@ -533,7 +523,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     // Two attempts of 2 s each, then the failure shows.
     let deadline = Instant::now() + Duration::from_secs(15);
     let h = loop {
-        let h = health(http.clone(), daemon.url("/healthz")).await;
+        let h = crate::util::health(&daemon).await;
         if h["mail"]["failures"] == json!(1) {
             break h;
         }
@@ -548,14 +538,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
             .contains("timed out"),
         "{h}"
     );
-    let metrics = http
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::util::metrics(&daemon).await;
     assert!(
         metrics.contains("musubi_mail_failures_total 1")
             && metrics.contains("musubi_mail_sent_total 0"),
@@ -593,7 +576,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         ids.iter().all(|id| id.starts_with("<digest.daily.")),
         "{ids:?}"
     );
-    let h = health(http.clone(), daemon.url("/healthz")).await;
+    let h = crate::util::health(&daemon).await;
     assert_eq!(h["mail"]["sent"], json!(3), "{h}");
     assert_eq!(h["mail"]["ok"], json!(true), "{h}");
 }

@@ -5,6 +5,7 @@ mod auth_leaks;
 mod console;
 mod correlation_quality;
 mod council;
+mod council_leaks;
 mod crash;
 mod extract;
 mod faults;

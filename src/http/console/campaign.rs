@@ -19,7 +19,7 @@ use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{badge, confidence, internal, not_found, render, when};
 use crate::council::read::{CampaignPage, CampaignReview};
-use crate::council::review::{self, PinKind, PinRequest};
+use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
 use crate::http::AppState;
 use crate::model::{CampaignId, Disposition, Observable, ReportId};
@@ -418,7 +418,12 @@ pub async fn pin(
     let res = state
         .store
         .writer()
-        .run(commands::pin(cid, request, note, analyst, Utc::now()))
+        .run(commands::pin(
+            request.pin_of(cid),
+            note,
+            analyst,
+            Utc::now(),
+        ))
         .await;
     match res {
         Ok(_) => back(cid, "saved=pin", "merge"),
