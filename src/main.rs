@@ -12,6 +12,7 @@ use serde::Serialize;
 use musubi::config::Config;
 use std::sync::Arc;
 
+use musubi::council::read::FeedView;
 use musubi::council::{CampaignView, ReadPath, Viewer, commands};
 use musubi::model::{CampaignId, Category, MemberClass, MemberId, Origin, Sector};
 use musubi::store::{self, Store};
@@ -331,7 +332,10 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let store = Store::open(&data_dir)?;
-            let table = store.read(|conn| musubi::council::stats::table(conn, from, to))?;
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let today = chrono::Utc::now().date_naive();
+            let table = block_on(read.statistics(&operator(), from, to, today))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", musubi::council::stats::render(&table, lang, format));
             store.close();
             Ok(())
@@ -1024,8 +1028,14 @@ fn feeds_cmd(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> 
     let store = Store::open(data_dir)?;
     match cmd {
         FeedsCommand::List { json } => {
-            let states: std::collections::HashMap<_, _> =
-                store.read(store::feeds::all_states)?.into_iter().collect();
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let states: std::collections::HashMap<_, _> = block_on(read.feeds(&operator()))?
+                .into_iter()
+                .filter_map(|f| match f {
+                    FeedView::Full { name, state } => Some((name, state)),
+                    FeedView::Summary { .. } => None,
+                })
+                .collect();
             let configured = if config.feeds_file.is_file() {
                 FeedsConfig::load(&config.feeds_file)?.feeds
             } else {
