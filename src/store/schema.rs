@@ -210,4 +210,16 @@ pub const MIGRATIONS: &[&str] = &[
         JOIN reports r ON r.seq = cr.seq
         WHERE rl.released_at >= r.received_at;
     "#,
+    // 6: mail: recipients the SMTP server refused for good (5xx) are recorded per batch, so a
+    // digest completes for everyone else instead of retrying the whole window for ever.
+    r#"
+    CREATE TABLE mail_rejections (
+        kind        TEXT NOT NULL,
+        batch       TEXT NOT NULL,
+        member_id   TEXT NOT NULL,
+        error       TEXT NOT NULL,
+        rejected_at TEXT NOT NULL,
+        PRIMARY KEY (kind, batch, member_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
