@@ -775,13 +775,11 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             let m = store
                 .read(move |c| store::members::find(c, &who))?
                 .with_context(|| format!("no member with id or name {member:?}"))?;
-            store
-                .mail()
-                .set_contact_blocking(store::mail::Contact {
-                    member: m.id.clone(),
-                    email,
-                    language: lang.as_str().to_string(),
-                })?;
+            store.mail().set_contact_blocking(store::mail::Contact {
+                member: m.id.clone(),
+                email,
+                language: lang.as_str().to_string(),
+            })?;
             println!("member {}: contact set", m.id);
         }
     }

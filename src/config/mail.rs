@@ -287,8 +287,9 @@ impl SecretSource {
     /// Reads the secret; the error names where it was looked for, never its value.
     pub fn read(&self) -> Result<String, String> {
         let secret = match self {
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|e| format!("environment variable {var}: {e}"))?,
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|e| format!("environment variable {var}: {e}"))?
+            }
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| format!("{}: {e}", path.display()))?,
@@ -539,9 +540,8 @@ pub(super) fn validate(
                     .filter_map(|u| match url::Url::parse(u) {
                         Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
                         Ok(_) => {
-                            problems.push(format!(
-                                "alerts.webhooks: {u:?}: only http and https URLs"
-                            ));
+                            problems
+                                .push(format!("alerts.webhooks: {u:?}: only http and https URLs"));
                             None
                         }
                         Err(e) => {

@@ -97,15 +97,17 @@ impl MailBook {
     }
 
     /// [`MailBook::pending`] outside the async runtime.
-    pub fn pending_blocking(
-        &self,
-        digest: &str,
-    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+    pub fn pending_blocking(&self, digest: &str) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
         self.store.read(|c| pending(c, digest))
     }
 
     /// Starts a window: recorded before the first message goes out.
-    pub async fn begin(&self, digest: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+    pub async fn begin(
+        &self,
+        digest: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<()> {
         let d = digest.to_string();
         self.store
             .writer()
@@ -195,7 +197,12 @@ impl MailBook {
     }
 
     /// Records a delivery failure (shown to the secretariat in its digest).
-    pub async fn record_failure(&self, context: &str, error: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn record_failure(
+        &self,
+        context: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let (c2, e) = (context.to_string(), error.to_string());
         self.store
             .writer()
@@ -241,7 +248,10 @@ pub(in crate::engine) fn contacts(conn: &Connection) -> Result<HashMap<MemberId,
     .collect()
 }
 
-pub(in crate::engine) fn sent_until(conn: &Connection, digest: &str) -> Result<Option<DateTime<Utc>>> {
+pub(in crate::engine) fn sent_until(
+    conn: &Connection,
+    digest: &str,
+) -> Result<Option<DateTime<Utc>>> {
     let raw: Option<String> = conn
         .query_row(
             "SELECT sent_until FROM digest_state WHERE digest = ?1",
@@ -386,9 +396,18 @@ mod tests {
             [ts(at)],
         )
         .unwrap();
-        record_failure(&conn, "digest d: copy for member m003 refused permanently", "550", at)
-            .unwrap();
-        assert!(rejected(&conn, "digest", "d.1").unwrap().contains_key(&MemberId("m003".into())));
+        record_failure(
+            &conn,
+            "digest d: copy for member m003 refused permanently",
+            "550",
+            at,
+        )
+        .unwrap();
+        assert!(
+            rejected(&conn, "digest", "d.1")
+                .unwrap()
+                .contains_key(&MemberId("m003".into()))
+        );
         assert!(rejected(&conn, "digest", "d.2").unwrap().is_empty());
         let f = failures(&conn, at, at + chrono::Duration::seconds(1)).unwrap();
         assert_eq!(f.len(), 1);

@@ -330,7 +330,12 @@ pub async fn send(
     if !cfg.webhooks.is_empty() {
         outcome.webhooks = webhook::post(config, &seen, batch, now).await;
     }
-    tracing::info!(campaigns = batch.len(), sent = outcome.sent, rejected = outcome.rejected, "Alert sent.");
+    tracing::info!(
+        campaigns = batch.len(),
+        sent = outcome.sent,
+        rejected = outcome.rejected,
+        "Alert sent."
+    );
     Ok(outcome)
 }
 

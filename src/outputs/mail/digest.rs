@@ -299,7 +299,9 @@ pub fn language(choice: LanguageChoice, recorded: Option<&str>) -> Language {
     match choice {
         LanguageChoice::Ja => Language::Ja,
         LanguageChoice::En => Language::En,
-        LanguageChoice::PerMember => recorded.and_then(|l| l.parse().ok()).unwrap_or(Language::Ja),
+        LanguageChoice::PerMember => recorded
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(Language::Ja),
     }
 }
 
@@ -495,7 +497,11 @@ pub fn address(r: &MailRecipient) -> Result<Mailbox, MailError> {
 
 /// Whether a digest is due at `now`: a window is open, or a schedule time has passed since
 /// the last completed window. A digest never seen before starts its first window now.
-pub async fn due(book: &MailBook, digest: &DigestConfig, now: DateTime<Utc>) -> Result<bool, MailError> {
+pub async fn due(
+    book: &MailBook,
+    digest: &DigestConfig,
+    now: DateTime<Utc>,
+) -> Result<bool, MailError> {
     if book.pending(&digest.name).await?.is_some() {
         return Ok(true);
     }
