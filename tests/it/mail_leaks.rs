@@ -294,17 +294,20 @@ fn digest_send_works_from_the_cli() {
     assert_eq!(sink.messages().len(), 1);
 }
 
-/// A loopback HTTP receiver that keeps every POST (body and signature header).
+/// A POST as received: the body and the signature header.
+type Post = (Vec<u8>, Option<String>);
+
+/// A loopback HTTP receiver that keeps every POST.
 struct Receiver {
     url: String,
-    got: Arc<Mutex<Vec<(Vec<u8>, Option<String>)>>>,
+    got: Arc<Mutex<Vec<Post>>>,
 }
 
 impl Receiver {
     async fn start() -> Receiver {
         use axum::body::Bytes;
         use axum::http::HeaderMap;
-        let got: Arc<Mutex<Vec<(Vec<u8>, Option<String>)>>> = Arc::default();
+        let got: Arc<Mutex<Vec<Post>>> = Arc::default();
         let g = got.clone();
         let app = axum::Router::new().route(
             "/hook",
@@ -328,7 +331,7 @@ impl Receiver {
         Receiver { url, got }
     }
 
-    fn posts(&self) -> Vec<(Vec<u8>, Option<String>)> {
+    fn posts(&self) -> Vec<Post> {
         self.got.lock().unwrap().clone()
     }
 }
