@@ -758,7 +758,6 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             email,
             lang,
         } => {
-            use musubi::outputs::mail::state;
             email
                 .parse::<lettre::Address>()
                 .with_context(|| format!("{email:?} is not a mail address"))?;
@@ -766,14 +765,11 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             let m = store
                 .read(move |c| store::members::find(c, &who))?
                 .with_context(|| format!("no member with id or name {member:?}"))?;
-            let contact = state::Contact {
+            store.mail().set_contact_blocking(store::mail::Contact {
                 member: m.id.clone(),
                 email,
-                language: lang,
-            };
-            store
-                .writer()
-                .write_blocking(move |conn| state::set_contact(conn, &contact))?;
+                language: lang.as_str().to_string(),
+            })?;
             println!("member {}: contact set", m.id);
         }
     }
@@ -782,6 +778,7 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
 }
 
 fn digest_cmd(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
+    use musubi::council::ReadPath;
     use musubi::outputs::mail::{MailError, Mailer, digest};
     let name = match &cmd {
         DigestCommand::Preview { name, .. } | DigestCommand::Send { name } => name.clone(),
@@ -793,56 +790,70 @@ fn digest_cmd(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = std::sync::Arc::new(correlator.engine().snapshot());
+    let read = ReadPath::snapshot(store.clone(), set, None);
+    let book = store.mail();
     let now = chrono::Utc::now();
-    match cmd {
-        DigestCommand::Preview { member, html, .. } => {
-            let members = match member {
-                Some(who) => {
-                    let w = who.clone();
-                    vec![
-                        store
-                            .read(move |c| store::members::find(c, &w))?
+    // Everything below runs inside the runtime: the mailer's connection pool starts a task
+    // when it is built, and the read path reads on the blocking pool.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cmd {
+            DigestCommand::Preview { member, html, .. } => {
+                let members = match member {
+                    Some(who) => vec![
+                        read.mail_member(&who)
+                            .await?
                             .with_context(|| format!("no member with id or name {who:?}"))?,
-                    ]
-                }
-                None => digest::recipients(&store, &d.audience)?
-                    .into_iter()
-                    .map(|r| r.member)
-                    .collect(),
-            };
-            let one = members.len() == 1;
-            for m in &members {
-                match digest::preview(&store, config, d, &set, m, now)? {
-                    None => println!("{}: nothing to send", m.id),
-                    Some(r) if one => {
-                        println!("Subject: {}\n", r.subject);
-                        println!("{}", if html { &r.html } else { &r.text });
+                    ],
+                    None => {
+                        let mut out = Vec::new();
+                        for r in digest::recipients(&read, &d.audience).await? {
+                            out.extend(read.mail_member(&r.member.0).await?);
+                        }
+                        out
                     }
-                    Some(r) => println!("{}: {}", m.id, r.subject),
+                };
+                let one = members.len() == 1;
+                for m in &members {
+                    if !m.active {
+                        println!("{}: not an active member; receives no mail", m.member);
+                        continue;
+                    }
+                    match digest::preview(&read, &book, config, d, m, now).await? {
+                        None => println!("{}: nothing to send", m.member),
+                        Some(r) if one => {
+                            println!("Subject: {}\n", r.subject);
+                            println!("{}", if html { &r.html } else { &r.text });
+                        }
+                        Some(r) => println!("{}: {}", m.member, r.subject),
+                    }
                 }
             }
+            DigestCommand::Send { .. } => {
+                let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+                let mailer = Mailer::new(smtp, Default::default())?;
+                let out = digest::run(
+                    &read,
+                    &book,
+                    config,
+                    &mailer,
+                    d,
+                    digest::RunOptions::at(now),
+                )
+                .await?;
+                println!(
+                    "digest {name}: sent {}, already sent {}, nothing to send {}, refused {}",
+                    out.sent, out.already_sent, out.empty, out.rejected
+                );
+            }
         }
-        DigestCommand::Send { .. } => {
-            let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
-            let mailer = Mailer::new(smtp, Default::default())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let out = runtime.block_on(digest::run(
-                &store,
-                config,
-                &mailer,
-                d,
-                &set,
-                digest::RunOptions::at(now),
-            ))?;
-            println!(
-                "digest {name}: sent {}, already sent {}, nothing to send {}",
-                out.sent, out.already_sent, out.empty
-            );
-        }
-    }
+        anyhow::Ok(())
+    })?;
+    drop(runtime);
+    drop((read, book));
     store.close();
     Ok(())
 }

@@ -23,6 +23,7 @@ mod console;
 mod council;
 mod feeds;
 mod health;
+mod mail;
 mod reports;
 mod secretariat;
 mod stats;
@@ -41,6 +42,7 @@ pub use console::{CampaignPage, CampaignReview, QueueRow};
 pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
+pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
