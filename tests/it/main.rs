@@ -13,6 +13,7 @@ mod formats;
 mod leak;
 mod mail;
 mod mail_faults;
+mod output_leaks;
 mod readonly;
 mod systemd;
 mod taxii;

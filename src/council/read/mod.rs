@@ -18,6 +18,7 @@
 //! One file per kind of output, each adding its methods to [`ReadPath`].
 
 mod campaigns;
+mod exports;
 mod reports;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
 pub use campaigns::Page;
+pub use exports::CampaignExport;
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
