@@ -30,10 +30,11 @@ use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::formats::stix_min;
-use crate::model::{Member, Origin};
+use crate::model::Member;
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
+use crate::sources::submission;
 use crate::store;
 
 /// The TAXII routes, to be merged into the API router.
@@ -514,13 +515,7 @@ async fn add_objects(
     let converted = stix_min::convert(objects);
     let request_time = Utc::now();
     if let Some(draft) = converted.draft.clone() {
-        let origin = Origin::Submission {
-            member: member.0.id.clone(),
-        };
-        state
-            .store
-            .writer()
-            .write(move |conn| store::reports::insert(conn, &origin, &draft, request_time))
+        submission::store(&state.store, &member.0.id, vec![draft], request_time)
             .await
             .inspect_err(|e| {
                 if e.is_storage_unavailable() {

@@ -1,6 +1,7 @@
 //! Issue #14 regressions for what leaves musubi in members' formats: TAXII collections,
 //! STIX / MISP / CSV exports (finding 9: sharing scope, release; scope carried by every
-//! format) and CSV formula neutralisation.
+//! format), STIX submissions (finding 15: rejected whole on the API, per object on TAXII),
+//! and CSV formula neutralisation.
 //!
 //! Real daemon on loopback, real tokens, the real CLI; no mocks.
 
@@ -437,5 +438,162 @@ async fn csv_export_neutralises_formulas() {
             !v.starts_with(['=', '+', '-', '@']),
             "{v} would run as a formula"
         );
+    }
+}
+
+fn stix_bundle(objects: Vec<Value>) -> Value {
+    json!({
+        "type": "bundle",
+        "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+        "objects": objects,
+    })
+}
+
+fn indicator(id: &str, pattern: &str) -> Value {
+    json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": format!("indicator {id}"),
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z",
+    })
+}
+
+const GOOD: &str = "indicator--0a5a6a59-33b6-4a2d-9a46-2f6a1f5d1c01";
+const BAD: &str = "indicator--0a5a6a59-33b6-4a2d-9a46-2f6a1f5d1c02";
+const PARTLY: &str = "indicator--0a5a6a59-33b6-4a2d-9a46-2f6a1f5d1c03";
+
+/// Finding 15: a STIX bundle on `POST /api/v1/reports` is rejected whole when one object
+/// is invalid, like a native submission: 400 naming the object and what was wrong, and
+/// nothing stored. Fails on the main of round 1 (201, the bad pattern kept as text).
+#[tokio::test(flavor = "multi_thread")]
+async fn stix_submission_with_an_invalid_indicator_is_rejected_whole() {
+    let data = DataDir::new();
+    let provider = data.add_member("Kitakami Water Works", "class1", Some("water"));
+    let secretariat = data.add_member("Council Analyst", "secretariat", None);
+    let daemon = Daemon::start(&data);
+    let url = daemon.url("/api/v1/reports");
+    let p = Client::new(&provider);
+    for bad in [
+        "[ipv4-addr:value = 'not-an-ip']",
+        "[ipv4-addr:value = '198.51.100.23'",
+        "[process:pid = 4]",
+    ] {
+        let bundle = stix_bundle(vec![
+            indicator(GOOD, "[domain-name:value = 'good-one.example']"),
+            indicator(BAD, bad),
+        ]);
+        let (status, answer) = p
+            .post_raw(
+                &url,
+                "application/stix+json;version=2.1",
+                bundle.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        let text = answer.to_string();
+        assert!(
+            text.contains(BAD),
+            "{bad}: the answer names no object: {text}"
+        );
+        assert!(
+            !text.contains(GOOD),
+            "{bad}: blames the good object: {text}"
+        );
+    }
+    // A valid bundle still goes in (so the 400s above are about the bad object).
+    let bundle = stix_bundle(vec![indicator(
+        GOOD,
+        "[domain-name:value = 'good-two.example']",
+    )]);
+    let (status, answer) = p
+        .post_raw(
+            &url,
+            "application/stix+json",
+            bundle.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    wait_current(&daemon).await;
+    // Nothing of the rejected bundles was stored: the secretariat sees one campaign,
+    // holding only the valid bundle's value.
+    let text = only_campaign(&daemon, &secretariat).await.to_string();
+    assert!(text.contains("good-two.example"), "{text}");
+    assert!(!text.contains("good-one.example"), "{text}");
+}
+
+/// The one campaign there is, in detail, as the secretariat sees it.
+async fn only_campaign(daemon: &Daemon, secretariat: &str) -> Value {
+    let sec = Client::new(secretariat);
+    let (code, list) = sec.get(&daemon.url("/api/v1/campaigns")).await;
+    assert_eq!(code, 200, "{list}");
+    let campaigns = list["campaigns"].as_array().expect("campaigns");
+    assert_eq!(campaigns.len(), 1, "{list}");
+    let id = campaigns[0]["id"].as_str().unwrap();
+    let (code, detail) = sec
+        .get(&daemon.url(&format!("/api/v1/campaigns/{id}")))
+        .await;
+    assert_eq!(code, 200, "{detail}");
+    detail
+}
+
+/// Finding 15, TAXII side: a POSTed envelope answers per-object outcomes (TAXII 2.1 status
+/// resource) and nothing of a failed object is stored — not even the part of a pattern
+/// this server understood. Fails on the main of round 1, which took `198.51.100.31` out of
+/// `[ipv4-addr:value = '198.51.100.31' AND process:pid = 4]` and called the object a
+/// success.
+#[tokio::test(flavor = "multi_thread")]
+async fn taxii_post_reports_per_object_and_stores_nothing_of_a_failure() {
+    let data = DataDir::new();
+    let provider = data.add_member("Kitakami Water Works", "class1", Some("water"));
+    let secretariat = data.add_member("Council Analyst", "secretariat", None);
+    let daemon = Daemon::start(&data);
+    let envelope = json!({"objects": [
+        indicator(GOOD, "[domain-name:value = 'taxii-good.example']"),
+        indicator(BAD, "[ipv4-addr:value = 'not-an-ip']"),
+        indicator(PARTLY, "[ipv4-addr:value = '198.51.100.31' AND process:pid = 4]"),
+    ]});
+    let r = Client::new(&provider)
+        .http
+        .post(daemon.url("/taxii2/api/collections/members/objects/"))
+        .basic_auth("member", Some(&provider))
+        .header("accept", TAXII_MEDIA)
+        .header("content-type", TAXII_MEDIA)
+        .body(envelope.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["status"], "complete", "{status}");
+    assert_eq!(status["total_count"], 3, "{status}");
+    assert_eq!(status["success_count"], 1, "{status}");
+    assert_eq!(status["failure_count"], 2, "{status}");
+    assert_eq!(status["successes"][0]["id"], GOOD, "{status}");
+    let failed: Vec<&str> = status["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&BAD) && failed.contains(&PARTLY),
+        "{status}"
+    );
+    for f in status["failures"].as_array().unwrap() {
+        assert!(
+            f["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a failure says why: {f}"
+        );
+    }
+    wait_current(&daemon).await;
+    let text = only_campaign(&daemon, &secretariat).await.to_string();
+    assert!(text.contains("taxii-good.example"), "{text}");
+    for gone in ["198.51.100.31", "not-an-ip", "process:pid"] {
+        assert!(!text.contains(gone), "{gone} stored: {text}");
     }
 }
