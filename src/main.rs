@@ -141,7 +141,7 @@ enum Command {
         json: bool,
     },
     /// Export campaigns (STIX 2.1 bundle, MISP feed or CSV) for one audience: `--as MEMBER`
-    /// (what that member may see) or `--audience public` (TLP:CLEAR only). There is no
+    /// (what that member may see), `--audience members` or `--audience public`. There is no
     /// default audience, so that nothing is exported more widely than meant.
     Export(ExportArgs),
 }
@@ -157,8 +157,10 @@ struct ExportArgs {
         required_unless_present = "audience"
     )]
     member: Option<String>,
-    /// Narrow further: `public` (TLP:CLEAR only; needs no member), `members` (what every
-    /// member may see: up to TLP:AMBER), `viewer` (exactly what --as may see; the default).
+    /// An audience instead of one member: `public` (released TLP:CLEAR without sharing
+    /// scope), `members` (what every member may receive: released, up to TLP:AMBER, without
+    /// sharing scope); `viewer` is exactly what --as may see (the default). `public` and
+    /// `members` need no --as; given one, they still export only the audience's part.
     #[arg(long, value_enum)]
     audience: Option<ExportAudience>,
     /// Output file (stix, csv; default stdout) or directory (misp-feed; required).
@@ -944,29 +946,40 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 fn export(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
-    use musubi::outputs::{self, Audience};
-    let audience = match args.audience {
-        Some(ExportAudience::Public) => Audience::Public,
-        Some(ExportAudience::Members) => Audience::Members,
-        Some(ExportAudience::Viewer) | None => Audience::Viewer,
-    };
+    use musubi::outputs;
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
-    let viewer = match &args.member {
-        Some(who) => {
-            let key = who.clone();
-            let member = store
-                .read(move |c| store::members::find(c, &key))?
-                .with_context(|| format!("no member with id or name {who:?}"))?;
-            Viewer::of(&member)
-        }
-        None if audience == Audience::Public => {
-            Viewer::member(MemberId("public".into()), MemberClass::General)
-        }
-        None => bail!("--audience other than public needs --as MEMBER"),
-    };
-    let set = correlator.engine().snapshot();
-    let exports = store.read(|c| outputs::gather(c, &set, &viewer, audience, args.campaign))?;
+    let read = ReadPath::snapshot(
+        store.clone(),
+        std::sync::Arc::new(correlator.engine().snapshot()),
+        None,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let exports = runtime.block_on(async {
+        let member = match &args.member {
+            Some(who) => Some(
+                read.member_viewer(&operator(), who)
+                    .await?
+                    .with_context(|| format!("no member with id or name {who:?}"))?,
+            ),
+            None => None,
+        };
+        // The audience is a viewer of its own, narrower than any member: the policy
+        // decides for it alone (scope, release and TLP included).
+        let viewer = match (args.audience, member) {
+            (Some(ExportAudience::Public), _) => Viewer::PUBLIC,
+            (Some(ExportAudience::Members), _) => outputs::MEMBERS,
+            (Some(ExportAudience::Viewer) | None, Some(member)) => member,
+            (Some(ExportAudience::Viewer) | None, None) => {
+                bail!("--audience viewer needs --as MEMBER")
+            }
+        };
+        Ok(read.exports(&viewer, args.campaign).await?)
+    })?;
+    drop(read);
     store.close();
     if let Some(id) = args.campaign
         && exports.is_empty()

@@ -16,7 +16,15 @@ use crate::model::{Member, MemberClass, MemberId, Origin, ReportMeta, Tlp};
 impl ReportMeta {
     /// How far a viewer who may see the report may pass it on.
     pub fn onward(&self) -> Onward {
-        match (self.scope, self.tlp) {
+        Onward::of(self.scope, self.tlp)
+    }
+}
+
+impl Onward {
+    /// How far material of this scope and TLP may travel (a campaign's: its narrowest
+    /// visible scope and TLP).
+    pub fn of(scope: Option<Scope>, tlp: Tlp) -> Onward {
+        match (scope, tlp) {
             (Some(Scope::ProviderAndSecretariat), _) => Onward::ProviderAndSecretariat,
             (_, Tlp::Red) => Onward::NamedRecipients,
             (_, Tlp::AmberStrict) => Onward::OwnOrganisation,

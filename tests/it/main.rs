@@ -16,6 +16,7 @@ mod leak;
 mod mail;
 mod mail_faults;
 mod mail_leaks;
+mod output_leaks;
 mod readonly;
 mod systemd;
 mod taxii;
