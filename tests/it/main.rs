@@ -15,6 +15,7 @@ mod formats;
 mod leak;
 mod mail;
 mod mail_faults;
+mod provider_leaks;
 mod readonly;
 mod systemd;
 mod taxii;
