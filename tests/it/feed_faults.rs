@@ -687,7 +687,7 @@ async fn the_daemon_shows_no_feed_credentials_and_stores_nothing_from_loopback()
     let data = DataDir::new();
     let feeds_toml = format!(
         "[[feed]]\nname = \"secret-feed\"\n\
-         url = \"http://alice:s3cretpw@127.0.0.1:{p}/kev?apikey=K123456&token=T654321&page=1\"\n\
+         url = \"http://alice:s3cretpw@127.0.0.1:{p}/missing?apikey=K123456&token=T654321&page=1\"\n\
          format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"5s\"\n\n\
          [[feed]]\nname = \"looping-back\"\nurl = \"http://127.0.0.1:{p}/redirect\"\n\
          format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"5s\"\n",
