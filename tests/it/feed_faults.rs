@@ -747,3 +747,53 @@ async fn the_daemon_shows_no_feed_credentials_and_stores_nothing_from_loopback()
         "an item from loopback was stored: {found}"
     );
 }
+
+/// #14 (XML cap) through the daemon: a feed of 8 MB of empty XML elements ends with the
+/// parser's element-cap error, and the daemon's memory stays far below the 288 MB that the
+/// element tree alone took before the cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xml_element_flood_feed_is_refused_without_the_memory() {
+    let data = DataDir::new();
+    std::fs::write(data.path().join("flood.xml"), crate::formats::xml_flood()).unwrap();
+    std::fs::write(
+        data.path().join("feeds.toml"),
+        "[[feed]]\nname = \"flood\"\nurl = \"file://flood.xml\"\nformat = \"rss\"\n\
+         schedule = \"0 0 0 1 1 * *\"\nmax_bytes = \"16MB\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.path().join("musubi.toml"),
+        "[feeds]\nfile = \"feeds.toml\"\n",
+    )
+    .unwrap();
+    let cfg = data.path().join("musubi.toml");
+    let token = data.add_member("Feed Watcher", "class1", None);
+    let daemon = Daemon::start_with(&data, &["--config", cfg.to_str().unwrap()]);
+    let client = Client::new(&token);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let flood = loop {
+        let (status, body) = client.get(&daemon.url("/api/v1/feeds")).await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(f) = body["feeds"].as_array().and_then(|f| {
+            f.iter()
+                .find(|f| f["last_success"].is_string() || f["last_error"].is_string())
+                .cloned()
+        }) {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "flood feed not polled: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let peak = peak_rss_kb(daemon.child.id());
+    eprintln!(
+        "daemon peak RSS with an XML element flood feed: {} MB",
+        peak / 1024
+    );
+    let error = flood["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("feed flood: rss: malformed XML at line 1")
+            && error.contains("more than 250000 elements and attributes"),
+        "{flood}"
+    );
+    assert!(peak < 160 * 1024, "daemon peak RSS {peak} kB");
+}
