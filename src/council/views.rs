@@ -49,6 +49,10 @@ pub struct ReportView {
     /// or expelled members stay visible but marked. Set by the caller, which knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_status: Option<crate::store::members::MemberStatus>,
+    /// Secretariat only: what the source format said about who produced the report (file,
+    /// MISP organisations, STIX identities); it names the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::model::Provenance>,
 }
 
 /// A campaign as one viewer may see it.
@@ -125,6 +129,7 @@ impl Viewer {
             },
             campaign,
             provider_status: None,
+            provenance: d.provenance.clone().filter(|_| self.is_secretariat()),
         })
     }
 

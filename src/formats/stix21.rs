@@ -128,12 +128,32 @@ struct Acc {
     unsupported_patterns: Vec<String>,
     tlp: Option<Tlp>,
     first_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who the objects say created them (`created_by_ref` identity names): provenance for
+    /// the secretariat, never content.
+    created_by: Vec<String>,
 }
 
 impl Acc {
     fn tag(&mut self, t: String) {
         if !self.tags.contains(&t) {
             self.tags.push(t);
+        }
+    }
+
+    /// Records the creator of `obj`: the identity's name when the bundle describes it,
+    /// else its id.
+    fn creator(&mut self, bundle: &Bundle<'_>, obj: &Value) {
+        let Some(id) = str_field(obj, "created_by_ref") else {
+            return;
+        };
+        let name = bundle
+            .by_id
+            .get(id)
+            .and_then(|i| str_field(i, "name"))
+            .unwrap_or(id)
+            .to_string();
+        if !self.created_by.contains(&name) {
+            self.created_by.push(name);
         }
     }
 
@@ -197,6 +217,7 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
     if let Some(t) = bundle.tlp_of(obj) {
         acc.tlp = acc.tlp.max(Some(t));
     }
+    acc.creator(bundle, obj);
     match ty {
         "indicator" => {
             acc.time(str_field(obj, "valid_from").and_then(parse_time));
@@ -296,6 +317,9 @@ fn finish(acc: Acc, mut draft: ReportDraft) -> ReportDraft {
             draft.tags.push(t);
         }
     }
+    if !acc.created_by.is_empty() {
+        draft.provenance_mut().stix_created_by = acc.created_by;
+    }
     if !acc.unsupported_patterns.is_empty() {
         if !draft.description.is_empty() {
             draft.description.push_str("\n\n");
@@ -366,6 +390,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             tlp: bundle.tlp_of(obj),
             ..Acc::default()
         };
+        acc.creator(&bundle, obj);
         for r in array(obj, "object_refs").iter().filter_map(Value::as_str) {
             referenced.insert(r);
             if let Some(target) = bundle.by_id.get(r) {

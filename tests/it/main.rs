@@ -17,6 +17,7 @@ mod mail;
 mod mail_faults;
 mod mail_leaks;
 mod output_leaks;
+mod provider_leaks;
 mod readonly;
 mod systemd;
 mod taxii;
