@@ -11,6 +11,7 @@ mod feed_faults;
 mod feeds;
 mod formats;
 mod leak;
+mod leak_harness;
 mod mail;
 mod mail_faults;
 mod readonly;
