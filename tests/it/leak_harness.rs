@@ -184,7 +184,8 @@ fn resolve_cast(picks: &[u16; 7]) -> BTreeMap<Role, RosterMember> {
                 Role::Class2 => m.class == "class2",
                 Role::General => m.class == "general",
                 Role::Other | Role::Recipient | Role::Suspended => {
-                    m.name != "【非公表】" && m.sector.as_deref().is_none_or(|s| sector_size(s) >= 3)
+                    m.name != "【非公表】"
+                        && m.sector.as_deref().is_none_or(|s| sector_size(s) >= 3)
                 }
             })
             .collect();
@@ -282,7 +283,11 @@ fn report_spec() -> impl Strategy<Value = ReportSpec> {
         prop_oneof![3 => Just(0usize), 1 => 1..SCOPES.len()],
         0..CONFIDENCES.len(),
         prop::collection::btree_set(0..6usize, 1..=2),
-        prop_oneof![Just(Release::None), Just(Release::Report), Just(Release::Campaign)],
+        prop_oneof![
+            Just(Release::None),
+            Just(Release::Report),
+            Just(Release::Campaign)
+        ],
         0..WORDS.len(),
     )
         .prop_map(
@@ -443,7 +448,11 @@ fn facts(s: &Scenario) -> Vec<Fact> {
         }
         let (tlp, scope, release) = match e.kind {
             ExtraKind::RedToOthers => ("red", None, Release::None),
-            ExtraKind::ProviderOnly => (TLPS[e.tlp], Some("provider-and-secretariat"), Release::Report),
+            ExtraKind::ProviderOnly => (
+                TLPS[e.tlp],
+                Some("provider-and-secretariat"),
+                Release::Report,
+            ),
             ExtraKind::Unreleased => (TLPS[e.tlp], None, Release::None),
             ExtraKind::Strict => ("amber+strict", None, Release::Report),
         };
@@ -657,6 +666,17 @@ async fn campaigns_of(
 
 /// Plays one world. `with_extras`: W' (true) or W (false).
 async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
+    let t0 = std::time::Instant::now();
+    let verbose = std::env::var_os("LEAK_HARNESS_VERBOSE").is_some();
+    let phase = |what: &str| {
+        if verbose {
+            eprintln!(
+                "  [{}] {what} at {:.1} s",
+                if with_extras { "W'" } else { "W" },
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    };
     let data = DataDir::new();
     data.cli(&["member", "import", ROSTER]);
     let cast = resolve_cast(&s.picks);
@@ -737,12 +757,18 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             }
             Release::Campaign => {
                 wait_current(&daemon).await;
-                let (_, rv) = secc.get(&daemon.url(&format!("/api/v1/reports/{id}"))).await;
+                let (_, rv) = secc
+                    .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+                    .await;
                 let Some(c) = rv["campaign"].as_str().map(str::to_string) else {
-                    world.notes.push(format!("{} has no campaign to release", f.label));
+                    world
+                        .notes
+                        .push(format!("{} has no campaign to release", f.label));
                     continue;
                 };
-                let (_, cv) = secc.get(&daemon.url(&format!("/api/v1/campaigns/{c}"))).await;
+                let (_, cv) = secc
+                    .get(&daemon.url(&format!("/api/v1/campaigns/{c}")))
+                    .await;
                 let held: BTreeSet<String> = cv["reports"]
                     .as_array()
                     .map(|a| {
@@ -830,7 +856,9 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             )
             .await;
         if status != 201 {
-            world.notes.push(format!("sighting by {role:?} refused: {b}"));
+            world
+                .notes
+                .push(format!("sighting by {role:?} refused: {b}"));
         }
     }
     if let Some(k) = s.feedback {
@@ -867,6 +895,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     let status = if s.expel { "expelled" } else { "suspended" };
     data.cli(&["member", "status", &cast[&Role::Suspended].id, status]);
 
+    phase("scenario played");
     // --- Outputs --------------------------------------------------------------------------
     let all_campaigns: BTreeSet<String> = world.campaign_of.values().cloned().collect();
     let mut viewer_keys: Vec<ViewerKey> = ROLES.iter().map(|r| ViewerKey::Cast(*r)).collect();
@@ -1082,7 +1111,10 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         };
         for f in facts.iter().filter(|f| !f.extra) {
             if let Some(cid) = world.campaign_of.get(&f.label) {
-                out.insert(format!("sighting[of {}]", f.label), probe(cid.clone()).await);
+                out.insert(
+                    format!("sighting[of {}]", f.label),
+                    probe(cid.clone()).await,
+                );
             }
         }
         out.insert("sighting[absent]".into(), probe("C-2099-0999".into()).await);
@@ -1093,20 +1125,38 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             .extend(out);
     }
     let _ = all_campaigns;
+    phase("HTTP outputs read");
     drop(daemon);
 
     // CLI outputs (the daemon is stopped: the CLI opens the projections itself).
     let cfg = data.path().join("harness.toml");
     let cfg = cfg.to_str().unwrap();
+    // Each CLI run opens the projections (about 1.3 s): by default the public STIX export and
+    // one member chosen by the seed (export and digest preview); LEAK_HARNESS_ALL_CLI=1 runs every viewer's.
+    let all_cli = std::env::var_os("LEAK_HARNESS_ALL_CLI").is_some();
+    let chosen = [ROLES[(s.seed % 7) as usize]];
     for viewer in &viewer_keys {
+        if let ViewerKey::Cast(r) = viewer
+            && !all_cli
+            && !chosen.contains(r)
+        {
+            continue;
+        }
         let mut cli: Vec<(String, Vec<String>)> = Vec::new();
         match viewer {
             ViewerKey::Cast(r) => {
                 let id = cast[r].id.clone();
-                for format in ["stix", "csv"] {
+                let formats: &[&str] = if all_cli { &["stix", "csv"] } else { &["stix"] };
+                for format in formats {
                     cli.push((
                         format!("export {format} --as"),
-                        vec!["export".into(), "--format".into(), format.into(), "--as".into(), id.clone()],
+                        vec![
+                            "export".into(),
+                            "--format".into(),
+                            (*format).into(),
+                            "--as".into(),
+                            id.clone(),
+                        ],
                     ));
                 }
                 cli.push((
@@ -1123,13 +1173,14 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                 ));
             }
             ViewerKey::Public => {
-                for format in ["stix", "csv"] {
+                let formats: &[&str] = if all_cli { &["stix", "csv"] } else { &["stix"] };
+                for format in formats {
                     cli.push((
                         format!("export {format} --audience public"),
                         vec![
                             "export".into(),
                             "--format".into(),
-                            format.into(),
+                            (*format).into(),
                             "--audience".into(),
                             "public".into(),
                         ],
@@ -1154,6 +1205,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             );
         }
     }
+    phase("CLI outputs read");
     world
 }
 
@@ -1168,12 +1220,21 @@ fn normalise(text: &str) -> String {
     let res = RES.get_or_init(|| {
         vec![
             (
-                Regex::new(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( ?UTC|Z|[+-]\d{2}:?\d{2})?").unwrap(),
+                Regex::new(
+                    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( ?UTC|Z|[+-]\d{2}:?\d{2})?",
+                )
+                .unwrap(),
                 "<time>",
             ),
-            (Regex::new(r#"name="csrf" value="[^"]*""#).unwrap(), "<csrf>"),
+            (
+                Regex::new(r#"name="csrf" value="[^"]*""#).unwrap(),
+                "<csrf>",
+            ),
             (Regex::new(r#""next"\s*:\s*"[^"]*""#).unwrap(), "<next>"),
-            (Regex::new(r"\d+(\.\d+)? (seconds?|minutes?|hours?|秒|分) ?(ago|前)").unwrap(), "<ago>"),
+            (
+                Regex::new(r"\d+(\.\d+)? (seconds?|minutes?|hours?|秒|分) ?(ago|前)").unwrap(),
+                "<ago>",
+            ),
         ]
     });
     let mut s = text.to_string();
@@ -1182,8 +1243,10 @@ fn normalise(text: &str) -> String {
     }
     static IDS: OnceLock<Regex> = OnceLock::new();
     let ids = IDS.get_or_init(|| {
-        Regex::new(r"R-\d+|C-\d{4}-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-            .unwrap()
+        Regex::new(
+            r"R-\d+|C-\d{4}-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        )
+        .unwrap()
     });
     let mut seen: HashMap<String, usize> = HashMap::new();
     ids.replace_all(&s, |c: &regex::Captures| {
@@ -1196,18 +1259,51 @@ fn normalise(text: &str) -> String {
     .into_owned()
 }
 
+/// Console pages without fractional numbers (SVG coordinates of the timeline).
+fn no_coordinates(text: &str) -> String {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\d+\.\d+").unwrap())
+        .replace_all(text, "<n>")
+        .into_owned()
+}
+
 /// Volatile metric lines (process time, request counters) left out of the differential:
 /// the harness itself sends different numbers of requests to W and W'.
 fn metrics_stable(text: &str) -> String {
     text.lines()
         .filter(|l| {
             !l.starts_with('#')
-                && !["uptime", "http_", "seconds", "searches", "requests", "latency"]
-                    .iter()
-                    .any(|v| l.contains(v))
+                && ![
+                    "uptime", "http_", "seconds", "searches", "requests", "latency",
+                ]
+                .iter()
+                .any(|v| l.contains(v))
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A search answer without its echoed query.
+fn strip_query_echo(body: &str) -> String {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r#""query"\s*:\s*"(?:[^"\\]|\\.)*""#).unwrap())
+        .replace_all(body, r#""query":"…""#)
+        .into_owned()
+}
+
+/// The first words of a body, for messages (an HTML page's title).
+fn short(body: &str) -> String {
+    if let (Some(a), Some(b)) = (body.find("<title>"), body.find("</title>"))
+        && a < b
+    {
+        return format!("page «{}»", &body[a + 7..b]);
+    }
+    body.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(160)
+        .collect()
 }
 
 /// Needle occurrence with identifier boundaries (so `m12` does not match inside `m121`).
@@ -1237,7 +1333,10 @@ fn excerpt(hay: &str, needle: &str) -> String {
 fn first_difference(a: &str, b: &str) -> String {
     let (al, bl): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     for i in 0..al.len().max(bl.len()) {
-        let (x, y) = (al.get(i).copied().unwrap_or(""), bl.get(i).copied().unwrap_or(""));
+        let (x, y) = (
+            al.get(i).copied().unwrap_or(""),
+            bl.get(i).copied().unwrap_or(""),
+        );
         if x != y {
             let p = x
                 .char_indices()
@@ -1346,14 +1445,20 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                 if !allowed.contains(&f.label) {
                     needles.push((
                         f.title_marker.clone(),
-                        format!("title of hidden report {} ({} {:?})", f.label, f.tlp, f.scope),
+                        format!(
+                            "title of hidden report {} ({} {:?})",
+                            f.label, f.tlp, f.scope
+                        ),
                         false,
                     ));
                     for v in &f.values {
                         if !visible_markers.contains(v.marker.as_str()) {
                             needles.push((
                                 v.marker.clone(),
-                                format!("{} value {} of hidden report {}", v.kind, v.value, f.label),
+                                format!(
+                                    "{} value {} of hidden report {}",
+                                    v.kind, v.value, f.label
+                                ),
                                 false,
                             ));
                         }
@@ -1368,16 +1473,32 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                     continue;
                 }
                 let m = &cast[role];
-                needles.push((m.id.clone(), format!("member id of provider {role:?}"), true));
+                needles.push((
+                    m.id.clone(),
+                    format!("member id of provider {role:?}"),
+                    true,
+                ));
                 if m.name != "【非公表】" && !m.name.is_empty() {
-                    needles.push((m.name.clone(), format!("name of provider {role:?} ({})", m.id), false));
+                    needles.push((
+                        m.name.clone(),
+                        format!("name of provider {role:?} ({})", m.id),
+                        false,
+                    ));
                 }
                 if let Some(sec) = &m.sector
                     && sector_size(sec) < 3
                 {
-                    needles.push((sec.clone(), format!("sector of provider {role:?} (< 3 members)"), true));
+                    needles.push((
+                        sec.clone(),
+                        format!("sector of provider {role:?} (< 3 members)"),
+                        true,
+                    ));
                     if let Some((_, ja)) = SECTOR_JA.iter().find(|(c, _)| c == sec) {
-                        needles.push((ja.to_string(), format!("sector label of provider {role:?} (< 3 members)"), false));
+                        needles.push((
+                            ja.to_string(),
+                            format!("sector label of provider {role:?} (< 3 members)"),
+                            false,
+                        ));
                     }
                 }
             }
@@ -1387,24 +1508,32 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
         let public = needles_for(&public_set);
         for (route, o) in routes {
             let needles = if public_output(route) { &public } else { &own };
+            // A search answer echoes its query: the probe's own words are not a leak.
+            let body = if route.starts_with("search") {
+                strip_query_echo(&o.body)
+            } else {
+                o.body.clone()
+            };
             for (needle, what, bounded) in needles {
                 let hit = if *bounded {
-                    contains_bounded(&o.body, needle)
+                    contains_bounded(&body, needle)
                 } else {
-                    o.body.contains(needle.as_str())
+                    body.contains(needle.as_str())
                 };
                 if hit {
                     failures.push(Failure {
                         check: "scan",
                         viewer: *viewer,
                         route: format!("{tag} {route} ({})", o.status),
-                        what: format!("{what}: …{}…", excerpt(&o.body, needle)),
+                        what: format!("{what}: …{}…", excerpt(&body, needle)),
                     });
                 }
             }
         }
         // Visibility and hidden-equals-absent for reports.
-        let absent = routes.get("report[absent-far]").map(|o| (o.status, normalise(&o.body)));
+        let absent = routes
+            .get("report[absent-far]")
+            .map(|o| (o.status, normalise(&o.body)));
         for f in &present {
             let Some(o) = routes.get(&format!("report[{}]", f.label)) else {
                 continue;
@@ -1420,7 +1549,7 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                         f.tlp, f.scope, world.released[&f.label], f.provider
                     ),
                 });
-            } else if visible && o.status != 200 {
+            } else if visible && o.status != 200 && *viewer != ViewerKey::Public {
                 failures.push(Failure {
                     check: "withheld",
                     viewer: *viewer,
@@ -1442,9 +1571,9 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                     what: format!(
                         "hidden answers {} {:?}, absent answers {} {:?}",
                         o.status,
-                        o.body.chars().take(160).collect::<String>(),
+                        short(&o.body),
                         absent.0,
-                        absent.1.chars().take(160).collect::<String>()
+                        short(&absent.1)
                     ),
                 });
             }
@@ -1457,11 +1586,15 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                 }
                 m
             });
-        let absent_c = routes.get("campaign[absent]").map(|o| (o.status, normalise(&o.body)));
+        let absent_c = routes
+            .get("campaign[absent]")
+            .map(|o| (o.status, normalise(&o.body)));
         let absent_console = routes
             .get("console /console/campaigns/C-2099-0999")
             .map(|o| (o.status, normalise(&o.body)));
-        let absent_sighting = routes.get("sighting[absent]").map(|o| (o.status, normalise(&o.body)));
+        let absent_sighting = routes
+            .get("sighting[absent]")
+            .map(|o| (o.status, normalise(&o.body)));
         for (c, members) in &by_campaign {
             if members.iter().any(|f| seen.contains(&f.label)) {
                 continue;
@@ -1473,8 +1606,10 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                 (format!("sighting[of {label}]"), &absent_sighting),
             ] {
                 if let (Some(o), Some(absent)) = (routes.get(&key), absent)
-                    && (o.status, normalise(&o.body).replace(c.as_str(), "C-2099-0999"))
-                        != (absent.0, absent.1.clone())
+                    && (
+                        o.status,
+                        normalise(&o.body).replace(c.as_str(), "C-2099-0999"),
+                    ) != (absent.0, absent.1.clone())
                 {
                     failures.push(Failure {
                         check: "hidden-equals-absent",
@@ -1483,9 +1618,9 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                         what: format!(
                             "hidden campaign answers {} {:?}, absent answers {} {:?}",
                             o.status,
-                            o.body.chars().take(160).collect::<String>(),
+                            short(&o.body),
                             absent.0,
-                            absent.1.chars().take(160).collect::<String>()
+                            short(&absent.1)
                         ),
                     });
                 }
@@ -1498,7 +1633,10 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                 check: "hidden-equals-absent",
                 viewer: *viewer,
                 route: format!("{tag} sighting[absent]"),
-                what: format!("a sighting on an absent campaign was accepted: {} {}", o.status, o.body),
+                what: format!(
+                    "a sighting on an absent campaign was accepted: {} {}",
+                    o.status, o.body
+                ),
             });
         }
         // The suspended member: no API answer, no console page, no TAXII.
@@ -1514,7 +1652,7 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                             "a {} member got {}: {}",
                             if s.expel { "expelled" } else { "suspended" },
                             o.status,
-                            o.body.chars().take(120).collect::<String>()
+                            short(&o.body)
                         ),
                     });
                 }
@@ -1539,7 +1677,9 @@ fn differential(s: &Scenario, facts: &[Fact], w: &World, wp: &World) -> Vec<Fail
         // what it sees, and the extras changed no release of W material.
         let hidden = extras.iter().all(|f| {
             !seen.contains(&f.label)
-                && f.values.iter().all(|v| !visible_markers.contains(v.marker.as_str()))
+                && f.values
+                    .iter()
+                    .all(|v| !visible_markers.contains(v.marker.as_str()))
         });
         let same_releases = facts
             .iter()
@@ -1567,6 +1707,12 @@ fn differential(s: &Scenario, facts: &[Fact], w: &World, wp: &World) -> Vec<Fail
             };
             let (na, nb) = if route == "/metrics" {
                 (metrics_stable(&oa.body), metrics_stable(&ob.body))
+            } else if route.starts_with("console") {
+                // The timeline's coordinates follow the submission times (milliseconds apart).
+                (
+                    no_coordinates(&normalise(&oa.body)),
+                    no_coordinates(&normalise(&ob.body)),
+                )
             } else {
                 (normalise(&oa.body), normalise(&ob.body))
             };
@@ -1597,10 +1743,17 @@ fn describe(s: &Scenario, facts: &[Fact]) -> String {
             " {r:?}={}({}{})",
             m.id,
             m.class,
-            m.sector.as_deref().map(|s| format!(",{s}")).unwrap_or_default()
+            m.sector
+                .as_deref()
+                .map(|s| format!(",{s}"))
+                .unwrap_or_default()
         );
     }
-    let _ = write!(d, "\nsuspended member is {}", if s.expel { "expelled" } else { "suspended" });
+    let _ = write!(
+        d,
+        "\nsuspended member is {}",
+        if s.expel { "expelled" } else { "suspended" }
+    );
     for f in facts {
         let _ = write!(
             d,
@@ -1611,7 +1764,10 @@ fn describe(s: &Scenario, facts: &[Fact]) -> String {
             f.scope,
             f.confidence,
             f.release,
-            f.values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>()
+            f.values
+                .iter()
+                .map(|v| v.value.as_str())
+                .collect::<Vec<_>>()
         );
     }
     for (i, e) in s.extras.iter().enumerate() {
@@ -1628,14 +1784,24 @@ fn describe(s: &Scenario, facts: &[Fact]) -> String {
 /// Runs one case: both worlds side by side, then every check.
 fn run_case(s: &Scenario) -> (Vec<Failure>, String) {
     let facts = facts(s);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (w, wp) = rt.block_on(async {
-        let (a, b) = tokio::join!(play(s, &facts, false), play(s, &facts, true));
-        (a, b)
+    // Each world on its own thread and runtime: the CLI steps block.
+    let world = |extras: bool| {
+        let facts = &facts;
+        move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(play(s, facts, extras))
+        }
+    };
+    let (w, wp) = std::thread::scope(|scope| {
+        let a = scope.spawn(world(false));
+        let b = scope.spawn(world(true));
+        (
+            a.join().expect("world W panicked"),
+            b.join().expect("world W' panicked"),
+        )
     });
     let mut failures = check_world(s, &facts, &w, "W");
     failures.extend(check_world(s, &facts, &wp, "W'"));
@@ -1684,14 +1850,19 @@ fn differential_leak_harness() {
         if failures.is_empty() {
             return Ok(());
         }
+        let shown = if std::env::var_os("LEAK_HARNESS_ALL").is_some() {
+            usize::MAX
+        } else {
+            12
+        };
         let mut by_check: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         for f in &failures {
             by_check.entry(f.check).or_default().push(f.to_string());
         }
         let mut msg = format!("case {n}: {} failures\n", failures.len());
         for (check, list) in &by_check {
-            let _ = writeln!(msg, "== {check}: {} failures, first 12:", list.len());
-            for l in list.iter().take(12) {
+            let _ = writeln!(msg, "== {check}: {} failures, first {shown}:", list.len());
+            for l in list.iter().take(shown) {
                 let _ = writeln!(msg, "  {l}");
             }
             first
@@ -1710,9 +1881,15 @@ fn differential_leak_harness() {
     });
     let first = first.into_inner().unwrap();
     if keep_going && !first.is_empty() {
-        let mut msg = String::from("leak harness: failing checks, each with its first failing case\n");
+        let mut msg =
+            String::from("leak harness: failing checks, each with its first failing case\n");
         for (check, (list, notes)) in &first {
-            let _ = writeln!(msg, "== {check} ({} failures in its first failing {})", list.len(), notes.lines().next().unwrap_or(""));
+            let _ = writeln!(
+                msg,
+                "== {check} ({} failures in its first failing {})",
+                list.len(),
+                notes.lines().next().unwrap_or("")
+            );
             for l in list.iter().take(20) {
                 let _ = writeln!(msg, "  {l}");
             }
