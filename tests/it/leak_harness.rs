@@ -1364,6 +1364,37 @@ struct Failure {
     what: String,
 }
 
+impl Failure {
+    /// What kind of failure this is, without the case's markers and ids: the summary's row.
+    fn signature(&self) -> String {
+        static RES: OnceLock<[Regex; 4]> = OnceLock::new();
+        let [brackets, status, hexes, ids] = RES.get_or_init(|| {
+            [
+                Regex::new(r"\[[^\]]*\]").unwrap(),
+                Regex::new(r" \(\d+\)$| \(C-[0-9-]+\)$").unwrap(),
+                Regex::new(r"\b[tuv]?[0-9a-f]{10,}(\.example)?\b|http://u[0-9a-f]+\.example/p")
+                    .unwrap(),
+                Regex::new(r"\b(m\d{3}|R-\d+|C-\d{4}-\d+|w\d+|x\d+)\b").unwrap(),
+            ]
+        });
+        let route = self
+            .route
+            .trim_start_matches("W' ")
+            .trim_start_matches("W ");
+        let route = brackets.replace_all(route, "[…]");
+        let route = status.replace_all(&route, "");
+        let what = match self.check {
+            "differential" => String::new(),
+            _ => {
+                let head = self.what.split(": ").next().unwrap_or_default();
+                let head = hexes.replace_all(head, "…");
+                ids.replace_all(&head, "…").into_owned()
+            }
+        };
+        format!("[{}] {} {} {}", self.check, self.viewer, route, what)
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -1833,6 +1864,8 @@ fn differential_leak_harness() {
     let mut runner = TestRunner::new(config);
     // Per check: (first failing case's failures, its scenario), for the keep-going summary.
     let first: Mutex<BTreeMap<&'static str, (Vec<String>, String)>> = Mutex::default();
+    // Per failure signature: (cases it failed in, first case, first example).
+    let kinds: Mutex<BTreeMap<String, (usize, usize, String)>> = Mutex::default();
     let case_no = Mutex::new(0usize);
     let result = runner.run(&scenario(), |s| {
         let n = {
@@ -1855,6 +1888,19 @@ fn differential_leak_harness() {
         } else {
             12
         };
+        let mut case_kinds: BTreeMap<String, String> = BTreeMap::new();
+        for f in &failures {
+            case_kinds
+                .entry(f.signature())
+                .or_insert_with(|| f.to_string());
+        }
+        {
+            let mut k = kinds.lock().unwrap();
+            for (sig, example) in &case_kinds {
+                let e = k.entry(sig.clone()).or_insert((0, n, example.clone()));
+                e.0 += 1;
+            }
+        }
         let mut by_check: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         for f in &failures {
             by_check.entry(f.check).or_default().push(f.to_string());
@@ -1871,6 +1917,14 @@ fn differential_leak_harness() {
                 .entry(check)
                 .or_insert_with(|| (list.clone(), format!("case {n}\n{notes}")));
         }
+        let _ = writeln!(
+            msg,
+            "== kinds of failure in this case ({}):",
+            case_kinds.len()
+        );
+        for sig in case_kinds.keys() {
+            let _ = writeln!(msg, "  {sig}");
+        }
         let _ = write!(msg, "scenario:\n{notes}");
         if keep_going {
             eprintln!("{msg}");
@@ -1880,6 +1934,21 @@ fn differential_leak_harness() {
         }
     });
     let first = first.into_inner().unwrap();
+    let kinds = kinds.into_inner().unwrap();
+    if keep_going && !kinds.is_empty() {
+        let mut table = format!(
+            "leak harness: {} kinds of failure over {cases} cases (cases failing, first case, example)\n",
+            kinds.len()
+        );
+        for (sig, (count, case, example)) in &kinds {
+            let example: String = example.chars().take(400).collect();
+            let _ = writeln!(
+                table,
+                "{sig}\n    {count} case(s), first case {case}: {example}"
+            );
+        }
+        eprintln!("{table}");
+    }
     if keep_going && !first.is_empty() {
         let mut msg =
             String::from("leak harness: failing checks, each with its first failing case\n");
