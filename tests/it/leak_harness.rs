@@ -93,8 +93,12 @@ const SECTOR_JA: &[(&str, &str)] = &[
     ("petroleum", "石油"),
 ];
 
-/// Digest configuration for `musubi digest preview` (no SMTP: preview only).
+/// The daemon's configuration: the feeds (a loopback KEV feed and a feed whose URL carries
+/// credentials and cannot be reached), and a digest for `musubi digest preview` (no SMTP).
 const HARNESS_TOML: &str = r#"
+[feeds]
+file = "feeds.toml"
+
 [[digest]]
 name = "harness"
 schedule = "0 0 8 1 1 *"
@@ -103,6 +107,61 @@ secretariat = false
 language = "en"
 first_window_hours = 48
 "#;
+
+/// The feed URL's password and API key: secrets that no member may ever read.
+const FEED_PASSWORD: &str = "pw0harness0secret";
+const FEED_API_KEY: &str = "key0harness0secret";
+
+/// A loopback HTTP server that answers every request with three KEV entries (public feed
+/// items: TLP:CLEAR, no release needed). Lives as long as the test process.
+fn feed_server() -> &'static str {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let kev: Value = serde_json::from_slice(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/kev/known_exploited_vulnerabilities-2025.01.24.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let mut small = kev.clone();
+        small["vulnerabilities"] = json!(kev["vulnerabilities"].as_array().unwrap()[..3]);
+        small["count"] = json!(3);
+        let body = small.to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let body = body.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    let _ = stream.read(&mut buf);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        addr
+    })
+}
+
+fn feeds_toml() -> String {
+    let addr = feed_server();
+    // Port 9 (discard) on loopback: nothing listens, the poll fails and records an error.
+    format!(
+        "[[feed]]\nname = \"harness-kev\"\nurl = \"http://{addr}/kev.json\"\nformat = \"kev\"\n\
+         schedule = \"0 0 0 1 1 * *\"\n\n\
+         [[feed]]\nname = \"harness-private\"\n\
+         url = \"http://harness:{FEED_PASSWORD}@127.0.0.1:9/feed.json?apikey={FEED_API_KEY}\"\n\
+         format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"2s\"\n"
+    )
+}
 
 // ---------------------------------------------------------------------------------------
 // The cast and the roster.
@@ -266,6 +325,8 @@ struct Scenario {
     extras: Vec<ExtraSpec>,
     /// Secretariat pins a merge of the campaigns of these two W reports.
     merge: Option<(usize, usize)>,
+    /// Secretariat pins a split of this W report out of its campaign.
+    split: Option<usize>,
     /// (sighter, W report whose campaign is sighted, kind).
     sightings: Vec<(Role, usize, usize)>,
     /// Feedback request on the campaign of this W report; answered by those who see it.
@@ -335,9 +396,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::option::of((0..16usize, 0..16usize)),
         prop::collection::vec((role(), 0..16usize, 0..3usize), 0..4),
         prop::option::of(0..16usize),
+        prop::option::weighted(0.3, 0..16usize),
     )
         .prop_map(
-            |(seed, picks, expel, reports, extras, merge, sightings, feedback)| {
+            |(seed, picks, expel, reports, extras, merge, sightings, feedback, split)| {
                 let n = reports.len();
                 Scenario {
                     seed,
@@ -352,6 +414,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         })
                         .collect(),
                     merge: merge.map(|(a, b)| (a % n, b % n)),
+                    split: split.map(|k| k % n),
                     sightings: sightings
                         .into_iter()
                         .map(|(r, k, kind)| (r, k % n, kind))
@@ -418,6 +481,8 @@ struct Fact {
     values: Vec<Val>,
     release: Release,
     extra: bool,
+    /// Imported with `musubi import --format …` before the daemon starts (not over HTTP).
+    import: Option<&'static str>,
 }
 
 /// The scenario's reports (W's first, then the extras), with markers.
@@ -438,6 +503,7 @@ fn facts(s: &Scenario) -> Vec<Fact> {
             values: r.values.iter().map(|&v| pool[v].clone()).collect(),
             release: r.release,
             extra: false,
+            import: None,
         });
     }
     for (i, e) in s.extras.iter().enumerate() {
@@ -467,9 +533,83 @@ fn facts(s: &Scenario) -> Vec<Fact> {
             values,
             release,
             extra: true,
+            import: None,
+        });
+    }
+    // Two file imports by the small-sector member (not released): a MISP event whose creating
+    // organisation is the provider, and a blocklist file at a path that names it.
+    for (i, format) in ["misp", "blocklist"].into_iter().enumerate() {
+        let tm = format!("t{}", m.hex(10));
+        out.push(Fact {
+            label: format!("i{i}"),
+            provider: Role::SmallSector,
+            // File imports without a marking are TLP:AMBER.
+            tlp: if format == "misp" { "green" } else { "amber" },
+            scope: None,
+            confidence: "unconfirmed",
+            title: format!("{format} import {tm}"),
+            title_marker: tm,
+            // A blocklist recognises hashes on their own (a `.example` domain is no real TLD).
+            values: vec![make_value(
+                &mut m,
+                if format == "misp" { "domain" } else { "sha256" },
+            )],
+            release: Release::None,
+            extra: false,
+            import: Some(format),
         });
     }
     out
+}
+
+/// Imports the scenario's file imports with the CLI (before the daemon starts).
+fn import_files(data: &DataDir, facts: &[Fact], member: &RosterMember) -> Vec<(String, String)> {
+    let mut ids = Vec::new();
+    for f in facts.iter().filter(|f| f.import.is_some()) {
+        let dir = data.path().join(format!("{}-uploads", member.id));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (path, format) = match f.import {
+            Some("misp") => {
+                let event = json!({"Event": {
+                    "info": f.title,
+                    "date": "2026-12-01",
+                    "Orgc": {"name": member.name, "uuid": "5f1b2a3c-0000-4000-8000-000000000001"},
+                    "Org": {"name": member.name},
+                    "Tag": [{"name": "tlp:green"}],
+                    "Attribute": [{"type": "domain", "category": "Network activity", "value": f.values[0].value, "to_ids": true}],
+                }});
+                let path = dir.join("event.json");
+                std::fs::write(&path, event.to_string()).unwrap();
+                (path, "misp")
+            }
+            _ => {
+                // The title marker is in the file name: a title built from the path shows it.
+                let path = dir.join(format!("{}.txt", f.title_marker));
+                std::fs::write(&path, format!("{}\n", f.values[0].value)).unwrap();
+                (path, "blocklist")
+            }
+        };
+        let out = data.cli_output(&[
+            "import",
+            path.to_str().unwrap(),
+            "--as",
+            &member.id,
+            "--format",
+            format,
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(id) = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .find(|w| w.starts_with("R-"))
+        {
+            ids.push((f.label.clone(), id.to_string()));
+        }
+    }
+    ids
 }
 
 // ---------------------------------------------------------------------------------------
@@ -692,7 +832,10 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     }
     let sec = data.add_member("Harness Secretariat", "secretariat", None);
     std::fs::write(data.path().join("harness.toml"), HARNESS_TOML).unwrap();
-    let daemon = Daemon::start(&data);
+    std::fs::write(data.path().join("feeds.toml"), feeds_toml()).unwrap();
+    let imported = import_files(&data, facts, &cast[&Role::SmallSector]);
+    let cfg_path = data.path().join("harness.toml");
+    let daemon = Daemon::start_with(&data, &["--config", cfg_path.to_str().unwrap()]);
     let client = http();
     let secc = Client::new(&sec);
     let recipient = cast[&Role::Recipient].id.clone();
@@ -704,6 +847,36 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         notes: Vec::new(),
         tokens: tokens.clone(),
     };
+    for (label, id) in imported {
+        world.released.insert(label.clone(), false);
+        world.ids.insert(label, id);
+    }
+    if world.ids.len() < 2 {
+        world
+            .notes
+            .push("a file import printed no report id".into());
+    }
+
+    // Both feeds polled once (at start) before any submission, so that W and W' agree.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, feeds) = secc.get(&daemon.url("/api/v1/feeds")).await;
+        let polled = feeds["feeds"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|f| !f["last_success"].is_null() || !f["last_error"].is_null())
+                .count()
+        });
+        if polled >= 2 || started.elapsed() > Duration::from_secs(8) {
+            if polled < 2 {
+                world
+                    .notes
+                    .push(format!("feeds not polled within 8 s: {feeds}"));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_current(&daemon).await;
 
     // Submission order: W's reports with the extras (W' only) inserted at their positions.
     let n = s.reports.len();
@@ -833,6 +1006,27 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             tokio::time::sleep(Duration::from_millis(200)).await;
             wait_current(&daemon).await;
             world.campaign_of = campaigns_of(&secc, &daemon.base, &world.ids).await;
+        }
+    }
+    if let Some(k) = s.split {
+        let label = format!("w{k}");
+        if let Some(c) = campaign_of(&world, &label) {
+            let together = world.campaign_of.values().filter(|x| **x == c).count();
+            if together >= 2 {
+                let (status, b) = secc
+                    .post_json(
+                        &daemon.url("/api/v1/council/pins"),
+                        &json!({"kind": "split", "campaign": c, "reports": [world.ids[&label]], "note": "harness"}),
+                    )
+                    .await;
+                if status != 201 {
+                    world.notes.push(format!("pin split refused: {b}"));
+                }
+                wait_current(&daemon).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                wait_current(&daemon).await;
+                world.campaign_of = campaigns_of(&secc, &daemon.base, &world.ids).await;
+            }
         }
     }
     for &(role, k, kind) in &s.sightings {
@@ -1259,6 +1453,40 @@ fn normalise(text: &str) -> String {
     .into_owned()
 }
 
+/// A STIX bundle or TAXII envelope with ids blanked and every array sorted (falls back to
+/// [`normalise`] when the body is not JSON, e.g. an error text).
+fn canonical_stix(body: &str) -> String {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::String(s) => *s = blank_ids(&normalise(s)),
+            Value::Array(a) => {
+                a.iter_mut().for_each(walk);
+                a.sort_by_key(|x| x.to_string());
+            }
+            Value::Object(o) => {
+                o.remove("next");
+                o.values_mut().for_each(walk);
+            }
+            _ => {}
+        }
+    }
+    let stdout = body.split("\n--- stderr ---\n").next().unwrap_or(body);
+    match serde_json::from_str::<Value>(stdout) {
+        Ok(mut v) => {
+            walk(&mut v);
+            serde_json::to_string_pretty(&v).unwrap()
+        }
+        Err(_) => normalise(body),
+    }
+}
+
+fn blank_ids(s: &str) -> String {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"[RCU]#\d+").unwrap())
+        .replace_all(s, "#")
+        .into_owned()
+}
+
 /// Console pages without fractional numbers (SVG coordinates of the timeline).
 fn no_coordinates(text: &str) -> String {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -1387,6 +1615,7 @@ impl Failure {
             "differential" => String::new(),
             _ => {
                 let head = self.what.split(": ").next().unwrap_or_default();
+                let head = head.split(" \"").next().unwrap_or_default();
                 let head = hexes.replace_all(head, "…");
                 ids.replace_all(&head, "…").into_owned()
             }
@@ -1499,6 +1728,8 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
             for (role, t) in &world.tokens {
                 needles.push((t.clone(), format!("token of {role:?}"), false));
             }
+            needles.push((FEED_PASSWORD.into(), "feed URL password".into(), false));
+            needles.push((FEED_API_KEY.into(), "feed URL API key".into(), false));
             for role in &providers {
                 if Some(*role) == mv.role {
                     continue;
@@ -1738,6 +1969,10 @@ fn differential(s: &Scenario, facts: &[Fact], w: &World, wp: &World) -> Vec<Fail
             };
             let (na, nb) = if route == "/metrics" {
                 (metrics_stable(&oa.body), metrics_stable(&ob.body))
+            } else if route.contains("taxii2/api/collections/") || route.contains("stix") {
+                // STIX ids are UUIDs derived from report ids, and bundles are ordered by them:
+                // compare the objects as a multiset, ids blanked.
+                (canonical_stix(&oa.body), canonical_stix(&ob.body))
             } else if route.starts_with("console") {
                 // The timeline's coordinates follow the submission times (milliseconds apart).
                 (
@@ -1806,8 +2041,8 @@ fn describe(s: &Scenario, facts: &[Fact]) -> String {
     }
     let _ = write!(
         d,
-        "\nmerge={:?} sightings={:?} feedback={:?}",
-        s.merge, s.sightings, s.feedback
+        "\nmerge={:?} split={:?} sightings={:?} feedback={:?}",
+        s.merge, s.split, s.sightings, s.feedback
     );
     d
 }
