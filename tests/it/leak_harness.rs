@@ -94,19 +94,98 @@ const SECTOR_JA: &[(&str, &str)] = &[
 ];
 
 /// The daemon's configuration: the feeds (a loopback KEV feed and a feed whose URL carries
-/// credentials and cannot be reached), and a digest for `musubi digest preview` (no SMTP).
-const HARNESS_TOML: &str = r#"
+/// credentials and cannot be reached), a loopback SMTP sink, alerts to every class with a
+/// webhook, and a digest for `musubi digest preview`.
+fn harness_toml(smtp_port: u16, hook: &str) -> String {
+    format!(
+        r#"
+[server]
+public_url = "https://musubi.example.jp"
+
 [feeds]
 file = "feeds.toml"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "musubi <musubi@council.example.jp>"
+retry_attempts = 1
 
 [[digest]]
 name = "harness"
 schedule = "0 0 8 1 1 *"
-classes = ["class1", "class2"]
+classes = ["class1", "class2", "general"]
 secretariat = false
 language = "en"
 first_window_hours = 48
-"#;
+
+[alerts]
+classes = ["class1", "class2", "general"]
+coalesce_seconds = 1
+min_interval_seconds = 1
+language = "en"
+webhooks = ["{hook}"]
+"#
+    )
+}
+
+/// What the loopback servers received: webhook POSTs by path, mail by sink port.
+static HOOKS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+static MAILS: Mutex<Vec<(u16, std::time::Instant, String)>> = Mutex::new(Vec::new());
+
+/// A minimal SMTP sink on loopback: accepts every message and keeps its raw text.
+fn smtp_sink() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                let _ = w.write_all(b"220 harness ESMTP\r\n");
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("EHLO") {
+                        b"250-harness\r\n250 8BITMIME\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        let _ = w.write_all(b"354 go on\r\n");
+                        let mut msg = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" || line == ".\n" {
+                                break;
+                            }
+                            msg.push_str(&line);
+                        }
+                        MAILS
+                            .lock()
+                            .unwrap()
+                            .push((port, std::time::Instant::now(), msg));
+                        b"250 OK queued\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = w.write_all(reply);
+                }
+            });
+        }
+    });
+    port
+}
 
 /// The feed URL's password and API key: secrets that no member may ever read.
 const FEED_PASSWORD: &str = "pw0harness0secret";
@@ -137,8 +216,43 @@ fn feed_server() -> &'static str {
                 let Ok(mut stream) = stream else { continue };
                 let body = body.clone();
                 std::thread::spawn(move || {
-                    let mut buf = [0u8; 8192];
-                    let _ = stream.read(&mut buf);
+                    // Read the head, then the body by its length (webhook POSTs).
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    let head_end = loop {
+                        let Ok(n) = stream.read(&mut chunk) else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    if head.starts_with("POST ") {
+                        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                        HOOKS.lock().unwrap().push((path, body));
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        );
+                        return;
+                    }
                     let _ = write!(
                         stream,
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -172,7 +286,7 @@ fn feeds_toml() -> String {
 enum Role {
     /// A member of a sector with fewer than three members (its sector would name it).
     SmallSector,
-    /// Any other member.
+    /// A member of a sector with three members or more.
     Other,
     Class1,
     Class2,
@@ -242,7 +356,10 @@ fn resolve_cast(picks: &[u16; 7]) -> BTreeMap<Role, RosterMember> {
                 Role::Class1 => m.class == "class1",
                 Role::Class2 => m.class == "class2",
                 Role::General => m.class == "general",
-                Role::Other | Role::Recipient | Role::Suspended => {
+                // A member of a larger sector: campaigns with both providers cross sectors
+                // (and raise alerts).
+                Role::Other => m.sector.as_deref().is_some_and(|s| sector_size(s) >= 3),
+                Role::Recipient | Role::Suspended => {
                     m.name != "【非公表】"
                         && m.sector.as_deref().is_none_or(|s| sector_size(s) >= 3)
                 }
@@ -620,6 +737,8 @@ fn import_files(data: &DataDir, facts: &[Fact], member: &RosterMember) -> Vec<(S
 enum ViewerKey {
     Cast(Role),
     Public,
+    /// The alert webhooks' audience (released TLP:GREEN and CLEAR without scope).
+    Webhook,
 }
 
 impl std::fmt::Display for ViewerKey {
@@ -627,6 +746,7 @@ impl std::fmt::Display for ViewerKey {
         match self {
             ViewerKey::Cast(r) => write!(f, "{r:?}"),
             ViewerKey::Public => write!(f, "Public"),
+            ViewerKey::Webhook => write!(f, "Webhook"),
         }
     }
 }
@@ -634,6 +754,8 @@ impl std::fmt::Display for ViewerKey {
 /// What the model needs to know of a viewer.
 #[derive(Debug, Clone)]
 struct ModelViewer {
+    /// For an audience (no member): whether TLP:GREEN reaches it (a webhook) or only CLEAR.
+    green: bool,
     role: Option<Role>,
     id: Option<String>,
     class: String,
@@ -643,8 +765,10 @@ struct ModelViewer {
 /// Whether `v` may see report `f` (released: after the world's release steps).
 fn model_sees(v: &ModelViewer, f: &Fact, released: bool, recipient: &str) -> bool {
     let Some(id) = &v.id else {
-        // The public audience.
-        return f.tlp == "clear" && f.scope.is_none() && released;
+        // An audience: the public (CLEAR) or a webhook (GREEN and CLEAR).
+        return (f.tlp == "clear" || (v.green && f.tlp == "green"))
+            && f.scope.is_none()
+            && released;
     };
     if !v.active {
         return false;
@@ -831,7 +955,24 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         tokens.insert(*role, t);
     }
     let sec = data.add_member("Harness Secretariat", "secretariat", None);
-    std::fs::write(data.path().join("harness.toml"), HARNESS_TOML).unwrap();
+    let smtp_port = smtp_sink();
+    let hook_path = format!("/hook/{}-{}", if with_extras { "wp" } else { "w" }, s.seed);
+    std::fs::write(
+        data.path().join("harness.toml"),
+        harness_toml(smtp_port, &format!("http://{}{hook_path}", feed_server())),
+    )
+    .unwrap();
+    for (role, m) in &cast {
+        data.cli(&[
+            "member",
+            "contact",
+            &m.id,
+            "--email",
+            &format!("{role:?}@harness.example").to_lowercase(),
+            "--lang",
+            "en",
+        ]);
+    }
     std::fs::write(data.path().join("feeds.toml"), feeds_toml()).unwrap();
     let imported = import_files(&data, facts, &cast[&Role::SmallSector]);
     let cfg_path = data.path().join("harness.toml");
@@ -969,6 +1110,14 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     let campaign_of = |world: &World, label: &str| world.campaign_of.get(label).cloned();
     world.campaign_of = campaigns_of(&secc, &daemon.base, &world.ids).await;
 
+    // The suspended member, once its reports are in: signed in to the console first, then
+    // suspended or expelled; from here on it must get nothing (no API, console, mail).
+    let susp_console =
+        ConsoleSession::sign_in(&client, &daemon.base, &tokens[&Role::Suspended]).await;
+    let status = if s.expel { "expelled" } else { "suspended" };
+    data.cli(&["member", "status", &cast[&Role::Suspended].id, status]);
+    let suspended_at = std::time::Instant::now();
+
     // Review activity: a pinned merge, sightings, a feedback request and its answers.
     let viewers: BTreeMap<Role, ModelViewer> = cast
         .iter()
@@ -976,6 +1125,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             (
                 *r,
                 ModelViewer {
+                    green: false,
                     role: Some(*r),
                     id: Some(m.id.clone()),
                     class: m.class.clone(),
@@ -1030,6 +1180,9 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         }
     }
     for &(role, k, kind) in &s.sightings {
+        if role == Role::Suspended {
+            continue;
+        }
         let label = format!("w{k}");
         let f = fact(&label);
         if !model_sees(&viewers[&role], f, world.released[&label], &recipient) {
@@ -1067,7 +1220,9 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             if status == 201 {
                 let rid = b["id"].clone();
                 for (role, v) in &viewers {
-                    if model_sees(v, fact(&label), world.released[&label], &recipient) {
+                    if *role != Role::Suspended
+                        && model_sees(v, fact(&label), world.released[&label], &recipient)
+                    {
                         let _ = Client::new(&tokens[role])
                             .post_json(
                                 &daemon.url(&format!("/api/v1/council/feedback/{rid}/answer")),
@@ -1082,12 +1237,6 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         }
     }
     wait_current(&daemon).await;
-
-    // The suspended member: signed in to the console first, then suspended/expelled.
-    let susp_console =
-        ConsoleSession::sign_in(&client, &daemon.base, &tokens[&Role::Suspended]).await;
-    let status = if s.expel { "expelled" } else { "suspended" };
-    data.cli(&["member", "status", &cast[&Role::Suspended].id, status]);
 
     phase("scenario played");
     // --- Outputs --------------------------------------------------------------------------
@@ -1106,7 +1255,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     for viewer in &viewer_keys {
         let token = match viewer {
             ViewerKey::Cast(r) => Some(tokens[r].as_str()),
-            ViewerKey::Public => None,
+            ViewerKey::Public | ViewerKey::Webhook => None,
         };
         let mut out: BTreeMap<String, Output> = BTreeMap::new();
         let get = |path: String| {
@@ -1236,7 +1385,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             ViewerKey::Cast(r) => ConsoleSession::sign_in(&client, &daemon.base, &tokens[r])
                 .await
                 .map(|s| s.header()),
-            ViewerKey::Public => None,
+            ViewerKey::Public | ViewerKey::Webhook => None,
         };
         let mut pages = vec![
             "/console/".to_string(),
@@ -1320,6 +1469,60 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     }
     let _ = all_campaigns;
     phase("HTTP outputs read");
+    // Alerts (coalesced for a second) and their webhook: give them time to go out.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let hooks: Vec<String> = HOOKS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == hook_path)
+        .map(|(_, b)| b.clone())
+        .collect();
+    world.outputs.entry(ViewerKey::Webhook).or_default().insert(
+        "webhook".into(),
+        Output {
+            status: 200,
+            body: format!("[{}]", hooks.join(",")),
+        },
+    );
+    let mails: Vec<(std::time::Instant, String)> = MAILS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, ..)| *p == smtp_port)
+        .map(|(_, t, m)| (*t, m.clone()))
+        .collect();
+    world.notes.push(format!(
+        "{} alert webhook post(s), {} mail(s)",
+        hooks.len(),
+        mails.len()
+    ));
+    for (i, (at, mail)) in mails.into_iter().enumerate() {
+        // Quoted-printable soft breaks would cut markers in two.
+        let text = mail.replace("=\r\n", "");
+        let Some(role) = ROLES
+            .iter()
+            .find(|r| text.contains(&format!("{r:?}@harness.example").to_lowercase()))
+        else {
+            continue;
+        };
+        let after = *role == Role::Suspended && at > suspended_at + Duration::from_millis(200);
+        if *role == Role::Suspended && !after {
+            // Mail sent while it was still a member.
+            continue;
+        }
+        world
+            .outputs
+            .entry(ViewerKey::Cast(*role))
+            .or_default()
+            .insert(
+                format!("mail[{i}]{}", if after { " after suspension" } else { "" }),
+                Output {
+                    status: 250,
+                    body: text,
+                },
+            );
+    }
     drop(daemon);
 
     // CLI outputs (the daemon is stopped: the CLI opens the projections itself).
@@ -1366,6 +1569,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                     ],
                 ));
             }
+            ViewerKey::Webhook => {}
             ViewerKey::Public => {
                 let formats: &[&str] = if all_cli { &["stix", "csv"] } else { &["stix"] };
                 for format in formats {
@@ -1656,6 +1860,7 @@ fn visible_sets(
         add(
             ViewerKey::Cast(*r),
             ModelViewer {
+                green: false,
                 role: Some(*r),
                 id: Some(m.id.clone()),
                 class: m.class.clone(),
@@ -1663,15 +1868,18 @@ fn visible_sets(
             },
         );
     }
-    add(
-        ViewerKey::Public,
-        ModelViewer {
-            role: None,
-            id: None,
-            class: String::new(),
-            active: true,
-        },
-    );
+    for (key, green) in [(ViewerKey::Public, false), (ViewerKey::Webhook, true)] {
+        add(
+            key,
+            ModelViewer {
+                green,
+                role: None,
+                id: None,
+                class: String::new(),
+                active: true,
+            },
+        );
+    }
     out
 }
 
@@ -1901,6 +2109,42 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                 ),
             });
         }
+        // Every campaign a webhook names holds a report its audience may see.
+        if *viewer == ViewerKey::Webhook
+            && let Some(o) = routes.get("webhook")
+        {
+            let payloads: Value = serde_json::from_str(&o.body).unwrap_or(Value::Null);
+            let named: BTreeSet<String> = payloads
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["campaigns"].as_array().cloned().unwrap_or_default())
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect();
+            for c in named {
+                let Some(members) = by_campaign.get(&c) else {
+                    continue;
+                };
+                if !members.iter().any(|f| seen.contains(&f.label)) {
+                    failures.push(Failure {
+                        check: "webhook-audience",
+                        viewer: *viewer,
+                        route: format!("{tag} webhook"),
+                        what: format!(
+                            "names {c}, made only of reports above its audience: {}",
+                            members
+                                .iter()
+                                .map(|f| format!(
+                                    "{} ({} {:?} released={})",
+                                    f.label, f.tlp, f.scope, world.released[&f.label]
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                }
+            }
+        }
         // The suspended member: no API answer, no console page, no TAXII.
         if *viewer == ViewerKey::Cast(Role::Suspended) {
             for (route, o) in routes {
@@ -1954,7 +2198,11 @@ fn differential(s: &Scenario, facts: &[Fact], w: &World, wp: &World) -> Vec<Fail
             continue;
         };
         for (route, oa) in a {
-            if route.starts_with("sighting[") || route == "report[absent-next]" {
+            if route.starts_with("sighting[")
+                || route == "report[absent-next]"
+                || route.starts_with("mail[")
+                || route == "webhook"
+            {
                 // Probes written after the reads; the next id is a different id in W'.
                 continue;
             }
