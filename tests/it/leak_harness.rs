@@ -2,27 +2,34 @@
 //!
 //! # What it does
 //! Each proptest case is a random **council scenario** played through the real daemon (the
-//! `musubi` binary, loopback HTTP, real tokens from the CLI) twice:
+//! `musubi` binary, loopback HTTP, real tokens from the CLI) twice, side by side:
 //!
 //! - **W**: the roster (`tests/fixtures/council/roster-2020-06-05.json`) imported with
-//!   `musubi member import`; a cast of members drawn at random from it (a member of a sector
-//!   with fewer than three members, another member, a class 1, a class 2 and a general member,
-//!   a RED recipient, and a member that is suspended or expelled before the outputs are read),
-//!   plus an analyst of the secretariat. Cast members submit native reports with every TLP,
-//!   sharing scope, confidence and release state (releases by report and by campaign through
-//!   the secretariat API), values drawn from a small shared pool so that reports correlate;
-//!   members post sightings and answer a feedback request; the secretariat may pin a merge.
-//! - **W'** = W plus *extra* reports that are hidden from some viewers (RED to others, scope
+//!   `musubi member import`; a cast drawn at random from it: a member of a sector with fewer
+//!   than three members (`SmallSector`), a member of a larger sector (`Other`), a class 1, a
+//!   class 2 and a general member, a RED recipient, and a member that is suspended or expelled
+//!   (CLI) once its reports are in (`Suspended`), plus an analyst of the secretariat. Before
+//!   the daemon starts, the small-sector member imports a MISP event (its organisation as
+//!   `Orgc`) and a blocklist from a directory named after its member id (`musubi import`).
+//!   The daemon polls two feeds at start: a loopback KEV feed (public items) and a feed whose
+//!   URL carries a password and an API key and cannot be reached. Cast members submit native
+//!   reports with every TLP, sharing scope, confidence and release state (releases by report
+//!   and by campaign through the secretariat API), values drawn from a shared pool so that
+//!   reports correlate; the secretariat may pin a merge and a split; members post sightings
+//!   and answer a feedback request. Alerts go to a loopback SMTP sink and an alert webhook.
+//! - **W'** = W plus *extra* reports hidden from some viewers (RED to others, scope
 //!   provider-and-secretariat, unreleased, AMBER+STRICT), interleaved with W's submissions,
-//!   carrying fresh values and perhaps one value of a W report that is itself hidden.
+//!   carrying fresh values and perhaps the values of one W report.
 //!
-//! Every viewer (each cast member, the suspended one included, and the public: no token) then
-//! fetches every output: each report id known to anyone (plus absent ids), the campaign list
-//! (several limits) and each campaign, search for every title word and every value (and a few
-//! query-language probes and limits), `/api/v1/feeds`, `/api/v1/council/*`, TAXII (discovery,
-//! API root, collections, objects and manifest of each collection, Bearer and Basic), console
-//! pages with a session, `/healthz`, `/metrics`; after the daemon stops, `musubi export`
-//! (STIX and CSV, `--as` the member, and `--audience public`) and `musubi digest preview`.
+//! Every viewer (each cast member, the suspended one included; the public: no token) then
+//! reads every output: each report id known to anyone (plus absent ids), the campaign list at
+//! several limits and each campaign, search for every title word and every value (limits and
+//! query-language probes too), `/api/v1/feeds`, `/api/v1/council/*`, TAXII (discovery, API
+//! root, collections, objects and manifest of each collection, Bearer and Basic), console
+//! pages with a session, `/healthz`, `/metrics`; the alert mail each receives and the webhook
+//! payloads (the webhook audience); after the daemon stops, `musubi export --audience public`
+//! and, for one cast member chosen by the case, `musubi export --as` and
+//! `musubi digest preview --as` (`LEAK_HARNESS_ALL_CLI=1`: every member, STIX and CSV).
 //!
 //! # The reference model
 //! Written here, independently of the crate (it does not call `council::policy`): a report is
@@ -30,34 +37,43 @@
 //! provider-and-secretariat, RED only to named recipients, AMBER+STRICT to nobody else,
 //! CLEAR/GREEN/AMBER to class 1 at once and to class 2 and general members once released.
 //! Suspended and expelled members see nothing. The public (and the TAXII `public` collection
-//! and `export --audience public`, whoever asks) sees released TLP:CLEAR reports without scope.
-//! A release by campaign releases the reports the secretariat's campaign view held at that
-//! moment, nothing that joins later.
+//! and `export --audience public`, whoever asks) sees released TLP:CLEAR reports without scope;
+//! the webhook audience released TLP:GREEN and CLEAR without scope. A release by campaign
+//! releases the reports the secretariat's campaign view held at that moment, nothing that
+//! joins later.
 //!
 //! # The checks (each failure names the check, the viewer, the output and what leaked)
-//! - `scan`: the raw bytes of every output to a viewer contain no marker of a title or value
-//!   the model hides from it (every title and value carries a unique random marker), no token,
-//!   no member id or name of a provider other than the viewer, no label of a sector with fewer
-//!   than three members.
-//! - `visibility`: a report the model hides answers like an absent one (and a report it shows
-//!   answers 200: reported as `withheld`, which is not a leak but a disagreement with the model).
-//! - `hidden-equals-absent`: report and campaign ids the viewer may not see answer exactly as
-//!   an id that does not exist (status and body, after normalisation); sightings on a hidden
-//!   campaign answer as on an absent one.
-//! - `suspended`: a suspended or expelled member's token and console session get nothing.
+//! - `scan`: the raw bytes of every output to a viewer hold no marker of a title or value the
+//!   model hides from it (every title and value carries a unique random marker), no token, no
+//!   feed credential, no member id or name of a provider other than the viewer, no label of a
+//!   sector with fewer than three members. A search's echo of its own query is not scanned.
+//! - `visibility`: a report the model hides is not shown (`withheld` lists the opposite, a
+//!   report the model shows that the daemon does not: a disagreement, not a leak).
+//! - `hidden-equals-absent`: report and campaign ids the viewer may not see answer exactly as an
+//!   id that does not exist (status and body, after normalisation), in the API and the console;
+//!   a sighting on a hidden campaign answers as on an absent one, which is not accepted.
+//! - `suspended`: a suspended or expelled member's token and console session (opened before
+//!   the suspension) get nothing, and no mail reaches it after the suspension.
+//! - `webhook-audience`: every campaign an alert webhook names holds a report its audience may see.
 //! - `differential`: for every viewer from whom all extra material is hidden and who sees none
 //!   of its values, every output in W' equals the same output in W, after mapping each opaque
-//!   id (`R-…`, `C-…`, UUIDs) to its order of first appearance and blanking times, CSRF tokens
-//!   and paging cursors. Counts, order, hits, scores and errors must not move.
+//!   id (`R-…`, `C-…`, UUIDs) to its order of first appearance and blanking times, CSRF tokens,
+//!   paging cursors, the data directory's path and the timeline's coordinates (STIX bundles and
+//!   TAXII envelopes are compared as multisets of objects, ids blanked). Counts, order, hits,
+//!   scores and errors must not move. `/metrics` is compared without the harness's own request
+//!   counters and timings; mail and webhooks, whose batching follows timing, are not compared.
 //!
 //! # Running it
-//! In CI: `cargo test --test it leak_harness` (8 cases, each two daemons side by side).
-//! The long run: `PROPTEST_CASES=200 cargo test --test it leak_harness -- --nocapture`.
-//! `LEAK_HARNESS_KEEP_GOING=1` runs every case and prints, per check, its first failing case
-//! (what the lead uses to see which checks still fail); otherwise the first failing case
-//! stops the run with every failure of that case. Shrinking is off (each case starts two
-//! daemons); `PROPTEST_MAX_SHRINK_ITERS=N` turns it on. A failing case prints its seed-derived
-//! scenario; proptest records it in `proptest-regressions/` for replay.
+//! In CI: `cargo test --test it leak_harness` (8 cases, each two daemons side by side, about
+//! 90 s on 2 cores). The long run:
+//! `PROPTEST_CASES=200 cargo test --test it leak_harness -- --nocapture`.
+//! - `LEAK_HARNESS_KEEP_GOING=1` runs every case and ends with one line per kind of failure
+//!   (check, viewer, output, what) with the number of cases it failed in and its first example:
+//!   what shows which checks still fail. Otherwise the first failing case stops the run with
+//!   its failures (12 per check; `LEAK_HARNESS_ALL=1` for all) and its scenario.
+//! - Every run prints its seed; `LEAK_HARNESS_SEED=N` replays it case for case.
+//! - Shrinking is off (each case starts two daemons); `PROPTEST_MAX_SHRINK_ITERS=N` turns it on.
+//! - `LEAK_HARNESS_VERBOSE=1` prints each world's phases with their times.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -1604,6 +1620,17 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         }
     }
     phase("CLI outputs read");
+    // The data directory (a temporary path, different in W and W') shows wherever a file path
+    // leaks into content: the scan still sees what the path names, the differential compares
+    // the rest.
+    let dir = data.path().display().to_string();
+    for routes in world.outputs.values_mut() {
+        for o in routes.values_mut() {
+            o.body = o.body.replace(&dir, "<datadir>");
+            let escaped = dir.replace('/', "&#x2f;");
+            o.body = o.body.replace(&escaped, "<datadir>");
+        }
+    }
     world
 }
 
@@ -2344,7 +2371,27 @@ fn differential_leak_harness() {
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner = TestRunner::new(config);
+    // A printed seed replays the whole run: LEAK_HARNESS_SEED=N.
+    let seed: u64 = std::env::var("LEAK_HARNESS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("leak harness: {cases} case(s), seed {seed} (replay with LEAK_HARNESS_SEED={seed})");
+    let seed_bytes: Vec<u8> = (0..4u64)
+        .flat_map(|i| seed.rotate_left(16 * i as u32).to_le_bytes())
+        .collect();
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &seed_bytes,
+        ),
+    );
     // Per check: (first failing case's failures, its scenario), for the keep-going summary.
     let first: Mutex<BTreeMap<&'static str, (Vec<String>, String)>> = Mutex::default();
     // Per failure signature: (cases it failed in, first case, first example).
