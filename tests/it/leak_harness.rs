@@ -692,6 +692,25 @@ fn facts(s: &Scenario) -> Vec<Fact> {
             import: Some(format),
         });
     }
+    // Two released TLP:CLEAR reports from two sectors sharing a value, submitted after the
+    // suspension: a cross-sector campaign whose alert goes out while one member is suspended.
+    let shared = make_value(&mut m, "sha256");
+    for (i, provider) in [Role::SmallSector, Role::Other].into_iter().enumerate() {
+        let tm = format!("t{}", m.hex(10));
+        out.push(Fact {
+            label: format!("a{i}"),
+            provider,
+            tlp: "clear",
+            scope: None,
+            confidence: "confirmed",
+            title: format!("spreading campaign {tm}"),
+            title_marker: tm,
+            values: vec![shared.clone()],
+            release: Release::Report,
+            extra: false,
+            import: None,
+        });
+    }
     out
 }
 
@@ -928,6 +947,87 @@ impl ConsoleSession {
     }
 }
 
+/// Submits one report over HTTP as its provider, then releases it as the fact says (a
+/// release by campaign records which reports that campaign held at that moment).
+async fn submit_fact(
+    daemon: &Daemon,
+    secc: &Client,
+    token: &str,
+    recipient: &str,
+    f: &Fact,
+    world: &mut World,
+) {
+    let mut body = json!({
+        "title": f.title,
+        "description": format!("{} observed by the harness", f.title),
+        "tlp": f.tlp,
+        "confidence": f.confidence,
+        "indicators": f.values.iter().map(|v| json!({"type": v.kind, "value": v.value})).collect::<Vec<_>>(),
+        "tags": ["harness"],
+    });
+    if let Some(scope) = f.scope {
+        body["scope"] = json!(scope);
+    }
+    if f.tlp == "red" {
+        body["recipients"] = json!([recipient]);
+    }
+    let (status, answer) = Client::new(token)
+        .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &body)
+        .await;
+    assert_eq!(status, 201, "submission {}: {answer}", f.label);
+    let id = answer["reports"][0]["id"].as_str().unwrap().to_string();
+    world.ids.insert(f.label.clone(), id.clone());
+    world.released.entry(f.label.clone()).or_insert(false);
+    match f.release {
+        Release::None => {}
+        Release::Report => {
+            let (status, b) = secc
+                .post_json(
+                    &daemon.url("/api/v1/council/releases"),
+                    &json!({"report": id}),
+                )
+                .await;
+            assert_eq!(status, 201, "release {}: {b}", f.label);
+            world.released.insert(f.label.clone(), true);
+        }
+        Release::Campaign => {
+            wait_current(&daemon).await;
+            let (_, rv) = secc
+                .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+                .await;
+            let Some(c) = rv["campaign"].as_str().map(str::to_string) else {
+                world
+                    .notes
+                    .push(format!("{} has no campaign to release", f.label));
+                return;
+            };
+            let (_, cv) = secc
+                .get(&daemon.url(&format!("/api/v1/campaigns/{c}")))
+                .await;
+            let held: BTreeSet<String> = cv["reports"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (status, b) = secc
+                .post_json(
+                    &daemon.url("/api/v1/council/releases"),
+                    &json!({"campaign": c}),
+                )
+                .await;
+            assert_eq!(status, 201, "release campaign of {}: {b}", f.label);
+            for (label, rid) in &world.ids {
+                if held.contains(rid) {
+                    world.released.insert(label.clone(), true);
+                }
+            }
+        }
+    }
+}
+
 /// The campaign of each report, as the secretariat sees it now.
 async fn campaigns_of(
     secc: &Client,
@@ -1052,75 +1152,15 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     }
     for &k in &order {
         let f = &facts[k];
-        let mut body = json!({
-            "title": f.title,
-            "description": format!("{} observed by the harness", f.title),
-            "tlp": f.tlp,
-            "confidence": f.confidence,
-            "indicators": f.values.iter().map(|v| json!({"type": v.kind, "value": v.value})).collect::<Vec<_>>(),
-            "tags": ["harness"],
-        });
-        if let Some(scope) = f.scope {
-            body["scope"] = json!(scope);
-        }
-        if f.tlp == "red" {
-            body["recipients"] = json!([recipient]);
-        }
-        let (status, answer) = Client::new(&tokens[&f.provider])
-            .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &body)
-            .await;
-        assert_eq!(status, 201, "submission {}: {answer}", f.label);
-        let id = answer["reports"][0]["id"].as_str().unwrap().to_string();
-        world.ids.insert(f.label.clone(), id.clone());
-        world.released.entry(f.label.clone()).or_insert(false);
-        match f.release {
-            Release::None => {}
-            Release::Report => {
-                let (status, b) = secc
-                    .post_json(
-                        &daemon.url("/api/v1/council/releases"),
-                        &json!({"report": id}),
-                    )
-                    .await;
-                assert_eq!(status, 201, "release {}: {b}", f.label);
-                world.released.insert(f.label.clone(), true);
-            }
-            Release::Campaign => {
-                wait_current(&daemon).await;
-                let (_, rv) = secc
-                    .get(&daemon.url(&format!("/api/v1/reports/{id}")))
-                    .await;
-                let Some(c) = rv["campaign"].as_str().map(str::to_string) else {
-                    world
-                        .notes
-                        .push(format!("{} has no campaign to release", f.label));
-                    continue;
-                };
-                let (_, cv) = secc
-                    .get(&daemon.url(&format!("/api/v1/campaigns/{c}")))
-                    .await;
-                let held: BTreeSet<String> = cv["reports"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| r["id"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let (status, b) = secc
-                    .post_json(
-                        &daemon.url("/api/v1/council/releases"),
-                        &json!({"campaign": c}),
-                    )
-                    .await;
-                assert_eq!(status, 201, "release campaign of {}: {b}", f.label);
-                for (label, rid) in &world.ids {
-                    if held.contains(rid) {
-                        world.released.insert(label.clone(), true);
-                    }
-                }
-            }
-        }
+        submit_fact(
+            &daemon,
+            &secc,
+            &tokens[&f.provider],
+            &recipient,
+            f,
+            &mut world,
+        )
+        .await;
     }
     wait_current(&daemon).await;
     let campaign_of = |world: &World, label: &str| world.campaign_of.get(label).cloned();
@@ -1133,6 +1173,19 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
     let status = if s.expel { "expelled" } else { "suspended" };
     data.cli(&["member", "status", &cast[&Role::Suspended].id, status]);
     let suspended_at = std::time::Instant::now();
+    for f in facts.iter().filter(|f| f.label.starts_with('a')) {
+        submit_fact(
+            &daemon,
+            &secc,
+            &tokens[&f.provider],
+            &recipient,
+            f,
+            &mut world,
+        )
+        .await;
+    }
+    wait_current(&daemon).await;
+    world.campaign_of = campaigns_of(&secc, &daemon.base, &world.ids).await;
 
     // Review activity: a pinned merge, sightings, a feedback request and its answers.
     let viewers: BTreeMap<Role, ModelViewer> = cast
