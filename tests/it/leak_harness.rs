@@ -991,7 +991,7 @@ async fn submit_fact(
             world.released.insert(f.label.clone(), true);
         }
         Release::Campaign => {
-            wait_current(&daemon).await;
+            wait_current(daemon).await;
             let (_, rv) = secc
                 .get(&daemon.url(&format!("/api/v1/reports/{id}")))
                 .await;
