@@ -13,6 +13,7 @@ mod feed_faults;
 mod feeds;
 mod formats;
 mod leak;
+mod leak_harness;
 mod mail;
 mod mail_faults;
 mod mail_leaks;
