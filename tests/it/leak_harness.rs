@@ -142,6 +142,7 @@ coalesce_seconds = 1
 min_interval_seconds = 1
 language = "en"
 webhooks = ["{hook}"]
+webhook_secret_file = "hook.key"
 "#
     )
 }
@@ -286,10 +287,10 @@ fn feeds_toml() -> String {
     // Port 9 (discard) on loopback: nothing listens, the poll fails and records an error.
     format!(
         "[[feed]]\nname = \"harness-kev\"\nurl = \"http://{addr}/kev.json\"\nformat = \"kev\"\n\
-         schedule = \"0 0 0 1 1 * *\"\n\n\
+         schedule = \"0 0 0 1 1 * *\"\nallow_private = true\n\n\
          [[feed]]\nname = \"harness-private\"\n\
          url = \"http://harness:{FEED_PASSWORD}@127.0.0.1:9/feed.json?apikey={FEED_API_KEY}\"\n\
-         format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"2s\"\n"
+         format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"2s\"\nallow_private = true\n"
     )
 }
 
@@ -1090,6 +1091,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         ]);
     }
     std::fs::write(data.path().join("feeds.toml"), feeds_toml()).unwrap();
+    std::fs::write(data.path().join("hook.key"), "harness-webhook-secret\n").unwrap();
     let imported = import_files(&data, facts, &cast[&Role::SmallSector]);
     let cfg_path = data.path().join("harness.toml");
     let daemon = Daemon::start_with(&data, &["--config", cfg_path.to_str().unwrap()]);
@@ -2029,7 +2031,14 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
                     format!("member id of provider {role:?}"),
                     true,
                 ));
-                if m.name != "【非公表】" && !m.name.is_empty() {
+                // Two roster members can share a name (one organisation, two seats): the
+                // viewer's own name on its own pages names nobody else.
+                let own_name = mv
+                    .role
+                    .and_then(|r| cast.get(&r))
+                    .map(|me| me.name.as_str());
+                if m.name != "【非公表】" && !m.name.is_empty() && own_name != Some(m.name.as_str())
+                {
                     needles.push((
                         m.name.clone(),
                         format!("name of provider {role:?} ({})", m.id),
