@@ -763,9 +763,8 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             email
                 .parse::<lettre::Address>()
                 .with_context(|| format!("{email:?} is not a mail address"))?;
-            let who = member.clone();
-            let m = store
-                .read(move |c| store::members::find(c, &who))?
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let m = block_on(read.member(&operator(), &member))?
                 .with_context(|| format!("no member with id or name {member:?}"))?;
             store.mail().set_contact_blocking(store::mail::Contact {
                 member: m.id.clone(),
@@ -1113,12 +1112,7 @@ fn feeds_cmd(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> 
                 .build()?;
             let added = runtime.block_on(async {
                 let client = musubi::sources::feeds::build_client()?;
-                let state = store
-                    .read_async({
-                        let n = name.clone();
-                        move |c| store::feeds::load_state(c, &n)
-                    })
-                    .await?;
+                let state = musubi::sources::feeds::load_state(&store, &name).await?;
                 let outcome =
                     musubi::sources::feeds::poll(&client, &feed, &state, chrono::Utc::now()).await;
                 if let Err(e) = &outcome.result {

@@ -15,9 +15,8 @@ use super::error::{ApiResult, AppError};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::ReportView;
-use crate::model::{CampaignId, Origin, ReportId, Seq};
+use crate::model::{CampaignId, ReportId, Seq};
 use crate::sources::submission::{self, SubmissionError};
-use crate::store;
 
 /// How long a submission that asks for its campaign (`?wait=campaign`) waits for it.
 const CAMPAIGN_WAIT: Duration = Duration::from_secs(1);
@@ -95,20 +94,8 @@ pub async fn submit(
             });
         }
     };
-    let origin = Origin::Submission {
-        member: auth.member.id.clone(),
-    };
-    let now = Utc::now();
     let count = drafts.len() as u64;
-    let ids = state
-        .store
-        .writer()
-        .write(move |conn| {
-            drafts
-                .iter()
-                .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
-                .collect::<store::Result<Vec<ReportId>>>()
-        })
+    let ids = submission::store(&state.store, &auth.member.id, drafts, Utc::now())
         .await
         .inspect_err(|e| {
             if e.is_storage_unavailable() {

@@ -763,6 +763,29 @@ pub async fn run_scheduler<S, Fut>(
     while tasks.join_next().await.is_some() {}
 }
 
+/// The saved state of one feed (validators, cursor, failures); the default for a feed
+/// never polled.
+pub async fn load_state(
+    store: &crate::store::Store,
+    feed: &str,
+) -> crate::store::Result<FeedState> {
+    let feed = feed.to_string();
+    store
+        .read_async(move |c| crate::store::feeds::load_state(c, &feed))
+        .await
+}
+
+/// The saved state of every feed, by name (the scheduler's start).
+pub async fn load_states(
+    store: &crate::store::Store,
+) -> crate::store::Result<std::collections::HashMap<String, FeedState>> {
+    Ok(store
+        .read_async(crate::store::feeds::all_states)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Stores what one poll brought as feed items (deduplicated by item id and content) and
 /// saves the feed's state, in one transaction. Returns how many reports were new.
 pub async fn store_outcome(

@@ -13,22 +13,26 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use musubi::config::mail::Language;
+use musubi::council::commands;
 use musubi::model::{MemberClass, MemberId, ObservableKind, Tlp};
 use musubi::outputs::mail::digest::{self, RunOptions};
 use musubi::outputs::mail::{MailStats, Mailer};
 use musubi::store::mail::Contact;
-use musubi::store::{self, Store, members::MemberStatus};
+use musubi::store::{Store, members::MemberStatus};
 
 use crate::mail::{DAILY, SHA_A, Sink, add_member, all_text, campaigns, config, report, rp};
 use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 
 async fn set_status(store: &Store, id: &str, to: MemberStatus) {
-    let id = MemberId(id.into());
     store
         .writer()
-        .write(move |conn| {
-            store::members::set_status(conn, &id, to, "secretariat", "test", Utc::now(), None)
-        })
+        .run(commands::set_member_status(
+            id.into(),
+            to,
+            "secretariat".into(),
+            "test".into(),
+            Utc::now(),
+        ))
         .await
         .unwrap();
 }
