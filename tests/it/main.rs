@@ -19,6 +19,7 @@ mod mail_faults;
 mod mail_leaks;
 mod output_leaks;
 mod provider_leaks;
+mod read_path;
 mod readonly;
 mod systemd;
 mod taxii;
