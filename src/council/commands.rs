@@ -115,7 +115,13 @@ pub fn add_member(
 
 /// Imports the council's roster (adds and updates members).
 pub fn import_roster(entries: Vec<super::roster::RosterEntry>) -> Op<ImportSummary> {
-    Op::new(move |conn| store::members::import_roster(conn, &entries, super::roster::default_class))
+    Op::new(move |conn| {
+        let members: Vec<Member> = entries
+            .iter()
+            .map(|e| e.to_member(super::roster::default_class))
+            .collect();
+        store::members::import_roster(conn, &members)
+    })
 }
 
 /// A new token for a member (by id or exact name); older tokens stop working at once.

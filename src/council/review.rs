@@ -616,7 +616,11 @@ mod tests {
             "../../tests/fixtures/council/roster-2020-06-05.json"
         ))
         .unwrap();
-        store::members::import_roster(&conn, &entries, crate::council::roster::default_class)
+        let members: Vec<_> = entries
+            .iter()
+            .map(|e| e.to_member(crate::council::roster::default_class))
+            .collect();
+        store::members::import_roster(&conn, &members)
             .unwrap();
         let v = |id: &str, class| Viewer::member(MemberId(id.into()), class);
         let general = v("m100", MemberClass::General);

@@ -46,26 +46,7 @@ pub const MISP_EVENTS_PER_POLL: usize = 200;
 /// Redirects followed per request; feeds that need more are misconfigured.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// What musubi remembers about a feed between polls.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct FeedState {
-    /// Validator for `If-None-Match`.
-    pub etag: Option<String>,
-    /// Validator for `If-Modified-Since` (HTTP date as the server sent it; for `file://`
-    /// feeds the file's modification time).
-    pub last_modified: Option<String>,
-    /// Failures since the last success; drives the backoff.
-    pub consecutive_failures: u32,
-    /// No attempt before this time (set after a failure).
-    pub next_attempt_after: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
-    /// Display text of the last failure, cleared by a success.
-    pub last_error: Option<String>,
-    /// Reports parsed on the last successful poll that returned content.
-    pub items_added: u64,
-    /// Format-specific position (MISP feeds: the newest event timestamp fetched).
-    pub cursor: Option<String>,
-}
+pub use crate::store::feeds::FeedState;
 
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
