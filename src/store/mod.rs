@@ -10,6 +10,7 @@ mod error;
 pub mod feeds;
 pub mod mail;
 pub mod members;
+pub mod pins;
 pub mod releases;
 pub mod reports;
 mod schema;
