@@ -132,7 +132,10 @@ async fn hidden_activity_does_not_reorder_the_campaign_list() {
     let (_, before) = g.get(&daemon.url("/api/v1/campaigns")).await;
     assert_eq!(
         titles(&before),
-        [vec!["Newer wave".to_string()], vec!["Older wave".to_string()]]
+        [
+            vec!["Newer wave".to_string()],
+            vec!["Older wave".to_string()]
+        ]
     );
 
     // Class 1 adds to the older campaign; unreleased, so hidden from general members.
@@ -150,5 +153,8 @@ async fn hidden_activity_does_not_reorder_the_campaign_list() {
         "the follow-up joined the older campaign, now the most recent: {all}"
     );
     let (_, after) = g.get(&daemon.url("/api/v1/campaigns")).await;
-    assert_eq!(after, before, "hidden activity changed the general member's list");
+    assert_eq!(
+        after, before,
+        "hidden activity changed the general member's list"
+    );
 }
