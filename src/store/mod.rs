@@ -45,6 +45,7 @@ pub struct Store {
     writer: StoreWriter,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer_thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    id_secret: [u8; 32],
 }
 
 impl Store {
@@ -57,13 +58,21 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         let mut conn = writer::open_write_connection(&path)?;
         migrate(&mut conn, &path)?;
+        let id_secret = id_secret(&conn)?;
         let (writer, handle) = StoreWriter::spawn(conn)?;
         Ok(Store {
             path,
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer_thread: Arc::new(Mutex::new(Some(handle))),
+            id_secret,
         })
+    }
+
+    /// The council's secret for member-facing ids (`council::read::ids`), made once by the
+    /// migrations and read when the store opens.
+    pub(in crate::engine) fn id_secret(&self) -> [u8; 32] {
+        self.id_secret
     }
 
     pub fn path(&self) -> &Path {
@@ -144,6 +153,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tracing::info!(version = i + 1, "Applied store migration.");
     }
     Ok(())
+}
+
+/// Reads the id secret (migration 6).
+pub(in crate::engine) fn id_secret(conn: &Connection) -> Result<[u8; 32]> {
+    let hex_value: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'id_secret'", [], |r| {
+            r.get(0)
+        })?;
+    let bytes = hex::decode(hex_value.trim())
+        .map_err(|e| StoreError::Corrupt(format!("id secret: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("id secret: not 32 bytes".into()))
 }
 
 /// Time stamps are stored as RFC 3339 text in UTC, which sorts correctly as text.
