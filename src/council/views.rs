@@ -73,6 +73,7 @@ pub struct CampaignView {
     pub scope: Option<Scope>,
     /// True while no visible report is confirmed.
     pub unconfirmed: bool,
+    /// Flag names: for the secretariat only (empty for everyone else, see `campaign_view`).
     pub flags: Vec<String>,
     pub reports: Vec<ReportSummary>,
     /// Observables of the visible reports with how many visible reports carry each
