@@ -9,7 +9,7 @@ use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 /// A member (class 1: sees every released-or-not AMBER/GREEN/CLEAR report at once) and a
 /// provider whose AMBER+STRICT reports the member may never see.
 struct Council {
-    data: DataDir,
+    _data: DataDir,
     daemon: Daemon,
     member: Client,
     provider: Client,
@@ -24,7 +24,7 @@ impl Council {
         let secretariat = Client::new(&data.add_member("Secretariat", "secretariat", None));
         let daemon = Daemon::start(&data);
         Council {
-            data,
+            _data: data,
             daemon,
             member,
             provider,
