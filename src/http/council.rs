@@ -104,9 +104,13 @@ fn store_err(e: StoreError) -> AppError {
     }
 }
 
+/// A campaign id given to a secretariat route: the internal `C-YYYY-NNNN` or the opaque form
+/// members are shown (`council::read::ids`), which the secretariat may use as well.
 fn campaign_id(s: &str) -> ApiResult<CampaignId> {
-    s.parse()
-        .map_err(|e: String| AppError::bad_request("invalid_campaign", e))
+    s.parse().or_else(|e: String| {
+        crate::council::read::ids::parse_opaque_campaign(s)
+            .ok_or_else(|| AppError::bad_request("invalid_campaign", e))
+    })
 }
 
 #[derive(Deserialize)]
@@ -138,9 +142,13 @@ async fn release(
             c
         }
         (None, Some(r)) => {
-            let id: ReportId = r.parse().map_err(|()| {
-                AppError::bad_request("invalid_report", "expected a report id such as R-12")
-            })?;
+            let id: ReportId = r
+                .parse()
+                .ok()
+                .or_else(|| crate::council::read::ids::parse_opaque_report(&r))
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_report", "expected a report id such as R-12")
+                })?;
             state
                 .store
                 .writer()
@@ -255,7 +263,13 @@ async fn pin(
             let campaign = campaign_id(&campaign)?;
             let reports = reports
                 .iter()
-                .map(|r| r.parse::<ReportId>().map(|id| id.0))
+                .map(|r| {
+                    r.parse::<ReportId>()
+                        .ok()
+                        .or_else(|| crate::council::read::ids::parse_opaque_report(r))
+                        .map(|id| id.0)
+                        .ok_or(())
+                })
                 .collect::<Result<Vec<Seq>, ()>>()
                 .map_err(|()| {
                     AppError::bad_request("invalid_report", "expected report ids such as R-12")

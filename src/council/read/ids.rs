@@ -239,21 +239,34 @@ pub fn campaign(viewer: &Viewer, id: CampaignId) -> ShownCampaignId {
 /// the secretariat only. `None` for anything else (the caller answers "not found", the
 /// same as for a report that does not exist or is hidden).
 pub fn parse_report(viewer: &Viewer, s: &str) -> Option<ReportId> {
-    let rest = s.strip_prefix("R-")?;
-    if let Some(v) = decode(rest) {
-        return Some(ReportId(Seq(key().decrypt(REPORT_DOMAIN, v))));
+    if let Some(id) = parse_opaque_report(s) {
+        return Some(id);
     }
+    let rest = s.strip_prefix("R-")?;
     if internal(viewer) && !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
         return rest.parse().ok().map(|n| ReportId(Seq(n)));
     }
     None
 }
 
+/// The report an opaque id names, for routes only the secretariat reaches (which may use
+/// either form); `None` if `s` is not an opaque report id.
+pub fn parse_opaque_report(s: &str) -> Option<ReportId> {
+    let v = decode(s.strip_prefix("R-")?)?;
+    Some(ReportId(Seq(key().decrypt(REPORT_DOMAIN, v))))
+}
+
+/// The campaign an opaque id names (see [`parse_opaque_report`]).
+pub fn parse_opaque_campaign(s: &str) -> Option<CampaignId> {
+    let v = decode(s.strip_prefix("C-")?)?;
+    unpack(key().decrypt(CAMPAIGN_DOMAIN, v))
+}
+
 /// The campaign a viewer's id names: the opaque form for anyone, `C-YYYY-NNNN` for the
 /// secretariat only; `None` otherwise.
 pub fn parse_campaign(viewer: &Viewer, s: &str) -> Option<CampaignId> {
-    if let Some(v) = s.strip_prefix("C-").and_then(decode) {
-        return unpack(key().decrypt(CAMPAIGN_DOMAIN, v));
+    if let Some(id) = parse_opaque_campaign(s) {
+        return Some(id);
     }
     if internal(viewer) {
         return s.parse().ok();
