@@ -193,7 +193,7 @@ impl Table {
         let pos = VARS.iter().position(|v| *v == var).unwrap_or(0);
         let stride = self.classes.len() << (VARS.len() - 1 - pos);
         (0..self.shown.len())
-            .filter(|i| (i / stride) % 2 == 0)
+            .filter(|i| (i / stride).is_multiple_of(2))
             .any(|i| self.shown[i] != self.shown[i + stride])
     }
 
