@@ -45,7 +45,6 @@ pub struct Store {
     writer: StoreWriter,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer_thread: Arc<Mutex<Option<JoinHandle<()>>>>,
-    id_secret: [u8; 32],
 }
 
 impl Store {
@@ -59,20 +58,15 @@ impl Store {
         let mut conn = writer::open_write_connection(&path)?;
         migrate(&mut conn, &path)?;
         let id_secret = id_secret(&conn)?;
+        // The first store a process opens is its council (`council::read::ids`).
+        let _ = PROCESS_ID_SECRET.set(id_secret);
         let (writer, handle) = StoreWriter::spawn(conn)?;
         Ok(Store {
             path,
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer_thread: Arc::new(Mutex::new(Some(handle))),
-            id_secret,
         })
-    }
-
-    /// The council's secret for member-facing ids (`council::read::ids`), made once by the
-    /// migrations and read when the store opens.
-    pub(in crate::engine) fn id_secret(&self) -> [u8; 32] {
-        self.id_secret
     }
 
     pub fn path(&self) -> &Path {
@@ -155,7 +149,15 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads the id secret (migration 6).
+static PROCESS_ID_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+
+/// The id secret of the first store this process opened: the key of member-facing ids for
+/// every view built in the process, whether or not it runs a read path (CLI exports, digests).
+pub(in crate::engine) fn process_id_secret() -> Option<[u8; 32]> {
+    PROCESS_ID_SECRET.get().copied()
+}
+
+/// Reads the id secret (migration 7).
 pub(in crate::engine) fn id_secret(conn: &Connection) -> Result<[u8; 32]> {
     let hex_value: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'id_secret'", [], |r| {

@@ -22,10 +22,9 @@
 //!   random as a new one, and its view is computed from the visible parts only (one report,
 //!   its own times, no flags), so the answer has the same fields and the same shape.
 //!
-//! The key is process-wide: it is installed from the store by [`super::ReadPath`] when the
-//! read path is made (one council per process), and read by the view builders, which have
-//! no store. Before that (unit tests that build views without a store) a random key stands
-//! in, replaced by the store's as soon as a read path exists.
+//! The key is process-wide: the secret of the first store the process opens (one council per
+//! process), read by the view builders, which have no store. Before any store is open (unit
+//! tests that build views without one) a random key stands in.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -36,6 +35,7 @@ use sha2::Sha256;
 
 use super::Viewer;
 use crate::model::{CampaignId, ReportId, Seq};
+use crate::store;
 
 /// Rounds of the Feistel network (four make a strong pseudo-random permutation; more cost
 /// little: one HMAC each).
@@ -93,12 +93,11 @@ impl IdKey {
     }
 }
 
-/// The process's key, and whether it came from a store ([`install`]) or stands in.
+/// The process's key, and whether it came from a store or stands in.
 static KEY: RwLock<Option<(Arc<IdKey>, bool)>> = RwLock::new(None);
 
-/// Makes `secret` the key of every opaque id in this process (called by
-/// [`super::ReadPath`] with the store's secret). One council per process: the first store's
-/// key stays (a second store, in tests, shares it), replacing only a stand-in.
+/// Makes `secret` the key of every opaque id in this process unless a store's key is in
+/// place already (one council per process: a second store, in tests, shares the first's).
 pub(super) fn install(secret: &[u8; 32]) {
     let mut slot = KEY.write().unwrap_or_else(|e| e.into_inner());
     if !matches!(*slot, Some((_, true))) {
@@ -106,17 +105,19 @@ pub(super) fn install(secret: &[u8; 32]) {
     }
 }
 
+/// The key: the council's (the first store the process opened, [`store::process_id_secret`]),
+/// else a random stand-in until a store is opened (unit tests that build views without one).
 fn key() -> Arc<IdKey> {
-    if let Some((k, _)) = KEY.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    if let Some((k, true)) = KEY.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return k.clone();
     }
+    if let Some(secret) = store::process_id_secret() {
+        install(&secret);
+    }
     let mut slot = KEY.write().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(|| {
-        tracing::debug!("No council id key installed; using a random one for this process.");
-        (Arc::new(IdKey::new(&rand::random())), false)
-    })
-    .0
-    .clone()
+    slot.get_or_insert_with(|| (Arc::new(IdKey::new(&rand::random())), false))
+        .0
+        .clone()
 }
 
 /// Whether the viewer is shown internal ids.

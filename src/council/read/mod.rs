@@ -70,7 +70,6 @@ impl ReadPath {
         campaigns: watch::Receiver<Arc<CampaignSet>>,
         index: Option<Arc<ReportIndex>>,
     ) -> ReadPath {
-        ids::install(&store.id_secret());
         ReadPath {
             store,
             campaigns,
