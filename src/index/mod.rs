@@ -697,6 +697,30 @@ mod tests {
     }
 
     #[test]
+    fn queries_may_name_the_documented_fields_only() {
+        for ok in [
+            "loader",
+            "title:loader AND tags:apt",
+            "description:\"two words\" OR observables:evil.example",
+            "\"http://evil.example/x\" loader",
+        ] {
+            assert!(check_fields(ok).is_ok(), "{ok}");
+        }
+        for (bad, field) in [
+            ("tlp:red", "tlp"),
+            ("loader AND seq:[0 TO 10]", "seq"),
+            ("provider:m001", "provider"),
+            ("class:*", "class"),
+            ("http://evil.example/x loader", "http"),
+        ] {
+            let Err(IndexError::Query(m)) = check_fields(bad) else {
+                panic!("{bad} accepted");
+            };
+            assert!(m.contains(&format!("`{field}`")), "{bad}: {m}");
+        }
+    }
+
+    #[test]
     fn search_finds_a_value_exactly_and_inside_longer_values() {
         use crate::model::{Indicator, Observable, Origin, Report, ReportDraft, ReportId};
         let dir = tempfile::tempdir().expect("temp dir");
