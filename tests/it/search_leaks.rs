@@ -454,3 +454,56 @@ async fn joining_a_hidden_campaign_looks_like_a_new_campaign() {
     assert_eq!(shape(&f), shape(&j), "{f}\n{j}");
     assert_eq!(j["report_count"], 1, "{j}");
 }
+
+/// Finding 7, every view a member receives: a feedback request shows the member its
+/// campaign by the opaque id only (on main the request carried `"campaign": "C-2026-0001"`),
+/// and sightings name campaigns by the opaque id (on main only the internal form was read,
+/// so a member could not name its campaign at all with what it is shown); the internal form
+/// is refused exactly like an absent campaign. Checked failing on main: the sighting by
+/// opaque id answered 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn feedback_and_sightings_name_campaigns_by_opaque_ids() {
+    let c = Council::start();
+    let own = c
+        .submit(
+            &c.member,
+            &submission("Feedback target", "green", &[("ipv4", "203.0.113.90")]),
+        )
+        .await["reports"][0]["campaign"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(opaque(&own, "C-"), "{own}");
+    let (status, req) = c
+        .secretariat
+        .post_json(
+            &c.daemon.url("/api/v1/council/feedback"),
+            &json!({"campaign": own, "question": "Seen it?", "classes": ["class1"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{req}");
+    let (status, open) = c
+        .member
+        .get(&c.daemon.url("/api/v1/council/feedback"))
+        .await;
+    assert_eq!(status, 200, "{open}");
+    let request = &open["requests"][0];
+    assert_eq!(request["campaign"]["id"], own.as_str(), "{open}");
+    assert!(request["request"].get("campaign").is_none(), "{open}");
+    assert!(!open.to_string().contains("C-20"), "{open}");
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let sight = |campaign: &str| json!({"target": {"campaign": campaign}, "kind": "seen", "count": 1, "seen_at": now});
+    let post = |body: Value| {
+        let (m, u) = (&c.member, c.daemon.url("/api/v1/sightings"));
+        async move { m.post_json(&u, &body).await }
+    };
+    let (status, body) = post(sight(&own)).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, sec) = c.secretariat.get(&c.daemon.url("/api/v1/campaigns")).await;
+    let internal = sec["campaigns"][0]["id"].as_str().unwrap().to_string();
+    assert!(internal.starts_with("C-20"), "{sec}");
+    let absent = post(sight("C-2099-0999")).await;
+    assert_eq!(absent.0, 404, "{}", absent.1);
+    assert_eq!(post(sight(&internal)).await, absent);
+}

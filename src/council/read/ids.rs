@@ -263,6 +263,10 @@ pub fn parse_opaque_campaign(s: &str) -> Option<CampaignId> {
     unpack(key().decrypt(CAMPAIGN_DOMAIN, v))
 }
 
+/// An id no campaign has (year 0): what an id a viewer may not use resolves to, so that a
+/// write naming it is refused exactly like one naming an absent campaign.
+pub const NO_CAMPAIGN: CampaignId = CampaignId { year: 0, number: 0 };
+
 /// The campaign a viewer's id names: the opaque form for anyone, `C-YYYY-NNNN` for the
 /// secretariat only; `None` otherwise.
 pub fn parse_campaign(viewer: &Viewer, s: &str) -> Option<CampaignId> {
