@@ -93,6 +93,25 @@ impl IdKey {
     }
 }
 
+impl IdKey {
+    /// The opaque form of a report id under this key, for tools and tests that hold the
+    /// council's secret (the leak harness reads it from a store it set up).
+    pub fn opaque_report(&self, id: ReportId) -> String {
+        format!("R-{}", encode(self.encrypt(REPORT_DOMAIN, id.0.0)))
+    }
+
+    /// The opaque form of a campaign id under this key (see [`IdKey::opaque_report`]).
+    pub fn opaque_campaign(&self, id: CampaignId) -> String {
+        format!("C-{}", encode(self.encrypt(CAMPAIGN_DOMAIN, pack(id))))
+    }
+
+    /// The report an opaque id names under this key.
+    pub fn report_of(&self, opaque: &str) -> Option<ReportId> {
+        let v = decode(opaque.strip_prefix("R-")?)?;
+        Some(ReportId(Seq(self.decrypt(REPORT_DOMAIN, v))))
+    }
+}
+
 /// The process's key, and whether it came from a store or stands in.
 static KEY: RwLock<Option<(Arc<IdKey>, bool)>> = RwLock::new(None);
 
