@@ -459,8 +459,8 @@ async fn joining_a_hidden_campaign_looks_like_a_new_campaign() {
 /// campaign by the opaque id only (on main the request carried `"campaign": "C-2026-0001"`),
 /// and sightings name campaigns by the opaque id (on main only the internal form was read,
 /// so a member could not name its campaign at all with what it is shown); the internal form
-/// is refused exactly like an absent campaign. Checked failing on main: the sighting by
-/// opaque id answered 400.
+/// is refused exactly like an absent campaign. Checked failing on main: the member was
+/// answered `C-2026-0001` (and a sighting by the opaque id answered 400).
 #[tokio::test(flavor = "multi_thread")]
 async fn feedback_and_sightings_name_campaigns_by_opaque_ids() {
     let c = Council::start();
