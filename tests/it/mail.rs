@@ -328,7 +328,12 @@ async fn digest_follows_the_policy_per_recipient() {
     .await;
     let set = campaigns(&store);
     assert_eq!(set.campaigns.len(), 1);
-    let cid = set.campaigns[0].id.to_string();
+    // Members are shown the campaign's opaque id (`council::read::ids`).
+    let cid = musubi::council::read::ids::campaign(
+        &musubi::council::Viewer::member(MemberId("m001".into()), MemberClass::Class1),
+        set.campaigns[0].id,
+    )
+    .to_string();
     let mailer = Mailer::new(
         cfg.mail.smtp.as_ref().unwrap(),
         Arc::new(MailStats::default()),

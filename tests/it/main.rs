@@ -21,6 +21,7 @@ mod output_leaks;
 mod provider_leaks;
 mod read_path;
 mod readonly;
+mod search_leaks;
 mod systemd;
 mod taxii;
 mod util;
