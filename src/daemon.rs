@@ -185,8 +185,6 @@ pub async fn run(
             Some(index.clone()),
         ),
         store: store.clone(),
-        index,
-        campaigns: campaigns_rx,
         indexed: indexed_rx,
         metrics,
         config: Arc::new(opts.config.clone()),

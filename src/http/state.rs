@@ -7,8 +7,6 @@ use tokio::sync::watch;
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::correlate::CampaignSet;
-use crate::index::ReportIndex;
 use crate::model::Seq;
 use crate::store::Store;
 
@@ -17,10 +15,9 @@ use crate::store::Store;
 pub struct AppState {
     /// The one read path: every handler that shows data asks it for views.
     pub read: crate::council::ReadPath,
+    /// The store, for its writer: handlers queue typed operations (`store::Op`) built by
+    /// the engine; they cannot read through it (its readers are engine-only).
     pub store: Store,
-    pub index: Arc<ReportIndex>,
-    /// The latest campaign snapshot, swapped whole by the correlator.
-    pub campaigns: watch::Receiver<Arc<CampaignSet>>,
     /// The last store sequence number the index has committed.
     pub indexed: watch::Receiver<Seq>,
     pub metrics: Arc<Metrics>,
@@ -28,10 +25,4 @@ pub struct AppState {
     pub started: Instant,
     /// Per-member request budgets.
     pub limiter: Arc<super::limit::RateLimiter>,
-}
-
-impl AppState {
-    pub fn campaigns(&self) -> Arc<CampaignSet> {
-        self.campaigns.borrow().clone()
-    }
 }

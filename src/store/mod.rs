@@ -80,7 +80,7 @@ impl Store {
 
     /// Runs `f` on a read-only connection from the pool (blocking; use
     /// [`Store::read_async`] from async code).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(in crate::engine) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.readers.lock().expect("reader pool poisoned").pop();
         let conn = match conn {
             Some(c) => c,
@@ -103,7 +103,7 @@ impl Store {
     }
 
     /// [`Store::read`] on the blocking thread pool.
-    pub async fn read_async<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::engine) async fn read_async<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -194,7 +194,8 @@ pub fn parse_ts_string(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
 
 /// An in-memory database with every migration applied, for tests of modules that keep
 /// tables in the store.
-pub fn open_in_memory() -> Result<Connection> {
+#[cfg(test)]
+pub(in crate::engine) fn open_in_memory() -> Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&mut conn, Path::new(":memory:"))?;

@@ -70,7 +70,7 @@ impl StoreWriter {
     }
 
     /// Runs `f` in the next group commit and returns its result once it is durable.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::engine) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -86,7 +86,7 @@ impl StoreWriter {
     /// Queues `f` for the next group commit without waiting for it (callers outside the
     /// async runtime). Wait on the returned [`Pending`] for its result once durable. A bulk
     /// import keeps a few files queued so that the writer commits them in one group.
-    pub fn enqueue_blocking<T, F>(&self, f: F) -> Result<Pending<T>>
+    pub(in crate::engine) fn enqueue_blocking<T, F>(&self, f: F) -> Result<Pending<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -109,7 +109,7 @@ impl StoreWriter {
     }
 
     /// [`StoreWriter::write`] for callers outside the async runtime (the CLI).
-    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::engine) fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,

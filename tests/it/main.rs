@@ -12,6 +12,7 @@ mod faults;
 mod feed_faults;
 mod feeds;
 mod formats;
+mod layering;
 mod leak;
 mod leak_harness;
 mod mail;

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{ReadPath, Result, Viewer};
-use crate::sources::feeds::FeedState;
 use crate::store;
+use crate::store::feeds::FeedState;
 
 /// One feed as a viewer sees it.
 #[derive(Debug, Clone, Serialize)]

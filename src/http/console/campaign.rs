@@ -17,7 +17,7 @@ use super::dashboard::source_text;
 use super::i18n::Lang;
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
-use super::{badge, confidence, internal, not_found, render, when};
+use super::{confidence, handling, internal, not_found, render, when};
 use crate::council::read::{CampaignPage, CampaignReview};
 use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
@@ -153,7 +153,7 @@ pub async fn page(
             json!({
                 "id": r.summary.id.to_string(),
                 "title": r.summary.title,
-                "tlp": badge(r.summary.tlp),
+                "tlp": handling(lang, r.summary.tlp, r.summary.scope),
                 "confidence": confidence(lang, r.summary.confidence),
                 "unconfirmed": r.summary.unconfirmed,
                 "received": when(r.summary.received_at),
@@ -178,7 +178,7 @@ pub async fn page(
             "page": signed.page("campaigns", &path),
             "c": {
                 "id": view.id.to_string(),
-                "tlp": badge(view.tlp),
+                "tlp": handling(lang, view.tlp, view.scope),
                 "unconfirmed": view.unconfirmed,
                 "reports": view.report_count,
                 "first_seen": when(view.first_seen),

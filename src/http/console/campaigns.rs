@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::dashboard::source_text;
 use super::session::Signed;
-use super::{CampaignRow, badge, internal, render, when};
+use super::{CampaignRow, handling, internal, render, when};
 use crate::http::AppState;
 use crate::model::{CampaignId, Sector};
 
@@ -126,7 +126,7 @@ pub async fn page(
             json!({
                 "id": r.id.to_string(),
                 "title": r.title,
-                "tlp": badge(r.tlp),
+                "tlp": handling(lang, r.tlp, r.scope),
                 "unconfirmed": r.unconfirmed,
                 "received": when(r.received_at),
                 "source": source_text(&r.source, lang),

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::session::Signed;
-use super::{CampaignRow, badge, internal, render, when};
+use super::{CampaignRow, badge, handling, internal, render, when};
 use crate::council::SourceLabel;
 use crate::http::AppState;
 use crate::model::Disposition;
@@ -85,7 +85,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             json!({
                 "id": r.id.to_string(),
                 "title": r.title,
-                "tlp": badge(r.tlp),
+                "tlp": handling(lang, r.tlp, r.scope),
                 "unconfirmed": r.unconfirmed,
                 "received": when(r.received_at),
                 "source": source_text(&r.source, lang),

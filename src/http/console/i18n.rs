@@ -228,6 +228,21 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("first_seen", "First seen", "初観測"),
     ("last_seen", "Last seen", "最終観測"),
     ("unconfirmed", "Unconfirmed", "未確認"),
+    (
+        "provider-and-secretariat",
+        "Provider and secretariat only",
+        "提供元・事務局限り",
+    ),
+    (
+        "council-members",
+        "Council members only",
+        "評議会メンバー限り",
+    ),
+    (
+        "members-and-supported",
+        "Members and organisations they support",
+        "メンバー及び支援先まで",
+    ),
     ("suspected", "Suspected", "疑い"),
     ("confirmed", "Confirmed", "確認済み"),
     ("confidence", "Confidence", "確度"),

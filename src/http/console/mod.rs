@@ -296,12 +296,25 @@ pub fn when(t: DateTime<Utc>) -> String {
 pub struct Badge {
     pub label: &'static str,
     pub class: &'static str,
+    /// The provider's sharing scope, where it narrows the TLP: shown beside the label on
+    /// every report and campaign, as in every other output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
 }
 
 pub fn badge(tlp: Tlp) -> Badge {
     Badge {
         label: tlp.label(),
         class: svg::tlp_class(tlp),
+        scope: None,
+    }
+}
+
+/// The handling badge of a report or campaign: its TLP and its sharing scope.
+pub fn handling(lang: Lang, tlp: Tlp, scope: Option<crate::model::Scope>) -> Badge {
+    Badge {
+        scope: scope.map(|s| lang.t(s.as_str())),
+        ..badge(tlp)
     }
 }
 
@@ -335,7 +348,7 @@ impl CampaignRow {
             .unwrap_or_default();
         CampaignRow {
             id: view.id.to_string(),
-            tlp: badge(view.tlp),
+            tlp: handling(lang, view.tlp, view.scope),
             unconfirmed: view.unconfirmed,
             reports: view.report_count,
             first_seen: when(view.first_seen),

@@ -80,6 +80,7 @@ pub fn campaign_item(
     CampaignItem {
         id: view.id.to_string(),
         tlp: view.tlp.label(),
+        scope: t.scope(view.scope),
         is_new: window.is_some_and(|(_, start)| view.first_seen >= start),
         unconfirmed: view.unconfirmed,
         headline,
@@ -97,6 +98,7 @@ pub fn campaign_item(
                 id: r.id.to_string(),
                 title: r.title.clone(),
                 tlp: r.tlp.label(),
+                scope: t.scope(r.scope),
                 source: source_text(&r.source, t),
                 unconfirmed: r.unconfirmed,
             })

@@ -36,6 +36,8 @@ fn env() -> &'static Environment<'static> {
 pub struct CampaignItem {
     pub id: String,
     pub tlp: &'static str,
+    /// The narrowest sharing scope of the visible reports, in words (none: TLP alone).
+    pub scope: Option<&'static str>,
     /// First seen inside the window (else: updated).
     pub is_new: bool,
     pub unconfirmed: bool,
@@ -62,6 +64,7 @@ pub struct ReportLine {
     pub id: String,
     pub title: String,
     pub tlp: &'static str,
+    pub scope: Option<&'static str>,
     /// The source as the policy labels it ("council member", a feed name).
     pub source: String,
     pub unconfirmed: bool,
@@ -124,6 +127,9 @@ pub struct Labels {
     pub check: &'static str,
     pub footer: &'static str,
     pub council_member: &'static str,
+    pub scope_provider: &'static str,
+    pub scope_council: &'static str,
+    pub scope_supported: &'static str,
 }
 
 impl Labels {
@@ -145,6 +151,9 @@ impl Labels {
                 check: "確認すべき観測値",
                 footer: "musubi — 情報共有評議会。詳細はコンソールで確認できます。",
                 council_member: "評議会メンバー",
+                scope_provider: "提供元・事務局限り",
+                scope_council: "評議会メンバー限り",
+                scope_supported: "メンバー及び支援先まで",
             },
             Language::En => Labels {
                 window: "Window",
@@ -162,8 +171,23 @@ impl Labels {
                 check: "Observables to check",
                 footer: "musubi — information-sharing council. Details are in the console.",
                 council_member: "council member",
+                scope_provider: "provider and secretariat only",
+                scope_council: "council members only",
+                scope_supported: "members and organisations they support",
             },
         }
+    }
+}
+
+impl Labels {
+    /// A sharing scope in this language (`None`: no scope beyond the TLP).
+    pub fn scope(&self, scope: Option<crate::model::Scope>) -> Option<&'static str> {
+        use crate::model::Scope;
+        scope.map(|s| match s {
+            Scope::ProviderAndSecretariat => self.scope_provider,
+            Scope::CouncilMembers => self.scope_council,
+            Scope::MembersAndSupported => self.scope_supported,
+        })
     }
 }
 
