@@ -15,6 +15,7 @@ mod leak;
 mod mail;
 mod mail_faults;
 mod readonly;
+mod stix_patterns;
 mod systemd;
 mod taxii;
 mod util;

@@ -1,0 +1,345 @@
+//! The STIX 2.1 pattern language, checked against the OASIS reference validator
+//! (`stix2-patterns` on PyPI, installed by `.ci/install`): every pattern in the fixtures — the
+//! indicators of every STIX file under `tests/fixtures` and the hand-written corpus
+//! `tests/fixtures/stix-patterns/corpus.txt` (every operator, qualifier, constant and path
+//! form, valid and invalid) — is accepted by musubi exactly when the validator accepts it,
+//! and musubi's canonical rendering of each accepted pattern is accepted by the validator
+//! and parses back to the same tree. Then, through the daemon: exact observables become
+//! indicators and the rest of a pattern is kept verbatim for search and export.
+//!
+//! The tests find Python through `MUSUBI_TEST_PYTHON` (default
+//! `/opt/musubi-ci/venv/bin/python`) and FAIL if it is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use musubi::formats::stix_pattern::{self, ast::Pattern};
+use serde_json::{Value, json};
+
+use crate::util::{Client, Daemon, DataDir, wait_current};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Where the validator is wrong, checked to still be wrong (so that a fixed validator is
+/// noticed): musubi accepts these, the validator refuses them.
+const VALIDATOR_BUGS: [(&str, &str); 2] = [
+    (
+        "[file:extensions.'windows-pebinary-ext'.sections[-1].name = '.text']",
+        // The grammar allows a negative list index; the validator's inspector crashes on it.
+        "validator raised AttributeError",
+    ),
+    (
+        "[file:hashes.'SHA-256' IN ('ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c')]",
+        // The validator checks the text of the whole list "(…)" against the hash form.
+        "is not a valid SHA-256 hash",
+    ),
+];
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("MUSUBI_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/musubi-ci/venv/bin/python"));
+    assert!(
+        p.exists(),
+        "python with stix2-patterns not found at {} — run .ci/install \
+         (/opt/musubi-ci/venv/bin/pip install stix2-patterns) or set MUSUBI_TEST_PYTHON",
+        p.display()
+    );
+    p
+}
+
+#[derive(Debug)]
+struct Verdict {
+    valid: bool,
+    errors: Vec<String>,
+}
+
+/// The OASIS validator's verdict on each pattern (one Python process for all of them).
+fn validate(patterns: &[String]) -> Vec<Verdict> {
+    use std::io::Write;
+    let mut child = Command::new(python())
+        .arg(Path::new(FIXTURES).join("stix-patterns/validate.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the validator");
+    let input = serde_json::to_vec(patterns).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("validator output");
+    writer.join().unwrap().expect("write patterns");
+    assert!(
+        out.status.success(),
+        "validate.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Value> = serde_json::from_slice(&out.stdout).expect("validator JSON");
+    assert_eq!(verdicts.len(), patterns.len());
+    verdicts
+        .into_iter()
+        .map(|v| Verdict {
+            valid: v["valid"].as_bool().unwrap(),
+            errors: v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect(),
+        })
+        .collect()
+}
+
+fn collect_indicator_patterns(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("type") == Some(&json!("indicator"))
+                && let Some(Value::String(p)) = m.get("pattern")
+                && m.get("pattern_type").is_none_or(|t| t == "stix")
+            {
+                out.push(p.clone());
+            }
+            m.values().for_each(|v| collect_indicator_patterns(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_indicator_patterns(v, out)),
+        _ => {}
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            walk(&p, files);
+        } else {
+            files.push(p);
+        }
+    }
+}
+
+/// Every STIX pattern in the fixtures: indicators in any JSON file, and the corpus lines.
+fn fixture_patterns() -> Vec<String> {
+    let mut files = Vec::new();
+    walk(Path::new(FIXTURES), &mut files);
+    files.sort();
+    let mut patterns = Vec::new();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+        if let Ok(v) = serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()) {
+            collect_indicator_patterns(&v, &mut patterns);
+        }
+    }
+    let from_files = patterns.len();
+    assert!(from_files >= 15, "indicator patterns in the fixtures: {from_files}");
+    let corpus = std::fs::read_to_string(Path::new(FIXTURES).join("stix-patterns/corpus.txt"))
+        .expect("corpus");
+    patterns.extend(corpus.lines().map(str::to_string));
+    patterns.dedup();
+    patterns
+}
+
+#[test]
+fn every_fixture_pattern_agrees_with_the_oasis_validator() {
+    let patterns = fixture_patterns();
+    let verdicts = validate(&patterns);
+    let mut disagreements = Vec::new();
+    let mut accepted: Vec<(String, Pattern)> = Vec::new();
+    let (mut valid, mut invalid) = (0, 0);
+    for (p, v) in patterns.iter().zip(&verdicts) {
+        let ours = stix_pattern::parse_ast(p);
+        if let Some((_, why)) = VALIDATOR_BUGS.iter().find(|(b, _)| b == p) {
+            assert!(
+                !v.valid && v.errors.iter().any(|e| e.contains(why)),
+                "the validator no longer refuses {p} ({why}): {v:?} — drop it from VALIDATOR_BUGS"
+            );
+            assert!(ours.is_ok(), "{p}: {ours:?}");
+        } else if v.valid != ours.is_ok() {
+            disagreements.push(format!(
+                "{p}\n  validator: {v:?}\n  musubi: {:?}",
+                ours.as_ref().err()
+            ));
+        }
+        if v.valid {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+        if let Ok(ast) = ours {
+            accepted.push((p.clone(), ast));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "musubi and the OASIS validator disagree on {} pattern(s):\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+    assert!(
+        valid >= 80 && invalid >= 60,
+        "the fixtures cover both sides: {valid} valid, {invalid} invalid"
+    );
+
+    // The canonical rendering is valid STIX and parses back to the same tree.
+    let rendered: Vec<String> = accepted.iter().map(|(_, a)| a.to_string()).collect();
+    let verdicts = validate(&rendered);
+    for ((p, ast), (r, v)) in accepted.iter().zip(rendered.iter().zip(&verdicts)) {
+        let bug = VALIDATOR_BUGS.iter().any(|(b, _)| b == p);
+        assert!(v.valid || bug, "rendering of {p}\n  is {r}\n  refused: {v:?}");
+        assert_eq!(
+            stix_pattern::parse_ast(r).as_ref(),
+            Ok(ast),
+            "rendering {r} of {p}"
+        );
+    }
+}
+
+/// An invalid pattern's error says where and what was expected.
+#[test]
+fn errors_name_the_position_and_what_was_expected() {
+    let cases = [
+        ("[ipv4-addr:value = '1.2.3.4'", 28, "expected ']'"),
+        ("[ipv4-addr:value = '1.2.3.4'] AND", 33, "expected '['"),
+        ("[ipv4-addr:value '1.2.3.4']", 17, "expected a comparison operator"),
+        ("[file:hashes.SHA-256 = 'ab']", 13, "quoted if it has a '-'"),
+        ("[file:size > true]", 13, "a boolean cannot be compared"),
+        ("[file:created > t'2016-13-01T00:00:00Z']", 16, "expected a timestamp"),
+        ("[x:a = 1] WITHIN 5", 18, "expected SECONDS"),
+        (
+            "[x:a = 1] WITHIN 5 SECONDS WITHIN 6 SECONDS",
+            27,
+            "a second WITHIN qualifier",
+        ),
+        (
+            "[file:hashes.MD5 = 'abc']",
+            19,
+            "'abc' is not a valid MD5 hash",
+        ),
+        ("[x:a = 'it\\s']", 10, "invalid escape"),
+        ("[x:a = 'open]", 7, "unterminated string"),
+        ("x:a = 1", 0, "a pattern starts with '['"),
+        ("[x:a = 1] and [x:b = 2]", 10, "found \"and [x:b = 2]\""),
+    ];
+    for (p, offset, says) in cases {
+        let e = stix_pattern::parse_ast(p).expect_err(p);
+        assert_eq!(e.offset, offset, "{p}: {e}");
+        assert!(e.to_string().contains(says), "{p}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
+    let data = DataDir::new();
+    let token = data.add_member("Pattern Member", "class1", None);
+    let daemon = Daemon::start(&data);
+    let client = Client::new(&token);
+
+    let kept_followed = "[ipv4-addr:value = '198.51.100.23'] FOLLOWEDBY \
+                         [domain-name:value = 'stage2.quokka-test.net'] WITHIN 600 SECONDS";
+    let kept_like = "[url:value LIKE 'http://%.wombatloader.example/%' \
+                     AND network-traffic:dst_port = 8443]";
+    let indicator = |n: u32, pattern: &str| {
+        json!({
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
+            "created": "2026-11-30T09:00:00.000Z",
+            "modified": "2026-11-30T09:00:00.000Z",
+            "name": format!("pattern {n}"),
+            "pattern": pattern,
+            "pattern_type": "stix",
+            "valid_from": "2026-11-30T09:00:00Z",
+        })
+    };
+    let bundle = json!({
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000000",
+        "objects": [
+            // Fully represented: an IN list of addresses, and ORed hashes; not kept.
+            indicator(1, "[ipv4-addr:value IN ('203.0.113.41', '203.0.113.42')]"),
+            indicator(2, "[file:hashes.'SHA-256' = 'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c' \
+                          OR file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']"),
+            // Values extracted, and the pattern kept for its timing.
+            indicator(3, kept_followed),
+            // Nothing exact: kept.
+            indicator(4, kept_like),
+            // Negated: nothing extracted, kept.
+            indicator(5, "[ipv4-addr:value NOT = '192.0.2.77']"),
+        ],
+    });
+    let (status, body) = client
+        .post_raw(
+            &daemon.url("/api/v1/reports"),
+            "application/stix+json;version=2.1",
+            bundle.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["reports"][0]["id"].as_str().unwrap().to_string();
+    wait_current(&daemon).await;
+
+    let (status, report) = client
+        .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let mut values: Vec<String> = report["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{}:{}", i["type"].as_str().unwrap(), i["value"].as_str().unwrap()))
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        [
+            "domain:stage2.quokka-test.net",
+            "ipv4:198.51.100.23",
+            "ipv4:203.0.113.41",
+            "ipv4:203.0.113.42",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "sha256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c",
+        ],
+        "{report}"
+    );
+    let description = report["description"].as_str().unwrap();
+    for kept in [
+        kept_followed,
+        kept_like,
+        "[ipv4-addr:value NOT = '192.0.2.77']",
+    ] {
+        assert!(
+            description.contains(kept),
+            "kept verbatim: {kept}\n{description}"
+        );
+    }
+    assert!(
+        !description.contains("203.0.113.41"),
+        "a fully represented pattern is not kept: {description}"
+    );
+
+    // Search finds the report by a word that only a kept pattern holds, and by an indicator
+    // that only an IN list named.
+    for q in ["wombatloader", "203.0.113.42"] {
+        let (status, hits) = client
+            .get(&daemon.url(&format!("/api/v1/search?q={q}")))
+            .await;
+        assert_eq!(status, 200, "{hits}");
+        assert!(hits.to_string().contains(&id), "search {q}: {hits}");
+    }
+    drop(daemon);
+
+    // The STIX export carries the kept patterns verbatim, and every indicator pattern it
+    // writes is valid for both musubi and the OASIS validator.
+    let exported: Value =
+        serde_json::from_str(&data.cli(&["export", "--format", "stix", "--as", "Pattern Member"]))
+            .expect("export JSON");
+    let text = exported.to_string();
+    for kept in [kept_followed, kept_like] {
+        assert!(text.contains(kept), "export keeps {kept}");
+    }
+    let mut patterns = Vec::new();
+    collect_indicator_patterns(&exported, &mut patterns);
+    assert!(patterns.len() >= 6, "{patterns:?}");
+    for (p, v) in patterns.iter().zip(validate(&patterns)) {
+        assert!(v.valid, "{p}: {v:?}");
+        stix_pattern::parse_ast(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
+}
