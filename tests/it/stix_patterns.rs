@@ -343,3 +343,252 @@ async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
         stix_pattern::parse_ast(p).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
+
+/// Generated near-patterns: the grammar's pieces, right and wrong, in random combinations,
+/// some then damaged by a character edit.
+struct Gen(rand::rngs::StdRng);
+
+impl Gen {
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        use rand::Rng;
+        items[self.0.random_range(0..items.len())]
+    }
+
+    /// Mostly a good piece, sometimes a bad one.
+    fn pick2<'a>(&mut self, good: &[&'a str], bad: &[&'a str]) -> &'a str {
+        if self.chance(0.08) {
+            self.pick(bad)
+        } else {
+            self.pick(good)
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        use rand::Rng;
+        self.0.random_bool(p)
+    }
+
+    fn sp(&mut self) -> &'static str {
+        self.pick(&[" ", " ", " ", "", "  ", "\t", "\u{a0}", " /*c*/ ", "\n"])
+    }
+
+    fn path(&mut self) -> String {
+        self.pick2(&[
+            "ipv4-addr:value",
+            "domain-name:value",
+            "url:value",
+            "file:name",
+            "file:size",
+            "file:hashes.MD5",
+            "file:hashes.'SHA-256'",
+            "file:hashes.sha256",
+            "file:hashes.SHA-256",
+            "email-message:to_refs[*].value",
+            "x-acme:list[0]",
+            "x-acme:list[+1].'odd key'",
+            "x_acme:'quoted'",
+            "x:a.b[*].c",
+        ], &[
+            "x:AND",
+            "x:true",
+            "a-b:c-d",
+            ":value",
+            "x:",
+            "x:a.5",
+            "x:a[]",
+            "x:a[*",
+        ])
+        .to_string()
+    }
+
+    fn value(&mut self) -> String {
+        self.pick2(&[
+            "'198.51.100.7'",
+            "'evil.example.com'",
+            "'it\\'s'",
+            "'back\\\\slash'",
+            "'d41d8cd98f00b204e9800998ecf8427e'",
+            "'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c'",
+            "'xyz'",
+            "1",
+            "0",
+            "-7",
+            "+3",
+            "1.5",
+            ".5",
+            "-.25",
+            "true",
+            "false",
+            "h'ff00'",
+            "h''",
+            "b'YQ=='",
+            "b'YWJj'",
+            "t'2020-01-01T00:00:00Z'",
+            "t'2020-02-29T23:59:60.5Z'",
+            "('a', 'b')",
+            "('198.51.100.7')",
+            "()",
+            "(1, true, h'00')",
+        ], &[
+            "'bad\\escape'",
+            "'open",
+            "01",
+            "1.",
+            "1e5",
+            "TRUE",
+            "h'fff'",
+            "b'Y'",
+            "b''",
+            "t'2020-13-01T00:00:00Z'",
+            "t'2020-01-01T00:00:00'",
+            "('a',)",
+        ])
+        .to_string()
+    }
+
+    fn comparison(&mut self, depth: u32) -> String {
+        let roll: u32 = rand::Rng::random_range(&mut self.0, 0..10);
+        match roll {
+            0 if depth < 3 => {
+                let (a, b) = (self.comparison(depth + 1), self.comparison(depth + 1));
+                let op = self.pick2(&["AND", "OR"], &["and", "FOLLOWEDBY"]);
+                format!("{a} {op} {b}")
+            }
+            1 if depth < 3 => {
+                let (s1, c, s2) = (self.sp(), self.comparison(depth + 1), self.sp());
+                format!("({s1}{c}{s2})")
+            }
+            2 => {
+                let p = self.path();
+                format!("{} {p}", self.pick2(&["EXISTS"], &["EXISTS NOT", "NOT"]))
+            }
+            _ => {
+                let path = self.path();
+                let not = if self.chance(0.1) { "NOT " } else { "" };
+                let op = self.pick2(
+                    &[
+                        "=", "=", "=", "==", "!=", "<>", "<", "<=", ">", ">=", "IN", "IN",
+                        "LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET",
+                    ],
+                    &["= =", "!", "in"],
+                );
+                let (s1, s2) = (self.sp(), self.sp());
+                format!("{path}{s1}{not}{op}{s2}{}", self.value())
+            }
+        }
+    }
+
+    fn qualifier(&mut self) -> &'static str {
+        self.pick2(
+            &[
+                "WITHIN 300 SECONDS",
+                "WITHIN 1.5 SECONDS",
+                "WITHIN +2 SECONDS",
+                "REPEATS 3 TIMES",
+                "START t'2016-01-01T00:00:00Z' STOP t'2016-02-01T00:00:00Z'",
+            ],
+            &[
+                "WITHIN -1 SECONDS",
+                "WITHIN 5",
+                "REPEATS 2.5 TIMES",
+                "REPEATS 03 TIMES",
+                "START '2016-01-01T00:00:00Z' STOP t'2016-02-01T00:00:00Z'",
+            ],
+        )
+    }
+
+    fn observation(&mut self, depth: u32) -> String {
+        let roll: u32 = rand::Rng::random_range(&mut self.0, 0..8);
+        let mut s = match roll {
+            0 | 1 if depth < 3 => {
+                let (a, b) = (self.observation(depth + 1), self.observation(depth + 1));
+                let op = self.pick2(&["AND", "OR", "FOLLOWEDBY"], &["or", "FOLLOWED BY"]);
+                let (s1, s2) = (self.sp(), self.sp());
+                format!("{a}{s1}{op}{s2}{b}")
+            }
+            2 if depth < 3 => format!("({})", self.observation(depth + 1)),
+            _ => {
+                let (s1, c, s2) = (self.sp(), self.comparison(0), self.sp());
+                format!("[{s1}{c}{s2}]")
+            }
+        };
+        while self.chance(0.2) {
+            s = format!("{s} {}", self.qualifier());
+        }
+        s
+    }
+
+    /// A pattern, damaged by one character edit one time in five.
+    fn pattern(&mut self) -> String {
+        use rand::Rng;
+        let mut s: Vec<char> = self.observation(0).chars().collect();
+        if self.chance(0.1) && !s.is_empty() {
+            let at = self.0.random_range(0..s.len());
+            let junk: Vec<char> = "[]()':,.=<>!-+ aZ0\\*".chars().collect();
+            match self.0.random_range(0..3) {
+                0 => {
+                    s.remove(at);
+                }
+                1 => s.insert(at, junk[self.0.random_range(0..junk.len())]),
+                _ => s.truncate(at),
+            }
+        }
+        s.into_iter().collect()
+    }
+}
+
+/// Two known validator defects (see [`VALIDATOR_BUGS`]) in a generated pattern's verdict.
+fn validator_defect(pattern: &str, v: &Verdict) -> bool {
+    !v.valid
+        && v.errors.iter().all(|e| {
+            (e.contains("validator raised AttributeError") && pattern.contains("[-"))
+                || (e.starts_with("FAIL: '(") && e.contains("hash"))
+        })
+}
+
+/// Beyond the fixtures: thousands of generated patterns, valid and not, get the same verdict
+/// from musubi and from the validator, and every accepted one renders to a pattern the
+/// validator accepts and musubi parses back to the same tree.
+#[test]
+fn generated_patterns_agree_with_the_oasis_validator() {
+    use rand::SeedableRng;
+    let mut g = Gen(rand::rngs::StdRng::seed_from_u64(18));
+    let patterns: Vec<String> = (0..4000).map(|_| g.pattern()).collect();
+    let verdicts = validate(&patterns);
+    let mut disagreements = Vec::new();
+    let mut accepted = Vec::new();
+    let mut valid = 0;
+    for (p, v) in patterns.iter().zip(&verdicts) {
+        let ours = stix_pattern::parse_ast(p);
+        valid += usize::from(v.valid);
+        if v.valid != ours.is_ok() && !(ours.is_ok() && validator_defect(p, v)) {
+            disagreements.push(format!(
+                "{p:?}\n  validator: {v:?}\n  musubi: {:?}",
+                ours.as_ref().err()
+            ));
+        }
+        if let Ok(ast) = ours {
+            accepted.push((p, ast));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "musubi and the OASIS validator disagree on {} of {} generated patterns:\n{}",
+        disagreements.len(),
+        patterns.len(),
+        disagreements[..disagreements.len().min(25)].join("\n")
+    );
+    assert!(
+        valid >= 1000 && patterns.len() - valid >= 1000,
+        "generated both sides: {valid} valid of {}",
+        patterns.len()
+    );
+    let rendered: Vec<String> = accepted.iter().map(|(_, a)| a.to_string()).collect();
+    for ((p, ast), (r, v)) in accepted.iter().zip(rendered.iter().zip(validate(&rendered))) {
+        assert!(
+            v.valid || validator_defect(r, &v),
+            "rendering of {p:?}\n  is {r:?}\n  refused: {v:?}"
+        );
+        assert_eq!(stix_pattern::parse_ast(r).as_ref(), Ok(ast), "{r:?}");
+    }
+}
