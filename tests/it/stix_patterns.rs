@@ -123,13 +123,19 @@ fn fixture_patterns() -> Vec<String> {
     walk(Path::new(FIXTURES), &mut files);
     files.sort();
     let mut patterns = Vec::new();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
         if let Ok(v) = serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()) {
             collect_indicator_patterns(&v, &mut patterns);
         }
     }
     let from_files = patterns.len();
-    assert!(from_files >= 15, "indicator patterns in the fixtures: {from_files}");
+    assert!(
+        from_files >= 15,
+        "indicator patterns in the fixtures: {from_files}"
+    );
     let corpus = std::fs::read_to_string(Path::new(FIXTURES).join("stix-patterns/corpus.txt"))
         .expect("corpus");
     patterns.extend(corpus.lines().map(str::to_string));
@@ -183,7 +189,10 @@ fn every_fixture_pattern_agrees_with_the_oasis_validator() {
     let verdicts = validate(&rendered);
     for ((p, ast), (r, v)) in accepted.iter().zip(rendered.iter().zip(&verdicts)) {
         let bug = VALIDATOR_BUGS.iter().any(|(b, _)| b == p);
-        assert!(v.valid || bug, "rendering of {p}\n  is {r}\n  refused: {v:?}");
+        assert!(
+            v.valid || bug,
+            "rendering of {p}\n  is {r}\n  refused: {v:?}"
+        );
         assert_eq!(
             stix_pattern::parse_ast(r).as_ref(),
             Ok(ast),
@@ -198,10 +207,18 @@ fn errors_name_the_position_and_what_was_expected() {
     let cases = [
         ("[ipv4-addr:value = '1.2.3.4'", 28, "expected ']'"),
         ("[ipv4-addr:value = '1.2.3.4'] AND", 33, "expected '['"),
-        ("[ipv4-addr:value '1.2.3.4']", 17, "expected a comparison operator"),
+        (
+            "[ipv4-addr:value '1.2.3.4']",
+            17,
+            "expected a comparison operator",
+        ),
         ("[file:hashes.SHA-256 = 'ab']", 13, "quoted if it has a '-'"),
         ("[file:size > true]", 13, "a boolean cannot be compared"),
-        ("[file:created > t'2016-13-01T00:00:00Z']", 16, "expected a timestamp"),
+        (
+            "[file:created > t'2016-13-01T00:00:00Z']",
+            16,
+            "expected a timestamp",
+        ),
         ("[x:a = 1] WITHIN 5", 18, "expected SECONDS"),
         (
             "[x:a = 1] WITHIN 5 SECONDS WITHIN 6 SECONDS",
@@ -284,7 +301,13 @@ async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}:{}", i["type"].as_str().unwrap(), i["value"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["type"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
         .collect();
     values.sort();
     assert_eq!(
@@ -373,76 +396,75 @@ impl Gen {
     }
 
     fn path(&mut self) -> String {
-        self.pick2(&[
-            "ipv4-addr:value",
-            "domain-name:value",
-            "url:value",
-            "file:name",
-            "file:size",
-            "file:hashes.MD5",
-            "file:hashes.'SHA-256'",
-            "file:hashes.sha256",
-            "file:hashes.SHA-256",
-            "email-message:to_refs[*].value",
-            "x-acme:list[0]",
-            "x-acme:list[+1].'odd key'",
-            "x_acme:'quoted'",
-            "x:a.b[*].c",
-        ], &[
-            "x:AND",
-            "x:true",
-            "a-b:c-d",
-            ":value",
-            "x:",
-            "x:a.5",
-            "x:a[]",
-            "x:a[*",
-        ])
+        self.pick2(
+            &[
+                "ipv4-addr:value",
+                "domain-name:value",
+                "url:value",
+                "file:name",
+                "file:size",
+                "file:hashes.MD5",
+                "file:hashes.'SHA-256'",
+                "file:hashes.sha256",
+                "file:hashes.SHA-256",
+                "email-message:to_refs[*].value",
+                "x-acme:list[0]",
+                "x-acme:list[+1].'odd key'",
+                "x_acme:'quoted'",
+                "x:a.b[*].c",
+            ],
+            &[
+                "x:AND", "x:true", "a-b:c-d", ":value", "x:", "x:a.5", "x:a[]", "x:a[*",
+            ],
+        )
         .to_string()
     }
 
     fn value(&mut self) -> String {
-        self.pick2(&[
-            "'198.51.100.7'",
-            "'evil.example.com'",
-            "'it\\'s'",
-            "'back\\\\slash'",
-            "'d41d8cd98f00b204e9800998ecf8427e'",
-            "'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c'",
-            "'xyz'",
-            "1",
-            "0",
-            "-7",
-            "+3",
-            "1.5",
-            ".5",
-            "-.25",
-            "true",
-            "false",
-            "h'ff00'",
-            "h''",
-            "b'YQ=='",
-            "b'YWJj'",
-            "t'2020-01-01T00:00:00Z'",
-            "t'2020-02-29T23:59:60.5Z'",
-            "('a', 'b')",
-            "('198.51.100.7')",
-            "()",
-            "(1, true, h'00')",
-        ], &[
-            "'bad\\escape'",
-            "'open",
-            "01",
-            "1.",
-            "1e5",
-            "TRUE",
-            "h'fff'",
-            "b'Y'",
-            "b''",
-            "t'2020-13-01T00:00:00Z'",
-            "t'2020-01-01T00:00:00'",
-            "('a',)",
-        ])
+        self.pick2(
+            &[
+                "'198.51.100.7'",
+                "'evil.example.com'",
+                "'it\\'s'",
+                "'back\\\\slash'",
+                "'d41d8cd98f00b204e9800998ecf8427e'",
+                "'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c'",
+                "'xyz'",
+                "1",
+                "0",
+                "-7",
+                "+3",
+                "1.5",
+                ".5",
+                "-.25",
+                "true",
+                "false",
+                "h'ff00'",
+                "h''",
+                "b'YQ=='",
+                "b'YWJj'",
+                "t'2020-01-01T00:00:00Z'",
+                "t'2020-02-29T23:59:60.5Z'",
+                "('a', 'b')",
+                "('198.51.100.7')",
+                "()",
+                "(1, true, h'00')",
+            ],
+            &[
+                "'bad\\escape'",
+                "'open",
+                "01",
+                "1.",
+                "1e5",
+                "TRUE",
+                "h'fff'",
+                "b'Y'",
+                "b''",
+                "t'2020-13-01T00:00:00Z'",
+                "t'2020-01-01T00:00:00'",
+                "('a',)",
+            ],
+        )
         .to_string()
     }
 
@@ -467,8 +489,22 @@ impl Gen {
                 let not = if self.chance(0.1) { "NOT " } else { "" };
                 let op = self.pick2(
                     &[
-                        "=", "=", "=", "==", "!=", "<>", "<", "<=", ">", ">=", "IN", "IN",
-                        "LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET",
+                        "=",
+                        "=",
+                        "=",
+                        "==",
+                        "!=",
+                        "<>",
+                        "<",
+                        "<=",
+                        ">",
+                        ">=",
+                        "IN",
+                        "IN",
+                        "LIKE",
+                        "MATCHES",
+                        "ISSUBSET",
+                        "ISSUPERSET",
                     ],
                     &["= =", "!", "in"],
                 );
@@ -584,7 +620,10 @@ fn generated_patterns_agree_with_the_oasis_validator() {
         patterns.len()
     );
     let rendered: Vec<String> = accepted.iter().map(|(_, a)| a.to_string()).collect();
-    for ((p, ast), (r, v)) in accepted.iter().zip(rendered.iter().zip(validate(&rendered))) {
+    for ((p, ast), (r, v)) in accepted
+        .iter()
+        .zip(rendered.iter().zip(validate(&rendered)))
+    {
         assert!(
             v.valid || validator_defect(r, &v),
             "rendering of {p:?}\n  is {r:?}\n  refused: {v:?}"

@@ -130,20 +130,8 @@ fn cut<T>(r: PResult<T>) -> PResult<T> {
 fn is_ws(c: char) -> bool {
     matches!(
         c,
-        ' ' | '\t'
-            | '\r'
-            | '\n'
-            | '\u{b}'
-            | '\u{c}'
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
+        ' ' | '\t' | '\r' | '\n' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
 }
 
@@ -182,7 +170,9 @@ fn tok<'a, O>(
 fn word<'a>(i: &mut &'a str) -> PResult<&'a str> {
     (
         one_of(|c: char| c.is_ascii_alphabetic() || c == '_'),
-        take_while(0.., |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        take_while(0.., |c: char| {
+            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        }),
     )
         .take()
         .parse_next(i)
@@ -239,7 +229,10 @@ fn timestamp_body<'a>(i: &mut &'a str) -> PResult<&'a str> {
 }
 
 fn date(i: &mut &str) -> PResult<()> {
-    let month = alt((('0', one_of('1'..='9')).void(), ('1', one_of('0'..='2')).void()));
+    let month = alt((
+        ('0', one_of('1'..='9')).void(),
+        ('1', one_of('0'..='2')).void(),
+    ));
     let day = alt((
         ('0', one_of('1'..='9')).void(),
         (one_of(['1', '2']), digit).void(),
@@ -251,7 +244,10 @@ fn date(i: &mut &str) -> PResult<()> {
 }
 
 fn time(i: &mut &str) -> PResult<()> {
-    let hour = alt(((one_of(['0', '1']), digit).void(), ('2', one_of('0'..='3')).void()));
+    let hour = alt((
+        (one_of(['0', '1']), digit).void(),
+        ('2', one_of('0'..='3')).void(),
+    ));
     let second = alt(((one_of('0'..='5'), digit).void(), "60".void()));
     (hour, ':', (one_of('0'..='5'), digit), ':', second)
         .void()
@@ -273,8 +269,7 @@ fn timestamp_lit(i: &mut &str) -> PResult<String> {
 fn hex_lit(i: &mut &str) -> PResult<String> {
     let start = *i;
     "h'".parse_next(i)?;
-    let body: PResult<(&str, char)> =
-        (take_while(0.., AsChar::is_hex_digit), '\'').parse_next(i);
+    let body: PResult<(&str, char)> = (take_while(0.., AsChar::is_hex_digit), '\'').parse_next(i);
     match body {
         Ok((h, _)) if h.len() % 2 == 0 => Ok(h.to_string()),
         _ => Err(fail_at(
@@ -288,7 +283,9 @@ fn binary_lit(i: &mut &str) -> PResult<String> {
     let start = *i;
     "b'".parse_next(i)?;
     let body: PResult<(&str, &str, char)> = (
-        take_while(0.., |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/'),
+        take_while(0.., |c: char| {
+            c.is_ascii_alphanumeric() || c == '+' || c == '/'
+        }),
         take_while(0..=2, '='),
         '\'',
     )
@@ -296,9 +293,7 @@ fn binary_lit(i: &mut &str) -> PResult<String> {
     match body {
         // The grammar: groups of four, the last one possibly "xxx=" or "xx==".
         Ok((chars, pad, _))
-            if !chars.is_empty()
-                && (chars.len() + pad.len()) % 4 == 0
-                && chars.len() % 4 != 1 =>
+            if !chars.is_empty() && (chars.len() + pad.len()) % 4 == 0 && chars.len() % 4 != 1 =>
         {
             Ok(format!("{chars}{pad}"))
         }
@@ -389,7 +384,10 @@ fn object_path(i: &mut &str) -> PResult<ObjectPath> {
         } else if opt(tok("'['", '[')).parse_next(i)?.is_some() {
             let index = cut(tok(
                 "a list index: '*' or an integer",
-                alt(('*'.value(Step::AnyIndex), int_text.map(|n: &str| Step::Index(n.into())))),
+                alt((
+                    '*'.value(Step::AnyIndex),
+                    int_text.map(|n: &str| Step::Index(n.into())),
+                )),
             )
             .parse_next(i))?;
             cut(tok("']' closing the list index", ']').parse_next(i))?;

@@ -176,24 +176,26 @@ fn path_kind(path: &ObjectPath) -> Option<ObservableKind> {
         })
         .collect();
     let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-    Some(match (path.object_type.as_str(), prop.as_str(), steps.as_slice()) {
-        ("ipv4-addr", "value", []) => Ipv4,
-        ("ipv6-addr", "value", []) => Ipv6,
-        ("domain-name", "value", []) => Domain,
-        ("url", "value", []) => Url,
-        ("email-addr", "value", []) => Email,
-        ("email-message", "from_ref" | "sender_ref", ["value"]) => Email,
-        ("email-message", "to_refs" | "cc_refs" | "bcc_refs", ["[]", "value"]) => Email,
-        ("file", "name", []) => Filename,
-        ("file", "hashes", [h]) => match h.replace('-', "").as_str() {
-            "md5" => Md5,
-            "sha1" => Sha1,
-            "sha256" => Sha256,
-            "ssdeep" => Ssdeep,
+    Some(
+        match (path.object_type.as_str(), prop.as_str(), steps.as_slice()) {
+            ("ipv4-addr", "value", []) => Ipv4,
+            ("ipv6-addr", "value", []) => Ipv6,
+            ("domain-name", "value", []) => Domain,
+            ("url", "value", []) => Url,
+            ("email-addr", "value", []) => Email,
+            ("email-message", "from_ref" | "sender_ref", ["value"]) => Email,
+            ("email-message", "to_refs" | "cc_refs" | "bcc_refs", ["[]", "value"]) => Email,
+            ("file", "name", []) => Filename,
+            ("file", "hashes", [h]) => match h.replace('-', "").as_str() {
+                "md5" => Md5,
+                "sha1" => Sha1,
+                "sha256" => Sha256,
+                "ssdeep" => Ssdeep,
+                _ => return None,
+            },
+            ("network-traffic", "dst_ref" | "src_ref", ["value"]) => Ipv4,
+            ("autonomous-system", "number", []) => Asn,
             _ => return None,
         },
-        ("network-traffic", "dst_ref" | "src_ref", ["value"]) => Ipv4,
-        ("autonomous-system", "number", []) => Asn,
-        _ => return None,
-    })
+    )
 }
