@@ -217,7 +217,7 @@ fn string_lit(i: &mut &str) -> PResult<String> {
     }
 }
 
-fn digit<'a>(i: &mut &'a str) -> PResult<char> {
+fn digit(i: &mut &str) -> PResult<char> {
     one_of(|c: char| c.is_ascii_digit()).parse_next(i)
 }
 
@@ -622,8 +622,11 @@ fn obs_followed_by(i: &mut &str, depth: usize) -> PResult<ObsExpr> {
     })
 }
 
+/// A hash's display name and the test of its form.
+type HashForm = (&'static str, fn(&str) -> bool);
+
 /// Hash forms the validator knows, by the upper-cased hash name without hyphens.
-fn hash_form(name: &str) -> Option<(&'static str, fn(&str) -> bool)> {
+fn hash_form(name: &str) -> Option<HashForm> {
     fn hex(s: &str, lens: &[usize]) -> bool {
         lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
     }
