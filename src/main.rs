@@ -12,6 +12,7 @@ use serde::Serialize;
 use musubi::config::Config;
 use std::sync::Arc;
 
+use musubi::council::read::FeedView;
 use musubi::council::{CampaignView, ReadPath, Viewer, commands};
 use musubi::model::{CampaignId, Category, MemberClass, MemberId, Origin, Sector};
 use musubi::store::{self, Store};
@@ -140,7 +141,7 @@ enum Command {
         json: bool,
     },
     /// Export campaigns (STIX 2.1 bundle, MISP feed or CSV) for one audience: `--as MEMBER`
-    /// (what that member may see) or `--audience public` (TLP:CLEAR only). There is no
+    /// (what that member may see), `--audience members` or `--audience public`. There is no
     /// default audience, so that nothing is exported more widely than meant.
     Export(ExportArgs),
 }
@@ -156,8 +157,10 @@ struct ExportArgs {
         required_unless_present = "audience"
     )]
     member: Option<String>,
-    /// Narrow further: `public` (TLP:CLEAR only; needs no member), `members` (what every
-    /// member may see: up to TLP:AMBER), `viewer` (exactly what --as may see; the default).
+    /// An audience instead of one member: `public` (released TLP:CLEAR without sharing
+    /// scope), `members` (what every member may receive: released, up to TLP:AMBER, without
+    /// sharing scope); `viewer` is exactly what --as may see (the default). `public` and
+    /// `members` need no --as; given one, they still export only the audience's part.
     #[arg(long, value_enum)]
     audience: Option<ExportAudience>,
     /// Output file (stix, csv; default stdout) or directory (misp-feed; required).
@@ -331,7 +334,10 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let store = Store::open(&data_dir)?;
-            let table = store.read(|conn| musubi::council::stats::table(conn, from, to))?;
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let today = chrono::Utc::now().date_naive();
+            let table = block_on(read.statistics(&operator(), from, to, today))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", musubi::council::stats::render(&table, lang, format));
             store.close();
             Ok(())
@@ -429,9 +435,8 @@ fn import(data_dir: &Path, files: &[PathBuf], member: &str, format: &str) -> Res
         name => Some(name.parse().map_err(|e| anyhow::anyhow!("{e}"))?),
     };
     let store = Store::open(data_dir)?;
-    let who = member.to_string();
-    let member = store
-        .read(move |c| store::members::find(c, &who))?
+    let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+    let member = block_on(read.member(&operator(), member))?
         .with_context(|| format!("no member with id or name {member:?}"))?;
     let mut failed = 0;
     let mut stored = 0;
@@ -755,7 +760,6 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             email,
             lang,
         } => {
-            use musubi::outputs::mail::state;
             email
                 .parse::<lettre::Address>()
                 .with_context(|| format!("{email:?} is not a mail address"))?;
@@ -763,14 +767,11 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             let m = store
                 .read(move |c| store::members::find(c, &who))?
                 .with_context(|| format!("no member with id or name {member:?}"))?;
-            let contact = state::Contact {
+            store.mail().set_contact_blocking(store::mail::Contact {
                 member: m.id.clone(),
                 email,
-                language: lang,
-            };
-            store
-                .writer()
-                .write_blocking(move |conn| state::set_contact(conn, &contact))?;
+                language: lang.as_str().to_string(),
+            })?;
             println!("member {}: contact set", m.id);
         }
     }
@@ -779,6 +780,7 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
 }
 
 fn digest_cmd(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
+    use musubi::council::ReadPath;
     use musubi::outputs::mail::{MailError, Mailer, digest};
     let name = match &cmd {
         DigestCommand::Preview { name, .. } | DigestCommand::Send { name } => name.clone(),
@@ -790,56 +792,70 @@ fn digest_cmd(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     let set = std::sync::Arc::new(correlator.engine().snapshot());
+    let read = ReadPath::snapshot(store.clone(), set, None);
+    let book = store.mail();
     let now = chrono::Utc::now();
-    match cmd {
-        DigestCommand::Preview { member, html, .. } => {
-            let members = match member {
-                Some(who) => {
-                    let w = who.clone();
-                    vec![
-                        store
-                            .read(move |c| store::members::find(c, &w))?
+    // Everything below runs inside the runtime: the mailer's connection pool starts a task
+    // when it is built, and the read path reads on the blocking pool.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cmd {
+            DigestCommand::Preview { member, html, .. } => {
+                let members = match member {
+                    Some(who) => vec![
+                        read.mail_member(&who)
+                            .await?
                             .with_context(|| format!("no member with id or name {who:?}"))?,
-                    ]
-                }
-                None => digest::recipients(&store, &d.audience)?
-                    .into_iter()
-                    .map(|r| r.member)
-                    .collect(),
-            };
-            let one = members.len() == 1;
-            for m in &members {
-                match digest::preview(&store, config, d, &set, m, now)? {
-                    None => println!("{}: nothing to send", m.id),
-                    Some(r) if one => {
-                        println!("Subject: {}\n", r.subject);
-                        println!("{}", if html { &r.html } else { &r.text });
+                    ],
+                    None => {
+                        let mut out = Vec::new();
+                        for r in digest::recipients(&read, &d.audience).await? {
+                            out.extend(read.mail_member(&r.member.0).await?);
+                        }
+                        out
                     }
-                    Some(r) => println!("{}: {}", m.id, r.subject),
+                };
+                let one = members.len() == 1;
+                for m in &members {
+                    if !m.active {
+                        println!("{}: not an active member; receives no mail", m.member);
+                        continue;
+                    }
+                    match digest::preview(&read, &book, config, d, m, now).await? {
+                        None => println!("{}: nothing to send", m.member),
+                        Some(r) if one => {
+                            println!("Subject: {}\n", r.subject);
+                            println!("{}", if html { &r.html } else { &r.text });
+                        }
+                        Some(r) => println!("{}: {}", m.member, r.subject),
+                    }
                 }
             }
+            DigestCommand::Send { .. } => {
+                let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+                let mailer = Mailer::new(smtp, Default::default())?;
+                let out = digest::run(
+                    &read,
+                    &book,
+                    config,
+                    &mailer,
+                    d,
+                    digest::RunOptions::at(now),
+                )
+                .await?;
+                println!(
+                    "digest {name}: sent {}, already sent {}, nothing to send {}, refused {}",
+                    out.sent, out.already_sent, out.empty, out.rejected
+                );
+            }
         }
-        DigestCommand::Send { .. } => {
-            let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
-            let mailer = Mailer::new(smtp, Default::default())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let out = runtime.block_on(digest::run(
-                &store,
-                config,
-                &mailer,
-                d,
-                &set,
-                digest::RunOptions::at(now),
-            ))?;
-            println!(
-                "digest {name}: sent {}, already sent {}, nothing to send {}",
-                out.sent, out.already_sent, out.empty
-            );
-        }
-    }
+        anyhow::Ok(())
+    })?;
+    drop(runtime);
+    drop((read, book));
     store.close();
     Ok(())
 }
@@ -930,29 +946,40 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 fn export(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
-    use musubi::outputs::{self, Audience};
-    let audience = match args.audience {
-        Some(ExportAudience::Public) => Audience::Public,
-        Some(ExportAudience::Members) => Audience::Members,
-        Some(ExportAudience::Viewer) | None => Audience::Viewer,
-    };
+    use musubi::outputs;
     let (store, _index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
-    let viewer = match &args.member {
-        Some(who) => {
-            let key = who.clone();
-            let member = store
-                .read(move |c| store::members::find(c, &key))?
-                .with_context(|| format!("no member with id or name {who:?}"))?;
-            Viewer::of(&member)
-        }
-        None if audience == Audience::Public => {
-            Viewer::member(MemberId("public".into()), MemberClass::General)
-        }
-        None => bail!("--audience other than public needs --as MEMBER"),
-    };
-    let set = correlator.engine().snapshot();
-    let exports = store.read(|c| outputs::gather(c, &set, &viewer, audience, args.campaign))?;
+    let read = ReadPath::snapshot(
+        store.clone(),
+        std::sync::Arc::new(correlator.engine().snapshot()),
+        None,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let exports = runtime.block_on(async {
+        let member = match &args.member {
+            Some(who) => Some(
+                read.member_viewer(&operator(), who)
+                    .await?
+                    .with_context(|| format!("no member with id or name {who:?}"))?,
+            ),
+            None => None,
+        };
+        // The audience is a viewer of its own, narrower than any member: the policy
+        // decides for it alone (scope, release and TLP included).
+        let viewer = match (args.audience, member) {
+            (Some(ExportAudience::Public), _) => Viewer::PUBLIC,
+            (Some(ExportAudience::Members), _) => outputs::MEMBERS,
+            (Some(ExportAudience::Viewer) | None, Some(member)) => member,
+            (Some(ExportAudience::Viewer) | None, None) => {
+                bail!("--audience viewer needs --as MEMBER")
+            }
+        };
+        Ok(read.exports(&viewer, args.campaign).await?)
+    })?;
+    drop(read);
     store.close();
     if let Some(id) = args.campaign
         && exports.is_empty()
@@ -1025,8 +1052,14 @@ fn feeds_cmd(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> 
     let store = Store::open(data_dir)?;
     match cmd {
         FeedsCommand::List { json } => {
-            let states: std::collections::HashMap<_, _> =
-                store.read(store::feeds::all_states)?.into_iter().collect();
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let states: std::collections::HashMap<_, _> = block_on(read.feeds(&operator()))?
+                .into_iter()
+                .filter_map(|f| match f {
+                    FeedView::Full { name, state } => Some((name, state)),
+                    FeedView::Summary { .. } => None,
+                })
+                .collect();
             let configured = if config.feeds_file.is_file() {
                 FeedsConfig::load(&config.feeds_file)?.feeds
             } else {

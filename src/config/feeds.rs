@@ -13,10 +13,20 @@
 //! max_bytes = "50MB"              # body cap; default 50MB (an integer means bytes)
 //! reliability = "B"               # Admiralty source reliability A-F; optional
 //! headers = { Authorization = "env:NVD_API_KEY" }  # values only from the environment
+//! allow_private = false           # default false; see below
 //! ```
 //!
 //! `url` is `https://` (or `http://`, for loopback tests and internal mirrors) or `file://`;
 //! a relative `file://` path is taken relative to the directory of `feeds.toml`.
+//!
+//! A feed never reaches loopback, private (RFC 1918, ULA), link-local, unspecified or
+//! multicast addresses — neither its own URL nor a redirect, whether the address is written
+//! in the URL or is what a name resolves to — unless it says `allow_private = true`: a
+//! public feed that redirects to `127.0.0.1` would otherwise have musubi fetch internal
+//! services and store their answers as public items.
+//!
+//! Credentials in a URL (`user:pass@`, `?apikey=...`) are never shown: every message and
+//! stored state goes through [`redact_url`] / [`redact_text`]. Prefer `headers`.
 //! `format` is any name [`Format`] accepts; `format = "blocklist"` may be refined by a
 //! `[feed.blocklist]` table (`kind`, `column`, `delimiter`, `comment_prefixes`,
 //! `skip_header`, `prefix_column`).
@@ -68,12 +78,124 @@ pub enum FeedUrl {
 }
 
 impl std::fmt::Display for FeedUrl {
+    /// Redacted: a URL is shown in errors, logs and feed health, never with credentials.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FeedUrl::Http(u) => write!(f, "{u}"),
+            FeedUrl::Http(u) => f.write_str(&redact_url(u.as_str())),
             FeedUrl::File(p) => write!(f, "file://{}", p.display()),
         }
     }
+}
+
+/// What replaces a secret in a shown URL.
+pub const REDACTED: &str = "REDACTED";
+
+/// Whether a query parameter of this name carries a secret (`apikey`, `api_key`, `token`,
+/// `access_token`, `key`, `secret`, `password`, `sig`, `auth`, `session`, ...).
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    const PARTS: &[&str] = &[
+        "key", "token", "secret", "pass", "pwd", "auth", "sig", "cred", "session", "jwt", "bearer",
+        "cookie",
+    ];
+    PARTS.iter().any(|p| n.contains(p))
+}
+
+/// A URL as it may be shown: user info and the values of secret query parameters replaced
+/// by `REDACTED`. Text that does not parse as a URL is redacted by hand (user info up to the
+/// `@` of the authority, secret parameters after `?`), so nothing slips through on a typo.
+pub fn redact_url(raw: &str) -> String {
+    if let Ok(mut u) = url::Url::parse(raw)
+        && u.has_host()
+    {
+        if !u.username().is_empty() || u.password().is_some() {
+            let _ = u.set_username(REDACTED);
+            let _ = u.set_password(None);
+        }
+        if u.query().is_some() {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if is_secret_param(&k) {
+                        REDACTED.to_string()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        if u.fragment().is_some_and(|f| f.contains('=')) {
+            u.set_fragment(Some(REDACTED));
+        }
+        return u.to_string();
+    }
+    redact_by_hand(raw)
+}
+
+fn redact_by_hand(raw: &str) -> String {
+    let (scheme, rest) = match raw.find("://") {
+        Some(i) => raw.split_at(i + 3),
+        None => ("", raw),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("{REDACTED}@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, frag) = match query.split_once('#') {
+                Some((q, f)) => (q, Some(f)),
+                None => (query, None),
+            };
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}={REDACTED}"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            let frag = frag.map_or(String::new(), |_| format!("#{REDACTED}"));
+            format!("{path}?{}{frag}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// `text` with every `http://` / `https://` URL in it redacted ([`redact_url`]): for error
+/// messages that embed a URL (reqwest's do), before they are shown, logged or stored.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let start = ["http://", "https://"]
+            .iter()
+            .filter_map(|s| find_ascii_ci(rest, s))
+            .min();
+        let Some(start) = start else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..start]);
+        let url_len = rest[start..]
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '`')
+            })
+            .unwrap_or(rest.len() - start);
+        out.push_str(&redact_url(&rest[start..start + url_len]));
+        rest = &rest[start + url_len..];
+    }
+}
+
+fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// An extra request header; the value is read from the environment when the feed is
@@ -128,6 +250,9 @@ pub struct FeedConfig {
     pub max_bytes: u64,
     pub headers: Vec<HeaderFromEnv>,
     pub reliability: Option<Reliability>,
+    /// May this feed (and its redirects) reach loopback, private, link-local, unspecified
+    /// or multicast addresses? Off unless `feeds.toml` says `allow_private = true`.
+    pub allow_private: bool,
 }
 
 impl FeedConfig {
@@ -146,6 +271,7 @@ impl FeedConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             headers: Vec::new(),
             reliability: None,
+            allow_private: false,
         }
     }
 
@@ -190,6 +316,7 @@ struct RawFeed {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     reliability: Option<String>,
+    allow_private: Option<bool>,
     blocklist: Option<RawBlocklist>,
 }
 
@@ -302,10 +429,11 @@ fn parse_url(raw: &str, base_dir: &Path) -> Result<FeedUrl, String> {
             base_dir.join(p)
         }));
     }
-    let u = url::Url::parse(raw).map_err(|e| format!("url {raw:?} is invalid: {e}"))?;
+    let shown = redact_url(raw);
+    let u = url::Url::parse(raw).map_err(|e| format!("url {shown:?} is invalid: {e}"))?;
     match u.scheme() {
         "https" | "http" if u.has_host() => Ok(FeedUrl::Http(u)),
-        _ => Err(format!("url {raw:?} must start with https:// or file://")),
+        _ => Err(format!("url {shown:?} must start with https:// or file://")),
     }
 }
 
@@ -497,6 +625,7 @@ impl FeedsConfig {
                     max_bytes: max_bytes.expect("checked"),
                     headers,
                     reliability: reliability.expect("checked"),
+                    allow_private: f.allow_private.unwrap_or(false),
                 });
             } else {
                 problems.extend(p.into_iter().map(|m| format!("{label}: {m}")));
@@ -584,6 +713,87 @@ mod tests {
             "{p:#?}"
         );
         assert_eq!(p[7], "feed #2: name is missing");
+    }
+
+    #[test]
+    fn redact_url_hides_user_info_and_secret_parameters() {
+        let cases = [
+            (
+                "https://alice:s3cret@feeds.example.org/x.json?apikey=K1&page=2",
+                "https://REDACTED@feeds.example.org/x.json?apikey=REDACTED&page=2",
+            ),
+            (
+                "https://feeds.example.org/x?token=T&key=K&secret=S&password=P&api_key=A&access_token=B&Signature=G&format=json",
+                "https://feeds.example.org/x?token=REDACTED&key=REDACTED&secret=REDACTED&password=REDACTED&api_key=REDACTED&access_token=REDACTED&Signature=REDACTED&format=json",
+            ),
+            (
+                "https://onlyuser@feeds.example.org/",
+                "https://REDACTED@feeds.example.org/",
+            ),
+            (
+                "https://feeds.example.org/plain",
+                "https://feeds.example.org/plain",
+            ),
+            // Not a valid URL (bad port): redacted by hand all the same.
+            (
+                "https://bob:pw@feeds.example.org:99999/x?apikey=K#t",
+                "https://REDACTED@feeds.example.org:99999/x?apikey=REDACTED#REDACTED",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(redact_url(raw), want, "{raw}");
+            for secret in ["s3cret", "K1", "=T&", "pw@"] {
+                assert!(!redact_url(raw).contains(secret), "{raw}");
+            }
+        }
+        let text = "error sending request for url (https://u:p@h.example/x?apikey=K1): boom; then HTTP://h.example/?Token=T2 failed";
+        let r = redact_text(text);
+        assert_eq!(
+            r,
+            "error sending request for url (https://REDACTED@h.example/x?apikey=REDACTED): boom; then http://h.example/?Token=REDACTED failed"
+        );
+        let shown = FeedUrl::Http("https://u:p@h.example/x?key=K9".parse().unwrap()).to_string();
+        assert_eq!(shown, "https://REDACTED@h.example/x?key=REDACTED");
+    }
+
+    #[test]
+    fn invalid_url_errors_do_not_echo_credentials() {
+        let err = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "x"
+            url = "ftp://u:hunter2@example.org/?apikey=K7"
+            format = "kev"
+            schedule = "0 0 * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(!text.contains("hunter2") && !text.contains("K7"), "{text}");
+    }
+
+    #[test]
+    fn allow_private_is_off_unless_asked() {
+        let c = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "a"
+            url = "http://127.0.0.1:8080/x"
+            format = "kev"
+            schedule = "0 0 * * * *"
+            [[feed]]
+            name = "b"
+            url = "http://10.0.0.5/x"
+            format = "kev"
+            schedule = "0 0 * * * *"
+            allow_private = true
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(!c.feeds[0].allow_private);
+        assert!(c.feeds[1].allow_private);
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub(super) struct RawAlerts {
     max_tlp: Option<String>,
     #[serde(default)]
     webhooks: Vec<String>,
+    webhook_max_tlp: Option<String>,
+    webhook_secret_env: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
 }
 
 /// How the connection to the SMTP server is secured.
@@ -262,6 +265,43 @@ pub struct AlertConfig {
     pub max_tlp: Tlp,
     /// URLs that receive each alert batch as a JSON POST (ids and reasons only).
     pub webhooks: Vec<url::Url>,
+    /// What webhooks may carry: a webhook is nobody in particular, so it is the audience
+    /// `Viewer::Audience { ceiling }`: released material without sharing scope, at or below
+    /// this TLP (never above TLP:AMBER). Default TLP:GREEN.
+    pub webhook_max_tlp: Tlp,
+    /// Where the key that signs webhook bodies comes from (required when webhooks are set).
+    pub webhook_secret: Option<SecretSource>,
+}
+
+/// Where a secret is read from when it is needed: never part of `musubi.toml` itself, so
+/// the file can be world-readable and kept in version control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (e.g. a systemd credential); a trailing newline is ignored.
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the secret; the error names where it was looked for, never its value.
+    pub fn read(&self) -> Result<String, String> {
+        let secret = match self {
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|e| format!("environment variable {var}: {e}"))?
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        };
+        if secret.is_empty() {
+            return Err(match self {
+                SecretSource::Env(var) => format!("environment variable {var} is empty"),
+                SecretSource::File(path) => format!("{} is empty", path.display()),
+            });
+        }
+        Ok(secret)
+    }
 }
 
 impl Default for AlertConfig {
@@ -278,6 +318,8 @@ impl Default for AlertConfig {
             language: LanguageChoice::PerMember,
             max_tlp: Tlp::Red,
             webhooks: Vec::new(),
+            webhook_max_tlp: Tlp::Green,
+            webhook_secret: None,
         }
     }
 }
@@ -496,13 +538,60 @@ pub(super) fn validate(
                     .webhooks
                     .iter()
                     .filter_map(|u| match url::Url::parse(u) {
-                        Ok(u) => Some(u),
+                        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                        Ok(_) => {
+                            problems
+                                .push(format!("alerts.webhooks: {u:?}: only http and https URLs"));
+                            None
+                        }
                         Err(e) => {
                             problems.push(format!("alerts.webhooks: {u:?}: {e}"));
                             None
                         }
                     })
                     .collect(),
+                webhook_max_tlp: {
+                    let t = tlp(
+                        "alerts.webhook_max_tlp",
+                        raw.webhook_max_tlp,
+                        d.webhook_max_tlp,
+                        problems,
+                    );
+                    if t > Tlp::Amber {
+                        problems.push(format!(
+                            "alerts.webhook_max_tlp: {} is for named recipients; a webhook \
+                             reaches nobody in particular (at most amber)",
+                            t.label()
+                        ));
+                    }
+                    t
+                },
+                webhook_secret: match (raw.webhook_secret_env, raw.webhook_secret_file) {
+                    (Some(_), Some(_)) => {
+                        problems.push(
+                            "alerts: give webhook_secret_env or webhook_secret_file, not both"
+                                .into(),
+                        );
+                        None
+                    }
+                    (Some(var), None) => Some(SecretSource::Env(var)),
+                    (None, Some(p)) => Some(SecretSource::File(if p.is_absolute() {
+                        p
+                    } else {
+                        base.join(p)
+                    })),
+                    (None, None) => {
+                        if !raw.webhooks.is_empty() {
+                            problems.push(
+                                "alerts.webhook_secret_env: missing: webhooks are signed \
+                                 (X-Musubi-Signature); give webhook_secret_env or \
+                                 webhook_secret_file"
+                                    .into(),
+                            );
+                        }
+                        None
+                    }
+                },
             }
         }
     };
@@ -578,6 +667,33 @@ max_tlp = "purple"
             "schedule",
             "max_tlp",
             "no audience",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in {err}");
+        }
+    }
+
+    #[test]
+    fn webhooks_need_a_secret_and_an_audience_no_wider_than_amber() {
+        let c = Config::parse(
+            "[alerts]\nwebhooks = [\"https://hooks.example.jp/x\"]\nwebhook_secret_file = \"hook.key\"\n",
+            Path::new("/etc/musubi/musubi.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.mail.alerts.webhook_max_tlp, Tlp::Green);
+        assert_eq!(
+            c.mail.alerts.webhook_secret,
+            Some(SecretSource::File("/etc/musubi/hook.key".into()))
+        );
+        let err = Config::parse(
+            "[alerts]\nwebhooks = [\"https://hooks.example.jp/x\", \"file:///tmp/x\"]\nwebhook_max_tlp = \"red\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "alerts.webhook_secret_env: missing",
+            "alerts.webhook_max_tlp",
+            "only http and https",
         ] {
             assert!(err.contains(needle), "{needle} missing in {err}");
         }

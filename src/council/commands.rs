@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit;
-use super::review::PinRequest;
+use super::review::PinKind;
 use crate::model::Disposition;
 use crate::model::{CampaignId, Category, MemberClass, MemberId, ReportId, Sector};
 use crate::store::members::{ImportSummary, MemberStatus};
@@ -59,21 +59,12 @@ pub fn decide(
     Op::new(move |conn| super::review::decide(conn, campaign, disposition, &note, &analyst, at))
 }
 
-/// Records an analyst's merge or split request for one campaign (the correlator applies
-/// it at its next round).
-pub fn pin(
-    campaign: CampaignId,
-    request: PinRequest,
-    note: String,
-    analyst: String,
-    at: DateTime<Utc>,
-) -> Op<i64> {
-    Op::new(move |conn| match &request {
-        PinRequest::Merge { with } => {
-            super::review::pin_merge(conn, campaign, *with, &note, &analyst, at)
-        }
-        PinRequest::Split { reports } => {
-            super::review::pin_split(conn, campaign, reports, &note, &analyst, at)
+/// Records an analyst's merge or split pin (the correlator applies it at its next round).
+pub fn pin(pin: PinKind, note: String, analyst: String, at: DateTime<Utc>) -> Op<i64> {
+    Op::new(move |conn| match pin {
+        PinKind::Merge { a, b } => super::review::pin_merge(conn, a, b, &note, &analyst, at),
+        PinKind::Split { campaign, reports } => {
+            super::review::pin_split(conn, campaign, &reports, &note, &analyst, at)
         }
     })
 }

@@ -3,16 +3,17 @@
 //! answers a request at most once, and the answer is also stored as a sighting of the
 //! campaign so that flags (stale, cross-sector) see it.
 //!
-//! Members see the open requests meant for their class; outputs must show the campaign of
-//! a request only through `present::campaign_for` (and drop requests whose campaign the
-//! member may not see at all).
+//! Members see the open requests meant for their class, and answer them, only through the
+//! read path (`ReadPath::open_feedback`, `ReadPath::answer_feedback`), which drops requests
+//! whose campaign the member may not see at all: for that member they do not exist.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::audit::{self, action};
 use super::policy::Viewer;
+use super::read::Refused;
 use crate::model::{CampaignId, MemberClass, SightingDraft, SightingKind, SightingTarget};
 use crate::store::{self, StoreError};
 
@@ -139,7 +140,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
 }
 
 /// One request (as the secretariat sees it).
-pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
+pub(in crate::engine) fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
     let r = conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
         .query_row([id], raw)
@@ -149,7 +150,10 @@ pub fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>>
 
 /// The open requests meant for the viewer's class that the viewer has not answered yet,
 /// oldest first. The secretariat sees every open request.
-pub fn open_for(conn: &Connection, viewer: &Viewer) -> store::Result<Vec<FeedbackRequest>> {
+pub(in crate::engine) fn open_for(
+    conn: &Connection,
+    viewer: &Viewer,
+) -> store::Result<Vec<FeedbackRequest>> {
     let Viewer::Member { member, class } = viewer else {
         return Ok(Vec::new());
     };
@@ -169,32 +173,98 @@ pub fn open_for(conn: &Connection, viewer: &Viewer) -> store::Result<Vec<Feedbac
     Ok(out)
 }
 
-/// A member's answer: stored as a sighting of the campaign, linked to the request.
+/// A member's answer to a feedback request, as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub kind: SightingKind,
+    pub count: u32,
+    pub note: String,
+}
+
+/// The most a sighting may count. The council counts hosts or events seen in one member's
+/// networks; a figure beyond this is a typo or an attempt to swamp the flags (a count of
+/// 4e9 once made a campaign look like an epidemic).
+pub const MAX_COUNT: u32 = 1_000_000;
+
+/// How far in the future a sighting's time may lie: clocks drift and members report in
+/// their own time zones, but nobody sees tomorrow.
+pub const MAX_AHEAD: TimeDelta = TimeDelta::days(1);
+
+/// The earliest sighting time accepted: before 1990 there was nothing to sight, and such a
+/// time would only ever be a mistake that makes a campaign look stale.
+pub fn earliest_seen() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+/// "No feedback request with that id": the one answer for absent, hidden, or not addressed
+/// to the member's class.
+pub fn not_found() -> Refused {
+    Refused::NotFound {
+        what: "feedback request",
+    }
+}
+
+/// A count within `1..=MAX_COUNT`, else a 400 naming `count`.
+pub fn check_count(count: u32) -> Result<(), Refused> {
+    if (1..=MAX_COUNT).contains(&count) {
+        Ok(())
+    } else {
+        Err(Refused::invalid(
+            "count",
+            format!("must be between 1 and {MAX_COUNT}"),
+        ))
+    }
+}
+
+/// A sighting's count and time within bounds (`count`, `seen_at`), checked before anything
+/// is looked up so that the answer does not depend on what exists.
+pub fn check_sighting(draft: &SightingDraft, now: DateTime<Utc>) -> Result<(), Refused> {
+    check_count(draft.count)?;
+    if draft.seen_at < earliest_seen() {
+        return Err(Refused::invalid(
+            "seen_at",
+            "must not be before 1990-01-01T00:00:00Z",
+        ));
+    }
+    if draft.seen_at > now + MAX_AHEAD {
+        return Err(Refused::invalid(
+            "seen_at",
+            "must not be more than a day in the future",
+        ));
+    }
+    Ok(())
+}
+
+/// A member's answer, stored as a sighting of the campaign and linked to the request.
+///
+/// The caller has found the request and checked that the viewer may see its campaign
+/// (`ReadPath::answer_feedback`). A request not addressed to the viewer's class is "not
+/// found" like an absent one; a closed or already answered one is a conflict (the member
+/// can see it, so saying so reveals nothing). Refusals come before any write (`Ok(Err)`);
+/// a store error rolls the whole answer back.
 pub fn answer(
     conn: &Connection,
-    id: i64,
+    req: &FeedbackRequest,
     viewer: &Viewer,
-    kind: SightingKind,
-    count: u32,
-    note: &str,
+    answer: &Answer,
     at: DateTime<Utc>,
-) -> store::Result<i64> {
+) -> store::Result<Result<i64, Refused>> {
+    let id = req.id;
     let Viewer::Member { member, class } = viewer else {
-        return Err(StoreError::Conflict(
-            "only members answer feedback requests".into(),
-        ));
+        return Ok(Err(not_found()));
     };
-    let req =
-        get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
-    if req.closed_at.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "feedback request {id} is closed"
-        )));
-    }
     if !req.classes.contains(class) {
-        return Err(StoreError::Conflict(format!(
-            "feedback request {id} is not addressed to your class"
-        )));
+        return Ok(Err(not_found()));
+    }
+    if let Err(e) = check_count(answer.count) {
+        return Ok(Err(e));
+    }
+    if req.closed_at.is_some() {
+        return Ok(Err(Refused::Conflict(format!(
+            "feedback request {id} is closed"
+        ))));
     }
     let answered: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM feedback_answers WHERE request_id = ?1 AND member_id = ?2)",
@@ -202,23 +272,24 @@ pub fn answer(
         |r| r.get(0),
     )?;
     if answered {
-        return Err(StoreError::Conflict(format!(
+        return Ok(Err(Refused::Conflict(format!(
             "feedback request {id} is already answered"
-        )));
+        ))));
     }
     let draft = SightingDraft {
         target: SightingTarget::Campaign(req.campaign),
-        kind,
-        count,
+        kind: answer.kind,
+        count: answer.count,
         seen_at: at,
     };
     let sighting = store::sightings::insert(conn, member, &draft, at, Some(id))?;
     let res = conn.execute(
         "INSERT INTO feedback_answers (request_id, member_id, sighting_id, note, answered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, member.0, sighting, note, store::ts_string(at)],
+        params![id, member.0, sighting, answer.note, store::ts_string(at)],
     );
     match res {
-        Ok(_) => Ok(sighting),
+        Ok(_) => Ok(Ok(sighting)),
+        // A concurrent answer won: fail the job so that the sighting is rolled back too.
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
@@ -231,7 +302,7 @@ pub fn answer(
 }
 
 /// How many were asked and what they answered (secretariat view).
-pub fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
+pub(in crate::engine) fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
     let req =
         get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
     let mut asked = 0u64;

@@ -16,7 +16,15 @@ use crate::model::{Member, MemberClass, MemberId, Origin, ReportMeta, Tlp};
 impl ReportMeta {
     /// How far a viewer who may see the report may pass it on.
     pub fn onward(&self) -> Onward {
-        match (self.scope, self.tlp) {
+        Onward::of(self.scope, self.tlp)
+    }
+}
+
+impl Onward {
+    /// How far material of this scope and TLP may travel (a campaign's: its narrowest
+    /// visible scope and TLP).
+    pub fn of(scope: Option<Scope>, tlp: Tlp) -> Onward {
+        match (scope, tlp) {
             (Some(Scope::ProviderAndSecretariat), _) => Onward::ProviderAndSecretariat,
             (_, Tlp::Red) => Onward::NamedRecipients,
             (_, Tlp::AmberStrict) => Onward::OwnOrganisation,
@@ -338,6 +346,192 @@ mod tests {
             // may_see agrees with decide everywhere.
             for v in &viewers {
                 assert_eq!(v.may_see(&m), v.decide(&m) == Decision::Show);
+            }
+        }
+    }
+
+    /// The audiences, row for row with [`MATRIX`]: the public ([`Viewer::PUBLIC`]), a webhook
+    /// (`Viewer::Audience { ceiling: Tlp::Green }`, the webhook default) and a members-wide
+    /// audience (ceiling TLP:AMBER). `Y` = shown, `p` = not for this audience. An audience is
+    /// nobody in particular: only released material without sharing scope reaches it.
+    #[rustfmt::skip]
+    const AUDIENCES: &[(Tlp, Option<Scope>, bool, &str)] = &[
+        // tlp             scope                                released  pub hook amber
+        (Tlp::Clear,       None,                                 false, "p p p"),
+        (Tlp::Clear,       None,                                 true,  "Y Y Y"),
+        (Tlp::Clear,       Some(Scope::MembersAndSupported),     false, "p p p"),
+        (Tlp::Clear,       Some(Scope::MembersAndSupported),     true,  "p p p"),
+        (Tlp::Clear,       Some(Scope::CouncilMembers),          false, "p p p"),
+        (Tlp::Clear,       Some(Scope::CouncilMembers),          true,  "p p p"),
+        (Tlp::Clear,       Some(Scope::ProviderAndSecretariat),  false, "p p p"),
+        (Tlp::Clear,       Some(Scope::ProviderAndSecretariat),  true,  "p p p"),
+        (Tlp::Green,       None,                                 false, "p p p"),
+        (Tlp::Green,       None,                                 true,  "p Y Y"),
+        (Tlp::Green,       Some(Scope::MembersAndSupported),     false, "p p p"),
+        (Tlp::Green,       Some(Scope::MembersAndSupported),     true,  "p p p"),
+        (Tlp::Green,       Some(Scope::CouncilMembers),          false, "p p p"),
+        (Tlp::Green,       Some(Scope::CouncilMembers),          true,  "p p p"),
+        (Tlp::Green,       Some(Scope::ProviderAndSecretariat),  false, "p p p"),
+        (Tlp::Green,       Some(Scope::ProviderAndSecretariat),  true,  "p p p"),
+        (Tlp::Amber,       None,                                 false, "p p p"),
+        (Tlp::Amber,       None,                                 true,  "p p Y"),
+        (Tlp::Amber,       Some(Scope::MembersAndSupported),     false, "p p p"),
+        (Tlp::Amber,       Some(Scope::MembersAndSupported),     true,  "p p p"),
+        (Tlp::Amber,       Some(Scope::CouncilMembers),          false, "p p p"),
+        (Tlp::Amber,       Some(Scope::CouncilMembers),          true,  "p p p"),
+        (Tlp::Amber,       Some(Scope::ProviderAndSecretariat),  false, "p p p"),
+        (Tlp::Amber,       Some(Scope::ProviderAndSecretariat),  true,  "p p p"),
+        (Tlp::AmberStrict, None,                                 false, "p p p"),
+        (Tlp::AmberStrict, None,                                 true,  "p p p"),
+        (Tlp::AmberStrict, Some(Scope::MembersAndSupported),     false, "p p p"),
+        (Tlp::AmberStrict, Some(Scope::MembersAndSupported),     true,  "p p p"),
+        (Tlp::AmberStrict, Some(Scope::CouncilMembers),          false, "p p p"),
+        (Tlp::AmberStrict, Some(Scope::CouncilMembers),          true,  "p p p"),
+        (Tlp::AmberStrict, Some(Scope::ProviderAndSecretariat),  false, "p p p"),
+        (Tlp::AmberStrict, Some(Scope::ProviderAndSecretariat),  true,  "p p p"),
+        (Tlp::Red,         None,                                 false, "p p p"),
+        (Tlp::Red,         None,                                 true,  "p p p"),
+        (Tlp::Red,         Some(Scope::MembersAndSupported),     false, "p p p"),
+        (Tlp::Red,         Some(Scope::MembersAndSupported),     true,  "p p p"),
+        (Tlp::Red,         Some(Scope::CouncilMembers),          false, "p p p"),
+        (Tlp::Red,         Some(Scope::CouncilMembers),          true,  "p p p"),
+        (Tlp::Red,         Some(Scope::ProviderAndSecretariat),  false, "p p p"),
+        (Tlp::Red,         Some(Scope::ProviderAndSecretariat),  true,  "p p p"),
+    ];
+
+    /// The audiences of [`AUDIENCES`], in column order.
+    fn audiences() -> [Viewer; 3] {
+        [
+            Viewer::PUBLIC,
+            Viewer::Audience {
+                ceiling: Tlp::Green,
+            },
+            Viewer::Audience {
+                ceiling: Tlp::Amber,
+            },
+        ]
+    }
+
+    #[test]
+    fn tlp_scope_audience_matrix() {
+        assert_eq!(AUDIENCES.len(), MATRIX.len());
+        for (&(tlp, scope, released, expected), &(t2, s2, r2, _)) in AUDIENCES.iter().zip(MATRIX) {
+            assert_eq!((tlp, scope, released), (t2, s2, r2), "rows in MATRIX order");
+            let m = meta(tlp, scope, released);
+            let got: Vec<&str> = audiences().iter().map(|a| code(a.decide(&m))).collect();
+            assert_eq!(
+                got.join(" "),
+                expected,
+                "{tlp} {scope:?} released={released}"
+            );
+            // An audience is nobody: it never provided a report nor is it a recipient.
+            for a in audiences() {
+                assert_eq!(a.member_id(), None);
+                assert_eq!(a.source_label(&m.origin), SourceLabel::CouncilMember);
+            }
+        }
+        // Feed items need no release, but the ceiling holds for them too.
+        let mut feed = meta(Tlp::Green, None, false);
+        feed.origin = Origin::FeedItem { feed: "kev".into() };
+        let got: Vec<&str> = audiences().iter().map(|a| code(a.decide(&feed))).collect();
+        assert_eq!(got.join(" "), "p Y Y");
+    }
+
+    /// Campaign views, row for row with [`MATRIX`] and [`AUDIENCES`]: a campaign of the row's
+    /// report (provider m121) and a released TLP:CLEAR report without scope of another member
+    /// (m079), seen by every viewer of both tables. The campaign shows exactly the reports the
+    /// tables allow: its count, TLP, confidence and times come from those alone; it is absent
+    /// (not empty) for a viewer who may see none of its reports; flags, which describe the
+    /// whole campaign, are withheld from anyone who may not see all of it.
+    #[test]
+    fn tlp_scope_campaign_matrix() {
+        use crate::correlate::Campaign;
+        use crate::correlate::flags::{Evidence, Flag, FlagKind};
+        use crate::model::CampaignId;
+
+        let members = [
+            viewer(PROVIDER, MemberClass::General),
+            viewer("m200", MemberClass::Class1),
+            viewer("m030", MemberClass::Class2),
+            viewer("m080", MemberClass::General),
+            viewer(RECIPIENT, MemberClass::General),
+            viewer("sec", MemberClass::Secretariat),
+        ];
+        let t0 = chrono::Utc::now();
+        for (&(tlp, scope, released, expected), &(.., audience_expected)) in
+            MATRIX.iter().zip(AUDIENCES)
+        {
+            // Row report: the campaign's later report, so that it alone would move last_seen.
+            let mut row = meta(tlp, scope, released);
+            row.id = ReportId(Seq(2));
+            row.received_at = t0 + chrono::Duration::hours(1);
+            row.confidence = Confidence::Confirmed;
+            let mut other = meta(Tlp::Clear, None, true);
+            other.id = ReportId(Seq(1));
+            other.received_at = t0;
+            other.origin = Origin::Submission {
+                member: MemberId("m079".into()),
+            };
+            let campaign = |reports: Vec<Seq>| Campaign {
+                id: CampaignId {
+                    year: 2026,
+                    number: 42,
+                },
+                reports,
+                first_seen: t0,
+                last_seen: row.received_at,
+                linking: vec![],
+                sectors: Default::default(),
+                flags: vec![Flag {
+                    kind: FlagKind::CrossSector,
+                    evidence: Evidence::default(),
+                    suggested: None,
+                }],
+            };
+            let pair = campaign(vec![Seq(1), Seq(2)]);
+            let alone = campaign(vec![Seq(2)]);
+            let codes: Vec<&str> = expected
+                .split(' ')
+                .chain(audience_expected.split(' '))
+                .collect();
+            // Columns: public (MATRIX), provider, c1, c2, general, recipient, secretariat, then
+            // public, webhook, amber audience (AUDIENCES).
+            let mut viewers = vec![Viewer::PUBLIC];
+            viewers.extend(members.iter().cloned());
+            viewers.extend(audiences());
+            assert_eq!(viewers.len(), codes.len());
+            for (v, code) in viewers.iter().zip(codes) {
+                let shown = code == "Y";
+                let ctx = format!("{tlp} {scope:?} released={released} viewer={v:?}");
+                let view = v
+                    .campaign_view(&pair, &[other.clone(), row.clone()])
+                    .unwrap_or_else(|| panic!("{ctx}: the CLEAR report is visible to all"));
+                assert_eq!(view.report_count, 1 + usize::from(shown), "{ctx}");
+                assert_eq!(view.reports.len(), view.report_count, "{ctx}");
+                assert_eq!(view.tlp, if shown { tlp } else { Tlp::Clear }, "{ctx}");
+                assert_eq!(view.unconfirmed, !shown, "{ctx}");
+                assert_eq!(view.first_seen, t0, "{ctx}");
+                assert_eq!(
+                    view.last_seen,
+                    if shown { row.received_at } else { t0 },
+                    "{ctx}: hidden activity must not move last_seen"
+                );
+                if !shown {
+                    assert!(
+                        view.flags.is_empty(),
+                        "{ctx}: flags of a partly hidden campaign"
+                    );
+                    assert!(
+                        view.reports.iter().all(|r| r.id == other.id),
+                        "{ctx}: a hidden report is listed"
+                    );
+                }
+                assert_eq!(
+                    v.campaign_view(&alone, std::slice::from_ref(&row))
+                        .is_some(),
+                    shown,
+                    "{ctx}: a campaign of only hidden reports is absent"
+                );
             }
         }
     }

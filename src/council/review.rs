@@ -341,6 +341,19 @@ pub enum PinRequest {
     Split { reports: Vec<Seq> },
 }
 
+impl PinRequest {
+    /// The pin that carries out this request on `campaign`.
+    pub fn pin_of(self, campaign: CampaignId) -> PinKind {
+        match self {
+            PinRequest::Merge { with } => PinKind::Merge {
+                a: campaign,
+                b: with,
+            },
+            PinRequest::Split { reports } => PinKind::Split { campaign, reports },
+        }
+    }
+}
+
 /// The pins in force, oldest first: what the correlation engine must respect.
 pub fn active_pins(conn: &Connection) -> store::Result<Vec<Pin>> {
     let mut stmt = conn.prepare_cached(
@@ -614,24 +627,24 @@ mod tests {
         assert_eq!(feedback::open_for(&conn, &general).unwrap().len(), 1);
         assert_eq!(feedback::open_for(&conn, &class2).unwrap()[0].analyst, None);
         assert!(feedback::open_for(&conn, &class1).unwrap().is_empty());
-        assert!(feedback::answer(&conn, id, &class1, SightingKind::Seen, 1, "", t(2)).is_err());
-        feedback::answer(
-            &conn,
-            id,
-            &general,
-            SightingKind::Seen,
-            3,
-            "two hosts",
-            t(2),
-        )
-        .unwrap();
-        feedback::answer(&conn, id, &class2, SightingKind::NotSeen, 1, "", t(2)).unwrap();
-        let again =
-            feedback::answer(&conn, id, &general, SightingKind::Seen, 1, "", t(3)).unwrap_err();
-        assert_eq!(
-            again.to_string(),
-            format!("feedback request {id} is already answered")
-        );
+        let answer = |viewer: &Viewer, kind, count, note: &str, at| {
+            let req = feedback::get(&conn, id).unwrap().unwrap();
+            let a = feedback::Answer {
+                kind,
+                count,
+                note: note.into(),
+            };
+            match feedback::answer(&conn, &req, viewer, &a, at) {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert!(answer(&class1, SightingKind::Seen, 1, "", t(2)).is_err());
+        answer(&general, SightingKind::Seen, 3, "two hosts", t(2)).unwrap();
+        answer(&class2, SightingKind::NotSeen, 1, "", t(2)).unwrap();
+        let again = answer(&general, SightingKind::Seen, 1, "", t(3)).unwrap_err();
+        assert_eq!(again, format!("feedback request {id} is already answered"));
         assert!(feedback::open_for(&conn, &general).unwrap().is_empty());
         let p = feedback::progress(&conn, id).unwrap();
         // Approved class 2 (76) and general (87) members of the roster were asked.
@@ -639,6 +652,6 @@ mod tests {
         let sightings = store::sightings::for_campaign(&conn, c(1)).unwrap();
         assert_eq!(store::sightings::counts(&sightings).seen, 3);
         feedback::close(&conn, id, "analyst-a", t(4)).unwrap();
-        assert!(feedback::answer(&conn, id, &class2, SightingKind::Seen, 1, "", t(5)).is_err());
+        assert!(answer(&class2, SightingKind::Seen, 1, "", t(5)).is_err());
     }
 }

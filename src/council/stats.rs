@@ -5,6 +5,20 @@
 //! which its first member submission arrived; its disposition is the last one recorded by
 //! the end of the period, and a campaign without one is under analysis. Campaigns made only
 //! of public feed items were never brought to the council and do not count.
+//!
+//! # What a member may see
+//! The secretariat may ask for any period and sees every campaign brought in ([`table`]).
+//! A member (of any class) receives the council's *published* statistics and nothing finer
+//! ([`check_period`], [`published_table`]):
+//! - only closed periods at the council's own granularity: whole calendar months (a quarter
+//!   or a year is a run of whole months), the last of which has ended (UTC);
+//! - only campaigns the secretariat has decided on — some disposition recorded (including
+//!   an explicit `under-analysis`) by the end of the period. Campaigns the correlator made
+//!   but nobody has brought to the table yet are not counted.
+//!
+//! So a member's figures for a month are fixed once the month is over, move only with the
+//! secretariat's decisions, and say nothing about when, or whether, any hidden report
+//! arrived on a given day.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +26,8 @@ use chrono::{Datelike, NaiveDate, TimeDelta};
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::policy::Viewer;
+use super::read::Refused;
 use super::review;
 use crate::model::{CampaignId, Disposition};
 use crate::store;
@@ -54,11 +70,22 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// Which campaigns a table counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Counted {
+    /// Every campaign brought in (the secretariat's view).
+    AllCampaigns,
+    /// Campaigns with a recorded disposition only (the published view members receive).
+    DecidedCampaigns,
+}
+
 /// Campaign counts of one period, per disposition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatsTable {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    pub counted: Counted,
     /// Campaigns per current disposition; `under-analysis` includes undecided campaigns.
     pub by_disposition: BTreeMap<&'static str, u64>,
 }
@@ -80,6 +107,7 @@ impl StatsTable {
         StatsTable {
             from,
             to,
+            counted: Counted::AllCampaigns,
             by_disposition,
         }
     }
@@ -312,6 +340,7 @@ pub fn render(table: &StatsTable, lang: Lang, format: Format) -> String {
                 "from": table.from.to_string(),
                 "to": table.to.to_string(),
                 "unit": "campaign",
+                "counted": table.counted,
                 "rows": rows,
                 "by_disposition": table.by_disposition,
             });
@@ -368,12 +397,7 @@ pub fn brought_in(
 
 /// The statistics of a period from the store.
 pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
-    let end = (to + TimeDelta::days(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc()
-        - TimeDelta::microseconds(1);
-    let current = review::current_all_as_of(conn, Some(end))?;
+    let current = review::current_all_as_of(conn, Some(end_of(to)))?;
     let campaigns = brought_in(conn, from, to)?;
     Ok(StatsTable::tally(
         from,
@@ -382,6 +406,71 @@ pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result
             .iter()
             .map(|id| current.get(id).map(|d| d.disposition)),
     ))
+}
+
+/// The period a viewer may ask for. The secretariat: any (`from <= to`). Anyone else: whole
+/// calendar months already over — `from` the first day of a month, `to` the last day of a
+/// month before `today` (UTC) — else a refusal naming the field.
+pub fn check_period(
+    viewer: &Viewer,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), Refused> {
+    if from > to {
+        return Err(Refused::invalid("from", "is after to"));
+    }
+    if viewer.is_secretariat() {
+        return Ok(());
+    }
+    if from.day() != 1 {
+        return Err(Refused::invalid(
+            "from",
+            "members receive whole months: give the first day of a month",
+        ));
+    }
+    if to.succ_opt().is_none_or(|next| next.day() != 1) {
+        return Err(Refused::invalid(
+            "to",
+            "members receive whole months: give the last day of a month",
+        ));
+    }
+    if to >= today {
+        return Err(Refused::invalid(
+            "to",
+            "members receive closed periods only: the month must have ended",
+        ));
+    }
+    Ok(())
+}
+
+/// The end of the last day of a period (inclusive), in UTC.
+fn end_of(to: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    (to + TimeDelta::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        - TimeDelta::microseconds(1)
+}
+
+/// The published statistics of a period: like [`table`], but counting only the campaigns
+/// decided (some disposition recorded) by the end of the period.
+pub fn published_table(
+    conn: &Connection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> store::Result<StatsTable> {
+    let current = review::current_all_as_of(conn, Some(end_of(to)))?;
+    let campaigns = brought_in(conn, from, to)?;
+    let mut t = StatsTable::tally(
+        from,
+        to,
+        campaigns
+            .iter()
+            .filter_map(|id| current.get(id).map(|d| Some(d.disposition))),
+    );
+    t.counted = Counted::DecidedCampaigns;
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -567,6 +656,46 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
             ),
             (47, 14, 6)
         );
+    }
+
+    #[test]
+    fn members_get_closed_whole_months_the_secretariat_any_period() {
+        let member = Viewer::member(MemberId("m030".into()), crate::model::MemberClass::General);
+        let sec = Viewer::member(
+            MemberId("sec".into()),
+            crate::model::MemberClass::Secretariat,
+        );
+        let today = date(2020, 4, 15);
+        let field = |v: &Viewer, from, to| match check_period(v, from, to, today) {
+            Ok(()) => "ok",
+            Err(Refused::Invalid { field, .. }) => field,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(field(&member, date(2020, 3, 1), date(2020, 3, 31)), "ok");
+        assert_eq!(field(&member, date(2020, 1, 1), date(2020, 3, 31)), "ok");
+        assert_eq!(field(&member, date(2020, 2, 1), date(2020, 2, 29)), "ok");
+        assert_eq!(field(&member, date(2020, 3, 2), date(2020, 3, 31)), "from");
+        assert_eq!(field(&member, date(2020, 3, 1), date(2020, 3, 30)), "to");
+        assert_eq!(field(&member, date(2020, 4, 1), date(2020, 4, 30)), "to");
+        assert_eq!(field(&member, date(2020, 4, 15), date(2020, 4, 15)), "from");
+        assert_eq!(field(&member, date(2020, 4, 1), date(2020, 3, 31)), "from");
+        assert_eq!(field(&sec, date(2020, 4, 15), date(2020, 4, 15)), "ok");
+        assert_eq!(field(&sec, date(2020, 4, 16), date(2020, 4, 15)), "from");
+    }
+
+    #[test]
+    fn published_figures_count_decided_campaigns_only() {
+        let conn = scenario();
+        let all = table(&conn, date(2019, 5, 1), date(2020, 3, 31)).unwrap();
+        let published = published_table(&conn, date(2019, 5, 1), date(2020, 3, 31)).unwrap();
+        assert_eq!(all.counted, Counted::AllCampaigns);
+        assert_eq!(published.counted, Counted::DecidedCampaigns);
+        // 46 brought in; 43 decided by 2020-03-31 (44 and 45 never, 46 only in April).
+        assert_eq!((all.brought_in(), published.brought_in()), (46, 43));
+        assert_eq!(published.shared(), 13);
+        assert_eq!(published.low_need(), 27);
+        // Explicitly under analysis: 41 to 43.
+        assert_eq!(published.count(Disposition::UnderAnalysis), 3);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::policy::{SourceLabel, Viewer};
+use super::policy::{Scope, SourceLabel, Viewer};
 use crate::correlate::Campaign;
 use crate::model::{CampaignId, Confidence, Report, ReportId, ReportMeta, Tlp};
 
@@ -21,6 +21,10 @@ pub struct ReportSummary {
     /// `submission` or `feed_item`.
     pub kind: &'static str,
     pub tlp: Tlp,
+    /// The provider's sharing scope, if it narrowed TLP: every output carries it so that
+    /// a recipient knows how far the material may travel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
     pub confidence: Confidence,
     pub unconfirmed: bool,
     pub received_at: DateTime<Utc>,
@@ -45,6 +49,10 @@ pub struct ReportView {
     /// or expelled members stay visible but marked. Set by the caller, which knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_status: Option<crate::store::members::MemberStatus>,
+    /// Secretariat only: what the source format said about who produced the report (file,
+    /// MISP organisations, STIX identities); it names the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::model::Provenance>,
 }
 
 /// A campaign as one viewer may see it.
@@ -57,6 +65,9 @@ pub struct CampaignView {
     /// The most restrictive TLP among the visible reports: the campaign is never shown
     /// more widely than its parts allow.
     pub tlp: Tlp,
+    /// The narrowest sharing scope among the visible reports, for the same reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
     /// True while no visible report is confirmed.
     pub unconfirmed: bool,
     pub flags: Vec<String>,
@@ -84,6 +95,7 @@ impl Viewer {
             title: meta.title.clone(),
             kind: meta.origin.kind_str(),
             tlp: meta.tlp,
+            scope: meta.scope,
             confidence: meta.confidence,
             unconfirmed: meta.confidence == Confidence::Unconfirmed,
             received_at: meta.received_at,
@@ -117,6 +129,7 @@ impl Viewer {
             },
             campaign,
             provider_status: None,
+            provenance: d.provenance.clone().filter(|_| self.is_secretariat()),
         })
     }
 
@@ -130,6 +143,9 @@ impl Viewer {
         let first = reports.iter().map(|r| r.received_at).min()?;
         let last = reports.iter().map(|r| r.received_at).max()?;
         let tlp = reports.iter().map(|r| r.tlp).max().unwrap_or(Tlp::Clear);
+        let scope = reports
+            .iter()
+            .fold(None, |acc, r| Scope::narrowest(acc, r.scope));
         let unconfirmed = !reports
             .iter()
             .any(|r| r.confidence == Confidence::Confirmed);
@@ -155,6 +171,7 @@ impl Viewer {
             last_seen: last,
             report_count: reports.len(),
             tlp,
+            scope,
             unconfirmed,
             flags,
             reports,

@@ -183,8 +183,19 @@ fn event(
         Some("1") => Confidence::Suspected,
         _ => Confidence::Unconfirmed,
     };
-    if let Some(org) = e.get("Orgc").and_then(|o| str_field(o, "name")) {
-        d.description = format!("MISP event by {org}.");
+    // The organisations name the provider: secretariat-only provenance, never content.
+    let org_name = |key: &str| {
+        e.get(key)
+            .and_then(|o| str_field(o, "name"))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let (orgc, org) = (org_name("Orgc"), org_name("Org"));
+    if orgc.is_some() || org.is_some() {
+        let p = d.provenance_mut();
+        p.misp_orgc = orgc;
+        p.misp_org = org;
     }
     let mut tlps = Vec::new();
     for t in array(e, "Tag") {
@@ -357,6 +368,26 @@ mod tests {
             Some("context only (to_ids=false)")
         );
         assert!(p.warnings[0].contains("text×1"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn organisations_are_provenance_not_content() {
+        let p = parse(
+            br#"{"Event":{"info":"Phishing wave","uuid":"u2",
+                "Orgc":{"name":"Acme Power Co"},"Org":{"name":"Acme Sharing Hub"},
+                "Attribute":[{"type":"ip-dst","value":"192.0.2.1"}]}}"#,
+            &ParseContext::default(),
+        )
+        .unwrap();
+        let d = &p.reports[0];
+        let shown = format!(
+            "{} {} {:?} {:?}",
+            d.title, d.description, d.tags, d.indicators
+        );
+        assert!(!shown.contains("Acme"), "{shown}");
+        let prov = d.provenance.as_ref().unwrap();
+        assert_eq!(prov.misp_orgc.as_deref(), Some("Acme Power Co"));
+        assert_eq!(prov.misp_org.as_deref(), Some("Acme Sharing Hub"));
     }
 
     #[test]

@@ -123,9 +123,11 @@ impl FromStr for Format {
 pub struct ParseContext {
     /// TLP for items that carry no marking of their own.
     pub default_tlp: Tlp,
-    /// The feed name (used in titles of batch reports such as blocklists).
+    /// The feed name (used in titles of batch reports such as blocklists). Feeds are
+    /// public sources, so their names may appear in content.
     pub feed: Option<String>,
-    /// Where the bytes came from (file path or URL), for error messages.
+    /// Where the bytes came from (file path or redacted URL), for the caller's messages.
+    /// Never copied into content: a file path often names the provider.
     pub source: Option<String>,
 }
 
@@ -147,12 +149,11 @@ impl ParseContext {
         }
     }
 
-    /// A short label for batch titles: the feed name, else the source, else the fallback.
-    pub(crate) fn label<'a>(&'a self, fallback: &'a str) -> &'a str {
-        self.feed
-            .as_deref()
-            .or(self.source.as_deref())
-            .unwrap_or(fallback)
+    /// The feed name for batch titles, if the input is a feed. Deliberately not the
+    /// source: an imported file's path is the provider's (e.g. `/srv/acme-soc/list.txt`),
+    /// and titles are shown to every member and indexed.
+    pub(crate) fn feed_label(&self) -> Option<&str> {
+        self.feed.as_deref()
     }
 }
 
@@ -261,7 +262,10 @@ pub fn parse(format: &Format, bytes: &[u8], ctx: &ParseContext) -> Result<Parsed
 fn parse_text(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let text = utf8("text", bytes)?;
     let mut draft = ReportDraft::new(
-        first_line_title(text).unwrap_or_else(|| format!("Text from {}", ctx.label("input"))),
+        first_line_title(text).unwrap_or_else(|| match ctx.feed_label() {
+            Some(feed) => format!("Text from feed {feed}"),
+            None => "Text import".to_string(),
+        }),
         ctx.default_tlp,
     );
     draft.description = text.to_string();
@@ -281,6 +285,19 @@ fn parse_text(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
 fn first_line_title(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     Some(line.chars().take(200).collect())
+}
+
+/// `2000` → `2,000`, for titles.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Guesses the format from the content (the first few kilobytes suffice for most).
@@ -408,6 +425,24 @@ mod tests {
             None
         );
         assert_eq!(detect(b"<html><body>hi</body></html>"), None);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2000), "2,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn text_title_never_names_the_source() {
+        let ctx = ParseContext {
+            source: Some("/srv/acme-soc/notes.txt".into()),
+            ..ParseContext::default()
+        };
+        let p = parse(&Format::Text, b"\n\n", &ctx).unwrap();
+        assert_eq!(p.reports[0].title, "Text import");
     }
 
     #[test]

@@ -22,7 +22,13 @@ const FORMAT: &str = "rss";
 
 /// How deep elements may nest. Feeds nest a handful of levels; the tree is dropped and
 /// walked recursively, which overflows a worker thread's stack at tens of thousands.
-const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 256;
+
+/// How many elements and attributes (together) a document may hold. Every one becomes a
+/// tree node of about a hundred bytes, so 8 MB of `<a/>` (two million elements) took close
+/// to 300 MB; real advisory feeds hold a few thousand (a 10,000-item RSS feed about
+/// 150,000). The cap bounds the tree to a few tens of megabytes whatever the input.
+pub const MAX_NODES: usize = 250_000;
 
 /// A minimal element tree: feeds are small, and a tree makes the three dialects easy.
 #[derive(Debug, Default)]
@@ -93,6 +99,13 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
         }
     };
     let mut stack: Vec<Node> = vec![Node::default()];
+    let mut nodes = 0usize;
+    let too_many = |at: u64| {
+        xml_err(
+            at,
+            format!("more than {MAX_NODES} elements and attributes; not an advisory feed"),
+        )
+    };
     loop {
         let tag_start = reader.buffer_position();
         let ev = reader
@@ -102,6 +115,10 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
         let is_empty = matches!(ev, Event::Empty(_));
         match ev {
             Event::Start(s) | Event::Empty(s) => {
+                nodes += 1;
+                if nodes > MAX_NODES {
+                    return Err(too_many(tag_start));
+                }
                 let mut node = Node {
                     name: s.name().into_inner().to_string(),
                     ..Node::default()
@@ -115,6 +132,10 @@ fn parse_tree(text: &str) -> Result<Node, FormatError> {
                     let value = a
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|e| xml_err(pos, format!("in <{}>: {e}", node.name)))?;
+                    nodes += 1;
+                    if nodes > MAX_NODES {
+                        return Err(too_many(tag_start));
+                    }
                     node.attrs
                         .push((a.key.into_inner().to_string(), value.into_owned()));
                 }

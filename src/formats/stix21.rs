@@ -15,7 +15,10 @@
 //! TLP comes from `object_marking_refs` (TLP 1.0 and 2.0 marking-definition ids, or an
 //! embedded `tlp` marking definition); the most restrictive marking of the report and its
 //! referenced objects wins. Unsupported indicator patterns are kept verbatim in the report
-//! description and listed in the warnings.
+//! description and listed in the warnings — for bundles from feeds and files. A member's
+//! submission is checked first with [`problems`] and rejected whole if any object is
+//! invalid, like a native submission: a member who sent a pattern expects it to be
+//! correlated, not silently kept as text.
 
 use std::collections::{HashMap, HashSet};
 
@@ -125,12 +128,32 @@ struct Acc {
     unsupported_patterns: Vec<String>,
     tlp: Option<Tlp>,
     first_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who the objects say created them (`created_by_ref` identity names): provenance for
+    /// the secretariat, never content.
+    created_by: Vec<String>,
 }
 
 impl Acc {
     fn tag(&mut self, t: String) {
         if !self.tags.contains(&t) {
             self.tags.push(t);
+        }
+    }
+
+    /// Records the creator of `obj`: the identity's name when the bundle describes it,
+    /// else its id.
+    fn creator(&mut self, bundle: &Bundle<'_>, obj: &Value) {
+        let Some(id) = str_field(obj, "created_by_ref") else {
+            return;
+        };
+        let name = bundle
+            .by_id
+            .get(id)
+            .and_then(|i| str_field(i, "name"))
+            .unwrap_or(id)
+            .to_string();
+        if !self.created_by.contains(&name) {
+            self.created_by.push(name);
         }
     }
 
@@ -194,6 +217,7 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
     if let Some(t) = bundle.tlp_of(obj) {
         acc.tlp = acc.tlp.max(Some(t));
     }
+    acc.creator(bundle, obj);
     match ty {
         "indicator" => {
             acc.time(str_field(obj, "valid_from").and_then(parse_time));
@@ -293,6 +317,9 @@ fn finish(acc: Acc, mut draft: ReportDraft) -> ReportDraft {
             draft.tags.push(t);
         }
     }
+    if !acc.created_by.is_empty() {
+        draft.provenance_mut().stix_created_by = acc.created_by;
+    }
     if !acc.unsupported_patterns.is_empty() {
         if !draft.description.is_empty() {
             draft.description.push_str("\n\n");
@@ -363,6 +390,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             tlp: bundle.tlp_of(obj),
             ..Acc::default()
         };
+        acc.creator(&bundle, obj);
         for r in array(obj, "object_refs").iter().filter_map(Value::as_str) {
             referenced.insert(r);
             if let Some(target) = bundle.by_id.get(r) {
@@ -513,4 +541,152 @@ fn first_url(obj: &Value) -> Option<String> {
         .iter()
         .find_map(|r| str_field(r, "url"))
         .map(str::to_string)
+}
+
+/// Why one object of a STIX submission cannot be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectProblem {
+    /// The object's id (or its position, if it has none).
+    pub id: String,
+    pub reason: String,
+}
+
+/// What is wrong with one object that would give observables, strictly: an indicator whose
+/// pattern is not STIX, does not parse, uses what musubi cannot represent (another
+/// operator, another object path, an invalid value) or names no observable; an
+/// observable object whose value is not valid for its type. `None` when it is fine (or
+/// carries no observable at all).
+pub fn object_problem(obj: &Value) -> Option<String> {
+    let ty = str_field(obj, "type").unwrap_or_default();
+    match ty {
+        "indicator" => {
+            let pattern_type = str_field(obj, "pattern_type").unwrap_or("stix");
+            if pattern_type != "stix" {
+                return Some(format!(
+                    "pattern_type {pattern_type:?} is not taken (only stix)"
+                ));
+            }
+            let Some(pattern) = str_field(obj, "pattern") else {
+                return Some("pattern is missing or not a string".into());
+            };
+            match stix_pattern::parse(pattern) {
+                Err(e) => Some(format!("pattern: {e}")),
+                Ok(out) if !out.unsupported.is_empty() => Some(format!(
+                    "pattern uses what musubi cannot store: {}",
+                    out.unsupported.join("; ")
+                )),
+                Ok(out) if out.observables.is_empty() => Some("pattern names no observable".into()),
+                Ok(_) => None,
+            }
+        }
+        "ipv4-addr" | "ipv6-addr" | "domain-name" | "url" | "email-addr" => {
+            let Some(value) = str_field(obj, "value") else {
+                return Some("value is missing or not a string".into());
+            };
+            let kind = match ty {
+                "ipv4-addr" if value.contains('/') => ObservableKind::Cidr,
+                "ipv4-addr" => ObservableKind::Ipv4,
+                "ipv6-addr" if value.contains('/') => ObservableKind::Cidr,
+                "ipv6-addr" => ObservableKind::Ipv6,
+                "domain-name" => ObservableKind::Domain,
+                "url" => ObservableKind::Url,
+                _ => ObservableKind::Email,
+            };
+            Observable::parse(kind, value)
+                .err()
+                .map(|e| format!("value: {e}"))
+        }
+        "file" => {
+            let hashes = obj.get("hashes").and_then(Value::as_object);
+            for (k, v) in hashes.into_iter().flatten() {
+                let kind = match k.to_ascii_uppercase().replace('-', "").as_str() {
+                    "MD5" => ObservableKind::Md5,
+                    "SHA1" => ObservableKind::Sha1,
+                    "SHA256" => ObservableKind::Sha256,
+                    "SSDEEP" => ObservableKind::Ssdeep,
+                    _ => continue,
+                };
+                let Some(v) = v.as_str() else {
+                    return Some(format!("hashes.{k} is not a string"));
+                };
+                if let Err(e) = Observable::parse(kind, v) {
+                    return Some(format!("hashes.{k}: {e}"));
+                }
+            }
+            match str_field(obj, "name").map(|n| Observable::parse(ObservableKind::Filename, n)) {
+                Some(Err(e)) => Some(format!("name: {e}")),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Every problem of a STIX submission (a bundle or one object), one per invalid object;
+/// empty when the whole submission may be taken. Structural errors (not JSON, no type) are
+/// the parser's own ([`parse`] reports them the same way).
+pub fn problems(bytes: &[u8]) -> Result<Vec<ObjectProblem>, FormatError> {
+    let v = json::parse(FORMAT, bytes)?;
+    let objects: Vec<&Value> = match str_field(&v, "type") {
+        Some("bundle") => array(&v, "objects").iter().collect(),
+        Some(_) => vec![&v],
+        None => {
+            return Err(FormatError::structure(
+                FORMAT,
+                "$.type",
+                "missing: expected a bundle or a STIX object",
+            ));
+        }
+    };
+    Ok(objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            object_problem(o).map(|reason| ObjectProblem {
+                id: str_field(o, "id").map_or_else(|| format!("$.objects[{i}]"), str::to_string),
+                reason,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn problems_name_each_invalid_object() {
+        let bundle = json!({"type": "bundle", "id": "bundle--1", "objects": [
+            {"type": "indicator", "id": "indicator--ok", "pattern_type": "stix",
+             "pattern": "[domain-name:value = 'ok.example']"},
+            {"type": "indicator", "id": "indicator--value", "pattern_type": "stix",
+             "pattern": "[ipv4-addr:value = 'not-an-ip']"},
+            {"type": "indicator", "id": "indicator--syntax", "pattern_type": "stix",
+             "pattern": "[ipv4-addr:value = '198.51.100.1'"},
+            {"type": "indicator", "id": "indicator--partly", "pattern_type": "stix",
+             "pattern": "[ipv4-addr:value = '198.51.100.1' AND process:pid = 4]"},
+            {"type": "indicator", "id": "indicator--sigma", "pattern_type": "sigma",
+             "pattern": "title: x"},
+            {"type": "ipv4-addr", "id": "ipv4-addr--bad", "value": "999.1.1.1"},
+            {"type": "file", "id": "file--bad", "hashes": {"SHA-256": "xyz"}},
+            {"type": "identity", "id": "identity--x", "name": "whoever"},
+        ]});
+        let got = problems(bundle.to_string().as_bytes()).unwrap();
+        let ids: Vec<&str> = got.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "indicator--value",
+                "indicator--syntax",
+                "indicator--partly",
+                "indicator--sigma",
+                "ipv4-addr--bad",
+                "file--bad"
+            ]
+        );
+        assert!(got.iter().all(|p| !p.reason.is_empty()));
+        assert!(problems(b"{}").is_err());
+    }
 }

@@ -3,9 +3,9 @@
 //! that parser instead and this module can go.
 //!
 //! It takes the objects of one TAXII envelope or STIX bundle and makes one report draft:
-//! - `indicator`s whose pattern compares observable properties with string literals
-//!   (`[ipv4-addr:value = '...']`, `[file:hashes.'SHA-256' = '...']`, also several
-//!   comparisons joined by OR/AND) give observables, normalised by [`Observable::parse`];
+//! - `indicator`s give the observables of their pattern, read by the full pattern parser
+//!   ([`super::stix_pattern`]); an indicator with any part that parser cannot represent is
+//!   refused whole;
 //! - `vulnerability` objects named `CVE-...` give CVEs;
 //! - a `report` object gives the title, description and labels;
 //! - the most restrictive TLP marking on the objects gives the TLP (TLP:AMBER if none).
@@ -13,11 +13,9 @@
 //! Every object gets an outcome, for the TAXII status resource: taken, used as context
 //! (identity, marking-definition, relationship, report), or refused with the reason.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde_json::Value;
 
+use super::stix_pattern;
 use crate::model::{Confidence, Observable, ObservableKind, ReportDraft, Tlp};
 use crate::outputs::stix::{parse_timestamp, tlp_of_marking};
 
@@ -46,65 +44,23 @@ pub struct Converted {
     pub failures: Vec<Outcome>,
 }
 
-static COMPARISON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'").expect("valid regex")
-});
-
-/// The observable kind of a STIX object path compared with `value`.
-fn kind_of(object: &str, path: &str, value: &str) -> Option<ObservableKind> {
-    let path = path.replace('\'', "").to_ascii_uppercase();
-    Some(match (object, path.as_str()) {
-        ("ipv4-addr", "VALUE") if value.contains('/') => ObservableKind::Cidr,
-        ("ipv4-addr", "VALUE") => ObservableKind::Ipv4,
-        ("ipv6-addr", "VALUE") if value.contains('/') => ObservableKind::Cidr,
-        ("ipv6-addr", "VALUE") => ObservableKind::Ipv6,
-        ("domain-name", "VALUE") => ObservableKind::Domain,
-        ("url", "VALUE") => ObservableKind::Url,
-        ("email-addr", "VALUE") => ObservableKind::Email,
-        ("file", "HASHES.MD5") => ObservableKind::Md5,
-        ("file", "HASHES.SHA-1" | "HASHES.SHA1") => ObservableKind::Sha1,
-        ("file", "HASHES.SHA-256" | "HASHES.SHA256") => ObservableKind::Sha256,
-        ("file", "HASHES.SSDEEP") => ObservableKind::Ssdeep,
-        ("file", "NAME") => ObservableKind::Filename,
-        _ => return None,
-    })
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The observables of a STIX pattern, or why none could be taken.
+/// The observables of a STIX pattern, or why the indicator cannot be taken. Strict, like
+/// the API's STIX submissions ([`crate::formats::stix21::object_problem`]): a pattern with
+/// any part musubi cannot represent (another operator or object path, an invalid value)
+/// fails whole, so that nothing of a failed object is stored and the status resource tells
+/// the member exactly what was not taken.
 pub fn observables_of_pattern(pattern: &str) -> Result<Vec<Observable>, String> {
-    let mut out = Vec::new();
-    for c in COMPARISON.captures_iter(pattern) {
-        let value = unescape(&c[3]);
-        let Some(kind) = kind_of(&c[1], &c[2], &value) else {
-            return Err(format!(
-                "pattern compares {}:{}, which this minimal reader does not take",
-                &c[1], &c[2]
-            ));
-        };
-        let o = Observable::parse(kind, &value).map_err(|e| e.to_string())?;
-        if !out.contains(&o) {
-            out.push(o);
-        }
+    let out = stix_pattern::parse(pattern).map_err(|e| e.to_string())?;
+    if !out.unsupported.is_empty() {
+        return Err(format!(
+            "pattern uses what musubi cannot store: {}",
+            out.unsupported.join("; ")
+        ));
     }
-    if out.is_empty() {
-        return Err("pattern has no comparison of the form [type:property = 'value']".into());
+    if out.observables.is_empty() {
+        return Err("pattern names no observable".into());
     }
-    Ok(out)
+    Ok(out.observables)
 }
 
 fn version_of(o: &Value) -> Option<String> {
@@ -223,6 +179,14 @@ pub fn convert(objects: &[Value]) -> Converted {
         }
     }
     if observables.is_empty() {
+        // Nothing is stored: objects that would only have been context for a report are
+        // not "accepted" either (a status resource must not claim what is not there).
+        for mut o in std::mem::take(&mut out.successes) {
+            o.message = Some(
+                "not stored: no indicator or vulnerability of this envelope could be taken".into(),
+            );
+            out.failures.push(o);
+        }
         return out;
     }
     if let Some(r) = report {
@@ -337,8 +301,14 @@ mod tests {
 
     #[test]
     fn nothing_taken_gives_no_draft() {
-        let c = convert(&[json!({"type": "malware", "id": "malware--1"})]);
+        let c = convert(&[
+            json!({"type": "malware", "id": "malware--1"}),
+            json!({"type": "report", "id": "report--1", "name": "r"}),
+            json!({"type": "indicator", "id": "indicator--1", "pattern_type": "stix",
+                   "pattern": "[ipv4-addr:value = '198.51.100.1' AND process:pid = 4]"}),
+        ]);
         assert!(c.draft.is_none());
-        assert_eq!(c.failures.len(), 1);
+        assert!(c.successes.is_empty(), "{:?}", c.successes);
+        assert_eq!(c.failures.len(), 3);
     }
 }

@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::state::AppState;
-use crate::council::{audit, commands, feedback, review, stats};
+use crate::council::read::Refused;
+use crate::council::{commands, feedback, review, stats};
 use crate::model::{
     CampaignId, Disposition, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
 };
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
 /// The council routes, merged into the API router with one line.
 pub fn routes() -> Router<AppState> {
@@ -49,12 +50,41 @@ fn secretariat(auth: &Authenticated) -> ApiResult<()> {
     if auth.member.class == MemberClass::Secretariat {
         Ok(())
     } else {
-        Err(AppError::Client {
-            status: StatusCode::NOT_FOUND,
-            code: "no_route",
-            message: "no such route".into(),
-        })
+        Err(no_route())
     }
+}
+
+/// What a secretariat-only route answers to anyone else: the same as an unknown route.
+fn no_route() -> AppError {
+    AppError::Client {
+        status: StatusCode::NOT_FOUND,
+        code: "no_route",
+        message: "no such route".into(),
+    }
+}
+
+/// A refusal of the read path as the API answers it. `NotFound` is one body for hidden and
+/// absent alike; `Invalid` names the field.
+fn refused(r: Refused) -> AppError {
+    match r {
+        Refused::NotFound { what } => AppError::not_found(what),
+        Refused::Invalid { field, message } => {
+            AppError::bad_request("invalid_field", format!("{field}: {message}"))
+        }
+        Refused::Conflict(message) => AppError::Client {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message,
+        },
+        Refused::Store(e) => e.into(),
+    }
+}
+
+/// A feedback request id from the path; anything else is "no feedback request", as for an
+/// id that does not exist.
+fn request_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>()
+        .map_err(|_| AppError::not_found("feedback request"))
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
@@ -178,22 +208,11 @@ async fn disposition_history(
     secretariat(&auth)?;
     let id = campaign_id(&campaign)?;
     let history = state
-        .store
-        .read_async(move |conn| review::history(conn, id))
-        .await?;
-    audit_read(&state, &auth, &format!("dispositions {id}")).await?;
+        .read
+        .disposition_history(&auth.viewer(), id)
+        .await?
+        .ok_or_else(no_route)?;
     Ok(Json(json!({"campaign": id, "history": history})))
-}
-
-async fn audit_read(state: &AppState, auth: &Authenticated, what: &str) -> ApiResult<()> {
-    let actor = auth.member.id.0.clone();
-    let what = what.to_string();
-    state
-        .store
-        .writer()
-        .write(move |conn| audit::record(conn, Utc::now(), &actor, audit::action::READ, &what, ""))
-        .await?;
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -220,47 +239,47 @@ async fn pin(
     b: Result<Json<PinBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     secretariat(&auth)?;
-    let analyst = auth.member.id.0.clone();
-    let now = Utc::now();
-    let id = match body(b)? {
-        PinBody::Merge { a, b, note } => {
-            let (a, b) = (campaign_id(&a)?, campaign_id(&b)?);
-            let request = review::PinRequest::Merge { with: b };
-            state
-                .store
-                .writer()
-                .run(commands::pin(a, request, note, analyst, now))
-                .await
-        }
+    let (kind, note) = match body(b)? {
+        PinBody::Merge { a, b, note } => (
+            review::PinKind::Merge {
+                a: campaign_id(&a)?,
+                b: campaign_id(&b)?,
+            },
+            note,
+        ),
         PinBody::Split {
             campaign,
             reports,
             note,
         } => {
-            let c = campaign_id(&campaign)?;
-            let seqs = reports
+            let campaign = campaign_id(&campaign)?;
+            let reports = reports
                 .iter()
                 .map(|r| r.parse::<ReportId>().map(|id| id.0))
                 .collect::<Result<Vec<Seq>, ()>>()
                 .map_err(|()| {
                     AppError::bad_request("invalid_report", "expected report ids such as R-12")
                 })?;
-            let request = review::PinRequest::Split { reports: seqs };
-            state
-                .store
-                .writer()
-                .run(commands::pin(c, request, note, analyst, now))
-                .await
+            (review::PinKind::Split { campaign, reports }, note)
         }
-    }
-    .map_err(store_err)?;
+    };
+    let id = state
+        .read
+        .pin(&auth.viewer(), kind, note)
+        .await
+        .map_err(refused)?
+        .ok_or_else(no_route)?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
 /// `GET /api/v1/council/pins` (secretariat): the pins in force.
 async fn pins(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
     secretariat(&auth)?;
-    let pins = state.store.read_async(review::active_pins).await?;
+    let pins = state
+        .read
+        .pins(&auth.viewer())
+        .await?
+        .ok_or_else(no_route)?;
     Ok(Json(json!({"pins": pins})))
 }
 
@@ -282,14 +301,12 @@ async fn request_feedback(
     secretariat(&auth)?;
     let b = body(b)?;
     let c = campaign_id(&b.campaign)?;
-    let analyst = auth.member.id.0.clone();
-    let now = Utc::now();
     let id = state
-        .store
-        .writer()
-        .write(move |conn| feedback::request(conn, c, &b.question, &b.classes, &analyst, now))
+        .read
+        .request_feedback(&auth.viewer(), c, b.question, b.classes)
         .await
-        .map_err(store_err)?;
+        .map_err(refused)?
+        .ok_or_else(no_route)?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
@@ -299,24 +316,7 @@ async fn open_requests(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<Value>> {
-    let viewer = auth.viewer();
-    let set = state.campaigns();
-    let requests = state
-        .store
-        .read_async(move |conn| {
-            let mut out = Vec::new();
-            for r in feedback::open_for(conn, &viewer)? {
-                let Some(c) = set.get(r.campaign) else {
-                    continue;
-                };
-                let metas = store::reports::metas(conn, &c.reports)?;
-                if let Some(view) = viewer.campaign_view(c, &metas) {
-                    out.push(json!({"request": r, "campaign": view}));
-                }
-            }
-            Ok(out)
-        })
-        .await?;
+    let requests = state.read.open_feedback(&auth.viewer()).await?;
     Ok(Json(json!({"requests": requests})))
 }
 
@@ -334,22 +334,26 @@ fn one() -> u32 {
     1
 }
 
-/// `POST /api/v1/council/feedback/{id}/answer`: a member's (voluntary) answer.
+/// `POST /api/v1/council/feedback/{id}/answer`: a member's (voluntary) answer, only to a
+/// request it can see; otherwise the same 404 as for a request that does not exist.
 async fn answer(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     b: Result<Json<AnswerBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = request_id(&id)?;
     let b = body(b)?;
-    let viewer = auth.viewer();
-    let now = Utc::now();
+    let answer = feedback::Answer {
+        kind: b.kind,
+        count: b.count,
+        note: b.note,
+    };
     state
-        .store
-        .writer()
-        .write(move |conn| feedback::answer(conn, id, &viewer, b.kind, b.count, &b.note, now))
+        .read
+        .answer_feedback(&auth.viewer(), id, answer, Utc::now())
         .await
-        .map_err(store_err)?;
+        .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(json!({"answered": id}))))
 }
 
@@ -357,32 +361,34 @@ async fn answer(
 async fn request_progress(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     secretariat(&auth)?;
-    let (req, progress) = state
-        .store
-        .read_async(move |conn| Ok((feedback::get(conn, id)?, feedback::progress(conn, id).ok())))
-        .await?;
-    let req = req.ok_or_else(|| AppError::not_found("feedback request"))?;
-    audit_read(&state, &auth, &format!("feedback {id}")).await?;
-    Ok(Json(json!({"request": req, "progress": progress})))
+    let id = request_id(&id)?;
+    let found = state
+        .read
+        .feedback_request(&auth.viewer(), id)
+        .await?
+        .ok_or_else(|| AppError::not_found("feedback request"))?;
+    Ok(Json(
+        json!({"request": found.request, "progress": found.progress}),
+    ))
 }
 
-/// `POST /api/v1/sightings`: a member's sighting of an observable or a campaign.
+/// `POST /api/v1/sightings`: a member's sighting of an observable or a campaign it can
+/// see. Count and time are bounded (400 naming the field); a target the member may not
+/// see answers the same 404 as one that does not exist.
 async fn sighting(
     State(state): State<AppState>,
     auth: Authenticated,
     b: Result<Json<SightingDraft>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = body(b)?;
-    let member = auth.member.id.clone();
-    let now = Utc::now();
     let id = state
-        .store
-        .writer()
-        .write(move |conn| store::sightings::insert(conn, &member, &draft, now, None))
-        .await?;
+        .read
+        .record_sighting(&auth.viewer(), draft, Utc::now())
+        .await
+        .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
@@ -395,10 +401,11 @@ pub struct StatsQuery {
 }
 
 /// `GET /api/v1/council/stats?from=YYYY-MM-DD&to=YYYY-MM-DD&lang=ja|en&format=md|json|csv`:
-/// counts only, by campaign; any member may read them.
+/// counts only, by campaign. Members receive the published statistics of closed whole
+/// months; the secretariat any period (see `council::stats`).
 async fn statistics(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     q: Result<Query<StatsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
@@ -407,21 +414,19 @@ async fn statistics(
         .as_deref()
         .unwrap_or("ja")
         .parse()
-        .map_err(|e: String| AppError::bad_request("invalid_query", e))?;
+        .map_err(|e: String| AppError::bad_request("invalid_query", format!("lang: {e}")))?;
     let format: stats::Format = q
         .format
         .as_deref()
         .unwrap_or("json")
         .parse()
-        .map_err(|e: String| AppError::bad_request("invalid_query", e))?;
-    if q.from > q.to {
-        return Err(AppError::bad_request("invalid_query", "from is after to"));
-    }
-    let (from, to) = (q.from, q.to);
+        .map_err(|e: String| AppError::bad_request("invalid_query", format!("format: {e}")))?;
+    let today = Utc::now().date_naive();
     let table = state
-        .store
-        .read_async(move |conn| stats::table(conn, from, to))
-        .await?;
+        .read
+        .statistics(&auth.viewer(), q.from, q.to, today)
+        .await
+        .map_err(refused)?;
     let text = stats::render(&table, lang, format);
     let ctype = match format {
         stats::Format::Md => "text/markdown; charset=utf-8",
@@ -447,8 +452,9 @@ async fn audit_log(
     let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let entries = state
-        .store
-        .read_async(move |conn| audit::list(conn, None, q.actor.as_deref(), limit))
-        .await?;
+        .read
+        .audit_log(&auth.viewer(), q.actor, limit)
+        .await?
+        .ok_or_else(no_route)?;
     Ok(Json(json!({"entries": entries})))
 }

@@ -1,4 +1,6 @@
-//! `GET /api/v1/feeds`: the health of each public feed (public sources; no member data).
+//! `GET /api/v1/feeds`: the public feeds as the caller may see them — the secretariat the
+//! full health (failures, last error), a member the name and last success only
+//! (`ReadPath::feeds`).
 
 use axum::Json;
 use axum::extract::State;
@@ -7,30 +9,14 @@ use serde::Serialize;
 use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::state::AppState;
-use crate::sources::feeds::FeedState;
-
-#[derive(Serialize)]
-pub struct FeedHealth {
-    pub name: String,
-    #[serde(flatten)]
-    pub state: FeedState,
-}
+use crate::council::read::FeedView;
 
 #[derive(Serialize)]
 pub struct FeedList {
-    pub feeds: Vec<FeedHealth>,
+    pub feeds: Vec<FeedView>,
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    _auth: Authenticated,
-) -> ApiResult<Json<FeedList>> {
-    let feeds = state
-        .store
-        .read_async(crate::store::feeds::all_states)
-        .await?
-        .into_iter()
-        .map(|(name, state)| FeedHealth { name, state })
-        .collect();
+pub async fn list(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<FeedList>> {
+    let feeds = state.read.feeds(&auth.viewer()).await?;
     Ok(Json(FeedList { feeds }))
 }

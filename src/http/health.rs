@@ -1,14 +1,37 @@
-//! `GET /healthz` and `GET /metrics` (unauthenticated; bind to loopback or protect them).
+//! `GET /healthz` and `GET /metrics`.
+//!
+//! Anyone who can reach the listener can ask `/healthz`, and members reach it: so without a
+//! secretariat token it says only whether the daemon is live and ready — a status code and
+//! `{"status": "ok" | "starting"}` — and nothing that moves with the council's material or
+//! names anyone (sequence numbers count every report, hidden ones included; a mail error
+//! can carry a member's address). The details are for the secretariat's Bearer token.
+//!
+//! `/metrics` is for the operators' monitoring only: it needs a secretariat token (see the
+//! README, "Health and metrics", for how to scrape it).
+
+use std::sync::atomic::Ordering::Relaxed;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::auth::Authenticated;
+use super::error::{ApiResult, AppError};
 use super::metrics::Gauges;
 use super::state::AppState;
+use crate::council::read::Progress;
 
+/// What anyone may learn: live (it answers) and ready (the projections have caught up with
+/// the store once since the start). Readiness latches, so that it does not flicker with
+/// every report stored later — that would tell anyone polling when anybody submits.
+#[derive(Serialize)]
+pub struct Liveness {
+    pub status: &'static str,
+}
+
+/// The details, for the secretariat.
 #[derive(Serialize)]
 pub struct Health {
     pub status: &'static str,
@@ -21,21 +44,66 @@ pub struct Health {
     pub mail: crate::outputs::mail::MailHealth,
 }
 
-fn gauges(state: &AppState) -> Gauges {
-    let set = state.campaigns();
+/// The operators' figures (the caller has checked that the viewer is the secretariat).
+fn gauges(state: &AppState, p: &Progress) -> Gauges {
     Gauges {
-        committed_seq: state.store.writer().committed().borrow().0,
+        committed_seq: p.committed_seq,
         indexed_seq: state.indexed.borrow().0,
-        correlated_seq: set.applied.0,
-        campaigns: set.campaigns.len() as u64,
+        correlated_seq: p.correlated_seq,
+        campaigns: p.campaigns,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
     }
 }
 
-pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    let g = gauges(&state);
-    Json(Health {
-        status: "ok",
+/// Records what the store holds as the daemon starts serving: the backlog the projections
+/// must catch up with before the daemon calls itself ready.
+pub fn mark_startup(state: &AppState) {
+    let _ = state.metrics.backlog.set(state.read.backlog());
+}
+
+/// Whether the daemon is ready: the projections have caught up with the startup backlog,
+/// at least once.
+fn ready(state: &AppState) -> bool {
+    let m = &state.metrics;
+    if m.ready.load(Relaxed) {
+        return true;
+    }
+    let backlog = *m.backlog.get_or_init(|| state.read.backlog());
+    let caught_up = state.read.caught_up(&backlog, *state.indexed.borrow());
+    if caught_up {
+        m.ready.store(true, Relaxed);
+    }
+    caught_up
+}
+
+/// The secretariat behind the request, if any. A request without `Authorization` is
+/// anonymous; one with a bad token is refused like everywhere else.
+async fn caller(req: Request, state: &AppState) -> ApiResult<Option<Authenticated>> {
+    let (mut parts, _) = req.into_parts();
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    let auth = Authenticated::from_request_parts(&mut parts, state).await?;
+    Ok(auth.viewer().is_secretariat().then_some(auth))
+}
+
+pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+    let ready = ready(&state);
+    let status = if ready { "ok" } else { "starting" };
+    let progress = caller(req, &state)
+        .await?
+        .and_then(|auth| state.read.progress(&auth.viewer()));
+    let Some(p) = progress else {
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return Ok((code, Json(Liveness { status })).into_response());
+    };
+    let g = gauges(&state, &p);
+    Ok(Json(Health {
+        status,
         committed_seq: g.committed_seq,
         indexed_seq: g.indexed_seq,
         correlated_seq: g.correlated_seq,
@@ -43,15 +111,35 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
             && g.correlated_seq >= g.committed_seq,
         mail: state.metrics.mail.health(),
     })
+    .into_response())
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(&gauges(&state));
-    (
+/// `GET /metrics` (secretariat token): Prometheus text. Anyone else gets the answer of an
+/// unknown route (401 without a token).
+pub async fn metrics(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+    let has_token = req.headers().contains_key(header::AUTHORIZATION);
+    let progress = caller(req, &state)
+        .await?
+        .and_then(|auth| state.read.progress(&auth.viewer()));
+    let Some(p) = progress else {
+        return Err(if has_token {
+            AppError::Client {
+                status: StatusCode::NOT_FOUND,
+                code: "no_route",
+                message: "no such route".into(),
+            }
+        } else {
+            AppError::unauthorized()
+        });
+    };
+    let _ = ready(&state);
+    let body = state.metrics.render(&gauges(&state, &p));
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         body,
     )
+        .into_response())
 }

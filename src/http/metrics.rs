@@ -1,7 +1,9 @@
 //! Prometheus metrics, kept as plain atomics and rendered on `GET /metrics`.
 //!
 //! Names follow `musubi_<area>_<name>_<unit>`; labels are bounded (route templates and
-//! status classes) and never carry a member, a token or an observable.
+//! status classes) and never carry a member, a token, an observable, a TLP or a feed
+//! credential: every figure is a process-wide total. Totals still count every report,
+//! hidden ones included, which is why `/metrics` answers to the secretariat's token only.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -18,6 +20,10 @@ pub struct Metrics {
     pub searches: AtomicU64,
     /// Mail delivery counters, shared with the mail tasks.
     pub mail: std::sync::Arc<crate::outputs::mail::MailStats>,
+    /// Latched once the projections have caught up with the startup backlog (`/healthz`).
+    pub ready: std::sync::atomic::AtomicBool,
+    /// What the store held when the daemon started serving.
+    pub backlog: std::sync::OnceLock<crate::council::read::Backlog>,
 }
 
 /// Point-in-time values gathered when rendering.

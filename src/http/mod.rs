@@ -32,6 +32,7 @@ pub use state::AppState;
 /// The API router with its state.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    health::mark_startup(&state);
     Router::new()
         .route("/api/v1/reports", post(reports::submit))
         .route("/api/v1/reports/{id}", get(reports::get))

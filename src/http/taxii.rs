@@ -8,8 +8,8 @@
 //!   `GET .../manifest/`; `GET /taxii2/api/status/{id}/` for POSTs.
 //!
 //! Authentication: HTTP Basic (any user name, the member's token as password) or a bearer
-//! token. Every object comes from [`crate::outputs::gather`] — the policy's views for the
-//! requesting member within the collection's audience — so providers are never named.
+//! token. Every object comes from [`crate::council::ReadPath::exports`] — the policy's views
+//! for the collection's viewer — so scope, release and TLP hold and providers are never named.
 //! Errors use the TAXII error message and never say whether an object exists but is hidden.
 
 use std::collections::{HashMap, VecDeque};
@@ -31,10 +31,11 @@ use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
 use crate::formats::stix_min;
-use crate::model::{Member, Origin};
+use crate::model::Member;
+use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
-use crate::outputs::{self, stable_uuid};
+use crate::sources::submission;
 use crate::store;
 
 /// The TAXII routes, to be merged into the API router.
@@ -274,18 +275,14 @@ async fn collection(Path(id): Path<String>, member: TaxiiMember) -> TaxiiResult<
     Ok(taxii_json(StatusCode::OK, &c.resource(member.0.class)))
 }
 
-/// Every object of a collection as this member may see it.
+/// Every object of a collection, computed by the read path for the collection's viewer
+/// (the requesting member, every member, or the public).
 async fn collection_objects(
     state: &AppState,
     c: &Collection,
-    viewer: Viewer,
+    requester: Viewer,
 ) -> TaxiiResult<Vec<StixObject>> {
-    let set = state.campaigns();
-    let audience = c.audience;
-    let exports = state
-        .store
-        .read_async(move |conn| outputs::gather(conn, &set, &viewer, audience, None))
-        .await?;
+    let exports = state.read.exports(&c.viewer(&requester), None).await?;
     Ok(stix::objects(&exports))
 }
 
@@ -523,13 +520,7 @@ async fn add_objects(
     let converted = stix_min::convert(objects);
     let request_time = Utc::now();
     if let Some(draft) = converted.draft.clone() {
-        let origin = Origin::Submission {
-            member: member.0.id.clone(),
-        };
-        state
-            .store
-            .writer()
-            .write(move |conn| store::reports::insert(conn, &origin, &draft, request_time))
+        submission::store(&state.store, &member.0.id, vec![draft], request_time)
             .await
             .inspect_err(|e| {
                 if e.is_storage_unavailable() {

@@ -13,7 +13,9 @@ pub mod tlp;
 pub use campaign::{CampaignEvent, CampaignId, Disposition};
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
-pub use report::{Confidence, Indicator, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq};
+pub use report::{
+    Confidence, Indicator, Origin, Provenance, Report, ReportDraft, ReportId, ReportMeta, Seq,
+};
 pub use scope::Scope;
 pub use sighting::{SightingDraft, SightingKind, SightingTarget};
 pub use tlp::Tlp;

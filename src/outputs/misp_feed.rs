@@ -5,8 +5,9 @@
 //!
 //! Built only from [`CampaignExport`]s (the policy's views). One campaign is one event;
 //! the council is the event's creating organisation (`Orgc`), never the provider; the
-//! campaign's TLP is a `tlp:*` tag; unconfirmed campaigns are tagged and stay at analysis
-//! "initial". Uuids and timestamps come from the data, so a re-export updates events.
+//! campaign's TLP is a `tlp:*` tag; its sharing scope is a `musubi:scope` tag and sets the
+//! event's MISP distribution ([`distribution`]); unconfirmed campaigns are tagged and stay
+//! at analysis "initial". Uuids and timestamps come from the data, so a re-export updates events.
 //!
 //! [`read_feed`] is a strict round-trip reader of the same layout, used by the tests (and
 //! by anyone checking a feed directory); the formats module's MISP reader can replace it
@@ -19,7 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{COUNCIL_NAME, CampaignExport, stable_uuid};
-use crate::model::{Confidence, ObservableKind, Tlp};
+use crate::council::policy::Onward;
+use crate::model::{Confidence, ObservableKind, Scope, Tlp};
 
 /// What went wrong writing or reading a feed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,25 @@ type Result<T> = std::result::Result<T, MispFeedError>;
 /// The MISP tag of a TLP label (`tlp:amber+strict`, as in MISP's TLP taxonomy v2).
 pub fn tlp_tag(tlp: Tlp) -> String {
     format!("tlp:{}", tlp.as_str())
+}
+
+/// The MISP distribution level of an event of this scope and TLP, from how far the
+/// council lets the material travel ([`Onward`]): provider-and-secretariat (and
+/// AMBER+STRICT, RED) → 0 "your organisation only"; council members (and TLP:GREEN) → 1
+/// "this community only"; members and supported organisations (and TLP:AMBER) → 2
+/// "connected communities"; TLP:CLEAR without scope → 3 "all communities".
+pub fn distribution(scope: Option<Scope>, tlp: Tlp) -> &'static str {
+    match Onward::of(scope, tlp) {
+        Onward::ProviderAndSecretariat | Onward::OwnOrganisation | Onward::NamedRecipients => "0",
+        Onward::CouncilMembers | Onward::Community => "1",
+        Onward::SupportedOrganisations => "2",
+        Onward::Public => "3",
+    }
+}
+
+/// The MISP tag of a sharing scope.
+pub fn scope_tag(scope: Scope) -> String {
+    format!("musubi:scope=\"{}\"", scope.as_str())
 }
 
 /// The MISP attribute type and category of an observable kind.
@@ -92,6 +113,9 @@ pub fn event_uuid(export: &CampaignExport) -> String {
 
 fn tags(export: &CampaignExport) -> Vec<Value> {
     let mut tags = vec![json!({"name": tlp_tag(export.view.tlp)})];
+    if let Some(scope) = export.view.scope {
+        tags.push(json!({"name": scope_tag(scope)}));
+    }
     if export.view.unconfirmed {
         tags.push(json!({"name": "workflow:state=\"incomplete\""}));
         tags.push(json!({"name": "musubi:unconfirmed"}));
@@ -168,7 +192,7 @@ pub fn event(export: &CampaignExport) -> Value {
         "published": true,
         "analysis": if confirmed { "2" } else { "0" },
         "threat_level_id": if confirmed { "2" } else { "3" },
-        "distribution": "0",
+        "distribution": distribution(view.scope, view.tlp),
         "Orgc": orgc(),
         "Tag": tags(export),
         "Attribute": attributes,
@@ -239,6 +263,8 @@ pub struct FeedEvent {
     pub info: String,
     pub date: String,
     pub timestamp: String,
+    #[serde(default)]
+    pub distribution: Option<String>,
     #[serde(rename = "Orgc")]
     pub orgc: FeedOrg,
     #[serde(rename = "Tag", default)]
@@ -362,6 +388,22 @@ mod tests {
     fn md5_matches_the_reference() {
         // RFC 1321 test vector.
         assert_eq!(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn distribution_follows_scope_then_tlp() {
+        let d = distribution;
+        assert_eq!(d(Some(Scope::ProviderAndSecretariat), Tlp::Clear), "0");
+        assert_eq!(d(Some(Scope::CouncilMembers), Tlp::Clear), "1");
+        assert_eq!(d(Some(Scope::MembersAndSupported), Tlp::Green), "2");
+        assert_eq!(d(Some(Scope::MembersAndSupported), Tlp::Red), "0");
+        assert_eq!(d(None, Tlp::Clear), "3");
+        assert_eq!(d(None, Tlp::Green), "1");
+        assert_eq!(d(None, Tlp::AmberStrict), "0");
+        assert_eq!(
+            scope_tag(Scope::CouncilMembers),
+            "musubi:scope=\"council-members\""
+        );
     }
 
     #[test]

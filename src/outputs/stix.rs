@@ -10,7 +10,10 @@
 //!
 //! Every object is created by one council `identity` (never the providing member) and
 //! marked with the official TLP 2.0 marking-definitions (embedded from OASIS
-//! cti-stix-common-objects, see `tlp2/SOURCES.md`). Ids are UUIDv5 over stable keys and
+//! cti-stix-common-objects, see `tlp2/SOURCES.md`) and, when the campaign's visible
+//! reports carry a sharing scope, with the council's own statement marking for that scope
+//! ([`scope_marking`]) beside it: TLP alone would let a recipient pass on what the
+//! provider kept to council members. Ids are UUIDv5 over stable keys and
 //! timestamps come from the data, so a re-export updates objects instead of duplicating
 //! them. Analysts' dispositions are not exported yet: the store has no dispositions table.
 
@@ -20,7 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::{COUNCIL_NAME, CampaignExport, stable_uuid};
-use crate::model::{Confidence, ObservableKind, Tlp};
+use crate::model::{Confidence, ObservableKind, Scope, Tlp};
 
 /// The media type of a STIX 2.1 document.
 pub const MEDIA_TYPE: &str = "application/stix+json;version=2.1";
@@ -122,9 +125,67 @@ pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
     }
 }
 
+/// The id of the council's marking-definition for a sharing scope (stable: UUIDv5).
+pub fn scope_marking_id(scope: Scope) -> String {
+    sid("marking-definition", &format!("scope|{}", scope.as_str()))
+}
+
+/// The sharing scope of one of the council's scope marking ids.
+pub fn scope_of_marking(id: &str) -> Option<Scope> {
+    Scope::ALL.into_iter().find(|s| scope_marking_id(*s) == id)
+}
+
+/// What a scope marking says, in words a recipient's analyst can act on.
+fn scope_statement(scope: Scope) -> &'static str {
+    match scope {
+        Scope::ProviderAndSecretariat => {
+            "musubi sharing scope provider-and-secretariat: the providing member and the council \
+             secretariat only; do not share further."
+        }
+        Scope::CouncilMembers => {
+            "musubi sharing scope council-members: council members only; do not pass on to \
+             organisations outside the council."
+        }
+        Scope::MembersAndSupported => {
+            "musubi sharing scope members-and-supported: council members and the organisations \
+             they support only."
+        }
+    }
+}
+
+/// The council's marking-definition of a sharing scope: a STIX 2.1 statement marking
+/// created by the council identity. Sharing scope is the council's own restriction on top
+/// of TLP, and no published marking expresses it.
+pub fn scope_marking(scope: Scope) -> Value {
+    let since = council_since();
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": scope_marking_id(scope),
+        "created": timestamp(since),
+        "created_by_ref": council_identity_id(),
+        "name": format!("musubi scope: {}", scope.as_str()),
+        "definition_type": "statement",
+        "definition": {"statement": scope_statement(scope)},
+    })
+}
+
+/// The `object_marking_refs` of a campaign's objects: its TLP, and its scope if it has one.
+pub fn marking_refs(tlp: Tlp, scope: Option<Scope>) -> Value {
+    let mut refs = vec![json!(tlp_marking_id(tlp))];
+    if let Some(s) = scope {
+        refs.push(json!(scope_marking_id(s)));
+    }
+    Value::Array(refs)
+}
+
 /// Objects every bundle or collection carries: the council identity, the TLP 2.0
-/// extension-definition and the marking-definitions of the labels in `tlps`.
-pub fn common_objects(tlps: impl IntoIterator<Item = Tlp>) -> Vec<StixObject> {
+/// extension-definition, the marking-definitions of the labels in `tlps` and the council's
+/// marking-definitions of the scopes in `scopes`.
+pub fn common_objects(
+    tlps: impl IntoIterator<Item = Tlp>,
+    scopes: impl IntoIterator<Item = Scope>,
+) -> Vec<StixObject> {
     let since = council_since();
     let mut out = vec![StixObject {
         id: council_identity_id(),
@@ -163,6 +224,17 @@ pub fn common_objects(tlps: impl IntoIterator<Item = Tlp>) -> Vec<StixObject> {
             date_added: ext_time,
             version: ext_time,
             object: m,
+        });
+    }
+    let mut scopes: Vec<Scope> = scopes.into_iter().collect();
+    scopes.sort();
+    scopes.dedup();
+    for s in scopes {
+        out.push(StixObject {
+            id: scope_marking_id(s),
+            date_added: since,
+            version: since,
+            object: scope_marking(s),
         });
     }
     out
@@ -210,7 +282,7 @@ struct Seen {
 pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
     let view = &export.view;
     let cid = view.id.to_string();
-    let marking = json!([tlp_marking_id(view.tlp)]);
+    let marking = marking_refs(view.tlp, view.scope);
     let author = council_identity_id();
     let head_kind = if view.unconfirmed {
         "grouping"
@@ -462,7 +534,10 @@ fn confidence_score(c: Confidence) -> u8 {
 
 /// Every object of the given campaigns, with the common objects first.
 pub fn objects(exports: &[CampaignExport]) -> Vec<StixObject> {
-    let mut out = common_objects(exports.iter().map(|e| e.view.tlp));
+    let mut out = common_objects(
+        exports.iter().map(|e| e.view.tlp),
+        exports.iter().filter_map(|e| e.view.scope),
+    );
     for e in exports {
         out.extend(campaign_objects(e));
     }
@@ -524,6 +599,30 @@ mod tests {
             assert_eq!(m["name"], t.label());
             assert_eq!(tlp_of_marking(tlp_marking_id(t)), Some(t));
         }
+    }
+
+    #[test]
+    fn scope_markings_are_stable_statements() {
+        for s in Scope::ALL {
+            let m = scope_marking(s);
+            assert_eq!(m["id"], scope_marking_id(s));
+            assert_eq!(m["definition_type"], "statement");
+            assert!(
+                m["definition"]["statement"]
+                    .as_str()
+                    .unwrap()
+                    .contains(s.as_str())
+            );
+            assert_eq!(scope_of_marking(&scope_marking_id(s)), Some(s));
+        }
+        assert_eq!(
+            marking_refs(Tlp::Green, Some(Scope::CouncilMembers)),
+            json!([
+                tlp_marking_id(Tlp::Green),
+                scope_marking_id(Scope::CouncilMembers)
+            ])
+        );
+        assert_eq!(marking_refs(Tlp::Clear, None).as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! TAXII 2.1 collections and paging, independent of HTTP (served by `http::taxii`).
 //!
-//! Collections are per audience; each object of a collection passes the council policy
-//! for the requesting member ([`super::gather`] with the member's viewer) AND the
-//! collection's [`Audience`] ceiling. Objects are ordered by (date added, id); the `next`
-//! cursor is that pair, hex-encoded, so pages stay stable while campaigns grow.
+//! Collections are per audience: each collection names the one [`Viewer`] its objects are
+//! computed for ([`Collection::viewer`]) — the requesting member (task force), every
+//! council member ([`super::MEMBERS`]) or the public ([`Viewer::PUBLIC`]) — and every
+//! report passes the council policy for that viewer in the read path
+//! ([`crate::council::ReadPath::exports`]). Objects are ordered by (date added, id); the
+//! `next` cursor is that pair, hex-encoded, so pages stay stable while campaigns grow.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::stable_uuid;
 use super::stix::{StixObject, timestamp};
-use super::{Audience, stable_uuid};
+use crate::council::Viewer;
 use crate::model::MemberClass;
 
 /// The TAXII 2.1 media type (envelopes, collections, manifests, status, errors).
@@ -25,11 +28,23 @@ pub struct Collection {
     pub alias: &'static str,
     pub title: &'static str,
     pub description: &'static str,
-    pub audience: Audience,
+    /// Who the collection's objects are for.
+    pub audience: CollectionAudience,
     /// Which classes may read it.
     pub readers: &'static [MemberClass],
     /// Whether members may POST submissions to it.
     pub can_write: bool,
+}
+
+/// Who a collection is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionAudience {
+    /// Exactly what the requesting member may see.
+    Requester,
+    /// What every council member may see ([`super::MEMBERS`]).
+    Members,
+    /// The public ([`Viewer::PUBLIC`]).
+    Public,
 }
 
 const ALL_CLASSES: &[MemberClass] = &[
@@ -45,23 +60,23 @@ pub static COLLECTIONS: [Collection; 3] = [
         alias: "task-force",
         title: "Task force",
         description: "Campaigns as the requesting task-force member may see them (class 1 and secretariat).",
-        audience: Audience::Viewer,
+        audience: CollectionAudience::Requester,
         readers: &[MemberClass::Class1, MemberClass::Secretariat],
         can_write: true,
     },
     Collection {
         alias: "members",
         title: "Council members",
-        description: "Campaigns shareable with every council member (TLP:CLEAR, GREEN and AMBER).",
-        audience: Audience::Members,
+        description: "Campaigns shareable with every council member: released, TLP:CLEAR, GREEN and AMBER, no narrower sharing scope.",
+        audience: CollectionAudience::Members,
         readers: ALL_CLASSES,
         can_write: true,
     },
     Collection {
         alias: "public",
         title: "Public",
-        description: "Campaigns built from TLP:CLEAR information only.",
-        audience: Audience::Public,
+        description: "Campaigns built from released TLP:CLEAR information without sharing scope only.",
+        audience: CollectionAudience::Public,
         readers: ALL_CLASSES,
         can_write: false,
     },
@@ -71,6 +86,15 @@ impl Collection {
     /// The collection's id: a UUID derived from its alias (stable across restarts).
     pub fn id(&self) -> String {
         stable_uuid(&format!("taxii-collection|{}", self.alias)).to_string()
+    }
+
+    /// The viewer the collection's objects are computed for when `requester` reads it.
+    pub fn viewer(&self, requester: &Viewer) -> Viewer {
+        match self.audience {
+            CollectionAudience::Requester => requester.clone(),
+            CollectionAudience::Members => super::MEMBERS,
+            CollectionAudience::Public => Viewer::PUBLIC,
+        }
     }
 
     pub fn can_read(&self, class: MemberClass) -> bool {

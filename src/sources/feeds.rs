@@ -12,10 +12,17 @@
 //!
 //! Re-polling never duplicates: drafts carry their `external_id`, and the store dedups feed
 //! items by (feed, external_id) and by content hash.
+//!
+//! Where a fetch may go is guarded ([`FeedClient`]): at most [`MAX_REDIRECTS`] redirects,
+//! never from https to http, and never to loopback, private, link-local, unspecified or
+//! multicast addresses — checked on literal addresses in URLs and on what names resolve to —
+//! unless the feed says `allow_private = true`. URLs in every error, log line and stored
+//! state are redacted (`config::feeds::redact_url`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +34,7 @@ use reqwest::header::{
 };
 use tokio::sync::watch;
 
-use crate::config::feeds::{FeedConfig, FeedUrl};
+use crate::config::feeds::{FeedConfig, FeedUrl, redact_text, redact_url};
 use crate::formats::{self, Format, FormatError, ParseContext, Parsed};
 
 /// First retry delay after a failure; doubles with each further failure.
@@ -36,6 +43,8 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
 /// Events fetched per poll of a MISP feed (the rest follow on the next poll).
 pub const MISP_EVENTS_PER_POLL: usize = 200;
+/// Redirects followed per request; feeds that need more are misconfigured.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// What musubi remembers about a feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -94,6 +103,14 @@ pub enum FeedError {
         header: String,
         var: String,
     },
+    /// The fetch (or one of its redirects) would have gone where feeds may not go.
+    #[error("feed {feed}: refused to fetch {target}: {reason}")]
+    Refused {
+        feed: String,
+        /// The refused URL or host, redacted.
+        target: String,
+        reason: String,
+    },
     #[error("feed {feed}: {source}")]
     Format {
         feed: String,
@@ -116,13 +133,185 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The HTTP client feeds share (connection pool, gzip, user agent).
-pub fn build_client() -> reqwest::Result<reqwest::Client> {
+/// Whether feeds may reach `ip` only with `allow_private = true`: loopback, private
+/// (RFC 1918, CGNAT, ULA), link-local, unspecified, multicast, broadcast and reserved
+/// addresses, including IPv4 addresses mapped into IPv6.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xffc0) == 0xfec0
+        }
+    }
+}
+
+/// Why the guard refused a target; travels inside reqwest's error and is turned into
+/// [`FeedError::Refused`].
+#[derive(Debug)]
+struct TargetRefused {
+    /// Redacted URL or host name.
+    target: String,
+    reason: String,
+}
+
+impl std::fmt::Display for TargetRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused to fetch {}: {}", self.target, self.reason)
+    }
+}
+
+impl std::error::Error for TargetRefused {}
+
+const PRIVATE_HINT: &str = "set allow_private = true in feeds.toml if this feed really is internal";
+
+/// Refuses a URL whose host is a literal internal address (names are checked by
+/// [`GuardedResolver`] when they are resolved).
+fn check_literal(url: &url::Url) -> Result<(), TargetRefused> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    if is_internal(ip) {
+        return Err(TargetRefused {
+            target: redact_url(url.as_str()),
+            reason: format!(
+                "{ip} is a loopback, private, link-local or reserved address; {PRIVATE_HINT}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The redirect rule: at most [`MAX_REDIRECTS`], http(s) only, no https→http downgrade,
+/// and no literal internal address unless `allow_private`.
+fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let target = redact_url(attempt.url().as_str());
+        let refuse = |reason: String| TargetRefused {
+            target: target.clone(),
+            reason,
+        };
+        if attempt.previous().len() > MAX_REDIRECTS {
+            let e = refuse(format!("too many redirects (more than {MAX_REDIRECTS})"));
+            return attempt.error(e);
+        }
+        let from_https = attempt
+            .previous()
+            .last()
+            .is_some_and(|p| p.scheme() == "https");
+        let e = match attempt.url().scheme() {
+            "https" => None,
+            "http" if from_https => Some(refuse("redirect from https to http".into())),
+            "http" => None,
+            other => Some(refuse(format!("redirect to scheme {other:?}"))),
+        };
+        if let Some(e) = e {
+            return attempt.error(e);
+        }
+        if !allow_private && let Err(e) = check_literal(attempt.url()) {
+            return attempt.error(e);
+        }
+        attempt.follow()
+    })
+}
+
+/// Resolves names with the system resolver and drops internal addresses, so that a public
+/// name pointing at `127.0.0.1` (or rebinding to it) is refused, for the feed's own URL and
+/// for every redirect alike.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (internal, public): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                all.into_iter().partition(|a| is_internal(a.ip()));
+            if public.is_empty() {
+                let reason = match internal.first() {
+                    Some(a) => format!(
+                        "{host} resolves to {}, a loopback, private, link-local or reserved address; {PRIVATE_HINT}",
+                        a.ip()
+                    ),
+                    None => format!("{host} resolves to no address"),
+                };
+                return Err(Box::new(TargetRefused {
+                    target: host,
+                    reason,
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP clients feeds share (connection pools, gzip, user agent): one guarded, for
+/// every feed, and one for the feeds that opted in with `allow_private = true`.
+#[derive(Clone)]
+pub struct FeedClient {
+    guarded: reqwest::Client,
+    private: reqwest::Client,
+}
+
+impl FeedClient {
+    fn for_feed(&self, feed: &FeedConfig) -> &reqwest::Client {
+        if feed.allow_private {
+            &self.private
+        } else {
+            &self.guarded
+        }
+    }
+}
+
+/// The clients feeds share.
+pub fn build_client() -> reqwest::Result<FeedClient> {
+    build_client_pinned(&[])
+}
+
+/// [`build_client`] with names pinned to addresses, like `/etc/hosts` entries the operator
+/// wrote: a pinned name is trusted as given and not resolved (tests use it to give a
+/// loopback server a public-looking name, and check what its redirects may reach).
+pub fn build_client_pinned(pins: &[(&str, SocketAddr)]) -> reqwest::Result<FeedClient> {
     install_crypto_provider();
-    reqwest::Client::builder()
-        .user_agent(concat!("musubi/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        .build()
+    let builder = |allow_private: bool| {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("musubi/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .redirect(redirect_policy(allow_private));
+        if !allow_private {
+            b = b.dns_resolver(GuardedResolver);
+        }
+        for (name, addr) in pins {
+            b = b.resolve(name, *addr);
+        }
+        b.build()
+    };
+    Ok(FeedClient {
+        guarded: builder(false)?,
+        private: builder(true)?,
+    })
 }
 
 /// The delay before the next attempt after `failures` consecutive failures: exponential
@@ -158,19 +347,48 @@ fn resolve_headers(feed: &FeedConfig) -> Result<HeaderMap, FeedError> {
     Ok(map)
 }
 
+/// A request error as a [`FeedError`]: the guard's refusal when it caused it, else the whole
+/// error chain; URLs redacted either way.
+fn request_error(feed: &FeedConfig, url: &str, e: &reqwest::Error) -> FeedError {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = src {
+        if let Some(r) = c.downcast_ref::<TargetRefused>() {
+            return FeedError::Refused {
+                feed: feed.name.clone(),
+                target: r.target.clone(),
+                reason: r.reason.clone(),
+            };
+        }
+        src = c.source();
+    }
+    FeedError::Request {
+        feed: feed.name.clone(),
+        url: redact_url(url),
+        message: redact_text(&error_chain(e)),
+    }
+}
+
 async fn fetch_http(
-    client: &reqwest::Client,
+    client: &FeedClient,
     feed: &FeedConfig,
     url: &str,
     etag: Option<&str>,
     last_modified: Option<&str>,
 ) -> Result<Fetched, FeedError> {
-    let request_err = |e: reqwest::Error| FeedError::Request {
-        feed: feed.name.clone(),
-        url: url.to_string(),
-        message: error_chain(&e),
-    };
-    let mut req = client.get(url).headers(resolve_headers(feed)?);
+    let request_err = |e: reqwest::Error| request_error(feed, url, &e);
+    let headers = resolve_headers(feed)?;
+    if !feed.allow_private
+        && let Ok(parsed) = url::Url::parse(url)
+        && let Err(r) = check_literal(&parsed)
+    {
+        return Err(FeedError::Refused {
+            feed: feed.name.clone(),
+            target: r.target,
+            reason: r.reason,
+        });
+    }
+    let client = client.for_feed(feed);
+    let mut req = client.get(url).headers(headers);
     if let Some(e) = etag {
         req = req.header(IF_NONE_MATCH, e);
     }
@@ -196,7 +414,7 @@ async fn fetch_http(
     if !status.is_success() {
         return Err(FeedError::Status {
             feed: feed.name.clone(),
-            url: url.to_string(),
+            url: redact_url(url),
             status: status.as_u16(),
         });
     }
@@ -297,6 +515,7 @@ async fn parse_off_runtime(
     let ctx = ParseContext {
         default_tlp: feed.tlp,
         feed: Some(feed.name.clone()),
+        // Display of a FeedUrl is redacted.
         source: Some(feed.url.to_string()),
     };
     let name = feed.name.clone();
@@ -321,7 +540,7 @@ async fn parse_off_runtime(
 /// Polls one feed once. Does not look at `next_attempt_after`: deciding *when* to poll is
 /// the scheduler's job, so a manual `musubi feeds poll` can override a backoff.
 pub async fn poll(
-    client: &reqwest::Client,
+    client: &FeedClient,
     feed: &FeedConfig,
     state: &FeedState,
     now: DateTime<Utc>,
@@ -384,8 +603,9 @@ pub async fn poll(
             let delay = backoff_delay(next.consecutive_failures);
             next.next_attempt_after =
                 Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(6)));
-            next.last_error = Some(e.to_string());
-            tracing::warn!(feed = %feed.name, error = %e, failures = next.consecutive_failures, retry_in_s = delay.as_secs(), "Feed poll failed.");
+            // Errors are built with redacted URLs; redact again in case a message embeds one.
+            next.last_error = Some(redact_text(&e.to_string()));
+            tracing::warn!(feed = %feed.name, error = %redact_text(&e.to_string()), failures = next.consecutive_failures, retry_in_s = delay.as_secs(), "Feed poll failed.");
             PollOutcome {
                 state: next,
                 result: Err(e),
@@ -403,7 +623,7 @@ type Attempt = (
 
 /// A MISP feed: fetch `manifest.json`, then the events changed since the cursor.
 async fn poll_misp_feed(
-    client: &reqwest::Client,
+    client: &FeedClient,
     feed: &FeedConfig,
     state: &FeedState,
 ) -> Result<Attempt, FeedError> {
@@ -451,7 +671,7 @@ async fn poll_misp_feed(
                     u.join(&format!("{}.json", e.uuid))
                         .map_err(|err| FeedError::Request {
                             feed: feed.name.clone(),
-                            url: u.to_string(),
+                            url: redact_url(u.as_str()),
                             message: err.to_string(),
                         })?;
                 fetch_http(client, feed, url.as_str(), None, None)
@@ -481,7 +701,7 @@ async fn poll_misp_feed(
 /// stores the drafts and saves the state); it is awaited before the feed's next poll.
 pub async fn run_scheduler<S, Fut>(
     feeds: Vec<FeedConfig>,
-    client: reqwest::Client,
+    client: FeedClient,
     initial: HashMap<String, FeedState>,
     sink: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -560,7 +780,7 @@ pub async fn store_outcome(
         }
         Ok(None) => None,
         Err(e) => {
-            tracing::warn!(feed, error = %e, "Feed poll failed; backing off.");
+            tracing::warn!(feed, error = %redact_text(&e.to_string()), "Feed poll failed; backing off.");
             None
         }
     };
@@ -601,5 +821,54 @@ mod tests {
         let d3 = backoff_delay(3);
         assert!(d3 >= BACKOFF_BASE.mul_f64(3.2), "{d3:?}");
         assert!(backoff_delay(30) <= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "192.0.2.1",
+            "2001:db8::1",
+            "2606:4700::1111",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn literal_internal_targets_are_refused() {
+        let refused = |u: &str| check_literal(&u.parse().unwrap()).is_err();
+        assert!(refused("http://127.0.0.1:8080/x"));
+        assert!(refused("http://[::1]/x"));
+        assert!(refused("http://[::ffff:7f00:1]/x"));
+        assert!(refused("https://169.254.169.254/latest/meta-data/"));
+        assert!(!refused("https://feeds.example.org/x"));
+        assert!(!refused("https://192.0.2.10/x"));
+        let e = check_literal(&"http://u:p@10.0.0.1/?apikey=K".parse().unwrap()).unwrap_err();
+        assert!(!e.to_string().contains("apikey=K"), "{e}");
     }
 }

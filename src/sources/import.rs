@@ -38,10 +38,21 @@ pub fn read_file(path: &Path) -> Result<Vec<ReportDraft>, ImportError> {
         path: shown.clone(),
         source,
     })?;
-    native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
-        path: shown,
+    let mut reports = native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
+        path: shown.clone(),
         errors,
-    })
+    })?;
+    record_file(&mut reports, &shown);
+    Ok(reports)
+}
+
+/// Records the file in each draft's secretariat-only provenance. The path often names the
+/// provider (`/srv/acme-soc/...`), so it goes nowhere else: not into titles, descriptions
+/// or anything indexed.
+fn record_file(reports: &mut [ReportDraft], shown: &str) {
+    for d in reports {
+        d.provenance_mut().file = Some(shown.to_string());
+    }
 }
 
 /// What one file holds, in any format.
@@ -73,10 +84,11 @@ pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, Im
         }),
     };
     if format == Format::Native {
-        let reports = native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
-            path: shown,
+        let mut reports = native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
+            path: shown.clone(),
             errors,
         })?;
+        record_file(&mut reports, &shown);
         return Ok(FileContents {
             reports,
             ..FileContents::default()
@@ -86,10 +98,12 @@ pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, Im
         source: Some(shown.clone()),
         ..ParseContext::with_tlp(crate::model::Tlp::Amber)
     };
-    let parsed = formats::parse(&format, &bytes, &ctx).map_err(|source| ImportError::Format {
-        path: shown,
-        source,
-    })?;
+    let mut parsed =
+        formats::parse(&format, &bytes, &ctx).map_err(|source| ImportError::Format {
+            path: shown.clone(),
+            source,
+        })?;
+    record_file(&mut parsed.reports, &shown);
     Ok(FileContents {
         reports: parsed.reports,
         sightings: parsed.sightings,

@@ -1,6 +1,7 @@
 //! HTTP submissions: turning a request body into report drafts, by its media type.
 
 use crate::formats::native::{self, FieldError};
+use crate::formats::stix21;
 use crate::model::ReportDraft;
 
 /// Why a body could not become drafts.
@@ -31,6 +32,30 @@ pub fn drafts_from(
     match media.as_str() {
         "application/json" | "" => native::parse_bytes(body).map_err(SubmissionError::Invalid),
         "application/stix+json" => {
+            // Rejected whole, like a native submission: every invalid object is named, and
+            // nothing is stored while one is (the feed parser would keep a bad pattern as
+            // text, which a member would take for a correlated indicator).
+            let problems = stix21::problems(body).map_err(|e| {
+                SubmissionError::Invalid(vec![FieldError {
+                    report: None,
+                    index: None,
+                    field: "(bundle)".into(),
+                    reason: e.to_string(),
+                }])
+            })?;
+            if !problems.is_empty() {
+                return Err(SubmissionError::Invalid(
+                    problems
+                        .into_iter()
+                        .map(|p| FieldError {
+                            report: None,
+                            index: None,
+                            field: p.id,
+                            reason: p.reason,
+                        })
+                        .collect(),
+                ));
+            }
             let ctx = crate::formats::ParseContext::with_tlp(crate::model::Tlp::Amber);
             match crate::formats::parse(&crate::formats::Format::Stix21, body, &ctx) {
                 Ok(parsed) if !parsed.reports.is_empty() => Ok(parsed.reports),
@@ -51,4 +76,29 @@ pub fn drafts_from(
         }
         other => Err(SubmissionError::UnsupportedMediaType(other.to_string())),
     }
+}
+
+/// Stores a member's submission (all its drafts) in one durable transaction, as the API
+/// and TAXII take them; answers the new reports' ids in order once the write is durable.
+/// The one typed write for submissions: handlers do not hold store connections.
+pub async fn store(
+    store: &crate::store::Store,
+    member: &crate::model::MemberId,
+    drafts: Vec<ReportDraft>,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<Vec<crate::model::ReportId>> {
+    let origin = crate::model::Origin::Submission {
+        member: member.clone(),
+    };
+    store
+        .writer()
+        .write(move |conn| {
+            drafts
+                .iter()
+                .map(|d| {
+                    crate::store::reports::insert(conn, &origin, d, received_at).map(|i| i.id())
+                })
+                .collect()
+        })
+        .await
 }

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
+use crate::config::feeds::redact_text;
 use crate::sources::feeds::FeedState;
 
 /// The saved state of `feed`, or the default (never polled) state.
@@ -39,7 +40,9 @@ pub fn load_state(conn: &Connection, feed: &str) -> Result<FeedState> {
         consecutive_failures: failures.max(0) as u32,
         next_attempt_after: next.as_deref().map(parse_ts).transpose()?,
         last_success: success.as_deref().map(parse_ts).transpose()?,
-        last_error: error,
+        // Redacted on the way out too: a state saved before redaction existed may hold a
+        // feed URL with its credentials.
+        last_error: error.as_deref().map(redact_text),
         items_added: items.max(0) as u64,
         cursor,
     })
@@ -70,7 +73,7 @@ pub fn save_state(
             state.consecutive_failures as i64,
             state.next_attempt_after.map(ts),
             state.last_success.map(ts),
-            state.last_error,
+            state.last_error.as_deref().map(redact_text),
             state.items_added as i64,
             state.cursor,
             ts(now),

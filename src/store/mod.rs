@@ -8,6 +8,7 @@
 pub mod campaigns;
 mod error;
 pub mod feeds;
+pub mod mail;
 pub mod members;
 pub mod releases;
 pub mod reports;

@@ -215,4 +215,16 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE members ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: mail: recipients the SMTP server refused for good (5xx) are recorded per batch, so a
+    // digest completes for everyone else instead of retrying the whole window for ever.
+    r#"
+    CREATE TABLE mail_rejections (
+        kind        TEXT NOT NULL,
+        batch       TEXT NOT NULL,
+        member_id   TEXT NOT NULL,
+        error       TEXT NOT NULL,
+        rejected_at TEXT NOT NULL,
+        PRIMARY KEY (kind, batch, member_id)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -177,6 +177,25 @@ pub fn for_observable(conn: &Connection, o: &Observable) -> Result<Vec<Sighting>
     )
 }
 
+/// The reports that hold an observable, oldest first: a member may sight an observable only
+/// if it may see one of them (the read path decides; this only finds them).
+pub(in crate::engine) fn reports_holding(
+    conn: &Connection,
+    o: &Observable,
+) -> Result<Vec<crate::model::Seq>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq FROM report_observables WHERE kind = ?1 AND value = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![o.kind().as_str(), o.value()], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(crate::model::Seq(r? as u64));
+    }
+    Ok(out)
+}
+
 /// Sums sightings by kind (weighted by their counts).
 pub fn counts(sightings: &[Sighting]) -> SightingCounts {
     let mut c = SightingCounts::default();
@@ -192,7 +211,11 @@ pub fn counts(sightings: &[Sighting]) -> SightingCounts {
 }
 
 /// Sightings stored after id `after`, oldest first, at most `limit` (for the correlator).
-pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Sighting>> {
+pub(in crate::engine) fn after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Sighting>> {
     collect(
         conn,
         &format!("{SELECT} WHERE id > ?1 ORDER BY id LIMIT ?2"),

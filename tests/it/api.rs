@@ -328,12 +328,7 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
         .post_json(&url, &submission("fine", "green", &[("ipv4", "192.0.2.1")]))
         .await;
     assert_eq!(status, 201);
-    let metrics = reqwest::get(daemon.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::util::metrics(&daemon).await;
     assert!(
         metrics.contains("musubi_submissions_rejected_total 3"),
         "{metrics}"

@@ -55,13 +55,13 @@ fn start_demo(data: &DataDir) -> (Daemon, String) {
             token = Some(v);
         }
     }
-    (
-        Daemon {
-            child,
-            base: base.unwrap(),
-        },
-        token.unwrap(),
-    )
+    let daemon = Daemon {
+        child,
+        base: base.unwrap(),
+    };
+    let token = token.unwrap();
+    crate::util::register_operator(&daemon, &token);
+    (daemon, token)
 }
 
 /// Adds a member; returns (id, token).

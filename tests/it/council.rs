@@ -173,9 +173,10 @@ async fn release_review_feedback_stats_and_audit() {
     let (_, pins) = s.get(&url("/api/v1/council/pins")).await;
     assert_eq!(pins["pins"][0]["kind"], json!("split"));
 
-    // Statistics count the campaign once, as shared.
+    // Statistics count the campaign once, as shared (members receive closed months only:
+    // see council_leaks.rs).
     let today = chrono::Utc::now().date_naive();
-    let (status, stats) = c2
+    let (status, stats) = s
         .get(&url(&format!(
             "/api/v1/council/stats?from={today}&to={today}&format=json&lang=en"
         )))

@@ -69,7 +69,8 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
         )
 }
 
-/// A feed polled over HTTP with a 5 s timeout (also used by `feed_faults`).
+/// A feed polled over HTTP with a 5 s timeout (also used by `feed_faults`); its servers are
+/// on loopback, so it opts in to private addresses.
 pub(crate) fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
     let mut f = FeedConfig::new(
         name,
@@ -77,10 +78,11 @@ pub(crate) fn feed(name: &str, url: &str, format: &str) -> FeedConfig {
         format.parse::<Format>().unwrap(),
     );
     f.timeout = Duration::from_secs(5);
+    f.allow_private = true;
     f
 }
 
-pub(crate) fn client() -> reqwest::Client {
+pub(crate) fn client() -> feeds::FeedClient {
     feeds::build_client().unwrap()
 }
 
@@ -278,6 +280,40 @@ async fn project_feeds_toml_is_valid_and_offline_samples_parse() {
             assert_eq!(parsed.reports.len(), 1);
             assert_eq!(o.state.cursor.as_deref(), Some("1599626526"));
         }
+    }
+}
+
+/// #14 finding 10: credentials in a feed URL never reach an error, whether musubi builds
+/// the message (a status error) or reqwest does (a connection error embeds the URL).
+#[tokio::test]
+async fn feed_url_credentials_are_redacted_in_every_error() {
+    let base = serve(app(Arc::new(AtomicUsize::new(0)))).await;
+    let with_secrets = |url: &str| {
+        url.replacen("http://", "http://alice:s3cretpw@", 1)
+            + "?apikey=K123456&token=T654321&secret=S1&password=P1&page=2"
+    };
+    let refused_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for url in [
+        with_secrets(&format!("{base}/fail")),
+        with_secrets(&format!("http://127.0.0.1:{refused_port}/x")),
+    ] {
+        let f = feed("creds", &url, "kev");
+        let o = feeds::poll(&client(), &f, &FeedState::default(), Utc::now()).await;
+        let shown = format!(
+            "{} | {}",
+            o.result.unwrap_err(),
+            o.state.last_error.unwrap()
+        );
+        for secret in ["alice", "s3cretpw", "K123456", "T654321", "S1", "P1"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        assert!(
+            shown.contains("REDACTED") && shown.contains("page=2"),
+            "{shown}"
+        );
     }
 }
 

@@ -287,6 +287,57 @@ fn rss_atom_and_malformed_rdf() {
     assert!(msg.contains("status:Status"), "{msg}");
 }
 
+/// 8 MB of empty elements in an RSS document.
+pub(crate) fn xml_flood() -> Vec<u8> {
+    let mut doc = b"<rss version=\"2.0\"><channel><title>flood</title>".to_vec();
+    while doc.len() < 8 * 1024 * 1024 {
+        doc.extend_from_slice(b"<a/>");
+    }
+    doc.extend_from_slice(b"</channel></rss>");
+    doc
+}
+
+/// #14 (XML cap): 8 MB of empty elements built a tree of two million nodes (288 MB). The
+/// parser stops at its element cap with a clear error, quickly; a large real feed (10,000
+/// items) is still read.
+#[test]
+fn xml_element_flood_is_refused_and_large_feeds_still_parse() {
+    let started = std::time::Instant::now();
+    let err = formats::parse(&Format::Rss, &xml_flood(), &ParseContext::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, FormatError::Xml { line: 1, .. }), "{msg}");
+    assert!(
+        msg.contains("more than 250000 elements and attributes"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // The same cap counts attributes: one element with a flood of them.
+    let mut attrs = b"<rss version=\"2.0\"><channel ".to_vec();
+    for i in 0..300_000 {
+        attrs.extend_from_slice(format!("a{i}=\"\" ").as_bytes());
+    }
+    attrs.extend_from_slice(b"/></rss>");
+    let err = formats::parse(&Format::Rss, &attrs, &ParseContext::default()).unwrap_err();
+    assert!(err.to_string().contains("more than 250000"), "{err}");
+
+    let mut big = b"<rss version=\"2.0\"><channel><title>big</title>".to_vec();
+    for i in 0..10_000 {
+        big.extend_from_slice(
+            format!(
+                "<item><title>Advisory {i}</title><link>https://example.org/a/{i}</link>\
+                 <guid isPermaLink=\"false\">adv-{i}</guid><pubDate>Mon, 30 Nov 2026 00:00:00 GMT</pubDate>\
+                 <description>CVE-2026-{n:04} fixed</description><category>x</category></item>",
+                n = 1000 + i
+            )
+            .as_bytes(),
+        );
+    }
+    big.extend_from_slice(b"</channel></rss>");
+    let p = formats::parse(&Format::Rss, &big, &ParseContext::default()).unwrap();
+    assert_eq!(p.reports.len(), 10_000);
+}
+
 #[test]
 fn rss_well_formed_jvn_items_carry_their_cves() {
     // The same document with the one unquoted attribute fixed.

@@ -122,7 +122,11 @@ async fn no_output_outside_the_secretariat_names_the_provider() {
         "/api/v1/campaigns/C-2099-0001".to_string(),
         "/api/v1/council/feedback".to_string(),
         "/api/v1/council/audit".to_string(),
-        "/api/v1/council/stats?from=2000-01-01&to=2100-01-01&format=json".to_string(),
+        // Members receive closed whole months only.
+        format!(
+            "/api/v1/council/stats?from=2000-01-01&to={}&format=json",
+            crate::council_leaks::last_closed_month_end()
+        ),
         format!("/api/v1/council/dispositions/{campaign}"),
     ]);
     let mut scanned = 0;

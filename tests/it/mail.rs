@@ -15,17 +15,19 @@ use musubi::config::Config;
 use musubi::config::mail::Language;
 use musubi::correlate::CampaignSet;
 use musubi::correlate::catchup::Correlator;
+use musubi::council::ReadPath;
 use musubi::model::{
     Category, Member, MemberClass, MemberId, Observable, ObservableKind, Origin, ReportDraft,
     Sector, Seq, Tlp,
 };
 use musubi::outputs::mail::digest::{self, RunOptions};
-use musubi::outputs::mail::{MailStats, Mailer, state};
+use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::store::mail::Contact;
 use musubi::store::{self, Store};
 
-use crate::util::{Client, Daemon, DataDir, wait_current};
+use crate::util::{Daemon, DataDir, wait_current};
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var_os("MUSUBI_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/musubi-ci/venv/bin/python"))
@@ -40,14 +42,14 @@ fn free_port() -> u16 {
 }
 
 /// A real SMTP server (aiosmtpd) that stores what it receives.
-struct Sink {
+pub(crate) struct Sink {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Sink {
-    fn start() -> Sink {
+    pub(crate) fn start() -> Sink {
         let mut s = Sink {
             child: None,
             port: free_port(),
@@ -58,7 +60,7 @@ impl Sink {
     }
 
     /// A sink whose server is not running yet (an SMTP outage).
-    fn down() -> Sink {
+    pub(crate) fn down() -> Sink {
         Sink {
             child: None,
             port: free_port(),
@@ -66,7 +68,7 @@ impl Sink {
         }
     }
 
-    fn up(&mut self) {
+    pub(crate) fn up(&mut self) {
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mail");
         let child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l"])
@@ -94,7 +96,7 @@ impl Sink {
         }
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -107,7 +109,7 @@ impl Sink {
             .collect()
     }
 
-    fn to(&self, email: &str) -> Vec<Value> {
+    pub(crate) fn to(&self, email: &str) -> Vec<Value> {
         self.messages()
             .into_iter()
             .filter(|m| m["rcpt_tos"][0] == email)
@@ -144,12 +146,12 @@ timeout_seconds = {timeout_seconds}
     )
 }
 
-fn config(port: u16, digests: &str) -> Config {
+pub(crate) fn config(port: u16, digests: &str) -> Config {
     let text = format!("{}{digests}\n", smtp_toml(port, 5));
     Config::parse(&text, std::path::Path::new("/tmp/musubi.toml")).unwrap()
 }
 
-const DAILY: &str = r#"
+pub(crate) const DAILY: &str = r#"
 [[digest]]
 name = "daily"
 schedule = "0 0 8 * * *"
@@ -158,11 +160,11 @@ secretariat = true
 language = "member"
 "#;
 
-fn t(h: i64) -> DateTime<Utc> {
+pub(crate) fn t(h: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap() + chrono::Duration::hours(h)
 }
 
-async fn add_member(
+pub(crate) async fn add_member(
     store: &Store,
     id: &str,
     name: &str,
@@ -182,23 +184,21 @@ async fn add_member(
         sector,
         class,
     };
-    let c = state::Contact {
+    let c = Contact {
         member: m.id.clone(),
         email: email.clone(),
-        language: lang,
+        language: lang.as_str().into(),
     };
     store
         .writer()
-        .write(move |conn| {
-            store::members::add(conn, &m)?;
-            state::set_contact(conn, &c)
-        })
+        .write(move |conn| store::members::add(conn, &m))
         .await
         .unwrap();
+    store.mail().set_contact(c).await.unwrap();
     email
 }
 
-async fn report(
+pub(crate) async fn report(
     store: &Store,
     member: &str,
     title: &str,
@@ -225,15 +225,20 @@ async fn report(
         .unwrap()
 }
 
-fn campaigns(store: &Store) -> Arc<CampaignSet> {
+/// The read path over one campaign snapshot, as the CLI builds it.
+pub(crate) fn rp(store: &Store, set: &Arc<CampaignSet>) -> ReadPath {
+    ReadPath::snapshot(store.clone(), set.clone(), None)
+}
+
+pub(crate) fn campaigns(store: &Store) -> Arc<CampaignSet> {
     let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
     Arc::new(c.engine().snapshot())
 }
 
-const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-const SHA_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+pub(crate) const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+pub(crate) const SHA_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
 
-fn all_text(m: &Value) -> String {
+pub(crate) fn all_text(m: &Value) -> String {
     format!(
         "{}\n{}\n{}",
         m["subject"].as_str().unwrap_or(""),
@@ -330,14 +335,17 @@ async fn digest_follows_the_policy_per_recipient() {
     )
     .unwrap();
     let d = cfg.mail.digest("daily").unwrap();
-    store
-        .writer()
-        .write(|conn| state::set_sent_until(conn, "daily", t(0)))
-        .await
-        .unwrap();
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(3)))
-        .await
-        .unwrap();
+    store.mail().set_sent_until("daily", t(0)).await.unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(3)),
+    )
+    .await
+    .unwrap();
     assert!(out.complete);
     assert_eq!(out.sent, 4, "{out:?}");
     assert_eq!(sink.messages().len(), 4);
@@ -427,9 +435,16 @@ async fn digest_follows_the_policy_per_recipient() {
     )
     .await;
     let set = campaigns(&store);
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(5)))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(5)),
+    )
+    .await
+    .unwrap();
     assert_eq!((out.sent, out.empty), (2, 2), "{out:?}");
     assert_eq!(sink.to(&a).len(), 2);
     assert_eq!(sink.to(&s).len(), 2);
@@ -470,11 +485,7 @@ async fn a_restart_mid_send_sends_no_duplicate() {
             t(1),
         )
         .await;
-        store
-            .writer()
-            .write(|conn| state::set_sent_until(conn, "daily", t(0)))
-            .await
-            .unwrap();
+        store.mail().set_sent_until("daily", t(0)).await.unwrap();
         let set = campaigns(&store);
         let mailer = Mailer::new(
             cfg.mail.smtp.as_ref().unwrap(),
@@ -482,11 +493,11 @@ async fn a_restart_mid_send_sends_no_duplicate() {
         )
         .unwrap();
         let out = digest::run(
-            &store,
+            &rp(&store, &set),
+            &store.mail(),
             &cfg,
             &mailer,
             d,
-            &set,
             RunOptions {
                 now: t(3),
                 max_messages: Some(2),
@@ -507,9 +518,16 @@ async fn a_restart_mid_send_sends_no_duplicate() {
         Arc::new(MailStats::default()),
     )
     .unwrap();
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(7)))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(7)),
+    )
+    .await
+    .unwrap();
     assert!(out.complete);
     assert_eq!((out.sent, out.already_sent), (3, 2), "{out:?}");
     assert_eq!(
@@ -530,9 +548,16 @@ async fn a_restart_mid_send_sends_no_duplicate() {
     ids.dedup();
     assert_eq!(ids.len(), 5);
     // The window advanced: the next run finds nothing new and sends nothing.
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(8)))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(8)),
+    )
+    .await
+    .unwrap();
     assert_eq!((out.sent, out.empty), (0, 5));
     assert_eq!(sink.messages().len(), 5);
 }
@@ -561,7 +586,7 @@ async fn missed_schedules_give_one_catch_up() {
     )
     .await;
     // First sight: the digest starts its first window now and sends nothing.
-    assert!(!digest::due(&store, d, t(0)).await.unwrap());
+    assert!(!digest::due(&store.mail(), d, t(0)).await.unwrap());
     // t(0) = 2026-11-20 09:00 JST; schedule times at 08:00 JST = 23:00 UTC.
     report(
         &store,
@@ -584,7 +609,7 @@ async fn missed_schedules_give_one_catch_up() {
     let set = campaigns(&store);
     // Down for three days: 08:00 on the 21st, 22nd and 23rd passed.
     let now = t(72 + 2);
-    let runs = digest::run_due(&store, &cfg, &mailer, &set, now).await;
+    let runs = digest::run_due(&rp(&store, &set), &store.mail(), &cfg, &mailer, now).await;
     assert_eq!(runs.len(), 1);
     let out = runs[0].1.as_ref().unwrap();
     assert_eq!(out.sent, 1);
@@ -594,10 +619,10 @@ async fn missed_schedules_give_one_catch_up() {
     for h in [0, 1, 20] {
         assert!(
             digest::run_due(
-                &store,
+                &rp(&store, &set),
+                &store.mail(),
                 &cfg,
                 &mailer,
-                &set,
                 now + chrono::Duration::hours(h)
             )
             .await
@@ -622,7 +647,7 @@ async fn missed_schedules_give_one_catch_up() {
     let set = campaigns(&store);
     let next = digest::next_time(d, now).unwrap();
     assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 23, 23, 0, 0).unwrap());
-    let runs = digest::run_due(&store, &cfg, &mailer, &set, next).await;
+    let runs = digest::run_due(&rp(&store, &set), &store.mail(), &cfg, &mailer, next).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(sink.to(&e).len(), 2);
     let second = sink.to(&e)[1]["text"].as_str().unwrap().to_string();
@@ -673,34 +698,45 @@ async fn smtp_outage_is_retried_and_reported() {
     )
     .await;
     store
-        .writer()
-        .write(move |conn| state::set_sent_until(conn, "daily", now - chrono::Duration::hours(2)))
+        .mail()
+        .set_sent_until("daily", now - chrono::Duration::hours(2))
         .await
         .unwrap();
     let set = campaigns(&store);
-    let err = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(now))
-        .await
-        .unwrap_err();
+    let err = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(now),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().starts_with("smtp:"), "{err}");
     assert_eq!(stats.health().failures, 1);
     assert!(!stats.health().ok);
     assert!(
-        store
-            .read(|c| state::pending(c, "daily"))
-            .unwrap()
-            .is_some(),
+        store.mail().pending_blocking("daily").unwrap().is_some(),
         "window kept open"
     );
     assert_eq!(
-        store.read(|c| state::sent_until(c, "daily")).unwrap(),
+        store.mail().sent_until("daily").await.unwrap(),
         Some(now - chrono::Duration::hours(2))
     );
 
     sink.up();
     let later = Utc::now();
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(later))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(later),
+    )
+    .await
+    .unwrap();
     assert!(out.complete);
     assert_eq!(out.sent, 2);
     assert_eq!(
@@ -719,11 +755,11 @@ async fn smtp_outage_is_retried_and_reported() {
 
     // The next window has no reports: only the secretariat hears, about the failure.
     let out = digest::run(
-        &store,
+        &rp(&store, &set),
+        &store.mail(),
         &cfg,
         &mailer,
         d,
-        &set,
         RunOptions::at(Utc::now() + chrono::Duration::seconds(1)),
     )
     .await
@@ -781,16 +817,19 @@ async fn digest_throughput() {
         )
         .await;
     }
-    store
-        .writer()
-        .write(|conn| state::set_sent_until(conn, "daily", t(0)))
-        .await
-        .unwrap();
+    store.mail().set_sent_until("daily", t(0)).await.unwrap();
     let set = campaigns(&store);
     let started = Instant::now();
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(t(2)))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(2)),
+    )
+    .await
+    .unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(out.sent, N);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -933,24 +972,9 @@ max_campaigns = 10
         sink.to("m003@members.example.jp").is_empty(),
         "class 2 is not in the alert audience"
     );
-    let http = Client::new("none").http;
-    let health: Value = http
-        .get(daemon.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = crate::util::health(&daemon).await;
     assert_eq!(health["mail"]["sent"], 2, "{health}");
-    let metrics = http
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::util::metrics(&daemon).await;
     assert!(metrics.contains("musubi_mail_sent_total 2"), "{metrics}");
 
     // The CLI preview shows what a member would receive (policy applied).

@@ -10,17 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use musubi::config::Config;
 use musubi::correlate::catchup::Correlator;
+use musubi::council::ReadPath;
 use musubi::model::{
     Category, Member, MemberClass, MemberId, Observable, ObservableKind, Origin, ReportDraft, Tlp,
 };
 use musubi::outputs::mail::digest::{self, RunOptions};
 use musubi::outputs::mail::render::message_id;
-use musubi::outputs::mail::{MailStats, Mailer, state};
+use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::store::mail::Contact;
 use musubi::store::{self, Store};
 
 use crate::util::{Client, Daemon, DataDir, submission};
@@ -249,14 +251,6 @@ async fn store_with_digest_due(now: DateTime<Utc>) -> (tempfile::TempDir, Store)
                     class: MemberClass::Class1,
                 };
                 store::members::add(conn, &m)?;
-                state::set_contact(
-                    conn,
-                    &state::Contact {
-                        member: m.id.clone(),
-                        email: email(id),
-                        language: musubi::config::mail::Language::En,
-                    },
-                )?;
             }
             let mut d = ReportDraft::new("phishing wave", Tlp::Green);
             d.push_observable(
@@ -268,12 +262,32 @@ async fn store_with_digest_due(now: DateTime<Utc>) -> (tempfile::TempDir, Store)
             };
             let at = now - chrono::Duration::hours(1);
             let seq = store::reports::insert(conn, &origin, &d, at)?.id().0;
-            store::releases::release_report(conn, seq, "test-secretariat", at)?;
-            state::set_sent_until(conn, "daily", now - chrono::Duration::hours(2))
+            store::releases::release_report(conn, seq, "test-secretariat", at)
         })
         .await
         .unwrap();
+    for id in RECIPIENTS {
+        store
+            .mail()
+            .set_contact(Contact {
+                member: MemberId((*id).into()),
+                email: email(id),
+                language: "en".into(),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .mail()
+        .set_sent_until("daily", now - chrono::Duration::hours(2))
+        .await
+        .unwrap();
     (dir, store)
+}
+
+/// The read path over one campaign snapshot, as the CLI builds it.
+fn rp(store: &Store, set: &Arc<musubi::correlate::CampaignSet>) -> ReadPath {
+    ReadPath::snapshot(store.clone(), set.clone(), None)
 }
 
 fn campaigns(store: &Store) -> Arc<musubi::correlate::CampaignSet> {
@@ -314,10 +328,17 @@ async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option
     let set = campaigns(&store);
 
     let started = Instant::now();
-    let err = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(now))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(now),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "{fault:?}: bounded by timeout × attempts, took {:?}",
@@ -336,18 +357,18 @@ async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option
     assert_eq!(health.last_error.as_deref(), Some(&err["smtp: ".len()..]));
     assert!(server.accepted().is_empty(), "{fault:?}");
     assert_eq!(
-        store.read(|c| state::pending(c, "daily")).unwrap(),
+        store.mail().pending_blocking("daily").unwrap(),
         Some((now - chrono::Duration::hours(2), now)),
         "{fault:?}: window kept open"
     );
 
     server.set(Mode::Accept);
     let out = digest::run(
-        &store,
+        &rp(&store, &set),
+        &store.mail(),
         &cfg,
         &mailer,
         d,
-        &set,
         RunOptions::at(now + chrono::Duration::minutes(5)),
     )
     .await
@@ -358,11 +379,11 @@ async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option
     assert!(stats.health().ok, "{fault:?}");
     // A further run opens a new, empty window: nothing is sent again.
     let again = digest::run(
-        &store,
+        &rp(&store, &set),
+        &store.mail(),
         &cfg,
         &mailer,
         d,
-        &set,
         RunOptions::at(now + chrono::Duration::minutes(10)),
     )
     .await
@@ -391,10 +412,56 @@ async fn smtp_421_to_mail_from_is_retried_then_the_digest_goes_out_once() {
     .await;
 }
 
+/// A permanent refusal (554 to RCPT TO) is not retried: one attempt per recipient, each
+/// refusal recorded for that recipient, and the window completes — retrying a 5xx every
+/// minute never ends (#14 finding 16). The next run starts a new window and sends nothing
+/// more for the refused one.
 #[tokio::test]
-async fn smtp_554_to_rcpt_fails_at_once_then_the_digest_goes_out_once() {
-    // Permanent: one attempt, no retry.
-    fault_then_recovery(Mode::RejectRcpt(554), &["554", "relaying denied"], Some(1)).await;
+async fn smtp_554_to_rcpt_is_recorded_per_recipient_and_the_window_completes() {
+    let server = SmtpServer::start(Mode::RejectRcpt(554)).await;
+    let cfg = config(server.port);
+    let d = cfg.mail.digest("daily").unwrap();
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let (_dir, store) = store_with_digest_due(now).await;
+    let stats = Arc::new(MailStats::default());
+    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
+    let set = campaigns(&store);
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(now),
+    )
+    .await
+    .unwrap();
+    assert!(out.complete, "{out:?}");
+    assert_eq!((out.sent, out.rejected), (0, RECIPIENTS.len()), "{out:?}");
+    assert_eq!(server.mail_commands(), RECIPIENTS.len(), "one attempt each");
+    assert_eq!(stats.health().failures, RECIPIENTS.len() as u64);
+    assert_eq!(store.mail().pending_blocking("daily").unwrap(), None);
+    let batch = format!("{}", now.timestamp_micros());
+    let refused = store.mail().rejections("digest", &batch).await.unwrap();
+    assert_eq!(refused.len(), RECIPIENTS.len());
+    assert!(refused.values().all(|e| e.contains("554")), "{refused:?}");
+    server.set(Mode::Accept);
+    let again = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(now + chrono::Duration::minutes(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.sent, again.empty),
+        (0, RECIPIENTS.len()),
+        "{again:?}"
+    );
+    assert!(server.accepted().is_empty());
 }
 
 #[tokio::test]
@@ -418,15 +485,29 @@ async fn a_partly_delivered_window_resumes_without_duplicates() {
     )
     .unwrap();
     let set = campaigns(&store);
-    let err = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(now))
-        .await
-        .unwrap_err();
+    let err = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(now),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("421"), "{err}");
     assert_eq!(server.accepted().len(), 1);
     server.limit(None);
-    let out = digest::run(&store, &cfg, &mailer, d, &set, RunOptions::at(Utc::now()))
-        .await
-        .unwrap();
+    let out = digest::run(
+        &rp(&store, &set),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(Utc::now()),
+    )
+    .await
+    .unwrap();
     assert_eq!((out.sent, out.already_sent), (2, 1), "{out:?}");
     assert_exactly_once(&server.accepted(), now);
 }
@@ -490,8 +571,8 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     std::thread::spawn(move || {
         let store = Store::open(&path).unwrap();
         store
-            .writer()
-            .write_blocking(move |conn| state::set_sent_until(conn, "daily", window_start))
+            .mail()
+            .set_sent_until_blocking("daily", window_start)
             .unwrap();
         store.close();
     })
@@ -499,16 +580,6 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     .unwrap();
 
     let daemon = Daemon::start_with(&data, &["--config", &cfg]);
-    let http = Client::new("none").http;
-    let health = |http: reqwest::Client, url: String| async move {
-        http.get(url)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
     // The digest is hanging on the silent server; the API does not wait for it.
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.shared.connections.load(Ordering::SeqCst) == 0 {
@@ -516,7 +587,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
-    let h = health(http.clone(), daemon.url("/healthz")).await;
+    let h = crate::util::health(&daemon).await;
     assert_eq!(h["status"], json!("ok"), "{h}");
     let (status, body) = client
         .post_json(
@@ -533,7 +604,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     // Two attempts of 2 s each, then the failure shows.
     let deadline = Instant::now() + Duration::from_secs(15);
     let h = loop {
-        let h = health(http.clone(), daemon.url("/healthz")).await;
+        let h = crate::util::health(&daemon).await;
         if h["mail"]["failures"] == json!(1) {
             break h;
         }
@@ -548,14 +619,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
             .contains("timed out"),
         "{h}"
     );
-    let metrics = http
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::util::metrics(&daemon).await;
     assert!(
         metrics.contains("musubi_mail_failures_total 1")
             && metrics.contains("musubi_mail_sent_total 0"),
@@ -593,7 +657,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
         ids.iter().all(|id| id.starts_with("<digest.daily.")),
         "{ids:?}"
     );
-    let h = health(http.clone(), daemon.url("/healthz")).await;
+    let h = crate::util::health(&daemon).await;
     assert_eq!(h["mail"]["sent"], json!(3), "{h}");
     assert_eq!(h["mail"]["ok"], json!(true), "{h}");
 }

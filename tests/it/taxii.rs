@@ -53,7 +53,7 @@ fn run_python(script: &str, args: &[&str]) -> String {
 }
 
 /// Every line of validate.py's output says the file is valid.
-fn assert_valid_stix(files: &[&Path]) {
+pub(crate) fn assert_valid_stix(files: &[&Path]) {
     let args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
     let out = run_python("validate.py", &args);
     let lines: Vec<Value> = out

@@ -1,8 +1,10 @@
 //! Test harness: the real `musubi` binary, on loopback, in a temporary data directory.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -106,6 +108,10 @@ impl Daemon {
         let base = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("daemon did not report its address within 60 s");
+        DATA_DIRS
+            .lock()
+            .unwrap()
+            .insert(base.clone(), data.path().to_path_buf());
         Daemon { child, base }
     }
 
@@ -198,19 +204,93 @@ impl Client {
     }
 }
 
+/// The data directory of each daemon started by [`Daemon::start_with`], by base URL.
+static DATA_DIRS: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+/// The harness's secretariat token, by data directory or by base URL (daemons started by
+/// hand register theirs with [`register_operator`]).
+static OPERATORS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Tells the harness a secretariat token of a daemon it did not start itself (the console
+/// tests' demo daemon), for [`health`] and [`wait_current`].
+pub fn register_operator(daemon: &Daemon, token: &str) {
+    OPERATORS
+        .lock()
+        .unwrap()
+        .insert(daemon.base.clone(), token.to_string());
+}
+
+/// A secretariat token for the daemon: `/healthz` details and `/metrics` need one. Made
+/// once per data directory, as the operators would: a secretariat account of its own.
+pub fn operator_token(daemon: &Daemon) -> String {
+    if let Some(t) = OPERATORS.lock().unwrap().get(&daemon.base) {
+        return t.clone();
+    }
+    let dir = DATA_DIRS
+        .lock()
+        .unwrap()
+        .get(&daemon.base)
+        .cloned()
+        .expect("a daemon started by Daemon::start_with, or register_operator");
+    let key = dir.display().to_string();
+    let mut operators = OPERATORS.lock().unwrap();
+    if let Some(t) = operators.get(&key) {
+        return t.clone();
+    }
+    let out = Command::new(BIN)
+        .current_dir(&dir)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "member",
+            "add",
+            "Test Harness Operator",
+            "--class",
+            "secretariat",
+        ])
+        .env("MUSUBI_LOG", "warn")
+        .output()
+        .expect("run musubi member add");
+    assert!(
+        out.status.success(),
+        "adding the harness operator failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("msb_"))
+        .expect("token printed")
+        .to_string();
+    operators.insert(key, token.clone());
+    token
+}
+
+/// `/healthz` with its details (the secretariat's view).
+pub async fn health(daemon: &Daemon) -> Value {
+    let (status, body) = Client::new(&operator_token(daemon))
+        .get(&daemon.url("/healthz"))
+        .await;
+    assert!(status == 200 || status == 503, "healthz {status}: {body}");
+    body
+}
+
+/// `/metrics` as the operators' monitoring scrapes it.
+pub async fn metrics(daemon: &Daemon) -> String {
+    let r = Client::new(&operator_token(daemon))
+        .http
+        .get(daemon.url("/metrics"))
+        .bearer_auth(operator_token(daemon))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status().as_u16(), 200, "metrics");
+    r.text().await.expect("metrics text")
+}
+
 /// Waits until the daemon's projections have caught up with its store.
 pub async fn wait_current(daemon: &Daemon) -> Value {
-    let http = Client::new("none").http;
     let started = Instant::now();
     loop {
-        let health: Value = http
-            .get(daemon.url("/healthz"))
-            .send()
-            .await
-            .expect("healthz")
-            .json()
-            .await
-            .expect("healthz json");
+        let health = health(daemon).await;
         if health["projections_current"] == Value::Bool(true) {
             return health;
         }

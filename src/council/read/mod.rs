@@ -20,8 +20,14 @@
 mod auth;
 mod campaigns;
 mod console;
+mod council;
+mod exports;
+mod feeds;
+mod health;
+mod mail;
 mod reports;
 mod secretariat;
+mod stats;
 
 use std::sync::Arc;
 
@@ -34,6 +40,11 @@ use crate::store::{self, Store};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};
+pub use council::{OpenRequest, Refused, RequestWithProgress};
+pub use exports::CampaignExport;
+pub use feeds::FeedView;
+pub use health::{Backlog, Progress};
+pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.

@@ -19,7 +19,7 @@ use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{badge, confidence, internal, not_found, render, when};
 use crate::council::read::{CampaignPage, CampaignReview};
-use crate::council::review::{self, PinKind, PinRequest};
+use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
 use crate::http::AppState;
 use crate::model::{CampaignId, Disposition, Observable, ReportId};
@@ -242,15 +242,22 @@ pub async fn csv(
         Ok(None) => return not_found(&signed, &path),
         Err(resp) => return resp,
     };
-    let mut out = String::from("type,value,reports\n");
-    for o in loaded.view.observables.as_deref().unwrap_or_default() {
-        out.push_str(&format!(
-            "{},{},{}\n",
-            o.kind.as_str(),
-            csv_field(&o.value),
-            o.reports
-        ));
-    }
+    let out = crate::outputs::csv::to_string(
+        &["type", "value", "reports"],
+        loaded
+            .view
+            .observables
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|o| {
+                [
+                    o.kind.as_str().to_string(),
+                    o.value.clone(),
+                    o.reports.to_string(),
+                ]
+            }),
+    );
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -265,20 +272,6 @@ pub async fn csv(
         out,
     )
         .into_response()
-}
-
-/// Quotes a CSV field, and defuses values a spreadsheet would run as a formula.
-fn csv_field(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
 }
 
 #[derive(Deserialize)]
@@ -418,24 +411,15 @@ pub async fn pin(
     let res = state
         .store
         .writer()
-        .run(commands::pin(cid, request, note, analyst, Utc::now()))
+        .run(commands::pin(
+            request.pin_of(cid),
+            note,
+            analyst,
+            Utc::now(),
+        ))
         .await;
     match res {
         Ok(_) => back(cid, "saved=pin", "merge"),
         Err(e) => internal(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("a.example"), "a.example");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
-        assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
-        assert_eq!(csv_field("-x,y"), "\"'-x,y\"");
     }
 }

@@ -8,8 +8,7 @@
 //! `min_interval` after the previous one: a bulk import produces one summary, not
 //! thousands of mails.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -18,14 +17,13 @@ use sha2::{Digest, Sha256};
 
 use super::digest::{self, campaign_item};
 use super::render::{self, Labels, MailBody, SectionBody};
-use super::state;
-use super::{MailError, Mailer};
+use super::{MailError, Mailer, webhook};
 use crate::config::Config;
 use crate::config::mail::Language;
 use crate::correlate::CampaignSet;
-use crate::council::Viewer;
-use crate::model::{CampaignId, Report, Sector, Tlp};
-use crate::store::{self, Store};
+use crate::council::ReadPath;
+use crate::model::{CampaignId, Sector, Tlp};
+use crate::store::mail::MailBook;
 
 /// The delivery kind of alerts in `mail_deliveries`.
 pub const KIND: &str = "alert";
@@ -187,6 +185,10 @@ pub struct AlertOutcome {
     pub sent: usize,
     /// Recipients who may see none of the batch.
     pub empty: usize,
+    /// Recipients the SMTP server refused for good.
+    pub rejected: usize,
+    /// Webhooks that accepted the batch.
+    pub webhooks: usize,
 }
 
 /// The batch's identity: its campaigns and reasons. A batch retried after a failure keeps
@@ -200,70 +202,41 @@ fn batch_key(batch: &Batch) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// Mails one batch to every alert recipient, each copy through the council policy.
+/// Mails one batch to every alert recipient (approved members of the alert audience), each
+/// copy built from the batch as that recipient sees it through the read path, then POSTs it
+/// to the webhooks for the webhooks' audience. A recipient the SMTP server refuses for good
+/// is recorded and reported to the secretariat; only transient failures fail the batch
+/// (which is then retried without the recipients already served).
 pub async fn send(
-    store: &Store,
+    read: &ReadPath,
+    book: &MailBook,
     config: &Config,
     mailer: &Mailer,
-    set: &Arc<CampaignSet>,
     batch: &Batch,
     now: DateTime<Utc>,
 ) -> Result<AlertOutcome, MailError> {
     let cfg = &config.mail.alerts;
     let key = batch_key(batch);
-    let (s, aud, set2, ids, max_tlp, k) = (
-        store.clone(),
-        cfg.audience.clone(),
-        set.clone(),
-        batch.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        cfg.max_tlp,
-        key.clone(),
-    );
-    let (recipients, (reports, released), done) = tokio::task::spawn_blocking(move || {
-        let r = digest::recipients(&s, &aud)?;
-        let mut reports: HashMap<CampaignId, Vec<Report>> = HashMap::new();
-        let mut released = HashSet::new();
-        s.read(|conn| {
-            for id in ids {
-                if let Some(c) = set2.get(id) {
-                    released.extend(store::releases::released(conn, &c.reports)?);
-                    let rs = store::reports::get_many(conn, &c.reports)?
-                        .into_iter()
-                        .filter(|r| r.draft.tlp <= max_tlp)
-                        .collect();
-                    reports.insert(id, rs);
-                }
-            }
-            Ok(())
-        })?;
-        let done = s.read(|conn| state::delivered(conn, KIND, &k))?;
-        Ok::<_, store::StoreError>((r, (reports, released), done))
-    })
-    .await
-    .map_err(|e| MailError::Message(format!("alert task failed: {e}")))??;
+    let recipients = digest::recipients(read, &cfg.audience).await?;
+    let seen = read
+        .alert_batch(batch.iter().map(|(id, _)| *id).collect(), cfg.max_tlp)
+        .await?;
+    let done = book.done(KIND, &key).await?;
 
     let mut outcome = AlertOutcome::default();
     for r in recipients {
-        if done.contains(&r.member.id) {
+        if done.contains(&r.member) {
             continue;
         }
-        let viewer = Viewer::of(&r.member);
-        let lang = r.language(cfg.language);
+        let viewer = &r.viewer;
+        let lang = digest::language(cfg.language, Some(&r.language));
         let t = Labels::of(lang);
         let mut items = Vec::new();
         let mut tlp = Tlp::Clear;
         for (id, reasons) in batch {
-            let (Some(c), Some(rs)) = (set.get(*id), reports.get(id)) else {
+            let Some(view) = seen.view(viewer, *id) else {
                 continue;
             };
-            let Some(view) = viewer.campaign_detail(c, rs, &released) else {
-                continue;
-            };
-            // Why a campaign spread can rest on reports this member may not see: outside
-            // the secretariat a campaign is alerted only when all of it is visible.
-            if !viewer.is_secretariat() && view.report_count != c.reports.len() {
-                continue;
-            }
             tlp = tlp.max(view.tlp);
             let why = reasons
                 .iter()
@@ -329,73 +302,41 @@ pub async fn send(
             t,
         };
         let rendered = render::render(&body, tlp)?;
-        let to = digest::address(&r)?;
-        let id = render::message_id(KIND, &key, &r.member.id.0, mailer.domain());
-        let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
-        if let Err(e) = mailer.send(msg, KIND).await {
-            let err = e.to_string();
-            let _ = store
-                .writer()
-                .write(move |conn| state::record_failure(conn, KIND, &err, Utc::now()))
-                .await;
-            return Err(e);
-        }
-        let (k, m) = (key.clone(), r.member.id.clone());
-        store
-            .writer()
-            .write(move |conn| state::record_delivery(conn, KIND, &k, &m, &id, Utc::now()))
-            .await?;
-        outcome.sent += 1;
-    }
-    if !cfg.webhooks.is_empty() {
-        post_webhooks(config, batch, now).await;
-    }
-    tracing::info!(campaigns = batch.len(), sent = outcome.sent, "Alert sent.");
-    Ok(outcome)
-}
-
-#[derive(Serialize)]
-struct WebhookCampaign<'a> {
-    id: String,
-    reasons: &'a [Reason],
-    link: String,
-}
-
-/// POSTs a batch as JSON: campaign ids, reason kinds and links only — no report, no
-/// observable, no sector, no provider, because a webhook has no viewer to apply policy to.
-async fn post_webhooks(config: &Config, batch: &Batch, now: DateTime<Utc>) {
-    let payload = serde_json::json!({
-        "at": now,
-        "campaigns": batch.iter().map(|(id, reasons)| WebhookCampaign {
-            id: id.to_string(),
-            reasons,
-            link: format!("{}/console/campaigns/{id}", config.public_url),
-        }).collect::<Vec<_>>(),
-    });
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "Cannot build the webhook client.");
-            return;
-        }
-    };
-    for url in &config.mail.alerts.webhooks {
-        match client.post(url.clone()).json(&payload).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(
-                status = r.status().as_u16(),
-                host = url.host_str().unwrap_or(""),
-                "Alert webhook refused the alert."
-            ),
+        let id = render::message_id(KIND, &key, &r.member.0, mailer.domain());
+        let sent = match digest::address(&r) {
+            Ok(to) => {
+                let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
+                mailer.send(msg, KIND).await
+            }
+            Err(e) => Err(MailError::Rejected(e.to_string())),
+        };
+        match sent {
+            Ok(()) => {
+                book.record_delivery(KIND, &key, &r.member, &id, Utc::now())
+                    .await?;
+                outcome.sent += 1;
+            }
+            Err(MailError::Rejected(err)) => {
+                book.record_rejection(KIND, &key, KIND, &r.member, &err, Utc::now())
+                    .await?;
+                outcome.rejected += 1;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, host = url.host_str().unwrap_or(""), "Alert webhook failed.")
+                let _ = book.record_failure(KIND, &e.to_string(), Utc::now()).await;
+                return Err(e);
             }
         }
     }
+    if !cfg.webhooks.is_empty() {
+        outcome.webhooks = webhook::post(config, &seen, batch, now).await;
+    }
+    tracing::info!(
+        campaigns = batch.len(),
+        sent = outcome.sent,
+        rejected = outcome.rejected,
+        "Alert sent."
+    );
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -7,12 +7,17 @@
 //! recipients already served get nothing more and the others get the same Message-ID they
 //! would have got. Several missed schedule times give one catch-up window, not several.
 //!
-//! Each copy is built for its recipient through [`Viewer`]: campaigns are shown through the
-//! reports that recipient may see (never above the digest's `max_tlp`), sources only as
-//! policy labels, and a digest with nothing for the recipient is not sent.
+//! Each copy is built for its recipient from the window as that recipient's [`Viewer`]
+//! sees it ([`DigestWindow::view`], the council's read path): campaigns are shown through
+//! the reports that recipient may see (never above the digest's `max_tlp`), sources only as
+//! policy labels, and a digest with nothing for the recipient is not sent. Only approved
+//! members receive digests.
+//!
+//! A recipient the SMTP server refuses for good (5xx) is recorded as refused for the window
+//! and reported to the secretariat (a line in its next digest); the window completes for
+//! everyone else. Only transient failures keep the window open.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -21,14 +26,13 @@ use lettre::message::Mailbox;
 use super::render::{
     self, CampaignItem, Labels, MailBody, ObservableLine, Rendered, ReportLine, SectionBody,
 };
-use super::state::{self, Contact};
 use super::{MailError, Mailer};
 use crate::config::Config;
 use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
-use crate::correlate::{Campaign, CampaignSet};
-use crate::council::{CampaignView, SourceLabel, Viewer};
-use crate::model::{Member, Report, ReportMeta, Seq, Tlp};
-use crate::store::{self, Store};
+use crate::council::read::{DigestWindow, MailMember, MailRecipient};
+use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
+use crate::model::{Seq, Tlp};
+use crate::store::mail::MailBook;
 
 /// The delivery kind of digests in `mail_deliveries`.
 pub const KIND: &str = "digest";
@@ -38,65 +42,6 @@ pub const MAX_CAMPAIGNS: usize = 50;
 pub const MAX_REPORTS: usize = 5;
 /// Observables listed per campaign.
 pub const MAX_OBSERVABLES: usize = 10;
-
-/// What every recipient's copy of one window is built from (read once per run).
-pub struct WindowInput {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    /// Campaigns with a report received in the window, with their reports up to `max_tlp`.
-    campaigns: Vec<(Campaign, Vec<Report>)>,
-    /// Reports received in the window (up to `max_tlp`).
-    window: HashSet<Seq>,
-    window_metas: Vec<ReportMeta>,
-    /// Reports the secretariat has released to class 2 and general members.
-    released: HashSet<Seq>,
-    failures: Vec<(DateTime<Utc>, String, String)>,
-}
-
-/// Reads what a window needs from the store (blocking).
-pub fn load_window(
-    store: &Store,
-    set: &CampaignSet,
-    digest: &DigestConfig,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> store::Result<WindowInput> {
-    store.read(|conn| {
-        let seqs = state::reports_received(conn, start, end)?;
-        let window_metas: Vec<ReportMeta> = store::reports::metas(conn, &seqs)?
-            .into_iter()
-            .filter(|m| m.tlp <= digest.max_tlp)
-            .collect();
-        let window: HashSet<Seq> = window_metas.iter().map(|m| m.id.0).collect();
-        let mut seen = HashSet::new();
-        let mut campaigns = Vec::new();
-        let mut released = HashSet::new();
-        for &seq in &seqs {
-            let Some(c) = set.of_report(seq) else {
-                continue;
-            };
-            if !seen.insert(c.id) {
-                continue;
-            }
-            let reports: Vec<Report> = store::reports::get_many(conn, &c.reports)?
-                .into_iter()
-                .filter(|r| r.draft.tlp <= digest.max_tlp)
-                .collect();
-            released.extend(store::releases::released(conn, &c.reports)?);
-            campaigns.push((c.clone(), reports));
-        }
-        let failures = state::failures(conn, start, end)?;
-        Ok(WindowInput {
-            start,
-            end,
-            campaigns,
-            window,
-            window_metas,
-            released,
-            failures,
-        })
-    })
-}
 
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
@@ -211,7 +156,7 @@ fn capped(title: &str, mut items: Vec<CampaignItem>, lang: Language) -> Option<S
 
 /// One recipient's digest, or None when there is nothing for them.
 pub fn build(
-    input: &WindowInput,
+    input: &DigestWindow,
     digest: &DigestConfig,
     viewer: &Viewer,
     lang: Language,
@@ -219,22 +164,20 @@ pub fn build(
 ) -> Option<Rendered> {
     let t = Labels::of(lang);
     let tz = digest.time_zone;
-    let mut views: Vec<CampaignView> = input
-        .campaigns
-        .iter()
-        .filter_map(|(c, reports)| viewer.campaign_detail(c, reports, &input.released))
-        .filter(|v| v.reports.iter().any(|r| input.window.contains(&r.id.0)))
-        .collect();
-    // New campaigns first, then the most recently active.
+    let (start, end) = (input.start(), input.end());
+    let seen = input.view(viewer);
+    let mut views: Vec<CampaignView> = seen.campaigns;
+    // New campaigns first, then the most recently active (as far as the viewer sees).
     views.sort_by(|a, b| {
-        (b.first_seen >= input.start)
-            .cmp(&(a.first_seen >= input.start))
+        (b.first_seen >= start)
+            .cmp(&(a.first_seen >= start))
             .then(b.last_seen.cmp(&a.last_seen))
+            .then(b.id.cmp(&a.id))
     });
     let item = |v: &CampaignView| {
         campaign_item(
             v,
-            Some((&input.window, input.start)),
+            Some((&seen.window, start)),
             tz,
             &t,
             public_url,
@@ -250,7 +193,7 @@ pub fn build(
     };
     let mut sections = Vec::new();
     let mut tlp = Tlp::Clear;
-    let new = views.iter().filter(|v| v.first_seen >= input.start).count();
+    let new = views.iter().filter(|v| v.first_seen >= start).count();
     for &s in &digest.sections {
         let title = section_title(s, lang);
         let body = match s {
@@ -268,16 +211,15 @@ pub fn build(
                     .collect(),
                 lang,
             ),
-            Section::Health if viewer.is_secretariat() && !input.failures.is_empty() => {
+            // `seen.failures` is empty for anyone but the secretariat.
+            Section::Health if viewer.is_secretariat() && !seen.failures.is_empty() => {
                 Some(SectionBody {
                     title: title.to_string(),
                     campaigns: Vec::new(),
-                    lines: input
+                    lines: seen
                         .failures
                         .iter()
-                        .map(|(at, context, error)| {
-                            format!("{} {context}: {error}", local(*at, tz))
-                        })
+                        .map(|f| format!("{} {}: {}", local(f.at, tz), f.context, f.error))
                         .collect(),
                 })
             }
@@ -294,11 +236,7 @@ pub fn build(
         return None;
     }
     if digest.sections.contains(&Section::Statistics) {
-        let visible = input
-            .window_metas
-            .iter()
-            .filter(|m| viewer.may_see(m))
-            .count();
+        let visible = seen.reports_received;
         let updated = views.len() - new;
         sections.push(SectionBody {
             title: section_title(Section::Statistics, lang).to_string(),
@@ -315,7 +253,7 @@ pub fn build(
             },
         });
     }
-    let day = input.end.with_timezone(&tz).format("%Y-%m-%d");
+    let day = end.with_timezone(&tz).format("%Y-%m-%d");
     let updated = views.len() - new;
     let (title, subject) = match lang {
         Language::Ja => (
@@ -341,8 +279,8 @@ pub fn build(
         subject,
         tlp: tlp.label(),
         tlp_color: render::tlp_color(tlp),
-        window_start: local(input.start, tz),
-        window_end: local(input.end, tz),
+        window_start: local(start, tz),
+        window_end: local(end, tz),
         time_zone: tz.name().to_string(),
         sections,
         t,
@@ -356,85 +294,70 @@ pub fn build(
     }
 }
 
-/// A recipient of a digest: the member and their address.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    pub member: Member,
-    pub contact: Contact,
-}
-
-impl Recipient {
-    pub fn language(&self, choice: LanguageChoice) -> Language {
-        match choice {
-            LanguageChoice::Ja => Language::Ja,
-            LanguageChoice::En => Language::En,
-            LanguageChoice::PerMember => self.contact.language,
-        }
+/// The language a recipient's copy is written in.
+pub fn language(choice: LanguageChoice, recorded: Option<&str>) -> Language {
+    match choice {
+        LanguageChoice::Ja => Language::Ja,
+        LanguageChoice::En => Language::En,
+        LanguageChoice::PerMember => recorded
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(Language::Ja),
     }
 }
 
-/// Members of an audience with an address (members without one are logged and skipped).
-pub fn recipients(
-    store: &Store,
+/// The recipients of a digest (or the alerts): approved members of `audience` with an
+/// address, through the read path.
+pub async fn recipients(
+    read: &ReadPath,
     audience: &crate::config::mail::Audience,
-) -> store::Result<Vec<Recipient>> {
-    store.read(|conn| {
-        let contacts = state::contacts(conn)?;
-        let mut out = Vec::new();
-        for m in store::members::list(conn)? {
-            if !audience.includes(&m) {
-                continue;
-            }
-            match contacts.get(&m.id) {
-                Some(c) => out.push(Recipient {
-                    member: m,
-                    contact: c.clone(),
-                }),
-                None => tracing::debug!(member = %m.id, "Member has no mail address; skipped."),
-            }
-        }
-        Ok(out)
+) -> Result<Vec<MailRecipient>, MailError> {
+    let audience = audience.clone();
+    Ok(read.mail_recipients(move |m| audience.includes(m)).await?)
+}
+
+/// The window a digest would send now: the open one, else since the last completed one.
+async fn current_window(
+    book: &MailBook,
+    digest: &DigestConfig,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), MailError> {
+    Ok(match book.pending(&digest.name).await? {
+        Some(w) => w,
+        None => (window_start(book, digest, now).await?, now),
     })
 }
 
-/// What one member would receive from a digest now (`musubi digest preview`).
-pub fn preview(
-    store: &Store,
+/// What one member would receive from a digest now (`musubi digest preview`); None when
+/// there is nothing for them or they are not an active member (who receive no mail).
+pub async fn preview(
+    read: &ReadPath,
+    book: &MailBook,
     config: &Config,
     digest: &DigestConfig,
-    set: &CampaignSet,
-    member: &Member,
+    member: &MailMember,
     now: DateTime<Utc>,
 ) -> Result<Option<Rendered>, MailError> {
-    let (start, end) = store.read(|conn| {
-        Ok(match state::pending(conn, &digest.name)? {
-            Some(w) => w,
-            None => (window_start(conn, digest, now)?, now),
-        })
-    })?;
-    let input = load_window(store, set, digest, start, end)?;
-    let lang = store.read(|conn| Ok(state::contacts(conn)?.remove(&member.id)))?;
-    let lang = match (digest.language, lang) {
-        (LanguageChoice::Ja, _) => Language::Ja,
-        (LanguageChoice::En, _) => Language::En,
-        (LanguageChoice::PerMember, Some(c)) => c.language,
-        (LanguageChoice::PerMember, None) => Language::Ja,
-    };
+    if !member.active {
+        return Ok(None);
+    }
+    let (start, end) = current_window(book, digest, now).await?;
+    let input = read.digest_window(start, end, digest.max_tlp).await?;
+    let lang = language(digest.language, member.language.as_deref());
     Ok(build(
         &input,
         digest,
-        &Viewer::of(member),
+        &member.viewer,
         lang,
         &config.public_url,
     ))
 }
 
-fn window_start(
-    conn: &rusqlite::Connection,
+async fn window_start(
+    book: &MailBook,
     digest: &DigestConfig,
     now: DateTime<Utc>,
-) -> store::Result<DateTime<Utc>> {
-    Ok(state::sent_until(conn, &digest.name)?.unwrap_or_else(|| {
+) -> Result<DateTime<Utc>, MailError> {
+    Ok(book.sent_until(&digest.name).await?.unwrap_or_else(|| {
         now - chrono::Duration::from_std(digest.first_window).unwrap_or(chrono::Duration::days(1))
     }))
 }
@@ -462,10 +385,14 @@ pub struct RunOutcome {
     pub window_start: Option<DateTime<Utc>>,
     pub window_end: Option<DateTime<Utc>>,
     pub sent: usize,
-    /// Recipients served by an earlier, interrupted run of the same window.
+    /// Recipients served (or refused for good) by an earlier, interrupted run of the same
+    /// window.
     pub already_sent: usize,
     /// Recipients with nothing to receive.
     pub empty: usize,
+    /// Recipients the SMTP server refused for good in this run (recorded, reported to the
+    /// secretariat, not retried).
+    pub rejected: usize,
     /// Whether the window was completed (else it is resumed by the next run).
     pub complete: bool,
 }
@@ -473,123 +400,97 @@ pub struct RunOutcome {
 /// Sends one window of a digest: the open one if a run was interrupted, else
 /// `[sent_until, now)`.
 pub async fn run(
-    store: &Store,
+    read: &ReadPath,
+    book: &MailBook,
     config: &Config,
     mailer: &Mailer,
     digest: &DigestConfig,
-    set: &Arc<CampaignSet>,
     opts: RunOptions,
 ) -> Result<RunOutcome, MailError> {
     let name = digest.name.clone();
     // The store keeps microseconds: a window end must read back exactly as it was written.
     let now = DateTime::from_timestamp_micros(opts.now.timestamp_micros()).unwrap_or(opts.now);
-    let d = digest.clone();
-    let (start, end, resumed) = {
-        let n = name.clone();
-        let open = store
-            .read_async(move |conn| state::pending(conn, &n))
-            .await?;
-        match open {
-            Some((s, e)) => (s, e, true),
-            None => {
-                let (n, d2) = (name.clone(), d.clone());
-                let start = store
-                    .read_async(move |conn| window_start(conn, &d2, now))
-                    .await?;
-                let start = start.min(now);
-                store
-                    .writer()
-                    .write(move |conn| state::begin(conn, &n, start, now))
-                    .await?;
-                (start, now, false)
-            }
+    let (start, end) = match book.pending(&name).await? {
+        Some((s, e)) => {
+            tracing::info!(digest = %name, "Resuming an interrupted digest window.");
+            (s, e)
+        }
+        None => {
+            let start = window_start(book, digest, now).await?.min(now);
+            book.begin(&name, start, now).await?;
+            (start, now)
         }
     };
-    if resumed {
-        tracing::info!(digest = %name, "Resuming an interrupted digest window.");
-    }
     let batch = end.timestamp_micros().to_string();
     let mut outcome = RunOutcome {
         window_start: Some(start),
         window_end: Some(end),
         ..RunOutcome::default()
     };
-    let (s2, a2, set2, d2, b2) = (
-        store.clone(),
-        digest.audience.clone(),
-        set.clone(),
-        d.clone(),
-        batch.clone(),
-    );
-    let (recipients, input, done) = tokio::task::spawn_blocking(move || {
-        let r = recipients(&s2, &a2)?;
-        let input = load_window(&s2, &set2, &d2, start, end)?;
-        let done = s2.read(|conn| state::delivered(conn, KIND, &b2))?;
-        Ok::<_, store::StoreError>((r, input, done))
-    })
-    .await
-    .map_err(|e| MailError::Message(format!("digest task failed: {e}")))??;
+    let recipients = recipients(read, &digest.audience).await?;
+    let input = read.digest_window(start, end, digest.max_tlp).await?;
+    let done = book.done(KIND, &batch).await?;
     let context = format!("digest {name}");
     for r in recipients {
-        if done.contains(&r.member.id) {
+        if done.contains(&r.member) {
             outcome.already_sent += 1;
             continue;
         }
-        let lang = r.language(digest.language);
-        let Some(rendered) = build(
-            &input,
-            digest,
-            &Viewer::of(&r.member),
-            lang,
-            &config.public_url,
-        ) else {
+        let lang = language(digest.language, Some(&r.language));
+        let Some(rendered) = build(&input, digest, &r.viewer, lang, &config.public_url) else {
             outcome.empty += 1;
             continue;
         };
         if opts.max_messages.is_some_and(|m| outcome.sent >= m) {
             return Ok(outcome);
         }
-        let to = address(&r)?;
         let id = render::message_id(
             KIND,
             &format!("{name}.{batch}"),
-            &r.member.id.0,
+            &r.member.0,
             mailer.domain(),
         );
-        let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
-        if let Err(e) = mailer.send(msg, &context).await {
-            let (c, err) = (context.clone(), e.to_string());
-            let _ = store
-                .writer()
-                .write(move |conn| state::record_failure(conn, &c, &err, Utc::now()))
-                .await;
-            return Err(e);
+        let sent = match address(&r) {
+            Ok(to) => {
+                let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
+                mailer.send(msg, &context).await
+            }
+            // An address the SMTP client cannot even write is as final as a 5xx.
+            Err(e) => Err(MailError::Rejected(e.to_string())),
+        };
+        match sent {
+            Ok(()) => {
+                book.record_delivery(KIND, &batch, &r.member, &id, Utc::now())
+                    .await?;
+                outcome.sent += 1;
+            }
+            Err(MailError::Rejected(err)) => {
+                book.record_rejection(KIND, &batch, &context, &r.member, &err, Utc::now())
+                    .await?;
+                outcome.rejected += 1;
+            }
+            Err(e) => {
+                let _ = book
+                    .record_failure(&context, &e.to_string(), Utc::now())
+                    .await;
+                return Err(e);
+            }
         }
-        let (b, m) = (batch.clone(), r.member.id.clone());
-        store
-            .writer()
-            .write(move |conn| state::record_delivery(conn, KIND, &b, &m, &id, Utc::now()))
-            .await?;
-        outcome.sent += 1;
     }
-    store
-        .writer()
-        .write(move |conn| state::complete(conn, &name, end))
-        .await?;
+    book.complete(&name, end).await?;
     outcome.complete = true;
-    tracing::info!(digest = %digest.name, sent = outcome.sent, empty = outcome.empty, "Digest sent.");
+    tracing::info!(digest = %digest.name, sent = outcome.sent, empty = outcome.empty, rejected = outcome.rejected, "Digest sent.");
     Ok(outcome)
 }
 
 /// The recipient's mailbox (their own name is not put on the envelope).
-pub fn address(r: &Recipient) -> Result<Mailbox, MailError> {
-    r.contact
-        .email
+pub fn address(r: &MailRecipient) -> Result<Mailbox, MailError> {
+    r.email
         .parse::<lettre::Address>()
         .map(|a| Mailbox::new(None, a))
         .map_err(|e| MailError::Address {
-            whose: format!("member {}", r.member.id),
-            address: r.contact.email.clone(),
+            whose: format!("member {}", r.member),
+            address: r.email.clone(),
             detail: e.to_string(),
         })
 }
@@ -597,28 +498,15 @@ pub fn address(r: &Recipient) -> Result<Mailbox, MailError> {
 /// Whether a digest is due at `now`: a window is open, or a schedule time has passed since
 /// the last completed window. A digest never seen before starts its first window now.
 pub async fn due(
-    store: &Store,
+    book: &MailBook,
     digest: &DigestConfig,
     now: DateTime<Utc>,
 ) -> Result<bool, MailError> {
-    let name = digest.name.clone();
-    let (pending, sent) = store
-        .read_async(move |conn| {
-            Ok((
-                state::pending(conn, &name)?,
-                state::sent_until(conn, &name)?,
-            ))
-        })
-        .await?;
-    if pending.is_some() {
+    if book.pending(&digest.name).await?.is_some() {
         return Ok(true);
     }
-    let Some(sent) = sent else {
-        let name = digest.name.clone();
-        store
-            .writer()
-            .write(move |conn| state::set_sent_until(conn, &name, now))
-            .await?;
+    let Some(sent) = book.sent_until(&digest.name).await? else {
+        book.set_sent_until(&digest.name, now).await?;
         return Ok(false);
     };
     Ok(next_time(digest, sent).is_some_and(|t| t <= now))
@@ -636,17 +524,17 @@ pub fn next_time(digest: &DigestConfig, after: DateTime<Utc>) -> Option<DateTime
 /// Runs every digest that is due at `now`, one window each however many schedule times
 /// were missed. Errors of one digest do not stop the others.
 pub async fn run_due(
-    store: &Store,
+    read: &ReadPath,
+    book: &MailBook,
     config: &Config,
     mailer: &Mailer,
-    set: &Arc<CampaignSet>,
     now: DateTime<Utc>,
 ) -> Vec<(String, Result<RunOutcome, MailError>)> {
     let mut out = Vec::new();
     for d in &config.mail.digests {
-        match due(store, d, now).await {
+        match due(book, d, now).await {
             Ok(true) => {
-                let r = run(store, config, mailer, d, set, RunOptions::at(now)).await;
+                let r = run(read, book, config, mailer, d, RunOptions::at(now)).await;
                 out.push((d.name.clone(), r));
             }
             Ok(false) => {}
@@ -654,9 +542,4 @@ pub async fn run_due(
         }
     }
     out
-}
-
-/// The digests' recipients indexed by member id (for the CLI).
-pub fn by_member(list: Vec<Recipient>) -> HashMap<crate::model::MemberId, Recipient> {
-    list.into_iter().map(|r| (r.member.id.clone(), r)).collect()
 }

@@ -7,15 +7,19 @@
 //! - [`digest`]: building a digest per recipient, windows that advance only after delivery.
 //! - [`alert`]: triggers over two campaign snapshots, coalescing, rate limiting.
 //! - [`render`]: the embedded minijinja templates (text + HTML, Japanese and English).
-//! - [`state`]: the mail tables of the store.
+//! - [`webhook`]: alert batches POSTed, signed, for a webhook's audience.
 //! - [`task`]: the daemon's scheduler and alert tasks.
+//!
+//! What a mail says comes from the council's read path ([`crate::council::ReadPath`]):
+//! views for one viewer, never store rows. The mail's own bookkeeping (windows, deliveries,
+//! refusals) is kept through [`crate::store::mail::MailBook`].
 
 pub mod alert;
 pub mod digest;
 pub mod render;
 pub mod smtp;
-pub mod state;
 pub mod task;
+pub mod webhook;
 
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -42,8 +46,18 @@ pub enum MailError {
         address: String,
         detail: String,
     },
+    /// A transient failure that outlived the retries: the batch stays open.
     #[error("smtp: {0}")]
     Smtp(String),
+    /// The server refused the message for good (5xx): retrying cannot help.
+    #[error("smtp: refused permanently: {0}")]
+    Rejected(String),
+    /// The mailer was built outside the async runtime.
+    #[error("the mailer must be built inside the async runtime")]
+    NoRuntime,
+    /// A webhook could not be signed (its secret is missing or unreadable).
+    #[error("webhook secret: {0}")]
+    WebhookSecret(String),
     #[error("template {name}: {detail}")]
     Template { name: String, detail: String },
     #[error("building the message: {0}")]

@@ -1,9 +1,10 @@
 //! The mailer: one pooled SMTP transport on tokio, retries with exponential backoff.
 //!
 //! Transient failures (connection refused, 4xx replies, timeouts) are retried
-//! `retry_attempts` times, doubling the pause; permanent ones (5xx) fail at once. A message
-//! that could not be sent is counted in [`MailStats`] and recorded in the store, and the
-//! caller keeps its window open so that the next run tries again.
+//! `retry_attempts` times, doubling the pause; the caller keeps its window open so that the
+//! next run tries again. Permanent ones (5xx) fail at once as [`MailError::Rejected`]:
+//! retrying cannot help, so the caller records the refusal for that recipient and goes on
+//! with the others. Both are counted in [`MailStats`].
 
 use std::sync::Arc;
 
@@ -56,7 +57,14 @@ fn password(config: &SmtpConfig) -> Result<Option<String>, MailError> {
 
 impl Mailer {
     /// Builds the transport (reads the password now; no connection is made yet).
+    ///
+    /// Must be called inside the tokio runtime: the connection pool starts its reaper task
+    /// when it is built, and outside a runtime lettre panics ("no reactor running"), which
+    /// is how `musubi digest send` used to abort.
     pub fn new(config: &SmtpConfig, stats: Arc<MailStats>) -> Result<Mailer, MailError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(MailError::NoRuntime);
+        }
         let smtp = |e: lettre::transport::smtp::Error| MailError::Smtp(e.to_string());
         let tls = || TlsParameters::new(config.host.clone()).map_err(smtp);
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
@@ -113,8 +121,12 @@ impl Mailer {
                     pause *= 2;
                     attempt += 1;
                 }
-                Err((error, _)) => {
+                Err((error, permanent)) => {
                     self.stats.record_failure(Utc::now(), &error);
+                    if permanent {
+                        tracing::error!(error = %error, context, "The SMTP server refused the message for good.");
+                        return Err(MailError::Rejected(error));
+                    }
                     tracing::error!(error = %error, context, attempts = attempt, "Sending mail failed; giving up for now.");
                     return Err(MailError::Smtp(error));
                 }

@@ -1,5 +1,6 @@
 //! The daemon's mail tasks: the digest scheduler and the alert watcher. Both run on tokio,
-//! apart from the API; store reads go to the blocking pool, SMTP is async.
+//! apart from the API; what they send comes from the council's read path (its store reads
+//! go to the blocking pool), SMTP is async.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,9 @@ use super::alert::{self, Coalescer};
 use super::{MailStats, Mailer, digest};
 use crate::config::Config;
 use crate::correlate::CampaignSet;
+use crate::council::ReadPath;
 use crate::store::Store;
+use crate::store::mail::MailBook;
 
 /// How often the scheduler looks whether a digest is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(20);
@@ -36,14 +39,17 @@ pub fn spawn_mail(
             return None;
         }
     };
+    // Mail reads through the same snapshots as the API: the correlator's latest campaigns.
+    let read = ReadPath::new(store.clone(), campaigns.clone(), None);
+    let book = store.mail();
     let digests = tokio::spawn(run_digests(
-        store.clone(),
+        read.clone(),
+        book.clone(),
         config.clone(),
         mailer.clone(),
-        campaigns.clone(),
         stop.clone(),
     ));
-    let alerts = tokio::spawn(run_alerts(store, config, mailer, campaigns, stop));
+    let alerts = tokio::spawn(run_alerts(read, book, config, mailer, campaigns, stop));
     Some(tokio::spawn(async move {
         let _ = digests.await;
         let _ = alerts.await;
@@ -51,10 +57,10 @@ pub fn spawn_mail(
 }
 
 async fn run_digests(
-    store: Store,
+    read: ReadPath,
+    book: MailBook,
     config: Arc<Config>,
     mailer: Mailer,
-    campaigns: watch::Receiver<Arc<CampaignSet>>,
     mut stop: watch::Receiver<bool>,
 ) {
     if config.mail.digests.is_empty() {
@@ -62,8 +68,7 @@ async fn run_digests(
     }
     let mut pause = CHECK_INTERVAL;
     loop {
-        let set = campaigns.borrow().clone();
-        let results = digest::run_due(&store, &config, &mailer, &set, Utc::now()).await;
+        let results = digest::run_due(&read, &book, &config, &mailer, Utc::now()).await;
         let failed = results.iter().any(|(_, r)| r.is_err());
         for (name, r) in results {
             if let Err(e) = r {
@@ -86,7 +91,8 @@ async fn run_digests(
 }
 
 async fn run_alerts(
-    store: Store,
+    read: ReadPath,
+    book: MailBook,
     config: Arc<Config>,
     mailer: Mailer,
     mut campaigns: watch::Receiver<Arc<CampaignSet>>,
@@ -119,8 +125,7 @@ async fn run_alerts(
             }
             _ = tokio::time::sleep(wait) => {
                 let Some(batch) = coalescer.take(Instant::now()) else { continue };
-                let set = campaigns.borrow().clone();
-                if let Err(e) = alert::send(&store, &config, &mailer, &set, &batch, Utc::now()).await {
+                if let Err(e) = alert::send(&read, &book, &config, &mailer, &batch, Utc::now()).await {
                     failures += 1;
                     tracing::warn!(error = %e, failures, "Alert not delivered to everyone; retrying.");
                     // Put the batch back: the next attempt respects the rate limit.

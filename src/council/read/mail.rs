@@ -1,0 +1,263 @@
+//! Mail as each recipient receives it: who receives mail at all, a digest window and an
+//! alert batch seen by one viewer (a member, the secretariat, or a webhook's audience).
+//!
+//! A window or a batch is read from the store once per run ([`DigestWindow`],
+//! [`AlertBatch`]) and then shown to each recipient through [`Viewer`]: what they hold
+//! stays private to this module, and outputs receive only [`CampaignView`]s and counts
+//! computed from what that viewer may see.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{ReadPath, Result, Viewer};
+use crate::correlate::Campaign;
+use crate::council::CampaignView;
+use crate::model::{CampaignId, Member, MemberId, Report, ReportMeta, Seq, Tlp};
+use crate::store::{self, members::MemberStatus};
+
+/// Someone mail goes to: an active member with an address.
+#[derive(Debug, Clone)]
+pub struct MailRecipient {
+    pub member: MemberId,
+    pub viewer: Viewer,
+    pub email: String,
+    /// The member's language code as recorded (`ja`, `en`).
+    pub language: String,
+}
+
+/// A member looked up by the CLI's `digest preview --as`.
+#[derive(Debug, Clone)]
+pub struct MailMember {
+    pub member: MemberId,
+    pub viewer: Viewer,
+    /// Only approved members receive mail: suspended, expelled and applying ones get none.
+    pub active: bool,
+    pub language: Option<String>,
+}
+
+/// A delivery failure, as the secretariat is told of it.
+#[derive(Debug, Clone)]
+pub struct MailFailureView {
+    pub at: DateTime<Utc>,
+    pub context: String,
+    pub error: String,
+}
+
+impl ReadPath {
+    /// The members mail goes to: approved members selected by `include` (a digest's or the
+    /// alerts' audience) that have an address. Suspended and expelled members receive
+    /// nothing, whatever the audience says (members without an address are logged and
+    /// skipped).
+    pub async fn mail_recipients<F>(&self, include: F) -> Result<Vec<MailRecipient>>
+    where
+        F: Fn(&Member) -> bool + Send + 'static,
+    {
+        self.read(move |conn| {
+            let contacts = store::mail::contacts(conn)?;
+            let mut out = Vec::new();
+            for (m, status) in store::members::list_with_status(conn)? {
+                if status != MemberStatus::Approved || !include(&m) {
+                    continue;
+                }
+                match contacts.get(&m.id) {
+                    Some(c) => out.push(MailRecipient {
+                        member: m.id.clone(),
+                        viewer: Viewer::of(&m),
+                        email: c.email.clone(),
+                        language: c.language.clone(),
+                    }),
+                    None => tracing::debug!(member = %m.id, "Member has no mail address; skipped."),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One member by id or exact name, for previews; `None` if there is no such member.
+    pub async fn mail_member(&self, id_or_name: &str) -> Result<Option<MailMember>> {
+        let who = id_or_name.to_string();
+        self.read(move |conn| {
+            let Some(m) = store::members::find(conn, &who)? else {
+                return Ok(None);
+            };
+            let status = store::members::status(conn, &m.id)?;
+            let language = store::mail::contacts(conn)?
+                .remove(&m.id)
+                .map(|c| c.language);
+            Ok(Some(MailMember {
+                member: m.id.clone(),
+                viewer: Viewer::of(&m),
+                active: status == Some(MemberStatus::Approved),
+                language,
+            }))
+        })
+        .await
+    }
+
+    /// What a digest window holds, read once for all its recipients: the campaigns with a
+    /// report received in `[start, end)` and their reports up to `max_tlp` (reports above
+    /// it never enter, whoever the recipient is), and the mail failures of the window.
+    pub async fn digest_window(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max_tlp: Tlp,
+    ) -> Result<DigestWindow> {
+        let set = self.campaign_set();
+        self.read(move |conn| {
+            let seqs = store::mail::reports_received(conn, start, end)?;
+            let window_metas: Vec<ReportMeta> = store::reports::metas(conn, &seqs)?
+                .into_iter()
+                .filter(|m| m.tlp <= max_tlp)
+                .collect();
+            let mut seen = HashSet::new();
+            let mut campaigns = Vec::new();
+            let mut released = HashSet::new();
+            for &seq in &seqs {
+                let Some(&id) = set.by_report.get(&seq) else {
+                    continue;
+                };
+                let Some(&i) = set.by_id.get(&id) else {
+                    continue;
+                };
+                if !seen.insert(id) {
+                    continue;
+                }
+                let c = set.campaigns[i].clone();
+                let reports: Vec<Report> = store::reports::get_many(conn, &c.reports)?
+                    .into_iter()
+                    .filter(|r| r.draft.tlp <= max_tlp)
+                    .collect();
+                released.extend(store::releases::released(conn, &c.reports)?);
+                campaigns.push((c, reports));
+            }
+            let failures = store::mail::failures(conn, start, end)?;
+            Ok(DigestWindow {
+                start,
+                end,
+                campaigns,
+                window_metas,
+                released,
+                failures,
+            })
+        })
+        .await
+    }
+
+    /// The campaigns of an alert batch with their reports up to `max_tlp`, read once for
+    /// all recipients and webhooks. Campaigns that no longer exist are left out.
+    pub async fn alert_batch(&self, ids: Vec<CampaignId>, max_tlp: Tlp) -> Result<AlertBatch> {
+        let set = self.campaign_set();
+        self.read(move |conn| {
+            let mut campaigns = HashMap::new();
+            let mut released = HashSet::new();
+            for id in ids {
+                let Some(&i) = set.by_id.get(&id) else {
+                    continue;
+                };
+                let c = set.campaigns[i].clone();
+                released.extend(store::releases::released(conn, &c.reports)?);
+                let reports = store::reports::get_many(conn, &c.reports)?
+                    .into_iter()
+                    .filter(|r| r.draft.tlp <= max_tlp)
+                    .collect();
+                campaigns.insert(id, (c, reports));
+            }
+            Ok(AlertBatch {
+                campaigns,
+                released,
+            })
+        })
+        .await
+    }
+}
+
+/// One digest window, read once; shown to each recipient through [`DigestWindow::view`].
+pub struct DigestWindow {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    campaigns: Vec<(Arc<Campaign>, Vec<Report>)>,
+    /// Reports received in the window (up to `max_tlp`), their release included.
+    window_metas: Vec<ReportMeta>,
+    released: HashSet<Seq>,
+    failures: Vec<store::mail::Failure>,
+}
+
+/// A digest window as one viewer may see it.
+#[derive(Debug, Clone)]
+pub struct DigestView {
+    /// Campaigns with a report received in the window that the viewer may see, each shown
+    /// through the viewer's reports only.
+    pub campaigns: Vec<CampaignView>,
+    /// The reports received in the window that the viewer may see.
+    pub window: HashSet<Seq>,
+    /// How many reports the viewer may see were received in the window.
+    pub reports_received: usize,
+    /// Mail delivery failures of the window: for the secretariat only (they name members).
+    pub failures: Vec<MailFailureView>,
+}
+
+impl DigestWindow {
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// The window as `viewer` may see it.
+    pub fn view(&self, viewer: &Viewer) -> DigestView {
+        let window: HashSet<Seq> = self
+            .window_metas
+            .iter()
+            .filter(|m| viewer.may_see(m))
+            .map(|m| m.id.0)
+            .collect();
+        let campaigns = self
+            .campaigns
+            .iter()
+            .filter_map(|(c, reports)| viewer.campaign_detail(c, reports, &self.released))
+            .filter(|v| v.reports.iter().any(|r| window.contains(&r.id.0)))
+            .collect();
+        let failures = if viewer.is_secretariat() {
+            self.failures
+                .iter()
+                .map(|f| MailFailureView {
+                    at: f.at,
+                    context: f.context.clone(),
+                    error: f.error.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        DigestView {
+            campaigns,
+            reports_received: window.len(),
+            window,
+            failures,
+        }
+    }
+}
+
+/// The campaigns of one alert batch, read once; shown through [`AlertBatch::view`].
+pub struct AlertBatch {
+    campaigns: HashMap<CampaignId, (Arc<Campaign>, Vec<Report>)>,
+    released: HashSet<Seq>,
+}
+
+impl AlertBatch {
+    /// The campaign as `viewer` may be alerted to it. Why a campaign spread can rest on
+    /// reports the viewer may not see, so outside the secretariat a campaign is alerted
+    /// only when the viewer sees every report of it (a webhook's audience included): an
+    /// alert never tells anyone that hidden material exists.
+    pub fn view(&self, viewer: &Viewer, id: CampaignId) -> Option<CampaignView> {
+        let (c, reports) = self.campaigns.get(&id)?;
+        let view = viewer.campaign_detail(c, reports, &self.released)?;
+        (viewer.is_secretariat() || view.report_count == c.reports.len()).then_some(view)
+    }
+}
