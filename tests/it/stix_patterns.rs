@@ -5,7 +5,8 @@
 //! form, valid and invalid) — is accepted by musubi exactly when the validator accepts it,
 //! and musubi's canonical rendering of each accepted pattern is accepted by the validator
 //! and parses back to the same tree. Then, through the daemon: exact observables become
-//! indicators and the rest of a pattern is kept verbatim for search and export.
+//! indicators; the API refuses what is not exact with the parser's reasons, and an import
+//! keeps it verbatim for search and export.
 //!
 //! The tests find Python through `MUSUBI_TEST_PYTHON` (default
 //! `/opt/musubi-ci/venv/bin/python`) and FAIL if it is missing.
@@ -242,61 +243,39 @@ fn errors_name_the_position_and_what_was_expected() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
-    let data = DataDir::new();
-    let token = data.add_member("Pattern Member", "class1", None);
-    let daemon = Daemon::start(&data);
-    let client = Client::new(&token);
+fn indicator(n: u32, pattern: &str) -> Value {
+    json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
+        "created": "2026-11-30T09:00:00.000Z",
+        "modified": "2026-11-30T09:00:00.000Z",
+        "name": format!("pattern {n}"),
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": "2026-11-30T09:00:00Z",
+    })
+}
 
-    let kept_followed = "[ipv4-addr:value = '198.51.100.23'] FOLLOWEDBY \
-                         [domain-name:value = 'stage2.quokka-test.net'] WITHIN 600 SECONDS";
-    let kept_like = "[url:value LIKE 'http://%.wombatloader.example/%' \
-                     AND network-traffic:dst_port = 8443]";
-    let indicator = |n: u32, pattern: &str| {
-        json!({
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
-            "created": "2026-11-30T09:00:00.000Z",
-            "modified": "2026-11-30T09:00:00.000Z",
-            "name": format!("pattern {n}"),
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "valid_from": "2026-11-30T09:00:00Z",
-        })
-    };
-    let bundle = json!({
+fn bundle(objects: Vec<Value>) -> Value {
+    json!({
         "type": "bundle",
         "id": "bundle--00000000-0000-4000-8000-000000000000",
-        "objects": [
-            // Fully represented: an IN list of addresses, and ORed hashes; not kept.
-            indicator(1, "[ipv4-addr:value IN ('203.0.113.41', '203.0.113.42')]"),
-            indicator(2, "[file:hashes.'SHA-256' = 'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c' \
-                          OR file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']"),
-            // Values extracted, and the pattern kept for its timing.
-            indicator(3, kept_followed),
-            // Nothing exact: kept.
-            indicator(4, kept_like),
-            // Negated: nothing extracted, kept.
-            indicator(5, "[ipv4-addr:value NOT = '192.0.2.77']"),
-        ],
-    });
-    let (status, body) = client
-        .post_raw(
-            &daemon.url("/api/v1/reports"),
-            "application/stix+json;version=2.1",
-            bundle.to_string().into_bytes(),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["reports"][0]["id"].as_str().unwrap().to_string();
-    wait_current(&daemon).await;
+        "objects": objects,
+    })
+}
 
-    let (status, report) = client
-        .get(&daemon.url(&format!("/api/v1/reports/{id}")))
-        .await;
-    assert_eq!(status, 200, "{report}");
+const IN_LIST: &str = "[ipv4-addr:value IN ('203.0.113.41', '203.0.113.42')]";
+const HASHES: &str = "[file:hashes.'SHA-256' = \
+     'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c' \
+     OR file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']";
+const FOLLOWED: &str = "[ipv4-addr:value = '198.51.100.23'] FOLLOWEDBY \
+     [domain-name:value = 'stage2.quokka-test.net'] WITHIN 600 SECONDS";
+const LIKE: &str =
+    "[url:value LIKE 'http://%.wombatloader.example/%' AND network-traffic:dst_port = 8443]";
+const NEGATED: &str = "[ipv4-addr:value NOT = '192.0.2.77']";
+
+fn indicator_values(report: &Value) -> Vec<String> {
     let mut values: Vec<String> = report["indicators"]
         .as_array()
         .unwrap()
@@ -310,8 +289,120 @@ async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
         })
         .collect();
     values.sort();
+    values
+}
+
+async fn search_ids(client: &Client, daemon: &Daemon, q: &str) -> Vec<String> {
+    let (status, hits) = client
+        .get(&daemon.url(&format!("/api/v1/search?q={q}")))
+        .await;
+    assert_eq!(status, 200, "{hits}");
+    hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["report"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A member's STIX submission over the API (strict: every indicator must be represented
+/// exactly): the full language makes an `IN` list and ORed hashes exact indicators, and a
+/// pattern with timing or a `LIKE` is refused with the parser's reasons.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_submissions_take_exact_patterns_and_name_what_is_not_exact() {
+    let data = DataDir::new();
+    let token = data.add_member("Pattern Member", "class1", None);
+    let daemon = Daemon::start(&data);
+    let client = Client::new(&token);
+    let url = daemon.url("/api/v1/reports");
+    let media = "application/stix+json;version=2.1";
+
+    let exact = bundle(vec![indicator(1, IN_LIST), indicator(2, HASHES)]);
+    let (status, body) = client
+        .post_raw(&url, media, exact.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["reports"][0]["id"].as_str().unwrap().to_string();
+    let (_, report) = client
+        .get(&daemon.url(&format!("/api/v1/reports/{id}")))
+        .await;
     assert_eq!(
-        values,
+        indicator_values(&report),
+        [
+            "ipv4:203.0.113.41",
+            "ipv4:203.0.113.42",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "sha256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c",
+        ],
+        "{report}"
+    );
+    wait_current(&daemon).await;
+    assert!(
+        search_ids(&client, &daemon, "203.0.113.42")
+            .await
+            .contains(&id)
+    );
+
+    let inexact = bundle(vec![indicator(3, FOLLOWED), indicator(4, LIKE)]);
+    let (status, body) = client
+        .post_raw(&url, media, inexact.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let text = body.to_string();
+    for reason in [
+        "FOLLOWEDBY (temporal order not kept)",
+        "WITHIN qualifier (timing not kept)",
+        "operator LIKE on url:value",
+    ] {
+        assert!(text.contains(reason), "{reason}: {body}");
+    }
+    let invalid = bundle(vec![indicator(
+        5,
+        "[ipv4-addr:value = '192.0.2.1'] WITHIN 5",
+    )]);
+    let (status, body) = client
+        .post_raw(&url, media, invalid.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("at offset 40: expected SECONDS"),
+        "{body}"
+    );
+}
+
+/// An imported bundle (lenient: what is not exact is kept as text): exact observables become
+/// indicators and every other pattern is kept verbatim, found by search and carried by the
+/// STIX export, whose own indicator patterns the validator and musubi both accept.
+#[tokio::test(flavor = "multi_thread")]
+async fn imports_keep_what_is_not_exact_verbatim_for_search_and_export() {
+    let data = DataDir::new();
+    let token = data.add_member("Pattern Member", "class1", None);
+    let file = data.path().join("patterns-bundle.json");
+    let objects = [IN_LIST, HASHES, FOLLOWED, LIKE, NEGATED]
+        .iter()
+        .zip(1..)
+        .map(|(p, n)| indicator(n, p))
+        .collect();
+    std::fs::write(&file, bundle(objects).to_string()).unwrap();
+    let out = data.cli_output(&["import", file.to_str().unwrap(), "--as", "Pattern Member"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let daemon = Daemon::start(&data);
+    let client = Client::new(&token);
+    wait_current(&daemon).await;
+    // A word only a kept pattern holds finds the report.
+    let ids = search_ids(&client, &daemon, "wombatloader").await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (status, report) = client
+        .get(&daemon.url(&format!("/api/v1/reports/{}", ids[0])))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        indicator_values(&report),
         [
             "domain:stage2.quokka-test.net",
             "ipv4:198.51.100.23",
@@ -323,39 +414,25 @@ async fn exact_observables_become_indicators_and_the_rest_is_kept_verbatim() {
         "{report}"
     );
     let description = report["description"].as_str().unwrap();
-    for kept in [
-        kept_followed,
-        kept_like,
-        "[ipv4-addr:value NOT = '192.0.2.77']",
-    ] {
+    for kept in [FOLLOWED, LIKE, NEGATED] {
         assert!(
             description.contains(kept),
             "kept verbatim: {kept}\n{description}"
         );
     }
-    assert!(
-        !description.contains("203.0.113.41"),
-        "a fully represented pattern is not kept: {description}"
-    );
-
-    // Search finds the report by a word that only a kept pattern holds, and by an indicator
-    // that only an IN list named.
-    for q in ["wombatloader", "203.0.113.42"] {
-        let (status, hits) = client
-            .get(&daemon.url(&format!("/api/v1/search?q={q}")))
-            .await;
-        assert_eq!(status, 200, "{hits}");
-        assert!(hits.to_string().contains(&id), "search {q}: {hits}");
+    for exact in [IN_LIST, HASHES] {
+        assert!(
+            !description.contains(exact),
+            "a fully represented pattern is not kept: {description}"
+        );
     }
     drop(daemon);
 
-    // The STIX export carries the kept patterns verbatim, and every indicator pattern it
-    // writes is valid for both musubi and the OASIS validator.
     let exported: Value =
         serde_json::from_str(&data.cli(&["export", "--format", "stix", "--as", "Pattern Member"]))
             .expect("export JSON");
     let text = exported.to_string();
-    for kept in [kept_followed, kept_like] {
+    for kept in [FOLLOWED, LIKE, NEGATED] {
         assert!(text.contains(kept), "export keeps {kept}");
     }
     let mut patterns = Vec::new();
