@@ -510,16 +510,12 @@ fn comp_or(i: &mut &str, depth: usize) -> PResult<CompExpr> {
 }
 
 fn qualifier(i: &mut &str) -> PResult<Option<Qualifier>> {
-    let positive = |n: &Literal| match n {
-        Literal::Int(t) | Literal::Float(t) => !t.starts_with('-'),
-        _ => false,
-    };
     if opt(kw("WITHIN")).parse_next(i)?.is_some() {
         let n = cut(tok(
             "a number of seconds",
-            number.verify(positive).map(|n| match n {
-                Literal::Int(t) | Literal::Float(t) => t,
-                _ => unreachable!("verified a number"),
+            number.verify_map(|n| match n {
+                Literal::Int(t) | Literal::Float(t) if !t.starts_with('-') => Some(t),
+                _ => None,
             }),
         )
         .parse_next(i))?;

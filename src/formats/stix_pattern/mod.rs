@@ -1,8 +1,8 @@
 //! STIX 2.1 patterning (specification section 9): the whole language parsed to a syntax tree
 //! ([`ast`]), rendered back in a canonical form, and the observables it names exactly.
 //!
-//! [`parse_ast`] reads any pattern of the grammar (see [`grammar`] for what that covers and
-//! the OASIS validator's extra rules it shares); an invalid pattern is a [`PatternError`]
+//! [`parse_ast`] reads any pattern of the grammar (`grammar.rs` says what that covers and
+//! which extra rules of the OASIS validator it shares); an invalid pattern is a [`PatternError`]
 //! with the byte offset and what was expected there. [`extract`] then decides what becomes
 //! an indicator.
 //!
