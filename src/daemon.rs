@@ -547,12 +547,7 @@ async fn spawn_feeds(
             return None;
         }
     };
-    let initial = store
-        .read_async(crate::store::feeds::all_states)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let initial = feeds::load_states(&store).await.unwrap_or_default();
     let enabled: Vec<_> = cfg.enabled().cloned().collect();
     tracing::info!(feeds = enabled.len(), "Polling feeds.");
     let sink = move |name: String, outcome: feeds::PollOutcome| {

@@ -633,39 +633,24 @@ fn campaign(config: &Config, data_dir: &Path, id: CampaignId, json: bool) -> Res
     Ok(())
 }
 
-#[derive(Serialize)]
-struct SearchHitOut {
-    score: f32,
-    report: musubi::council::ReportSummary,
-    campaign: Option<CampaignId>,
-}
-
 fn search(config: &Config, data_dir: &Path, query: &str, limit: usize, json: bool) -> Result<()> {
     let (store, index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
     index.refresh()?;
-    let set = correlator.engine().snapshot();
-    let found = index.search(query, limit)?;
-    let viewer = operator();
-    let mut hits = Vec::new();
-    for (seq, score) in found {
-        if let Some(meta) = store.read(|c| store::reports::meta(c, seq))?
-            && let Some(report) = viewer.report_summary(&meta)
-        {
-            hits.push(SearchHitOut {
-                score,
-                report,
-                campaign: set.of_report(seq).map(|c| c.id),
-            });
-        }
-    }
+    let set = std::sync::Arc::new(correlator.engine().snapshot());
+    let read = musubi::council::ReadPath::snapshot(store.clone(), set, Some(index));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let hits = runtime.block_on(read.search(&operator(), query, limit))?;
+    drop(read);
     if json {
         print_json(&serde_json::json!({ "query": query, "hits": hits }))?;
     } else {
         for h in &hits {
             println!(
                 "{:>6.2}  {:<8} {:<12} {}",
-                h.score,
+                h.score.unwrap_or_default(),
                 h.report.id.to_string(),
                 h.campaign.map(|c| c.to_string()).unwrap_or_default(),
                 h.report.title
@@ -763,9 +748,8 @@ fn member(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
             email
                 .parse::<lettre::Address>()
                 .with_context(|| format!("{email:?} is not a mail address"))?;
-            let who = member.clone();
-            let m = store
-                .read(move |c| store::members::find(c, &who))?
+            let read = ReadPath::snapshot(store.clone(), Default::default(), None);
+            let m = block_on(read.member(&operator(), &member))?
                 .with_context(|| format!("no member with id or name {member:?}"))?;
             store.mail().set_contact_blocking(store::mail::Contact {
                 member: m.id.clone(),
@@ -1113,12 +1097,7 @@ fn feeds_cmd(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> 
                 .build()?;
             let added = runtime.block_on(async {
                 let client = musubi::sources::feeds::build_client()?;
-                let state = store
-                    .read_async({
-                        let n = name.clone();
-                        move |c| store::feeds::load_state(c, &n)
-                    })
-                    .await?;
+                let state = musubi::sources::feeds::load_state(&store, &name).await?;
                 let outcome =
                     musubi::sources::feeds::poll(&client, &feed, &state, chrono::Utc::now()).await;
                 if let Err(e) = &outcome.result {

@@ -155,8 +155,8 @@ fn member_sectors(conn: &rusqlite::Connection) -> store::Result<HashMap<MemberId
 
 /// The analysts' active pins, as the engine takes them.
 fn pins(conn: &rusqlite::Connection) -> store::Result<Vec<Pin>> {
-    use crate::council::review::{self, PinKind};
-    Ok(review::active_pins(conn)?
+    use crate::store::pins::PinKind;
+    Ok(store::pins::active(conn)?
         .into_iter()
         .map(|p| match p.kind {
             PinKind::Merge { a, b } => Pin::Merge(a, b),

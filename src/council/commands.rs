@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::audit;
 use super::review::PinKind;
 use crate::model::Disposition;
-use crate::model::{CampaignId, Category, MemberClass, MemberId, ReportId, Sector};
+use crate::model::{CampaignId, Category, Member, MemberClass, MemberId, ReportId, Sector, Seq};
 use crate::store::members::{ImportSummary, MemberStatus};
 use crate::store::{self, Op, StoreError};
 
@@ -48,6 +48,28 @@ pub fn release_report(report: ReportId, analyst: String, at: DateTime<Utc>) -> O
     })
 }
 
+/// Releases each of `reports` that is not released yet (one release record each). Returns
+/// how many it released.
+pub fn release_reports(reports: Vec<Seq>, analyst: String, at: DateTime<Utc>) -> Op<usize> {
+    Op::new(move |conn| {
+        let already = store::releases::released(conn, &reports)?;
+        let mut n = 0;
+        for seq in reports.into_iter().filter(|s| !already.contains(s)) {
+            store::releases::release_report(conn, seq, &analyst, at)?;
+            audit::record(
+                conn,
+                at,
+                &analyst,
+                audit::action::RELEASE,
+                &ReportId(seq).to_string(),
+                "",
+            )?;
+            n += 1;
+        }
+        Ok(n)
+    })
+}
+
 /// Records an analyst's disposition of a campaign (with its history).
 pub fn decide(
     campaign: CampaignId,
@@ -69,6 +91,12 @@ pub fn pin(pin: PinKind, note: String, analyst: String, at: DateTime<Utc>) -> Op
     })
 }
 
+/// Enrols a member under the id and class it already has (a roster entry, a member moved
+/// from another council server); no token is issued.
+pub fn enrol(member: Member) -> Op<()> {
+    Op::new(move |conn| store::members::add(conn, &member))
+}
+
 /// A new member, and the token it authenticates with (shown once).
 pub fn add_member(
     name: String,
@@ -87,7 +115,13 @@ pub fn add_member(
 
 /// Imports the council's roster (adds and updates members).
 pub fn import_roster(entries: Vec<super::roster::RosterEntry>) -> Op<ImportSummary> {
-    Op::new(move |conn| store::members::import_roster(conn, &entries, super::roster::default_class))
+    Op::new(move |conn| {
+        let members: Vec<Member> = entries
+            .iter()
+            .map(|e| e.to_member(super::roster::default_class))
+            .collect();
+        store::members::import_roster(conn, &members)
+    })
 }
 
 /// A new token for a member (by id or exact name); older tokens stop working at once.

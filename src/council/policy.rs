@@ -522,7 +522,7 @@ mod tests {
                         "{ctx}: flags of a partly hidden campaign"
                     );
                     assert!(
-                        view.reports.iter().all(|r| r.id == other.id),
+                        view.reports.iter().all(|r| r.id.internal() == other.id),
                         "{ctx}: a hidden report is listed"
                     );
                 }

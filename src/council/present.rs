@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use super::anonymity::SectorLabeler;
 use super::policy::{Onward, Scope, SourceLabel, Viewer};
+use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::Campaign;
 use crate::model::{
-    CampaignId, Confidence, Indicator, Member, MemberId, Observable, Origin, Report, ReportId,
-    ReportMeta, Seq, Tlp,
+    Confidence, Indicator, Member, MemberId, Observable, Origin, Report, ReportMeta, Seq, Tlp,
 };
 use crate::store::{self, members::MemberStatus};
 
@@ -78,7 +78,7 @@ fn confidence_rank(c: Confidence) -> u8 {
 /// A report as one viewer may see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportView {
-    pub id: ReportId,
+    pub id: ShownReportId,
     pub source: SourceLabel,
     /// The provider's sector as the anonymity rule allows it to be named.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,7 +136,7 @@ pub fn report_for(viewer: &Viewer, part: &Part, labeler: &SectorLabeler) -> Opti
     let d = &part.report.draft;
     let is_feed = matches!(part.report.origin, Origin::FeedItem { .. });
     Some(ReportView {
-        id: part.report.id,
+        id: ids::report(viewer, part.report.id),
         source: viewer.source_label(&part.report.origin),
         sector,
         tlp: d.tlp,
@@ -173,11 +173,11 @@ pub fn report_for(viewer: &Viewer, part: &Part, labeler: &SectorLabeler) -> Opti
 /// A campaign as one viewer may see it: computed from the visible parts only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignView {
-    pub id: CampaignId,
+    pub id: ShownCampaignId,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub report_count: usize,
-    pub reports: Vec<ReportId>,
+    pub reports: Vec<ShownReportId>,
     /// Observables in at least two visible reports.
     pub linking: Vec<Observable>,
     /// Sector labels of the visible reports' providers (anonymised outside the secretariat).
@@ -283,11 +283,14 @@ pub fn campaign_for(
         set.into_iter().collect()
     });
     Some(CampaignView {
-        id: campaign.id,
+        id: ids::campaign(viewer, campaign.id),
         first_seen: visible.iter().map(|p| p.report.received_at).min()?,
         last_seen: visible.iter().map(|p| p.report.received_at).max()?,
         report_count: visible.len(),
-        reports: visible.iter().map(|p| p.report.id).collect(),
+        reports: visible
+            .iter()
+            .map(|p| ids::report(viewer, p.report.id))
+            .collect(),
         linking,
         sectors,
         cross_sector: raw_sectors.len() >= 2,
@@ -310,6 +313,7 @@ mod tests {
 
     use super::*;
     use crate::council::anonymity::{DEFAULT_K, leak_scan};
+    use crate::model::{CampaignId, ReportId};
     use crate::model::{Category, MemberClass, ObservableKind, ReportDraft};
 
     fn member(id: &str, sector: Option<crate::model::Sector>) -> Member {
@@ -421,7 +425,9 @@ mod tests {
         let general = Viewer::member(MemberId("m030".into()), MemberClass::General);
         let v = campaign_for(&general, &campaign, &parts, &labeler).unwrap();
         assert_eq!(v.report_count, 2);
-        assert_eq!(v.reports, [ReportId(Seq(1)), ReportId(Seq(2))]);
+        let internal: Vec<_> = v.reports.iter().map(|r| r.internal()).collect();
+        assert_eq!(internal, [ReportId(Seq(1)), ReportId(Seq(2))]);
+        assert!(v.reports.iter().all(|r| !r.to_string().starts_with("R-1")));
         assert_eq!(v.last_seen, parts[1].report.received_at);
         let linking: Vec<_> = v.linking.iter().map(|o| o.value().to_string()).collect();
         assert_eq!(linking, ["192.0.2.1"]);

@@ -532,7 +532,11 @@ mod tests {
             "../../tests/fixtures/council/roster-2020-06-05.json"
         ))
         .unwrap();
-        store::members::import_roster(&conn, &entries, roster::default_class).unwrap();
+        let members: Vec<_> = entries
+            .iter()
+            .map(|e| e.to_member(roster::default_class))
+            .collect();
+        store::members::import_roster(&conn, &members).unwrap();
         let start = at(2019, 5, 27);
         for n in 1..=46u32 {
             let when = start + TimeDelta::days(6 * i64::from(n));

@@ -10,13 +10,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::policy::{Scope, SourceLabel, Viewer};
+use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::Campaign;
-use crate::model::{CampaignId, Confidence, Report, ReportId, ReportMeta, Tlp};
+use crate::model::{CampaignId, Confidence, Report, ReportMeta, Tlp};
 
 /// A report in a listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportSummary {
-    pub id: ReportId,
+    /// As shown to the viewer: opaque outside the secretariat ([`ids`]).
+    pub id: ShownReportId,
     pub title: String,
     /// `submission` or `feed_item`.
     pub kind: &'static str,
@@ -44,7 +46,7 @@ pub struct ReportView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub campaign: Option<CampaignId>,
+    pub campaign: Option<ShownCampaignId>,
     /// Secretariat only: the provider's membership status, so that reports of suspended
     /// or expelled members stay visible but marked. Set by the caller, which knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +60,8 @@ pub struct ReportView {
 /// A campaign as one viewer may see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignView {
-    pub id: CampaignId,
+    /// As shown to the viewer: opaque outside the secretariat ([`ids`]).
+    pub id: ShownCampaignId,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub report_count: usize,
@@ -70,6 +73,7 @@ pub struct CampaignView {
     pub scope: Option<Scope>,
     /// True while no visible report is confirmed.
     pub unconfirmed: bool,
+    /// Flag names: for the secretariat only (empty for everyone else, see `campaign_view`).
     pub flags: Vec<String>,
     pub reports: Vec<ReportSummary>,
     /// Observables of the visible reports with how many visible reports carry each
@@ -91,7 +95,7 @@ impl Viewer {
     /// The listing form of a report, if the viewer may see it.
     pub fn report_summary(&self, meta: &ReportMeta) -> Option<ReportSummary> {
         self.may_see(meta).then(|| ReportSummary {
-            id: meta.id,
+            id: ids::report(self, meta.id),
             title: meta.title.clone(),
             kind: meta.origin.kind_str(),
             tlp: meta.tlp,
@@ -127,7 +131,7 @@ impl Viewer {
                 origin if self.is_secretariat() || self.provided(origin) => d.link.clone(),
                 _ => None,
             },
-            campaign,
+            campaign: campaign.map(|c| ids::campaign(self, c)),
             provider_status: None,
             provenance: d.provenance.clone().filter(|_| self.is_secretariat()),
         })
@@ -149,24 +153,20 @@ impl Viewer {
         let unconfirmed = !reports
             .iter()
             .any(|r| r.confidence == Confidence::Confirmed);
-        // Flags describe the whole campaign. A member sees them only when it sees every
-        // report, and then only those made of reports and public feeds: `cross-sector`
-        // would tell a provider whether the other providers share its sector, and `stale`
-        // depends on other members' sightings.
+        // Flags describe the whole campaign, hidden parts included; until they are
+        // recomputed per viewer only the secretariat sees them. Not even a member who sees
+        // every report: `cross-sector` would tell a provider whether the other providers
+        // share its sector, `stale` depends on other members' sightings, and whether flags
+        // appear at all would tell a member that a campaign holds parts it cannot see (a
+        // report that joined a campaign of hidden reports must look exactly like one that
+        // formed a campaign alone, `council::read::ids`).
         let flags = if self.is_secretariat() {
             campaign.flag_names()
-        } else if reports.len() == campaign.reports.len() {
-            campaign
-                .flags
-                .iter()
-                .filter(|f| f.kind.from_reports_alone())
-                .map(|f| f.kind.as_str().to_string())
-                .collect()
         } else {
             Vec::new()
         };
         Some(CampaignView {
-            id: campaign.id,
+            id: ids::campaign(self, campaign.id),
             first_seen: first,
             last_seen: last,
             report_count: reports.len(),
@@ -219,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::correlate::{Evidence, Flag, FlagKind};
-    use crate::model::{MemberClass, MemberId, Origin, ReportDraft, Sector, Seq};
+    use crate::model::{MemberClass, MemberId, Origin, ReportDraft, ReportId, Sector, Seq};
 
     fn report(seq: u64, member: &str, link: &str) -> Report {
         let mut draft = ReportDraft::new(format!("report {seq}"), Tlp::Green);
@@ -244,7 +244,8 @@ mod tests {
 
     /// Two providers of one campaign, both visible to the first: it must not learn from a
     /// `cross-sector` flag whether the other shares its sector, nor from `stale` what
-    /// others sighted; flags made of reports and feeds alone stay.
+    /// others sighted; and since a campaign with hidden parts shows no flags, one without
+    /// shows none either (their presence would tell the two apart).
     #[test]
     fn a_provider_who_sees_every_report_gets_no_flag_about_members() {
         let reports = [
@@ -270,7 +271,7 @@ mod tests {
             .campaign_detail(&campaign, &reports, &released)
             .unwrap();
         assert_eq!(view.report_count, 2);
-        assert_eq!(view.flags, ["novel"]);
+        assert!(view.flags.is_empty(), "{:?}", view.flags);
         let secretariat = Viewer::member(MemberId("s1".into()), MemberClass::Secretariat);
         let view = secretariat
             .campaign_detail(&campaign, &reports, &released)

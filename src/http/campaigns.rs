@@ -10,7 +10,7 @@ use super::error::{ApiResult, AppError};
 use super::state::AppState;
 use crate::council::CampaignView;
 use crate::council::read::Page;
-use crate::model::CampaignId;
+use crate::council::read::ids;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -46,10 +46,13 @@ pub async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
-    let id: CampaignId = id.parse().map_err(|_| AppError::not_found("campaign"))?;
+    let viewer = auth.viewer();
+    // Members name campaigns by their opaque ids only (`council::read::ids`); anything
+    // else is "not found", as for a hidden or absent campaign.
+    let id = ids::parse_campaign(&viewer, &id).ok_or_else(|| AppError::not_found("campaign"))?;
     state
         .read
-        .campaign(&auth.viewer(), id)
+        .campaign(&viewer, id)
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("campaign"))

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::state::AppState;
-use crate::council::read::Refused;
+use crate::council::read::{Refused, ids};
 use crate::council::{commands, feedback, review, stats};
 use crate::model::{
     CampaignId, Disposition, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
@@ -104,9 +104,13 @@ fn store_err(e: StoreError) -> AppError {
     }
 }
 
+/// A campaign id given to a secretariat route: the internal `C-YYYY-NNNN` or the opaque form
+/// members are shown (`council::read::ids`), which the secretariat may use as well.
 fn campaign_id(s: &str) -> ApiResult<CampaignId> {
-    s.parse()
-        .map_err(|e: String| AppError::bad_request("invalid_campaign", e))
+    s.parse().or_else(|e: String| {
+        crate::council::read::ids::parse_opaque_campaign(s)
+            .ok_or_else(|| AppError::bad_request("invalid_campaign", e))
+    })
 }
 
 #[derive(Deserialize)]
@@ -138,9 +142,13 @@ async fn release(
             c
         }
         (None, Some(r)) => {
-            let id: ReportId = r.parse().map_err(|()| {
-                AppError::bad_request("invalid_report", "expected a report id such as R-12")
-            })?;
+            let id: ReportId = r
+                .parse()
+                .ok()
+                .or_else(|| crate::council::read::ids::parse_opaque_report(&r))
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_report", "expected a report id such as R-12")
+                })?;
             state
                 .store
                 .writer()
@@ -255,7 +263,13 @@ async fn pin(
             let campaign = campaign_id(&campaign)?;
             let reports = reports
                 .iter()
-                .map(|r| r.parse::<ReportId>().map(|id| id.0))
+                .map(|r| {
+                    r.parse::<ReportId>()
+                        .ok()
+                        .or_else(|| crate::council::read::ids::parse_opaque_report(r))
+                        .map(|id| id.0)
+                        .ok_or(())
+                })
                 .collect::<Result<Vec<Seq>, ()>>()
                 .map_err(|()| {
                     AppError::bad_request("invalid_report", "expected report ids such as R-12")
@@ -381,12 +395,27 @@ async fn request_progress(
 async fn sighting(
     State(state): State<AppState>,
     auth: Authenticated,
-    b: Result<Json<SightingDraft>, JsonRejection>,
+    b: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let draft = body(b)?;
+    let mut b = body(b)?;
+    let viewer = auth.viewer();
+    // A campaign is named as the caller is shown it: members by its opaque id only; an id the
+    // caller may not use is refused like an absent campaign (`ids::NO_CAMPAIGN`).
+    if let Some(c) = b.pointer_mut("/target/campaign")
+        && let Some(given) = c.as_str()
+    {
+        let id = ids::parse_campaign(&viewer, given).unwrap_or(ids::NO_CAMPAIGN);
+        *c = Value::String(id.to_string());
+    }
+    let draft: SightingDraft = serde_json::from_value(b).map_err(|e| {
+        AppError::bad_request(
+            "invalid_body",
+            format!("Failed to deserialize the JSON body into the target type: {e}"),
+        )
+    })?;
     let id = state
         .read
-        .record_sighting(&auth.viewer(), draft, Utc::now())
+        .record_sighting(&viewer, draft, Utc::now())
         .await
         .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))

@@ -15,9 +15,8 @@ use super::error::{ApiResult, AppError};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::ReportView;
-use crate::model::{CampaignId, Origin, ReportId, Seq};
+use crate::council::read::ids::{self, SubmittedReport};
 use crate::sources::submission::{self, SubmissionError};
-use crate::store;
 
 /// How long a submission that asks for its campaign (`?wait=campaign`) waits for it.
 const CAMPAIGN_WAIT: Duration = Duration::from_secs(1);
@@ -37,18 +36,11 @@ enum WaitFor {
     Campaign,
 }
 
+/// The answer: the reports' ids as the submitter is shown them (opaque outside the
+/// secretariat: internal numbers would count other members' submissions).
 #[derive(Serialize)]
 pub struct Submitted {
     pub reports: Vec<SubmittedReport>,
-}
-
-#[derive(Serialize)]
-pub struct SubmittedReport {
-    pub id: ReportId,
-    /// The report's campaign: only with `?wait=campaign`, when correlation placed the
-    /// report within a second.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub campaign: Option<CampaignId>,
 }
 
 pub async fn submit(
@@ -95,20 +87,8 @@ pub async fn submit(
             });
         }
     };
-    let origin = Origin::Submission {
-        member: auth.member.id.clone(),
-    };
-    let now = Utc::now();
     let count = drafts.len() as u64;
-    let ids = state
-        .store
-        .writer()
-        .write(move |conn| {
-            drafts
-                .iter()
-                .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
-                .collect::<store::Result<Vec<ReportId>>>()
-        })
+    let ids = submission::store(&state.store, &auth.member.id, drafts, Utc::now())
         .await
         .inspect_err(|e| {
             if e.is_storage_unavailable() {
@@ -120,24 +100,8 @@ pub async fn submit(
         .metrics
         .reports_stored
         .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-    let set = if query.wait == Some(WaitFor::Campaign) {
-        let newest = ids.iter().map(|id| id.0).max().unwrap_or(Seq(0));
-        let mut rx = state.campaigns.clone();
-        let _ = tokio::time::timeout(CAMPAIGN_WAIT, rx.wait_for(|set| set.applied >= newest)).await;
-        Some(state.campaigns())
-    } else {
-        None
-    };
-    let reports = ids
-        .into_iter()
-        .map(|id| SubmittedReport {
-            id,
-            campaign: set
-                .as_ref()
-                .and_then(|set| set.of_report(id.0))
-                .map(|c| c.id),
-        })
-        .collect();
+    let wait = (query.wait == Some(WaitFor::Campaign)).then_some(CAMPAIGN_WAIT);
+    let reports = state.read.submitted(&auth.viewer(), &ids, wait).await;
     Ok((StatusCode::CREATED, Json(Submitted { reports })))
 }
 
@@ -146,10 +110,13 @@ pub async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReportView>> {
-    let id: ReportId = id.parse().map_err(|()| AppError::not_found("report"))?;
+    let viewer = auth.viewer();
+    // Members name reports by their opaque ids only; anything else is "not found", the
+    // same answer as for a hidden or absent report.
+    let id = ids::parse_report(&viewer, &id).ok_or_else(|| AppError::not_found("report"))?;
     state
         .read
-        .report(&auth.viewer(), id)
+        .report(&viewer, id)
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("report"))

@@ -9,9 +9,7 @@ use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::metrics::Metrics;
 use super::state::AppState;
-use crate::council::ReportSummary;
-use crate::model::CampaignId;
-use crate::store;
+use crate::council::read::{SearchError, SearchHit};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 200;
@@ -23,16 +21,19 @@ pub struct SearchQuery {
 }
 
 #[derive(Serialize)]
-pub struct SearchHit {
-    pub score: f32,
-    pub report: ReportSummary,
-    pub campaign: Option<CampaignId>,
-}
-
-#[derive(Serialize)]
 pub struct SearchResults {
     pub query: String,
     pub hits: Vec<SearchHit>,
+}
+
+impl From<SearchError> for AppError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Query(m) => AppError::bad_request("invalid_query", m),
+            SearchError::Store(e) => e.into(),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
 }
 
 pub async fn search(
@@ -56,37 +57,6 @@ pub async fn search(
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     Metrics::inc(&state.metrics.searches);
-    let index = state.index.clone();
-    let viewer = auth.viewer();
-    let set = state.campaigns();
-    let store = state.store.clone();
-    let q2 = query.clone();
-    // Ask the index for more than needed: some hits may be invisible to this viewer.
-    let hits = tokio::task::spawn_blocking(move || -> ApiResult<Vec<SearchHit>> {
-        let found = index.search(&q2, limit * 4)?;
-        store
-            .read(|conn| {
-                let mut out = Vec::new();
-                for (seq, score) in found {
-                    let Some(meta) = store::reports::meta(conn, seq)? else {
-                        continue;
-                    };
-                    if let Some(report) = viewer.report_summary(&meta) {
-                        out.push(SearchHit {
-                            score,
-                            report,
-                            campaign: set.of_report(seq).map(|c| c.id),
-                        });
-                        if out.len() == limit {
-                            break;
-                        }
-                    }
-                }
-                Ok(out)
-            })
-            .map_err(AppError::from)
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("search task: {e}")))??;
+    let hits = state.read.search(&auth.viewer(), &query, limit).await?;
     Ok(Json(SearchResults { query, hits }))
 }

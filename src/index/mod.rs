@@ -5,22 +5,26 @@
 //! it — never missing a report, never indexing one twice.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, Query, QueryParser, TermQuery,
+    TermSetQuery,
+};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TextFieldIndexing,
     TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term, doc};
 
-use crate::model::{Report, Seq};
+use crate::model::{MemberId, Origin, Report, Scope, Seq, Tlp};
 
 /// The index folder inside the data directory.
 pub const INDEX_DIR: &str = "index";
 /// Bumped whenever the schema changes; a different version rebuilds the index.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 /// Observable values are tokenised without the default 40-byte cut, which would drop every
 /// SHA-256 and many URLs.
 const OBSERVABLE_TOKENIZER: &str = "observable";
@@ -54,7 +58,20 @@ struct Fields {
     tags: Field,
     tlp: Field,
     received_at: Field,
+    /// What visibility depends on that never changes, as terms the visibility filter
+    /// matches *inside* the query ([`DocFilter`]): the static class (origin kind, TLP,
+    /// scope), the providing member and the named RED recipients. None of them is a
+    /// searchable field ([`SEARCH_FIELDS`]).
+    class: Field,
+    provider: Field,
+    recipient: Field,
 }
+
+/// The fields a query may name (`title:loader`): the README's API section documents them.
+/// Every other field of the schema exists for the visibility filter or for ordering, and
+/// naming it in a query (`tlp:red`, `seq:12`, `provider:m121`) would make the query an
+/// oracle on what the filter hides; the query is refused instead.
+pub const SEARCH_FIELDS: [&str; 4] = ["title", "description", "observables", "tags"];
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -74,6 +91,9 @@ fn schema() -> (Schema, Fields) {
         tags: b.add_text_field("tags", TEXT),
         tlp: b.add_text_field("tlp", STRING),
         received_at: b.add_date_field("received_at", INDEXED | FAST),
+        class: b.add_text_field("class", STRING),
+        provider: b.add_text_field("provider", STRING),
+        recipient: b.add_text_field("recipient", STRING),
     };
     (b.build(), fields)
 }
@@ -175,36 +195,97 @@ impl ReportIndex {
         Ok(())
     }
 
-    /// Searches titles, descriptions, observable values and tags; returns report sequence
-    /// numbers with scores, best first. Query syntax is tantivy's (`a AND b`, `"phrase"`,
-    /// `title:word`); an observable value such as `evil.example.com` matches as a phrase.
+    /// Searches every report, best BM25 score first (benchmarks and tests; the secretariat
+    /// gets the same through the read path). Outputs search through
+    /// `council::read::ReadPath::search`, which filters by what their viewer may see.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(Seq, f32)>, IndexError> {
+        Ok(self
+            .search_visible(query, &DocFilter::Any, Ranking::Relevance, limit)?
+            .into_iter()
+            .map(|(seq, score)| (seq, score.unwrap_or(0.0)))
+            .collect())
+    }
+
+    /// Searches titles, descriptions, observable values and tags among the documents that
+    /// `filter` admits; returns report sequence numbers, in `ranking` order, with their
+    /// BM25 scores under [`Ranking::Relevance`]. Query syntax is tantivy's (`a AND b`,
+    /// `"phrase"`, `title:word`) over the fields of [`SEARCH_FIELDS`] only; an observable
+    /// value such as `evil.example.com` matches exactly, else as a phrase.
+    ///
+    /// The filter is a clause of the query itself: documents it rejects are never matched,
+    /// so they take no part in the limit, the exact-match fallback or the order.
+    pub fn search_visible(
+        &self,
+        query: &str,
+        filter: &DocFilter,
+        ranking: Ranking,
+        limit: usize,
+    ) -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
         let f = self.fields;
-        let parser = QueryParser::for_index(
-            &self.index,
-            vec![f.title, f.description, f.observables, f.tags],
-        );
+        if query.trim().is_empty() {
+            return Err(IndexError::Query("the query is empty".into()));
+        }
+        // A query that is one observable value (pasted from an alert) is answered from the
+        // exact `kind:value` terms: as a phrase over the value's tokens it would walk the
+        // posting lists of tokens every value shares (`com`, `http`, ...), the slowest
+        // searches at a million reports. Only when no visible report holds it exactly does
+        // the value run as a phrase (it also finds the value inside longer ones, e.g. as a
+        // subdomain).
+        let keys = exact_observable_keys(query);
+        let text = if keys.is_empty() {
+            check_fields(query)?;
+            query.to_string()
+        } else {
+            // The value as one phrase: unquoted, `http://x` would read as a field `http`.
+            format!("\"{}\"", query.trim().trim_matches('"'))
+        };
         // Words are all required, as an analyst typing "loader ransomware" means (and as
         // search engines do); `OR` asks for either. Requiring every word also lets the
         // scorer skip documents that lack the rarest word instead of scoring the union of
         // posting lists that, for common words, hold most of a million reports.
-        let mut parser = parser;
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![f.title, f.description, f.observables, f.tags],
+        );
         parser.set_conjunction_by_default();
-        let (q, errors) = parser.parse_query_lenient(query);
-        if let Some(e) = errors.first() {
-            // Lenient parsing already recovered; only a query that became empty is an error.
-            if query.trim().is_empty() {
-                return Err(IndexError::Query(e.to_string()));
+        let (q, _errors) = parser.parse_query_lenient(&text);
+        let Some(visible) = self.filter_query(filter) else {
+            return Ok(Vec::new());
+        };
+        let filtered = |q: Box<dyn Query>| -> Box<dyn Query> {
+            match &visible {
+                None => q,
+                Some(v) => Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, q),
+                    // Scores come from the user's query alone.
+                    (
+                        Occur::Must,
+                        Box::new(ConstScoreQuery::new(v.box_clone(), 0.0)),
+                    ),
+                ])),
             }
-        }
+        };
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(limit.max(1)).order_by_score();
-        // A query that is one observable value (pasted from an alert) is answered from the
-        // exact `kind:value` terms: as a phrase over the value's tokens it would walk the
-        // posting lists of tokens every value shares (`com`, `http`, ...), the slowest
-        // searches at a million reports. Only when no report holds it exactly does the text
-        // query run (it also finds the value inside longer ones, e.g. as a subdomain).
-        let keys = exact_observable_keys(query);
+        let run = |q: &dyn Query| -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
+            let top = TopDocs::with_limit(limit.max(1));
+            match ranking {
+                Ranking::Relevance => {
+                    let hits = searcher.search(q, &top.order_by_score())?;
+                    Ok(self
+                        .seqs(&searcher, hits)?
+                        .into_iter()
+                        .map(|(seq, score)| (seq, Some(score)))
+                        .collect())
+                }
+                Ranking::Newest => {
+                    let hits = searcher.search(q, &top.order_by_u64_field("seq", Order::Desc))?;
+                    Ok(hits
+                        .into_iter()
+                        .filter_map(|(seq, _)| Some((Seq(seq?), None)))
+                        .collect())
+                }
+            }
+        };
         if !keys.is_empty() {
             let exact = BooleanQuery::new(
                 keys.iter()
@@ -217,13 +298,63 @@ impl ReportIndex {
                     })
                     .collect(),
             );
-            let hits = searcher.search(&exact, &top)?;
+            let hits = run(filtered(Box::new(exact)).as_ref())?;
             if !hits.is_empty() {
-                return self.seqs(&searcher, hits);
+                return Ok(hits);
             }
         }
-        let hits = searcher.search(&q, &top)?;
-        self.seqs(&searcher, hits)
+        run(filtered(q).as_ref())
+    }
+
+    /// The tantivy form of a visibility filter: `None` inside when it admits everything,
+    /// `None` outside when it admits nothing.
+    #[allow(clippy::option_option)]
+    fn filter_query(&self, filter: &DocFilter) -> Option<Option<Box<dyn Query>>> {
+        match filter.clone().simplified() {
+            DocFilter::Any => Some(None),
+            DocFilter::Nothing => None,
+            other => Some(Some(self.to_query(&other))),
+        }
+    }
+
+    fn to_query(&self, filter: &DocFilter) -> Box<dyn Query> {
+        let f = self.fields;
+        let term = |field: Field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        match filter {
+            DocFilter::Any => Box::new(AllQuery),
+            DocFilter::Nothing => Box::new(EmptyQuery),
+            DocFilter::Class {
+                submission,
+                tlp,
+                scope,
+            } => term(f.class, &class_key(*submission, *tlp, *scope)),
+            DocFilter::ProvidedBy(m) => term(f.provider, &m.0),
+            DocFilter::Recipient(m) => term(f.recipient, &m.0),
+            DocFilter::Released(seqs) => Box::new(TermSetQuery::new(
+                seqs.iter().map(|s| Term::from_field_u64(f.seq, s.0)),
+            )),
+            DocFilter::And(parts) => Box::new(BooleanQuery::new(
+                parts
+                    .iter()
+                    .map(|p| (Occur::Must, self.to_query(p)))
+                    .collect(),
+            )),
+            DocFilter::Or(parts) => Box::new(BooleanQuery::new(
+                parts
+                    .iter()
+                    .map(|p| (Occur::Should, self.to_query(p)))
+                    .collect(),
+            )),
+            DocFilter::Not(inner) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+                (Occur::MustNot, self.to_query(inner)),
+            ])),
+        }
     }
 
     fn seqs(
@@ -255,6 +386,140 @@ impl ReportIndex {
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+}
+
+/// How hits are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranking {
+    /// BM25, best first. Its statistics (document frequencies, average lengths) are those of
+    /// the whole index, hidden documents included: only for a viewer who sees everything.
+    Relevance,
+    /// Newest first by store order (the order reports were received), which no other
+    /// document can change: for every viewer who does not see everything.
+    Newest,
+}
+
+/// A condition on the facts of a report that visibility depends on, evaluated by the index
+/// inside the query. The index does not decide who sees what: the council builds the
+/// filter from its policy (`council::read::search`) and the index only evaluates it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocFilter {
+    /// Every document.
+    Any,
+    /// No document.
+    Nothing,
+    /// Documents of one static class: a member's submission or a feed item, with this TLP
+    /// and sharing scope.
+    Class {
+        submission: bool,
+        tlp: Tlp,
+        scope: Option<Scope>,
+    },
+    /// Submissions of this member.
+    ProvidedBy(MemberId),
+    /// TLP:RED reports naming this member as a recipient.
+    Recipient(MemberId),
+    /// Reports with these sequence numbers (the released ones: release changes over time,
+    /// so it is not indexed but read from the store for each search).
+    Released(Arc<[Seq]>),
+    And(Vec<DocFilter>),
+    Or(Vec<DocFilter>),
+    Not(Box<DocFilter>),
+}
+
+impl DocFilter {
+    /// The same filter with constants folded away (`Any`/`Nothing` only at the top).
+    pub fn simplified(self) -> DocFilter {
+        match self {
+            DocFilter::And(parts) => {
+                let mut out = Vec::new();
+                for p in parts.into_iter().map(DocFilter::simplified) {
+                    match p {
+                        DocFilter::Any => {}
+                        DocFilter::Nothing => return DocFilter::Nothing,
+                        p => out.push(p),
+                    }
+                }
+                match out.len() {
+                    0 => DocFilter::Any,
+                    1 => out.pop().unwrap_or(DocFilter::Any),
+                    _ => DocFilter::And(out),
+                }
+            }
+            DocFilter::Or(parts) => {
+                let mut out = Vec::new();
+                for p in parts.into_iter().map(DocFilter::simplified) {
+                    match p {
+                        DocFilter::Any => return DocFilter::Any,
+                        DocFilter::Nothing => {}
+                        p => out.push(p),
+                    }
+                }
+                match out.len() {
+                    0 => DocFilter::Nothing,
+                    1 => out.pop().unwrap_or(DocFilter::Nothing),
+                    _ => DocFilter::Or(out),
+                }
+            }
+            DocFilter::Not(inner) => match inner.simplified() {
+                DocFilter::Any => DocFilter::Nothing,
+                DocFilter::Nothing => DocFilter::Any,
+                p => DocFilter::Not(Box::new(p)),
+            },
+            DocFilter::Released(seqs) if seqs.is_empty() => DocFilter::Nothing,
+            other => other,
+        }
+    }
+}
+
+/// The indexed term of a report's static class ([`DocFilter::Class`]).
+fn class_key(submission: bool, tlp: Tlp, scope: Option<Scope>) -> String {
+    format!(
+        "{}|{}|{}",
+        if submission {
+            "submission"
+        } else {
+            "feed_item"
+        },
+        tlp.as_str(),
+        scope.map_or("none", Scope::as_str)
+    )
+}
+
+/// Refuses a query that names a field outside [`SEARCH_FIELDS`] (`tlp:red`, `seq:12`, or
+/// `http:` of an unquoted URL inside a longer query), naming the field.
+fn check_fields(query: &str) -> Result<(), IndexError> {
+    use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
+    fn walk(ast: &UserInputAst, out: &mut Vec<String>) {
+        match ast {
+            UserInputAst::Clause(clauses) => clauses.iter().for_each(|(_, a)| walk(a, out)),
+            UserInputAst::Boost(a, _) => walk(a, out),
+            UserInputAst::Leaf(leaf) => {
+                let field = match leaf.as_ref() {
+                    UserInputLeaf::Literal(l) => l.field_name.clone(),
+                    UserInputLeaf::All => None,
+                    UserInputLeaf::Range { field, .. }
+                    | UserInputLeaf::Set { field, .. }
+                    | UserInputLeaf::Regex { field, .. } => field.clone(),
+                    UserInputLeaf::Exists { field } => Some(field.clone()),
+                };
+                out.extend(field);
+            }
+        }
+    }
+    let (ast, _) = tantivy::query_grammar::parse_query_lenient(query);
+    let mut fields = Vec::new();
+    walk(&ast, &mut fields);
+    match fields
+        .into_iter()
+        .find(|f| !SEARCH_FIELDS.contains(&f.as_str()))
+    {
+        None => Ok(()),
+        Some(field) => Err(IndexError::Query(format!(
+            "unknown search field `{field}`: the fields are {} (quote a value that holds a colon)",
+            SEARCH_FIELDS.join(", ")
+        ))),
     }
 }
 
@@ -329,6 +594,14 @@ impl Indexer {
         }
         for tag in &d.tags {
             document.add_text(f.tags, tag);
+        }
+        let submission = matches!(report.origin, Origin::Submission { .. });
+        document.add_text(f.class, class_key(submission, d.tlp, d.scope));
+        if let Origin::Submission { member } = &report.origin {
+            document.add_text(f.provider, &member.0);
+        }
+        for r in &d.recipients {
+            document.add_text(f.recipient, &r.0);
         }
         // A report is immutable, but a crash between add and commit may replay it.
         self.writer
@@ -421,6 +694,30 @@ mod tests {
         assert!(exact_observable_keys("phishing").is_empty());
         assert!(exact_observable_keys("evil.example.com AND phishing").is_empty());
         assert!(exact_observable_keys("\"\"").is_empty());
+    }
+
+    #[test]
+    fn queries_may_name_the_documented_fields_only() {
+        for ok in [
+            "loader",
+            "title:loader AND tags:apt",
+            "description:\"two words\" OR observables:evil.example",
+            "\"http://evil.example/x\" loader",
+        ] {
+            assert!(check_fields(ok).is_ok(), "{ok}");
+        }
+        for (bad, field) in [
+            ("tlp:red", "tlp"),
+            ("loader AND seq:[0 TO 10]", "seq"),
+            ("provider:m001", "provider"),
+            ("class:*", "class"),
+            ("http://evil.example/x loader", "http"),
+        ] {
+            let Err(IndexError::Query(m)) = check_fields(bad) else {
+                panic!("{bad} accepted");
+            };
+            assert!(m.contains(&format!("`{field}`")), "{bad}: {m}");
+        }
     }
 
     #[test]

@@ -46,26 +46,7 @@ pub const MISP_EVENTS_PER_POLL: usize = 200;
 /// Redirects followed per request; feeds that need more are misconfigured.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// What musubi remembers about a feed between polls.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct FeedState {
-    /// Validator for `If-None-Match`.
-    pub etag: Option<String>,
-    /// Validator for `If-Modified-Since` (HTTP date as the server sent it; for `file://`
-    /// feeds the file's modification time).
-    pub last_modified: Option<String>,
-    /// Failures since the last success; drives the backoff.
-    pub consecutive_failures: u32,
-    /// No attempt before this time (set after a failure).
-    pub next_attempt_after: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
-    /// Display text of the last failure, cleared by a success.
-    pub last_error: Option<String>,
-    /// Reports parsed on the last successful poll that returned content.
-    pub items_added: u64,
-    /// Format-specific position (MISP feeds: the newest event timestamp fetched).
-    pub cursor: Option<String>,
-}
+pub use crate::store::feeds::FeedState;
 
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
@@ -761,6 +742,29 @@ pub async fn run_scheduler<S, Fut>(
     }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+}
+
+/// The saved state of one feed (validators, cursor, failures); the default for a feed
+/// never polled.
+pub async fn load_state(
+    store: &crate::store::Store,
+    feed: &str,
+) -> crate::store::Result<FeedState> {
+    let feed = feed.to_string();
+    store
+        .read_async(move |c| crate::store::feeds::load_state(c, &feed))
+        .await
+}
+
+/// The saved state of every feed, by name (the scheduler's start).
+pub async fn load_states(
+    store: &crate::store::Store,
+) -> crate::store::Result<std::collections::HashMap<String, FeedState>> {
+    Ok(store
+        .read_async(crate::store::feeds::all_states)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Stores what one poll brought as feed items (deduplicated by item id and content) and

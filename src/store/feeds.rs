@@ -3,11 +3,32 @@
 //! The poller is pure (state in, state out); the daemon loads the state at start-up and
 //! saves the state each poll returns, through the writer.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
 use crate::config::feeds::redact_text;
-use crate::sources::feeds::FeedState;
+
+/// What musubi remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FeedState {
+    /// Validator for `If-None-Match`.
+    pub etag: Option<String>,
+    /// Validator for `If-Modified-Since` (HTTP date as the server sent it; for `file://`
+    /// feeds the file's modification time).
+    pub last_modified: Option<String>,
+    /// Failures since the last success; drives the backoff.
+    pub consecutive_failures: u32,
+    /// No attempt before this time (set after a failure).
+    pub next_attempt_after: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Display text of the last failure, cleared by a success.
+    pub last_error: Option<String>,
+    /// Reports parsed on the last successful poll that returned content.
+    pub items_added: u64,
+    /// Format-specific position (MISP feeds: the newest event timestamp fetched).
+    pub cursor: Option<String>,
+}
 
 /// The saved state of `feed`, or the default (never polled) state.
 pub fn load_state(conn: &Connection, feed: &str) -> Result<FeedState> {

@@ -292,19 +292,15 @@ pub struct ImportSummary {
 /// The actor recorded for changes made by a roster import.
 pub const ROSTER_IMPORT_ACTOR: &str = "roster-import";
 
-/// Imports roster entries: new ids are added as approved members with the class
-/// `class_of` gives; known ids get the roster's name, category and sector but keep their
-/// class, status and cohort (the secretariat may have changed them since). The roster does
-/// not say which intake period a member joined in, so imported members have no cohort.
-pub fn import_roster(
-    conn: &Connection,
-    entries: &[crate::council::roster::RosterEntry],
-    class_of: fn(&crate::council::roster::RosterEntry) -> MemberClass,
-) -> Result<ImportSummary> {
+/// Imports the roster's members (the council has read the roster file and chosen each new
+/// member's class): new ids are added as approved members; known ids get the roster's name,
+/// category and sector but keep their class, status and cohort (the secretariat may have
+/// changed them since). The roster does not say which intake period a member joined in, so
+/// imported members have no cohort.
+pub fn import_roster(conn: &Connection, members: &[Member]) -> Result<ImportSummary> {
     let now = Utc::now();
     let mut summary = ImportSummary::default();
-    for entry in entries {
-        let member = entry.to_member(class_of);
+    for member in members {
         match find_by_id(conn, &member.id)? {
             Some(old) => {
                 if old.name == member.name
@@ -531,7 +527,6 @@ pub fn list_with_status(conn: &Connection) -> Result<Vec<(Member, MemberStatus)>
 #[cfg(test)]
 mod lifecycle_tests {
     use super::*;
-    use crate::council::roster;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -539,18 +534,32 @@ mod lifecycle_tests {
         conn
     }
 
-    fn roster() -> Vec<roster::RosterEntry> {
-        roster::parse(include_bytes!(
+    /// The real roster as plain members (the council reads the roster format; the store
+    /// only stores what it is given), all general.
+    fn roster() -> Vec<Member> {
+        let entries: Vec<serde_json::Value> = serde_json::from_slice(include_bytes!(
             "../../tests/fixtures/council/roster-2020-06-05.json"
         ))
-        .unwrap()
+        .unwrap();
+        entries
+            .iter()
+            .map(|e| {
+                member(
+                    MemberId(e["id"].as_str().unwrap().into()),
+                    e["name_ja"].as_str().unwrap(),
+                    MemberClass::General,
+                    e["sector"].as_str().map(|s| s.parse().unwrap()),
+                    e["category"].as_str().map(|c| c.parse().unwrap()),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn roster_import_is_idempotent_and_keeps_undisclosed_ids() {
         let conn = db();
         let entries = roster();
-        let s = import_roster(&conn, &entries, roster::default_class).unwrap();
+        let s = import_roster(&conn, &entries).unwrap();
         assert_eq!(
             s,
             ImportSummary {
@@ -559,7 +568,7 @@ mod lifecycle_tests {
                 unchanged: 0
             }
         );
-        let s = import_roster(&conn, &entries, roster::default_class).unwrap();
+        let s = import_roster(&conn, &entries).unwrap();
         assert_eq!(
             s,
             ImportSummary {
@@ -572,14 +581,14 @@ mod lifecycle_tests {
         assert_eq!(all.len(), 225);
         let undisclosed: Vec<_> = all
             .iter()
-            .filter(|(m, _)| m.name == roster::UNDISCLOSED_NAME)
+            .filter(|(m, _)| m.name == "【非公表】")
             .map(|(m, _)| m.id.0.as_str())
             .collect();
         assert_eq!(undisclosed, ["m075", "m190", "m225"]);
         assert!(all.iter().all(|(_, s)| *s == MemberStatus::Approved));
         // A class changed by the secretariat survives a re-import.
         set_class(&conn, &MemberId("m121".into()), MemberClass::Class1).unwrap();
-        import_roster(&conn, &entries, roster::default_class).unwrap();
+        import_roster(&conn, &entries).unwrap();
         assert_eq!(
             find(&conn, "m121").unwrap().unwrap().class,
             MemberClass::Class1

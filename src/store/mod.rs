@@ -10,6 +10,7 @@ mod error;
 pub mod feeds;
 pub mod mail;
 pub mod members;
+pub mod pins;
 pub mod releases;
 pub mod reports;
 mod schema;
@@ -57,6 +58,9 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         let mut conn = writer::open_write_connection(&path)?;
         migrate(&mut conn, &path)?;
+        let id_secret = id_secret(&conn)?;
+        // The first store a process opens is its council (`council::read::ids`).
+        let _ = PROCESS_ID_SECRET.set(id_secret);
         let (writer, handle) = StoreWriter::spawn(conn)?;
         Ok(Store {
             path,
@@ -144,6 +148,27 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tracing::info!(version = i + 1, "Applied store migration.");
     }
     Ok(())
+}
+
+static PROCESS_ID_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+
+/// The id secret of the first store this process opened: the key of member-facing ids for
+/// every view built in the process, whether or not it runs a read path (CLI exports, digests).
+pub(in crate::engine) fn process_id_secret() -> Option<[u8; 32]> {
+    PROCESS_ID_SECRET.get().copied()
+}
+
+/// Reads the id secret (migration 7).
+pub(in crate::engine) fn id_secret(conn: &Connection) -> Result<[u8; 32]> {
+    let hex_value: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'id_secret'", [], |r| {
+            r.get(0)
+        })?;
+    let bytes = hex::decode(hex_value.trim())
+        .map_err(|e| StoreError::Corrupt(format!("id secret: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("id secret: not 32 bytes".into()))
 }
 
 /// Time stamps are stored as RFC 3339 text in UTC, which sorts correctly as text.

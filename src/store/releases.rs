@@ -69,6 +69,18 @@ pub fn is_released(conn: &Connection, seq: Seq) -> Result<bool> {
         .query_row([seq.0 as i64], |r| r.get(0))?)
 }
 
+/// Every released report, in store order (the search filter of class 2 and general members
+/// and of audiences).
+pub fn all_released(conn: &Connection) -> Result<Vec<Seq>> {
+    let mut stmt = conn.prepare_cached("SELECT seq FROM released_reports ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(Seq(row? as u64));
+    }
+    Ok(out)
+}
+
 /// The released ones among `seqs`.
 pub fn released(conn: &Connection, seqs: &[Seq]) -> Result<HashSet<Seq>> {
     let mut out = HashSet::new();

@@ -227,4 +227,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, batch, member_id)
     ) WITHOUT ROWID;
     "#,
+    // 8: the council's secret for member-facing ids (`council::read::ids`): 32 random bytes
+    // made once, kept with the data they protect (a restored store keeps its ids). SQLite's
+    // randomblob is a CSPRNG (ChaCha20) seeded from the operating system.
+    r#"
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('id_secret', lower(hex(randomblob(32))));
+    "#,
 ];

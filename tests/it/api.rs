@@ -71,7 +71,8 @@ async fn submission_is_searchable_and_correlated() {
         .to_string();
     assert_eq!(c1, c2, "reports sharing a sha256 are one campaign");
     assert_ne!(c1, c3, "an unrelated report is its own campaign");
-    assert!(c1.starts_with("C-") && c1.len() == 11, "{c1}");
+    // Members are shown opaque ids (`C-` + 13 base32 characters), never `C-YYYY-NNNN`.
+    assert!(c1.starts_with("C-") && c1.len() == 15, "{c1}");
 
     // The report, normalised, with its campaign.
     let (status, report) = a.get(&daemon.url(&format!("/api/v1/reports/{id1}"))).await;

@@ -708,7 +708,19 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        for id in &all_ids {
+        // The member names campaigns by the opaque ids it is shown; the secretariat's
+        // internal ids (the red campaign's among them) are "not found" for it.
+        let (_, mine) = Client::new(&general)
+            .get(&daemon.url("/api/v1/campaigns"))
+            .await;
+        let member_ids: Vec<String> = mine["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(member_ids.len(), 1, "{mine}");
+        for id in member_ids.iter().chain(&all_ids) {
             pages.push(format!("/console/campaigns/{id}"));
             pages.push(format!("/console/campaigns/{id}/observables.csv"));
         }
@@ -727,9 +739,9 @@ async fn general_member_sees_no_provider_and_nothing_above_their_tlp() {
             visible_titles += usize::from(html.contains("Amber loader beacon"));
         }
         // The dashboard, the loader search and the campaign page show the amber report;
-        // the red campaign's page and CSV are "not found".
+        // the pages and CSVs under internal ids (both campaigns) are "not found".
         assert_eq!(visible_titles, 3, "{lang}");
-        assert_eq!(hidden_pages, 2, "{lang}");
+        assert_eq!(hidden_pages, 4, "{lang}");
 
         // A general member cannot record a disposition, even with a valid CSRF token.
         let (status, _) = g

@@ -270,7 +270,7 @@ async fn sightings_and_answers_only_for_what_the_member_sees_and_within_bounds()
 /// current day, and last month's undecided hidden campaign was counted for it.
 #[tokio::test(flavor = "multi_thread")]
 async fn members_get_published_statistics_of_closed_months_only() {
-    use musubi::model::{MemberId, Origin, ReportDraft, Tlp};
+    use musubi::model::{MemberId, ReportDraft, Tlp};
 
     let data = DataDir::new();
     data.cli(&["member", "import", ROSTER]);
@@ -284,21 +284,18 @@ async fn members_get_published_statistics_of_closed_months_only() {
     let path = data.path().to_path_buf();
     std::thread::spawn(move || {
         let store = musubi::store::Store::open(&path).expect("open store");
-        store
-            .writer()
-            .write_blocking(move |conn| {
-                let mut draft = ReportDraft::new("Last month's loader", Tlp::Amber);
-                draft.description = "hidden".into();
-                musubi::store::reports::insert(
-                    conn,
-                    &Origin::Submission {
-                        member: MemberId("m150".into()),
-                    },
-                    &draft,
-                    when,
-                )?;
-                Ok(())
-            })
+        let mut draft = ReportDraft::new("Last month's loader", Tlp::Amber);
+        draft.description = "hidden".into();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(musubi::sources::submission::store(
+                &store,
+                &MemberId("m150".into()),
+                vec![draft],
+                when,
+            ))
             .expect("insert");
         store.close();
     })

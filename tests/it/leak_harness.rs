@@ -846,6 +846,54 @@ struct World {
     /// Failures found while playing (setup that the daemon refused, probes).
     notes: Vec<String>,
     tokens: BTreeMap<Role, String>,
+    /// The council's id key, read from the world's store: `ids` and `campaign_of` hold
+    /// internal ids, and every viewer here (members, the public, the webhook audience) names
+    /// reports and campaigns by their opaque ids.
+    key: musubi::council::read::ids::IdKey,
+}
+
+impl World {
+    /// A report's id as the viewers here are shown it (internal `R-<seq>` → opaque).
+    fn shown_report(&self, id: &str) -> String {
+        match id.parse::<musubi::model::ReportId>() {
+            Ok(r) => self.key.opaque_report(r),
+            Err(()) => id.to_string(),
+        }
+    }
+
+    /// A campaign's id as the viewers here are shown it.
+    fn shown_campaign(&self, id: &str) -> String {
+        match id.parse::<musubi::model::CampaignId>() {
+            Ok(c) => self.key.opaque_campaign(c),
+            Err(_) => id.to_string(),
+        }
+    }
+
+    /// The internal form of an id a submitter was answered with (opaque).
+    fn internal_report(&self, id: &str) -> String {
+        self.key
+            .report_of(id)
+            .map_or_else(|| id.to_string(), |r| r.to_string())
+    }
+}
+
+/// The council's id key of the store in `dir` (its secret, made by a migration).
+fn council_key(dir: &std::path::Path) -> musubi::council::read::ids::IdKey {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join(musubi::store::DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the store");
+    let secret: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'id_secret'", [], |r| {
+            r.get(0)
+        })
+        .expect("id secret");
+    let secret: [u8; 32] = hex::decode(secret)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    musubi::council::read::ids::IdKey::new(&secret)
 }
 
 fn http() -> reqwest::Client {
@@ -976,7 +1024,7 @@ async fn submit_fact(
         .post_json(&daemon.url("/api/v1/reports?wait=campaign"), &body)
         .await;
     assert_eq!(status, 201, "submission {}: {answer}", f.label);
-    let id = answer["reports"][0]["id"].as_str().unwrap().to_string();
+    let id = world.internal_report(answer["reports"][0]["id"].as_str().unwrap());
     world.ids.insert(f.label.clone(), id.clone());
     world.released.entry(f.label.clone()).or_insert(false);
     match f.release {
@@ -1105,6 +1153,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         outputs: BTreeMap::new(),
         notes: Vec::new(),
         tokens: tokens.clone(),
+        key: council_key(data.path()),
     };
     for (label, id) in imported {
         world.released.insert(label.clone(), false);
@@ -1339,18 +1388,22 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             if let Some(id) = world.ids.get(&f.label) {
                 out.insert(
                     format!("report[{}]", f.label),
-                    get(format!("/api/v1/reports/{id}")).await,
+                    get(format!("/api/v1/reports/{}", world.shown_report(id))).await,
                 );
             }
         }
         let next = world.ids.len() + 1;
         out.insert(
             "report[absent-next]".into(),
-            get(format!("/api/v1/reports/R-{next}")).await,
+            get(format!(
+                "/api/v1/reports/{}",
+                world.shown_report(&format!("R-{next}"))
+            ))
+            .await,
         );
         out.insert(
             "report[absent-far]".into(),
-            get("/api/v1/reports/R-99999".into()).await,
+            get(format!("/api/v1/reports/{}", world.shown_report("R-99999"))).await,
         );
         // Campaigns: the list at several limits, each campaign the viewer lists, each campaign
         // known to anyone, and an absent one.
@@ -1380,13 +1433,17 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             if let Some(c) = world.campaign_of.get(&f.label) {
                 out.insert(
                     format!("campaign[of {}]", f.label),
-                    get(format!("/api/v1/campaigns/{c}")).await,
+                    get(format!("/api/v1/campaigns/{}", world.shown_campaign(c))).await,
                 );
             }
         }
         out.insert(
             "campaign[absent]".into(),
-            get("/api/v1/campaigns/C-2099-0999".into()).await,
+            get(format!(
+                "/api/v1/campaigns/{}",
+                world.shown_campaign("C-2099-0999")
+            ))
+            .await,
         );
         // Search: every title word and every value of W; query-language probes; limits.
         for t in &search_terms {
@@ -1725,7 +1782,7 @@ fn normalise(text: &str) -> String {
     static IDS: OnceLock<Regex> = OnceLock::new();
     let ids = IDS.get_or_init(|| {
         Regex::new(
-            r"R-\d+|C-\d{4}-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            r"R-[a-p][a-z2-7]{12}|C-[a-p][a-z2-7]{12}|R-\d+|C-\d{4}-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         )
         .unwrap()
     });

@@ -16,14 +16,16 @@ use musubi::config::mail::Language;
 use musubi::correlate::CampaignSet;
 use musubi::correlate::catchup::Correlator;
 use musubi::council::ReadPath;
+use musubi::council::commands;
 use musubi::model::{
-    Category, Member, MemberClass, MemberId, Observable, ObservableKind, Origin, ReportDraft,
-    Sector, Seq, Tlp,
+    Category, Member, MemberClass, MemberId, Observable, ObservableKind, ReportDraft, Sector, Seq,
+    Tlp,
 };
 use musubi::outputs::mail::digest::{self, RunOptions};
 use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::sources::submission;
+use musubi::store::Store;
 use musubi::store::mail::Contact;
-use musubi::store::{self, Store};
 
 use crate::util::{Daemon, DataDir, wait_current};
 
@@ -189,11 +191,7 @@ pub(crate) async fn add_member(
         email: email.clone(),
         language: lang.as_str().into(),
     };
-    store
-        .writer()
-        .write(move |conn| store::members::add(conn, &m))
-        .await
-        .unwrap();
+    store.writer().run(commands::enrol(m)).await.unwrap();
     store.mail().set_contact(c).await.unwrap();
     email
 }
@@ -210,19 +208,21 @@ pub(crate) async fn report(
     for (k, v) in obs {
         d.push_observable(Observable::parse(*k, v).unwrap(), None);
     }
-    let origin = Origin::Submission {
-        member: MemberId(member.into()),
-    };
+    // Released at once: these tests are about mail, not tiered release.
+    let seq = submission::store(store, &MemberId(member.into()), vec![d], at)
+        .await
+        .unwrap()[0]
+        .0;
     store
         .writer()
-        .write(move |conn| {
-            // Released at once: these tests are about mail, not tiered release.
-            let seq = store::reports::insert(conn, &origin, &d, at)?.id().0;
-            store::releases::release_report(conn, seq, "test-secretariat", at)?;
-            Ok(seq)
-        })
+        .run(commands::release_reports(
+            vec![seq],
+            "test-secretariat".into(),
+            at,
+        ))
         .await
-        .unwrap()
+        .unwrap();
+    seq
 }
 
 /// The read path over one campaign snapshot, as the CLI builds it.
@@ -328,7 +328,12 @@ async fn digest_follows_the_policy_per_recipient() {
     .await;
     let set = campaigns(&store);
     assert_eq!(set.campaigns.len(), 1);
-    let cid = set.campaigns[0].id.to_string();
+    // Members are shown the campaign's opaque id (`council::read::ids`).
+    let cid = musubi::council::read::ids::campaign(
+        &musubi::council::Viewer::member(MemberId("m001".into()), MemberClass::Class1),
+        set.campaigns[0].id,
+    )
+    .to_string();
     let mailer = Mailer::new(
         cfg.mail.smtp.as_ref().unwrap(),
         Arc::new(MailStats::default()),

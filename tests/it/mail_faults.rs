@@ -16,14 +16,15 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use musubi::config::Config;
 use musubi::correlate::catchup::Correlator;
 use musubi::council::ReadPath;
+use musubi::council::commands;
 use musubi::model::{
-    Category, Member, MemberClass, MemberId, Observable, ObservableKind, Origin, ReportDraft, Tlp,
+    Category, Member, MemberClass, MemberId, Observable, ObservableKind, ReportDraft, Tlp,
 };
 use musubi::outputs::mail::digest::{self, RunOptions};
 use musubi::outputs::mail::render::message_id;
 use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::store::Store;
 use musubi::store::mail::Contact;
-use musubi::store::{self, Store};
 
 use crate::util::{Client, Daemon, DataDir, submission};
 
@@ -239,31 +240,32 @@ fn email(id: &str) -> String {
 async fn store_with_digest_due(now: DateTime<Utc>) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
+    for (i, id) in RECIPIENTS.iter().enumerate() {
+        let m = Member {
+            id: MemberId((*id).into()),
+            name: format!("Member {i}"),
+            category: Category::Other,
+            sector: None,
+            class: MemberClass::Class1,
+        };
+        store.writer().run(commands::enrol(m)).await.unwrap();
+    }
+    let mut d = ReportDraft::new("phishing wave", Tlp::Green);
+    d.push_observable(
+        Observable::parse(ObservableKind::Domain, "login-portal.example").unwrap(),
+        None,
+    );
+    let at = now - chrono::Duration::hours(1);
+    let seqs = musubi::sources::submission::store(&store, &MemberId("m001".into()), vec![d], at)
+        .await
+        .unwrap();
     store
         .writer()
-        .write(move |conn| {
-            for (i, id) in RECIPIENTS.iter().enumerate() {
-                let m = Member {
-                    id: MemberId((*id).into()),
-                    name: format!("Member {i}"),
-                    category: Category::Other,
-                    sector: None,
-                    class: MemberClass::Class1,
-                };
-                store::members::add(conn, &m)?;
-            }
-            let mut d = ReportDraft::new("phishing wave", Tlp::Green);
-            d.push_observable(
-                Observable::parse(ObservableKind::Domain, "login-portal.example").unwrap(),
-                None,
-            );
-            let origin = Origin::Submission {
-                member: MemberId("m001".into()),
-            };
-            let at = now - chrono::Duration::hours(1);
-            let seq = store::reports::insert(conn, &origin, &d, at)?.id().0;
-            store::releases::release_report(conn, seq, "test-secretariat", at)
-        })
+        .run(commands::release_reports(
+            seqs.into_iter().map(|r| r.0).collect(),
+            "test-secretariat".into(),
+            at,
+        ))
         .await
         .unwrap();
     for id in RECIPIENTS {

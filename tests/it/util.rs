@@ -327,24 +327,14 @@ pub fn release_all(data: &DataDir) {
 fn release_all_in(path: &Path) {
     use musubi::model::Seq;
     let store = musubi::store::Store::open(path).expect("open store");
+    let last = *store.writer().committed().borrow();
     store
         .writer()
-        .write_blocking(|conn| {
-            let last = musubi::store::reports::last_seq(conn)?;
-            let released = musubi::store::releases::released(
-                conn,
-                &(1..=last.0).map(Seq).collect::<Vec<_>>(),
-            )?;
-            for seq in (1..=last.0).map(Seq).filter(|s| !released.contains(s)) {
-                musubi::store::releases::release_report(
-                    conn,
-                    seq,
-                    "test-secretariat",
-                    chrono::Utc::now(),
-                )?;
-            }
-            Ok(())
-        })
+        .run_blocking(musubi::council::commands::release_reports(
+            (1..=last.0).map(Seq).collect(),
+            "test-secretariat".into(),
+            chrono::Utc::now(),
+        ))
         .expect("release");
     store.close();
 }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::ids::{self, ShownCampaignId};
+use super::search::SearchError;
 use super::{Page, ReadPath, Result, Viewer};
 use crate::council::review::{self, DispositionRecord, Pin};
 use crate::council::{CampaignView, ReportSummary, ReportView};
@@ -101,7 +103,7 @@ impl ReadPath {
         let views = self.all_campaigns(viewer).await?;
         let items: Vec<(CampaignId, Vec<String>, DateTime<Utc>)> = views
             .iter()
-            .map(|v| (v.id, v.flags.clone(), v.last_seen))
+            .map(|v| (v.id.internal(), v.flags.clone(), v.last_seen))
             .collect();
         let entries = if viewer.is_secretariat() {
             self.read(move |conn| review::queue(conn, &items)).await?
@@ -109,7 +111,7 @@ impl ReadPath {
             review::order(&items)
         };
         let mut by_id: HashMap<CampaignId, CampaignView> =
-            views.into_iter().map(|v| (v.id, v)).collect();
+            views.into_iter().map(|v| (v.id.internal(), v)).collect();
         Ok(entries
             .into_iter()
             .filter_map(|e| {
@@ -129,7 +131,7 @@ impl ReadPath {
         viewer: &Viewer,
         limit: usize,
         scan: u64,
-    ) -> Result<Vec<(ReportSummary, Option<CampaignId>)>> {
+    ) -> Result<Vec<(ReportSummary, Option<ShownCampaignId>)>> {
         let set = self.campaign_set();
         let viewer = viewer.clone();
         self.read(move |conn| {
@@ -141,7 +143,9 @@ impl ReadPath {
                 let seqs: Vec<Seq> = ((lo + 1)..=hi).rev().map(Seq).collect();
                 for meta in store::reports::metas(conn, &seqs)? {
                     if let Some(s) = viewer.report_summary(&meta) {
-                        let campaign = set.of_report(s.id.0).map(|c| c.id);
+                        let campaign = set
+                            .of_report(s.id.internal().0)
+                            .map(|c| ids::campaign(&viewer, c.id));
                         out.push((s, campaign));
                         if out.len() == limit {
                             break;
@@ -220,44 +224,23 @@ impl ReadPath {
         .await
     }
 
-    /// Full-text search for the console: the viewer's reports among the index's first
-    /// `hits` hits, each with its campaign. `Ok(Err(message))` for a query the index
-    /// refuses.
-    ///
-    /// Filtering after the index's limit is what #14 finding 6 describes; the search view
-    /// that filters inside the query replaces this body (one place).
+    /// Full-text search for the console: [`ReadPath::search`] (visibility inside the
+    /// query), each hit with its campaign. `Ok(Err(message))` for a query the index refuses.
     pub async fn console_search(
         &self,
         viewer: &Viewer,
         query: String,
         hits: usize,
-    ) -> Result<std::result::Result<Vec<(ReportSummary, Option<CampaignId>)>, String>> {
-        let Some(index) = self.index.clone() else {
-            return Ok(Ok(Vec::new()));
-        };
-        let found = match tokio::task::spawn_blocking(move || index.search(&query, hits)).await {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => return Ok(Err(e.to_string())),
-            Err(e) => return Ok(Err(format!("search failed: {e}"))),
-        };
-        let set = self.campaign_set();
-        let viewer = viewer.clone();
-        self.read(move |conn| {
-            let seqs: Vec<Seq> = found.iter().map(|(seq, _)| *seq).collect();
-            let metas: HashMap<Seq, _> = store::reports::metas(conn, &seqs)?
+    ) -> Result<std::result::Result<Vec<(ReportSummary, Option<ShownCampaignId>)>, String>> {
+        match self.search(viewer, &query, hits).await {
+            Ok(hits) => Ok(Ok(hits
                 .into_iter()
-                .map(|m| (m.id.0, m))
-                .collect();
-            Ok(Ok(seqs
-                .iter()
-                .filter_map(|seq| metas.get(seq))
-                .filter_map(|m| viewer.report_summary(m))
-                .map(|s| {
-                    let c = set.of_report(s.id.0).map(|c| c.id);
-                    (s, c)
-                })
-                .collect()))
-        })
-        .await
+                .map(|h| (h.report, h.campaign))
+                .collect())),
+            Err(SearchError::Query(m)) => Ok(Err(m)),
+            Err(SearchError::Unavailable) => Ok(Ok(Vec::new())),
+            Err(SearchError::Index(e)) => Ok(Err(e.to_string())),
+            Err(SearchError::Store(e)) => Err(e),
+        }
     }
 }

@@ -61,8 +61,28 @@ pub struct RequestWithProgress {
 /// campaign through the reports the member may see.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OpenRequest {
+    #[serde(serialize_with = "request_without_campaign")]
     pub request: FeedbackRequest,
+    /// Carries the campaign's id as the member is shown it (`ids`).
     pub campaign: CampaignView,
+}
+
+/// The request without its campaign field: the internal campaign id would count campaigns
+/// (#14 finding 7); the member finds the campaign, with its opaque id, beside the request.
+fn request_without_campaign<S: serde::Serializer>(
+    r: &FeedbackRequest,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(None)?;
+    m.serialize_entry("id", &r.id)?;
+    m.serialize_entry("question", &r.question)?;
+    m.serialize_entry("classes", &r.classes)?;
+    m.serialize_entry("created_at", &r.created_at)?;
+    if let Some(closed) = &r.closed_at {
+        m.serialize_entry("closed_at", closed)?;
+    }
+    m.end()
 }
 
 /// Whether the viewer may see some part of the campaign (it exists and holds at least one

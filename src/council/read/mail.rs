@@ -221,7 +221,11 @@ impl DigestWindow {
             .campaigns
             .iter()
             .filter_map(|(c, reports)| viewer.campaign_detail(c, reports, &self.released))
-            .filter(|v| v.reports.iter().any(|r| window.contains(&r.id.0)))
+            .filter(|v| {
+                v.reports
+                    .iter()
+                    .any(|r| window.contains(&r.id.internal().0))
+            })
             .collect();
         let failures = if viewer.is_secretariat() {
             self.failures

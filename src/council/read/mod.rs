@@ -24,8 +24,10 @@ mod council;
 mod exports;
 mod feeds;
 mod health;
+pub mod ids;
 mod mail;
 mod reports;
+mod search;
 mod secretariat;
 mod stats;
 
@@ -44,7 +46,9 @@ pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use exports::CampaignExport;
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
+pub use ids::{ShownCampaignId, ShownReportId};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
+pub use search::{SearchError, SearchHit};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.

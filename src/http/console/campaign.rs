@@ -34,12 +34,14 @@ async fn load(
     signed: &Signed,
     id: &str,
 ) -> Result<Option<CampaignPage>, Response> {
-    let Ok(id) = id.parse::<CampaignId>() else {
+    // Members name campaigns by their opaque ids (`council::read::ids`).
+    let viewer = signed.viewer();
+    let Some(id) = crate::council::read::ids::parse_campaign(&viewer, id) else {
         return Ok(None);
     };
     state
         .read
-        .campaign_page(&signed.viewer(), id)
+        .campaign_page(&viewer, id)
         .await
         .map_err(internal)
 }
@@ -69,7 +71,11 @@ pub async fn page(
     let CampaignPage { view, reports } = loaded;
 
     // Secretariat-only material: member names, sectors, dispositions, requests, history.
-    let review = match state.read.campaign_review(&signed.viewer(), view.id).await {
+    let review = match state
+        .read
+        .campaign_review(&signed.viewer(), view.id.internal())
+        .await
+    {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -197,7 +203,7 @@ pub async fn page(
             "pins": pins.into_iter().map(|p| {
                 let (kind, other, reports) = match p.kind {
                     PinKind::Merge { a, b } => {
-                        ("merge", Some(if a == view.id { b } else { a }.to_string()), None)
+                        ("merge", Some(if a == view.id.internal() { b } else { a }.to_string()), None)
                     }
                     PinKind::Split { reports, .. } => ("split", None, Some(
                         reports.into_iter().map(|s| ReportId(s).to_string()).collect::<Vec<_>>().join(", "),
@@ -390,7 +396,7 @@ pub async fn pin(
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| s.trim().parse::<ReportId>())
                 .collect();
-            let held = |r: &ReportId| campaign.reports.iter().any(|x| x.id == *r);
+            let held = |r: &ReportId| campaign.reports.iter().any(|x| x.id.internal() == *r);
             match ids {
                 Ok(ids)
                     if !ids.is_empty()

@@ -72,7 +72,12 @@ pub async fn page(
                 .await;
             match found {
                 Ok(Ok(found)) => {
-                    hit_campaigns = Some(found.iter().filter_map(|(_, c)| *c).collect());
+                    hit_campaigns = Some(
+                        found
+                            .iter()
+                            .filter_map(|(_, c)| c.map(|c| c.internal()))
+                            .collect(),
+                    );
                     hits = found;
                 }
                 Ok(Err(e)) => search_error = Some(e),
@@ -92,13 +97,23 @@ pub async fn page(
     let rows: Vec<CampaignRow> = campaigns
         .iter()
         .filter(|v| flag.is_none_or(|fl| v.flags.iter().any(|x| x == fl)))
-        .filter(|v| sector.is_none_or(|s| sectors.get(&v.id).is_some_and(|list| list.contains(&s))))
+        .filter(|v| {
+            sector.is_none_or(|s| {
+                sectors
+                    .get(&v.id.internal())
+                    .is_some_and(|list| list.contains(&s))
+            })
+        })
         .filter(|v| cutoff.is_none_or(|t| v.last_seen >= t))
-        .filter(|v| hit_campaigns.as_ref().is_none_or(|h| h.contains(&v.id)))
+        .filter(|v| {
+            hit_campaigns
+                .as_ref()
+                .is_none_or(|h| h.contains(&v.id.internal()))
+        })
         .map(|v| {
             let d = decided
                 .as_ref()
-                .and_then(|d| d.get(&v.id))
+                .and_then(|d| d.get(&v.id.internal()))
                 .map(|d| lang.disposition(*d));
             CampaignRow::of(v, lang, d)
         })

@@ -47,7 +47,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let dispositions = decided.as_ref().map(|d| {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         for v in &campaigns {
-            if let Some(disp) = d.get(&v.id) {
+            if let Some(disp) = d.get(&v.id.internal()) {
                 *counts.entry(disp.as_str()).or_default() += 1;
             }
         }
@@ -60,9 +60,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             })
             .collect::<Vec<_>>()
     });
-    let undecided = decided
-        .as_ref()
-        .map(|d| campaigns.iter().filter(|v| !d.contains_key(&v.id)).count());
+    let undecided = decided.as_ref().map(|d| {
+        campaigns
+            .iter()
+            .filter(|v| !d.contains_key(&v.id.internal()))
+            .count()
+    });
     // The council's review queue (priority, then visible activity), not a list of its own.
     let queue: Vec<CampaignRow> = match state.read.review_queue(&viewer, QUEUE).await {
         Ok(rows) => rows

@@ -52,7 +52,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             Ok(Some(d)) => {
                 let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
                 for v in &campaigns {
-                    if let Some(x) = d.get(&v.id) {
+                    if let Some(x) = d.get(&v.id.internal()) {
                         *counts.entry(x.as_str()).or_default() += 1;
                     }
                 }

@@ -67,7 +67,7 @@ pub fn campaign_item(
     let mut reports: Vec<_> = view
         .reports
         .iter()
-        .filter(|r| window.is_none_or(|(w, _)| w.contains(&r.id.0)))
+        .filter(|r| window.is_none_or(|(w, _)| w.contains(&r.id.internal().0)))
         .collect();
     reports.sort_by_key(|r| std::cmp::Reverse(r.received_at));
     let new_reports = reports.len();

@@ -60,11 +60,13 @@ pub fn body(
         .iter()
         .filter_map(|(id, reasons)| {
             let view = seen.view(&audience, *id)?;
+            // The id as the audience is shown it (opaque: `council::read::ids`).
+            let shown = view.id;
             Some(WebhookCampaign {
-                id: id.to_string(),
+                id: shown.to_string(),
                 tlp: view.tlp.label(),
                 reasons,
-                link: format!("{}/console/campaigns/{id}", config.public_url),
+                link: format!("{}/console/campaigns/{shown}", config.public_url),
             })
         })
         .collect();
