@@ -1,4 +1,5 @@
-//! Throughput of free-text extraction (MB/s) and of the feed parsers (items/s).
+//! Throughput of free-text extraction (MB/s), of the feed parsers (items/s) and of the STIX
+//! pattern parser (patterns/s).
 //!
 //! `cargo bench --bench extract`. Inputs are the test fixtures.
 
@@ -78,5 +79,36 @@ fn parsers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, extraction, parsers);
+/// The STIX pattern parser over the valid half of the pattern corpus (every construct of the
+/// language, 10–150 bytes each): parse to the tree and extract, as an import does.
+fn stix_patterns(c: &mut Criterion) {
+    let corpus = String::from_utf8(fixture("stix-patterns/corpus.txt")).unwrap();
+    let patterns: Vec<&str> = corpus
+        .lines()
+        .filter(|p| formats::stix_pattern::parse(p).is_ok())
+        .collect();
+    let bytes: usize = patterns.iter().map(|p| p.len()).sum();
+    let mut g = c.benchmark_group("stix_pattern");
+    g.throughput(Throughput::Elements(patterns.len() as u64));
+    g.bench_function("parse_and_extract", |b| {
+        b.iter(|| {
+            for p in &patterns {
+                std::hint::black_box(formats::stix_pattern::parse(std::hint::black_box(p)))
+                    .unwrap();
+            }
+        })
+    });
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("parse_ast_bytes", |b| {
+        b.iter(|| {
+            for p in &patterns {
+                std::hint::black_box(formats::stix_pattern::parse_ast(std::hint::black_box(p)))
+                    .unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, extraction, parsers, stix_patterns);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
-//! STIX patterning: `formats::stix_pattern::parse` (the full grammar) and the minimal reader the
-//! TAXII server uses, `formats::stix_min::observables_of_pattern`.
+//! STIX patterning: `formats::stix_pattern::parse` (the full grammar, its canonical rendering
+//! and the extraction) and the minimal reader the TAXII server uses,
+//! `formats::stix_min::observables_of_pattern`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,8 +11,15 @@ fuzz_target!(|data: &[u8]| {
     let Some(pattern) = text(data) else {
         return;
     };
-    match formats::stix_pattern::parse(pattern) {
-        Ok(outcome) => {
+    match formats::stix_pattern::parse_ast(pattern) {
+        Ok(ast) => {
+            // The canonical rendering parses back to the same tree.
+            let rendered = ast.to_string();
+            match formats::stix_pattern::parse_ast(&rendered) {
+                Ok(back) => assert_eq!(back, ast, "rendering {rendered:?} of {pattern:?}"),
+                Err(e) => panic!("rendering {rendered:?} of {pattern:?} does not parse: {e}"),
+            }
+            let outcome = formats::stix_pattern::extract(&ast);
             outcome.observables.iter().for_each(check_observable);
             for (i, o) in outcome.observables.iter().enumerate() {
                 assert!(
@@ -22,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             assert!(e.offset <= pattern.len(), "error offset past the end: {e}");
+            assert!(pattern.is_char_boundary(e.offset), "offset inside a character: {e}");
             check_error(&e);
         }
     }

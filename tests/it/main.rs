@@ -23,6 +23,7 @@ mod provider_leaks;
 mod read_path;
 mod readonly;
 mod search_leaks;
+mod stix_patterns;
 mod systemd;
 mod taxii;
 mod util;
