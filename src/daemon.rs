@@ -23,9 +23,9 @@ use crate::config::Config;
 use crate::correlate::catchup::Correlator;
 use crate::correlate::rules::{Rules, RulesError};
 use crate::correlate::{CampaignEvent, CampaignSet};
-use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::index::{self, IndexError, Indexer, ReportIndex};
+use crate::metrics::Metrics;
 use crate::model::Seq;
 use crate::store::{self, Store, StoreError};
 

@@ -18,12 +18,14 @@
 //!   review, feedback, audit and statistics.
 //! - [`outputs`]: digest and alert mail, STIX 2.1 / MISP feed / CSV exports, TAXII collections.
 //! - [`http`]: the axum API, the TAXII 2.1 server and the analysts' console.
+//! - [`metrics`]: process-wide counters for `/metrics` (the daemon, HTTP and mail update them).
 //! - [`daemon`]: wiring of tasks, channels, signals and shutdown.
 
 pub mod config;
 pub mod daemon;
 pub mod formats;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod outputs;
 

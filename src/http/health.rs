@@ -19,9 +19,9 @@ use serde::Serialize;
 
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
-use super::metrics::Gauges;
 use super::state::AppState;
 use crate::council::read::Progress;
+use crate::metrics::Gauges;
 
 /// What anyone may learn: live (it answers) and ready (the projections have caught up with
 /// the store once since the start). Readiness latches, so that it does not flicker with

@@ -1,7 +1,7 @@
 //! The HTTP API (axum): submissions, reports, campaigns, search, health and metrics.
 //!
 //! Every handler that shows data takes an [`auth::Authenticated`] member and builds its
-//! answer through the council policy's views; none reads the store around it.
+//! answer from `council::read` (views for one viewer); none can read the store around it.
 
 pub mod auth;
 pub mod campaigns;
@@ -11,7 +11,6 @@ pub mod error;
 pub mod feeds;
 pub mod health;
 pub mod limit;
-pub mod metrics;
 pub mod reports;
 pub mod search;
 pub mod state;

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
-use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::ReportView;
 use crate::council::read::ids::{self, SubmittedReport};
+use crate::metrics::Metrics;
 use crate::sources::submission::{self, SubmissionError};
 
 /// How long a submission that asks for its campaign (`?wait=campaign`) waits for it.

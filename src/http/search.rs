@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
-use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::read::{SearchError, SearchHit};
+use crate::metrics::Metrics;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 200;

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use super::metrics::Metrics;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::model::Seq;
 use crate::store::Store;
 

@@ -26,11 +26,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::metrics::Metrics;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
 use crate::formats::stix_min;
+use crate::metrics::Metrics;
 use crate::model::Member;
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};

@@ -322,7 +322,7 @@ pub fn import_roster(conn: &Connection, members: &[Member]) -> Result<ImportSumm
                 summary.updated += 1;
             }
             None => {
-                add(conn, &member)?;
+                add(conn, member)?;
                 record_status(
                     conn,
                     &member.id,

@@ -27,7 +27,10 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 /// commands, sources). Code outside `crate::engine` can queue an `Op` with
 /// [`StoreWriter::run`] but never holds a connection, so it cannot read around the
 /// council's read path.
-pub struct Op<T>(Box<dyn FnOnce(&Connection) -> Result<T> + Send>);
+pub struct Op<T>(Box<OpFn<T>>);
+
+/// The work of an [`Op`]: run on the writer's connection inside the group's transaction.
+type OpFn<T> = dyn FnOnce(&Connection) -> Result<T> + Send;
 
 impl<T> Op<T> {
     pub(in crate::engine) fn new(
