@@ -458,4 +458,3 @@ mod tests {
         assert_eq!(p.reports[0].indicators.len(), 2);
     }
 }
-pub mod stix_min;

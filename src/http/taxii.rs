@@ -29,9 +29,9 @@ use super::auth;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
-use crate::formats::stix_min;
+use crate::formats::{ParseContext, stix21};
 use crate::metrics::Metrics;
-use crate::model::Member;
+use crate::model::{Member, ReportDraft};
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
@@ -460,7 +460,20 @@ async fn status(Path(id): Path<String>, member: TaxiiMember) -> TaxiiResult<Resp
     }
 }
 
-fn outcomes(list: &[stix_min::Outcome]) -> Vec<Value> {
+/// What happened to one object of a TAXII submission, for the status resource.
+struct Outcome {
+    id: String,
+    /// The object's `modified` (or `created`), if it has one.
+    version: Option<String>,
+    /// Why it was refused.
+    message: Option<String>,
+}
+
+/// The TLP of submissions that carry no TLP marking: AMBER (council members only), the
+/// narrowest label that still lets the council correlate and share among members.
+const DEFAULT_TLP: crate::model::Tlp = crate::model::Tlp::Amber;
+
+fn outcomes(list: &[Outcome]) -> Vec<Value> {
     list.iter()
         .map(|o| {
             let mut v = json!({"id": o.id});
@@ -473,6 +486,67 @@ fn outcomes(list: &[stix_min::Outcome]) -> Vec<Value> {
             v
         })
         .collect()
+}
+
+/// The objects of an envelope through the same STIX reader as file import and the API
+/// (`formats::stix21`): each object that would give observables is checked strictly
+/// ([`stix21::object_problem`]) and refused alone, with its reason; the rest are read as
+/// one bundle. Nothing of a refused object is stored, and when nothing at all is stored no
+/// object is reported as a success.
+fn convert(objects: &[Value]) -> Result<(Vec<ReportDraft>, Vec<Outcome>, Vec<Outcome>), String> {
+    let (mut good, mut successes, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, o) in objects.iter().enumerate() {
+        let outcome = |message: Option<String>| Outcome {
+            id: o
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("(object {n} without id)")),
+            version: o
+                .get("modified")
+                .or_else(|| o.get("created"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            message,
+        };
+        let problem = match o.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "" => Some("object without a type".to_string()),
+            "sighting" => Some("sightings are reported with POST /api/v1/sightings".to_string()),
+            _ if o.get("id").and_then(Value::as_str).is_none() => {
+                Some("object without an id".to_string())
+            }
+            _ => stix21::object_problem(o),
+        };
+        match problem {
+            Some(reason) => failures.push(outcome(Some(reason))),
+            None => {
+                good.push(o.clone());
+                successes.push(outcome(None));
+            }
+        }
+    }
+    let bundle = json!({
+        "type": "bundle",
+        "id": format!("bundle--{}", uuid::Uuid::new_v4()),
+        "objects": good,
+    });
+    let ctx = ParseContext {
+        default_tlp: DEFAULT_TLP,
+        ..ParseContext::default()
+    };
+    let parsed = stix21::parse(bundle.to_string().as_bytes(), &ctx).map_err(|e| e.to_string())?;
+    let drafts: Vec<ReportDraft> = parsed
+        .reports
+        .into_iter()
+        .filter(|d| !d.indicators.is_empty())
+        .collect();
+    if drafts.is_empty() {
+        for mut o in std::mem::take(&mut successes) {
+            o.message = Some("not stored: no object of this envelope gives an observable".into());
+            failures.push(o);
+        }
+    }
+    Ok((drafts, successes, failures))
 }
 
 /// A POSTed envelope (or bundle) is a submission, through the same store writer as the
@@ -517,10 +591,11 @@ async fn add_objects(
         .get("objects")
         .and_then(Value::as_array)
         .ok_or_else(|| TaxiiError::bad_request("expected an envelope or bundle with objects"))?;
-    let converted = stix_min::convert(objects);
+    let (drafts, successes, failures) = convert(objects).map_err(TaxiiError::bad_request)?;
     let request_time = Utc::now();
-    if let Some(draft) = converted.draft.clone() {
-        submission::store(&state.store, &member.0.id, vec![draft], request_time)
+    if !drafts.is_empty() {
+        let stored = drafts.len() as u64;
+        submission::store(&state.store, &member.0.id, drafts, request_time)
             .await
             .inspect_err(|e| {
                 if e.is_storage_unavailable() {
@@ -531,7 +606,7 @@ async fn add_objects(
         state
             .metrics
             .reports_stored
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(stored, std::sync::atomic::Ordering::Relaxed);
     }
     let status_id = stable_uuid(&format!(
         "taxii-status|{}|{}|{}",
@@ -540,16 +615,16 @@ async fn add_objects(
         rand::random::<u64>()
     ))
     .to_string();
-    let (ok, failed) = (converted.successes.len(), converted.failures.len());
+    let (ok, failed) = (successes.len(), failures.len());
     let body = json!({
         "id": status_id,
         "status": "complete",
         "request_timestamp": timestamp(request_time),
         "total_count": ok + failed,
         "success_count": ok,
-        "successes": outcomes(&converted.successes),
+        "successes": outcomes(&successes),
         "failure_count": failed,
-        "failures": outcomes(&converted.failures),
+        "failures": outcomes(&failures),
         "pending_count": 0,
         "pendings": [],
     });

@@ -39,9 +39,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Known breaches, each to be removed (issue #17); the test fails on any breach not
 /// listed here, and on listed ones that are gone, so the list only shrinks.
 const KNOWN: &[(&str, &str)] = &[
-    // TAXII POST still has its own STIX reader, which borrows the exporter's pattern
-    // rendering; it goes when TAXII POST moves onto `formats::stix21`.
-    ("formats/stix_min.rs", "outputs"),
     // Handlers hold the store for its *writer* (typed `store::Op`s) and map `StoreError`
     // to HTTP answers; the readers are engine-only, so this is naming, not reading.
     ("http/auth.rs", "store"),
@@ -129,8 +126,14 @@ fn no_lower_layer_imports_a_higher_one() {
         }
         assert!(!files.is_empty(), "no source for module {module}");
         for file in files {
+            // Test code may cross layers to check a round trip (a pattern the exporter
+            // writes reads back); the rule is about what the product code depends on.
+            if file.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
             let text = std::fs::read_to_string(&file).unwrap();
-            for target in named(&text) {
+            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for target in named(text) {
                 if target != *module && !may.contains(&target) {
                     let rel = file.strip_prefix(&root).unwrap().display().to_string();
                     breaches.insert((rel, target));

@@ -273,12 +273,13 @@ async fn taxii_and_exports_share_without_leaking() {
     // public: only the CLEAR report: campaign + 2 indicators + 2 relationships + 1 report,
     // identity, extension-definition, CLEAR marking = 9.
     assert_eq!(cols["public"]["ids"].as_array().unwrap().len(), 9);
-    // The POST: identity and 3 relationships used as context and 2 indicators taken;
-    // malware and course-of-action refused.
+    // The POST goes through the same STIX reader as file import: identity and
+    // relationships are context, the 2 indicators give observables, the malware and the
+    // course-of-action become the report's tags. Nothing is refused.
     assert_eq!(seen["status"]["status"], "complete");
     assert_eq!(seen["status"]["total_count"], 8);
-    assert_eq!(seen["status"]["success_count"], 6);
-    assert_eq!(seen["status"]["failure_count"], 2);
+    assert_eq!(seen["status"]["success_count"], 8);
+    assert_eq!(seen["status"]["failure_count"], 0);
     assert_no_leak("TAXII pull of a general member", &stdout, &secrets);
 
     // The posted bundle became a report of the member.
@@ -287,9 +288,21 @@ async fn taxii_and_exports_share_without_leaking() {
         .get(&daemon.url("/api/v1/reports/R-5"))
         .await;
     assert_eq!(status, 200, "{r5}");
-    assert_eq!(r5["title"], "IP Address for known C2 channel");
+    // Titled as the same bundle is by file import (`formats::stix21`): after its malware.
+    assert_eq!(
+        r5["title"],
+        "STIX: Poison Ivy (2 indicator/observation object(s))"
+    );
     assert_eq!(r5["tlp"], "amber");
-    assert_eq!(r5["indicators"].as_array().unwrap().len(), 2);
+    // The two indicators' addresses, and the malware family the bundle is about.
+    let kinds: BTreeSet<&str> = r5["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(r5["indicators"].as_array().unwrap().len(), 3, "{r5}");
+    assert!(kinds.contains("malware-family"), "{r5}");
     assert_eq!(r5["source"]["member"], "m002");
 
     // Raw HTTP: auth, headers, class and audience limits.
@@ -405,9 +418,9 @@ async fn taxii_and_exports_share_without_leaking() {
     let read = |x: &Path| std::fs::read_to_string(x).unwrap();
     assert_eq!(read(&stix_other), read(&stix_other2), "re-export differs");
     let other_bundle: Value = serde_json::from_str(&read(&stix_other)).unwrap();
-    // 33 as pulled before, plus the posted report's campaign (grouping, 2 indicators,
-    // 1 report).
-    assert_eq!(objects_of(&other_bundle).len(), 37);
+    // 33 as pulled before, plus the posted report's campaign (grouping, 2 address
+    // indicators, the malware-family indicator, 1 report).
+    assert_eq!(objects_of(&other_bundle).len(), 38);
     // Same ids as TAXII served: re-imports update rather than duplicate.
     let exported: BTreeSet<&str> = objects_of(&other_bundle)
         .iter()
@@ -431,7 +444,9 @@ async fn taxii_and_exports_share_without_leaking() {
     let public_bundle: Value = serde_json::from_str(&read(&stix_public)).unwrap();
     assert_eq!(objects_of(&public_bundle).len(), 9);
     let sec_bundle: Value = serde_json::from_str(&read(&stix_sec)).unwrap();
-    assert_eq!(objects_of(&sec_bundle).len(), 40);
+    // As the general member's plus the secretariat-only parts (the posted report carries a
+    // malware-family indicator since TAXII POST reads bundles as file import does).
+    assert_eq!(objects_of(&sec_bundle).len(), 41);
     assert!(read(&stix_sec).contains(STRICT_IP));
     for (what, path) in [
         ("STIX export of a general member", &stix_other),
@@ -455,9 +470,11 @@ async fn taxii_and_exports_share_without_leaking() {
     let events = musubi::outputs::misp_feed::read_feed(&feed).unwrap();
     assert_eq!(events.len(), 3);
     let attributes: usize = events.iter().map(|e| e.attributes.len()).sum();
-    assert_eq!(attributes, 11 + 2 + 2);
+    // Campaign A, the CLEAR report, and the TAXII-posted report (2 addresses and the
+    // malware family).
+    assert_eq!(attributes, 11 + 2 + 3);
     let hashes = std::fs::read_to_string(feed.join("hashes.csv")).unwrap();
-    assert_eq!(hashes.lines().count(), 15);
+    assert_eq!(hashes.lines().count(), 16);
     let a = events
         .iter()
         .find(|e| e.attributes.len() == 11)
@@ -495,7 +512,7 @@ async fn taxii_and_exports_share_without_leaking() {
         &p(&csv_path),
     ]);
     let csv_text = read(&csv_path);
-    assert_eq!(csv_text.lines().count(), 1 + 15);
+    assert_eq!(csv_text.lines().count(), 1 + 16);
     assert_no_leak("CSV export of a general member", &csv_text, &secrets);
 
     // No default audience.
