@@ -2,7 +2,7 @@
 //! output (console, mail, statistics) shows them with.
 //!
 //! The rules that raise each kind live in `correlate::flags` and `rules/flags.toml`. Adding
-//! a flag means: a variant and its row in [`FlagKind::labels`] here, its rule there. Nothing
+//! a flag means: its row in the `flag_kinds!` table here, its rule there. Nothing
 //! else lists flags: outputs iterate [`FlagKind::ALL`] and name kinds only where they treat
 //! one specially (alerts, digest sections, the review order), where a new kind falls into
 //! "any other flag".
@@ -17,54 +17,61 @@ use serde::{Deserialize, Serialize};
 
 use super::Language;
 
-/// A kind of flag. Serialised (API, STIX labels, MISP tags, webhooks) as its kebab-case
-/// name, which is the name in `rules/flags.toml`.
-///
-/// Equality, order and hash are those of the name ([`FlagKind::as_str`]), so that a kind
-/// may stand for its name (`Borrow<str>`): a list of kinds joins like a list of names, and
-/// sorts the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlagKind {
-    CrossSector,
-    Stale,
-    Known,
-    Novel,
-    Surge,
+/// Declares [`FlagKind`], [`FlagKind::ALL`] and the label table from one list of rows, so
+/// that a kind cannot exist without its name and both labels, nor be missing from `ALL`.
+macro_rules! flag_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $name:literal, $en:literal, $ja:literal;)+) => {
+        /// A kind of flag. Serialised (API, STIX labels, MISP tags, webhooks) as its
+        /// kebab-case name, which is also its table in `rules/flags.toml`.
+        ///
+        /// Equality, order and hash are those of the name ([`FlagKind::as_str`]), so that a
+        /// kind may stand for its name (`Borrow<str>`): a list of kinds joins like a list of
+        /// names, and sorts the same.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum FlagKind {
+            $($(#[$doc])* #[serde(rename = $name)] $kind,)+
+        }
+
+        impl FlagKind {
+            /// Every kind, in the order pickers list them.
+            pub const ALL: &'static [FlagKind] = &[$(FlagKind::$kind),+];
+
+            /// The label table's row: (name, English, Japanese).
+            const fn row(self) -> (&'static str, &'static str, &'static str) {
+                match self {
+                    $(FlagKind::$kind => ($name, $en, $ja),)+
+                }
+            }
+        }
+    };
+}
+
+// The one label table. The name is the serialised form and the rules file's table; the
+// labels are what people read (English keeps the name).
+flag_kinds! {
+    /// Reports or true-positive sightings from several sectors within a window.
+    CrossSector => "cross-sector", "cross-sector", "分野横断";
+    /// No activity for a while and a decayed score.
+    Stale => "stale", "stale", "沈静化";
+    /// Most member observables already appear in public feeds.
+    Known => "known", "known", "既知";
+    /// Member observables that (almost) no public feed carries.
+    Novel => "novel", "novel", "新規";
+    /// Many reports within a few hours.
+    Surge => "surge", "surge", "急増";
 }
 
 impl FlagKind {
-    /// Every kind, in the order pickers list them.
-    pub const ALL: [FlagKind; 5] = [
-        FlagKind::CrossSector,
-        FlagKind::Stale,
-        FlagKind::Known,
-        FlagKind::Novel,
-        FlagKind::Surge,
-    ];
-
-    /// The label table: (name, English, Japanese). The name is the serialised form and the
-    /// rules file's table; the labels are what people read.
-    const fn labels(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            FlagKind::CrossSector => ("cross-sector", "cross-sector", "分野横断"),
-            FlagKind::Stale => ("stale", "stale", "沈静化"),
-            FlagKind::Known => ("known", "known", "既知"),
-            FlagKind::Novel => ("novel", "novel", "新規"),
-            FlagKind::Surge => ("surge", "surge", "急増"),
-        }
-    }
-
     /// The name (`cross-sector`, ...).
     pub const fn as_str(self) -> &'static str {
-        self.labels().0
+        self.row().0
     }
 
     /// What a reader of `lang` sees.
     pub const fn label(self, lang: Language) -> &'static str {
         match lang {
-            Language::En => self.labels().1,
-            Language::Ja => self.labels().2,
+            Language::En => self.row().1,
+            Language::Ja => self.row().2,
         }
     }
 }
@@ -85,7 +92,8 @@ impl FromStr for FlagKind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         FlagKind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| UnknownFlag(s.to_string()))
     }
@@ -121,7 +129,7 @@ mod tests {
 
     #[test]
     fn names_are_the_serialised_form_and_parse_back() {
-        for k in FlagKind::ALL {
+        for &k in FlagKind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
             assert_eq!(k.as_str().parse::<FlagKind>(), Ok(k));
             assert_eq!(
@@ -139,7 +147,7 @@ mod tests {
     fn every_kind_has_both_labels_and_no_two_share_one() {
         for lang in Language::ALL {
             let mut seen = std::collections::HashSet::new();
-            for k in FlagKind::ALL {
+            for &k in FlagKind::ALL {
                 assert!(!k.label(lang).is_empty());
                 assert!(seen.insert(k.label(lang)), "{k} {lang}: label used twice");
             }

@@ -26,7 +26,10 @@ async fn the_console_labels_flags_from_the_one_table() {
     let (_, finance) = add_cli_member(&data, "Test Bank", "class1", Some("finance"));
     let (_, secretariat) = add_cli_member(&data, "Test Analyst", "secretariat", None);
     let daemon = Daemon::start(&data);
-    for (token, title) in [(&telecom, "Loader at a carrier"), (&finance, "Loader at a bank")] {
+    for (token, title) in [
+        (&telecom, "Loader at a carrier"),
+        (&finance, "Loader at a bank"),
+    ] {
         let (status, v) = Client::new(token)
             .post_json(
                 &daemon.url("/api/v1/reports?wait=campaign"),
@@ -44,12 +47,19 @@ async fn the_console_labels_flags_from_the_one_table() {
     // The API keeps the names.
     let flags = &campaigns[0]["flags"];
     assert!(
-        flags.as_array().unwrap().iter().any(|f| f == "cross-sector"),
+        flags
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "cross-sector"),
         "{flags}"
     );
     let id = campaigns[0]["id"].as_str().unwrap();
 
-    for (lang, word, not) in [("ja", "分野横断", "複数業種"), ("en", "cross-sector", "複数業種")] {
+    for (lang, word, not) in [
+        ("ja", "分野横断", "複数業種"),
+        ("en", "cross-sector", "複数業種"),
+    ] {
         let mut sec = ConsoleClient::new(&daemon.base);
         sec.lang = lang;
         sec.sign_in(&secretariat).await;
@@ -70,7 +80,9 @@ async fn the_console_labels_flags_from_the_one_table() {
         // The filter keeps the name as its key and the label as its text.
         let (_, html) = sec.get("/console/campaigns?flag=cross-sector").await;
         assert!(
-            html.contains(&format!(r#"<option value="cross-sector" selected>{word}</option>"#)),
+            html.contains(&format!(
+                r#"<option value="cross-sector" selected>{word}</option>"#
+            )),
             "{lang}: the flag picker"
         );
         assert!(html.contains("Loader at a"), "{lang}: the filter keeps it");
@@ -121,7 +133,10 @@ async fn the_digest_labels_flags_from_the_one_table() {
         Language::En,
     )
     .await;
-    for (member, title, h) in [("m001", "Loader at a carrier", 1), ("m002", "Loader at a bank", 2)] {
+    for (member, title, h) in [
+        ("m001", "Loader at a carrier", 1),
+        ("m002", "Loader at a bank", 2),
+    ] {
         m::report(
             &store,
             member,

@@ -371,9 +371,18 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_best_of_ours() {
-        assert_eq!(Language::from_accept_language("ja,en-US;q=0.9"), Language::Ja);
-        assert_eq!(Language::from_accept_language("en-GB,ja;q=0.5"), Language::En);
-        assert_eq!(Language::from_accept_language("fr, ja-JP;q=0.3"), Language::Ja);
+        assert_eq!(
+            Language::from_accept_language("ja,en-US;q=0.9"),
+            Language::Ja
+        );
+        assert_eq!(
+            Language::from_accept_language("en-GB,ja;q=0.5"),
+            Language::En
+        );
+        assert_eq!(
+            Language::from_accept_language("fr, ja-JP;q=0.3"),
+            Language::Ja
+        );
         assert_eq!(Language::from_accept_language("de"), Language::En);
         assert_eq!(Language::from_accept_language(""), Language::En);
     }

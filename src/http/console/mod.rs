@@ -32,10 +32,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::i18n::{LANG_COOKIE, Text as _};
-use crate::model::Language;
 use self::session::{LoginNonces, Sessions, Signed};
 use super::AppState;
 use crate::council::CampaignView;
+use crate::model::Language;
 use crate::model::{Confidence, MemberClass, Tlp};
 
 /// The templates, compiled into the binary.
@@ -340,7 +340,11 @@ pub struct CampaignRow {
 }
 
 impl CampaignRow {
-    pub fn of(view: &CampaignView, lang: Language, disposition: Option<&'static str>) -> CampaignRow {
+    pub fn of(
+        view: &CampaignView,
+        lang: Language,
+        disposition: Option<&'static str>,
+    ) -> CampaignRow {
         // The campaign's headline: its most recent visible report's title.
         let title = view
             .reports

@@ -414,6 +414,22 @@ mod tests {
         assert_eq!(triggers(&CampaignSet::default(), &c).len(), 1);
     }
 
+    /// The reason reads the flag with the one label table, as the console and the
+    /// digest do.
+    #[test]
+    fn a_flag_reason_is_labelled_in_the_mail_language() {
+        let r = Reason::Flag {
+            flag: FlagKind::CrossSector,
+        };
+        assert_eq!(r.text(Language::Ja, false), "フラグ 分野横断 が付きました");
+        assert_eq!(r.text(Language::En, false), "flagged cross-sector");
+        // Webhooks still get the name.
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"kind": "flag", "flag": "cross-sector"})
+        );
+    }
+
     #[test]
     fn coalescing_and_rate_limit() {
         let t0 = Instant::now();

@@ -549,3 +549,29 @@ pub async fn run_due(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Language;
+
+    /// The flag sections are titled with the word the flags' one label table uses, so that
+    /// a reader meets one word for one flag (the console once said 複数業種 where the
+    /// digest said 分野横断).
+    #[test]
+    fn flag_sections_use_the_flags_words() {
+        for lang in Language::ALL {
+            for (section, kind) in [
+                (Section::CrossSector, FlagKind::CrossSector),
+                (Section::Novel, FlagKind::Novel),
+            ] {
+                let title = section_title(section, lang).to_lowercase();
+                assert!(
+                    title.contains(kind.label(lang)),
+                    "{lang}: {title:?} does not say {:?}",
+                    kind.label(lang)
+                );
+            }
+        }
+    }
+}
