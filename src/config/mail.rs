@@ -123,33 +123,8 @@ pub enum LanguageChoice {
     PerMember,
 }
 
-/// A language mail is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Ja,
-    En,
-}
-
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Ja => "ja",
-            Language::En => "en",
-        }
-    }
-}
-
-impl FromStr for Language {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ja" => Ok(Language::Ja),
-            "en" => Ok(Language::En),
-            _ => Err(format!("unknown language {s:?} (expected ja or en)")),
-        }
-    }
-}
+/// A language mail is written in: the model's one language type.
+pub use crate::model::Language;
 
 /// A part of a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -22,37 +22,16 @@ use serde::Serialize;
 use super::rules::FlagRules;
 use crate::model::{Disposition, Observable, Sector};
 
-/// The kinds of flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlagKind {
-    CrossSector,
-    Stale,
-    Known,
-    Novel,
-    Surge,
-}
+/// The kinds of flag live in the model, beside their one label table; the rules that raise
+/// them are here.
+pub use crate::model::FlagKind;
 
-impl FlagKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagKind::CrossSector => "cross-sector",
-            FlagKind::Stale => "stale",
-            FlagKind::Known => "known",
-            FlagKind::Novel => "novel",
-            FlagKind::Surge => "surge",
-        }
-    }
-}
-
-impl FlagKind {
-    /// Whether the flag follows from the campaign's reports and the public feeds alone, so
-    /// that a member who sees every report of the campaign learns nothing new from it.
-    /// `cross-sector` is made of the providers' sectors and `stale` of other members'
-    /// sightings: both tell about members, and only the secretariat sees them.
-    pub fn from_reports_alone(self) -> bool {
-        matches!(self, FlagKind::Known | FlagKind::Novel | FlagKind::Surge)
-    }
+/// Whether a flag of `kind` follows from the campaign's reports and the public feeds alone,
+/// so that a member who sees every report of the campaign learns nothing new from it.
+/// `cross-sector` is made of the providers' sectors and `stale` of other members'
+/// sightings: both tell about members, and only the secretariat sees them.
+pub fn from_reports_alone(kind: FlagKind) -> bool {
+    matches!(kind, FlagKind::Known | FlagKind::Novel | FlagKind::Surge)
 }
 
 /// Why a flag was raised.

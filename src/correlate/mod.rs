@@ -96,12 +96,9 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// The names of the campaign's flags (`cross-sector`, `novel`, ...).
-    pub fn flag_names(&self) -> Vec<String> {
-        self.flags
-            .iter()
-            .map(|f| f.kind.as_str().to_string())
-            .collect()
+    /// The kinds of the campaign's flags, in the order they were raised.
+    pub fn flag_kinds(&self) -> Vec<FlagKind> {
+        self.flags.iter().map(|f| f.kind).collect()
     }
 
     pub fn has_flag(&self, kind: FlagKind) -> bool {

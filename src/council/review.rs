@@ -10,17 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::audit::{self, action};
-use crate::model::{CampaignId, Disposition, Seq};
+use crate::model::{CampaignId, Disposition, FlagKind, Seq};
 use crate::store::{self, StoreError};
-
-/// Flag names as the correlation engine writes them.
-pub mod flag {
-    pub const CROSS_SECTOR: &str = "cross-sector";
-    pub const NOVEL: &str = "novel";
-    pub const SURGE: &str = "surge";
-    pub const KNOWN: &str = "known";
-    pub const STALE: &str = "stale";
-}
 
 /// A campaign's priority in the queue: lower comes first.
 ///
@@ -28,19 +19,24 @@ pub mod flag {
 ///    council's reason to exist;
 /// 1. cross-sector; 2. novel; 3. surge; 4. any other flag;
 /// 5. only `known` and/or `stale` flags: likely low need, reviewed last.
-pub fn priority(flags: &[String]) -> u8 {
-    let has = |f: &str| flags.iter().any(|x| x == f);
-    let cross = has(flag::CROSS_SECTOR);
-    let novel = has(flag::NOVEL);
+///
+/// A kind added later lands in 4 until the council says otherwise.
+pub fn priority(flags: &[FlagKind]) -> u8 {
+    let has = |f: FlagKind| flags.contains(&f);
+    let cross = has(FlagKind::CrossSector);
+    let novel = has(FlagKind::Novel);
     if cross && novel {
         0
     } else if cross {
         1
     } else if novel {
         2
-    } else if has(flag::SURGE) {
+    } else if has(FlagKind::Surge) {
         3
-    } else if flags.iter().any(|f| f != flag::KNOWN && f != flag::STALE) {
+    } else if flags
+        .iter()
+        .any(|f| !matches!(f, FlagKind::Known | FlagKind::Stale))
+    {
         4
     } else {
         5
@@ -51,7 +47,7 @@ pub fn priority(flags: &[String]) -> u8 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueEntry {
     pub campaign: CampaignId,
-    pub flags: Vec<String>,
+    pub flags: Vec<FlagKind>,
     pub last_seen: DateTime<Utc>,
     pub priority: u8,
     /// The current disposition, if any (an `under-analysis` campaign stays in the queue).
@@ -60,7 +56,7 @@ pub struct QueueEntry {
 
 /// Orders flagged campaigns: by [`priority`], then most recent activity first, then id.
 /// Campaigns without flags are not in the queue.
-pub fn order(items: &[(CampaignId, Vec<String>, DateTime<Utc>)]) -> Vec<QueueEntry> {
+pub fn order(items: &[(CampaignId, Vec<FlagKind>, DateTime<Utc>)]) -> Vec<QueueEntry> {
     let mut out: Vec<QueueEntry> = items
         .iter()
         .filter(|(_, flags, _)| !flags.is_empty())
@@ -85,7 +81,7 @@ pub fn order(items: &[(CampaignId, Vec<String>, DateTime<Utc>)]) -> Vec<QueueEnt
 /// `under-analysis`) unless they have seen activity since the decision.
 pub fn queue(
     conn: &Connection,
-    items: &[(CampaignId, Vec<String>, DateTime<Utc>)],
+    items: &[(CampaignId, Vec<FlagKind>, DateTime<Utc>)],
 ) -> store::Result<Vec<QueueEntry>> {
     let current = current_all(conn)?;
     Ok(order(items)
@@ -356,8 +352,8 @@ mod tests {
         }
     }
 
-    fn flags(f: &[&str]) -> Vec<String> {
-        f.iter().map(|s| s.to_string()).collect()
+    fn flags(f: &[&str]) -> Vec<FlagKind> {
+        f.iter().map(|s| s.parse().unwrap()).collect()
     }
 
     #[test]
@@ -370,7 +366,6 @@ mod tests {
             (c(5), flags(&[]), t(10)),
             (c(6), flags(&["surge"]), t(3)),
             (c(7), flags(&["novel"]), t(5)),
-            (c(8), flags(&["custom-rule"]), t(4)),
         ];
         let order: Vec<(String, u8)> = order(&items)
             .into_iter()
@@ -382,7 +377,6 @@ mod tests {
             ("C-2026-0007", 2),
             ("C-2026-0002", 2),
             ("C-2026-0006", 3),
-            ("C-2026-0008", 4),
             ("C-2026-0001", 5),
         ];
         let expected: Vec<(String, u8)> =

@@ -29,15 +29,12 @@ use serde::Serialize;
 use super::policy::Viewer;
 use super::read::Refused;
 use super::review;
-use crate::model::{CampaignId, Disposition};
+use crate::model::{CampaignId, Disposition, Language};
 use crate::store;
 
-/// The language of a rendered table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ja,
-    En,
-}
+/// The language of a rendered table: the model's one language type, under the name the
+/// CLI (`musubi stats --lang`) uses.
+pub use crate::model::Language as Lang;
 
 /// The output format of a rendered table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,17 +42,6 @@ pub enum Format {
     Md,
     Json,
     Csv,
-}
-
-impl std::str::FromStr for Lang {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ja" => Ok(Lang::Ja),
-            "en" => Ok(Lang::En),
-            _ => Err(format!("unknown language {s:?} (expected ja or en)")),
-        }
-    }
 }
 
 impl std::str::FromStr for Format {
@@ -206,7 +192,7 @@ impl StatsTable {
 }
 
 /// The row label in the council's own wording (Japanese) or its English rendering.
-fn label(key: &str, lang: Lang, to: NaiveDate) -> String {
+fn label(key: &str, lang: Language, to: NaiveDate) -> String {
     let (ja, en) = match key {
         "brought_in" => (
             "協議会に持ち込まれた攻撃活動の件数",
@@ -254,16 +240,16 @@ fn label(key: &str, lang: Lang, to: NaiveDate) -> String {
         ),
         "under_analysis" => {
             return match lang {
-                Lang::Ja => format!("分析作業中のもの ({}時点)", wareki(to)),
-                Lang::En => format!("still under analysis (as of {to})"),
+                Language::Ja => format!("分析作業中のもの ({}時点)", wareki(to)),
+                Language::En => format!("still under analysis (as of {to})"),
             };
         }
         "not_shared_total" => ("(合計)", "not published, total"),
         _ => ("", ""),
     };
     match lang {
-        Lang::Ja => ja.to_string(),
-        Lang::En => en.to_string(),
+        Language::Ja => ja.to_string(),
+        Language::En => en.to_string(),
     }
 }
 
@@ -287,12 +273,12 @@ pub fn wareki(d: NaiveDate) -> String {
 
 /// Renders the table. Markdown gives the council's table with a heading and the counting
 /// note; JSON and CSV give the same rows for machines.
-pub fn render(table: &StatsTable, lang: Lang, format: Format) -> String {
+pub fn render(table: &StatsTable, lang: Language, format: Format) -> String {
     let rows: Vec<(&str, &str, String, u64)> = table
         .rows()
         .into_iter()
         .map(|(key, ja, en, n)| {
-            let number = if lang == Lang::Ja { ja } else { en };
+            let number = if lang == Language::Ja { ja } else { en };
             (key, number, label(key, lang, table.to), n)
         })
         .collect();
@@ -300,7 +286,7 @@ pub fn render(table: &StatsTable, lang: Lang, format: Format) -> String {
         Format::Md => {
             let mut out = String::new();
             match lang {
-                Lang::Ja => {
+                Language::Ja => {
                     out.push_str(&format!(
                         "## 協議会の活用件数 ({}時点)\n\n",
                         wareki(table.to)
@@ -312,7 +298,7 @@ pub fn render(table: &StatsTable, lang: Lang, format: Format) -> String {
                     ));
                     out.push_str("| 項番 | 項目 | 件数 |\n| --- | --- | ---: |\n");
                 }
-                Lang::En => {
+                Language::En => {
                     out.push_str(&format!(
                         "## Campaigns brought to the council (as of {})\n\n",
                         table.to
@@ -636,13 +622,13 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
             ),
             (46, 13, 27, 0, 6)
         );
-        assert_eq!(render(&t, Lang::Ja, Format::Md), JA);
-        assert_eq!(render(&t, Lang::En, Format::Md), EN);
+        assert_eq!(render(&t, Language::Ja, Format::Md), JA);
+        assert_eq!(render(&t, Language::En, Format::Md), EN);
         let json: serde_json::Value =
-            serde_json::from_str(&render(&t, Lang::En, Format::Json)).unwrap();
+            serde_json::from_str(&render(&t, Language::En, Format::Json)).unwrap();
         assert_eq!(json["rows"][0]["count"], 46);
         assert_eq!(json["by_disposition"]["shared-limited"], 6);
-        let csv = render(&t, Lang::En, Format::Csv);
+        let csv = render(&t, Language::En, Format::Csv);
         assert_eq!(csv.lines().count(), 14);
         assert!(
             csv.contains(

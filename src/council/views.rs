@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::policy::{Scope, SourceLabel, Viewer};
 use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::Campaign;
-use crate::model::{CampaignId, Confidence, Report, ReportMeta, Tlp};
+use crate::model::{CampaignId, Confidence, FlagKind, Report, ReportMeta, Tlp};
 
 /// A report in a listing.
 #[derive(Debug, Clone, Serialize)]
@@ -73,8 +73,9 @@ pub struct CampaignView {
     pub scope: Option<Scope>,
     /// True while no visible report is confirmed.
     pub unconfirmed: bool,
-    /// Flag names: for the secretariat only (empty for everyone else, see `campaign_view`).
-    pub flags: Vec<String>,
+    /// Flags (serialised as their names): for the secretariat only (empty for everyone
+    /// else, see `campaign_view`).
+    pub flags: Vec<FlagKind>,
     pub reports: Vec<ReportSummary>,
     /// Observables of the visible reports with how many visible reports carry each
     /// (detail views only).
@@ -161,7 +162,7 @@ impl Viewer {
         // report that joined a campaign of hidden reports must look exactly like one that
         // formed a campaign alone, `council::read::ids`).
         let flags = if self.is_secretariat() {
-            campaign.flag_names()
+            campaign.flag_kinds()
         } else {
             Vec::new()
         };
@@ -276,7 +277,10 @@ mod tests {
         let view = secretariat
             .campaign_detail(&campaign, &reports, &released)
             .unwrap();
-        assert_eq!(view.flags, ["cross-sector", "stale", "novel"]);
+        assert_eq!(
+            view.flags,
+            [FlagKind::CrossSector, FlagKind::Stale, FlagKind::Novel]
+        );
     }
 
     /// A member's link can name the provider's systems: only the provider and the

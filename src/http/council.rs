@@ -22,7 +22,7 @@ use super::state::AppState;
 use crate::council::read::{Refused, ids};
 use crate::council::{commands, feedback, review, stats};
 use crate::model::{
-    CampaignId, Disposition, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
+    CampaignId, Disposition, Language, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
 };
 use crate::store::StoreError;
 
@@ -438,7 +438,7 @@ async fn statistics(
     q: Result<Query<StatsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
-    let lang: stats::Lang = q
+    let lang: Language = q
         .lang
         .as_deref()
         .unwrap_or("ja")

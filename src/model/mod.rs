@@ -1,8 +1,11 @@
-//! The domain model: observables, reports, sightings, campaigns, members, TLP.
+//! The domain model: observables, reports, sightings, campaigns, flag kinds, members, TLP,
+//! and the languages musubi writes in.
 //!
 //! Plain data and its validation; no I/O. Every other module speaks these types.
 
 pub mod campaign;
+pub mod flag;
+pub mod language;
 pub mod member;
 pub mod observable;
 pub mod report;
@@ -11,6 +14,8 @@ pub mod sighting;
 pub mod tlp;
 
 pub use campaign::{CampaignEvent, CampaignId, Disposition};
+pub use flag::FlagKind;
+pub use language::Language;
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};
 pub use report::{

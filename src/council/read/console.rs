@@ -11,7 +11,7 @@ use super::search::SearchError;
 use super::{Page, ReadPath, Result, Viewer};
 use crate::council::review::{self, DispositionRecord, Pin};
 use crate::council::{CampaignView, ReportSummary, ReportView};
-use crate::model::{CampaignId, Disposition, MemberId, Sector, Seq};
+use crate::model::{CampaignId, Disposition, FlagKind, MemberId, Sector, Seq};
 use crate::store;
 
 /// Reports read per batch while looking for the newest visible ones.
@@ -101,7 +101,7 @@ impl ReadPath {
     /// in the same order and no dispositions.
     pub async fn review_queue(&self, viewer: &Viewer, limit: usize) -> Result<Vec<QueueRow>> {
         let views = self.all_campaigns(viewer).await?;
-        let items: Vec<(CampaignId, Vec<String>, DateTime<Utc>)> = views
+        let items: Vec<(CampaignId, Vec<FlagKind>, DateTime<Utc>)> = views
             .iter()
             .map(|v| (v.id.internal(), v.flags.clone(), v.last_seen))
             .collect();

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::dashboard::source_text;
-use super::i18n::Lang;
+use super::i18n::Text as _;
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{confidence, handling, internal, not_found, render, when};
@@ -22,7 +22,7 @@ use crate::council::read::{CampaignPage, CampaignReview};
 use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
 use crate::http::AppState;
-use crate::model::{CampaignId, Disposition, Observable, ReportId};
+use crate::model::{CampaignId, Disposition, Language, Observable, ReportId};
 
 /// Longest note kept with a disposition or request.
 const MAX_NOTE: usize = 4000;
@@ -183,7 +183,7 @@ pub async fn page(
                 "reports": view.report_count,
                 "first_seen": when(view.first_seen),
                 "last_seen": when(view.last_seen),
-                "flags": view.flags.iter().map(|f| json!({"key": f, "label": lang.flag(f)})).collect::<Vec<_>>(),
+                "flags": view.flags.iter().map(|f| json!({"key": f, "label": f.label(lang)})).collect::<Vec<_>>(),
                 "observables": observables.len(),
                 "shared": shared,
                 "title": reports.last().map(|r| r.summary.title.clone()).unwrap_or_default(),
@@ -290,7 +290,7 @@ pub struct DecisionForm {
     note: String,
 }
 
-fn forbidden(lang: Lang) -> Response {
+fn forbidden(lang: Language) -> Response {
     (StatusCode::FORBIDDEN, lang.t("form_expired")).into_response()
 }
 

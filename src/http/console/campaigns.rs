@@ -11,13 +11,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::dashboard::source_text;
+use super::i18n::Text as _;
 use super::session::Signed;
 use super::{CampaignRow, handling, internal, render, when};
 use crate::http::AppState;
-use crate::model::{CampaignId, Sector};
+use crate::model::{CampaignId, FlagKind, Sector};
 
-/// The flags the correlation rules raise.
-pub const FLAG_NAMES: &[&str] = &["cross-sector", "stale", "known", "novel", "surge"];
 /// The time windows offered, in days.
 const WINDOWS: &[u32] = &[1, 7, 30, 90];
 /// Index hits considered per search (before the policy filters them).
@@ -93,10 +92,10 @@ pub async fn page(
     };
     let since_days: Option<u32> = f.since.parse().ok().filter(|d| WINDOWS.contains(d));
     let cutoff = since_days.map(|d| Utc::now() - Duration::days(d.into()));
-    let flag = FLAG_NAMES.iter().find(|n| **n == f.flag).copied();
+    let flag: Option<FlagKind> = f.flag.parse().ok();
     let rows: Vec<CampaignRow> = campaigns
         .iter()
-        .filter(|v| flag.is_none_or(|fl| v.flags.iter().any(|x| x == fl)))
+        .filter(|v| flag.is_none_or(|fl| v.flags.contains(&fl)))
         .filter(|v| {
             sector.is_none_or(|s| {
                 sectors
@@ -138,7 +137,7 @@ pub async fn page(
     // Only validated values go back into links (a member's page never echoes a sector).
     let path = format!(
         "/console/campaigns?flag={}&sector={}&since={}&q={}",
-        flag.unwrap_or(""),
+        flag.map(FlagKind::as_str).unwrap_or(""),
         sector.map(Sector::as_str).unwrap_or(""),
         since_days.map(|d| d.to_string()).unwrap_or_default(),
         url_encode(&query)
@@ -148,9 +147,9 @@ pub async fn page(
         "campaigns.html",
         json!({
             "page": signed.page("campaigns", &path),
-            "filters": { "flag": flag.unwrap_or(""), "sector": sector.map(|s| s.as_str()).unwrap_or(""),
+            "filters": { "flag": flag.map(FlagKind::as_str).unwrap_or(""), "sector": sector.map(|s| s.as_str()).unwrap_or(""),
                          "since": since_days.map(|d| d.to_string()).unwrap_or_default(), "q": query },
-            "flag_options": FLAG_NAMES.iter().map(|n| json!({"key": n, "label": lang.flag(n)})).collect::<Vec<_>>(),
+            "flag_options": FlagKind::ALL.iter().map(|k| json!({"key": k, "label": k.label(lang)})).collect::<Vec<_>>(),
             "sector_options": if secretariat {
                 Sector::ALL.iter().map(|s| json!({"key": s.as_str(), "label": lang.sector(*s)})).collect::<Vec<_>>()
             } else { Vec::new() },

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
+use super::i18n::Text as _;
 use super::session::Signed;
 use super::{CampaignRow, badge, handling, internal, render, when};
 use crate::council::SourceLabel;
@@ -32,13 +33,13 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         Err(e) => return internal(e),
     };
 
-    let mut flags: BTreeMap<String, usize> = BTreeMap::new();
+    let mut flags: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut by_tlp: BTreeMap<crate::model::Tlp, usize> = BTreeMap::new();
     let mut reports = 0;
     let mut unconfirmed = 0;
     for v in &campaigns {
         for f in &v.flags {
-            *flags.entry(lang.flag(f)).or_default() += 1;
+            *flags.entry(f.label(lang)).or_default() += 1;
         }
         *by_tlp.entry(v.tlp).or_default() += 1;
         reports += v.report_count;
@@ -116,7 +117,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
 
 /// A source label as text (the secretariat sees member ids; names are looked up by pages
 /// that show them).
-pub fn source_text(label: &SourceLabel, lang: super::i18n::Lang) -> String {
+pub fn source_text(label: &SourceLabel, lang: crate::model::Language) -> String {
     match label {
         SourceLabel::Feed { feed } => format!("{} · {feed}", lang.t("feed")),
         SourceLabel::CouncilMember => lang.t("council_member").to_string(),

@@ -8,44 +8,30 @@ use std::collections::BTreeMap;
 
 use axum::http::HeaderMap;
 
-use crate::model::{Disposition, Sector};
+use crate::model::{Disposition, Language, Sector};
 
 /// The cookie that remembers an explicit choice.
 pub const LANG_COOKIE: &str = "musubi_lang";
 
-/// A console language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    Ja,
+/// The console's texts for a [`Language`] (the model's one language type; flags are
+/// labelled by the model's table, `FlagKind::label`).
+pub trait Text: Sized {
+    /// The cookie, else the best of `Accept-Language` among ours, else English.
+    fn from_headers(headers: &HeaderMap) -> Self;
+    /// The highest-weighted of `ja` and `en` in an `Accept-Language` value.
+    fn from_accept_language(accept: &str) -> Self;
+    /// The whole string table for templates (`t.key`).
+    fn table(self) -> BTreeMap<&'static str, &'static str>;
+    /// One string by key (`?` if unknown, which a unit test rules out).
+    fn t(self, key: &str) -> &'static str;
+    fn sector(self, s: Sector) -> &'static str;
+    fn disposition(self, d: Disposition) -> &'static str;
 }
 
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ja => "ja",
-        }
-    }
-
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::En => Lang::Ja,
-            Lang::Ja => Lang::En,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "en" => Some(Lang::En),
-            "ja" => Some(Lang::Ja),
-            _ => None,
-        }
-    }
-
-    /// The cookie, else the best of `Accept-Language` among ours, else English.
-    pub fn from_headers(headers: &HeaderMap) -> Lang {
-        if let Some(l) = super::session::cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v))
+impl Text for Language {
+    fn from_headers(headers: &HeaderMap) -> Language {
+        if let Some(l) =
+            super::session::cookie(headers, LANG_COOKIE).and_then(|v| Language::parse(&v))
         {
             return l;
         }
@@ -53,12 +39,11 @@ impl Lang {
             .get(axum::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        Lang::from_accept_language(accept)
+        Language::from_accept_language(accept)
     }
 
-    /// The highest-weighted of `ja` and `en` in an `Accept-Language` value.
-    pub fn from_accept_language(accept: &str) -> Lang {
-        let mut best: Option<(f32, Lang)> = None;
+    fn from_accept_language(accept: &str) -> Language {
+        let mut best: Option<(f32, Language)> = None;
         for part in accept.split(',') {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -70,34 +55,32 @@ impl Lang {
                 })
                 .unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
-            if let Some(lang) = Lang::parse(primary)
+            if let Some(lang) = Language::parse(primary)
                 && best.is_none_or(|(bq, _)| q > bq)
             {
                 best = Some((q, lang));
             }
         }
-        best.map(|(_, l)| l).unwrap_or(Lang::En)
+        best.map(|(_, l)| l).unwrap_or(Language::En)
     }
 
-    /// The whole string table for templates (`t.key`).
-    pub fn table(self) -> BTreeMap<&'static str, &'static str> {
+    fn table(self) -> BTreeMap<&'static str, &'static str> {
         STRINGS
             .iter()
-            .map(|(k, en, ja)| (*k, if self == Lang::En { *en } else { *ja }))
+            .map(|(k, en, ja)| (*k, if self == Language::En { *en } else { *ja }))
             .collect()
     }
 
-    /// One string by key (the key itself if unknown, which a unit test rules out).
-    pub fn t(self, key: &str) -> &'static str {
+    fn t(self, key: &str) -> &'static str {
         STRINGS
             .iter()
             .find(|(k, _, _)| *k == key)
-            .map(|(_, en, ja)| if self == Lang::En { *en } else { *ja })
+            .map(|(_, en, ja)| if self == Language::En { *en } else { *ja })
             .unwrap_or("?")
     }
 
-    pub fn sector(self, s: Sector) -> &'static str {
-        if self == Lang::En {
+    fn sector(self, s: Sector) -> &'static str {
+        if self == Language::En {
             return s.as_str();
         }
         match s {
@@ -117,43 +100,28 @@ impl Lang {
         }
     }
 
-    pub fn disposition(self, d: Disposition) -> &'static str {
+    fn disposition(self, d: Disposition) -> &'static str {
         match (self, d) {
-            (Lang::En, Disposition::SharedPublic) => "Shared (public)",
-            (Lang::En, Disposition::SharedLimited) => "Shared (limited)",
-            (Lang::En, Disposition::LowNeedKnown) => "Low need: already known",
-            (Lang::En, Disposition::LowNeedTransient) => "Low need: transient",
-            (Lang::En, Disposition::LowNeedOther) => "Low need: other",
-            (Lang::En, Disposition::AbandonedNoConsent) => "Abandoned: no consent",
-            (Lang::En, Disposition::AbandonedInsufficientSamples) => {
+            (Language::En, Disposition::SharedPublic) => "Shared (public)",
+            (Language::En, Disposition::SharedLimited) => "Shared (limited)",
+            (Language::En, Disposition::LowNeedKnown) => "Low need: already known",
+            (Language::En, Disposition::LowNeedTransient) => "Low need: transient",
+            (Language::En, Disposition::LowNeedOther) => "Low need: other",
+            (Language::En, Disposition::AbandonedNoConsent) => "Abandoned: no consent",
+            (Language::En, Disposition::AbandonedInsufficientSamples) => {
                 "Abandoned: insufficient samples"
             }
-            (Lang::En, Disposition::AbandonedOther) => "Abandoned: other",
-            (Lang::En, Disposition::UnderAnalysis) => "Under analysis",
-            (Lang::Ja, Disposition::SharedPublic) => "共有（一般公開）",
-            (Lang::Ja, Disposition::SharedLimited) => "共有（限定）",
-            (Lang::Ja, Disposition::LowNeedKnown) => "共有不要（既知）",
-            (Lang::Ja, Disposition::LowNeedTransient) => "共有不要（一過性）",
-            (Lang::Ja, Disposition::LowNeedOther) => "共有不要（その他）",
-            (Lang::Ja, Disposition::AbandonedNoConsent) => "見送り（同意なし）",
-            (Lang::Ja, Disposition::AbandonedInsufficientSamples) => "見送り（検体不足）",
-            (Lang::Ja, Disposition::AbandonedOther) => "見送り（その他）",
-            (Lang::Ja, Disposition::UnderAnalysis) => "分析中",
-        }
-    }
-
-    pub fn flag(self, name: &str) -> String {
-        let ja = match name {
-            "cross-sector" => "複数業種",
-            "stale" => "沈静化",
-            "known" => "既知",
-            "novel" => "新規",
-            "surge" => "急増",
-            other => other,
-        };
-        match self {
-            Lang::En => name.to_string(),
-            Lang::Ja => ja.to_string(),
+            (Language::En, Disposition::AbandonedOther) => "Abandoned: other",
+            (Language::En, Disposition::UnderAnalysis) => "Under analysis",
+            (Language::Ja, Disposition::SharedPublic) => "共有（一般公開）",
+            (Language::Ja, Disposition::SharedLimited) => "共有（限定）",
+            (Language::Ja, Disposition::LowNeedKnown) => "共有不要（既知）",
+            (Language::Ja, Disposition::LowNeedTransient) => "共有不要（一過性）",
+            (Language::Ja, Disposition::LowNeedOther) => "共有不要（その他）",
+            (Language::Ja, Disposition::AbandonedNoConsent) => "見送り（同意なし）",
+            (Language::Ja, Disposition::AbandonedInsufficientSamples) => "見送り（検体不足）",
+            (Language::Ja, Disposition::AbandonedOther) => "見送り（その他）",
+            (Language::Ja, Disposition::UnderAnalysis) => "分析中",
         }
     }
 }
@@ -403,11 +371,20 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_best_of_ours() {
-        assert_eq!(Lang::from_accept_language("ja,en-US;q=0.9"), Lang::Ja);
-        assert_eq!(Lang::from_accept_language("en-GB,ja;q=0.5"), Lang::En);
-        assert_eq!(Lang::from_accept_language("fr, ja-JP;q=0.3"), Lang::Ja);
-        assert_eq!(Lang::from_accept_language("de"), Lang::En);
-        assert_eq!(Lang::from_accept_language(""), Lang::En);
+        assert_eq!(
+            Language::from_accept_language("ja,en-US;q=0.9"),
+            Language::Ja
+        );
+        assert_eq!(
+            Language::from_accept_language("en-GB,ja;q=0.5"),
+            Language::En
+        );
+        assert_eq!(
+            Language::from_accept_language("fr, ja-JP;q=0.3"),
+            Language::Ja
+        );
+        assert_eq!(Language::from_accept_language("de"), Language::En);
+        assert_eq!(Language::from_accept_language(""), Language::En);
     }
 
     #[test]
@@ -417,6 +394,6 @@ mod tests {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!en.is_empty() && !ja.is_empty(), "{k} has an empty text");
         }
-        assert_eq!(Lang::Ja.t("sign_in"), "サインイン");
+        assert_eq!(Language::Ja.t("sign_in"), "サインイン");
     }
 }

@@ -31,10 +31,11 @@ use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use self::i18n::{LANG_COOKIE, Lang};
+use self::i18n::{LANG_COOKIE, Text as _};
 use self::session::{LoginNonces, Sessions, Signed};
 use super::AppState;
 use crate::council::CampaignView;
+use crate::model::Language;
 use crate::model::{Confidence, MemberClass, Tlp};
 
 /// The templates, compiled into the binary.
@@ -174,7 +175,7 @@ async fn switch_lang(
     Path(lang): Path<String>,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let Some(lang) = Lang::parse(&lang) else {
+    let Some(lang) = Language::parse(&lang) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     // Only console paths, so that the link cannot send anyone elsewhere.
@@ -187,7 +188,7 @@ async fn switch_lang(
         header::SET_COOKIE,
         session::set_cookie(
             LANG_COOKIE,
-            lang.code(),
+            lang.as_str(),
             Some(365 * 24 * 3600),
             session::secure(&state),
         ),
@@ -214,16 +215,16 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn anonymous(lang: Lang, path: &str) -> Page {
+    pub fn anonymous(lang: Language, path: &str) -> Page {
         Page {
-            lang: lang.code(),
-            other_lang: lang.other().code(),
+            lang: lang.as_str(),
+            other_lang: lang.other().as_str(),
             t: lang.table(),
             nav: "",
             path: path.to_string(),
             switch_href: format!(
                 "/console/lang/{}?next={}",
-                lang.other().code(),
+                lang.other().as_str(),
                 campaigns::url_encode(path)
             ),
             signed_in: false,
@@ -311,7 +312,7 @@ pub fn badge(tlp: Tlp) -> Badge {
 }
 
 /// The handling badge of a report or campaign: its TLP and its sharing scope.
-pub fn handling(lang: Lang, tlp: Tlp, scope: Option<crate::model::Scope>) -> Badge {
+pub fn handling(lang: Language, tlp: Tlp, scope: Option<crate::model::Scope>) -> Badge {
     Badge {
         scope: scope.map(|s| lang.t(s.as_str())),
         ..badge(tlp)
@@ -319,7 +320,7 @@ pub fn handling(lang: Lang, tlp: Tlp, scope: Option<crate::model::Scope>) -> Bad
 }
 
 /// The confidence as a short label key and class.
-pub fn confidence(lang: Lang, c: Confidence) -> serde_json::Value {
+pub fn confidence(lang: Language, c: Confidence) -> serde_json::Value {
     serde_json::json!({ "label": lang.t(c.as_str()), "class": c.as_str() })
 }
 
@@ -332,13 +333,18 @@ pub struct CampaignRow {
     pub reports: usize,
     pub first_seen: String,
     pub last_seen: String,
-    pub flags: Vec<String>,
+    /// The flags' labels in the page's language.
+    pub flags: Vec<&'static str>,
     pub title: String,
     pub disposition: Option<&'static str>,
 }
 
 impl CampaignRow {
-    pub fn of(view: &CampaignView, lang: Lang, disposition: Option<&'static str>) -> CampaignRow {
+    pub fn of(
+        view: &CampaignView,
+        lang: Language,
+        disposition: Option<&'static str>,
+    ) -> CampaignRow {
         // The campaign's headline: its most recent visible report's title.
         let title = view
             .reports
@@ -353,7 +359,7 @@ impl CampaignRow {
             reports: view.report_count,
             first_seen: when(view.first_seen),
             last_seen: when(view.last_seen),
-            flags: view.flags.iter().map(|f| lang.flag(f)).collect(),
+            flags: view.flags.iter().map(|f| f.label(lang)).collect(),
             title,
             disposition,
         }
@@ -367,7 +373,7 @@ mod tests {
     #[test]
     fn templates_parse_and_render_in_both_languages() {
         let console = Console::new();
-        for lang in [Lang::En, Lang::Ja] {
+        for lang in [Language::En, Language::Ja] {
             let page = Page::anonymous(lang, "/console/");
             // Every template parses (Console::new); the pages that need only the frame render.
             for name in ["login.html", "not_found.html"] {

@@ -28,12 +28,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::i18n::Lang;
+use super::i18n::Text as _;
 use super::{Console, Page, render};
 use crate::council::read::{Credential, Principal};
 use crate::http::AppState;
 use crate::http::auth::{self, Refused};
-use crate::model::{Member, MemberId};
+use crate::model::{Language, Member, MemberId};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "musubi_session";
@@ -213,7 +213,7 @@ pub struct Signed {
     pub session: Session,
     /// The member as stored now (class and name current).
     pub member: Member,
-    pub lang: Lang,
+    pub lang: Language,
     pub console: Arc<Console>,
 }
 
@@ -256,7 +256,7 @@ impl FromRequestParts<AppState> for Signed {
             .get::<Arc<Console>>()
             .cloned()
             .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = Language::from_headers(&parts.headers);
         let secure = secure(state);
         let id = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(secure))?;
         let session = console.sessions.get(&id).ok_or_else(|| to_login(secure))?;
@@ -297,13 +297,13 @@ pub async fn login_form(
     axum::Extension(console): axum::Extension<Arc<Console>>,
     headers: HeaderMap,
 ) -> Response {
-    login_page(&state, &console, Lang::from_headers(&headers), None)
+    login_page(&state, &console, Language::from_headers(&headers), None)
 }
 
 fn login_page(
     state: &AppState,
     console: &Console,
-    lang: Lang,
+    lang: Language,
     error: Option<&'static str>,
 ) -> Response {
     let nonce = console.nonces.issue();
@@ -351,7 +351,7 @@ pub async fn login(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
+    let lang = Language::from_headers(&headers);
     let Ok(Form(form)) = form else {
         return login_page(&state, &console, lang, Some("form_expired"));
     };

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
+use super::i18n::Text as _;
 use super::session::Signed;
 use super::{badge, internal, render};
 use crate::council::{ReportSummary, Viewer};

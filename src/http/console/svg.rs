@@ -18,8 +18,8 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::i18n::Lang;
-use crate::model::{ObservableKind, Tlp};
+use super::i18n::Text as _;
+use crate::model::{Language, ObservableKind, Tlp};
 
 /// Observables drawn at most; the rest are summarised in one node.
 pub const MAX_OBSERVABLES: usize = 150;
@@ -123,7 +123,7 @@ struct P {
 }
 
 /// The report–observable graph.
-pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Lang) -> String {
+pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Language) -> String {
     // The most widely carried observables first; ties by value for a stable picture.
     let mut order: Vec<usize> = (0..observables.len()).collect();
     order.sort_by(|&a, &b| {
@@ -315,8 +315,8 @@ pub fn graph(reports: &[GraphReport], observables: &[GraphObservable], lang: Lan
 
     if hidden > 0 {
         let more = match lang {
-            Lang::En => format!("+{hidden} more"),
-            Lang::Ja => format!("ほか {hidden} 件"),
+            Language::En => format!("+{hidden} more"),
+            Language::Ja => format!("ほか {hidden} 件"),
         };
         let _ = write!(
             s,
@@ -408,7 +408,7 @@ pub struct TimelineItem {
 }
 
 /// Reports over time, one lane per source label.
-pub fn timeline(items: &[TimelineItem], lang: Lang) -> String {
+pub fn timeline(items: &[TimelineItem], lang: Language) -> String {
     const LEFT: f64 = 190.0;
     const RIGHT: f64 = 30.0;
     const TOP: f64 = 16.0;
@@ -586,14 +586,14 @@ mod tests {
             obs("b.example", &[0]),
             obs("<x>", &[1, 2]),
         ];
-        let svg = graph(&reports, &observables, Lang::En);
+        let svg = graph(&reports, &observables, Language::En);
         assert_eq!(svg.matches("<circle").count(), 3);
         assert_eq!(svg.matches("<line").count(), 3 + 1 + 2);
         assert_eq!(svg.matches(r#"class="report "#).count(), 3);
         assert!(svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
         assert!(svg.contains("&lt;report 1&gt;"));
         assert_eq!(
-            graph(&reports, &observables, Lang::En),
+            graph(&reports, &observables, Language::En),
             svg,
             "deterministic"
         );
@@ -605,7 +605,7 @@ mod tests {
         let observables: Vec<_> = (0..400)
             .map(|i| obs(&format!("v{i:03}.example"), &[i % 40, (i * 7) % 40]))
             .collect();
-        let svg = graph(&reports, &observables, Lang::En);
+        let svg = graph(&reports, &observables, Language::En);
         // 150 observables plus the "+250 more" node.
         assert_eq!(svg.matches("<circle").count(), MAX_OBSERVABLES + 1);
         assert!(svg.contains("+250 more"));
@@ -631,7 +631,7 @@ mod tests {
                 unconfirmed: i == 0,
             })
             .collect();
-        let svg = timeline(&items, Lang::En);
+        let svg = timeline(&items, Language::En);
         assert_eq!(svg.matches(r#"class="lane-label""#).count(), 2);
         // Five marks, one of them with an unconfirmed ring.
         assert_eq!(svg.matches("<circle").count(), 6);

@@ -22,20 +22,20 @@ use crate::config::Config;
 use crate::config::mail::Language;
 use crate::correlate::CampaignSet;
 use crate::council::ReadPath;
-use crate::model::{CampaignId, Sector, Tlp};
+use crate::model::{CampaignId, FlagKind, Sector, Tlp};
 use crate::store::mail::MailBook;
 
 /// The delivery kind of alerts in `mail_deliveries`.
 pub const KIND: &str = "alert";
 /// Flags that raise an immediate alert.
-pub const ALERT_FLAGS: [&str; 2] = ["cross-sector", "surge"];
+pub const ALERT_FLAGS: [FlagKind; 2] = [FlagKind::CrossSector, FlagKind::Surge];
 
 /// Why a campaign is alerted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
     /// The campaign gained one of [`ALERT_FLAGS`].
-    Flag { flag: String },
+    Flag { flag: FlagKind },
     /// The campaign gained reports from sectors it had none from (the sectors are
     /// secretariat-only evidence: members are told only that it spread).
     NewSectors {
@@ -47,8 +47,10 @@ pub enum Reason {
 impl Reason {
     fn text(&self, lang: Language, secretariat: bool) -> String {
         match (self, lang) {
-            (Reason::Flag { flag }, Language::Ja) => format!("フラグ {flag} が付きました"),
-            (Reason::Flag { flag }, Language::En) => format!("flagged {flag}"),
+            (Reason::Flag { flag }, Language::Ja) => {
+                format!("フラグ {} が付きました", flag.label(lang))
+            }
+            (Reason::Flag { flag }, Language::En) => format!("flagged {}", flag.label(lang)),
             (Reason::NewSectors { sectors }, lang) => {
                 let names: Vec<&str> = sectors.iter().map(|s| s.as_str()).collect();
                 match (lang, secretariat) {
@@ -84,12 +86,12 @@ pub fn triggers(before: &CampaignSet, after: &CampaignSet) -> Vec<Trigger> {
                 && seen.insert(i)
                 && let Some(p) = before.get(i)
             {
-                prev_flags.extend(p.flag_names());
+                prev_flags.extend(p.flag_kinds());
                 prev_sectors.extend(p.sectors.iter().copied());
             }
         }
-        for f in c.flag_names() {
-            if ALERT_FLAGS.contains(&f.as_str()) && !prev_flags.contains(&f) {
+        for f in c.flag_kinds() {
+            if ALERT_FLAGS.contains(&f) && !prev_flags.contains(&f) {
                 out.push(Trigger {
                     campaign: c.id,
                     reason: Reason::Flag { flag: f },
@@ -412,6 +414,22 @@ mod tests {
         assert_eq!(triggers(&CampaignSet::default(), &c).len(), 1);
     }
 
+    /// The reason reads the flag with the one label table, as the console and the
+    /// digest do.
+    #[test]
+    fn a_flag_reason_is_labelled_in_the_mail_language() {
+        let r = Reason::Flag {
+            flag: FlagKind::CrossSector,
+        };
+        assert_eq!(r.text(Language::Ja, false), "フラグ 分野横断 が付きました");
+        assert_eq!(r.text(Language::En, false), "flagged cross-sector");
+        // Webhooks still get the name.
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"kind": "flag", "flag": "cross-sector"})
+        );
+    }
+
     #[test]
     fn coalescing_and_rate_limit() {
         let t0 = Instant::now();
@@ -422,7 +440,7 @@ mod tests {
                 number: n,
             },
             reason: Reason::Flag {
-                flag: "surge".into(),
+                flag: FlagKind::Surge,
             },
         };
         assert!(c.take(t0).is_none());

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
 use crate::council::read::{DigestWindow, MailMember, MailRecipient};
 use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
-use crate::model::{Seq, Tlp};
+use crate::model::{FlagKind, Seq, Tlp};
 use crate::store::mail::MailBook;
 
 /// The delivery kind of digests in `mail_deliveries`.
@@ -88,7 +88,7 @@ pub fn campaign_item(
         last_seen: local(view.last_seen, tz),
         report_count: view.report_count,
         new_reports,
-        flags: view.flags.clone(),
+        flags: view.flags.iter().map(|f| f.label(t.lang)).collect(),
         reasons,
         more_reports: reports.len().saturating_sub(MAX_REPORTS),
         reports: reports
@@ -186,10 +186,10 @@ pub fn build(
             Vec::new(),
         )
     };
-    let flagged = |names: &[&str]| -> Vec<CampaignItem> {
+    let flagged = |kinds: &[FlagKind]| -> Vec<CampaignItem> {
         views
             .iter()
-            .filter(|v| v.flags.iter().any(|f| names.contains(&f.as_str())))
+            .filter(|v| v.flags.iter().any(|f| kinds.contains(f)))
             .map(item)
             .collect()
     };
@@ -200,8 +200,12 @@ pub fn build(
         let title = section_title(s, lang);
         let body = match s {
             Section::Campaigns => capped(title, views.iter().map(item).collect(), lang),
-            Section::CrossSector => capped(title, flagged(&["cross-sector", "surge"]), lang),
-            Section::Novel => capped(title, flagged(&["novel"]), lang),
+            Section::CrossSector => capped(
+                title,
+                flagged(&[FlagKind::CrossSector, FlagKind::Surge]),
+                lang,
+            ),
+            Section::Novel => capped(title, flagged(&[FlagKind::Novel]), lang),
             // Feedback requests come with the council's review workflow.
             Section::Feedback => None,
             Section::Review if viewer.is_secretariat() => capped(
@@ -544,4 +548,30 @@ pub async fn run_due(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Language;
+
+    /// The flag sections are titled with the word the flags' one label table uses, so that
+    /// a reader meets one word for one flag (the console once said 複数業種 where the
+    /// digest said 分野横断).
+    #[test]
+    fn flag_sections_use_the_flags_words() {
+        for lang in Language::ALL {
+            for (section, kind) in [
+                (Section::CrossSector, FlagKind::CrossSector),
+                (Section::Novel, FlagKind::Novel),
+            ] {
+                let title = section_title(section, lang).to_lowercase();
+                assert!(
+                    title.contains(kind.label(lang)),
+                    "{lang}: {title:?} does not say {:?}",
+                    kind.label(lang)
+                );
+            }
+        }
+    }
 }

@@ -48,7 +48,8 @@ pub struct CampaignItem {
     pub report_count: usize,
     /// Visible reports received in the window.
     pub new_reports: usize,
-    pub flags: Vec<String>,
+    /// The flags' labels in the mail's language.
+    pub flags: Vec<&'static str>,
     /// Why an alert fired (alerts only).
     pub reasons: Vec<String>,
     pub reports: Vec<ReportLine>,
@@ -112,6 +113,9 @@ pub struct Rendered {
 /// The fixed words of a mail.
 #[derive(Debug, Clone, Serialize)]
 pub struct Labels {
+    /// The language the words are in (flags are labelled from the model's table with it).
+    #[serde(skip)]
+    pub lang: Language,
     pub window: &'static str,
     pub tlp_note: &'static str,
     pub new: &'static str,
@@ -136,6 +140,7 @@ impl Labels {
     pub fn of(lang: Language) -> Labels {
         match lang {
             Language::Ja => Labels {
+                lang,
                 window: "対象期間",
                 tlp_note: "この通知は表示の TLP に従って取り扱ってください。提供元は開示されません。",
                 new: "新規",
@@ -156,6 +161,7 @@ impl Labels {
                 scope_supported: "メンバー及び支援先まで",
             },
             Language::En => Labels {
+                lang,
                 window: "Window",
                 tlp_note: "Handle this message according to its TLP label. Providers are never disclosed.",
                 new: "new",
