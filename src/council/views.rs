@@ -28,6 +28,7 @@ pub struct ReportSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     pub confidence: Confidence,
+    /// [`Confidence::is_unconfirmed`]: marked wherever the report is shown.
     pub unconfirmed: bool,
     pub received_at: DateTime<Utc>,
     pub source: SourceLabel,
@@ -71,7 +72,9 @@ pub struct CampaignView {
     /// The narrowest sharing scope among the visible reports, for the same reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
-    /// True while no visible report is confirmed.
+    /// True while every visible report is unconfirmed ([`Confidence::all_unconfirmed`]):
+    /// the same definition as a report's, so a campaign is never marked while none of its
+    /// reports are.
     pub unconfirmed: bool,
     /// Flag names: for the secretariat only (empty for everyone else, see `campaign_view`).
     pub flags: Vec<String>,
@@ -101,7 +104,7 @@ impl Viewer {
             tlp: meta.tlp,
             scope: meta.scope,
             confidence: meta.confidence,
-            unconfirmed: meta.confidence == Confidence::Unconfirmed,
+            unconfirmed: meta.confidence.is_unconfirmed(),
             received_at: meta.received_at,
             source: self.source_label(&meta.origin),
         })
@@ -150,9 +153,7 @@ impl Viewer {
         let scope = reports
             .iter()
             .fold(None, |acc, r| Scope::narrowest(acc, r.scope));
-        let unconfirmed = !reports
-            .iter()
-            .any(|r| r.confidence == Confidence::Confirmed);
+        let unconfirmed = Confidence::all_unconfirmed(reports.iter().map(|r| r.confidence));
         // Flags describe the whole campaign, hidden parts included; until they are
         // recomputed per viewer only the secretariat sees them. Not even a member who sees
         // every report: `cross-sector` would tell a provider whether the other providers
