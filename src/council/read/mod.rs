@@ -16,7 +16,7 @@
 //! - a provider is named to the secretariat only.
 //!
 //! One file per kind of output, each adding its methods to [`ReadPath`].
-//! Every campaign view is built from what [`load`] reads: one loader, batch queries for
+//! Every campaign view is built from what `load` reads: one loader, batch queries for
 //! many campaigns at once.
 
 mod auth;
