@@ -9,7 +9,7 @@
 //! - [`read`]: the one read path: views for one viewer.
 //! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
 //! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
-//! - [`present`]: report and campaign views computed from the visible parts only.
+//! - [`views`]: report and campaign views computed from the visible parts only.
 //! - [`review`]: the review queue, dispositions with history, merge/split pins.
 //! - [`feedback`]: analysts' requests for sightings and members' answers.
 //! - [`audit`]: the log of decisions and secretariat-only reads.
@@ -20,7 +20,6 @@ pub mod audit;
 pub mod commands;
 pub mod feedback;
 pub mod policy;
-pub mod present;
 pub mod read;
 pub mod review;
 pub mod roster;

@@ -3,7 +3,7 @@
 //! Two questions, asked by every output: may this viewer see this report
 //! ([`Viewer::may_see`], answered by [`decide`]), and how may the report's source be named
 //! to this viewer ([`Viewer::source_label`])? Campaigns are shown only through the reports a
-//! viewer may see ([`crate::council::present::campaign_for`]).
+//! viewer may see ([`Viewer::campaign_view`], `council::views`).
 //!
 //! The decision needs only a report's [`ReportMeta`] (origin, TLP, scope, recipients,
 //! release, confidence), so lists can be filtered without loading whole reports.

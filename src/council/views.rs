@@ -28,6 +28,7 @@ pub struct ReportSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     pub confidence: Confidence,
+    /// [`Confidence::is_unconfirmed`]: marked wherever the report is shown.
     pub unconfirmed: bool,
     pub received_at: DateTime<Utc>,
     pub source: SourceLabel,
@@ -71,7 +72,9 @@ pub struct CampaignView {
     /// The narrowest sharing scope among the visible reports, for the same reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
-    /// True while no visible report is confirmed.
+    /// True while every visible report is unconfirmed ([`Confidence::all_unconfirmed`]):
+    /// the same definition as a report's, so a campaign is never marked while none of its
+    /// reports are.
     pub unconfirmed: bool,
     /// Flags (serialised as their names): for the secretariat only (empty for everyone
     /// else, see `campaign_view`).
@@ -102,7 +105,7 @@ impl Viewer {
             tlp: meta.tlp,
             scope: meta.scope,
             confidence: meta.confidence,
-            unconfirmed: meta.confidence == Confidence::Unconfirmed,
+            unconfirmed: meta.confidence.is_unconfirmed(),
             received_at: meta.received_at,
             source: self.source_label(&meta.origin),
         })
@@ -151,9 +154,7 @@ impl Viewer {
         let scope = reports
             .iter()
             .fold(None, |acc, r| Scope::narrowest(acc, r.scope));
-        let unconfirmed = !reports
-            .iter()
-            .any(|r| r.confidence == Confidence::Confirmed);
+        let unconfirmed = Confidence::all_unconfirmed(reports.iter().map(|r| r.confidence));
         // Flags describe the whole campaign, hidden parts included; until they are
         // recomputed per viewer only the secretariat sees them. Not even a member who sees
         // every report: `cross-sector` would tell a provider whether the other providers
@@ -295,5 +296,111 @@ mod tests {
         assert_eq!(link(&other), None);
         assert!(link(&provider).is_some());
         assert!(link(&secretariat).is_some());
+    }
+
+    /// A campaign is recomputed from the parts the viewer may see: counts, times, TLP,
+    /// the unconfirmed mark and the observables ignore hidden parts (a RED report for
+    /// others, an unreleased one for general members), and nothing of them shows in the
+    /// view. (Kept from the former `council::present`, whose views no output used.)
+    #[test]
+    fn campaigns_are_recomputed_from_the_visible_parts_only() {
+        use chrono::TimeZone;
+
+        use crate::council::anonymity::leak_scan;
+        use crate::model::{Observable, ObservableKind};
+
+        let part = |seq: u64, member: &str, tlp: Tlp, obs: &[&str], confidence: Confidence| {
+            let mut draft = ReportDraft::new(format!("report {seq}"), tlp);
+            draft.confidence = confidence;
+            for o in obs {
+                draft.push_observable(Observable::parse(ObservableKind::Ipv4, o).unwrap(), None);
+            }
+            Report {
+                id: ReportId(Seq(seq)),
+                origin: Origin::Submission {
+                    member: MemberId(member.into()),
+                },
+                received_at: Utc.with_ymd_and_hms(2026, 11, 1, seq as u32, 0, 0).unwrap(),
+                draft,
+            }
+        };
+        let reports = [
+            part(
+                1,
+                "m121",
+                Tlp::Amber,
+                &["192.0.2.1", "192.0.2.2"],
+                Confidence::Unconfirmed,
+            ),
+            part(2, "m101", Tlp::Green, &["192.0.2.1"], Confidence::Suspected),
+            // Hidden from other members: RED without them as recipients.
+            part(3, "m079", Tlp::Red, &["192.0.2.2"], Confidence::Confirmed),
+            // Not released: hidden from general members.
+            part(
+                4,
+                "m101",
+                Tlp::Green,
+                &["192.0.2.3", "192.0.2.1"],
+                Confidence::Unconfirmed,
+            ),
+        ];
+        let released = HashSet::from([Seq(1), Seq(2), Seq(3)]);
+        let campaign = Campaign {
+            id: "C-2026-0007".parse().unwrap(),
+            reports: vec![Seq(1), Seq(2), Seq(3), Seq(4)],
+            first_seen: reports[0].received_at,
+            last_seen: reports[3].received_at,
+            linking: Vec::new(),
+            sectors: BTreeSet::new(),
+            flags: Vec::new(),
+        };
+
+        let general = Viewer::member(MemberId("m030".into()), MemberClass::General);
+        let v = general
+            .campaign_detail(&campaign, &reports, &released)
+            .unwrap();
+        assert_eq!(v.report_count, 2);
+        let shown: Vec<_> = v.reports.iter().map(|r| r.id.internal()).collect();
+        assert_eq!(shown, [ReportId(Seq(1)), ReportId(Seq(2))]);
+        assert_eq!(v.last_seen, reports[1].received_at);
+        assert_eq!(v.tlp, Tlp::Amber);
+        // One visible report is suspected: the campaign is not unconfirmed.
+        assert!(!v.unconfirmed);
+        let observables: Vec<_> = v
+            .observables
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|o| (o.value.as_str(), o.reports))
+            .collect();
+        assert_eq!(observables, [("192.0.2.1", 2), ("192.0.2.2", 1)]);
+        let json = serde_json::to_string(&v).unwrap();
+        assert!(
+            leak_scan(&json, &["m121", "m101", "m079", "192.0.2.3"]).is_empty(),
+            "{json}"
+        );
+
+        // Class 1 also sees the unreleased part; the secretariat sees everything.
+        let class1 = Viewer::member(MemberId("m150".into()), MemberClass::Class1);
+        let v = class1
+            .campaign_detail(&campaign, &reports, &released)
+            .unwrap();
+        assert_eq!(v.report_count, 3);
+        let sec = Viewer::member(MemberId("s1".into()), MemberClass::Secretariat);
+        let v = sec.campaign_detail(&campaign, &reports, &released).unwrap();
+        assert_eq!((v.report_count, v.tlp), (4, Tlp::Red));
+
+        // Only unconfirmed parts visible: marked, like each of them.
+        let v = general
+            .campaign_detail(&campaign, &reports[..1], &released)
+            .unwrap();
+        assert!(v.unconfirmed && v.reports.iter().all(|r| r.unconfirmed));
+
+        // A viewer who may see no part sees no campaign at all.
+        assert!(
+            general
+                .campaign_detail(&campaign, &reports[2..3], &released)
+                .is_none()
+        );
     }
 }

@@ -60,6 +60,24 @@ pub enum Confidence {
 }
 
 impl Confidence {
+    /// Whether material of this confidence is marked "unconfirmed" wherever it is shown:
+    /// exactly what the provider called unconfirmed. A "suspected" report carries its own
+    /// label; marking it unconfirmed as well would contradict it.
+    ///
+    /// The one definition: a report is unconfirmed when its confidence is, and a group of
+    /// reports (a campaign, the reports carrying an observable) when every report of it
+    /// that the viewer sees is ([`Confidence::all_unconfirmed`]), so a campaign is never
+    /// marked unconfirmed while none of its reports are.
+    pub fn is_unconfirmed(self) -> bool {
+        self == Confidence::Unconfirmed
+    }
+
+    /// Whether a group of reports with these confidences is unconfirmed: all of them are
+    /// ([`Confidence::is_unconfirmed`]). Callers pass the visible reports only.
+    pub fn all_unconfirmed(confidences: impl IntoIterator<Item = Confidence>) -> bool {
+        confidences.into_iter().all(Confidence::is_unconfirmed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Confidence::Unconfirmed => "unconfirmed",
@@ -288,5 +306,36 @@ impl Report {
             recipients: self.draft.recipients.clone(),
             released,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confidence::{self, *};
+
+    /// One definition of "unconfirmed" for reports and groups of them: a group is
+    /// unconfirmed exactly when each of its reports is, so a campaign of suspected reports
+    /// is no more unconfirmed than any of them.
+    #[test]
+    fn unconfirmed_means_the_same_for_a_report_and_a_campaign() {
+        assert!(Unconfirmed.is_unconfirmed());
+        assert!(!Suspected.is_unconfirmed());
+        assert!(!Confirmed.is_unconfirmed());
+        let groups: [&[Confidence]; 6] = [
+            &[Unconfirmed],
+            &[Suspected],
+            &[Suspected, Suspected],
+            &[Unconfirmed, Unconfirmed],
+            &[Unconfirmed, Suspected],
+            &[Unconfirmed, Confirmed],
+        ];
+        for g in groups {
+            let group = Confidence::all_unconfirmed(g.iter().copied());
+            assert_eq!(group, g.iter().all(|c| c.is_unconfirmed()), "{g:?}");
+            // A group is marked only if none of its parts carries a stronger label.
+            assert_eq!(group, !g.iter().any(|c| !c.is_unconfirmed()), "{g:?}");
+        }
+        assert!(!Confidence::all_unconfirmed([Suspected, Suspected]));
+        assert!(Confidence::all_unconfirmed([Unconfirmed, Unconfirmed]));
     }
 }

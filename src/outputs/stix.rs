@@ -296,7 +296,7 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
     let mut seen: BTreeMap<(ObservableKind, String), Seen> = BTreeMap::new();
     for r in &export.reports {
         let at = r.summary.received_at;
-        let unconfirmed = r.summary.confidence == Confidence::Unconfirmed;
+        let unconfirmed = r.summary.unconfirmed;
         for i in &r.indicators {
             let key = (i.observable.kind(), i.observable.value().to_string());
             let e = seen.entry(key).or_insert(Seen {
@@ -479,7 +479,7 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
         timestamp(view.first_seen),
         timestamp(view.last_seen),
         if view.unconfirmed {
-            " Unconfirmed: no report of this activity is confirmed yet."
+            " Unconfirmed: every report of this activity is unconfirmed."
         } else {
             ""
         }

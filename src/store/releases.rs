@@ -81,12 +81,21 @@ pub fn all_released(conn: &Connection) -> Result<Vec<Seq>> {
     Ok(out)
 }
 
-/// The released ones among `seqs`.
+/// The released ones among `seqs`: one query per [`super::reports::CHUNK`] of them.
 pub fn released(conn: &Connection, seqs: &[Seq]) -> Result<HashSet<Seq>> {
+    use super::reports::{CHUNK, placeholders};
     let mut out = HashSet::new();
-    for &seq in seqs {
-        if is_released(conn, seq)? {
-            out.insert(seq);
+    for chunk in seqs.chunks(CHUNK) {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT seq FROM released_reports WHERE seq IN ({})",
+            placeholders(chunk.len())
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
+            |r| r.get::<_, i64>(0),
+        )?;
+        for row in rows {
+            out.insert(Seq(row? as u64));
         }
     }
     Ok(out)

@@ -157,15 +157,54 @@ pub fn after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Report>>
     Ok(out)
 }
 
-/// Many reports by sequence number (missing ones are skipped).
+/// Many reports by sequence number, in the order given (missing ones are skipped): one
+/// query per [`CHUNK`] of them, not one per report.
 pub fn get_many(conn: &Connection, seqs: &[Seq]) -> Result<Vec<Report>> {
-    let mut out = Vec::with_capacity(seqs.len());
-    for &seq in seqs {
-        if let Some(r) = get(conn, seq)? {
-            out.push(r);
+    let mut found = std::collections::HashMap::with_capacity(seqs.len());
+    for chunk in seqs.chunks(CHUNK) {
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT} WHERE seq IN ({})",
+            placeholders(chunk.len())
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
+            row_to_report,
+        )?;
+        for raw in rows {
+            let report = decode(raw?)?;
+            found.insert(report.seq(), report);
         }
     }
-    Ok(out)
+    Ok(in_order(seqs, found))
+}
+
+/// How many sequence numbers one batch query binds: well under SQLite's limit on host
+/// parameters, and few enough distinct statement shapes for the statement cache.
+pub(super) const CHUNK: usize = 500;
+
+/// `?1, ?2, …, ?n`.
+pub(super) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The values found, in the order of `seqs` (missing ones skipped, repeated ones repeated),
+/// moving each value out at its last occurrence.
+fn in_order<T: Clone>(seqs: &[Seq], mut found: std::collections::HashMap<Seq, T>) -> Vec<T> {
+    let last: std::collections::HashMap<Seq, usize> =
+        seqs.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+    let mut out = Vec::with_capacity(found.len());
+    for (i, seq) in seqs.iter().enumerate() {
+        let value = if last[seq] == i {
+            found.remove(seq)
+        } else {
+            found.get(seq).cloned()
+        };
+        out.extend(value);
+    }
+    out
 }
 
 /// Number of reports stored.
@@ -242,30 +281,27 @@ pub fn facts_after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Fa
 
 /// The metadata of one report (what the access policy and listings need), without its body.
 pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
-    let raw = conn
-        .prepare_cached(
-            "SELECT seq, origin_kind, member_id, feed, received_at, title, tlp, confidence,
-                    json_extract(body, '$.scope'), json_extract(body, '$.recipients')
-             FROM reports WHERE seq = ?1",
-        )?
-        .query_row([seq.0 as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-            ))
-        })
-        .optional()?;
-    let Some((seq, kind, member, feed, at, title, tlp, confidence, scope, recipients)) = raw else {
-        return Ok(None);
-    };
+    Ok(metas(conn, &[seq])?.pop())
+}
+
+/// A meta row: seq, origin kind, member, feed, received_at, title, tlp, confidence, scope,
+/// recipients, released.
+type RawMeta = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+fn decode_meta(raw: RawMeta) -> Result<ReportMeta> {
+    let (seq, kind, member, feed, at, title, tlp, confidence, scope, recipients, released) = raw;
     let origin = match (kind.as_str(), member, feed) {
         ("submission", Some(m), _) => Origin::Submission {
             member: MemberId(m),
@@ -277,7 +313,7 @@ pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
             )));
         }
     };
-    Ok(Some(ReportMeta {
+    Ok(ReportMeta {
         id: ReportId(Seq(seq as u64)),
         origin,
         received_at: parse_ts(&at)?,
@@ -297,17 +333,97 @@ pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("report {seq}: recipients: {e}")))?
             .unwrap_or_default(),
-        released: super::releases::is_released(conn, Seq(seq as u64))?,
-    }))
+        released,
+    })
 }
 
-/// Metadata of many reports, in the order given (missing ones skipped).
+/// Metadata of many reports with their release state, in the order given (missing ones
+/// skipped): one query per [`CHUNK`] of them, not one (or two) per report.
 pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
-    let mut out = Vec::with_capacity(seqs.len());
-    for &seq in seqs {
-        if let Some(m) = meta(conn, seq)? {
-            out.push(m);
+    let mut found = std::collections::HashMap::with_capacity(seqs.len());
+    for chunk in seqs.chunks(CHUNK) {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT r.seq, r.origin_kind, r.member_id, r.feed, r.received_at, r.title, r.tlp,
+                    r.confidence, json_extract(r.body, '$.scope'),
+                    json_extract(r.body, '$.recipients'),
+                    EXISTS (SELECT 1 FROM released_reports rr WHERE rr.seq = r.seq)
+             FROM reports r WHERE r.seq IN ({})",
+            placeholders(chunk.len())
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            },
+        )?;
+        for raw in rows {
+            let meta = decode_meta(raw?)?;
+            found.insert(meta.id.0, meta);
         }
     }
-    Ok(out)
+    Ok(in_order(seqs, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch readers answer exactly as one read per report would: in the order asked,
+    /// missing ones skipped, repeated ones repeated, across chunk boundaries, with the
+    /// release state of each.
+    #[test]
+    fn batch_reads_keep_the_order_asked_across_chunks() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let origin = Origin::FeedItem { feed: "x".into() };
+        let at = Utc::now();
+        let n = CHUNK as u64 + 7;
+        for i in 1..=n {
+            insert(
+                &conn,
+                &origin,
+                &ReportDraft::new(format!("r{i}"), Tlp::Green),
+                at,
+            )
+            .unwrap();
+        }
+        crate::store::releases::release_report(&conn, Seq(3), "sec", at).unwrap();
+        crate::store::releases::release_report(&conn, Seq(n), "sec", at).unwrap();
+        let mut seqs: Vec<Seq> = (1..=n).rev().map(Seq).collect();
+        seqs.insert(5, Seq(n + 100)); // absent
+        seqs.push(Seq(3)); // repeated
+        let want: Vec<Seq> = seqs.iter().copied().filter(|s| s.0 <= n).collect();
+
+        let metas = metas(&conn, &seqs).unwrap();
+        assert_eq!(metas.iter().map(|m| m.id.0).collect::<Vec<_>>(), want);
+        for m in &metas {
+            assert_eq!(m.title, format!("r{}", m.id.0.0));
+            assert_eq!(
+                m.released,
+                m.id.0 == Seq(3) || m.id.0 == Seq(n),
+                "{:?}",
+                m.id
+            );
+        }
+        assert_eq!(meta(&conn, Seq(3)).unwrap().map(|m| m.released), Some(true));
+        assert!(meta(&conn, Seq(n + 1)).unwrap().is_none());
+
+        let reports = get_many(&conn, &seqs).unwrap();
+        assert_eq!(reports.iter().map(|r| r.seq()).collect::<Vec<_>>(), want);
+        assert_eq!(
+            crate::store::releases::released(&conn, &seqs).unwrap(),
+            std::collections::HashSet::from([Seq(3), Seq(n)])
+        );
+    }
 }

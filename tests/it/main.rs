@@ -28,3 +28,4 @@ mod stix_patterns;
 mod systemd;
 mod taxii;
 mod util;
+mod views;

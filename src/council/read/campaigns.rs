@@ -1,9 +1,9 @@
 //! Campaigns as one viewer sees them: the list and the detail.
 
-use super::{ReadPath, Result, Viewer};
+use super::{ReadPath, Result, Viewer, load};
+use crate::correlate::Campaign;
 use crate::council::CampaignView;
 use crate::model::CampaignId;
-use crate::store;
 
 /// A page of a listing: at most `limit` items after skipping `offset`, both counted in
 /// what the viewer sees.
@@ -21,13 +21,13 @@ impl ReadPath {
         let set = self.campaign_set();
         let viewer = viewer.clone();
         self.read(move |conn| {
-            let mut views = Vec::new();
-            for c in &set.campaigns {
-                let metas = store::reports::metas(conn, &c.reports)?;
-                if let Some(view) = viewer.campaign_view(c, &metas) {
-                    views.push(view);
-                }
-            }
+            let campaigns: Vec<&Campaign> = set.campaigns.iter().map(|c| &**c).collect();
+            let metas = load::metas(conn, &campaigns)?;
+            let mut views: Vec<CampaignView> = campaigns
+                .iter()
+                .zip(&metas)
+                .filter_map(|(c, metas)| viewer.campaign_view(c, metas))
+                .collect();
             views.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id)));
             Ok(views
                 .into_iter()
@@ -42,14 +42,14 @@ impl ReadPath {
     /// does not exist or the viewer may see none of it.
     pub async fn campaign(&self, viewer: &Viewer, id: CampaignId) -> Result<Option<CampaignView>> {
         let set = self.campaign_set();
-        let Some(campaign) = set.get(id).cloned() else {
+        let Some(&i) = set.by_id.get(&id) else {
             return Ok(None);
         };
+        let campaign = set.campaigns[i].clone();
         let viewer = viewer.clone();
         self.read(move |conn| {
-            let reports = store::reports::get_many(conn, &campaign.reports)?;
-            let released = store::releases::released(conn, &campaign.reports)?;
-            Ok(viewer.campaign_detail(&campaign, &reports, &released))
+            let details = load::details_vec(conn, [campaign], |_| true)?;
+            Ok(details.first().and_then(|d| d.view(&viewer)))
         })
         .await
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::{self, ShownCampaignId};
 use super::search::SearchError;
-use super::{Page, ReadPath, Result, Viewer};
+use super::{Page, ReadPath, Result, Viewer, load};
 use crate::council::review::{self, DispositionRecord, Pin};
 use crate::council::{CampaignView, ReportSummary, ReportView};
 use crate::model::{CampaignId, Disposition, FlagKind, MemberId, Sector, Seq};
@@ -167,20 +167,20 @@ impl ReadPath {
         id: CampaignId,
     ) -> Result<Option<CampaignPage>> {
         let set = self.campaign_set();
-        let Some(campaign) = set.get(id).cloned() else {
+        let Some(&i) = set.by_id.get(&id) else {
             return Ok(None);
         };
+        let campaign = set.campaigns[i].clone();
         let viewer = viewer.clone();
         self.read(move |conn| {
-            let full = store::reports::get_many(conn, &campaign.reports)?;
-            let released = store::releases::released(conn, &campaign.reports)?;
-            let Some(view) = viewer.campaign_detail(&campaign, &full, &released) else {
+            let details = load::details_vec(conn, [campaign], |_| true)?;
+            let Some(detail) = details.first() else {
                 return Ok(None);
             };
-            let mut reports: Vec<ReportView> = full
-                .iter()
-                .filter_map(|r| viewer.report_view(r, released.contains(&r.seq()), Some(id)))
-                .collect();
+            let Some(view) = detail.view(&viewer) else {
+                return Ok(None);
+            };
+            let mut reports = detail.report_views(&viewer);
             reports.sort_by_key(|r| (r.summary.received_at, r.summary.id));
             Ok(Some(CampaignPage { view, reports }))
         })
@@ -203,7 +203,8 @@ impl ReadPath {
         };
         self.read(move |conn| {
             let mut names = HashMap::new();
-            for meta in store::reports::metas(conn, &campaign.reports)? {
+            let metas = load::metas(conn, &[&campaign])?;
+            for meta in metas.iter().flatten() {
                 if let crate::model::Origin::Submission { member } = &meta.origin
                     && !names.contains_key(member)
                     && let Some(m) = store::members::find(conn, &member.0)?

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{ReadPath, Result, Viewer};
-use crate::correlate::CampaignSet;
+use crate::correlate::{Campaign, CampaignSet};
 use crate::council::audit::{self, AuditEntry};
 use crate::council::feedback::{self, FeedbackRequest, RequestProgress};
 use crate::council::review::{self, DispositionRecord, Pin};
@@ -96,8 +96,8 @@ pub(in crate::engine) fn sees_campaign(
     let Some(c) = set.get(id) else {
         return Ok(false);
     };
-    let metas = store::reports::metas(conn, &c.reports)?;
-    Ok(metas.iter().any(|m| viewer.may_see(m)))
+    let metas = super::load::metas(conn, &[c])?;
+    Ok(metas.iter().flatten().any(|m| viewer.may_see(m)))
 }
 
 /// Whether the viewer may see some report holding the observable.
@@ -124,17 +124,21 @@ impl ReadPath {
         let set = self.campaign_set();
         let viewer = viewer.clone();
         self.read(move |conn| {
-            let mut out = Vec::new();
-            for request in feedback::open_for(conn, &viewer)? {
-                let Some(c) = set.get(request.campaign) else {
-                    continue;
-                };
-                let metas = store::reports::metas(conn, &c.reports)?;
-                if let Some(campaign) = viewer.campaign_view(c, &metas) {
-                    out.push(OpenRequest { request, campaign });
-                }
-            }
-            Ok(out)
+            let requests: Vec<(_, &Campaign)> = feedback::open_for(conn, &viewer)?
+                .into_iter()
+                .filter_map(|r| set.get(r.campaign).map(|c| (r, c)))
+                .collect();
+            let campaigns: Vec<&Campaign> = requests.iter().map(|(_, c)| *c).collect();
+            let metas = super::load::metas(conn, &campaigns)?;
+            Ok(requests
+                .into_iter()
+                .zip(metas)
+                .filter_map(|((request, c), metas)| {
+                    viewer
+                        .campaign_view(c, &metas)
+                        .map(|campaign| OpenRequest { request, campaign })
+                })
+                .collect())
         })
         .await
     }

@@ -7,7 +7,7 @@
 //! before anything is counted or written, so sharing scope, release, TLP and recipients
 //! hold in every format; the formats only render what comes out of here.
 
-use super::{ReadPath, Result, Viewer};
+use super::{ReadPath, Result, Viewer, load};
 use crate::council::{CampaignView, ReportView};
 use crate::model::CampaignId;
 use crate::store;
@@ -34,23 +34,23 @@ impl ReadPath {
         let viewer = viewer.clone();
         self.read(move |conn| {
             let mut out = Vec::new();
-            for campaign in &set.campaigns {
-                if only.is_some_and(|id| id != campaign.id) {
-                    continue;
-                }
-                let reports = store::reports::get_many(conn, &campaign.reports)?;
-                let released = store::releases::released(conn, &campaign.reports)?;
-                let Some(view) = viewer.campaign_detail(campaign, &reports, &released) else {
-                    continue;
-                };
-                let reports = reports
-                    .iter()
-                    .filter_map(|r| {
-                        viewer.report_view(r, released.contains(&r.seq()), Some(campaign.id))
-                    })
-                    .collect();
-                out.push(CampaignExport { view, reports });
-            }
+            let campaigns = set
+                .campaigns
+                .iter()
+                .filter(|c| only.is_none_or(|id| id == c.id))
+                .cloned();
+            load::details(
+                conn,
+                campaigns,
+                |_| true,
+                |detail| {
+                    if let Some(view) = detail.view(&viewer) {
+                        let reports = detail.report_views(&viewer);
+                        out.push(CampaignExport { view, reports });
+                    }
+                    Ok(())
+                },
+            )?;
             out.sort_by_key(|e| e.view.id);
             Ok(out)
         })

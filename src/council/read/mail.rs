@@ -7,14 +7,13 @@
 //! computed from what that viewer may see.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::load::{self, Detail};
 use super::{ReadPath, Result, Viewer};
-use crate::correlate::Campaign;
 use crate::council::CampaignView;
-use crate::model::{CampaignId, Member, MemberId, Report, ReportMeta, Seq, Tlp};
+use crate::model::{CampaignId, Member, MemberId, ReportMeta, Seq, Tlp};
 use crate::store::{self, members::MemberStatus};
 
 /// Someone mail goes to: an active member with an address.
@@ -114,33 +113,19 @@ impl ReadPath {
                 .filter(|m| m.tlp <= max_tlp)
                 .collect();
             let mut seen = HashSet::new();
-            let mut campaigns = Vec::new();
-            let mut released = HashSet::new();
-            for &seq in &seqs {
-                let Some(&id) = set.by_report.get(&seq) else {
-                    continue;
-                };
-                let Some(&i) = set.by_id.get(&id) else {
-                    continue;
-                };
-                if !seen.insert(id) {
-                    continue;
-                }
-                let c = set.campaigns[i].clone();
-                let reports: Vec<Report> = store::reports::get_many(conn, &c.reports)?
-                    .into_iter()
-                    .filter(|r| r.draft.tlp <= max_tlp)
-                    .collect();
-                released.extend(store::releases::released(conn, &c.reports)?);
-                campaigns.push((c, reports));
-            }
+            let touched = seqs
+                .iter()
+                .filter_map(|seq| set.by_report.get(seq))
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| set.by_id.get(id))
+                .map(|&i| set.campaigns[i].clone());
+            let campaigns = load::details_vec(conn, touched, |r| r.draft.tlp <= max_tlp)?;
             let failures = store::mail::failures(conn, start, end)?;
             Ok(DigestWindow {
                 start,
                 end,
                 campaigns,
                 window_metas,
-                released,
                 failures,
             })
         })
@@ -152,24 +137,15 @@ impl ReadPath {
     pub async fn alert_batch(&self, ids: Vec<CampaignId>, max_tlp: Tlp) -> Result<AlertBatch> {
         let set = self.campaign_set();
         self.read(move |conn| {
-            let mut campaigns = HashMap::new();
-            let mut released = HashSet::new();
-            for id in ids {
-                let Some(&i) = set.by_id.get(&id) else {
-                    continue;
-                };
-                let c = set.campaigns[i].clone();
-                released.extend(store::releases::released(conn, &c.reports)?);
-                let reports = store::reports::get_many(conn, &c.reports)?
-                    .into_iter()
-                    .filter(|r| r.draft.tlp <= max_tlp)
-                    .collect();
-                campaigns.insert(id, (c, reports));
-            }
-            Ok(AlertBatch {
-                campaigns,
-                released,
-            })
+            let existing = ids
+                .iter()
+                .filter_map(|id| set.by_id.get(id))
+                .map(|&i| set.campaigns[i].clone());
+            let campaigns = load::details_vec(conn, existing, |r| r.draft.tlp <= max_tlp)?
+                .into_iter()
+                .map(|d| (d.campaign.id, d))
+                .collect();
+            Ok(AlertBatch { campaigns })
         })
         .await
     }
@@ -179,10 +155,11 @@ impl ReadPath {
 pub struct DigestWindow {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    campaigns: Vec<(Arc<Campaign>, Vec<Report>)>,
+    /// The campaigns with a report received in the window, with their reports up to
+    /// `max_tlp`.
+    campaigns: Vec<Detail>,
     /// Reports received in the window (up to `max_tlp`), their release included.
     window_metas: Vec<ReportMeta>,
-    released: HashSet<Seq>,
     failures: Vec<store::mail::Failure>,
 }
 
@@ -220,7 +197,7 @@ impl DigestWindow {
         let campaigns = self
             .campaigns
             .iter()
-            .filter_map(|(c, reports)| viewer.campaign_detail(c, reports, &self.released))
+            .filter_map(|d| d.view(viewer))
             .filter(|v| {
                 v.reports
                     .iter()
@@ -250,8 +227,7 @@ impl DigestWindow {
 
 /// The campaigns of one alert batch, read once; shown through [`AlertBatch::view`].
 pub struct AlertBatch {
-    campaigns: HashMap<CampaignId, (Arc<Campaign>, Vec<Report>)>,
-    released: HashSet<Seq>,
+    campaigns: HashMap<CampaignId, Detail>,
 }
 
 impl AlertBatch {
@@ -260,8 +236,9 @@ impl AlertBatch {
     /// only when the viewer sees every report of it (a webhook's audience included): an
     /// alert never tells anyone that hidden material exists.
     pub fn view(&self, viewer: &Viewer, id: CampaignId) -> Option<CampaignView> {
-        let (c, reports) = self.campaigns.get(&id)?;
-        let view = viewer.campaign_detail(c, reports, &self.released)?;
-        (viewer.is_secretariat() || view.report_count == c.reports.len()).then_some(view)
+        let detail = self.campaigns.get(&id)?;
+        let view = detail.view(viewer)?;
+        (viewer.is_secretariat() || view.report_count == detail.campaign.reports.len())
+            .then_some(view)
     }
 }

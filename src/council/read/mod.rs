@@ -16,6 +16,8 @@
 //! - a provider is named to the secretariat only.
 //!
 //! One file per kind of output, each adding its methods to [`ReadPath`].
+//! Every campaign view is built from what `load` reads: one loader, batch queries for
+//! many campaigns at once.
 
 mod auth;
 mod campaigns;
@@ -25,6 +27,7 @@ mod exports;
 mod feeds;
 mod health;
 pub mod ids;
+mod load;
 mod mail;
 mod reports;
 mod search;

@@ -1,0 +1,178 @@
+//! The one campaign loader: what every campaign view of the read path is built from.
+//!
+//! Listings, the console, exports, digests, alerts and feedback all show campaigns; they
+//! load them here, many campaigns at a time, through the store's batch readers (`WHERE seq
+//! IN (...)` in chunks), never one query per campaign or per report. What a viewer then
+//! sees of them is decided by the views ([`Viewer::campaign_view`],
+//! [`Viewer::campaign_detail`]), never here: the loader reads everything the campaigns
+//! hold, hidden parts included, and hands it only to code of this module's parent.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::{Result, Viewer};
+use crate::correlate::Campaign;
+use crate::council::{CampaignView, ReportView};
+use crate::model::{Report, ReportMeta, Seq};
+use crate::store;
+
+/// Reports read per group of campaigns by [`details`]: the batch is large enough that a
+/// listing of thousands of campaigns costs a handful of queries, small enough that an
+/// export of the whole store never holds every report in full at once.
+const GROUP: usize = 2_000;
+
+/// The report metas (release state included) of each of `campaigns`, in the order given
+/// and, within a campaign, in the campaign's order.
+pub(super) fn metas(conn: &Connection, campaigns: &[&Campaign]) -> Result<Vec<Vec<ReportMeta>>> {
+    let seqs: Vec<Seq> = campaigns
+        .iter()
+        .flat_map(|c| c.reports.iter().copied())
+        .collect();
+    let mut by_seq: HashMap<Seq, ReportMeta> = store::reports::metas(conn, &seqs)?
+        .into_iter()
+        .map(|m| (m.id.0, m))
+        .collect();
+    Ok(distribute(
+        campaigns.iter().map(|c| c.reports.as_slice()),
+        &seqs,
+        &mut by_seq,
+    ))
+}
+
+/// A campaign with its reports in full and which of them are released: what detail views
+/// and full report views are built from.
+pub(super) struct Detail {
+    pub campaign: Arc<Campaign>,
+    /// The campaign's reports (those `keep` accepted), in the campaign's order.
+    pub reports: Vec<Report>,
+    /// The released ones among `reports`.
+    pub released: HashSet<Seq>,
+}
+
+impl Detail {
+    /// The campaign as `viewer` may see it, with the observables of its visible reports;
+    /// `None` if the viewer may see none of them.
+    pub fn view(&self, viewer: &Viewer) -> Option<CampaignView> {
+        viewer.campaign_detail(&self.campaign, &self.reports, &self.released)
+    }
+
+    /// The reports `viewer` may see, in full, in the campaign's order.
+    pub fn report_views(&self, viewer: &Viewer) -> Vec<ReportView> {
+        self.reports
+            .iter()
+            .filter_map(|r| {
+                viewer.report_view(r, self.released.contains(&r.seq()), Some(self.campaign.id))
+            })
+            .collect()
+    }
+}
+
+/// Loads `campaigns` in full, a group of about [`GROUP`] reports at a time (batch queries
+/// per group), and hands each to `each` in the order given. Reports `keep` refuses are
+/// left out before anything is built from them (a digest's TLP ceiling).
+pub(super) fn details<I, K, F>(conn: &Connection, campaigns: I, keep: K, mut each: F) -> Result<()>
+where
+    I: IntoIterator<Item = Arc<Campaign>>,
+    K: Fn(&Report) -> bool,
+    F: FnMut(Detail) -> Result<()>,
+{
+    let mut group: Vec<Arc<Campaign>> = Vec::new();
+    let mut size = 0;
+    for campaign in campaigns {
+        size += campaign.reports.len();
+        group.push(campaign);
+        if size >= GROUP {
+            load_group(conn, std::mem::take(&mut group), &keep, &mut each)?;
+            size = 0;
+        }
+    }
+    load_group(conn, group, &keep, &mut each)
+}
+
+/// [`details`], collected.
+pub(super) fn details_vec<I, K>(conn: &Connection, campaigns: I, keep: K) -> Result<Vec<Detail>>
+where
+    I: IntoIterator<Item = Arc<Campaign>>,
+    K: Fn(&Report) -> bool,
+{
+    let mut out = Vec::new();
+    details(conn, campaigns, keep, |d| {
+        out.push(d);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn load_group<K, F>(
+    conn: &Connection,
+    group: Vec<Arc<Campaign>>,
+    keep: &K,
+    each: &mut F,
+) -> Result<()>
+where
+    K: Fn(&Report) -> bool,
+    F: FnMut(Detail) -> Result<()>,
+{
+    if group.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<Seq> = group
+        .iter()
+        .flat_map(|c| c.reports.iter().copied())
+        .collect();
+    let mut by_seq: HashMap<Seq, Report> = store::reports::get_many(conn, &seqs)?
+        .into_iter()
+        .filter(|r| keep(r))
+        .map(|r| (r.seq(), r))
+        .collect();
+    let released = store::releases::released(conn, &seqs)?;
+    let per_campaign = distribute(
+        group.iter().map(|c| c.reports.as_slice()),
+        &seqs,
+        &mut by_seq,
+    );
+    for (campaign, reports) in group.into_iter().zip(per_campaign) {
+        let released = reports
+            .iter()
+            .map(Report::seq)
+            .filter(|s| released.contains(s))
+            .collect();
+        each(Detail {
+            campaign,
+            reports,
+            released,
+        })?;
+    }
+    Ok(())
+}
+
+/// Splits what was read for `all` (the concatenation of `lists`) back into one vector per
+/// list, in each list's order, skipping what was not found. A value is moved out at its
+/// last use and cloned before (a report sits in one campaign, so clones are rare).
+fn distribute<'a, T: Clone>(
+    lists: impl Iterator<Item = &'a [Seq]>,
+    all: &[Seq],
+    found: &mut HashMap<Seq, T>,
+) -> Vec<Vec<T>> {
+    let mut uses: HashMap<Seq, usize> = HashMap::new();
+    for s in all {
+        *uses.entry(*s).or_default() += 1;
+    }
+    lists
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| {
+                    let left = uses.get_mut(s)?;
+                    *left -= 1;
+                    if *left == 0 {
+                        found.remove(s)
+                    } else {
+                        found.get(s).cloned()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
