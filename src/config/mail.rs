@@ -186,9 +186,10 @@ impl FromStr for Section {
     }
 }
 
-/// Who receives a digest or an alert. A member matches if any criterion matches.
+/// Who receives a digest or an alert (the configured recipients; what each of them may
+/// *see* is the policy's `council::Viewer`). A member matches if any criterion matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Audience {
+pub struct Recipients {
     pub classes: Vec<MemberClass>,
     pub sectors: Vec<Sector>,
     /// Members by id or exact name.
@@ -196,7 +197,7 @@ pub struct Audience {
     pub secretariat: bool,
 }
 
-impl Audience {
+impl Recipients {
     pub fn includes(&self, m: &crate::model::Member) -> bool {
         (self.secretariat && m.is_secretariat())
             || self.classes.contains(&m.class)
@@ -216,7 +217,7 @@ pub struct DigestConfig {
     /// The schedule's source text, for messages.
     pub schedule_text: String,
     pub time_zone: chrono_tz::Tz,
-    pub audience: Audience,
+    pub audience: Recipients,
     pub language: LanguageChoice,
     /// Reports above this TLP never enter this digest, whoever the recipient is.
     pub max_tlp: Tlp,
@@ -229,7 +230,7 @@ pub struct DigestConfig {
 #[derive(Debug, Clone)]
 pub struct AlertConfig {
     pub enabled: bool,
-    pub audience: Audience,
+    pub audience: Recipients,
     /// Triggers arriving within this time of the first one go into the same mail.
     pub coalesce: Duration,
     /// At most one alert mail per recipient per this interval (rate limit).
@@ -283,9 +284,9 @@ impl Default for AlertConfig {
     fn default() -> Self {
         AlertConfig {
             enabled: true,
-            audience: Audience {
+            audience: Recipients {
                 classes: vec![MemberClass::Class1],
-                ..Audience::default()
+                ..Recipients::default()
             },
             coalesce: Duration::from_secs(5),
             min_interval: Duration::from_secs(60),
@@ -451,13 +452,13 @@ pub(super) fn validate(
                 ));
                 chrono_tz::Asia::Tokyo
             });
-            let audience = Audience {
+            let audience = Recipients {
                 classes: parse_list(&format!("{key}.classes"), &raw.classes, problems),
                 sectors: parse_list(&format!("{key}.sectors"), &raw.sectors, problems),
                 members: raw.members,
                 secretariat: raw.secretariat,
             };
-            if audience == Audience::default() {
+            if audience == Recipients::default() {
                 problems.push(format!(
                     "{key}: no audience (give classes, sectors, members or secretariat = true)"
                 ));
@@ -493,10 +494,10 @@ pub(super) fn validate(
             };
             AlertConfig {
                 enabled: raw.enabled.unwrap_or(true),
-                audience: Audience {
+                audience: Recipients {
                     classes,
                     secretariat: raw.secretariat,
-                    ..Audience::default()
+                    ..Recipients::default()
                 },
                 coalesce: raw
                     .coalesce_seconds

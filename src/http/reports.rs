@@ -87,19 +87,7 @@ pub async fn submit(
             });
         }
     };
-    let count = drafts.len() as u64;
-    let ids = submission::store(&state.store, &auth.member.id, drafts, Utc::now())
-        .await
-        .inspect_err(|e| {
-            if e.is_storage_unavailable() {
-                Metrics::inc(&state.metrics.store_unavailable);
-            }
-        })?;
-    Metrics::inc(&state.metrics.submissions_accepted);
-    state
-        .metrics
-        .reports_stored
-        .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    let ids = state.submit(&auth.member.id, drafts, Utc::now()).await?;
     let wait = (query.wait == Some(WaitFor::Campaign)).then_some(CAMPAIGN_WAIT);
     let reports = state.read.submitted(&auth.viewer(), &ids, wait).await;
     Ok((StatusCode::CREATED, Json(Submitted { reports })))

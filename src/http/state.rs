@@ -26,3 +26,27 @@ pub struct AppState {
     /// Per-member request budgets.
     pub limiter: Arc<super::limit::RateLimiter>,
 }
+
+impl AppState {
+    /// Stores a member's submission (each draft all-or-nothing, acknowledged once durable)
+    /// and counts it: the one submission path of the API and TAXII.
+    pub async fn submit(
+        &self,
+        member: &crate::model::MemberId,
+        drafts: Vec<crate::model::ReportDraft>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> crate::store::Result<Vec<crate::model::ReportId>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let count = drafts.len() as u64;
+        let ids = crate::sources::submission::store(&self.store, member, drafts, at)
+            .await
+            .inspect_err(|e| {
+                if e.is_storage_unavailable() {
+                    Metrics::inc(&self.metrics.store_unavailable);
+                }
+            })?;
+        Metrics::inc(&self.metrics.submissions_accepted);
+        self.metrics.reports_stored.fetch_add(count, Relaxed);
+        Ok(ids)
+    }
+}

@@ -30,12 +30,10 @@ use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
 use crate::formats::{ParseContext, stix21};
-use crate::metrics::Metrics;
 use crate::model::{Member, ReportDraft};
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
-use crate::sources::submission;
 use crate::store;
 
 /// The TAXII routes, to be merged into the API router.
@@ -594,19 +592,7 @@ async fn add_objects(
     let (drafts, successes, failures) = convert(objects).map_err(TaxiiError::bad_request)?;
     let request_time = Utc::now();
     if !drafts.is_empty() {
-        let stored = drafts.len() as u64;
-        submission::store(&state.store, &member.0.id, drafts, request_time)
-            .await
-            .inspect_err(|e| {
-                if e.is_storage_unavailable() {
-                    Metrics::inc(&state.metrics.store_unavailable);
-                }
-            })?;
-        Metrics::inc(&state.metrics.submissions_accepted);
-        state
-            .metrics
-            .reports_stored
-            .fetch_add(stored, std::sync::atomic::Ordering::Relaxed);
+        state.submit(&member.0.id, drafts, request_time).await?;
     }
     let status_id = stable_uuid(&format!(
         "taxii-status|{}|{}|{}",

@@ -315,7 +315,7 @@ pub fn language(choice: LanguageChoice, recorded: Option<&str>) -> Language {
 /// address, through the read path.
 pub async fn recipients(
     read: &ReadPath,
-    audience: &crate::config::mail::Audience,
+    audience: &crate::config::mail::Recipients,
 ) -> Result<Vec<MailRecipient>, MailError> {
     let audience = audience.clone();
     Ok(read.mail_recipients(move |m| audience.includes(m)).await?)
