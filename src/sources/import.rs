@@ -268,3 +268,98 @@ fn store_error(path: &Path, source: store::StoreError) -> ImportError {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(title: &str) -> String {
+        serde_json::json!({
+            "title": title,
+            "tlp": "green",
+            "indicators": [{"type": "domain", "value": format!("{title}.example.net")}],
+        })
+        .to_string()
+    }
+
+    /// More files than wait at the writer, with an unreadable and an invalid one among
+    /// them: every file has its outcome in file order, the bad ones fail alone, and the
+    /// caller hears of each good file once read and then once durable.
+    #[test]
+    fn outcomes_come_in_file_order_and_a_bad_file_fails_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let mut files = Vec::new();
+        for i in 0..(IN_FLIGHT + 4) {
+            let path = dir.path().join(format!("{i}.json"));
+            let body = match i {
+                2 => r#"{"title": "no tlp"}"#.to_string(),
+                _ => format!(
+                    "[{}, {}]",
+                    submission(&format!("a{i}")),
+                    submission(&format!("b{i}"))
+                ),
+            };
+            if i != 5 {
+                std::fs::write(&path, body).expect("write");
+            }
+            files.push(path);
+        }
+        let origin = Origin::FeedItem {
+            feed: "test".into(),
+        };
+        let mut events = Vec::new();
+        let outcomes = import_files(&store, &origin, &files, None, |e| {
+            events.push(match e {
+                ImportEvent::Read { path, .. } => format!("read {}", path.display()),
+                ImportEvent::Done(o) => format!("done {}", o.path.display()),
+            })
+        });
+        store.close();
+
+        let paths: Vec<_> = outcomes.iter().map(|o| o.path.clone()).collect();
+        assert_eq!(paths, files);
+        for (i, o) in outcomes.iter().enumerate() {
+            match i {
+                2 => assert!(
+                    matches!(o.result, Err(ImportError::Invalid { .. })),
+                    "{o:?}"
+                ),
+                5 => assert!(matches!(o.result, Err(ImportError::Read { .. })), "{o:?}"),
+                _ => assert_eq!(o.result.as_ref().expect("stored").len(), 2, "{o:?}"),
+            }
+        }
+        let mut ids: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .flatten()
+            .collect();
+        let stored = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), stored, "every report its own id");
+
+        let done: Vec<_> = events.iter().filter(|e| e.starts_with("done ")).collect();
+        let expected: Vec<_> = files
+            .iter()
+            .map(|f| format!("done {}", f.display()))
+            .collect();
+        assert_eq!(
+            done,
+            expected.iter().collect::<Vec<_>>(),
+            "done in file order"
+        );
+        for (i, f) in files.iter().enumerate() {
+            let read = events
+                .iter()
+                .position(|e| *e == format!("read {}", f.display()));
+            let done = events
+                .iter()
+                .position(|e| *e == format!("done {}", f.display()));
+            match i {
+                2 | 5 => assert_eq!(read, None, "no read event for a file that failed to read"),
+                _ => assert!(read.expect("read event") < done.expect("done event")),
+            }
+        }
+    }
+}
