@@ -1,6 +1,7 @@
 //! File import (`musubi import`): the same pipeline as the API, from files on disk.
 
-use std::path::Path;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
@@ -138,10 +139,7 @@ pub fn store_contents(
 ) -> Result<Vec<ReportId>, ImportError> {
     queue_contents(store, origin, contents)
         .and_then(store::Pending::wait)
-        .map_err(|source| ImportError::Store {
-            path: path.display().to_string(),
-            source,
-        })
+        .map_err(|source| store_error(path, source))
 }
 
 /// [`store_contents`] without waiting: queues the file's write (atomic on its own) and
@@ -165,4 +163,203 @@ pub fn queue_contents(
         }
         Ok(ids)
     })
+}
+
+/// What became of one file of [`import_files`].
+#[derive(Debug)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    /// What the parser could not represent (the file was still stored).
+    pub warnings: Vec<String>,
+    /// The ids of the file's reports, durable in the store; or why nothing of the file was
+    /// stored (each file is atomic).
+    pub result: Result<Vec<ReportId>, ImportError>,
+}
+
+/// What [`import_files`] reports while it works, so that a caller can print as it goes
+/// (an import of many files takes long) rather than only at the end.
+#[derive(Debug)]
+pub enum ImportEvent<'a> {
+    /// One file has been read and parsed and is about to be queued at the writer; these are
+    /// its warnings. Files are read in order, ahead of the writer.
+    Read {
+        path: &'a Path,
+        warnings: &'a [String],
+    },
+    /// One file is durable in the store, or failed: called in file order.
+    Done(&'a FileOutcome),
+}
+
+/// How many files may wait at the writer: it commits them in one group (each file still
+/// atomic in its own savepoint), so that a bulk import pays one fsync for several files.
+const IN_FLIGHT: usize = 4;
+
+/// Imports `files` as submissions of `origin`, each atomically, in `format` or detecting it
+/// per file (`None`), and returns one outcome per file in file order. A file that fails
+/// does not stop the others.
+///
+/// Reading and validating the next files overlaps with storing this one: parsing runs on a
+/// thread of its own, inserting on the store writer's thread, and up to [`IN_FLIGHT`] files
+/// wait at the writer. `on_event` sees each file when it is read and again when it is done.
+pub fn import_files(
+    store: &Store,
+    origin: &Origin,
+    files: &[PathBuf],
+    format: Option<&Format>,
+    mut on_event: impl FnMut(ImportEvent<'_>),
+) -> Vec<FileOutcome> {
+    let mut outcomes = Vec::with_capacity(files.len());
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            for path in files {
+                if tx.send((path, read_any(path, format))).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut pending = VecDeque::new();
+        for (path, contents) in rx {
+            let (warnings, queued) = match contents {
+                Ok(mut contents) => {
+                    let warnings = std::mem::take(&mut contents.warnings);
+                    on_event(ImportEvent::Read {
+                        path,
+                        warnings: &warnings,
+                    });
+                    let queued = queue_contents(store, origin.clone(), contents)
+                        .map_err(|source| store_error(path, source));
+                    (warnings, queued)
+                }
+                Err(e) => (Vec::new(), Err(e)),
+            };
+            pending.push_back((path, warnings, queued));
+            while pending.len() > IN_FLIGHT {
+                let (path, warnings, queued) = pending.pop_front().expect("not empty");
+                outcomes.push(finish(path, warnings, queued, &mut on_event));
+            }
+        }
+        for (path, warnings, queued) in pending {
+            outcomes.push(finish(path, warnings, queued, &mut on_event));
+        }
+    });
+    outcomes
+}
+
+/// Waits until one queued file is durable (or failed) and tells `on_event`.
+fn finish(
+    path: &Path,
+    warnings: Vec<String>,
+    queued: Result<store::Pending<Vec<ReportId>>, ImportError>,
+    on_event: &mut impl FnMut(ImportEvent<'_>),
+) -> FileOutcome {
+    let outcome = FileOutcome {
+        path: path.to_path_buf(),
+        warnings,
+        result: queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
+    };
+    on_event(ImportEvent::Done(&outcome));
+    outcome
+}
+
+fn store_error(path: &Path, source: store::StoreError) -> ImportError {
+    ImportError::Store {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(title: &str) -> String {
+        serde_json::json!({
+            "title": title,
+            "tlp": "green",
+            "indicators": [{"type": "domain", "value": format!("{title}.example.net")}],
+        })
+        .to_string()
+    }
+
+    /// More files than wait at the writer, with an unreadable and an invalid one among
+    /// them: every file has its outcome in file order, the bad ones fail alone, and the
+    /// caller hears of each good file once read and then once durable.
+    #[test]
+    fn outcomes_come_in_file_order_and_a_bad_file_fails_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let mut files = Vec::new();
+        for i in 0..(IN_FLIGHT + 4) {
+            let path = dir.path().join(format!("{i}.json"));
+            let body = match i {
+                2 => r#"{"title": "no tlp"}"#.to_string(),
+                _ => format!(
+                    "[{}, {}]",
+                    submission(&format!("a{i}")),
+                    submission(&format!("b{i}"))
+                ),
+            };
+            if i != 5 {
+                std::fs::write(&path, body).expect("write");
+            }
+            files.push(path);
+        }
+        let origin = Origin::FeedItem {
+            feed: "test".into(),
+        };
+        let mut events = Vec::new();
+        let outcomes = import_files(&store, &origin, &files, None, |e| {
+            events.push(match e {
+                ImportEvent::Read { path, .. } => format!("read {}", path.display()),
+                ImportEvent::Done(o) => format!("done {}", o.path.display()),
+            })
+        });
+        store.close();
+
+        let paths: Vec<_> = outcomes.iter().map(|o| o.path.clone()).collect();
+        assert_eq!(paths, files);
+        for (i, o) in outcomes.iter().enumerate() {
+            match i {
+                2 => assert!(
+                    matches!(o.result, Err(ImportError::Invalid { .. })),
+                    "{o:?}"
+                ),
+                5 => assert!(matches!(o.result, Err(ImportError::Read { .. })), "{o:?}"),
+                _ => assert_eq!(o.result.as_ref().expect("stored").len(), 2, "{o:?}"),
+            }
+        }
+        let mut ids: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .flatten()
+            .collect();
+        let stored = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), stored, "every report its own id");
+
+        let done: Vec<_> = events.iter().filter(|e| e.starts_with("done ")).collect();
+        let expected: Vec<_> = files
+            .iter()
+            .map(|f| format!("done {}", f.display()))
+            .collect();
+        assert_eq!(
+            done,
+            expected.iter().collect::<Vec<_>>(),
+            "done in file order"
+        );
+        for (i, f) in files.iter().enumerate() {
+            let read = events
+                .iter()
+                .position(|e| *e == format!("read {}", f.display()));
+            let done = events
+                .iter()
+                .position(|e| *e == format!("done {}", f.display()));
+            match i {
+                2 | 5 => assert_eq!(read, None, "no read event for a file that failed to read"),
+                _ => assert!(read.expect("read event") < done.expect("done event")),
+            }
+        }
+    }
 }

@@ -1,0 +1,114 @@
+//! `musubi feeds ...`: the public feeds' health, and polling one now.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use musubi::config::Config;
+use musubi::config::feeds::FeedsConfig;
+use musubi::council::read::FeedView;
+use musubi::sources::feeds;
+use musubi::store::Store;
+
+use super::{block_on, operator, print_json, store_read_path};
+
+#[derive(Subcommand)]
+pub enum FeedsCommand {
+    /// Each feed's health: last success, last error, consecutive failures, items added.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Poll one feed now (ignores its backoff) and store what it brings.
+    Poll { name: String },
+}
+
+pub fn run(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> {
+    let store = Store::open(data_dir)?;
+    match cmd {
+        FeedsCommand::List { json } => list(config, &store, json)?,
+        FeedsCommand::Poll { name } => poll(config, &store, &name)?,
+    }
+    store.close();
+    Ok(())
+}
+
+fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
+    let read = store_read_path(store);
+    let states: HashMap<_, _> = block_on(read.feeds(&operator()))?
+        .into_iter()
+        .filter_map(|f| match f {
+            FeedView::Full { name, state } => Some((name, state)),
+            FeedView::Summary { .. } => None,
+        })
+        .collect();
+    let configured = if config.feeds_file.is_file() {
+        FeedsConfig::load(&config.feeds_file)?.feeds
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<serde_json::Value> = configured
+        .iter()
+        .map(|f| {
+            let st = states.get(&f.name).cloned().unwrap_or_default();
+            serde_json::json!({
+                "name": f.name, "enabled": f.enabled, "format": f.format.name(),
+                "last_success": st.last_success, "last_error": st.last_error,
+                "consecutive_failures": st.consecutive_failures,
+                "items_added": st.items_added,
+            })
+        })
+        .collect();
+    if json {
+        print_json(&serde_json::json!({ "feeds": rows }))?;
+    } else {
+        for r in &rows {
+            println!(
+                "{:<28} {:<8} {:<12} ok:{:<28} failures:{} items:{} {}",
+                r["name"].as_str().unwrap_or_default(),
+                if r["enabled"] == true {
+                    "enabled"
+                } else {
+                    "off"
+                },
+                r["format"].as_str().unwrap_or_default(),
+                r["last_success"].as_str().unwrap_or("-"),
+                r["consecutive_failures"],
+                r["items_added"],
+                r["last_error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn poll(config: &Config, store: &Store, name: &str) -> Result<()> {
+    let cfg = FeedsConfig::load(&config.feeds_file)?;
+    let feed = cfg
+        .feeds
+        .iter()
+        .find(|f| f.name == name)
+        .with_context(|| format!("no feed named {name:?} in {}", config.feeds_file.display()))?
+        .clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let added = runtime.block_on(async {
+        let client = feeds::build_client()?;
+        let state = feeds::load_state(store, name).await?;
+        let outcome = feeds::poll(&client, &feed, &state, chrono::Utc::now()).await;
+        if let Err(e) = &outcome.result {
+            eprintln!("musubi: {name}: {e}");
+        }
+        let failed = outcome.result.is_err();
+        let added = feeds::store_outcome(store, name, outcome).await?;
+        if failed {
+            bail!("poll of {name} failed (recorded in its health)");
+        }
+        anyhow::Ok(added)
+    })?;
+    println!("{name}: {added} new report(s)");
+    Ok(())
+}

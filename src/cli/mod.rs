@@ -1,0 +1,164 @@
+//! The `musubi` command line: its arguments, and one module per command group. Each
+//! command reads through the council's read path ([`ReadPath`]) as the operator and writes
+//! through the engine's typed commands; none of them reads the store.
+
+pub mod campaigns;
+pub mod check;
+pub mod digest;
+pub mod export;
+pub mod extract;
+pub mod feeds;
+pub mod import;
+pub mod member;
+pub mod reindex;
+pub mod search;
+pub mod serve;
+pub mod stats;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use musubi::config::Config;
+use musubi::council::{ReadPath, Viewer};
+use musubi::daemon;
+use musubi::index::{Indexer, ReportIndex};
+use musubi::model::{MemberClass, MemberId};
+use musubi::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "musubi",
+    version,
+    about = "Correlation daemon of a cyber-threat information-sharing council"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Data directory (store and index); overrides musubi.toml.
+    #[arg(long, global = true, env = "MUSUBI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: ./musubi.toml if present, else built-in defaults).
+    #[arg(long, global = true, env = "MUSUBI_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP API, projections, feeds.
+    Serve(serve::ServeArgs),
+    /// Import submission files (one submission or an array each) on a member's behalf.
+    Import(import::ImportArgs),
+    /// Public feeds: health, and polling one now.
+    #[command(subcommand)]
+    Feeds(feeds::FeedsCommand),
+    /// Extract observables from free text on standard input (refangs, NFKC, IANA TLDs).
+    Extract(extract::ExtractArgs),
+    /// List campaigns (as the secretariat sees them).
+    Campaigns(campaigns::ListArgs),
+    /// Show one campaign.
+    Campaign(campaigns::ShowArgs),
+    /// Full-text search over reports.
+    Search(search::SearchArgs),
+    /// Manage members.
+    #[command(subcommand)]
+    Member(member::MemberCommand),
+    /// Digests: preview what a member would receive, or send one now.
+    #[command(subcommand)]
+    Digest(digest::DigestCommand),
+    /// Validate musubi.toml (and feeds.toml and rules/ when present).
+    Check,
+    /// Rebuild the index and the correlation graph from the store.
+    Reindex,
+    /// Record an analyst's disposition of a campaign.
+    Decide(campaigns::DecideArgs),
+    /// Release a campaign (its reports received so far) to class 2 and general members.
+    Release(campaigns::ReleaseArgs),
+    /// The council's campaign statistics for a period.
+    Stats(stats::StatsArgs),
+    /// The audit log of decisions and secretariat-only reads.
+    Audit(stats::AuditArgs),
+    /// Export campaigns (STIX 2.1 bundle, MISP feed or CSV) for one audience: `--as MEMBER`
+    /// (what that member may see), `--audience members` or `--audience public`. There is no
+    /// default audience, so that nothing is exported more widely than meant.
+    Export(export::ExportArgs),
+}
+
+/// The secretariat's view, used by the operator's CLI (it runs on the council's servers).
+pub fn operator() -> Viewer {
+    Viewer::member(MemberId("cli-operator".into()), MemberClass::Secretariat)
+}
+
+/// Runs one read of the council's read path from the (synchronous) CLI.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(f)
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A read path without campaigns or index, for commands that read only what the store
+/// holds (members, feeds, statistics, the audit log).
+pub fn store_read_path(store: &Store) -> ReadPath {
+    ReadPath::snapshot(store.clone(), Default::default(), None)
+}
+
+/// The store with both projections brought up to date, and a read path over them, for the
+/// commands that answer from campaigns or the index. The index's writer (when no daemon
+/// holds it) is kept until [`Projections::close`], as the daemon would.
+pub struct Projections {
+    pub store: Store,
+    pub index: Arc<ReportIndex>,
+    pub read: ReadPath,
+    _indexer: Option<Indexer>,
+}
+
+impl Projections {
+    /// Opens the store and catches the index and the correlation up with it. `with_index`
+    /// gives the read path the index (search); the others read campaigns only.
+    pub fn open(config: &Config, data_dir: &Path, with_index: bool) -> Result<Self> {
+        let (store, index, indexer, correlator) =
+            daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+        if with_index {
+            index.refresh()?;
+        }
+        let set = Arc::new(correlator.engine().snapshot());
+        let read = ReadPath::snapshot(store.clone(), set, with_index.then(|| index.clone()));
+        Ok(Projections {
+            store,
+            index,
+            read,
+            _indexer: indexer,
+        })
+    }
+
+    /// Drops the read path and closes the store (its writer commits what is queued).
+    pub fn close(self) {
+        let Projections {
+            store,
+            read,
+            index,
+            _indexer,
+        } = self;
+        drop((read, index, _indexer));
+        store.close();
+    }
+}

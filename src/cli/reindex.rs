@@ -1,0 +1,35 @@
+//! `musubi reindex`: rebuilds the index and the correlation graph from the store.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use musubi::config::Config;
+use musubi::store::Store;
+use musubi::{daemon, index};
+
+pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
+    // Fails if the daemon holds the index: a rebuild under a running daemon would race it.
+    {
+        let store = Store::open(data_dir)?;
+        let ix = index::ReportIndex::open(data_dir)?;
+        drop(
+            ix.indexer()
+                .context("stop `musubi serve` before reindexing")?,
+        );
+        store.close();
+    }
+    index::ReportIndex::destroy(data_dir)?;
+    let started = std::time::Instant::now();
+    let (store, index, _indexer, correlator) =
+        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    let set = correlator.engine().snapshot();
+    println!(
+        "reindexed {} report(s) into {} campaign(s) in {:.2} s",
+        index.num_docs(),
+        set.campaigns.len(),
+        started.elapsed().as_secs_f64()
+    );
+    store.close();
+    Ok(())
+}
