@@ -491,7 +491,7 @@ fn outcomes(list: &[Outcome]) -> Vec<Value> {
 /// ([`stix21::object_problem`]) and refused alone, with its reason; the rest are read as
 /// one bundle. Nothing of a refused object is stored, and when nothing at all is stored no
 /// object is reported as a success.
-fn convert(objects: &[Value]) -> Result<(Vec<ReportDraft>, Vec<Outcome>, Vec<Outcome>), String> {
+fn convert(objects: &[Value]) -> Result<Converted, String> {
     let (mut good, mut successes, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for (n, o) in objects.iter().enumerate() {
         let outcome = |message: Option<String>| Outcome {
@@ -544,7 +544,18 @@ fn convert(objects: &[Value]) -> Result<(Vec<ReportDraft>, Vec<Outcome>, Vec<Out
             failures.push(o);
         }
     }
-    Ok((drafts, successes, failures))
+    Ok(Converted {
+        drafts,
+        successes,
+        failures,
+    })
+}
+
+/// What one envelope gave: the drafts to store and each object's outcome.
+struct Converted {
+    drafts: Vec<ReportDraft>,
+    successes: Vec<Outcome>,
+    failures: Vec<Outcome>,
 }
 
 /// A POSTed envelope (or bundle) is a submission, through the same store writer as the
@@ -589,7 +600,11 @@ async fn add_objects(
         .get("objects")
         .and_then(Value::as_array)
         .ok_or_else(|| TaxiiError::bad_request("expected an envelope or bundle with objects"))?;
-    let (drafts, successes, failures) = convert(objects).map_err(TaxiiError::bad_request)?;
+    let Converted {
+        drafts,
+        successes,
+        failures,
+    } = convert(objects).map_err(TaxiiError::bad_request)?;
     let request_time = Utc::now();
     if !drafts.is_empty() {
         state.submit(&member.0.id, drafts, request_time).await?;
