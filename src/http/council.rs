@@ -418,7 +418,10 @@ async fn sighting(
         .record_sighting(&viewer, draft, Utc::now())
         .await
         .map_err(refused)?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": ids::sighting(&viewer, id)})),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -158,3 +158,42 @@ async fn hidden_activity_does_not_reorder_the_campaign_list() {
         "hidden activity changed the general member's list"
     );
 }
+
+/// Sighting ids are a council-wide sequence: a member shown them as numbers would count the
+/// sightings everyone else recorded in between. Members get an opaque `S-…`; two sightings
+/// by the same member with others' in between look no different from two in a row.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_members_sighting_ids_count_nothing() {
+    let data = DataDir::new();
+    data.cli(&["member", "import", ROSTER]);
+    let (p1, p2) = (token_of(&data, "m150"), token_of(&data, "m151"));
+    let daemon = Daemon::start(&data);
+    let (a, b) = (Client::new(&p1), Client::new(&p2));
+    submit(
+        &a,
+        &daemon,
+        submission("Seen loader", "green", &[("sha256", SHA_X)]),
+    )
+    .await;
+    wait_current(&daemon).await;
+    let sight = json!({
+        "target": {"observable": {"type": "sha256", "value": SHA_X}},
+        "kind": "seen",
+        "count": 1,
+        "seen_at": chrono::Utc::now().to_rfc3339(),
+    });
+    let url = daemon.url("/api/v1/sightings");
+    let (status, first) = a.post_json(&url, &sight).await;
+    assert_eq!(status, 201, "{first}");
+    for _ in 0..3 {
+        assert_eq!(b.post_json(&url, &sight).await.0, 201);
+    }
+    let (_, second) = a.post_json(&url, &sight).await;
+    for id in [&first["id"], &second["id"]] {
+        let id = id
+            .as_str()
+            .unwrap_or_else(|| panic!("a number counts sightings: {id}"));
+        assert!(id.starts_with("S-") && id.len() == 15, "{id}");
+    }
+    assert_ne!(first["id"], second["id"]);
+}

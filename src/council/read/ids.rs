@@ -47,6 +47,7 @@ const OPAQUE_LEN: usize = 13;
 /// Domain separation: report and campaign numbers map through different permutations.
 const REPORT_DOMAIN: u8 = b'R';
 const CAMPAIGN_DOMAIN: u8 = b'C';
+const SIGHTING_DOMAIN: u8 = b'S';
 
 /// The keyed permutation.
 #[derive(Clone)]
@@ -252,6 +253,20 @@ pub fn campaign(viewer: &Viewer, id: CampaignId) -> ShownCampaignId {
     ShownCampaignId {
         internal: id,
         opaque: (!internal(viewer)).then(|| key().encrypt(CAMPAIGN_DOMAIN, pack(id))),
+    }
+}
+
+/// A recorded sighting's id as `viewer` is shown it: the row number for the secretariat,
+/// an opaque `S-…` for anyone else (sighting ids are a council-wide sequence: a member
+/// shown them in order would count everyone else's sightings in between).
+pub fn sighting(viewer: &Viewer, id: i64) -> serde_json::Value {
+    if internal(viewer) {
+        serde_json::json!(id)
+    } else {
+        serde_json::json!(format!(
+            "S-{}",
+            encode(key().encrypt(SIGHTING_DOMAIN, id as u64))
+        ))
     }
 }
 
