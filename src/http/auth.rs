@@ -30,7 +30,7 @@ pub enum Refused {
     /// The member's request budget is spent.
     RateLimited { retry_after_secs: u64 },
     /// The store could not be read.
-    Store(crate::store::StoreError),
+    Store(crate::council::StoreError),
 }
 
 impl From<Refused> for AppError {

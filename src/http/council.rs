@@ -19,12 +19,12 @@ use serde_json::{Value, json};
 use super::auth::Authenticated;
 use super::error::{ApiResult, AppError};
 use super::state::AppState;
+use crate::council::StoreError;
 use crate::council::read::{Refused, ids};
 use crate::council::{commands, feedback, review, stats};
 use crate::model::{
     CampaignId, Disposition, Language, MemberClass, ReportId, Seq, SightingDraft, SightingKind,
 };
-use crate::store::StoreError;
 
 /// The council routes, merged into the API router with one line.
 pub fn routes() -> Router<AppState> {

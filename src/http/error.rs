@@ -74,8 +74,8 @@ impl AppError {
     }
 }
 
-impl From<crate::store::StoreError> for AppError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::council::StoreError> for AppError {
+    fn from(e: crate::council::StoreError) -> Self {
         if e.is_disk_full() {
             AppError::Unavailable {
                 status: StatusCode::INSUFFICIENT_STORAGE,
@@ -93,15 +93,6 @@ impl From<crate::store::StoreError> for AppError {
             }
         } else {
             AppError::Internal(e.to_string())
-        }
-    }
-}
-
-impl From<crate::index::IndexError> for AppError {
-    fn from(e: crate::index::IndexError) -> Self {
-        match e {
-            crate::index::IndexError::Query(m) => AppError::bad_request("invalid_query", m),
-            other => AppError::Internal(other.to_string()),
         }
     }
 }

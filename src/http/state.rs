@@ -6,9 +6,9 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::council::{Store, StoreError};
 use crate::metrics::Metrics;
 use crate::model::Seq;
-use crate::store::Store;
 
 /// Shared state of the HTTP server. Cheap to clone.
 #[derive(Clone)]
@@ -35,7 +35,7 @@ impl AppState {
         member: &crate::model::MemberId,
         drafts: Vec<crate::model::ReportDraft>,
         at: chrono::DateTime<chrono::Utc>,
-    ) -> crate::store::Result<Vec<crate::model::ReportId>> {
+    ) -> Result<Vec<crate::model::ReportId>, StoreError> {
         use std::sync::atomic::Ordering::Relaxed;
         let count = drafts.len() as u64;
         let ids = crate::sources::submission::store(&self.store, member, drafts, at)

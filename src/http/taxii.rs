@@ -34,7 +34,6 @@ use crate::model::{Member, ReportDraft};
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
-use crate::store;
 
 /// The TAXII routes, to be merged into the API router.
 pub fn routes() -> Router<AppState> {
@@ -92,8 +91,8 @@ impl TaxiiError {
     }
 }
 
-impl From<store::StoreError> for TaxiiError {
-    fn from(e: store::StoreError) -> Self {
+impl From<crate::council::StoreError> for TaxiiError {
+    fn from(e: crate::council::StoreError) -> Self {
         if e.is_storage_unavailable() {
             TaxiiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

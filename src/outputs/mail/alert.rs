@@ -21,9 +21,9 @@ use super::{MailError, Mailer, webhook};
 use crate::config::Config;
 use crate::config::mail::Language;
 use crate::correlate::CampaignSet;
+use crate::council::MailBook;
 use crate::council::ReadPath;
 use crate::model::{CampaignId, FlagKind, Sector, Tlp};
-use crate::store::mail::MailBook;
 
 /// The delivery kind of alerts in `mail_deliveries`.
 pub const KIND: &str = "alert";

@@ -29,10 +29,10 @@ use super::render::{
 use super::{MailError, Mailer};
 use crate::config::Config;
 use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
+use crate::council::MailBook;
 use crate::council::read::{DigestWindow, MailMember, MailRecipient};
 use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
 use crate::model::{FlagKind, Seq, Tlp};
-use crate::store::mail::MailBook;
 
 /// The delivery kind of digests in `mail_deliveries`.
 pub const KIND: &str = "digest";

@@ -12,7 +12,7 @@
 //!
 //! What a mail says comes from the council's read path ([`crate::council::ReadPath`]):
 //! views for one viewer, never store rows. The mail's own bookkeeping (windows, deliveries,
-//! refusals) is kept through [`crate::store::mail::MailBook`].
+//! refusals) is kept through [`crate::council::MailBook`].
 
 pub mod alert;
 pub mod digest;
@@ -63,7 +63,7 @@ pub enum MailError {
     #[error("building the message: {0}")]
     Message(String),
     #[error("store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::council::StoreError),
 }
 
 /// Delivery counters and the last error, shared by the mail tasks, `/healthz` and `/metrics`.

@@ -14,8 +14,7 @@ use super::{MailStats, Mailer, digest};
 use crate::config::Config;
 use crate::correlate::CampaignSet;
 use crate::council::ReadPath;
-use crate::store::Store;
-use crate::store::mail::MailBook;
+use crate::council::{MailBook, Store};
 
 /// How often the scheduler looks whether a digest is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(20);
