@@ -5,9 +5,10 @@
 #   fuzz/run-all.sh 60            # every target, 60 s each
 #   fuzz/run-all.sh 300 stix_pattern extract
 #
-# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). The
-# working corpus grows in fuzz/corpus/<target> (ignored by git); findings land in
-# fuzz/artifacts/<target>/. One summary line per target goes to fuzz/artifacts/summary.txt.
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). The seeds
+# are assembled from the fixture tree by assemble-seeds.sh (see seeds.list) into
+# fuzz/seed-corpus/<target>, which libFuzzer only reads. The working corpus grows in
+# fuzz/corpus/<target> (ignored by git); findings land in fuzz/artifacts/<target>/. One summary line per target goes to fuzz/artifacts/summary.txt.
 set -uo pipefail
 
 seconds="${1:-60}"
@@ -26,13 +27,14 @@ else
 fi
 
 cargo +nightly fuzz build "${flags[@]}" || exit 2
+./assemble-seeds.sh "${targets[@]}" || exit 2
 mkdir -p artifacts
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     log="artifacts/$t/run.log"
     echo "== $t: ${seconds}s"
-    cargo +nightly fuzz run "${flags[@]}" "$t" "corpus/$t" "seeds/$t" -- \
+    cargo +nightly fuzz run "${flags[@]}" "$t" "corpus/$t" "seed-corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?

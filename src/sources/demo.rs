@@ -9,33 +9,33 @@ use crate::model::{Category, Member, MemberClass, MemberId, Origin, Sector};
 use crate::store::{self, Store};
 
 /// The council's public roster as of 2020-06-05.
-pub const ROSTER_JSON: &str = include_str!("../../examples/council/roster-2020-06-05.json");
+pub const ROSTER_JSON: &str = include_str!("../../tests/fixtures/council/roster-2020-06-05.json");
 
 /// Demo submissions: (member id, file name, JSON).
 const SUBMISSIONS: &[(&str, &str)] = &[
     (
         "m079-sunorcal-1.json",
-        include_str!("../../examples/demo/m079-sunorcal-1.json"),
+        include_str!("../../tests/fixtures/native/m079-sunorcal-1.json"),
     ),
     (
         "m092-sunorcal-2.json",
-        include_str!("../../examples/demo/m092-sunorcal-2.json"),
+        include_str!("../../tests/fixtures/native/m092-sunorcal-2.json"),
     ),
     (
         "m103-sunorcal-3.json",
-        include_str!("../../examples/demo/m103-sunorcal-3.json"),
+        include_str!("../../tests/fixtures/native/m103-sunorcal-3.json"),
     ),
     (
         "m115-xorist-1.json",
-        include_str!("../../examples/demo/m115-xorist-1.json"),
+        include_str!("../../tests/fixtures/native/m115-xorist-1.json"),
     ),
     (
         "m191-xorist-2.json",
-        include_str!("../../examples/demo/m191-xorist-2.json"),
+        include_str!("../../tests/fixtures/native/m191-xorist-2.json"),
     ),
     (
         "m129-elf-1.json",
-        include_str!("../../examples/demo/m129-elf-1.json"),
+        include_str!("../../tests/fixtures/native/m129-elf-1.json"),
     ),
 ];
 

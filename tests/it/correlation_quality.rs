@@ -169,7 +169,7 @@ fn evaluation() -> Eval {
     }
     // Feed noise: KEV CVEs in batches of 5, Feodo C2 addresses in batches of 3.
     let kev = std::fs::read_to_string(
-        fixtures().join("feeds/known_exploited_vulnerabilities-2025.01.24.csv"),
+        fixtures().join("kev/known_exploited_vulnerabilities-2025.01.24.csv"),
     )
     .unwrap();
     let cves: Vec<Observable> = kev
@@ -178,9 +178,10 @@ fn evaluation() -> Eval {
         .filter_map(|l| Observable::parse(ObservableKind::Cve, l.split(',').next()?).ok())
         .take(60)
         .collect();
-    let feodo =
-        std::fs::read_to_string(fixtures().join("feeds/feodotracker-ipblocklist-2024-04-03.csv"))
-            .unwrap();
+    let feodo = std::fs::read_to_string(
+        fixtures().join("blocklists/feodotracker-ipblocklist-2024-04-03.csv"),
+    )
+    .unwrap();
     let ips: Vec<Observable> = feodo
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("\"first"))

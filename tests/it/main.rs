@@ -11,6 +11,7 @@ mod extract;
 mod faults;
 mod feed_faults;
 mod feeds;
+mod fixtures;
 mod flag_labels;
 mod formats;
 mod layering;

@@ -14,7 +14,13 @@ use serde_json::{Value, json};
 
 use crate::util::{Client, Daemon, DataDir, wait_current};
 
+/// The TAXII test scripts; the STIX and MISP data they read live in the shared fixture folders.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/taxii");
+const STIX21: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stix21");
+const MISP_FEED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/misp-feed/digitalside"
+);
 const TAXII_MEDIA: &str = "application/taxii+json;version=2.1";
 
 const PROVIDER: &str = "Kitakami Water Works";
@@ -212,7 +218,7 @@ async fn taxii_and_exports_share_without_leaking() {
         .args([
             &daemon.base,
             &other,
-            &format!("{FIXTURES}/indicators-for-C2-with-COA.json"),
+            &format!("{STIX21}/indicators-for-C2-with-COA.json"),
         ])
         .output()
         .expect("run client.py");
@@ -522,9 +528,7 @@ async fn taxii_and_exports_share_without_leaking() {
 
 #[test]
 fn feed_reader_reads_a_real_misp_feed() {
-    let events =
-        musubi::outputs::misp_feed::read_feed(&Path::new(FIXTURES).join("misp-feed-digitalside"))
-            .unwrap();
+    let events = musubi::outputs::misp_feed::read_feed(Path::new(MISP_FEED)).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].uuid, "5ef26e32-c718-49f2-b994-1a14c0a80102");
     assert_eq!(events[0].attributes.len(), 33);
