@@ -131,7 +131,7 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
 
     let started = Instant::now();
     let bar = progress_bar(files.len());
-    let (mut reports, mut indicators) = (0usize, 0usize);
+    let mut reports = 0usize;
     let outcomes =
         import::import_files(
             &store,
@@ -147,14 +147,12 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
                 ImportEvent::Done(outcome) => {
                     if let Ok(ids) = &outcome.result {
                         reports += ids.len();
-                        indicators += outcome.indicators;
                     }
                     bar.inc(1);
                     let secs = started.elapsed().as_secs_f64().max(1e-3);
                     bar.set_message(format!(
-                        "{} reports, {} indicators, {} reports/s",
+                        "{} reports, {}/s",
                         thousands(reports),
-                        thousands(indicators),
                         thousands((reports as f64 / secs) as usize)
                     ));
                 }
@@ -202,7 +200,8 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     }
 }
 
-/// A bar on stderr when it is a terminal; hidden otherwise (a log or a pipe gets the
+/// A bar on stderr when it is a terminal (files, reports, reports/s, ETA; kept under 80
+/// columns so that it redraws in place over SSH); hidden otherwise (a log or a pipe gets the
 /// summary only, no carriage-return redraws).
 fn progress_bar(files: usize) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
@@ -211,7 +210,7 @@ fn progress_bar(files: usize) -> ProgressBar {
     let bar = ProgressBar::new(files as u64);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} files  {msg}  ETA {eta}",
+            "{spinner} {elapsed:>3} [{bar:20}] {pos}/{len} files  {msg}  ETA {eta}",
         )
         .expect("a valid template")
         .progress_chars("=> "),
