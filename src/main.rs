@@ -20,6 +20,15 @@ fn main() -> ExitCode {
     init_logging(&args);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // `musubi man | head`: the reader has what it wanted; not a failure to report.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("musubi: {e:#}");
             if e.downcast_ref::<cli::PartlyRejected>().is_some() {
