@@ -4,6 +4,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -12,25 +13,65 @@ use clap::Parser;
 use cli::{Cli, Command};
 use musubi::config::Config;
 
+/// Exit codes (documented in the README's CLI section): 0 ok, 1 failure, 2 usage (clap's
+/// own, before anything runs), 3 input partly rejected (what was good is stored).
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MUSUBI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Cli::parse();
+    init_logging(&args);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // `musubi man | head`: the reader has what it wanted; not a failure to report.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("musubi: {e:#}");
-            ExitCode::from(2)
+            if e.downcast_ref::<cli::PartlyRejected>().is_some() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
+/// The daemon logs at INFO (its journal is read by operators); the CLI commands at WARN
+/// unless `-v` (INFO) or `-vv` (DEBUG), so that a command in a script or a systemd timer
+/// prints its result and its problems, not the store's migrations. `MUSUBI_LOG` overrides
+/// both. Colour only for a terminal, and never with `NO_COLOR` set (no-color.org), so that
+/// a log file or a pipe holds no escape codes.
+fn init_logging(args: &Cli) {
+    let default = match (&args.command, args.global.verbose) {
+        (Command::Serve(_), _) => "info",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MUSUBI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn run(args: Cli) -> Result<()> {
+    // Generated from the definitions alone: no configuration (which may not be there yet
+    // when the package is built) is read.
+    let args = match args.command {
+        Command::Completions(a) => return cli::shell::completions(a),
+        Command::Man => return cli::shell::man(),
+        command => Cli { command, ..args },
+    };
     let config = Config::load_or_default(args.global.config.as_deref())?;
     let data_dir = args
         .global
@@ -39,7 +80,7 @@ fn run(args: Cli) -> Result<()> {
         .unwrap_or_else(|| config.data_dir.clone());
     match args.command {
         Command::Serve(a) => cli::serve::run(config, data_dir, a),
-        Command::Import(a) => cli::import::run(&data_dir, a),
+        Command::Import(a) => cli::import::run(&data_dir, a, &args.global),
         Command::Extract(a) => cli::extract::run(a),
         Command::Feeds(cmd) => cli::feeds::run(&config, &data_dir, cmd),
         Command::Campaigns(a) => cli::campaigns::list(&config, &data_dir, a),
@@ -54,5 +95,7 @@ fn run(args: Cli) -> Result<()> {
         Command::Stats(a) => cli::stats::stats(&data_dir, a),
         Command::Audit(a) => cli::stats::audit(&data_dir, a),
         Command::Export(a) => cli::export::run(&config, &data_dir, a),
+        Command::Completions(a) => cli::shell::completions(a),
+        Command::Man => cli::shell::man(),
     }
 }

@@ -54,7 +54,16 @@ enum ExportAudience {
 }
 
 pub fn run(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
+    // A spinner only when writing to a file: with stdout the export itself may be on the
+    // terminal, and a bar would be drawn into it.
+    let bar = match &args.out {
+        Some(_) => super::spinner("catching up with the store"),
+        None => indicatif::ProgressBar::hidden(),
+    };
+    // Cleared however `run` returns, so that an error is not printed onto its line.
+    let _clear = ClearOnDrop(&bar);
     let p = Projections::open(config, data_dir, false)?;
+    bar.set_message("reading the audience's campaigns");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,18 +91,21 @@ pub fn run(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
         Ok(read.exports(&viewer, args.campaign).await?)
     })?;
     p.close();
+    bar.set_message(format!("writing {} campaign(s)", exports.len()));
     if let Some(id) = args.campaign
         && exports.is_empty()
     {
         bail!("no campaign {id} visible to this audience");
     }
     let write_to = |bytes: &[u8]| -> Result<()> {
-        match &args.out {
+        let written = match &args.out {
             Some(path) => {
                 std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
             }
             None => Ok(std::io::stdout().lock().write_all(bytes)?),
-        }
+        };
+        bar.finish_and_clear();
+        written
     };
     match args.format {
         ExportFormat::Stix => {
@@ -119,6 +131,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
                 .as_deref()
                 .context("--format misp-feed needs --out DIR")?;
             let written = outputs::misp_feed::write_feed(dir, &exports)?;
+            bar.finish_and_clear();
             eprintln!(
                 "exported {} event(s), {} attribute(s) to {}",
                 written.events,
@@ -128,4 +141,13 @@ pub fn run(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Clears the spinner however `run` returns, so that an error message is not drawn over.
+struct ClearOnDrop<'a>(&'a indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }

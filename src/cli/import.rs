@@ -1,16 +1,23 @@
 //! `musubi import`: submission files stored on a member's behalf. The pipeline is the
-//! library's ([`sources::import::import_files`]); this only prints what it reports.
+//! library's ([`sources::import::import_files`]); this prints what it reports: a progress
+//! bar while it works (on a terminal only), then one summary line per file and a total, or
+//! one JSON object with `--json`. Ids are summarised as ranges (an import of a million
+//! reports must not print a million ids); `-v` lists them.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
-use musubi::model::Origin;
-use musubi::sources::import::{self, ImportEvent};
+use musubi::model::{Origin, ReportId};
+use musubi::sources::import::{self, FileOutcome, ImportError, ImportEvent};
 use musubi::store::Store;
 
-use super::{block_on, operator, store_read_path};
+use super::{Global, PartlyRejected, block_on, operator, print_json, store_read_path};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -23,59 +30,381 @@ pub struct ImportArgs {
     /// blocklist[:preset], text.
     #[arg(long, default_value = "auto")]
     format: String,
+    /// Print one JSON object (per-file counts, id ranges and errors, and the totals)
+    /// instead of the summary lines.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run(data_dir: &Path, args: ImportArgs) -> Result<()> {
+/// The `--json` object; its fields are documented in the README (stable for scripts).
+#[derive(Serialize)]
+struct Summary {
+    files: Vec<FileSummary>,
+    total: Total,
+}
+
+#[derive(Serialize, Default)]
+struct Total {
+    files: usize,
+    files_rejected: usize,
+    reports: usize,
+    indicators: usize,
+    rejected: usize,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct FileSummary {
+    path: String,
+    /// Reports stored from this file (0 when it was rejected: each file is atomic).
+    reports: usize,
+    indicators: usize,
+    /// Submissions of the file that were not stored (all of them when the file failed;
+    /// 1 when they could not be counted, e.g. malformed JSON).
+    rejected: usize,
+    /// The stored ids as inclusive ranges (usually one: a file is stored in one go).
+    ranges: Vec<IdRange>,
+    /// Every stored id, with `-v` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<Vec<String>>,
+    warnings: Vec<String>,
+    errors: Vec<FileError>,
+}
+
+#[derive(Serialize)]
+struct IdRange {
+    first: String,
+    last: String,
+}
+
+/// One reason a file was rejected, located as precisely as it can be.
+#[derive(Serialize)]
+struct FileError {
+    path: String,
+    /// 1-based line of the problem, or of the rejected submission.
+    line: Option<usize>,
+    column: Option<usize>,
+    /// The submission's position in the file's array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submission: Option<usize>,
+    /// The field at fault (`[3].indicators[0].value`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    message: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     let ImportArgs {
         files,
         member,
         format,
+        json,
     } = args;
+    let verbose = global.verbose > 0;
     let format: Option<musubi::formats::Format> = match format.as_str() {
         "auto" => None,
-        name => Some(name.parse().map_err(|e| anyhow::anyhow!("{e}"))?),
+        name => Some(name.parse().map_err(|e| anyhow::anyhow!("--format: {e}"))?),
     };
     let store = Store::open(data_dir)?;
     let read = store_read_path(&store);
     let member = block_on(read.member(&operator(), &member))?
-        .with_context(|| format!("no member with id or name {member:?}"))?;
+        .with_context(|| format!("--as: no member with id or name {member:?}"))?;
     let origin = Origin::Submission {
         member: member.id.clone(),
     };
-    let mut failed = 0;
-    let mut stored = 0;
-    import::import_files(
-        &store,
-        &origin,
-        &files,
-        format.as_ref(),
-        |event| match event {
-            ImportEvent::Read { path, warnings } => {
-                for w in warnings {
-                    eprintln!("musubi: {}: warning: {w}", path.display());
+
+    let started = Instant::now();
+    let bar = progress_bar(files.len());
+    let mut reports = 0usize;
+    let outcomes =
+        import::import_files(
+            &store,
+            &origin,
+            &files,
+            format.as_ref(),
+            |event| match event {
+                ImportEvent::Read { path, warnings, .. } => {
+                    for w in warnings {
+                        bar.suspend(|| eprintln!("musubi: {}: warning: {w}", path.display()));
+                    }
                 }
-            }
-            ImportEvent::Done(outcome) => match &outcome.result {
-                Ok(ids) => {
-                    stored += ids.len();
-                    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                    println!("{}: stored {}", outcome.path.display(), ids.join(", "));
-                }
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("musubi: {e}");
+                ImportEvent::Done(outcome) => {
+                    if let Ok(ids) = &outcome.result {
+                        reports += ids.len();
+                    }
+                    bar.inc(1);
+                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    bar.set_message(format!(
+                        "{} reports, {}/s",
+                        thousands(reports),
+                        thousands((reports as f64 / secs) as usize)
+                    ));
                 }
             },
-        },
-    );
+        );
+    bar.finish_and_clear();
     drop(read);
     store.close();
-    eprintln!(
-        "imported {stored} report(s) from {} file(s); {failed} file(s) failed",
-        files.len() - failed
-    );
-    if failed > 0 {
-        bail!("{failed} file(s) could not be imported");
+
+    let mut total = Total {
+        files: outcomes.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        ..Total::default()
+    };
+    let summaries: Vec<FileSummary> = outcomes.iter().map(|o| summarise(o, verbose)).collect();
+    for s in &summaries {
+        total.reports += s.reports;
+        total.indicators += s.indicators;
+        total.rejected += s.rejected;
+        if !s.errors.is_empty() {
+            total.files_rejected += 1;
+        }
+        for e in &s.errors {
+            eprintln!("musubi: {e}");
+        }
     }
-    Ok(())
+
+    let (rejected, files) = (total.files_rejected, total.files);
+    if json {
+        print_json(&Summary {
+            files: summaries,
+            total,
+        })?;
+    } else {
+        print_text(&summaries, &total);
+    }
+
+    match rejected {
+        0 => Ok(()),
+        n if n == files => bail!("no file could be imported ({n} rejected)"),
+        n => Err(PartlyRejected(format!(
+            "{n} of {files} file(s) rejected; the others are stored"
+        ))
+        .into()),
+    }
+}
+
+/// A bar on stderr when it is a terminal (files, reports, reports/s, ETA; kept under 80
+/// columns so that it redraws in place over SSH); hidden otherwise (a log or a pipe gets the
+/// summary only, no carriage-return redraws).
+fn progress_bar(files: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(files as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed:>3} [{bar:20}] {pos}/{len} files  {msg}  ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn summarise(outcome: &FileOutcome, verbose: bool) -> FileSummary {
+    let path = outcome.path.display().to_string();
+    let (ids, errors) = match &outcome.result {
+        Ok(ids) => (ids.clone(), Vec::new()),
+        Err(e) => (Vec::new(), locate(&outcome.path, e)),
+    };
+    let rejected = match &outcome.result {
+        Ok(_) => 0,
+        Err(_) => submissions_in(&outcome.path).unwrap_or(1),
+    };
+    FileSummary {
+        path,
+        reports: ids.len(),
+        indicators: if ids.is_empty() {
+            0
+        } else {
+            outcome.indicators
+        },
+        rejected,
+        ranges: ranges(&ids),
+        ids: verbose.then(|| ids.iter().map(ToString::to_string).collect()),
+        warnings: outcome.warnings.clone(),
+        errors,
+    }
+}
+
+/// How many submissions a rejected native file held (its array's length, or 1 for a
+/// single one); `None` when it cannot be told (not JSON, another format).
+fn submissions_in(path: &Path) -> Option<usize> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes).ok()? {
+        serde_json::Value::Array(items) => Some(items.len()),
+        serde_json::Value::Object(_) => Some(1),
+        _ => None,
+    }
+}
+
+/// The errors of a rejected file, each with the line (and column) an operator can open
+/// the file at: the malformed byte, or the start of the rejected submission.
+fn locate(path: &Path, error: &ImportError) -> Vec<FileError> {
+    let shown = path.display().to_string();
+    let plain = |line, column, message: String| FileError {
+        path: shown.clone(),
+        line,
+        column,
+        submission: None,
+        field: None,
+        message,
+    };
+    match error {
+        ImportError::Invalid { errors, .. } => {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                return vec![plain(
+                    Some(e.line()),
+                    Some(e.column()),
+                    format!("malformed JSON: {e}"),
+                )];
+            }
+            let lines = import::submission_lines(&bytes);
+            errors
+                .iter()
+                .map(|fe| FileError {
+                    path: shown.clone(),
+                    line: fe.report.and_then(|i| lines.get(i).copied()),
+                    column: None,
+                    submission: fe.report,
+                    field: Some(fe.field.clone()),
+                    message: fe.reason.clone(),
+                })
+                .collect()
+        }
+        ImportError::Format { source, .. } => {
+            use musubi::formats::FormatError as F;
+            let (line, column) = match source {
+                F::Json { line, column, .. } | F::Xml { line, column, .. } => {
+                    (Some(*line), Some(*column))
+                }
+                F::Line { line, .. } => (usize::try_from(*line).ok(), None),
+                _ => (None, None),
+            };
+            vec![plain(line, column, source.to_string())]
+        }
+        ImportError::Read { source, .. } => {
+            vec![plain(None, None, format!("cannot read: {source}"))]
+        }
+        ImportError::Store { source, .. } => vec![plain(None, None, source.to_string())],
+    }
+}
+
+/// Stored ids as runs of consecutive ids.
+fn ranges(ids: &[ReportId]) -> Vec<IdRange> {
+    let mut sorted: Vec<&ReportId> = ids.iter().collect();
+    sorted.sort();
+    let mut runs: Vec<(&ReportId, &ReportId)> = Vec::new();
+    for id in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if last.0.0 + 1 == id.0.0 => *last = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs.into_iter()
+        .map(|(first, last)| IdRange {
+            first: first.to_string(),
+            last: last.to_string(),
+        })
+        .collect()
+}
+
+/// `path: 2,000 reports R-1…R-2000, 200,000 indicators, 0 rejected` per file, then the
+/// total; with `-v`, each file's ids on the line below it.
+fn print_text(files: &[FileSummary], total: &Total) {
+    for f in files {
+        let mut shown: Vec<String> = f
+            .ranges
+            .iter()
+            .map(|r| {
+                if r.first == r.last {
+                    r.first.clone()
+                } else {
+                    format!("{}…{}", r.first, r.last)
+                }
+            })
+            .collect();
+        if shown.len() > 3 {
+            shown.truncate(3);
+            shown.push("…".into());
+        }
+        let ids = if shown.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", shown.join(" "))
+        };
+        println!(
+            "{}: {}{ids}, {}, {} rejected",
+            f.path,
+            plural(f.reports, "report"),
+            plural(f.indicators, "indicator"),
+            thousands(f.rejected)
+        );
+        if let Some(ids) = &f.ids
+            && !ids.is_empty()
+        {
+            println!("  {}", ids.join(", "));
+        }
+    }
+    let not_stored = match total.files_rejected {
+        0 => String::new(),
+        n => format!(" ({} not stored)", plural(n, "file")),
+    };
+    println!(
+        "total: {} from {}, {}, {} rejected{not_stored}, {:.2} s",
+        plural(total.reports, "report"),
+        plural(total.files, "file"),
+        plural(total.indicators, "indicator"),
+        thousands(total.rejected),
+        total.seconds
+    );
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+/// `2000000` as `2,000,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2000), "2,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

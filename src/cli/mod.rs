@@ -13,6 +13,7 @@ pub mod member;
 pub mod reindex;
 pub mod search;
 pub mod serve;
+pub mod shell;
 pub mod stats;
 
 use std::io::Write;
@@ -51,7 +52,18 @@ pub struct Global {
     /// Configuration file (default: ./musubi.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "MUSUBI_CONFIG")]
     pub config: Option<PathBuf>,
+    /// More output: -v logs at INFO and lists ids, -vv logs at DEBUG. Commands other than
+    /// `serve` log only warnings and errors without it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
+
+/// The input was partly rejected: what was good is stored, the rest was named on stderr.
+/// The command exits with code 3 (not 1), so that a script can tell "retry the rejected
+/// files" from "nothing happened".
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartlyRejected(pub String);
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -92,6 +104,10 @@ pub enum Command {
     /// (what that member may see), `--audience members` or `--audience public`. There is no
     /// default audience, so that nothing is exported more widely than meant.
     Export(export::ExportArgs),
+    /// Print shell completions (bash, zsh, fish, ...) generated from these definitions.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page, musubi(1), in roff.
+    Man,
 }
 
 /// The secretariat's view, used by the operator's CLI (it runs on the council's servers).
@@ -106,6 +122,24 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("a current-thread runtime")
         .block_on(f)
+}
+
+/// A spinner with a phase message for work whose size is not known ahead (`reindex`,
+/// `export`), on stderr when it is a terminal; hidden otherwise, so that a log or a pipe
+/// gets no redraws. Call `finish_and_clear` before printing the result.
+pub fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {

@@ -19,11 +19,15 @@ pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
         );
         store.close();
     }
+    let bar = super::spinner("removing the old index");
     index::ReportIndex::destroy(data_dir)?;
     let started = std::time::Instant::now();
+    bar.set_message("indexing and correlating every stored report");
     let (store, index, _indexer, correlator) =
         daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+    bar.set_message("building campaigns");
     let set = correlator.engine().snapshot();
+    bar.finish_and_clear();
     println!(
         "reindexed {} report(s) into {} campaign(s) in {:.2} s",
         index.num_docs(),

@@ -171,6 +171,8 @@ pub struct FileOutcome {
     pub path: PathBuf,
     /// What the parser could not represent (the file was still stored).
     pub warnings: Vec<String>,
+    /// How many indicators the file's reports carry (0 when nothing was read).
+    pub indicators: usize,
     /// The ids of the file's reports, durable in the store; or why nothing of the file was
     /// stored (each file is atomic).
     pub result: Result<Vec<ReportId>, ImportError>,
@@ -185,6 +187,9 @@ pub enum ImportEvent<'a> {
     Read {
         path: &'a Path,
         warnings: &'a [String],
+        /// How many reports and indicators the file holds (for progress).
+        reports: usize,
+        indicators: usize,
     },
     /// One file is durable in the store, or failed: called in file order.
     Done(&'a FileOutcome),
@@ -220,27 +225,30 @@ pub fn import_files(
         });
         let mut pending = VecDeque::new();
         for (path, contents) in rx {
-            let (warnings, queued) = match contents {
+            let (warnings, indicators, queued) = match contents {
                 Ok(mut contents) => {
                     let warnings = std::mem::take(&mut contents.warnings);
+                    let indicators = contents.reports.iter().map(|r| r.indicators.len()).sum();
                     on_event(ImportEvent::Read {
                         path,
                         warnings: &warnings,
+                        reports: contents.reports.len(),
+                        indicators,
                     });
                     let queued = queue_contents(store, origin.clone(), contents)
                         .map_err(|source| store_error(path, source));
-                    (warnings, queued)
+                    (warnings, indicators, queued)
                 }
-                Err(e) => (Vec::new(), Err(e)),
+                Err(e) => (Vec::new(), 0, Err(e)),
             };
-            pending.push_back((path, warnings, queued));
+            pending.push_back((path, warnings, indicators, queued));
             while pending.len() > IN_FLIGHT {
-                let (path, warnings, queued) = pending.pop_front().expect("not empty");
-                outcomes.push(finish(path, warnings, queued, &mut on_event));
+                let (path, warnings, indicators, queued) = pending.pop_front().expect("not empty");
+                outcomes.push(finish(path, warnings, indicators, queued, &mut on_event));
             }
         }
-        for (path, warnings, queued) in pending {
-            outcomes.push(finish(path, warnings, queued, &mut on_event));
+        for (path, warnings, indicators, queued) in pending {
+            outcomes.push(finish(path, warnings, indicators, queued, &mut on_event));
         }
     });
     outcomes
@@ -250,16 +258,68 @@ pub fn import_files(
 fn finish(
     path: &Path,
     warnings: Vec<String>,
+    indicators: usize,
     queued: Result<store::Pending<Vec<ReportId>>, ImportError>,
     on_event: &mut impl FnMut(ImportEvent<'_>),
 ) -> FileOutcome {
     let outcome = FileOutcome {
         path: path.to_path_buf(),
         warnings,
+        indicators,
         result: queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
     };
     on_event(ImportEvent::Done(&outcome));
     outcome
+}
+
+/// The line (1-based) on which each submission of a native file begins: one entry per
+/// element of a top-level array, or one (the document's first value) for a single
+/// submission. So that an operator is told *where* a rejected submission is, not only its
+/// position; a scan of the bytes, since a parsed `Value` keeps no positions.
+pub fn submission_lines(bytes: &[u8]) -> Vec<usize> {
+    let (mut line, mut depth, mut in_string, mut escaped) = (1, 0usize, false, false);
+    let mut expecting = true; // a value may start here (after `[`, `,` at depth 1, or at the top)
+    let mut lines = Vec::new();
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            if b == b'\n' {
+                line += 1;
+            }
+            continue;
+        }
+        match b {
+            b'\n' => line += 1,
+            b' ' | b'\t' | b'\r' => {}
+            _ => {
+                let top_level_array = depth == 1 && lines.first() == Some(&0);
+                if expecting && (depth == 0 || top_level_array) && b != b']' {
+                    lines.push(if depth == 0 && b == b'[' { 0 } else { line });
+                }
+                expecting = false;
+                match b {
+                    b'"' => in_string = true,
+                    b'[' | b'{' => {
+                        depth += 1;
+                        expecting = depth == 1 && b == b'[';
+                    }
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    b',' => expecting = depth == 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    // A top-level array is marked by its 0 entry; a single submission has one line.
+    if lines.first() == Some(&0) {
+        lines.remove(0);
+    }
+    lines
 }
 
 fn store_error(path: &Path, source: store::StoreError) -> ImportError {
@@ -280,6 +340,15 @@ mod tests {
             "indicators": [{"type": "domain", "value": format!("{title}.example.net")}],
         })
         .to_string()
+    }
+
+    #[test]
+    fn submission_lines_point_at_each_element() {
+        let doc =
+            b"[\n  {\"title\": \"a,[{\\\"\\n\"},\n  {\"title\": [1, 2],\n   \"x\": {}}\n  ,{}\n]";
+        assert_eq!(submission_lines(doc), vec![2, 3, 5]);
+        assert_eq!(submission_lines(b"\n\n {\"a\": [1]}"), vec![3]);
+        assert_eq!(submission_lines(b"[]"), Vec::<usize>::new());
     }
 
     /// More files than wait at the writer, with an unreadable and an invalid one among

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth_leaks;
+mod cli;
 mod console;
 mod correlation_quality;
 mod council;

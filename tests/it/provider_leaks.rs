@@ -112,7 +112,7 @@ async fn misp_organisations_reach_only_the_secretariat() {
         "misp",
         file.to_str().unwrap(),
     ]);
-    assert!(out.contains("stored R-"), "{out}");
+    assert!(out.contains(": 1 report R-"), "{out}");
 
     // The STIX export for the other member: the report's description is in it.
     let stix = data
