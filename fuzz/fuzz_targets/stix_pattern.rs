@@ -1,6 +1,6 @@
 //! STIX patterning: `formats::stix_pattern::parse` (the full grammar, its canonical rendering
-//! and the extraction) and the minimal reader the TAXII server uses,
-//! `formats::stix_min::observables_of_pattern`.
+//! and the extraction) and the strict check every member submission passes
+//! (`formats::stix21::object_problem` on an indicator carrying the pattern).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
             check_error(&e);
         }
     }
-    match formats::stix_min::observables_of_pattern(pattern) {
-        Ok(list) => list.iter().for_each(check_observable),
-        Err(e) => assert!(!e.is_empty()),
+    let indicator = serde_json::json!({"type": "indicator", "pattern_type": "stix", "pattern": pattern});
+    if let Some(reason) = formats::stix21::object_problem(&indicator) {
+        assert!(!reason.is_empty());
     }
 });
