@@ -630,4 +630,47 @@ mod tests {
         assert_eq!(council_identity_id(), council_identity_id());
         assert_ne!(sid("indicator", "a"), sid("indicator", "b"));
     }
+
+    /// What musubi exports as an indicator pattern is read back by `formats::stix_pattern` as
+    /// exactly the observable it came from, for every kind that has a pattern.
+    #[test]
+    fn exported_patterns_read_back_as_the_same_observable() {
+        let samples = [
+            (ObservableKind::Ipv4, "192.0.2.1"),
+            (ObservableKind::Ipv6, "2001:db8::1"),
+            (ObservableKind::Cidr, "198.51.100.0/24"),
+            (ObservableKind::Cidr, "2001:db8::/32"),
+            (ObservableKind::Domain, "evil.example.com"),
+            (ObservableKind::Url, "http://x.example.org/a?b='c'"),
+            (ObservableKind::Email, "a@example.org"),
+            (ObservableKind::Md5, "d41d8cd98f00b204e9800998ecf8427e"),
+            (
+                ObservableKind::Sha1,
+                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            ),
+            (
+                ObservableKind::Sha256,
+                "ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c",
+            ),
+            (
+                ObservableKind::Ssdeep,
+                "3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C",
+            ),
+            (ObservableKind::Filename, "o'neil\\x.exe"),
+            (ObservableKind::Asn, "AS64496"),
+        ];
+        let mut kinds = std::collections::HashSet::new();
+        for (kind, raw) in samples {
+            let o = crate::model::Observable::parse(kind, raw).unwrap();
+            let p = pattern(o.kind(), o.value()).unwrap();
+            let back = crate::formats::stix_pattern::parse(&p).unwrap();
+            assert_eq!(back.observables, std::slice::from_ref(&o), "{p}");
+            assert!(back.unsupported.is_empty(), "{p}: {:?}", back.unsupported);
+            kinds.insert(kind);
+        }
+        for kind in ObservableKind::ALL {
+            let has_pattern = pattern(kind, "x").is_some() || kind == ObservableKind::Asn;
+            assert_eq!(has_pattern, kinds.contains(&kind), "{kind:?}");
+        }
+    }
 }
