@@ -3,9 +3,10 @@
 //! Data flows one way through the modules, and each folder is one room of that flow:
 //!
 //! ```text
-//! sources ─▶ formats ─▶ store (truth) ─▶ projections (index, correlate) ─▶ outputs, http
-//!                                   council policy applies to every output
+//! sources ─▶ formats ─▶ store (truth) ─▶ projections (index, correlate) ─▶ council::read ─▶ outputs, http, CLI
 //! ```
+//!
+//! `ARCHITECTURE.md` is the five-minute map; `tests/it/layering.rs` checks the layer order.
 //!
 //! - [`model`]: observables, reports, sightings, campaigns, members, TLP (plain data).
 //! - [`config`]: loading and validating `musubi.toml`, `feeds.toml` and `rules/`.
@@ -14,11 +15,11 @@
 //! - [`store`]: SQLite, the only truth; group-commit writer, readers, migrations.
 //! - [`index`]: the tantivy full-text projection.
 //! - [`correlate`]: the correlation graph projection: campaigns and flags.
-//! - [`council`]: the access policy every output passes through; membership, releases,
-//!   review, feedback, audit and statistics.
+//! - [`council`]: the access policy and the one read path ([`council::read`]: views for one
+//!   viewer) every output goes through; typed commands, review, feedback, audit, statistics.
 //! - [`outputs`]: digest and alert mail, STIX 2.1 / MISP feed / CSV exports, TAXII collections.
 //! - [`http`]: the axum API, the TAXII 2.1 server and the analysts' console.
-//! - [`metrics`]: process-wide counters for `/metrics` (the daemon, HTTP and mail update them).
+//! - [`metrics`]: process-wide counters for `/metrics` (the daemon and HTTP update them).
 //! - [`daemon`]: wiring of tasks, channels, signals and shutdown.
 
 pub mod config;
