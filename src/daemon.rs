@@ -158,14 +158,15 @@ pub async fn run(
     );
     let metrics = Arc::new(Metrics::default());
     let mail = {
-        let (store, config, stats, campaigns, stop) = (
+        // Mail reads through the same snapshots as the API: the correlator's latest campaigns.
+        let read = crate::council::ReadPath::new(store.clone(), campaigns_rx.clone(), None);
+        let (store, config, stats, stop) = (
             store.clone(),
             Arc::new(opts.config.clone()),
             metrics.mail.clone(),
-            campaigns_rx.clone(),
             stop_rx.clone(),
         );
-        move || crate::outputs::mail::task::spawn_mail(store, config, stats, campaigns, stop)
+        move || crate::outputs::mail::task::spawn_mail(store, config, stats, read, stop)
     };
     let correlator_task = spawn_correlator(
         store.clone(),

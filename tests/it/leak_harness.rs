@@ -2121,16 +2121,22 @@ fn check_world(s: &Scenario, facts: &[Fact], world: &World, tag: &str) -> Vec<Fa
             }
             needles
         };
+        let viewer_name: Option<&str> = mv.role.and_then(|r| cast.get(&r)).map(|m| m.name.as_str());
         let own = needles_for(seen);
         let public = needles_for(&public_set);
         for (route, o) in routes {
             let needles = if public_output(route) { &public } else { &own };
             // A search answer echoes its query: the probe's own words are not a leak.
-            let body = if route.starts_with("search") {
+            let mut body = if route.starts_with("search") {
                 strip_query_echo(&o.body)
             } else {
                 o.body.clone()
             };
+            // The console names the signed-in member; a sector word inside the viewer's own
+            // organisation name (港湾 in 海上・港湾・航空技術研究所) names nobody else.
+            if let Some(me) = viewer_name.filter(|n| !n.is_empty()) {
+                body = body.replace(me, "");
+            }
             for (needle, what, bounded) in needles {
                 let hit = if *bounded {
                     contains_bounded(&body, needle)

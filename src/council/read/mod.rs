@@ -19,6 +19,7 @@
 //! Every campaign view is built from what `load` reads: one loader, batch queries for
 //! many campaigns at once.
 
+mod alerts;
 mod auth;
 mod campaigns;
 mod console;
@@ -42,6 +43,7 @@ pub use super::policy::Viewer;
 use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
+pub use alerts::{ALERT_FLAGS, AlertWatch, Reason, Trigger};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};

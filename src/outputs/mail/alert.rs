@@ -2,8 +2,9 @@
 //! from a sector it had none from, is mailed to the alert audience (task force class 1 by
 //! default) within seconds.
 //!
-//! Triggers are a pure function of two campaign snapshots ([`triggers`]), so they are the
-//! same whether a change arrived by one submission or by a bulk import. The [`Coalescer`]
+//! Triggers come from the council (`council::read::AlertWatch`): a pure function of two
+//! campaign snapshots, the same whether a change arrived by one submission or by a bulk
+//! import. The [`Coalescer`]
 //! gathers triggers for `coalesce` after the first one and holds each mail at least
 //! `min_interval` after the previous one: a bulk import produces one summary, not
 //! thousands of mails.
@@ -12,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::digest::{self, campaign_item};
@@ -20,30 +20,13 @@ use super::render::{self, Labels, MailBody, SectionBody};
 use super::{MailError, Mailer, webhook};
 use crate::config::Config;
 use crate::config::mail::Language;
-use crate::correlate::CampaignSet;
 use crate::council::MailBook;
 use crate::council::ReadPath;
-use crate::model::{CampaignId, FlagKind, Sector, Tlp};
+pub use crate::council::read::{ALERT_FLAGS, Reason, Trigger};
+use crate::model::{CampaignId, Tlp};
 
 /// The delivery kind of alerts in `mail_deliveries`.
 pub const KIND: &str = "alert";
-/// Flags that raise an immediate alert.
-pub const ALERT_FLAGS: [FlagKind; 2] = [FlagKind::CrossSector, FlagKind::Surge];
-
-/// Why a campaign is alerted.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Reason {
-    /// The campaign gained one of [`ALERT_FLAGS`].
-    Flag { flag: FlagKind },
-    /// The campaign gained reports from sectors it had none from (the sectors are
-    /// secretariat-only evidence: members are told only that it spread).
-    NewSectors {
-        #[serde(skip)]
-        sectors: BTreeSet<Sector>,
-    },
-}
-
 impl Reason {
     fn text(&self, lang: Language, secretariat: bool) -> String {
         match (self, lang) {
@@ -64,49 +47,6 @@ impl Reason {
             }
         }
     }
-}
-
-/// One campaign's reason to alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trigger {
-    pub campaign: CampaignId,
-    pub reason: Reason,
-}
-
-/// What changed between two snapshots that deserves an alert. A campaign's "before" is
-/// what its reports belonged to before, so merges and new campaigns are handled alike.
-pub fn triggers(before: &CampaignSet, after: &CampaignSet) -> Vec<Trigger> {
-    let mut out = Vec::new();
-    for c in &after.campaigns {
-        let mut prev_flags = BTreeSet::new();
-        let mut prev_sectors = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        for &seq in &c.reports {
-            if let Some(&i) = before.by_report.get(&seq)
-                && seen.insert(i)
-                && let Some(p) = before.get(i)
-            {
-                prev_flags.extend(p.flag_kinds());
-                prev_sectors.extend(p.sectors.iter().copied());
-            }
-        }
-        for f in c.flag_kinds() {
-            if ALERT_FLAGS.contains(&f) && !prev_flags.contains(&f) {
-                out.push(Trigger {
-                    campaign: c.id,
-                    reason: Reason::Flag { flag: f },
-                });
-            }
-        }
-        let gained: BTreeSet<Sector> = c.sectors.difference(&prev_sectors).copied().collect();
-        if !gained.is_empty() && c.sectors.len() >= 2 {
-            out.push(Trigger {
-                campaign: c.id,
-                reason: Reason::NewSectors { sectors: gained },
-            });
-        }
-    }
-    out
 }
 
 /// Gathers triggers into batches: rate limiting and coalescing.
@@ -344,75 +284,7 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::Campaign;
-    use crate::model::Seq;
-
-    fn set(campaigns: Vec<(u32, Vec<u64>, Vec<Sector>)>) -> CampaignSet {
-        let mut s = CampaignSet::default();
-        for (n, reports, sectors) in campaigns {
-            let id = CampaignId {
-                year: 2026,
-                number: n,
-            };
-            let i = s.campaigns.len();
-            for &r in &reports {
-                s.by_report.insert(Seq(r), id);
-            }
-            s.by_id.insert(id, i);
-            s.campaigns.push(std::sync::Arc::new(Campaign {
-                id,
-                reports: reports.into_iter().map(Seq).collect(),
-                first_seen: Utc::now(),
-                last_seen: Utc::now(),
-                linking: Vec::new(),
-                sectors: sectors.into_iter().collect(),
-                flags: Vec::new(),
-            }));
-        }
-        s
-    }
-
-    #[test]
-    fn a_new_sector_triggers_once() {
-        let a = set(vec![(1, vec![1, 2], vec![Sector::Telecom])]);
-        let b = set(vec![(
-            1,
-            vec![1, 2, 3],
-            vec![Sector::Telecom, Sector::Finance],
-        )]);
-        let t = triggers(&a, &b);
-        assert_eq!(t.len(), 1);
-        assert_eq!(
-            t[0].reason,
-            Reason::NewSectors {
-                sectors: [Sector::Finance].into()
-            }
-        );
-        // Nothing new since: no trigger.
-        assert!(triggers(&b, &b).is_empty());
-        // A single-sector campaign growing is no alert.
-        let c = set(vec![(1, vec![1, 2, 3, 4], vec![Sector::Telecom])]);
-        assert!(triggers(&a, &c).is_empty());
-    }
-
-    #[test]
-    fn merges_compare_with_the_parts() {
-        let a = set(vec![
-            (1, vec![1], vec![Sector::Telecom]),
-            (2, vec![2], vec![Sector::Finance]),
-        ]);
-        // Merged: both sectors existed before, but in different campaigns; the merged
-        // campaign gained none relative to the union of its parts.
-        let b = set(vec![(
-            1,
-            vec![1, 2],
-            vec![Sector::Telecom, Sector::Finance],
-        )]);
-        assert!(triggers(&a, &b).is_empty());
-        // A brand-new campaign spanning two sectors triggers.
-        let c = set(vec![(3, vec![7, 8], vec![Sector::Water, Sector::Gas])]);
-        assert_eq!(triggers(&CampaignSet::default(), &c).len(), 1);
-    }
+    use crate::model::FlagKind;
 
     /// The reason reads the flag with the one label table, as the console and the
     /// digest do.

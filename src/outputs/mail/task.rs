@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 use super::alert::{self, Coalescer};
 use super::{MailStats, Mailer, digest};
 use crate::config::Config;
-use crate::correlate::CampaignSet;
 use crate::council::ReadPath;
+use crate::council::read::AlertWatch;
 use crate::council::{MailBook, Store};
 
 /// How often the scheduler looks whether a digest is due.
@@ -27,7 +27,7 @@ pub fn spawn_mail(
     store: Store,
     config: Arc<Config>,
     stats: Arc<MailStats>,
-    campaigns: watch::Receiver<Arc<CampaignSet>>,
+    read: ReadPath,
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let smtp = config.mail.smtp.as_ref()?;
@@ -38,8 +38,6 @@ pub fn spawn_mail(
             return None;
         }
     };
-    // Mail reads through the same snapshots as the API: the correlator's latest campaigns.
-    let read = ReadPath::new(store.clone(), campaigns.clone(), None);
     let book = store.mail();
     let digests = tokio::spawn(run_digests(
         read.clone(),
@@ -48,7 +46,8 @@ pub fn spawn_mail(
         mailer.clone(),
         stop.clone(),
     ));
-    let alerts = tokio::spawn(run_alerts(read, book, config, mailer, campaigns, stop));
+    let watch = read.alert_watch();
+    let alerts = tokio::spawn(run_alerts(read, book, config, mailer, watch, stop));
     Some(tokio::spawn(async move {
         let _ = digests.await;
         let _ = alerts.await;
@@ -94,14 +93,13 @@ async fn run_alerts(
     book: MailBook,
     config: Arc<Config>,
     mailer: Mailer,
-    mut campaigns: watch::Receiver<Arc<CampaignSet>>,
+    mut triggers: AlertWatch,
     mut stop: watch::Receiver<bool>,
 ) {
     let cfg = &config.mail.alerts;
     if !cfg.enabled {
         return;
     }
-    let mut before = campaigns.borrow_and_update().clone();
     let mut coalescer = Coalescer::new(cfg.coalesce, cfg.min_interval);
     let mut failures = 0u32;
     loop {
@@ -110,17 +108,12 @@ async fn run_alerts(
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            changed = campaigns.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let after = campaigns.borrow_and_update().clone();
-                let t = alert::triggers(&before, &after);
+            t = triggers.next() => {
+                let Some(t) = t else { return };
                 if !t.is_empty() {
                     tracing::debug!(triggers = t.len(), "Alert triggers.");
                 }
                 coalescer.push(t, Instant::now());
-                before = after;
             }
             _ = tokio::time::sleep(wait) => {
                 let Some(batch) = coalescer.take(Instant::now()) else { continue };
