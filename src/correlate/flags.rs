@@ -26,14 +26,6 @@ use crate::model::{Disposition, Observable, Sector};
 /// them are here.
 pub use crate::model::FlagKind;
 
-/// Whether a flag of `kind` follows from the campaign's reports and the public feeds alone,
-/// so that a member who sees every report of the campaign learns nothing new from it.
-/// `cross-sector` is made of the providers' sectors and `stale` of other members'
-/// sightings: both tell about members, and only the secretariat sees them.
-pub fn from_reports_alone(kind: FlagKind) -> bool {
-    matches!(kind, FlagKind::Known | FlagKind::Novel | FlagKind::Surge)
-}
-
 /// Why a flag was raised.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Evidence {
