@@ -103,7 +103,7 @@ impl ReadPath {
         let views = self.all_campaigns(viewer).await?;
         let items: Vec<(CampaignId, Vec<FlagKind>, DateTime<Utc>)> = views
             .iter()
-            .map(|v| (v.id.internal(), v.flags.clone(), v.last_seen))
+            .map(|v| (v.id.internal(), v.flag_kinds(), v.last_seen))
             .collect();
         let entries = if viewer.is_secretariat() {
             self.read(move |conn| review::queue(conn, &items)).await?
@@ -177,7 +177,7 @@ impl ReadPath {
             let Some(detail) = details.first() else {
                 return Ok(None);
             };
-            let Some(view) = detail.view(&viewer) else {
+            let Some(view) = detail.view_in_context(conn, &viewer)? else {
                 return Ok(None);
             };
             let mut reports = detail.report_views(&viewer);

@@ -39,7 +39,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let mut unconfirmed = 0;
     for v in &campaigns {
         for f in &v.flags {
-            *flags.entry(f.label(lang)).or_default() += 1;
+            *flags.entry(f.name.label(lang)).or_default() += 1;
         }
         *by_tlp.entry(v.tlp).or_default() += 1;
         reports += v.report_count;

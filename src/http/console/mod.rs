@@ -11,6 +11,7 @@
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
+mod advisories;
 pub mod campaign;
 pub mod campaigns;
 pub mod dashboard;
@@ -110,6 +111,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/campaigns/{id}/pin", post(campaign::pin))
         .route("/console/stats", get(stats::page))
         .route("/console/feeds", get(feeds::page))
+        .route("/console/advisories", get(advisories::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .route("/console/assets/favicon.svg", get(favicon))
@@ -359,7 +361,7 @@ impl CampaignRow {
             reports: view.report_count,
             first_seen: when(view.first_seen),
             last_seen: when(view.last_seen),
-            flags: view.flags.iter().map(|f| f.label(lang)).collect(),
+            flags: view.flags.iter().map(|f| f.name.label(lang)).collect(),
             title,
             disposition,
         }
