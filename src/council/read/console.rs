@@ -46,6 +46,8 @@ pub struct QueueRow {
     pub view: CampaignView,
     /// The current disposition: secretariat only.
     pub disposition: Option<Disposition>,
+    /// The proposed category with its reason: secretariat only (from the flags).
+    pub suggested: Option<review::Suggestion>,
 }
 
 impl ReadPath {
@@ -116,6 +118,7 @@ impl ReadPath {
             .into_iter()
             .filter_map(|e| {
                 by_id.remove(&e.campaign).map(|view| QueueRow {
+                    suggested: viewer.is_secretariat().then(|| review::suggest(&view)),
                     view,
                     disposition: e.disposition,
                 })
@@ -124,8 +127,8 @@ impl ReadPath {
             .collect())
     }
 
-    /// The newest reports the viewer may see (at most `limit`), each with its campaign,
-    /// looking back over at most `scan` reports.
+    /// The newest member reports the viewer may see (at most `limit`), each with its
+    /// campaign, looking back over at most `scan` reports.
     pub async fn recent_reports(
         &self,
         viewer: &Viewer,
@@ -142,6 +145,11 @@ impl ReadPath {
                 let lo = hi.saturating_sub(BATCH);
                 let seqs: Vec<Seq> = ((lo + 1)..=hi).rev().map(Seq).collect();
                 for meta in store::reports::metas(conn, &seqs)? {
+                    // Feed items are public context (the advisories page), not the
+                    // council's activity.
+                    if matches!(meta.origin, crate::model::Origin::FeedItem { .. }) {
+                        continue;
+                    }
                     if let Some(s) = viewer.report_summary(&meta) {
                         let campaign = set
                             .of_report(s.id.internal().0)

@@ -68,6 +68,14 @@ pub async fn page(
         Err(e) => return internal(e),
     };
     let more = found.len() > PER_PAGE;
+    let href = |n: usize| {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &q)
+            .append_pair("feed", &feed)
+            .append_pair("page", &n.to_string())
+            .finish();
+        format!("/console/advisories?{query}")
+    };
     render(
         &signed.console,
         "advisories.html",
@@ -78,8 +86,8 @@ pub async fn page(
             "feeds": feeds,
             "total": all.len(),
             "page_no": page,
-            "next": more.then_some(page + 1),
-            "prev": page.checked_sub(1),
+            "next": more.then(|| href(page + 1)),
+            "prev": page.checked_sub(1).map(href),
             "advisories": found.iter().take(PER_PAGE).map(|a| json!({
                 "id": a.id.to_string(),
                 "title": a.title,

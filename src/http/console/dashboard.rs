@@ -71,7 +71,18 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let queue: Vec<CampaignRow> = match state.read.review_queue(&viewer, QUEUE).await {
         Ok(rows) => rows
             .iter()
-            .map(|r| CampaignRow::of(&r.view, lang, r.disposition.map(|d| lang.disposition(d))))
+            .map(|r| {
+                let mut row =
+                    CampaignRow::of(&r.view, lang, r.disposition.map(|d| lang.disposition(d)));
+                row.suggested = r.suggested.as_ref().map(|s| {
+                    (
+                        s.disposition.as_str(),
+                        lang.disposition(s.disposition),
+                        s.reason.clone(),
+                    )
+                });
+                row
+            })
             .collect(),
         Err(e) => return internal(e),
     };

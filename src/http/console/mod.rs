@@ -339,6 +339,8 @@ pub struct CampaignRow {
     pub flags: Vec<&'static str>,
     pub title: String,
     pub disposition: Option<&'static str>,
+    /// Review queue (secretariat): the proposed disposition's key and label, and why.
+    pub suggested: Option<(&'static str, &'static str, String)>,
 }
 
 impl CampaignRow {
@@ -364,6 +366,7 @@ impl CampaignRow {
             flags: view.flags.iter().map(|f| f.name.label(lang)).collect(),
             title,
             disposition,
+            suggested: None,
         }
     }
 }
