@@ -49,6 +49,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("campaign.html", include_str!("templates/campaign.html")),
     ("stats.html", include_str!("templates/stats.html")),
     ("feeds.html", include_str!("templates/feeds.html")),
+    ("advisories.html", include_str!("templates/advisories.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
 ];
 const CSS: &str = include_str!("assets/console.css");
