@@ -18,6 +18,7 @@
 pub mod anonymity;
 pub mod audit;
 pub mod commands;
+pub mod explain;
 pub mod feedback;
 pub mod policy;
 pub mod read;

@@ -89,6 +89,14 @@ pub struct CampaignView {
     /// context by reference, never a link between reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Vec<PublicContext>>,
+    /// The early-stage picture (detail views only): organisations as a k-anonymous bucket
+    /// over the visible reports, first and last seen, related earlier campaigns (those for
+    /// the secretariat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<super::explain::PictureView>,
+    /// Why the campaign is one group (`?explain=true`, secretariat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<super::explain::ExplainView>,
 }
 
 impl CampaignView {
@@ -407,6 +415,8 @@ impl Viewer {
             reports,
             observables: None,
             context: None,
+            picture: None,
+            explain: None,
         })
     }
 
@@ -490,6 +500,8 @@ mod tests {
             last_seen: Utc::now(),
             linking: Vec::new(),
             sectors: BTreeSet::from([Sector::Water, Sector::Telecom]),
+            why: Default::default(),
+            related: Vec::new(),
             flags: vec![
                 flag(FlagKind::CrossSector),
                 flag(FlagKind::Stale),
@@ -582,6 +594,8 @@ mod tests {
             linking: Vec::new(),
             sectors: BTreeSet::new(),
             flags: Vec::new(),
+            why: Default::default(),
+            related: Vec::new(),
         };
 
         let general = Viewer::member(MemberId("m030".into()), MemberClass::General);
