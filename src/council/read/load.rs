@@ -82,6 +82,41 @@ impl Detail {
         Ok(Some(view))
     }
 
+    /// The early-stage picture for `viewer`: organisations (distinct providers of the
+    /// visible member reports) as a k-anonymous bucket, first and last seen of the visible
+    /// reports, and, for the secretariat, the related earlier campaigns still in `set`.
+    pub fn picture(
+        &self,
+        viewer: &Viewer,
+        set: &crate::correlate::CampaignSet,
+        lang: crate::model::Language,
+    ) -> Option<crate::council::explain::PictureView> {
+        let visible: Vec<&Report> = self
+            .reports
+            .iter()
+            .filter(|r| viewer.may_see(&r.meta_released(self.released.contains(&r.seq()))))
+            .collect();
+        let first_seen = visible.iter().map(|r| r.received_at).min()?;
+        let last_seen = visible.iter().map(|r| r.received_at).max()?;
+        let providers: HashSet<&crate::model::MemberId> = visible
+            .iter()
+            .filter_map(|r| match &r.origin {
+                crate::model::Origin::Submission { member } => Some(member),
+                _ => None,
+            })
+            .collect();
+        Some(crate::council::explain::PictureView {
+            organisations: crate::council::explain::organisations_bucket(providers.len()),
+            first_seen,
+            last_seen,
+            related: viewer.related_view(
+                &self.campaign,
+                |id| set.by_id.contains_key(&id),
+                lang,
+            ),
+        })
+    }
+
     /// The reports `viewer` may see, in full, in the campaign's order.
     pub fn report_views(&self, viewer: &Viewer) -> Vec<ReportView> {
         self.reports
