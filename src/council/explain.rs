@@ -18,7 +18,8 @@ use serde::Serialize;
 use super::policy::Viewer;
 use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::explain::{LinkWhy, NearLink, SharedValue};
-use crate::correlate::{Campaign, NotCounted, RelatedReason, ids::is_advisory_key};
+pub use crate::correlate::{NotCounted, RelatedReason};
+use crate::correlate::{Campaign, ids::is_advisory_key};
 use crate::model::{CampaignEvent, CampaignId, Language, ObservableKind, ReportId};
 
 /// Why a campaign holds together (secretariat only).

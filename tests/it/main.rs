@@ -9,6 +9,7 @@ mod correlation_quality;
 mod council;
 mod council_leaks;
 mod crash;
+mod explain;
 mod extract;
 mod faults;
 mod feed_faults;

@@ -232,7 +232,7 @@ impl Engine {
                         let mut slots: Vec<u32> = self
                             .ips
                             .range((family, lo)..=(family, hi))
-                            .filter(|(_, id)| **id != o && !self.obs[**id as usize].listed)
+                            .filter(|(_, id)| !self.obs[**id as usize].listed)
                             .flat_map(|(_, &id)| other_slots(id))
                             .collect();
                         slots.sort_unstable();
