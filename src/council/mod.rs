@@ -20,6 +20,7 @@ pub mod audit;
 pub mod commands;
 pub mod explain;
 pub mod feedback;
+pub mod inquiry;
 pub mod policy;
 pub mod read;
 pub mod review;

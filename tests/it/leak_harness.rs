@@ -1428,6 +1428,11 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                 format!("campaign[listed {i}]"),
                 get(format!("/api/v1/campaigns/{c}")).await,
             );
+            // Why grouped and the early-stage picture (#15 items 4, 9).
+            out.insert(
+                format!("campaign-explain[listed {i}]"),
+                get(format!("/api/v1/campaigns/{c}?explain=true")).await,
+            );
         }
         for f in facts {
             if let Some(c) = world.campaign_of.get(&f.label) {
@@ -1435,12 +1440,28 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                     format!("campaign[of {}]", f.label),
                     get(format!("/api/v1/campaigns/{}", world.shown_campaign(c))).await,
                 );
+                out.insert(
+                    format!("campaign-explain[of {}]", f.label),
+                    get(format!(
+                        "/api/v1/campaigns/{}?explain=true",
+                        world.shown_campaign(c)
+                    ))
+                    .await,
+                );
             }
         }
         out.insert(
             "campaign[absent]".into(),
             get(format!(
                 "/api/v1/campaigns/{}",
+                world.shown_campaign("C-2099-0999")
+            ))
+            .await,
+        );
+        out.insert(
+            "campaign-explain[absent]".into(),
+            get(format!(
+                "/api/v1/campaigns/{}?explain=true",
                 world.shown_campaign("C-2099-0999")
             ))
             .await,
