@@ -16,6 +16,7 @@ mod feed_faults;
 mod feeds;
 mod fixtures;
 mod flag_labels;
+mod inquiries;
 mod formats;
 mod layering;
 mod leak;

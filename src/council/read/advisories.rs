@@ -174,6 +174,46 @@ pub(super) fn public_context(
 }
 
 /// What an item states beyond its title, read from its tags and text.
+/// The public context of the advisories that reports among `seqs` (the viewer's visible
+/// reports) answer through an inquiry: the advisory's feed item, whether or not it shares
+/// a value with the answer (#15 item 8). Each entry names the item's first value.
+pub(super) fn answered_context(
+    conn: &rusqlite::Connection,
+    viewer: &Viewer,
+    seqs: &[Seq],
+) -> Result<Vec<PublicContext>> {
+    let mut items: Vec<Seq> = store::inquiries::answered_by(conn, seqs)?
+        .into_iter()
+        .filter_map(|(_, inq)| match inq.target {
+            store::inquiries::InquiryTarget::Advisory(seq) => Some(seq),
+            store::inquiries::InquiryTarget::Campaign(_) => None,
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    let mut out = Vec::new();
+    for report in store::reports::get_many(conn, &items)? {
+        if !viewer.may_see(&report.meta_released(false)) {
+            continue;
+        }
+        let Origin::FeedItem { feed } = &report.origin else {
+            continue;
+        };
+        let Some(value) = report.draft.indicators.first().map(|i| &i.observable) else {
+            continue;
+        };
+        out.push(PublicContext {
+            value: ObservableRef::of(value),
+            feed: feed.clone(),
+            title: report.draft.title.clone(),
+            date: report.draft.observed_at.unwrap_or(report.received_at),
+            link: report.draft.link.clone(),
+            details: details(&report),
+        });
+    }
+    Ok(out)
+}
+
 fn details(report: &Report) -> BTreeMap<String, String> {
     let d = &report.draft;
     let mut out = BTreeMap::new();

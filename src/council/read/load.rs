@@ -77,7 +77,23 @@ impl Detail {
             .collect();
         values.sort();
         values.dedup();
-        view.context = Some(super::advisories::public_context(conn, viewer, &values)?);
+        let mut context = super::advisories::public_context(conn, viewer, &values)?;
+        // Advisories the visible reports answer (inquiries), first: the reason the
+        // campaign exists, even when they share no value.
+        let visible: Vec<Seq> = self
+            .reports
+            .iter()
+            .filter(|r| viewer.may_see(&r.meta_released(self.released.contains(&r.seq()))))
+            .map(|r| r.seq())
+            .collect();
+        let answered = super::advisories::answered_context(conn, viewer, &visible)?;
+        context.retain(|c| {
+            !answered
+                .iter()
+                .any(|a| a.title == c.title && a.feed == c.feed && a.value == c.value)
+        });
+        context.splice(0..0, answered);
+        view.context = Some(context);
         label_flags(conn, &mut view, &self.campaign)?;
         Ok(Some(view))
     }
