@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use crate::console::ConsoleClient;
 use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 
 /// In the real KEV catalogue (Cleo file transfer).
@@ -37,8 +38,10 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     let cfg = kev_feed(&data);
     let a = Client::new(&data.add_member("Test Task Force Water", "class1", Some("water")));
     let b = Client::new(&data.add_member("Test Task Force Rail", "class1", Some("railway")));
-    let g = Client::new(&data.add_member("Test General Member", "general", Some("finance")));
-    let sec = Client::new(&data.add_member("Test Secretariat", "secretariat", None));
+    let g_token = data.add_member("Test General Member", "general", Some("finance"));
+    let g = Client::new(&g_token);
+    let sec_token = data.add_member("Test Secretariat", "secretariat", None);
+    let sec = Client::new(&sec_token);
     let d = Daemon::start_with(&data, &["--config", &cfg]);
     wait_current(&d).await;
 
@@ -130,4 +133,40 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     let (_, inq) = sec.get(&d.url(&format!("/api/v1/inquiries/{id}"))).await;
     assert_eq!(inq["answers"].as_array().unwrap().len(), 2, "{inq}");
     assert_eq!(inq["organisations"], "2-4");
+
+    // The console: the secretariat opens an inquiry on the campaign for class 1 and general
+    // members with the form; the general member sees that one and not the first.
+    let mut console = ConsoleClient::new(&d.base);
+    let csrf = console.sign_in(&sec_token).await;
+    let (status, html) = console.get("/console/inquiries").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Seen Cleo exploitation?"), "{html}");
+    let (status, _) = console
+        .post(
+            "/console/inquiries",
+            &[
+                ("csrf", &csrf),
+                ("campaign", cid),
+                ("question", "Who else sees 45.61.170.12?"),
+                ("class1", "on"),
+                ("general", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, html) = console.get("/console/inquiries/I-2").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Who else sees 45.61.170.12?"), "{html}");
+    let (status, html) = console.get(&format!("/console/inquiries/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"answers\""), "{html}");
+    assert!(!html.contains("Test Task Force"), "no provider names: {html}");
+
+    let mut general = ConsoleClient::new(&d.base);
+    general.sign_in(&g_token).await;
+    let (_, html) = general.get("/console/inquiries").await;
+    assert!(html.contains("Who else sees"), "{html}");
+    assert!(!html.contains("Seen Cleo exploitation?"), "{html}");
+    let (status, _) = general.get(&format!("/console/inquiries/{id}")).await;
+    assert_eq!(status, 404);
 }

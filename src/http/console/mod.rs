@@ -12,6 +12,7 @@
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
 mod advisories;
+mod inquiries;
 pub mod campaign;
 pub mod campaigns;
 pub mod dashboard;
@@ -50,6 +51,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("stats.html", include_str!("templates/stats.html")),
     ("feeds.html", include_str!("templates/feeds.html")),
     ("advisories.html", include_str!("templates/advisories.html")),
+    ("inquiries.html", include_str!("templates/inquiries.html")),
+    ("inquiry.html", include_str!("templates/inquiry.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
 ];
 const CSS: &str = include_str!("assets/console.css");
@@ -113,6 +116,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/stats", get(stats::page))
         .route("/console/feeds", get(feeds::page))
         .route("/console/advisories", get(advisories::page))
+        .route(
+            "/console/inquiries",
+            get(inquiries::list).post(inquiries::open),
+        )
+        .route("/console/inquiries/{id}", get(inquiries::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .route("/console/assets/favicon.svg", get(favicon))
