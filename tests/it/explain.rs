@@ -175,6 +175,7 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
         .await;
     assert_eq!((s1, s2), (200, 200));
     assert!(asked.get("explain").is_none(), "{asked}");
+    assert!(plain.get("suggestion").is_none(), "members get no suggestion: {plain}");
     assert_eq!(plain, asked, "a member's explain request is the plain detail");
     // A member's picture: the bucket over what it sees, no related campaigns.
     let bucket = plain["picture"]["organisations"].as_str().unwrap();
@@ -185,6 +186,16 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
     // first through the /24, the family and the techniques, never merged.
     let (_, view) = sec.get(&d.url(&format!("/api/v1/campaigns/{first}"))).await;
     assert_eq!(view["picture"]["organisations"], "2-4", "{view}");
+    // The review queue's suggestion, in the API for the secretariat (#15 item 5).
+    assert_eq!(
+        view["suggestion"]["disposition"], "under-analysis",
+        "{view}"
+    );
+    assert!(view["suggestion"]["reason"].is_string(), "{view}");
+    assert!(
+        list["campaigns"][0]["suggestion"]["disposition"].is_string(),
+        "{list}"
+    );
     let (_, later) = sec.get(&d.url(&format!("/api/v1/campaigns/{second}"))).await;
     let related = later["picture"]["related"].as_array().unwrap();
     assert_eq!(related.len(), 1, "{later}");

@@ -32,6 +32,9 @@ impl ReadPath {
                 .filter_map(|(c, metas)| {
                     let mut v = viewer.campaign_view(c, metas)?;
                     load::relabel(&mut v, c, &labeler);
+                    if viewer.is_secretariat() {
+                        v.suggestion = Some(crate::council::review::suggest(&v));
+                    }
                     Some(v)
                 })
                 .collect();

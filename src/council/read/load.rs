@@ -95,6 +95,9 @@ impl Detail {
         context.splice(0..0, answered);
         view.context = Some(context);
         label_flags(conn, &mut view, &self.campaign)?;
+        if viewer.is_secretariat() {
+            view.suggestion = Some(crate::council::review::suggest(&view));
+        }
         Ok(Some(view))
     }
 
