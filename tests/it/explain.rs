@@ -221,3 +221,51 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
     // The earlier campaign does not list the later one (related *earlier* campaigns).
     assert_eq!(view["picture"]["related"], serde_json::json!([]), "{view}");
 }
+
+/// The digest shows a campaign's public context, and a Japanese recipient reads the flags'
+/// evidence in Japanese (#15 items 2, 3 leftovers).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_shows_public_context_and_japanese_evidence() {
+    const KEV_CVE: &str = "CVE-2024-55956";
+    let data = DataDir::new();
+    let feeds_cfg = kev_feed(&data);
+    let feeds_section = std::fs::read_to_string(&feeds_cfg).unwrap();
+    let cfg = data.path().join("digest.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{feeds_section}{}{}",
+            crate::mail::smtp_toml(9, 5),
+            crate::mail::DAILY
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    let member = Client::new(&data.add_member("Test Water Digest", "class1", Some("water")));
+    data.add_member("Test Secretariat Digest", "secretariat", None);
+    for who in ["Test Water Digest", "Test Secretariat Digest"] {
+        data.cli(&[
+            "member", "contact", who, "--email", "x@members.example.jp", "--lang", "ja",
+        ]);
+    }
+    // The daemon runs without the digest (it would send, or hold open, a window at start).
+    let d = Daemon::start_with(&data, &["--config", &feeds_cfg]);
+    submit(
+        &d,
+        &member,
+        "Cleo exploitation at a water utility",
+        &[("cve", KEV_CVE), ("ipv4", C2)],
+    )
+    .await;
+
+    let preview = data.cli(&[
+        "--config", &cfg, "digest", "preview", "daily", "--as", "Test Water Digest",
+    ]);
+    assert!(preview.contains("公開情報:"), "{preview}");
+    assert!(preview.contains(&format!("{KEV_CVE} · kev")), "{preview}");
+    let sec = data.cli(&[
+        "--config", &cfg, "digest", "preview", "daily", "--as", "Test Secretariat Digest",
+    ]);
+    assert!(sec.contains("公開フィード"), "the known flag's evidence in Japanese: {sec}");
+    assert!(!sec.contains("of member values in public feeds"), "{sec}");
+}
