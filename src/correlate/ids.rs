@@ -101,7 +101,7 @@ impl IdBook {
             let mut olds: Vec<CampaignId> = overlap.keys().copied().collect();
             olds.sort();
             for (&id, &n) in &overlap {
-                if is_advisory_key(id) != !is_campaign[g] {
+                if is_advisory_key(id) == is_campaign[g] {
                     // Still counted as a home: a campaign that swallowed an advisory
                     // "merged" it, one that took part of it "split" it.
                     *old_homes.entry(id).or_default() += 1;

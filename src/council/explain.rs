@@ -18,8 +18,8 @@ use serde::Serialize;
 use super::policy::Viewer;
 use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::explain::{LinkWhy, NearLink, SharedValue};
-pub use crate::correlate::{NotCounted, RelatedReason};
 use crate::correlate::{Campaign, ids::is_advisory_key};
+pub use crate::correlate::{NotCounted, RelatedReason};
 use crate::model::{CampaignEvent, CampaignId, Language, ObservableKind, ReportId};
 
 /// Why a campaign holds together (secretariat only).
@@ -146,9 +146,9 @@ pub fn not_counted_words(why: &NotCounted, lang: Language) -> String {
         (NotCounted::Warninglist { name, .. }, Language::Ja) => {
             format!("警告リスト「{name}」に掲載: 関連付けに使わない")
         }
-        (NotCounted::OverCorrelating { reports, cap }, Language::En) => format!(
-            "in {reports} reports, above the over-correlation cap of {cap}: never links"
-        ),
+        (NotCounted::OverCorrelating { reports, cap }, Language::En) => {
+            format!("in {reports} reports, above the over-correlation cap of {cap}: never links")
+        }
         (NotCounted::OverCorrelating { reports, cap }, Language::Ja) => {
             format!("{reports}件の報告に出現し過相関上限{cap}件を超過: 関連付けに使わない")
         }
@@ -326,7 +326,12 @@ impl Viewer {
     }
 
     /// Related earlier campaigns as this viewer may see them: the secretariat's only.
-    pub fn related_view(&self, campaign: &Campaign, exists: impl Fn(CampaignId) -> bool, lang: Language) -> Vec<RelatedView> {
+    pub fn related_view(
+        &self,
+        campaign: &Campaign,
+        exists: impl Fn(CampaignId) -> bool,
+        lang: Language,
+    ) -> Vec<RelatedView> {
         if !self.is_secretariat() {
             return Vec::new();
         }

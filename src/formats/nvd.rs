@@ -141,7 +141,8 @@ fn api2(cve: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, Form
 /// the version keeps it outside (CVSS v2).
 fn cvss_tags(d: &mut ReportDraft, data: &Value, severity: Option<&str>) {
     if let Some(s) = str_field(data, "baseSeverity").or(severity) {
-        d.tags.push(format!("cvss-severity:{}", s.to_ascii_uppercase()));
+        d.tags
+            .push(format!("cvss-severity:{}", s.to_ascii_uppercase()));
     }
     if let Some(score) = data.get("baseScore").and_then(Value::as_f64) {
         d.tags.push(format!("cvss-score:{score:.1}"));
@@ -156,7 +157,12 @@ fn api2_cvss(d: &mut ReportDraft, cve: &Value) {
     let Some(metrics) = cve.get("metrics") else {
         return;
     };
-    for key in ["cvssMetricV40", "cvssMetricV31", "cvssMetricV30", "cvssMetricV2"] {
+    for key in [
+        "cvssMetricV40",
+        "cvssMetricV31",
+        "cvssMetricV30",
+        "cvssMetricV2",
+    ] {
         let list = array(metrics, key);
         let chosen = list
             .iter()

@@ -69,7 +69,6 @@ pub async fn get(
     } else {
         state.read.campaign(&viewer, id).await?
     };
-    view
-        .map(Json)
+    view.map(Json)
         .ok_or_else(|| AppError::not_found("campaign"))
 }

@@ -30,7 +30,9 @@ pub struct InquiryRow {
 const SELECT: &str =
     "SELECT id, opened_at, opened_by, target_kind, target, question, classes FROM inquiries";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String, String, String)> {
+fn row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, String, String, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -43,13 +45,21 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, 
 }
 
 fn parse(
-    (id, at, by, kind, target, question, classes): (i64, String, String, String, String, String, String),
+    (id, at, by, kind, target, question, classes): (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ),
 ) -> Result<InquiryRow> {
     let bad = |what: String| StoreError::Corrupt(format!("inquiry {id}: {what}"));
     let target = match kind.as_str() {
-        "advisory" => InquiryTarget::Advisory(Seq(
-            target.parse().map_err(|_| bad(format!("advisory {target:?}")))?,
-        )),
+        "advisory" => InquiryTarget::Advisory(Seq(target
+            .parse()
+            .map_err(|_| bad(format!("advisory {target:?}")))?)),
         "campaign" => InquiryTarget::Campaign(target.parse().map_err(bad)?),
         other => return Err(bad(format!("target kind {other:?}"))),
     };

@@ -132,7 +132,11 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
         .iter()
         .map(|s| s["value"].as_str().unwrap())
         .collect();
-    assert_eq!(shared, vec![DOMAIN], "the resolver carries no weight: {link}");
+    assert_eq!(
+        shared,
+        vec![DOMAIN],
+        "the resolver carries no weight: {link}"
+    );
     let suppressed = explain["suppressed"].as_array().unwrap();
     let resolver = suppressed
         .iter()
@@ -175,12 +179,22 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
         .await;
     assert_eq!((s1, s2), (200, 200));
     assert!(asked.get("explain").is_none(), "{asked}");
-    assert!(plain.get("suggestion").is_none(), "members get no suggestion: {plain}");
-    assert_eq!(plain, asked, "a member's explain request is the plain detail");
+    assert!(
+        plain.get("suggestion").is_none(),
+        "members get no suggestion: {plain}"
+    );
+    assert_eq!(
+        plain, asked,
+        "a member's explain request is the plain detail"
+    );
     // A member's picture: the bucket over what it sees, no related campaigns.
     let bucket = plain["picture"]["organisations"].as_str().unwrap();
     assert!(["1", "2-4"].contains(&bucket), "{plain}");
-    assert_eq!(plain["picture"]["related"], serde_json::json!([]), "{plain}");
+    assert_eq!(
+        plain["picture"]["related"],
+        serde_json::json!([]),
+        "{plain}"
+    );
 
     // The early-stage picture: two organisations, and the second campaign relates to the
     // first through the /24, the family and the techniques, never merged.
@@ -196,7 +210,9 @@ async fn explain_lists_links_and_suppressed_values_and_related_campaigns_have_re
         list["campaigns"][0]["suggestion"]["disposition"].is_string(),
         "{list}"
     );
-    let (_, later) = sec.get(&d.url(&format!("/api/v1/campaigns/{second}"))).await;
+    let (_, later) = sec
+        .get(&d.url(&format!("/api/v1/campaigns/{second}")))
+        .await;
     let related = later["picture"]["related"].as_array().unwrap();
     assert_eq!(related.len(), 1, "{later}");
     assert_eq!(related[0]["id"], first.as_str());
@@ -245,7 +261,13 @@ async fn the_digest_shows_public_context_and_japanese_evidence() {
     data.add_member("Test Secretariat Digest", "secretariat", None);
     for who in ["Test Water Digest", "Test Secretariat Digest"] {
         data.cli(&[
-            "member", "contact", who, "--email", "x@members.example.jp", "--lang", "ja",
+            "member",
+            "contact",
+            who,
+            "--email",
+            "x@members.example.jp",
+            "--lang",
+            "ja",
         ]);
     }
     // The daemon runs without the digest (it would send, or hold open, a window at start).
@@ -259,13 +281,28 @@ async fn the_digest_shows_public_context_and_japanese_evidence() {
     .await;
 
     let preview = data.cli(&[
-        "--config", &cfg, "digest", "preview", "daily", "--as", "Test Water Digest",
+        "--config",
+        &cfg,
+        "digest",
+        "preview",
+        "daily",
+        "--as",
+        "Test Water Digest",
     ]);
     assert!(preview.contains("公開情報:"), "{preview}");
     assert!(preview.contains(&format!("{KEV_CVE} · kev")), "{preview}");
     let sec = data.cli(&[
-        "--config", &cfg, "digest", "preview", "daily", "--as", "Test Secretariat Digest",
+        "--config",
+        &cfg,
+        "digest",
+        "preview",
+        "daily",
+        "--as",
+        "Test Secretariat Digest",
     ]);
-    assert!(sec.contains("公開フィード"), "the known flag's evidence in Japanese: {sec}");
+    assert!(
+        sec.contains("公開フィード"),
+        "the known flag's evidence in Japanese: {sec}"
+    );
     assert!(!sec.contains("of member values in public feeds"), "{sec}");
 }

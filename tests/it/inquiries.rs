@@ -72,7 +72,10 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     // Class 1 sees it; a general member is told "not found", as for an absent inquiry.
     let (_, mine) = a.get(&d.url("/api/v1/inquiries")).await;
     assert_eq!(mine["inquiries"].as_array().unwrap().len(), 1, "{mine}");
-    assert_eq!(mine["inquiries"][0]["about"]["title"], advisory_title.as_str());
+    assert_eq!(
+        mine["inquiries"][0]["about"]["title"],
+        advisory_title.as_str()
+    );
     assert!(mine["inquiries"][0].get("classes").is_none(), "{mine}");
     let (_, theirs) = g.get(&d.url("/api/v1/inquiries")).await;
     assert_eq!(theirs["inquiries"], json!([]), "{theirs}");
@@ -80,7 +83,11 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     let (s2, absent) = g.get(&d.url("/api/v1/inquiries/I-999")).await;
     assert_eq!((s1, s2), (404, 404));
     assert_eq!(hidden, absent);
-    let answer = submission("Cleo exploitation at a water utility", "green", &[("ipv4", "45.61.170.12")]);
+    let answer = submission(
+        "Cleo exploitation at a water utility",
+        "green",
+        &[("ipv4", "45.61.170.12")],
+    );
     let (status, refused) = g
         .post_json(&d.url(&format!("/api/v1/inquiries/{id}/answers")), &answer)
         .await;
@@ -122,14 +129,21 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     // Another class-1 member's TLP:RED answer: the secretariat sees two answers; member A
     // sees exactly what it saw before.
     let (_, before) = a.get(&d.url(&format!("/api/v1/inquiries/{id}"))).await;
-    let red = submission("Rail operator: red detail", "red", &[("ipv4", "45.61.170.13")]);
+    let red = submission(
+        "Rail operator: red detail",
+        "red",
+        &[("ipv4", "45.61.170.13")],
+    );
     let (status, _) = b
         .post_json(&d.url(&format!("/api/v1/inquiries/{id}/answers")), &red)
         .await;
     assert_eq!(status, 201);
     wait_current(&d).await;
     let (_, after) = a.get(&d.url(&format!("/api/v1/inquiries/{id}"))).await;
-    assert_eq!(before, after, "a hidden answer changes nothing member A sees");
+    assert_eq!(
+        before, after,
+        "a hidden answer changes nothing member A sees"
+    );
     let (_, inq) = sec.get(&d.url(&format!("/api/v1/inquiries/{id}"))).await;
     assert_eq!(inq["answers"].as_array().unwrap().len(), 2, "{inq}");
     assert_eq!(inq["organisations"], "2-4");
@@ -160,7 +174,10 @@ async fn an_answer_to_an_advisory_inquiry_is_a_campaign_with_the_advisory_as_con
     let (status, html) = console.get(&format!("/console/inquiries/{id}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"answers\""), "{html}");
-    assert!(!html.contains("Test Task Force"), "no provider names: {html}");
+    assert!(
+        !html.contains("Test Task Force"),
+        "no provider names: {html}"
+    );
 
     let mut general = ConsoleClient::new(&d.base);
     general.sign_in(&g_token).await;

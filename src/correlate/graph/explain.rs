@@ -180,7 +180,12 @@ impl Engine {
 
     /// Earlier campaigns (first seen before this one) that share infrastructure or
     /// techniques with it below the linking threshold, with reasons and a score.
-    pub(super) fn related(&self, slot: u32, members: &[u32], first_seen: DateTime<Utc>) -> Vec<Related> {
+    pub(super) fn related(
+        &self,
+        slot: u32,
+        members: &[u32],
+        first_seen: DateTime<Utc>,
+    ) -> Vec<Related> {
         let mut reasons: FxHashMap<u32, Vec<RelatedReason>> = FxHashMap::default();
         let mut techniques_of_mine: BTreeSet<u32> = BTreeSet::new();
         let mut seen_net: FxHashSet<(u8, u128)> = FxHashSet::default();
@@ -206,9 +211,12 @@ impl Engine {
                 match value.kind() {
                     ObservableKind::MalwareFamily => {
                         for s in other_slots(o) {
-                            reasons.entry(s).or_default().push(RelatedReason::MalwareFamily {
-                                name: value.value().to_string(),
-                            });
+                            reasons
+                                .entry(s)
+                                .or_default()
+                                .push(RelatedReason::MalwareFamily {
+                                    name: value.value().to_string(),
+                                });
                         }
                     }
                     ObservableKind::AttackTechnique => {
@@ -238,9 +246,12 @@ impl Engine {
                         slots.sort_unstable();
                         slots.dedup();
                         for s in slots {
-                            reasons.entry(s).or_default().push(RelatedReason::SharedNetwork {
-                                network: network.clone(),
-                            });
+                            reasons
+                                .entry(s)
+                                .or_default()
+                                .push(RelatedReason::SharedNetwork {
+                                    network: network.clone(),
+                                });
                         }
                     }
                     _ => {}
@@ -292,13 +303,16 @@ impl Engine {
                 let union = techniques_of_mine.union(&theirs).count().max(1);
                 let similarity = shared.len() as f64 / union as f64;
                 if similarity >= TECHNIQUES_MIN {
-                    reasons.entry(s).or_default().push(RelatedReason::Techniques {
-                        shared: shared
-                            .iter()
-                            .map(|&t| self.values[t as usize].value().to_string())
-                            .collect(),
-                        similarity: (similarity * 100.0).round() / 100.0,
-                    });
+                    reasons
+                        .entry(s)
+                        .or_default()
+                        .push(RelatedReason::Techniques {
+                            shared: shared
+                                .iter()
+                                .map(|&t| self.values[t as usize].value().to_string())
+                                .collect(),
+                            similarity: (similarity * 100.0).round() / 100.0,
+                        });
                 }
             }
         }

@@ -51,7 +51,7 @@ impl Engine {
     }
 
     /// Whether report `m` came from a member (not a feed).
-    pub(super) fn from_member(&self, m: u32) -> bool {
+    pub(super) fn is_member_report(&self, m: u32) -> bool {
         matches!(
             self.sources[self.reps[m as usize].source as usize],
             Source::Member { .. }
@@ -113,7 +113,7 @@ impl Engine {
     pub(super) fn join(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
         let seq = self.reps[r as usize].seq;
         let mut events = Vec::new();
-        let member = self.from_member(r);
+        let member = self.is_member_report(r);
         if slots.is_empty() {
             let id = self.ids.allocate_for(self.reps[r as usize].at, member);
             self.ids.set(seq, id);
@@ -254,7 +254,7 @@ impl Engine {
             .map(|&m| self.reps[m as usize].at)
             .min()
             .expect("a group has a report");
-        let campaign = group.iter().any(|&m| self.from_member(m));
+        let campaign = group.iter().any(|&m| self.is_member_report(m));
         let id = self.ids.allocate_for(first, campaign);
         let mut seqs: Vec<Seq> = group.iter().map(|&m| self.reps[m as usize].seq).collect();
         seqs.sort_unstable();
@@ -290,7 +290,7 @@ impl Engine {
             .collect();
         let campaign: Vec<bool> = groups
             .iter()
-            .map(|g| g.iter().any(|&m| self.from_member(m)))
+            .map(|g| g.iter().any(|&m| self.is_member_report(m)))
             .collect();
         let (assigned, events) = self.ids.assign(&seqs, &starts, &campaign);
         for (g, id) in groups.into_iter().zip(assigned) {

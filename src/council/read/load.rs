@@ -128,11 +128,7 @@ impl Detail {
             organisations: crate::council::explain::organisations_bucket(providers.len()),
             first_seen,
             last_seen,
-            related: viewer.related_view(
-                &self.campaign,
-                |id| set.by_id.contains_key(&id),
-                lang,
-            ),
+            related: viewer.related_view(&self.campaign, |id| set.by_id.contains_key(&id), lang),
         })
     }
 

@@ -18,10 +18,10 @@ use super::i18n::Text as _;
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{confidence, handling, internal, not_found, render, when};
+use crate::council::explain::NotCounted;
 use crate::council::read::{CampaignPage, CampaignReview};
 use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
-use crate::council::explain::NotCounted;
 use crate::http::AppState;
 use crate::model::{CampaignId, Disposition, Language, Observable, ReportId};
 
@@ -282,7 +282,6 @@ pub async fn page(
         }),
     )
 }
-
 
 /// `GET /console/campaigns/{id}/observables.csv`: the visible observables.
 pub async fn csv(

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::session::Signed;
 use super::{internal, not_found, render, when};
-use crate::model::Language;
 use crate::council::inquiry::{self, InquiryAbout, InquiryView};
 use crate::http::AppState;
 use crate::http::inquiries::parse_classes;
+use crate::model::Language;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Flash {
@@ -84,7 +84,11 @@ pub async fn list(
     )
 }
 
-pub async fn page(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
     let path = format!("/console/inquiries/{id}");
     let Some(n) = inquiry::parse_inquiry_id(&id) else {
         return not_found(&signed, &path);
@@ -175,8 +179,9 @@ pub async fn open(
         ))
         .await
     {
-        Ok(id) => Redirect::to(&format!("/console/inquiries/{}", inquiry::inquiry_id(id)))
-            .into_response(),
+        Ok(id) => {
+            Redirect::to(&format!("/console/inquiries/{}", inquiry::inquiry_id(id))).into_response()
+        }
         Err(e) => internal(e),
     }
 }

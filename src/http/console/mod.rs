@@ -12,12 +12,12 @@
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
 mod advisories;
-mod inquiries;
 pub mod campaign;
 pub mod campaigns;
 pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
+mod inquiries;
 pub mod session;
 pub mod stats;
 pub mod svg;
