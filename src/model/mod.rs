@@ -8,6 +8,7 @@ pub mod flag;
 pub mod language;
 pub mod member;
 pub mod observable;
+pub mod redact;
 pub mod report;
 pub mod scope;
 pub mod sighting;

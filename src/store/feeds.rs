@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
-use crate::config::feeds::redact_text;
+use crate::model::redact::redact_text;
 
 /// What musubi remembers about a feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
