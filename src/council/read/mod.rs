@@ -47,6 +47,7 @@ pub use alerts::{ALERT_FLAGS, AlertWatch, Reason, Trigger};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};
+pub(in crate::engine) use council::sees_campaign;
 pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use exports::CampaignExport;
 pub use feeds::FeedView;
