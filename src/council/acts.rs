@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::correlate::CampaignSet;
 use crate::council::Viewer;
 use crate::council::feedback;
-use crate::council::read::{Refused, sees_campaign};
+use crate::council::read::{Refused, ShownSightingId, ids, sees_campaign};
 use crate::council::review;
 use crate::model::{CampaignId, MemberClass, Observable, Seq, SightingDraft, SightingTarget};
 use crate::store::{self, Store, StoreError};
@@ -45,7 +45,8 @@ impl Acts {
         self.campaigns.borrow().clone()
     }
 
-    /// A member's sighting of an observable or a campaign it can see.
+    /// A member's sighting of an observable or a campaign it can see, and its id as the
+    /// member is shown it.
     ///
     /// Bounds first (they do not depend on what exists), then visibility: a target the
     /// viewer may not see is refused exactly like one that does not exist.
@@ -54,7 +55,7 @@ impl Acts {
         viewer: &Viewer,
         draft: SightingDraft,
         now: DateTime<Utc>,
-    ) -> std::result::Result<i64, Refused> {
+    ) -> std::result::Result<ShownSightingId, Refused> {
         feedback::check_sighting(&draft, now)?;
         let Some(member) = viewer.member_id().cloned() else {
             return Err(not_found_target(&draft.target));
@@ -71,9 +72,8 @@ impl Acts {
                 if !visible {
                     return Ok(Err(not_found_target(&draft.target)));
                 }
-                Ok(Ok(store::sightings::insert(
-                    conn, &member, &draft, now, None,
-                )?))
+                let id = store::sightings::insert(conn, &member, &draft, now, None)?;
+                Ok(Ok(ids::sighting(&viewer, id)))
             })
             .await?
     }

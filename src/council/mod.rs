@@ -10,7 +10,7 @@
 //! - [`acts`]: what a viewer does about what it sees (sightings, feedback, pins), each
 //!   checked against its visibility in the transaction that writes it.
 //! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
-//! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
+//! - [`anonymity`]: the leak scanner that proves no output names a provider.
 //! - [`views`]: report and campaign views computed from the visible parts only.
 //! - [`review`]: the review queue, dispositions with history, merge/split pins.
 //! - [`feedback`]: analysts' requests for sightings and members' answers.

@@ -418,10 +418,7 @@ async fn sighting(
         .record_sighting(&viewer, draft, Utc::now())
         .await
         .map_err(refused)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": ids::sighting(&viewer, id)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
 #[derive(Deserialize)]

@@ -52,7 +52,7 @@ pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use exports::CampaignExport;
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
-pub use ids::{ShownCampaignId, ShownReportId};
+pub use ids::{ShownCampaignId, ShownReportId, ShownSightingId};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 pub use search::{SearchError, SearchHit};
 
