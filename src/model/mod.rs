@@ -15,7 +15,7 @@ pub mod sighting;
 pub mod tlp;
 
 pub use campaign::{CampaignEvent, CampaignId, Disposition};
-pub use flag::FlagKind;
+pub use flag::{DigestList, FlagKind};
 pub use language::Language;
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};

@@ -13,6 +13,7 @@ mod faults;
 mod feed_faults;
 mod feeds;
 mod fixtures;
+mod flag_homes;
 mod flag_labels;
 mod formats;
 mod layering;

@@ -43,7 +43,7 @@ pub use super::policy::Viewer;
 use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
-pub use alerts::{ALERT_FLAGS, AlertWatch, Reason, Trigger};
+pub use alerts::{AlertWatch, Reason, Trigger};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};
