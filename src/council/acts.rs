@@ -113,39 +113,40 @@ impl Acts {
         question: String,
         classes: Vec<MemberClass>,
     ) -> std::result::Result<Option<i64>, Refused> {
-        let Some(analyst) = viewer.analyst() else {
-            return Ok(None);
-        };
-        let now = Utc::now();
-        let id = self
-            .store
-            .writer()
-            .write(move |conn| {
+        self.by_secretariat(viewer, move |analyst, now| {
+            store::Op::new(move |conn| {
                 feedback::request(conn, campaign, &question, &classes, &analyst, now)
             })
-            .await
-            .map_err(conflict)?;
-        Ok(Some(id))
+        })
+        .await
     }
 
-    /// Secretariat: records a merge or split pin.
+    /// Secretariat: records a merge or split pin (`None` for anyone else).
     pub async fn pin(
         &self,
         viewer: &Viewer,
         pin: review::PinKind,
         note: String,
     ) -> std::result::Result<Option<i64>, Refused> {
+        self.by_secretariat(viewer, move |analyst, now| {
+            crate::council::commands::pin(pin, note, analyst, now)
+        })
+        .await
+    }
+
+    /// Runs the operation `act` builds for the analyst behind `viewer`, now; `None` when
+    /// the viewer is not the secretariat. Conflicts (wrong state, bad pin) are the client's.
+    async fn by_secretariat<T: Send + 'static>(
+        &self,
+        viewer: &Viewer,
+        act: impl FnOnce(String, DateTime<Utc>) -> store::Op<T>,
+    ) -> std::result::Result<Option<T>, Refused> {
         let Some(analyst) = viewer.analyst() else {
             return Ok(None);
         };
-        let now = Utc::now();
-        let id = self
-            .store
-            .writer()
-            .run(crate::council::commands::pin(pin, note, analyst, now))
-            .await
-            .map_err(conflict)?;
-        Ok(Some(id))
+        let op = act(analyst, Utc::now());
+        let out = self.store.writer().run(op).await.map_err(conflict)?;
+        Ok(Some(out))
     }
 }
 
