@@ -10,7 +10,7 @@
 //! - [`acts`]: what a viewer does about what it sees (sightings, feedback, pins), each
 //!   checked against its visibility in the transaction that writes it.
 //! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
-//! - [`anonymity`]: the leak scanner that proves no output names a provider.
+//! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
 //! - [`views`]: report and campaign views computed from the visible parts only.
 //! - [`review`]: the review queue, dispositions with history, merge/split pins.
 //! - [`feedback`]: analysts' requests for sightings and members' answers.
@@ -39,4 +39,4 @@ pub use read::ReadPath;
 /// `outputs` and `http` depend on the council alone.
 pub use crate::store::mail::MailBook;
 pub use crate::store::{Store, StoreError, StoreWriter};
-pub use views::{CampaignView, ReportSummary, ReportView};
+pub use views::{CampaignView, FlagEvidence, FlagView, ObservableRef, ReportSummary, ReportView};
