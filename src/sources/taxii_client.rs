@@ -259,9 +259,19 @@ async fn parse_objects(
     if objects.is_empty() {
         return Ok(None);
     }
+    // The objects no report references become one report whose external id is the bundle
+    // id (`formats::stix21`): named after the feed and the objects' ids and versions, so the
+    // same objects are the same report and new ones a new report.
+    let mut key = feed.name.clone();
+    for o in &objects {
+        for field in ["id", "modified", "created"] {
+            key.push('|');
+            key.push_str(o.get(field).and_then(Value::as_str).unwrap_or_default());
+        }
+    }
     let bundle = json!({
         "type": "bundle",
-        "id": format!("bundle--{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, feed.name.as_bytes())),
+        "id": format!("bundle--{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes())),
         "objects": objects,
     });
     let body = serde_json::to_vec(&bundle).unwrap_or_default();
