@@ -961,4 +961,93 @@ mod tests {
         );
         assert_eq!(c.feeds[0].max_bytes, 5_000_000);
     }
+
+    #[test]
+    fn taxii_and_misp_api_feeds() {
+        let c = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "x-taxii"
+            url = "https://taxii.example.org/taxii2/"
+            format = "taxii"
+            collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+            username_env = "X_USER"
+            password_env = "X_PASS"
+            page_size = 50
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "misp-m079"
+            url = "https://misp.member.example"
+            format = "misp-api"
+            member = "m079"
+            headers = { Authorization = "env:MISP_KEY" }
+            schedule = "0 0 * * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            c.feeds[0].protocol,
+            FeedProtocol::Taxii {
+                collection: Some("91a7b528-80eb-42ed-a74d-c6fbd5a26116".into())
+            }
+        );
+        assert_eq!(c.feeds[0].format, Format::Stix21);
+        assert_eq!(c.feeds[0].page_size, Some(50));
+        assert_eq!(
+            c.feeds[0]
+                .basic_auth
+                .as_ref()
+                .map(|b| b.password_env.as_str()),
+            Some("X_PASS")
+        );
+        assert_eq!(
+            c.feeds[1].protocol,
+            FeedProtocol::MispApi {
+                member: "m079".into()
+            }
+        );
+        assert_eq!(c.feeds[1].format, Format::Misp);
+    }
+
+    #[test]
+    fn api_feeds_say_what_they_lack() {
+        let err = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "t"
+            url = "https://taxii.example.org/taxii2/"
+            format = "taxii"
+            username_env = "X_USER"
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "m"
+            url = "https://misp.member.example"
+            format = "misp-api"
+            collection = "c"
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "k"
+            url = "https://example.org/kev.json"
+            format = "kev"
+            member = "m079"
+            schedule = "0 0 * * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap_err();
+        let ParseFailure::Invalid(p) = err else {
+            panic!("{err:?}")
+        };
+        let all = p.join("\n");
+        for want in [
+            "feed \"t\": format = \"taxii\" needs collection",
+            "feed \"t\": username_env and password_env go together",
+            "feed \"m\": collection is for format = \"taxii\"",
+            "feed \"m\": format = \"misp-api\" needs member",
+            "feed \"k\": member is for format = \"misp-api\"",
+        ] {
+            assert!(all.contains(want), "{want}: {all}");
+        }
+    }
 }
