@@ -54,7 +54,10 @@
 //! ```
 //!
 //! Either may also read a stored answer from a `file://` URL (one TAXII envelope, one
-//! restSearch answer): the demo's offline samples.
+//! restSearch answer): the demo's offline samples. A `misp-api` feed's `tlp` defaults to
+//! `"amber"` (a member's material), not `"clear"`. Every member sees feed names and their
+//! last success (`GET /api/v1/feeds`): name a member's feed without naming the member.
+//! `timeout` covers a whole poll, every page of it.
 //!
 //! Schedules are evaluated in the feed's `timezone`, UTC when absent. Only fixed offsets are
 //! accepted (no DST rules are shipped); Japan has no DST, so `"+09:00"` is exact for JST.
@@ -334,6 +337,16 @@ impl FeedConfig {
             protocol: FeedProtocol::Document,
             basic_auth: None,
             page_size: None,
+        }
+    }
+
+    /// The `format` as written in `feeds.toml` (`taxii` and `misp-api` are read as STIX and
+    /// MISP, but are shown as what the operator configured).
+    pub fn format_name(&self) -> &str {
+        match self.protocol {
+            FeedProtocol::Taxii { .. } => "taxii",
+            FeedProtocol::MispApi { .. } => "misp-api",
+            FeedProtocol::Document => self.format.name(),
         }
     }
 
@@ -703,6 +716,9 @@ impl FeedsConfig {
                 Some(t) => parse_offset(t).map_err(|e| p.push(e)).ok(),
             };
             let tlp = match f.tlp.as_deref() {
+                // A member's own events without a marking: AMBER, as for its STIX
+                // submissions (`sources::submission`); public feeds default to CLEAR.
+                None if matches!(protocol, FeedProtocol::MispApi { .. }) => Some(Tlp::Amber),
                 None => Some(Tlp::Clear),
                 Some(t) => t.parse::<Tlp>().map_err(|e| p.push(e.to_string())).ok(),
             };
@@ -1008,6 +1024,16 @@ mod tests {
             }
         );
         assert_eq!(c.feeds[1].format, Format::Misp);
+        assert_eq!(
+            c.feeds[1].tlp,
+            Tlp::Amber,
+            "a member's material is AMBER by default"
+        );
+        assert_eq!(c.feeds[0].tlp, Tlp::Clear);
+        assert_eq!(
+            (c.feeds[0].format_name(), c.feeds[1].format_name()),
+            ("taxii", "misp-api")
+        );
     }
 
     #[test]
