@@ -46,7 +46,9 @@ use crate::model::{ReportDraft, Scope, Tlp};
 
 /// Events asked for per request unless the feed sets `page_size`.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
-/// Requests per poll at most (the rest follows on the next poll, from the cursor).
+/// Requests per poll at most. A poll that stops here keeps its cursor (the next poll asks
+/// again from the same timestamp; nothing is stored twice), so raise `page_size` for a
+/// larger backlog.
 pub const MAX_PAGES: usize = 200;
 
 /// The TLP floor and scope of a MISP `distribution` (see the module table).
@@ -177,6 +179,7 @@ pub(super) async fn poll(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let mut parsed = Parsed::default();
     let mut newest = since;
+    let mut complete = false;
     for page in 1..=MAX_PAGES {
         let body = json!({
             "returnFormat": "json",
@@ -203,10 +206,17 @@ pub(super) async fn poll(
             newest = newest.max(n);
         }
         if list.len() < limit {
+            complete = true;
             break;
         }
     }
     tracing::debug!(feed = %feed.name, events = parsed.reports.len(), "MISP events read.");
+    if !complete {
+        // MISP does not promise to answer in timestamp order: moving the cursor past events
+        // not fetched yet could skip them. Keep it; what was read is not stored twice.
+        tracing::warn!(feed = %feed.name, pages = MAX_PAGES, "More MISP events than one poll reads; the cursor stays until a poll reads them all (raise page_size).");
+        newest = since;
+    }
     Ok((Some(parsed), None, None, Some(newest.to_string())))
 }
 
