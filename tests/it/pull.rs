@@ -78,6 +78,10 @@ fn poll(data: &DataDir, feed: &str, env: &[(&str, &str)]) -> Result<usize, Strin
 }
 
 fn feed_cursor(data: &DataDir, feed: &str) -> Option<String> {
+    feed_state(data, feed).cursor
+}
+
+fn feed_state(data: &DataDir, feed: &str) -> musubi::sources::feeds::FeedState {
     let path = data.path().to_path_buf();
     let feed = feed.to_string();
     std::thread::spawn(move || {
@@ -90,7 +94,7 @@ fn feed_cursor(data: &DataDir, feed: &str) -> Option<String> {
             .block_on(musubi::sources::feeds::load_state(&store, &feed))
             .unwrap();
         store.close();
-        st.cursor
+        st
     })
     .join()
     .unwrap()
@@ -505,6 +509,15 @@ headers = {{ Authorization = "env:PULL_TEST_MISP_KEY" }}
 page_size = 4
 allow_private = true
 schedule = "0 0 * * * * *"
+
+[[feed]]
+name = "misp-unknown"
+url = "{misp}"
+format = "misp-api"
+member = "Nobody On The Roster"
+headers = {{ Authorization = "env:PULL_TEST_MISP_KEY" }}
+allow_private = true
+schedule = "0 0 * * * * *"
 "#
         ),
     )
@@ -516,6 +529,21 @@ schedule = "0 0 * * * * *"
     .unwrap_err();
     assert!(wrong.contains("403"), "{wrong}");
     let env = [("PULL_TEST_MISP_KEY", MISP_KEY)];
+    // A member not on the roster: nothing is stored as anyone's, the position stays, and
+    // the feed's health says why.
+    assert_eq!(
+        tokio::task::block_in_place(|| poll(d, "misp-unknown", &env)),
+        Ok(0)
+    );
+    let st = feed_state(&data, "misp-unknown");
+    assert_eq!(st.cursor, None);
+    assert!(
+        st.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not in the roster")),
+        "{st:?}"
+    );
+    log.lock().unwrap().requests.clear();
     assert_eq!(
         tokio::task::block_in_place(|| poll(d, "misp-railway", &env)),
         Ok(6),
