@@ -9,6 +9,7 @@ mod council;
 mod council_leaks;
 mod crash;
 mod extract;
+mod extraction_gaps;
 mod faults;
 mod feed_faults;
 mod feeds;
