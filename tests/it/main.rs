@@ -19,6 +19,7 @@ mod formats;
 mod layering;
 mod leak;
 mod leak_harness;
+mod logs;
 mod mail;
 mod mail_faults;
 mod mail_leaks;
