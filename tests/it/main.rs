@@ -12,6 +12,7 @@ mod extract;
 mod extraction_gaps;
 mod faults;
 mod feed_faults;
+mod feed_paging;
 mod feeds;
 mod fixtures;
 mod flag_labels;
