@@ -305,3 +305,71 @@ async fn csaf_provider_metadata_walks_its_rolie_feeds() {
     let other_log = other_log.lock().unwrap().clone();
     assert_eq!(other_log, [("/advisories/csaf/2020/2020-ESA-001.json".to_string(), false)]);
 }
+
+/// `/metrics` counts each feed's polls, stored and skipped items, errors and last success,
+/// labelled by the feed's name; the URL of a feed (whose query holds a key) never appears.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_polls_per_feed_name() {
+    let data = crate::util::DataDir::new();
+    let kev = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kev/known_exploited_vulnerabilities-2025.01.24.json"
+    );
+    // A port nobody listens on: the broken feed fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    std::fs::write(
+        data.path().join("feeds.toml"),
+        format!(
+            r#"
+[[feed]]
+name = "kev-sample"
+url = "file://{kev}"
+format = "kev"
+schedule = "* * * * * * *"
+
+[[feed]]
+name = "broken-feed"
+url = "https://127.0.0.1:{port}/feed.json?api_key=SECRETFEEDKEY42"
+format = "kev"
+schedule = "* * * * * * *"
+allow_private = true
+"#
+        ),
+    )
+    .unwrap();
+    let config = data.path().join("musubi.toml");
+    std::fs::write(&config, "[feeds]\nfile = \"feeds.toml\"\n").unwrap();
+    let daemon =
+        crate::util::Daemon::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = crate::util::metrics(&daemon).await;
+        let polled = |feed: &str| {
+            text.lines().any(|l| {
+                l.starts_with(&format!("musubi_feed_polls_total{{feed=\"{feed}\"}}"))
+                    && !l.ends_with(" 0")
+            })
+        };
+        if polled("kev-sample") && polled("broken-feed") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "feeds not polled: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let value = |name: &str, feed: &str| -> f64 {
+        let prefix = format!("{name}{{feed=\"{feed}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing: {text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("musubi_feed_items_stored_total", "kev-sample") >= 1000.0, "{text}");
+    assert_eq!(value("musubi_feed_errors_total", "kev-sample"), 0.0, "{text}");
+    assert!(value("musubi_feed_last_success_timestamp_seconds", "kev-sample") > 1.7e9, "{text}");
+    assert!(value("musubi_feed_errors_total", "broken-feed") >= 1.0, "{text}");
+    assert_eq!(value("musubi_feed_last_success_timestamp_seconds", "broken-feed"), 0.0, "{text}");
+    assert!(!text.contains("SECRETFEEDKEY42") && !text.contains("127.0.0.1:"), "{text}");
+}
