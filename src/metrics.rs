@@ -45,6 +45,14 @@ pub struct FeedCounters {
     pub last_success_unix: i64,
 }
 
+/// One per-feed series: name, Prometheus type, help, and how to read it off the counters.
+type FeedSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&FeedCounters) -> i64,
+);
+
 /// What the feed scheduler records after each poll, read by `/metrics`.
 #[derive(Debug, Default)]
 pub struct FeedStats {
@@ -79,12 +87,37 @@ impl FeedStats {
         if feeds.is_empty() {
             return;
         }
-        let series: [(&str, &str, &str, fn(&FeedCounters) -> i64); 5] = [
-            ("musubi_feed_polls_total", "counter", "Polls of the feed.", |c| c.polls as i64),
-            ("musubi_feed_items_stored_total", "counter", "Feed items stored as new reports.", |c| c.items_stored as i64),
-            ("musubi_feed_items_skipped_total", "counter", "Feed items not stored: already stored, or not representable (the feed's warnings).", |c| c.items_skipped as i64),
-            ("musubi_feed_errors_total", "counter", "Polls that failed (fetch, parse or store).", |c| c.errors as i64),
-            ("musubi_feed_last_success_timestamp_seconds", "gauge", "Unix time of the feed's last successful poll (0: none since start).", |c| c.last_success_unix),
+        let series: [FeedSeries; 5] = [
+            (
+                "musubi_feed_polls_total",
+                "counter",
+                "Polls of the feed.",
+                |c| c.polls as i64,
+            ),
+            (
+                "musubi_feed_items_stored_total",
+                "counter",
+                "Feed items stored as new reports.",
+                |c| c.items_stored as i64,
+            ),
+            (
+                "musubi_feed_items_skipped_total",
+                "counter",
+                "Feed items not stored: already stored, or not representable (the feed's warnings).",
+                |c| c.items_skipped as i64,
+            ),
+            (
+                "musubi_feed_errors_total",
+                "counter",
+                "Polls that failed (fetch, parse or store).",
+                |c| c.errors as i64,
+            ),
+            (
+                "musubi_feed_last_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the feed's last successful poll (0: none since start).",
+                |c| c.last_success_unix,
+            ),
         ];
         for (name, kind, help, value) in series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -210,11 +243,28 @@ mod tests {
             campaigns: 0,
             uptime_seconds: 0.0,
         });
-        assert!(out.contains("musubi_feed_polls_total{feed=\"cisa-kev\"} 2"), "{out}");
-        assert!(out.contains("musubi_feed_items_stored_total{feed=\"cisa-kev\"} 3"), "{out}");
-        assert!(out.contains("musubi_feed_items_skipped_total{feed=\"cisa-kev\"} 1"), "{out}");
-        assert!(out.contains("musubi_feed_errors_total{feed=\"cisa-kev\"} 1"), "{out}");
-        assert!(out.contains("musubi_feed_last_success_timestamp_seconds{feed=\"cisa-kev\"} 1700000000"), "{out}");
+        assert!(
+            out.contains("musubi_feed_polls_total{feed=\"cisa-kev\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_items_stored_total{feed=\"cisa-kev\"} 3"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_items_skipped_total{feed=\"cisa-kev\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_errors_total{feed=\"cisa-kev\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "musubi_feed_last_success_timestamp_seconds{feed=\"cisa-kev\"} 1700000000"
+            ),
+            "{out}"
+        );
         assert!(out.contains("{feed=\"odd \\\"name\\\"\"}"), "{out}");
     }
 }

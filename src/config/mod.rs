@@ -263,7 +263,9 @@ mod tests {
         assert_eq!(Config::parse("", p).unwrap().log_format, LogFormat::Plain);
         let json = Config::parse("[log]\nformat = \"json\"\n", p).unwrap();
         assert_eq!(json.log_format, LogFormat::Json);
-        let err = Config::parse("[log]\nformat = \"xml\"\n", p).unwrap_err().to_string();
+        let err = Config::parse("[log]\nformat = \"xml\"\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("log.format"), "{err}");
     }
 

@@ -109,10 +109,7 @@ re!(RE_HEX, r"[0-9a-fA-F]{32,}");
 re!(RE_CVE, r"(?i)(?-u:\b)CVE[- ][0-9]{4}-[0-9]{4,19}(?-u:\b)");
 // `AS1234`, `ASN1234`, `as1234`, `AS 1234`, `ASN 1234`, `ASN: 1234`; group 1 is the
 // prefix as written (to refuse lower-case `as 2014`), group 2 the number.
-re!(
-    RE_ASN,
-    r"(?i)(?-u:\b)(ASN?:? ?)([0-9]{1,10})(?-u:\b)"
-);
+re!(RE_ASN, r"(?i)(?-u:\b)(ASN?:? ?)([0-9]{1,10})(?-u:\b)");
 // A host name with a path but no scheme; a port is allowed. The path stops where a URL does.
 re!(
     RE_SCHEMELESS_URL,
@@ -301,7 +298,9 @@ fn embedded_urls(raw: &str, depth: u8) -> Vec<Observable> {
     for (_, value) in outer.query_pairs() {
         let v = value.trim();
         let lower = v.get(..8).unwrap_or(v).to_ascii_lowercase();
-        if !(lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("ftp://"))
+        if !(lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("ftp://"))
         {
             continue;
         }
@@ -318,7 +317,8 @@ fn embedded_urls(raw: &str, depth: u8) -> Vec<Observable> {
 fn schemeless_url(text: &str, start: usize, raw: &str, host: &str) -> Option<Observable> {
     let before = text[..start].chars().next_back();
     if before.is_some_and(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, '/' | '\\' | ':' | '@' | '.' | '-' | '_' | '%' | '=')
+        c.is_ascii_alphanumeric()
+            || matches!(c, '/' | '\\' | ':' | '@' | '.' | '-' | '_' | '%' | '=')
     }) {
         return None;
     }
@@ -342,7 +342,13 @@ fn host_in_network(kind: ObservableKind, addr: &str, cidr: &str) -> Option<Obser
 
 /// An AS number written `AS1234`, `ASN 1234`, `as1234`; never prose (`as 2014`) or part of a
 /// host name (`static.as29550.net`) or a word (`AS1234foobar`).
-fn asn_candidate(text: &str, start: usize, end: usize, prefix: &str, digits: &str) -> Option<Observable> {
+fn asn_candidate(
+    text: &str,
+    start: usize,
+    end: usize,
+    prefix: &str,
+    digits: &str,
+) -> Option<Observable> {
     let spaced = prefix.contains([' ', ':']);
     let word = prefix.trim_end_matches([' ', ':']);
     // With a space, "as" must be written as the abbreviation: upper case, or ASN in any case.
@@ -350,7 +356,8 @@ fn asn_candidate(text: &str, start: usize, end: usize, prefix: &str, digits: &st
         return None;
     }
     let before = text[..start].chars().next_back();
-    if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '@')) {
+    if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '@'))
+    {
         return None;
     }
     let after = &text[end..];

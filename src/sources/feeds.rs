@@ -50,8 +50,8 @@ pub use crate::store::feeds::FeedState;
 
 mod paged;
 pub use paged::{
-    CSAF_DOCUMENTS_PER_POLL, NVD_PAGES_PER_POLL, NVD_REQUESTS_WITH_KEY,
-    NVD_REQUESTS_WITHOUT_KEY, NVD_WINDOW, nvd_interval,
+    CSAF_DOCUMENTS_PER_POLL, NVD_PAGES_PER_POLL, NVD_REQUESTS_WITH_KEY, NVD_REQUESTS_WITHOUT_KEY,
+    NVD_WINDOW, nvd_interval,
 };
 
 /// Why a poll failed.

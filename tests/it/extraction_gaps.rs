@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use musubi::formats::extract::extract;
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 fn keys(text: &str) -> Vec<String> {
@@ -46,8 +48,8 @@ fn ioc_finder_asn_and_cve_cases() {
 /// AS196689"); its prose ("as well", "as a", dates, "AS IS") yields no other AS.
 #[test]
 fn article_names_its_autonomous_system_once() {
-    let text = std::fs::read_to_string(fixture("ioc-extraction/ioc-finder-long-article-1.txt"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(fixture("ioc-extraction/ioc-finder-long-article-1.txt")).unwrap();
     let asns: Vec<String> = keys(&text)
         .into_iter()
         .filter(|k| k.starts_with("asn:"))
@@ -85,7 +87,11 @@ fn percent_encoded_path_is_not_a_url_or_domain() {
     let text = "https://glpi-project.org/fr/glpi-10-0-3-disponible/, http://www.bioinformatics.org/phplabware/sourceer/sourceer.php?&Sfs=htmLawedTest.php&Sl=.%2Finternal_utilities%2FhtmLawed.;  https://nvd.nist.gov/vuln/detail/CVE-2022-35914";
     let k = keys(text);
     assert!(!k.iter().any(|k| k.contains(":2f")), "{k:#?}");
-    assert_eq!(k.iter().filter(|k| k.starts_with("url:")).count(), 3, "{k:#?}");
+    assert_eq!(
+        k.iter().filter(|k| k.starts_with("url:")).count(),
+        3,
+        "{k:#?}"
+    );
 }
 
 /// An open redirector's URL carries the destination percent-encoded in its query; both are
@@ -96,10 +102,19 @@ fn url_inside_url_is_its_own_item() {
         "Victims clicked hxxps://www.google[.]com/url?q=https%3A%2F%2Fevil.example.net%2Flogin.php%3Fid%3D7&sa=D \
          and http://redirect.example.org/go?u=http://payload.example.com/a.exe today.",
     );
-    assert!(k.contains(&"url:https://evil.example.net/login.php?id=7".to_string()), "{k:#?}");
+    assert!(
+        k.contains(&"url:https://evil.example.net/login.php?id=7".to_string()),
+        "{k:#?}"
+    );
     assert!(k.contains(&"domain:evil.example.net".to_string()), "{k:#?}");
-    assert!(k.contains(&"url:http://payload.example.com/a.exe".to_string()), "{k:#?}");
-    assert!(!k.iter().any(|k| k.contains(":2f") || k.contains(":3a")), "{k:#?}");
+    assert!(
+        k.contains(&"url:http://payload.example.com/a.exe".to_string()),
+        "{k:#?}"
+    );
+    assert!(
+        !k.iter().any(|k| k.contains(":2f") || k.contains(":3a")),
+        "{k:#?}"
+    );
 }
 
 /// `192.0.2.77/24` is the network 192.0.2.0/24 and the host 192.0.2.77; a network written
@@ -130,8 +145,9 @@ fn no_false_positives_from_the_new_spellings() {
     ] {
         let k = keys(text);
         assert!(
-            !k.iter()
-                .any(|k| k.starts_with("asn:") || k.starts_with("cidr:") || k.starts_with("url:http://example.com")),
+            !k.iter().any(|k| k.starts_with("asn:")
+                || k.starts_with("cidr:")
+                || k.starts_with("url:http://example.com")),
             "{text}: {k:#?}"
         );
     }

@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use crate::feeds::{client, feed};
 
 fn fixture(rel: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
@@ -57,7 +59,13 @@ async fn nvd_server() -> (String, NvdLog) {
         "nvd/api2-CVE-2021-26855.json",
         "nvd/api2-CVE-2017-7542.json",
     ] {
-        all.extend(fixture(f)["vulnerabilities"].as_array().unwrap().iter().cloned());
+        all.extend(
+            fixture(f)["vulnerabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .cloned(),
+        );
     }
     let template = fixture("nvd/api2-simple_search.json");
     let log: NvdLog = Arc::default();
@@ -69,7 +77,10 @@ async fn nvd_server() -> (String, NvdLog) {
                 |State((all, template, log)): State<(Arc<Vec<Value>>, Arc<Value>, NvdLog)>,
                  Query(q): Query<HashMap<String, String>>,
                  headers: HeaderMap| async move {
-                    let start: u64 = q.get("startIndex").and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let start: u64 = q
+                        .get("startIndex")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
                     let per: u64 = q
                         .get("resultsPerPage")
                         .and_then(|s| s.parse().ok())
@@ -132,7 +143,12 @@ async fn nvd_pages_with_a_key_at_fifty_per_thirty_seconds() {
     let parsed = o.result.expect("poll").expect("content");
     assert_eq!(
         cves(&parsed),
-        ["CVE-2017-7542", "CVE-2021-25992", "CVE-2021-26855", "CVE-2022-0558"]
+        [
+            "CVE-2017-7542",
+            "CVE-2021-25992",
+            "CVE-2021-26855",
+            "CVE-2022-0558"
+        ]
     );
     assert_eq!(o.state.cursor, None);
     let log = log.lock().unwrap().clone();
@@ -169,7 +185,10 @@ async fn nvd_without_a_key_resumes_where_the_rate_limit_stopped_it() {
     assert_eq!(second.state.cursor, None);
     let starts: Vec<u64> = log.lock().unwrap().iter().map(|l| l.1).collect();
     assert_eq!(starts, [0, 2]);
-    assert!(log.lock().unwrap().iter().all(|l| !l.2), "no key configured, none sent");
+    assert!(
+        log.lock().unwrap().iter().all(|l| !l.2),
+        "no key configured, none sent"
+    );
 }
 
 /// Requests seen by a CSAF server: (path, apiKey sent).
@@ -177,22 +196,19 @@ type CsafLog = Arc<Mutex<Vec<(String, bool)>>>;
 
 async fn static_server(files: HashMap<String, Value>, log: CsafLog) -> String {
     let files = Arc::new(files);
-    let router = Router::new().fallback(
-        move |uri: axum::http::Uri, headers: HeaderMap| {
-            let files = files.clone();
-            let log = log.clone();
-            async move {
-                log.lock().unwrap().push((
-                    uri.path().to_string(),
-                    headers.get("apiKey").is_some(),
-                ));
-                match files.get(uri.path()) {
-                    Some(v) => axum::Json(v.clone()).into_response(),
-                    None => StatusCode::NOT_FOUND.into_response(),
-                }
+    let router = Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
+        let files = files.clone();
+        let log = log.clone();
+        async move {
+            log.lock()
+                .unwrap()
+                .push((uri.path().to_string(), headers.get("apiKey").is_some()));
+            match files.get(uri.path()) {
+                Some(v) => axum::Json(v.clone()).into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
             }
-        },
-    );
+        }
+    });
     serve(router).await
 }
 
@@ -228,10 +244,12 @@ async fn csaf_provider_metadata_walks_its_rolie_feeds() {
         .unwrap()
         .push(json!({"summary": "AMBER", "tlp_label": "AMBER", "url": format!("{base}/amber/feed.json")}));
     let white = serde_json::from_str::<Value>(
-        &fixture("csaf/cisa-csaf-it-feed-tlp-white.json").to_string().replace(
-            "https://raw.githubusercontent.com/cisagov/CSAF/develop/csaf_files",
-            &format!("{base}/cisa"),
-        ),
+        &fixture("csaf/cisa-csaf-it-feed-tlp-white.json")
+            .to_string()
+            .replace(
+                "https://raw.githubusercontent.com/cisagov/CSAF/develop/csaf_files",
+                &format!("{base}/cisa"),
+            ),
     )
     .unwrap();
     let amber = serde_json::from_str::<Value>(
@@ -297,13 +315,20 @@ async fn csaf_provider_metadata_walks_its_rolie_feeds() {
         parsed.warnings
     );
     assert_eq!(parsed.warnings.len(), 3, "{:?}", parsed.warnings);
-    assert!(parsed.warnings.iter().all(|w| w.contains("404")), "{:?}", parsed.warnings);
+    assert!(
+        parsed.warnings.iter().all(|w| w.contains("404")),
+        "{:?}",
+        parsed.warnings
+    );
     assert_eq!(o.state.cursor, None, "a failed advisory keeps the cursor");
     let main_log = main_log.lock().unwrap().clone();
     assert!(main_log.iter().all(|(_, key)| *key), "{main_log:?}");
     assert_eq!(main_log.len(), 3 + 4, "{main_log:?}");
     let other_log = other_log.lock().unwrap().clone();
-    assert_eq!(other_log, [("/advisories/csaf/2020/2020-ESA-001.json".to_string(), false)]);
+    assert_eq!(
+        other_log,
+        [("/advisories/csaf/2020/2020-ESA-001.json".to_string(), false)]
+    );
 }
 
 /// `/metrics` counts each feed's polls, stored and skipped items, errors and last success,
@@ -341,8 +366,7 @@ allow_private = true
     .unwrap();
     let config = data.path().join("musubi.toml");
     std::fs::write(&config, "[feeds]\nfile = \"feeds.toml\"\n").unwrap();
-    let daemon =
-        crate::util::Daemon::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let daemon = crate::util::Daemon::start_with(&data, &["--config", config.to_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = crate::util::metrics(&daemon).await;
@@ -366,10 +390,30 @@ allow_private = true
             .parse()
             .unwrap()
     };
-    assert!(value("musubi_feed_items_stored_total", "kev-sample") >= 1000.0, "{text}");
-    assert_eq!(value("musubi_feed_errors_total", "kev-sample"), 0.0, "{text}");
-    assert!(value("musubi_feed_last_success_timestamp_seconds", "kev-sample") > 1.7e9, "{text}");
-    assert!(value("musubi_feed_errors_total", "broken-feed") >= 1.0, "{text}");
-    assert_eq!(value("musubi_feed_last_success_timestamp_seconds", "broken-feed"), 0.0, "{text}");
-    assert!(!text.contains("SECRETFEEDKEY42") && !text.contains("127.0.0.1:"), "{text}");
+    assert!(
+        value("musubi_feed_items_stored_total", "kev-sample") >= 1000.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("musubi_feed_errors_total", "kev-sample"),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        value("musubi_feed_last_success_timestamp_seconds", "kev-sample") > 1.7e9,
+        "{text}"
+    );
+    assert!(
+        value("musubi_feed_errors_total", "broken-feed") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("musubi_feed_last_success_timestamp_seconds", "broken-feed"),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        !text.contains("SECRETFEEDKEY42") && !text.contains("127.0.0.1:"),
+        "{text}"
+    );
 }

@@ -13,10 +13,16 @@ use crate::util::{BIN, Client, DataDir, submission};
 
 /// Runs `musubi serve` with stderr a pipe, exercises it (a member's submission and search,
 /// a wrong token), stops it with SIGTERM and returns every stderr line.
-async fn run_daemon(data: &DataDir, config: Option<&str>, json: bool) -> (Vec<String>, Vec<String>) {
+async fn run_daemon(
+    data: &DataDir,
+    config: Option<&str>,
+    json: bool,
+) -> (Vec<String>, Vec<String>) {
     let token = data.add_member("Logs Test CSIRT", "class1", Some("electricity"));
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(data.path()).arg("--data-dir").arg(data.path());
+    cmd.current_dir(data.path())
+        .arg("--data-dir")
+        .arg(data.path());
     if let Some(text) = config {
         let path = data.path().join("musubi.toml");
         std::fs::write(&path, text).unwrap();
@@ -50,7 +56,8 @@ async fn run_daemon(data: &DataDir, config: Option<&str>, json: bool) -> (Vec<St
             } else {
                 l.clone()
             };
-            msg.strip_prefix("musubi: listening on ").map(|s| s.trim().to_string())
+            msg.strip_prefix("musubi: listening on ")
+                .map(|s| s.trim().to_string())
         });
         if let Some(b) = found {
             break b;
@@ -113,7 +120,10 @@ async fn json_log_is_one_object_a_line() {
         for t in &tokens {
             assert!(!l.contains(t.as_str()), "token in log line {l:?}");
         }
-        assert!(!l.contains("msb_not_a_real_token"), "presented token in log line {l:?}");
+        assert!(
+            !l.contains("msb_not_a_real_token"),
+            "presented token in log line {l:?}"
+        );
     }
     assert!(levels.contains("INFO"), "{levels:?}");
 }

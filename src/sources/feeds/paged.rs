@@ -128,7 +128,10 @@ pub(super) async fn poll_nvd(
             return Ok((None, etag, lm, None));
         };
         let page = nvd::page_of(&body);
-        extend(&mut parsed, parse_off_runtime(feed, Format::Nvd, body).await?);
+        extend(
+            &mut parsed,
+            parse_off_runtime(feed, Format::Nvd, body).await?,
+        );
         let Some(next) = page.and_then(|p| p.next_start()) else {
             tracing::debug!(feed = %feed.name, pages, "NVD walk complete.");
             return Ok((Some(parsed), etag, lm, Some(String::new())));
@@ -238,10 +241,9 @@ pub(super) async fn poll_csaf(
             }
             Err(e) => {
                 failed = true;
-                parsed.warnings.push(format!(
-                    "advisory {} skipped: {e}",
-                    redact_url(&entry.url)
-                ));
+                parsed
+                    .warnings
+                    .push(format!("advisory {} skipped: {e}", redact_url(&entry.url)));
             }
         }
     }
