@@ -340,6 +340,11 @@ mod tests {
     #[test]
     fn posted_ids_are_kept_and_others_are_derived_secretly() {
         let conn = crate::store::open_in_memory().unwrap();
+        conn.execute(
+            "INSERT INTO members (id, name, category, class, created_at) VALUES ('m001', 'm', 'x', 'class1', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
         let origin = Origin::Submission {
             member: MemberId("m001".into()),
         };

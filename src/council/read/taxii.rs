@@ -60,9 +60,11 @@ fn visible(filter: &DocFilter) -> Visible {
     }
 }
 
-/// [`visible`] for one viewer.
+/// [`visible`] for one viewer. The filter is built over a placeholder released set (an
+/// empty one would fold "released" away as false); the store evaluates release itself.
 pub(super) fn visibility_of(viewer: &Viewer) -> Visible {
-    visible(&Table::of(viewer).filter(viewer, &Arc::from(Vec::new())))
+    let placeholder: Arc<[Seq]> = Arc::from(vec![Seq(0)]);
+    visible(&Table::of(viewer).filter(viewer, &placeholder))
 }
 
 impl ReadPath {
@@ -142,7 +144,8 @@ mod tests {
                     for provider in providers {
                         for recipients in [vec![], vec!["m003"]] {
                             for released in [false, true] {
-                                let mut d = ReportDraft::new("r", tlp);
+                                let mut d =
+                                    ReportDraft::new(format!("r{}", metas.len()), tlp);
                                 d.scope = scope;
                                 d.recipients =
                                     recipients.iter().map(|r| MemberId(r.to_string())).collect();
@@ -173,7 +176,7 @@ mod tests {
                                     id,
                                     origin,
                                     received_at: at,
-                                    title: "r".into(),
+                                    title: d.title.clone(),
                                     tlp,
                                     confidence: Default::default(),
                                     scope,
