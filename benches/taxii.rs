@@ -38,7 +38,10 @@ fn corpus(dir: &Path, n: usize) -> Store {
             let mut d = ReportDraft::new(format!("bench report {r}"), Tlp::Green);
             for i in 0..PER_REPORT.min(n - r * PER_REPORT) {
                 let value = format!("h{r}-{i}.bench.example.net");
-                d.push_observable(Observable::parse_named("domain", &value).expect("domain"), None);
+                d.push_observable(
+                    Observable::parse_named("domain", &value).expect("domain"),
+                    None,
+                );
             }
             d
         })
@@ -80,7 +83,9 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let viewer = Viewer::member(MemberId("m-bench".into()), MemberClass::Class2);
     let mut group = c.benchmark_group("taxii");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     for n in sizes() {
         let dir = tempfile::tempdir().expect("temp dir");
         let t = Instant::now();

@@ -430,11 +430,19 @@ fn start_daemon(args: &Args, data: &Path) -> (Daemon, Duration) {
     (Daemon { child, url }, ready)
 }
 
+/// The secretariat token `/healthz` details need (made by the bulk phase, kept in `--dir`).
+static OPERATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// Polls `/healthz` until the projections are current; returns the health document.
 async fn wait_current(http: &reqwest::Client, url: &str) -> Value {
     let mut last_print = Instant::now();
+    let operator = OPERATOR.get().cloned().unwrap_or_default();
     loop {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+        if let Ok(r) = http
+            .get(format!("{url}/healthz"))
+            .bearer_auth(&operator)
+            .send()
+            .await
             && let Ok(h) = r.json::<Value>().await
         {
             if h["projections_current"] == Value::Bool(true) {
@@ -516,6 +524,19 @@ async fn bulk(
         .unwrap_or_else(|| panic!("no token in {text:?}"))
         .to_string();
     std::fs::write(root.join("token"), &token).expect("write token");
+    // `/healthz` details need a secretariat token: an operator account of the run's own.
+    let out = musubi(args, data)
+        .args(["member", "add", "Scale Operator", "--class", "secretariat"])
+        .output()
+        .expect("run musubi member add");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let operator = text
+        .split_whitespace()
+        .find(|w| w.starts_with("msb_"))
+        .unwrap_or_else(|| panic!("no operator token in {text:?}"))
+        .to_string();
+    std::fs::write(root.join("operator"), &operator).expect("write operator token");
+    let _ = OPERATOR.set(operator);
 
     let t0 = Instant::now();
     let mut import = musubi(args, data)
@@ -596,6 +617,9 @@ async fn main() {
         .expect("client");
     let (mut daemon, token) = if args.search_only {
         let token = std::fs::read_to_string(root.join("token")).expect("token of a previous run");
+        let operator = std::fs::read_to_string(root.join("operator"))
+            .expect("operator token of a previous run");
+        let _ = OPERATOR.set(operator.trim().to_string());
         let (daemon, _) = start_daemon(&args, &data);
         wait_current(&http, &daemon.url).await;
         (daemon, token.trim().to_string())

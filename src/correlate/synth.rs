@@ -191,9 +191,9 @@ fn value_of(kind: ObservableKind, space: u64, id: u64) -> Observable {
 /// a warning list (a CDN's or a public resolver's range) are redrawn by the caller with
 /// another `salt`.
 const PUBLIC_FIRST_OCTETS: [u64; 48] = [
-    5, 31, 37, 45, 46, 62, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94,
-    95, 103, 109, 116, 118, 119, 122, 123, 124, 125, 139, 141, 147, 154, 156, 176, 178, 185,
-    188, 193, 194, 195, 212, 213, 217,
+    5, 31, 37, 45, 46, 62, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95,
+    103, 109, 116, 118, 119, 122, 123, 124, 125, 139, 141, 147, 154, 156, 176, 178, 185, 188, 193,
+    194, 195, 212, 213, 217,
 ];
 
 /// Top-level domains in roughly the proportions seen in shared threat data (cumulative
@@ -271,7 +271,10 @@ pub fn realistic(o: &Observable, salt: u64) -> Observable {
             let d = realistic_domain(h);
             // Some values are hosts under a registered domain, as C2 names often are.
             match (h >> 60) % 4 {
-                0 => format!("{}.{d}", ["cdn", "api", "mail", "update", "static"][(h % 5) as usize]),
+                0 => format!(
+                    "{}.{d}",
+                    ["cdn", "api", "mail", "update", "static"][(h % 5) as usize]
+                ),
                 _ => d,
             }
         }
@@ -284,8 +287,14 @@ pub fn realistic(o: &Observable, salt: u64) -> Observable {
                 .unwrap_or((o.value(), ""));
             let host = realistic_domain(hash_text(host, salt));
             let p = hash_text(path, salt);
-            let dir = ["wp-content/uploads", "admin", "files", "dl", "api/v1", "images"]
-                [(p % 6) as usize];
+            let dir = [
+                "wp-content/uploads",
+                "admin",
+                "files",
+                "dl",
+                "api/v1",
+                "images",
+            ][(p % 6) as usize];
             let ext = ["php", "exe", "zip", "js", "html", "bin"][((p >> 8) % 6) as usize];
             let scheme = if p % 3 == 0 { "http" } else { "https" };
             format!("{scheme}://{host}/{dir}/{:x}.{ext}", p >> 20)
@@ -359,13 +368,23 @@ mod tests {
         let realistic: std::collections::HashSet<Observable> =
             counts.keys().map(|o| realistic(o, 0)).collect();
         assert_eq!(realistic.len(), counts.len());
-        for o in realistic.iter().filter(|o| o.kind() == ObservableKind::Ipv4) {
+        for o in realistic
+            .iter()
+            .filter(|o| o.kind() == ObservableKind::Ipv4)
+        {
             assert!(!o.value().starts_with("10."), "{}", o.value());
         }
         // Few realistic values fall on a shipped warning list (the scale run redraws those).
         let lists = &crate::correlate::rules::Rules::shipped().warninglists;
-        let listed = realistic.iter().filter(|o| lists.check(o).is_some()).count();
-        assert!(listed * 100 < realistic.len(), "{listed} of {}", realistic.len());
+        let listed = realistic
+            .iter()
+            .filter(|o| lists.check(o).is_some())
+            .count();
+        assert!(
+            listed * 100 < realistic.len(),
+            "{listed} of {}",
+            realistic.len()
+        );
         let max = counts.values().copied().max().unwrap();
         let singletons = counts.values().filter(|&&c| c == 1).count();
         assert!(max > 50, "most popular value in {max} reports");

@@ -144,8 +144,7 @@ mod tests {
                     for provider in providers {
                         for recipients in [vec![], vec!["m003"]] {
                             for released in [false, true] {
-                                let mut d =
-                                    ReportDraft::new(format!("r{}", metas.len()), tlp);
+                                let mut d = ReportDraft::new(format!("r{}", metas.len()), tlp);
                                 d.scope = scope;
                                 d.recipients =
                                     recipients.iter().map(|r| MemberId(r.to_string())).collect();
