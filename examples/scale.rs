@@ -271,7 +271,7 @@ impl RealisticValues {
                 v = musubi::correlate::synth::realistic(o, salt);
             }
             self.seen += 1;
-            if self.seen % 20 == 0 {
+            if self.seen.is_multiple_of(20) {
                 self.sample.push(v.value().to_string());
             }
             out.push(json!({"type": v.kind().as_str(), "value": v.value()}));

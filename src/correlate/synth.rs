@@ -239,7 +239,7 @@ fn realistic_domain(h: u64) -> String {
         label.push_str(SYLLABLES[(x % SYLLABLES.len() as u64) as usize]);
         x = mix(x);
     }
-    if x % 4 == 0 {
+    if x.is_multiple_of(4) {
         label.push_str(&format!("{}", x % 1000));
     }
     // Distinct per hash: a short suffix from the bits the syllables did not use.
@@ -296,7 +296,7 @@ pub fn realistic(o: &Observable, salt: u64) -> Observable {
                 "images",
             ][(p % 6) as usize];
             let ext = ["php", "exe", "zip", "js", "html", "bin"][((p >> 8) % 6) as usize];
-            let scheme = if p % 3 == 0 { "http" } else { "https" };
+            let scheme = if p.is_multiple_of(3) { "http" } else { "https" };
             format!("{scheme}://{host}/{dir}/{:x}.{ext}", p >> 20)
         }
         _ => return o.clone(),

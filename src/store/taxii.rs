@@ -232,13 +232,14 @@ pub struct ObjectRow {
     pub observable: Option<(ObservableKind, String)>,
 }
 
-fn row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, i64, Option<String>, Option<String>)> {
+/// A log row: date added, id, seq, observable kind and value.
+type RawRow = (String, String, i64, Option<String>, Option<String>);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn decode(raw: (String, String, i64, Option<String>, Option<String>)) -> Result<ObjectRow> {
+fn decode(raw: RawRow) -> Result<ObjectRow> {
     let (at, stix_id, seq, kind, value) = raw;
     let observable = match (kind, value) {
         (Some(k), Some(v)) => Some((
