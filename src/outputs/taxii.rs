@@ -268,12 +268,13 @@ impl Page {
     }
 }
 
-/// Orders a collection's objects (by date added, then id; one entry per id) and cuts the
-/// page the filter asks for.
+/// Orders a collection's objects (by date added, then id; one entry per id and date added:
+/// an id a member posted again later is a later version of it) and cuts the page the
+/// filter asks for.
 pub fn page(mut objects: Vec<StixObject>, filter: &Filter) -> Page {
     objects.sort_by(|a, b| (a.date_added, &a.id).cmp(&(b.date_added, &b.id)));
     let mut seen = std::collections::HashSet::new();
-    objects.retain(|o| seen.insert(o.id.clone()));
+    objects.retain(|o| seen.insert((o.id.clone(), o.date_added)));
     let limit = filter.limit.clamp(1, MAX_LIMIT);
     let mut kept: Vec<StixObject> = objects.into_iter().filter(|o| filter.keeps(o)).collect();
     let more = kept.len() > limit;

@@ -270,6 +270,23 @@ async fn a_client_walks_back_every_object_it_posted_once_under_its_own_id() {
     )
     .await;
     assert_eq!(reports.len(), 20);
+
+    // Posted again later, an id has two versions (one per date added).
+    post(
+        &base,
+        "task-force",
+        &token,
+        &envelope(vec![indicator(one, "host4321.walk.example.net")]),
+    )
+    .await;
+    let (status, _, body) = get(
+        &base,
+        &format!("/taxii2/api/collections/task-force/objects/{one}/versions/"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["versions"].as_array().unwrap().len(), 2, "{body}");
 }
 
 /// World A has a hidden object between visible ones; world B does not. Everything a class-1
