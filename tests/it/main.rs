@@ -34,5 +34,6 @@ mod search_leaks;
 mod stix_patterns;
 mod systemd;
 mod taxii;
+mod taxii_paging;
 mod util;
 mod views;
