@@ -18,6 +18,7 @@ mod formats;
 mod layering;
 mod leak;
 mod leak_harness;
+mod ledger;
 mod mail;
 mod mail_faults;
 mod mail_leaks;

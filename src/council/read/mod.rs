@@ -28,6 +28,7 @@ mod exports;
 mod feeds;
 mod health;
 pub mod ids;
+mod ledger;
 mod load;
 mod mail;
 mod reports;
@@ -52,6 +53,7 @@ pub use exports::CampaignExport;
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
 pub use ids::{ShownCampaignId, ShownReportId};
+pub use ledger::{LedgerView, ShareOverview, WAITING_LISTED, WaitingCampaign};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 pub use search::{SearchError, SearchHit};
 
