@@ -12,12 +12,12 @@ use crate::console::ConsoleClient;
 use crate::leak::{ROSTER, get_text, token_of};
 use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 
-/// Submits one report and returns (report id, campaign id) as the submitter is shown them.
+/// Submits one report naming one domain (which links on its own) and returns (report id, campaign id) as the submitter is shown them.
 async fn submit(c: &Client, daemon: &Daemon, title: &str, value: &str) -> (String, String) {
     let (status, sub) = c
         .post_json(
             &daemon.url("/api/v1/reports?wait=campaign"),
-            &submission(title, "amber", &[("ipv4", value)]),
+            &submission(title, "amber", &[("domain", value)]),
         )
         .await;
     assert_eq!(status, 201, "{sub}");
@@ -68,13 +68,13 @@ async fn ledger_and_time_to_share() {
         Client::new(&sec),
     );
 
-    let (ra1, _) = submit(&a, &daemon, "A shared loader", "198.51.100.61").await;
-    let (ra2, _) = submit(&a, &daemon, "A phishing kit", "198.51.100.62").await;
-    let (ra3, _) = submit(&a, &daemon, "A scanner", "198.51.100.63").await;
-    let (rb1, _) = submit(&b, &daemon, "B same loader", "198.51.100.61").await;
-    let (rb2, _) = submit(&b, &daemon, "B own botnet", "198.51.100.64").await;
-    submit(&c, &daemon, "C first", "198.51.100.65").await;
-    submit(&c, &daemon, "C second", "198.51.100.66").await;
+    let (ra1, _) = submit(&a, &daemon, "A shared loader", "ledger-61-relay.net").await;
+    let (ra2, _) = submit(&a, &daemon, "A phishing kit", "ledger-62-relay.net").await;
+    let (ra3, _) = submit(&a, &daemon, "A scanner", "ledger-63-relay.net").await;
+    let (rb1, _) = submit(&b, &daemon, "B same loader", "ledger-61-relay.net").await;
+    let (rb2, _) = submit(&b, &daemon, "B own botnet", "ledger-64-relay.net").await;
+    submit(&c, &daemon, "C first", "ledger-65-relay.net").await;
+    submit(&c, &daemon, "C second", "ledger-66-relay.net").await;
     wait_current(&daemon).await;
 
     let (a1_at, cx) = report_facts(&s, &daemon, &ra1).await;
@@ -114,7 +114,7 @@ async fn ledger_and_time_to_share() {
     let (status, req) = s
         .post_json(
             &url("/api/v1/council/feedback"),
-            &json!({"campaign": cx, "question": "Seen 198.51.100.61?", "classes": ["class2"]}),
+            &json!({"campaign": cx, "question": "Seen ledger-61-relay.net?", "classes": ["class2"]}),
         )
         .await;
     assert_eq!(status, 201, "{req}");
