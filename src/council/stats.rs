@@ -438,8 +438,9 @@ pub fn share_times(conn: &Connection, as_of: DateTime<Utc>) -> store::Result<Vec
             r.get::<_, String>(2)?,
         ))
     })?;
-    let mut decisions: BTreeMap<CampaignId, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
-        BTreeMap::new();
+    // Per campaign: its first shared disposition and its first deciding one.
+    type FirstTimes = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut decisions: BTreeMap<CampaignId, FirstTimes> = BTreeMap::new();
     for row in rows {
         let (id, d, at) = row?;
         let id: CampaignId = id.parse().map_err(store::StoreError::Corrupt)?;

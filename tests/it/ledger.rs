@@ -252,6 +252,14 @@ async fn ledger_and_time_to_share() {
         .find(|e| e["action"] == json!("release"))
         .map(|e| time(&e["at"]))
         .expect("the release is audited");
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == json!("read") && e["target"] == json!("ledger")),
+        "the secretariat's ledger reads are audited: {log}"
+    );
     let decided_at = |campaign: &str| {
         let s = s.clone();
         let u = url(&format!("/api/v1/council/dispositions/{campaign}"));

@@ -1,8 +1,8 @@
 //! The give-and-take ledger and time-to-share as one viewer may receive them.
 //!
 //! - The ledger (`council::ledger`): the secretariat receives every member's row and the
-//!   task-force candidates; a member its own row only, computed through its own
-//!   visibility; an audience nothing.
+//!   task-force candidates (audited: it names every member); a member its own row only,
+//!   computed through its own visibility; an audience nothing.
 //! - Time-to-share (`council::stats::share_times`): for the secretariat only. Its figures
 //!   rest on every campaign, hidden parts included, and its per-campaign waiting times name
 //!   campaigns a member may not see.
@@ -66,16 +66,22 @@ impl ReadPath {
         if viewer.member_id().is_none() {
             return Ok(None);
         }
-        let viewer = viewer.clone();
-        self.read(move |conn| {
-            let book = LedgerBook::read(conn, now)?;
-            Ok(if viewer.is_secretariat() {
-                Some(LedgerView::Council(book.ledger()))
-            } else {
-                book.own_row(&viewer).map(LedgerView::Own)
+        let who = viewer.clone();
+        let view = self
+            .read(move |conn| {
+                let book = LedgerBook::read(conn, now)?;
+                Ok(if who.is_secretariat() {
+                    Some(LedgerView::Council(book.ledger()))
+                } else {
+                    book.own_row(&who).map(LedgerView::Own)
+                })
             })
-        })
-        .await
+            .await?;
+        // Every member's figures, by name: a secretariat read worth an audit line.
+        if let (Some(LedgerView::Council(_)), Some(analyst)) = (&view, viewer.member_id()) {
+            self.audit_read(analyst.0.clone(), "ledger".into()).await?;
+        }
+        Ok(view)
     }
 
     /// Time-to-share over the campaigns brought in during the last 30 and 90 days, and the
