@@ -25,6 +25,7 @@ mod mail_faults;
 mod mail_leaks;
 mod output_leaks;
 mod provider_leaks;
+mod pull;
 mod read_path;
 mod readonly;
 mod search_leaks;
