@@ -21,6 +21,7 @@ mod formats;
 mod layering;
 mod leak;
 mod leak_harness;
+mod ledger;
 mod logs;
 mod mail;
 mod mail_faults;
