@@ -21,6 +21,7 @@ mod leak_harness;
 mod mail;
 mod mail_faults;
 mod mail_leaks;
+mod outcomes;
 mod output_leaks;
 mod provider_leaks;
 mod read_path;
