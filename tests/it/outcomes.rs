@@ -84,10 +84,11 @@ fn a_misp_url_without_scheme_is_kept_normalised_and_said_so() {
         "{v}"
     );
     assert!(file["items"]["kept"].as_u64().unwrap() > 14, "{v}");
-    // The URLs are in the store as indicators.
-    let campaigns: Value = serde_json::from_str(&data.cli(&["campaigns", "--json"])).unwrap();
-    let text = campaigns.to_string();
-    assert!(text.contains("http://98.159.99.70/3307"), "{campaigns}");
+    // The URLs are stored as indicators: a search for one finds the report.
+    let hits: Value =
+        serde_json::from_str(&data.cli(&["search", "\"http://98.159.99.70/3307\"", "--json"]))
+            .unwrap();
+    assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
 
     // The text summary shows the counts per file and in the total.
     let out = Command::new(BIN)
