@@ -139,7 +139,7 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     };
 
     let started = Instant::now();
-    let bar = progress_bar();
+    let bar = progress_bar(&files[0]);
     let (mut indicators, mut done) = (0usize, 0usize);
     let count = files.len();
     let outcomes =
@@ -167,6 +167,9 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
                                 thousands(warnings.len() - MAX_WARNINGS_SHOWN)
                             )
                         });
+                    }
+                    if bar.length() == Some(0) {
+                        bar.set_style(bar_style());
                     }
                     bar.inc_length(reports as u64);
                 }
@@ -231,6 +234,15 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     }
 }
 
+/// The bar's look once the first file is read.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {elapsed:>3} [{bar:20}] {human_pos}/{human_len} reports  {msg}  ETA {eta}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
+}
+
 /// How many warnings of one file are printed as they come (the rest are counted).
 const MAX_WARNINGS_SHOWN: usize = 5;
 
@@ -238,19 +250,21 @@ const MAX_WARNINGS_SHOWN: usize = 5;
 /// huge file moves too): reports stored of those read so far, files, indicators and
 /// indicators/s, ETA; hidden otherwise (a log or a pipe gets the summary only, no
 /// carriage-return redraws).
-fn progress_bar() -> ProgressBar {
+fn progress_bar(first: &Path) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
+    // A spinner until the first file is read (its size is not known before), then the bar.
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {elapsed:>3} [{bar:20}] {human_pos}/{human_len} reports  {msg}  ETA {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").expect("a valid template"),
     );
-    bar.set_message("reading");
+    let size = std::fs::metadata(first).map_or(0, |m| m.len());
+    bar.set_message(format!(
+        "reading {} ({:.1} MB)",
+        first.display(),
+        size as f64 / 1e6
+    ));
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }

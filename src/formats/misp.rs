@@ -387,6 +387,50 @@ mod tests {
         assert!(attribute_observables("regkey", "HKLM\\x").is_none());
     }
 
+    /// Each attribute has its outcome: a URL without a scheme kept with `http://` assumed
+    /// (it was dropped as invalid), a type without an observable kind skipped by name, a
+    /// value that is no observable skipped, the rest kept.
+    #[test]
+    fn every_attribute_has_an_outcome_and_a_schemeless_url_is_normalised() {
+        let p = parse(
+            br#"{"Event":{"info":"x","uuid":"u1","Attribute":[
+                {"type":"url","value":"adstore.example.com/x.php"},
+                {"type":"domain","value":"evil.example.net"},
+                {"type":"text","value":"hello"},
+                {"type":"ip-dst","value":"not an address"}],
+              "Object":[{"name":"url","Attribute":[{"type":"url","value":"https://a.example.org/"}]}]}}"#,
+            &ParseContext::default(),
+        )
+        .unwrap();
+        let urls: Vec<&str> = p.reports[0]
+            .indicators
+            .iter()
+            .map(|i| i.observable.value())
+            .collect();
+        assert!(
+            urls.contains(&"http://adstore.example.com/x.php"),
+            "{urls:?}"
+        );
+        assert_eq!(
+            p.counts(),
+            crate::formats::OutcomeCounts {
+                kept: 2,
+                normalised: 1,
+                skipped: 2
+            }
+        );
+        assert_eq!(p.items[0].at, "$.Event.Attribute[0]");
+        assert!(
+            matches!(&p.items[0].outcome, crate::formats::Outcome::Normalised { why } if why.contains("http:// assumed"))
+        );
+        assert_eq!(p.items[4].at, "$.Event.Object[0].Attribute[0]");
+        assert!(
+            p.warnings.iter().any(|w| w.contains("http:// assumed")),
+            "{:?}",
+            p.warnings
+        );
+    }
+
     #[test]
     fn to_ids_false_is_marked_and_tlp_tag_applies() {
         let p = parse(
