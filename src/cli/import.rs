@@ -141,6 +141,8 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     let started = Instant::now();
     let bar = progress_bar(&files[0]);
     let (mut indicators, mut done) = (0usize, 0usize);
+    // The rate counts from the first file read: reading is shown by the spinner before.
+    let mut storing_since: Option<Instant> = None;
     let count = files.len();
     let outcomes =
         import::import_files(
@@ -168,7 +170,8 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
                             )
                         });
                     }
-                    if bar.length() == Some(0) {
+                    if storing_since.is_none() {
+                        storing_since = Some(Instant::now());
                         bar.set_style(bar_style());
                     }
                     bar.inc_length(reports as u64);
@@ -180,7 +183,11 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
                 } => {
                     indicators += more;
                     bar.inc(reports as u64);
-                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    let secs = storing_since
+                        .unwrap_or(started)
+                        .elapsed()
+                        .as_secs_f64()
+                        .max(1e-3);
                     bar.set_message(format!(
                         "{}/{count} files, {} indicators ({}/s)",
                         done,
