@@ -144,7 +144,7 @@ fn poll(config: &Config, store: &Store, name: &str, json: bool) -> Result<()> {
             "items": items,
         }))?;
     } else if read.is_none() {
-        println!("{name}: not modified since the last poll");
+        println!("{name}: 0 new report(s); not modified since the last poll");
     } else {
         println!(
             "{name}: {added} new report(s) of {}; items: {} kept, {} normalised, {} skipped",
