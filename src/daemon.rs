@@ -300,11 +300,19 @@ fn spawn_indexer(
             };
             let progress = indexed.clone();
             let (ix, result) = tokio::task::spawn_blocking(move || {
+                let (from, began) = (ix.last(), Instant::now());
                 let r = index::catch_up_with(&mut ix, &s, |seq| {
-                    // A long catch-up commits in steps: searches and /healthz see progress.
+                    // A long catch-up commits in steps: searches and /healthz see progress,
+                    // and the journal a line per step (every few seconds) with its rate.
                     if i.refresh().is_ok() {
                         progress.send_replace(seq);
                     }
+                    let secs = began.elapsed().as_secs_f64().max(1e-3);
+                    tracing::info!(
+                        seq = seq.0,
+                        per_s = ((seq.0 - from.0) as f64 / secs) as u64,
+                        "Index catching up."
+                    );
                 })
                 .and_then(|n| {
                     if n > 0 {

@@ -85,6 +85,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     if let Some(tree) = v.get("product_tree") {
         collect_branches(tree, &mut d.tags);
     }
+    let mut parsed_items = Vec::new();
     for (i, vuln) in array(&v, "vulnerabilities").iter().enumerate() {
         if let Some(cve) = str_field(vuln, "cve") {
             let o = Observable::parse(ObservableKind::Cve, cve).map_err(|e| {
@@ -92,6 +93,8 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             })?;
             d.push_observable(o, str_field(vuln, "title").map(str::to_string));
         }
+        // Each vulnerability is an item: its CVE (if any), CWE and notes go to the report.
+        parsed_items.push(format!("$.vulnerabilities[{i}]"));
         if let Some(cwe) = vuln.get("cwe").and_then(|c| str_field(c, "id"))
             && !d.tags.iter().any(|t| t == cwe)
         {
@@ -106,10 +109,15 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         }
     }
     d.description = desc.join("\n\n");
-    Ok(Parsed {
+    let mut parsed = Parsed {
         reports: vec![d],
         ..Parsed::default()
-    })
+    };
+    parsed.kept("$.document");
+    for at in parsed_items {
+        parsed.kept(at);
+    }
+    Ok(parsed)
 }
 
 /// Where a provider publishes its advisories.

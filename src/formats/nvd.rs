@@ -24,12 +24,13 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
                 .get("cve")
                 .ok_or_else(|| FormatError::structure(FORMAT, &path, "missing"))?;
             parsed.reports.push(api2(cve, &path, ctx)?);
+            parsed.kept(path);
         }
     } else if let Some(items) = v.get("CVE_Items").and_then(Value::as_array) {
         for (i, item) in items.iter().enumerate() {
-            parsed
-                .reports
-                .push(feed11(item, &format!("$.CVE_Items[{i}]"), ctx)?);
+            let path = format!("$.CVE_Items[{i}]");
+            parsed.reports.push(feed11(item, &path, ctx)?);
+            parsed.kept(path);
         }
     } else {
         return Err(FormatError::structure(

@@ -29,7 +29,7 @@ use super::auth;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
-use crate::formats::{ParseContext, stix21};
+use crate::formats::{Outcome as FormatOutcome, OutcomeCounts, ParseContext, stix21};
 use crate::model::{Member, ReportDraft};
 use crate::outputs::stable_uuid;
 use crate::outputs::stix::{self, parse_timestamp, timestamp};
@@ -536,6 +536,19 @@ fn convert(objects: &[Value]) -> Result<Converted, String> {
         ..ParseContext::default()
     };
     let parsed = stix21::parse(bundle.to_string().as_bytes(), &ctx).map_err(|e| e.to_string())?;
+    // Each taken object says what became of it when it was not kept as it was (a pattern
+    // kept as text, a type musubi has no use for), so that nothing is silently dropped.
+    let items = OutcomeCounts::of(&parsed.items);
+    for item in &parsed.items {
+        let note = match &item.outcome {
+            FormatOutcome::Kept => continue,
+            FormatOutcome::Normalised { why } => format!("normalised: {why}"),
+            FormatOutcome::Skipped { why } => format!("skipped: {why}"),
+        };
+        if let Some(o) = successes.iter_mut().find(|o| o.id == item.at) {
+            o.message = Some(note);
+        }
+    }
     let drafts: Vec<ReportDraft> = parsed
         .reports
         .into_iter()
@@ -551,6 +564,7 @@ fn convert(objects: &[Value]) -> Result<Converted, String> {
         drafts,
         successes,
         failures,
+        items,
     })
 }
 
@@ -559,6 +573,8 @@ struct Converted {
     drafts: Vec<ReportDraft>,
     successes: Vec<Outcome>,
     failures: Vec<Outcome>,
+    /// How many of the taken objects were kept, normalised, skipped.
+    items: OutcomeCounts,
 }
 
 /// A POSTed envelope (or bundle) is a submission, through the same store writer as the
@@ -607,6 +623,7 @@ async fn add_objects(
         drafts,
         successes,
         failures,
+        items,
     } = convert(objects).map_err(TaxiiError::bad_request)?;
     let request_time = Utc::now();
     if !drafts.is_empty() {
@@ -631,6 +648,8 @@ async fn add_objects(
         "failures": outcomes(&failures),
         "pending_count": 0,
         "pendings": [],
+        // A custom property (STIX/TAXII `x_` convention): the taken objects' outcomes.
+        "x_musubi_items": items,
     });
     tracing::info!(
         collection = c.alias,

@@ -617,7 +617,8 @@ pub async fn poll(
             }
             if let Some(p) = &parsed {
                 next.items_added = p.reports.len() as u64;
-                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), "Feed polled.");
+                let items = p.counts();
+                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), kept = items.kept, normalised = items.normalised, skipped = items.skipped, "Feed polled.");
             } else {
                 tracing::debug!(feed = %feed.name, "Feed not modified.");
             }
@@ -717,6 +718,7 @@ async fn poll_misp_feed(
         let one = parse_off_runtime(feed, Format::Misp, body).await?;
         parsed.reports.extend(one.reports);
         parsed.warnings.extend(one.warnings);
+        parsed.items.extend(one.items);
         cursor = cursor.max(e.timestamp);
     }
     Ok((Some(parsed), etag, lm, Some(cursor.to_string())))

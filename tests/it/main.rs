@@ -26,6 +26,7 @@ mod logs;
 mod mail;
 mod mail_faults;
 mod mail_leaks;
+mod outcomes;
 mod output_leaks;
 mod provider_leaks;
 mod pull;
