@@ -22,6 +22,7 @@ mod mail;
 mod mail_faults;
 mod mail_leaks;
 mod output_leaks;
+mod peers_smoke;
 mod provider_leaks;
 mod read_path;
 mod readonly;
