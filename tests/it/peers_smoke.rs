@@ -81,13 +81,19 @@ fn the_peer_script_runs_its_cheap_rows_at_small_n() {
         let r = row(peer, "MB advisory text");
         assert!(r[2].contains("MB/s") && r[3].contains("MB/s"), "{r:?}");
         let f = row(peer, "F1 on ioc-finder's own");
-        assert!(f[2].starts_with("F1 0.") || f[2].starts_with("F1 1."), "{f:?}");
+        assert!(
+            f[2].starts_with("F1 0.") || f[2].starts_with("F1 1."),
+            "{f:?}"
+        );
     }
     let p = row("stix2-patterns", "500 STIX patterns");
     assert!(p[3].contains("0 invalid"), "{p:?}");
     assert!(p[2].contains("0 rejected"), "{p:?}");
     // The expensive row is named and skipped, never silently absent.
-    let misp = row("re-enactment of MISP's algorithm", "attributes in 100 events");
+    let misp = row(
+        "re-enactment of MISP's algorithm",
+        "attributes in 100 events",
+    );
     assert!(misp[2].starts_with("skipped: "), "{misp:?}");
     assert!(
         took < Duration::from_secs(180),
