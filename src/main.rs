@@ -85,6 +85,7 @@ fn run(args: Cli) -> Result<()> {
         Command::Feeds(cmd) => cli::feeds::run(&config, &data_dir, cmd),
         Command::Campaigns(a) => cli::campaigns::list(&config, &data_dir, a),
         Command::Campaign(a) => cli::campaigns::show(&config, &data_dir, a),
+        Command::Advisories(a) => cli::advisories::list(&config, &data_dir, a),
         Command::Search(a) => cli::search::run(&config, &data_dir, a),
         Command::Member(cmd) => cli::member::run(&data_dir, cmd),
         Command::Digest(cmd) => cli::digest::run(&config, &data_dir, cmd),

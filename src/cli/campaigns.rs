@@ -113,8 +113,8 @@ pub fn show(config: &Config, data_dir: &Path, args: ShowArgs) -> Result<()> {
                 ""
             }
         )?;
-        if !view.flags.is_empty() {
-            writeln!(out, "flags: {}", view.flags.join(", "))?;
+        for f in &view.flags {
+            writeln!(out, "flag {}: {}", f.name, f.summary())?;
         }
         writeln!(out, "\nreports:")?;
         for r in &view.reports {

@@ -2,6 +2,7 @@
 //! command reads through the council's read path ([`ReadPath`]) as the operator and writes
 //! through the engine's typed commands; none of them reads the store.
 
+pub mod advisories;
 pub mod campaigns;
 pub mod check;
 pub mod digest;
@@ -80,6 +81,8 @@ pub enum Command {
     Campaigns(campaigns::ListArgs),
     /// Show one campaign.
     Campaign(campaigns::ShowArgs),
+    /// List advisories: public feed items no member reported (context, not campaigns).
+    Advisories(advisories::AdvisoriesArgs),
     /// Full-text search over reports.
     Search(search::SearchArgs),
     /// Manage members.

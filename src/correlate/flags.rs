@@ -42,6 +42,13 @@ pub struct Evidence {
     /// cross-sector: sectors; stale: decay score; known/novel: % of member observables in
     /// feeds; surge: reports in the window.
     pub score: f64,
+    /// The rule's figure the finding was judged against: cross-sector: least sectors;
+    /// stale: the decay threshold; known: least % in feeds; novel: most % in feeds; surge:
+    /// least reports.
+    pub threshold: f64,
+    /// The rule's period, in hours: cross-sector and surge: the window; stale: the quiet
+    /// period. Zero for known and novel.
+    pub window_hours: i64,
 }
 
 /// One finding.
@@ -122,6 +129,8 @@ pub(crate) fn compute(
                 evidence: Evidence {
                     times: vec![last],
                     score,
+                    threshold: rules.stale_threshold,
+                    window_hours: rules.stale_quiet.num_hours(),
                     ..Evidence::default()
                 },
                 suggested: Some(Disposition::LowNeedTransient),
@@ -146,6 +155,7 @@ pub(crate) fn compute(
                     observables,
                     feeds: feeds.into_iter().cloned().collect(),
                     score: percent,
+                    threshold: rules.known_min_percent,
                     ..Evidence::default()
                 },
                 suggested: Some(Disposition::LowNeedKnown),
@@ -164,6 +174,7 @@ pub(crate) fn compute(
                 evidence: Evidence {
                     observables,
                     score: percent,
+                    threshold: rules.novel_max_percent,
                     ..Evidence::default()
                 },
                 suggested: None,
@@ -188,6 +199,8 @@ pub(crate) fn compute(
             evidence: Evidence {
                 score: window.len() as f64,
                 times: window,
+                threshold: rules.surge_min as f64,
+                window_hours: rules.surge_window.num_hours(),
                 ..Evidence::default()
             },
             suggested: None,
@@ -239,6 +252,8 @@ fn cross_sector(rules: &FlagRules, view: &View<'_>, now: DateTime<Utc>) -> Optio
             sectors: sectors.into_iter().collect(),
             times: vec![events[lo].0, events[hi].0],
             score: d as f64,
+            threshold: rules.cross_sector_min as f64,
+            window_hours: rules.cross_sector_window.num_hours(),
             ..Evidence::default()
         },
         suggested: None,

@@ -115,14 +115,54 @@ impl Campaign {
     }
 }
 
+/// A group of reports with no member submission: public context (an *advisory*), not an
+/// attack activity. It has no campaign id readers can reach: the engine's key for the group
+/// is private to correlation, so nothing outside it can show a `C-` id for an advisory,
+/// count it as a campaign, queue it for review or mail it as one. The council lists
+/// advisories on their own and shows them as context of the campaigns that share their
+/// values.
+#[derive(Debug, Clone, Serialize)]
+pub struct Advisory {
+    /// The engine's key of the group (never shown; becomes the campaign id if a member
+    /// report joins the group).
+    #[serde(skip)]
+    key: CampaignId,
+    /// The feed items of the group, in store order.
+    pub reports: Vec<Seq>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Names of the feeds the items come from.
+    pub feeds: Vec<String>,
+}
+
+impl Advisory {
+    /// The first feed item: what readers identify the advisory by (shown through the same
+    /// opaque report ids as any report).
+    pub fn first_report(&self) -> Seq {
+        self.reports[0]
+    }
+}
+
+/// What the engine makes of one connected group: an attack activity if any member
+/// submitted to it, public context otherwise. The distinction is made once, here.
+#[derive(Debug, Clone)]
+pub enum Group {
+    Campaign(Campaign),
+    Advisory(Advisory),
+}
+
 /// An immutable snapshot of all campaigns, swapped whole behind an `Arc` so that readers
 /// never see a half-applied update. Campaigns are shared (`Arc`) between snapshots: taking
 /// a snapshot only rebuilds the campaigns that changed.
 #[derive(Debug, Clone)]
 pub struct CampaignSet {
-    /// In no particular order.
+    /// Groups with at least one member report, in no particular order.
     pub campaigns: Vec<Arc<Campaign>>,
-    /// Campaign id per report.
+    /// Groups of feed items only (public context), in no particular order.
+    pub advisories: Vec<Arc<Advisory>>,
+    /// Index into `advisories` per engine key.
+    advisory_at: HashMap<CampaignId, usize>,
+    /// Campaign id per report of a campaign (feed items of advisories have none).
     pub by_report: HashMap<Seq, CampaignId>,
     /// Index into `campaigns` per id.
     pub by_id: HashMap<CampaignId, usize>,
@@ -136,6 +176,8 @@ impl Default for CampaignSet {
     fn default() -> CampaignSet {
         CampaignSet {
             campaigns: Vec::new(),
+            advisories: Vec::new(),
+            advisory_at: HashMap::new(),
             by_report: HashMap::new(),
             by_id: HashMap::new(),
             applied: Seq::default(),
@@ -159,6 +201,48 @@ impl CampaignSet {
 
     pub fn is_empty(&self) -> bool {
         self.campaigns.is_empty()
+    }
+
+    /// Puts a rebuilt group in, replacing what its key held (a group turns from advisory
+    /// into campaign when a member report joins it, and back when a split leaves it none).
+    fn upsert_group(&mut self, group: Group) {
+        match group {
+            Group::Campaign(c) => {
+                self.remove_advisory(c.id);
+                for &seq in &c.reports {
+                    self.by_report.insert(seq, c.id);
+                }
+                self.upsert(Arc::new(c));
+            }
+            Group::Advisory(a) => {
+                self.remove(a.key);
+                for seq in &a.reports {
+                    self.by_report.remove(seq);
+                }
+                match self.advisory_at.get(&a.key) {
+                    Some(&i) => self.advisories[i] = Arc::new(a),
+                    None => {
+                        self.advisory_at.insert(a.key, self.advisories.len());
+                        self.advisories.push(Arc::new(a));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a group out, whichever it was.
+    fn remove_group(&mut self, key: CampaignId) {
+        self.remove(key);
+        self.remove_advisory(key);
+    }
+
+    fn remove_advisory(&mut self, key: CampaignId) {
+        if let Some(i) = self.advisory_at.remove(&key) {
+            self.advisories.swap_remove(i);
+            if let Some(moved) = self.advisories.get(i) {
+                self.advisory_at.insert(moved.key, i);
+            }
+        }
     }
 
     /// Puts `campaign` in, replacing the one with its id.

@@ -35,4 +35,4 @@ pub use read::ReadPath;
 /// `outputs` and `http` depend on the council alone.
 pub use crate::store::mail::MailBook;
 pub use crate::store::{Store, StoreError, StoreWriter};
-pub use views::{CampaignView, ReportSummary, ReportView};
+pub use views::{CampaignView, FlagEvidence, FlagView, ObservableRef, ReportSummary, ReportView};

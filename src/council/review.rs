@@ -587,3 +587,33 @@ mod tests {
         assert!(answer(&class2, SightingKind::Seen, 1, "", t(5)).is_err());
     }
 }
+
+/// The category the review queue proposes for a campaign, with its reason. Only a
+/// proposal: nothing is recorded (and statistics do not move) until the analyst confirms
+/// or overrides it as a disposition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Suggestion {
+    pub disposition: Disposition,
+    pub reason: String,
+}
+
+/// The council's rule: known → (1)(a) known threat, stale → (1)(b) transient, anything
+/// else under analysis. Read from the flags the viewer is shown (the secretariat's).
+pub fn suggest(view: &crate::council::CampaignView) -> Suggestion {
+    use crate::model::FlagKind;
+    for (kind, disposition) in [
+        (FlagKind::Known, Disposition::LowNeedKnown),
+        (FlagKind::Stale, Disposition::LowNeedTransient),
+    ] {
+        if let Some(f) = view.flags.iter().find(|f| f.name == kind) {
+            return Suggestion {
+                disposition,
+                reason: format!("{}: {}", kind.as_str(), f.summary()),
+            };
+        }
+    }
+    Suggestion {
+        disposition: Disposition::UnderAnalysis,
+        reason: "neither known nor stale: needs analysis".to_string(),
+    }
+}

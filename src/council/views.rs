@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::anonymity::SectorLabeler;
 use super::policy::{Scope, SourceLabel, Viewer};
 use super::read::ids::{self, ShownCampaignId, ShownReportId};
-use crate::correlate::Campaign;
+use crate::correlate::{Campaign, Flag};
 use crate::model::{CampaignId, Confidence, FlagKind, Report, ReportMeta, Tlp};
 
 /// A report in a listing.
@@ -76,14 +77,235 @@ pub struct CampaignView {
     /// the same definition as a report's, so a campaign is never marked while none of its
     /// reports are.
     pub unconfirmed: bool,
-    /// Flags (serialised as their names): for the secretariat only (empty for everyone
-    /// else, see `campaign_view`).
-    pub flags: Vec<FlagKind>,
+    /// Flags, each with its evidence: for the secretariat only (empty for everyone else,
+    /// see `campaign_view`).
+    pub flags: Vec<FlagView>,
     pub reports: Vec<ReportSummary>,
     /// Observables of the visible reports with how many visible reports carry each
     /// (detail views only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observables: Option<Vec<ObservableCount>>,
+    /// What public feeds say about the values of the visible reports (detail views only):
+    /// context by reference, never a link between reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Vec<PublicContext>>,
+}
+
+impl CampaignView {
+    /// The kinds of the flags shown, in the order they were raised.
+    pub fn flag_kinds(&self) -> Vec<FlagKind> {
+        self.flags.iter().map(|f| f.name).collect()
+    }
+
+    pub fn has_flag(&self, kind: FlagKind) -> bool {
+        self.flags.iter().any(|f| f.name == kind)
+    }
+}
+
+/// One flag as shown: its name and why it was raised. Only the secretariat sees flags
+/// (`Viewer::campaign_view`), and even there sectors appear only as k-anonymous labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagView {
+    pub name: FlagKind,
+    pub evidence: FlagEvidence,
+    /// The disposition the finding suggests, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggests: Option<crate::model::Disposition>,
+}
+
+/// Why a flag was raised, per kind (serialised without a tag: the flag's `name` says which).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FlagEvidence {
+    /// Reports or true-positive sightings from `sectors` distinct sectors between `from`
+    /// and `to`, within a window of `window_days`.
+    CrossSector {
+        sectors: usize,
+        /// The sectors as k-anonymous labels ([`SectorLabeler`]), distinct.
+        labels: Vec<String>,
+        min_sectors: usize,
+        window_days: i64,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    },
+    /// No activity since `last_activity`; decay score below the threshold.
+    Stale {
+        last_activity: Option<DateTime<Utc>>,
+        decay_score: f64,
+        threshold: f64,
+        quiet_days: i64,
+    },
+    /// `share_percent` of the member observables appear in the public `feeds`.
+    Known {
+        feeds: Vec<String>,
+        share_percent: f64,
+        min_percent: f64,
+        observables: Vec<ObservableRef>,
+    },
+    /// At most `max_percent` of the member observables appear in public feeds; these none.
+    Novel {
+        share_percent: f64,
+        max_percent: f64,
+        observables: Vec<ObservableRef>,
+    },
+    /// `reports` reports within the last `window_hours`.
+    Surge {
+        reports: usize,
+        min_reports: usize,
+        window_hours: i64,
+        first: Option<DateTime<Utc>>,
+        last: Option<DateTime<Utc>>,
+    },
+}
+
+/// An observable named by evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservableRef {
+    #[serde(rename = "type")]
+    pub kind: crate::model::ObservableKind,
+    pub value: String,
+}
+
+impl ObservableRef {
+    pub fn of(o: &crate::model::Observable) -> ObservableRef {
+        ObservableRef {
+            kind: o.kind(),
+            value: o.value().to_string(),
+        }
+    }
+}
+
+impl FlagView {
+    /// The view of a correlation finding; `labeler` turns sectors into k-anonymous labels.
+    pub fn of(flag: &Flag, labeler: Option<&SectorLabeler>) -> FlagView {
+        let e = &flag.evidence;
+        let refs = |os: &[crate::model::Observable]| os.iter().map(ObservableRef::of).collect();
+        let evidence = match flag.kind {
+            FlagKind::CrossSector => {
+                let mut labels: Vec<String> = match labeler {
+                    Some(l) => e.sectors.iter().map(|s| l.label(Some(*s))).collect(),
+                    None => Vec::new(),
+                };
+                labels.sort();
+                labels.dedup();
+                FlagEvidence::CrossSector {
+                    sectors: e.score as usize,
+                    labels,
+                    min_sectors: e.threshold as usize,
+                    window_days: e.window_hours / 24,
+                    from: e.times.first().copied(),
+                    to: e.times.last().copied(),
+                }
+            }
+            FlagKind::Stale => FlagEvidence::Stale {
+                last_activity: e.times.first().copied(),
+                decay_score: e.score,
+                threshold: e.threshold,
+                quiet_days: e.window_hours / 24,
+            },
+            FlagKind::Known => FlagEvidence::Known {
+                feeds: e.feeds.clone(),
+                share_percent: e.score,
+                min_percent: e.threshold,
+                observables: refs(&e.observables),
+            },
+            FlagKind::Novel => FlagEvidence::Novel {
+                share_percent: e.score,
+                max_percent: e.threshold,
+                observables: refs(&e.observables),
+            },
+            FlagKind::Surge => FlagEvidence::Surge {
+                reports: e.score as usize,
+                min_reports: e.threshold as usize,
+                window_hours: e.window_hours,
+                first: e.times.first().copied(),
+                last: e.times.last().copied(),
+            },
+        };
+        FlagView {
+            name: flag.kind,
+            evidence,
+            suggests: flag.suggested,
+        }
+    }
+
+    /// One line of evidence for people (console, digest).
+    pub fn summary(&self) -> String {
+        let day = |t: &Option<DateTime<Utc>>| {
+            t.map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        let values = |os: &[ObservableRef]| {
+            let mut v: Vec<&str> = os.iter().take(5).map(|o| o.value.as_str()).collect();
+            if os.len() > 5 {
+                v.push("…");
+            }
+            v.join(", ")
+        };
+        match &self.evidence {
+            FlagEvidence::CrossSector {
+                sectors,
+                labels,
+                window_days,
+                from,
+                to,
+                ..
+            } => format!(
+                "{sectors} sectors ({}) within {window_days} days, {} – {}",
+                labels.join(", "),
+                day(from),
+                day(to)
+            ),
+            FlagEvidence::Stale {
+                last_activity,
+                decay_score,
+                threshold,
+                ..
+            } => format!(
+                "last activity {}, decay score {decay_score:.1} < {threshold:.1}",
+                day(last_activity)
+            ),
+            FlagEvidence::Known {
+                feeds,
+                share_percent,
+                observables,
+                ..
+            } => format!(
+                "{share_percent:.0}% of member values in public feeds ({}): {}",
+                feeds.join(", "),
+                values(observables)
+            ),
+            FlagEvidence::Novel {
+                share_percent,
+                observables,
+                ..
+            } => format!(
+                "{share_percent:.0}% of member values in public feeds; new: {}",
+                values(observables)
+            ),
+            FlagEvidence::Surge {
+                reports,
+                window_hours,
+                ..
+            } => format!("{reports} reports within {window_hours} hours"),
+        }
+    }
+}
+
+/// What one public feed item says about a value a campaign carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublicContext {
+    /// The campaign's value the item carries.
+    pub value: ObservableRef,
+    pub feed: String,
+    pub title: String,
+    /// The item's own date (KEV: date added; otherwise when it was observed or received).
+    pub date: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// What the feed states beyond the title (KEV: `kev`, `ransomware`, `due_date`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 /// An observable and the number of (visible) reports that carry it.
@@ -162,8 +384,14 @@ impl Viewer {
         // appear at all would tell a member that a campaign holds parts it cannot see (a
         // report that joined a campaign of hidden reports must look exactly like one that
         // formed a campaign alone, `council::read::ids`).
+        // Sector labels are filled in by the read path, which knows the membership
+        // (`ReadPath::label_sectors`).
         let flags = if self.is_secretariat() {
-            campaign.flag_kinds()
+            campaign
+                .flags
+                .iter()
+                .map(|f| FlagView::of(f, None))
+                .collect()
         } else {
             Vec::new()
         };
@@ -178,6 +406,7 @@ impl Viewer {
             flags,
             reports,
             observables: None,
+            context: None,
         })
     }
 
@@ -279,7 +508,7 @@ mod tests {
             .campaign_detail(&campaign, &reports, &released)
             .unwrap();
         assert_eq!(
-            view.flags,
+            view.flag_kinds(),
             [FlagKind::CrossSector, FlagKind::Stale, FlagKind::Novel]
         );
     }

@@ -3,6 +3,7 @@
 //! Every handler that shows data takes an [`auth::Authenticated`] member and builds its
 //! answer from `council::read` (views for one viewer); none can read the store around it.
 
+mod advisories;
 pub mod auth;
 pub mod campaigns;
 pub mod console;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports", post(reports::submit))
         .route("/api/v1/reports/{id}", get(reports::get))
         .route("/api/v1/campaigns", get(campaigns::list))
+        .route("/api/v1/advisories", get(advisories::list))
         .route("/api/v1/campaigns/{id}", get(campaigns::get))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/feeds", get(feeds::list))

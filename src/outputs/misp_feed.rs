@@ -121,7 +121,7 @@ fn tags(export: &CampaignExport) -> Vec<Value> {
         tags.push(json!({"name": "musubi:unconfirmed"}));
     }
     for f in &export.view.flags {
-        tags.push(json!({"name": format!("musubi:flag=\"{f}\"")}));
+        tags.push(json!({"name": format!("musubi:flag=\"{}\"", f.name)}));
     }
     tags
 }

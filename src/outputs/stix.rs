@@ -494,7 +494,7 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
     }
     if !view.flags.is_empty() {
         let mut labels = head["labels"].as_array().cloned().unwrap_or_default();
-        labels.extend(view.flags.iter().map(|f| json!(f)));
+        labels.extend(view.flags.iter().map(|f| json!(f.name)));
         head["labels"] = Value::Array(labels);
     }
     out.insert(

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_ts, ts};
 use crate::model::{
-    Confidence, MemberId, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq, Tlp,
+    Confidence, MemberId, Observable, Origin, Report, ReportDraft, ReportId, ReportMeta, Seq, Tlp,
 };
 
 /// What happened to a report handed to the store.
@@ -374,6 +374,28 @@ pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
         }
     }
     Ok(in_order(seqs, found))
+}
+
+/// The feed items that carry `o`, newest first, at most `limit`: the public context of a
+/// value (the read path decides who may see them; this only finds them).
+pub(in crate::engine) fn feed_items_holding(
+    conn: &Connection,
+    o: &Observable,
+    limit: usize,
+) -> Result<Vec<Seq>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.seq FROM report_observables o JOIN reports r ON r.seq = o.seq \
+         WHERE o.kind = ?1 AND o.value = ?2 AND r.origin_kind = 'feed_item' \
+         ORDER BY o.seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![o.kind().as_str(), o.value(), limit as i64], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(Seq(r? as u64));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

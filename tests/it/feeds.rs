@@ -398,5 +398,18 @@ async fn shipped_sample_feeds_are_polled_stored_and_reported() {
                 .map(|r| r["kind"].as_str().unwrap())
         })
         .collect();
-    assert!(kinds.contains("feed_item"), "{kinds:?}");
+    // Feed items no member reported are advisories (public context), not campaigns.
+    assert!(!kinds.contains("feed_item"), "{kinds:?}");
+    let (_, advisories) = client
+        .get(&daemon.url("/api/v1/advisories?limit=1000"))
+        .await;
+    let items = advisories["advisories"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .flat_map(|a| a["reports"].as_array().unwrap())
+            .all(|r| r["kind"] == "feed_item")
+            && !items.is_empty(),
+        "{advisories}"
+    );
 }

@@ -44,14 +44,16 @@ async fn the_console_labels_flags_from_the_one_table() {
         .await;
     let campaigns = all["campaigns"].as_array().unwrap();
     assert_eq!(campaigns.len(), 1, "{all}");
-    // The API keeps the names.
+    // The API keeps the names, each flag with its evidence.
     let flags = &campaigns[0]["flags"];
     assert!(
         flags
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f == "cross-sector"),
+            .any(|f| f["name"] == "cross-sector"
+                && f["evidence"]["sectors"].as_u64() >= Some(2)
+                && f["evidence"]["window_days"].as_i64().is_some()),
         "{flags}"
     );
     let id = campaigns[0]["id"].as_str().unwrap();

@@ -1472,6 +1472,11 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         // Feeds, council routes.
         for path in [
             "/api/v1/feeds",
+            // Advisories (public context): listing, search, feed filter, paging.
+            "/api/v1/advisories",
+            "/api/v1/advisories?q=harness",
+            "/api/v1/advisories?feed=harness-kev&limit=2",
+            "/api/v1/advisories?offset=1&limit=1",
             "/api/v1/council/feedback",
             "/api/v1/council/stats?from=2000-01-01&to=2100-01-01&format=json",
             "/api/v1/council/stats?from=2000-01-01&to=2100-01-01&format=csv",
@@ -1520,6 +1525,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/console/campaigns".to_string(),
             "/console/stats".to_string(),
             "/console/feeds".to_string(),
+            "/console/advisories".to_string(),
+            "/console/advisories?q=harness".to_string(),
             "/console/campaigns/C-2099-0999".to_string(),
         ];
         let mut console_campaigns: Vec<(String, String)> = Vec::new();

@@ -1,5 +1,6 @@
 //! The one integration test binary: each module is a theme.
 
+mod activities;
 mod api;
 mod auth_leaks;
 mod cli;

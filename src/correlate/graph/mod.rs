@@ -48,7 +48,9 @@ use super::flags::{self, View};
 use super::ids::{CampaignEvent, IdBook};
 use super::rules::{Rules, kind_index};
 use super::suppress::Suppression;
-use super::{Campaign, CampaignSet, LINKING_MAX, ReportFacts, SightingFacts, Source};
+use super::{
+    Advisory, Campaign, CampaignSet, Group, LINKING_MAX, ReportFacts, SightingFacts, Source,
+};
 use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, SightingTarget};
 
 mod add;

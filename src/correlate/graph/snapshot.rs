@@ -31,7 +31,7 @@ impl Engine {
         }
         for id in std::mem::take(&mut snap.gone) {
             if !self.slot_of_id.contains_key(&id) {
-                snap.set.remove(id);
+                snap.set.remove_group(id);
                 if let Some(t) = snap.expiry_of.remove(&id) {
                     snap.expiry.remove(&(t, id));
                 }
@@ -39,17 +39,17 @@ impl Engine {
         }
         let mut phases = Phases::new();
         let dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
-        let built: Vec<(Campaign, Option<DateTime<Utc>>)> = dirty
+        let built: Vec<(Group, Option<DateTime<Utc>>)> = dirty
             .par_iter()
             .filter(|&&slot| !self.camps[slot as usize].members.is_empty())
             .map(|&slot| self.campaign_of(slot, now))
             .collect();
         phases.lap("snapshot: campaigns");
-        for (campaign, until) in built {
-            let id = campaign.id;
-            for &seq in &campaign.reports {
-                snap.set.by_report.insert(seq, id);
-            }
+        for (group, until) in built {
+            let id = match &group {
+                Group::Campaign(c) => c.id,
+                Group::Advisory(a) => a.key,
+            };
             if let Some(t) = snap.expiry_of.remove(&id) {
                 snap.expiry.remove(&(t, id));
             }
@@ -57,7 +57,7 @@ impl Engine {
                 snap.expiry.insert((t, id));
                 snap.expiry_of.insert(id, t);
             }
-            snap.set.upsert(Arc::new(campaign));
+            snap.set.upsert_group(group);
         }
         snap.set.applied = self.max_seq;
         snap.set.at = now;
@@ -69,13 +69,51 @@ impl Engine {
 
     // ---- internals ----
 
-    /// Builds the reader's view of one campaign at `now`.
+    /// Builds the reader's view of one group at `now`: a campaign if a member submitted to
+    /// it, an advisory (no flags, no campaign id) if it holds feed items only.
     pub(super) fn campaign_of(
         &self,
         slot: u32,
         now: DateTime<Utc>,
-    ) -> (Campaign, Option<DateTime<Utc>>) {
+    ) -> (Group, Option<DateTime<Utc>>) {
         let camp = &self.camps[slot as usize];
+        let from_member = |m: &u32| {
+            matches!(
+                self.sources[self.reps[*m as usize].source as usize],
+                Source::Member { .. }
+            )
+        };
+        if !camp.members.iter().any(from_member) {
+            let mut reports: Vec<Seq> = camp
+                .members
+                .iter()
+                .map(|&m| self.reps[m as usize].seq)
+                .collect();
+            reports.sort_unstable();
+            let times = camp.members.iter().map(|&m| self.reps[m as usize].at);
+            let first_seen = times.clone().min().expect("a group has a report");
+            let last_seen = times.max().expect("a group has a report");
+            let mut feeds: Vec<String> = camp
+                .members
+                .iter()
+                .filter_map(
+                    |&m| match &self.sources[self.reps[m as usize].source as usize] {
+                        Source::Feed { feed } => Some(feed.clone()),
+                        Source::Member { .. } => None,
+                    },
+                )
+                .collect();
+            feeds.sort();
+            feeds.dedup();
+            let advisory = Advisory {
+                key: camp.id,
+                reports,
+                first_seen,
+                last_seen,
+                feeds,
+            };
+            return (Group::Advisory(advisory), None);
+        }
         let mut phases = (camp.members.len() > 100_000).then(Phases::new);
         let mut members = camp.members.clone();
         members.sort_unstable();
@@ -176,7 +214,7 @@ impl Engine {
             p.lap("big campaign: flags");
         }
         (
-            Campaign {
+            Group::Campaign(Campaign {
                 id: camp.id,
                 reports,
                 first_seen,
@@ -184,7 +222,7 @@ impl Engine {
                 linking,
                 sectors,
                 flags,
-            },
+            }),
             until,
         )
     }

@@ -23,10 +23,15 @@ impl ReadPath {
         self.read(move |conn| {
             let campaigns: Vec<&Campaign> = set.campaigns.iter().map(|c| &**c).collect();
             let metas = load::metas(conn, &campaigns)?;
+            let labeler = load::labeler(conn)?;
             let mut views: Vec<CampaignView> = campaigns
                 .iter()
                 .zip(&metas)
-                .filter_map(|(c, metas)| viewer.campaign_view(c, metas))
+                .filter_map(|(c, metas)| {
+                    let mut v = viewer.campaign_view(c, metas)?;
+                    load::relabel(&mut v, c, &labeler);
+                    Some(v)
+                })
                 .collect();
             views.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id)));
             Ok(views
@@ -38,7 +43,8 @@ impl ReadPath {
         .await
     }
 
-    /// One campaign with the observables of the reports the viewer may see; `None` when it
+    /// One campaign with the observables of the reports the viewer may see and their public
+    /// context; `None` when it
     /// does not exist or the viewer may see none of it.
     pub async fn campaign(&self, viewer: &Viewer, id: CampaignId) -> Result<Option<CampaignView>> {
         let set = self.campaign_set();
@@ -49,7 +55,10 @@ impl ReadPath {
         let viewer = viewer.clone();
         self.read(move |conn| {
             let details = load::details_vec(conn, [campaign], |_| true)?;
-            Ok(details.first().and_then(|d| d.view(&viewer)))
+            match details.first() {
+                Some(d) => d.view_in_context(conn, &viewer),
+                None => Ok(None),
+            }
         })
         .await
     }

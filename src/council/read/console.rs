@@ -46,6 +46,8 @@ pub struct QueueRow {
     pub view: CampaignView,
     /// The current disposition: secretariat only.
     pub disposition: Option<Disposition>,
+    /// The proposed category with its reason: secretariat only (from the flags).
+    pub suggested: Option<review::Suggestion>,
 }
 
 impl ReadPath {
@@ -103,7 +105,7 @@ impl ReadPath {
         let views = self.all_campaigns(viewer).await?;
         let items: Vec<(CampaignId, Vec<FlagKind>, DateTime<Utc>)> = views
             .iter()
-            .map(|v| (v.id.internal(), v.flags.clone(), v.last_seen))
+            .map(|v| (v.id.internal(), v.flag_kinds(), v.last_seen))
             .collect();
         let entries = if viewer.is_secretariat() {
             self.read(move |conn| review::queue(conn, &items)).await?
@@ -116,6 +118,7 @@ impl ReadPath {
             .into_iter()
             .filter_map(|e| {
                 by_id.remove(&e.campaign).map(|view| QueueRow {
+                    suggested: viewer.is_secretariat().then(|| review::suggest(&view)),
                     view,
                     disposition: e.disposition,
                 })
@@ -124,8 +127,8 @@ impl ReadPath {
             .collect())
     }
 
-    /// The newest reports the viewer may see (at most `limit`), each with its campaign,
-    /// looking back over at most `scan` reports.
+    /// The newest member reports the viewer may see (at most `limit`), each with its
+    /// campaign, looking back over at most `scan` reports.
     pub async fn recent_reports(
         &self,
         viewer: &Viewer,
@@ -142,6 +145,11 @@ impl ReadPath {
                 let lo = hi.saturating_sub(BATCH);
                 let seqs: Vec<Seq> = ((lo + 1)..=hi).rev().map(Seq).collect();
                 for meta in store::reports::metas(conn, &seqs)? {
+                    // Feed items are public context (the advisories page), not the
+                    // council's activity.
+                    if matches!(meta.origin, crate::model::Origin::FeedItem { .. }) {
+                        continue;
+                    }
                     if let Some(s) = viewer.report_summary(&meta) {
                         let campaign = set
                             .of_report(s.id.internal().0)
@@ -177,7 +185,7 @@ impl ReadPath {
             let Some(detail) = details.first() else {
                 return Ok(None);
             };
-            let Some(view) = detail.view(&viewer) else {
+            let Some(view) = detail.view_in_context(conn, &viewer)? else {
                 return Ok(None);
             };
             let mut reports = detail.report_views(&viewer);

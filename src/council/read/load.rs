@@ -14,8 +14,9 @@ use rusqlite::Connection;
 
 use super::{Result, Viewer};
 use crate::correlate::Campaign;
-use crate::council::{CampaignView, ReportView};
-use crate::model::{Report, ReportMeta, Seq};
+use crate::council::anonymity::{DEFAULT_K, SectorLabeler};
+use crate::council::{CampaignView, FlagView, ReportView};
+use crate::model::{Observable, Report, ReportMeta, Seq};
 use crate::store;
 
 /// Reports read per group of campaigns by [`details`]: the batch is large enough that a
@@ -58,6 +59,29 @@ impl Detail {
         viewer.campaign_detail(&self.campaign, &self.reports, &self.released)
     }
 
+    /// The campaign as `viewer` may see it with its public context and, for the
+    /// secretariat, its flags' sectors as k-anonymous labels.
+    pub fn view_in_context(
+        &self,
+        conn: &Connection,
+        viewer: &Viewer,
+    ) -> Result<Option<CampaignView>> {
+        let Some(mut view) = self.view(viewer) else {
+            return Ok(None);
+        };
+        let mut values: Vec<Observable> = self
+            .reports
+            .iter()
+            .filter(|r| viewer.may_see(&r.meta_released(self.released.contains(&r.seq()))))
+            .flat_map(|r| r.draft.indicators.iter().map(|i| i.observable.clone()))
+            .collect();
+        values.sort();
+        values.dedup();
+        view.context = Some(super::advisories::public_context(conn, viewer, &values)?);
+        label_flags(conn, &mut view, &self.campaign)?;
+        Ok(Some(view))
+    }
+
     /// The reports `viewer` may see, in full, in the campaign's order.
     pub fn report_views(&self, viewer: &Viewer) -> Vec<ReportView> {
         self.reports
@@ -67,6 +91,35 @@ impl Detail {
             })
             .collect()
     }
+}
+
+/// The membership's sector labeler (k-anonymous labels).
+pub(super) fn labeler(conn: &Connection) -> Result<SectorLabeler> {
+    let members = store::members::list(conn)?;
+    Ok(SectorLabeler::new(&members, DEFAULT_K))
+}
+
+/// Gives the flags of `view` (the secretariat's: nobody else sees flags) their sectors as
+/// k-anonymous labels.
+pub(super) fn label_flags(conn: &Connection, view: &mut CampaignView, c: &Campaign) -> Result<()> {
+    if view.flags.is_empty() {
+        return Ok(());
+    }
+    let labeler = labeler(conn)?;
+    relabel(view, c, &labeler);
+    Ok(())
+}
+
+/// [`label_flags`] with a labeler in hand (listings).
+pub(super) fn relabel(view: &mut CampaignView, c: &Campaign, labeler: &SectorLabeler) {
+    if view.flags.is_empty() {
+        return;
+    }
+    view.flags = c
+        .flags
+        .iter()
+        .map(|f| FlagView::of(f, Some(labeler)))
+        .collect();
 }
 
 /// Loads `campaigns` in full, a group of about [`GROUP`] reports at a time (batch queries

@@ -19,6 +19,7 @@
 //! Every campaign view is built from what `load` reads: one loader, batch queries for
 //! many campaigns at once.
 
+mod advisories;
 mod alerts;
 mod auth;
 mod campaigns;
@@ -43,6 +44,7 @@ pub use super::policy::Viewer;
 use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
+pub use advisories::{AdvisoryQuery, AdvisoryView};
 pub use alerts::{ALERT_FLAGS, AlertWatch, Reason, Trigger};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;

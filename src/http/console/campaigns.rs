@@ -95,7 +95,7 @@ pub async fn page(
     let flag: Option<FlagKind> = f.flag.parse().ok();
     let rows: Vec<CampaignRow> = campaigns
         .iter()
-        .filter(|v| flag.is_none_or(|fl| v.flags.contains(&fl)))
+        .filter(|v| flag.is_none_or(|fl| v.has_flag(fl)))
         .filter(|v| {
             sector.is_none_or(|s| {
                 sectors

@@ -39,7 +39,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let mut unconfirmed = 0;
     for v in &campaigns {
         for f in &v.flags {
-            *flags.entry(f.label(lang)).or_default() += 1;
+            *flags.entry(f.name.label(lang)).or_default() += 1;
         }
         *by_tlp.entry(v.tlp).or_default() += 1;
         reports += v.report_count;
@@ -71,7 +71,18 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let queue: Vec<CampaignRow> = match state.read.review_queue(&viewer, QUEUE).await {
         Ok(rows) => rows
             .iter()
-            .map(|r| CampaignRow::of(&r.view, lang, r.disposition.map(|d| lang.disposition(d))))
+            .map(|r| {
+                let mut row =
+                    CampaignRow::of(&r.view, lang, r.disposition.map(|d| lang.disposition(d)));
+                row.suggested = r.suggested.as_ref().map(|s| {
+                    (
+                        s.disposition.as_str(),
+                        lang.disposition(s.disposition),
+                        s.reason.clone(),
+                    )
+                });
+                row
+            })
             .collect(),
         Err(e) => return internal(e),
     };

@@ -138,6 +138,13 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("nav_campaigns", "Campaigns", "キャンペーン"),
     ("nav_stats", "Statistics", "統計"),
     ("nav_feeds", "Feeds", "フィード"),
+    ("nav_advisories", "Advisories", "公開情報"),
+    ("advisories", "Advisories", "公開情報"),
+    (
+        "advisories_help",
+        "Public feed items that no member has reported: context for analysts, not campaigns.",
+        "会員からの報告がない公開フィードの情報です。キャンペーンではなく、分析の参考情報です。",
+    ),
     ("sign_in", "Sign in", "サインイン"),
     ("sign_out", "Sign out", "サインアウト"),
     ("token_label", "Member token", "メンバートークン"),

@@ -11,6 +11,7 @@
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
 //! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
 
+mod advisories;
 pub mod campaign;
 pub mod campaigns;
 pub mod dashboard;
@@ -48,6 +49,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("campaign.html", include_str!("templates/campaign.html")),
     ("stats.html", include_str!("templates/stats.html")),
     ("feeds.html", include_str!("templates/feeds.html")),
+    ("advisories.html", include_str!("templates/advisories.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
 ];
 const CSS: &str = include_str!("assets/console.css");
@@ -110,6 +112,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/campaigns/{id}/pin", post(campaign::pin))
         .route("/console/stats", get(stats::page))
         .route("/console/feeds", get(feeds::page))
+        .route("/console/advisories", get(advisories::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .route("/console/assets/favicon.svg", get(favicon))
@@ -337,6 +340,8 @@ pub struct CampaignRow {
     pub flags: Vec<&'static str>,
     pub title: String,
     pub disposition: Option<&'static str>,
+    /// Review queue (secretariat): the proposed disposition's key and label, and why.
+    pub suggested: Option<(&'static str, &'static str, String)>,
 }
 
 impl CampaignRow {
@@ -359,9 +364,10 @@ impl CampaignRow {
             reports: view.report_count,
             first_seen: when(view.first_seen),
             last_seen: when(view.last_seen),
-            flags: view.flags.iter().map(|f| f.label(lang)).collect(),
+            flags: view.flags.iter().map(|f| f.name.label(lang)).collect(),
             title,
             disposition,
+            suggested: None,
         }
     }
 }

@@ -88,7 +88,11 @@ pub fn campaign_item(
         last_seen: local(view.last_seen, tz),
         report_count: view.report_count,
         new_reports,
-        flags: view.flags.iter().map(|f| f.label(t.lang)).collect(),
+        flags: view
+            .flags
+            .iter()
+            .map(|f| format!("{} ({})", f.name.label(t.lang), f.summary()))
+            .collect(),
         reasons,
         more_reports: reports.len().saturating_sub(MAX_REPORTS),
         reports: reports
@@ -189,7 +193,7 @@ pub fn build(
     let flagged = |kinds: &[FlagKind]| -> Vec<CampaignItem> {
         views
             .iter()
-            .filter(|v| v.flags.iter().any(|f| kinds.contains(f)))
+            .filter(|v| v.flags.iter().any(|f| kinds.contains(&f.name)))
             .map(item)
             .collect()
     };

@@ -49,7 +49,7 @@ pub struct CampaignItem {
     /// Visible reports received in the window.
     pub new_reports: usize,
     /// The flags' labels in the mail's language.
-    pub flags: Vec<&'static str>,
+    pub flags: Vec<String>,
     /// Why an alert fired (alerts only).
     pub reasons: Vec<String>,
     pub reports: Vec<ReportLine>,
