@@ -178,7 +178,13 @@ pub async fn run(
         mail,
     );
 
-    let feeds_task = spawn_feeds(store.clone(), &opts.config, stop_rx.clone()).await;
+    let feeds_task = spawn_feeds(
+        store.clone(),
+        &opts.config,
+        stop_rx.clone(),
+        Arc::clone(&metrics),
+    )
+    .await;
     let state = AppState {
         read: crate::council::ReadPath::new(
             store.clone(),
@@ -526,6 +532,7 @@ async fn spawn_feeds(
     store: Store,
     config: &Config,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> Option<JoinHandle<()>> {
     use crate::config::feeds::FeedsConfig;
     use crate::sources::feeds;
@@ -551,11 +558,25 @@ async fn spawn_feeds(
     tracing::info!(feeds = enabled.len(), "Polling feeds.");
     let sink = move |name: String, outcome: feeds::PollOutcome| {
         let store = store.clone();
+        let metrics = Arc::clone(&metrics);
         async move {
+            // What the poll brought, before the store decides what is new.
+            let (ok, items, warnings) = match &outcome.result {
+                Ok(Some(p)) => (true, p.reports.len() as u64, p.warnings.len() as u64),
+                Ok(None) => (true, 0, 0),
+                Err(_) => (false, 0, 0),
+            };
+            let now = chrono::Utc::now().timestamp();
             match feeds::store_outcome(&store, &name, outcome).await {
-                Ok(added) if added > 0 => tracing::info!(feed = %name, added, "Stored feed items."),
-                Ok(_) => {}
+                Ok(added) => {
+                    if added > 0 {
+                        tracing::info!(feed = %name, added, "Stored feed items.");
+                    }
+                    let skipped = items.saturating_sub(added) + warnings;
+                    metrics.feeds.record(&name, ok, added, skipped, now);
+                }
                 Err(e) => {
+                    metrics.feeds.record(&name, false, 0, 0, now);
                     tracing::error!(feed = %name, error = %e, "Storing feed items failed; the next poll retries.")
                 }
             }

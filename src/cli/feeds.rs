@@ -54,7 +54,7 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
         .map(|f| {
             let st = states.get(&f.name).cloned().unwrap_or_default();
             serde_json::json!({
-                "name": f.name, "enabled": f.enabled, "format": f.format.name(),
+                "name": f.name, "enabled": f.enabled, "format": f.format_name(),
                 "last_success": st.last_success, "last_error": st.last_error,
                 "consecutive_failures": st.consecutive_failures,
                 "items_added": st.items_added,

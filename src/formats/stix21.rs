@@ -131,6 +131,8 @@ struct Acc {
     /// Who the objects say created them (`created_by_ref` identity names): provenance for
     /// the secretariat, never content.
     created_by: Vec<String>,
+    /// The ids of the indicator objects observables came from (first one wins).
+    stix_ids: Vec<(Observable, String)>,
 }
 
 impl Acc {
@@ -234,6 +236,9 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
             match stix_pattern::parse(pattern) {
                 Ok(out) => {
                     for o in out.observables {
+                        if id != "?" {
+                            acc.stix_ids.push((o.clone(), id.to_string()));
+                        }
                         acc.observables.push((o, comment.clone()));
                     }
                     if !out.unsupported.is_empty() {
@@ -311,6 +316,15 @@ fn finish(acc: Acc, mut draft: ReportDraft) -> ReportDraft {
     draft.observed_at = draft.observed_at.or(acc.first_time);
     for (o, c) in acc.observables {
         draft.push_observable(o, c);
+    }
+    for (o, id) in acc.stix_ids {
+        if let Some(i) = draft
+            .indicators
+            .iter_mut()
+            .find(|i| i.observable == o && i.stix_id.is_none())
+        {
+            i.stix_id = Some(id);
+        }
     }
     for t in acc.tags {
         if !draft.tags.contains(&t) {

@@ -94,7 +94,25 @@ pub fn insert(
             i.observable.value()
         ])?;
     }
+    super::taxii::record(conn, seq, draft, received_at)?;
     Ok(Inserted::New(ReportId(Seq(seq as u64))))
+}
+
+/// A submission of `member` with this content hash, if one is stored: a member's MISP
+/// feed answers an event again after any edit, and the same content is not stored twice.
+pub fn submission_with_content(
+    conn: &Connection,
+    member: &MemberId,
+    content_hash: &str,
+) -> Result<Option<ReportId>> {
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM reports WHERE origin_kind = 'submission' AND member_id = ?1 AND content_hash = ?2",
+            params![member.0, content_hash],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.map(|s| ReportId(Seq(s as u64))))
 }
 
 const SELECT: &str = "SELECT seq, origin_kind, member_id, feed, received_at, body FROM reports";

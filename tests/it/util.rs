@@ -79,12 +79,19 @@ impl Daemon {
     }
 
     pub fn start_with(data: &DataDir, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(data, extra, &[])
+    }
+
+    /// [`Daemon::start_with`] with environment variables for the daemon alone (feed
+    /// credentials named in `feeds.toml`), without touching the test process's environment.
+    pub fn start_with_env(data: &DataDir, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(BIN)
             .current_dir(data.path())
             .arg("--data-dir")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("MUSUBI_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

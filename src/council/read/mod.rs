@@ -35,6 +35,7 @@ mod reports;
 mod search;
 mod secretariat;
 mod stats;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub use health::{Backlog, Progress};
 pub use ids::{ShownCampaignId, ShownReportId};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 pub use search::{SearchError, SearchHit};
+pub use taxii::{TaxiiObject, TaxiiQuery};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.
