@@ -28,6 +28,7 @@ mod mail_faults;
 mod mail_leaks;
 mod outcomes;
 mod output_leaks;
+mod peers_smoke;
 mod provider_leaks;
 mod pull;
 mod read_path;
