@@ -22,6 +22,7 @@ pub mod anonymity;
 pub mod audit;
 pub mod commands;
 pub mod feedback;
+pub mod ledger;
 pub mod policy;
 pub mod read;
 pub mod review;

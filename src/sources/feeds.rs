@@ -49,6 +49,12 @@ pub const MAX_REDIRECTS: usize = 5;
 
 pub use crate::store::feeds::FeedState;
 
+mod paged;
+pub use paged::{
+    CSAF_DOCUMENTS_PER_POLL, NVD_PAGES_PER_POLL, NVD_REQUESTS_WITH_KEY, NVD_REQUESTS_WITHOUT_KEY,
+    NVD_WINDOW, nvd_interval,
+};
+
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -360,8 +366,25 @@ async fn fetch_http(
     etag: Option<&str>,
     last_modified: Option<&str>,
 ) -> Result<Fetched, FeedError> {
+    fetch_http_as(client, feed, url, etag, last_modified, true).await
+}
+
+/// [`fetch_http`], with the feed's headers (its credentials) only if `credentials`: a
+/// document a provider lists on another host must not receive them.
+async fn fetch_http_as(
+    client: &FeedClient,
+    feed: &FeedConfig,
+    url: &str,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    credentials: bool,
+) -> Result<Fetched, FeedError> {
     let request_err = |e: reqwest::Error| request_error(feed, url, &e);
-    let headers = resolve_headers(feed)?;
+    let headers = if credentials {
+        resolve_headers(feed)?
+    } else {
+        HeaderMap::new()
+    };
     if !feed.allow_private
         && let Ok(parsed) = url::Url::parse(url)
         && let Err(r) = check_literal(&parsed)
@@ -543,6 +566,13 @@ pub async fn poll(
         if feed.format == Format::MispManifest {
             return poll_misp_feed(client, feed, state).await;
         }
+        if matches!(feed.url, FeedUrl::Http(_)) {
+            match feed.format {
+                Format::Nvd => return paged::poll_nvd(client, feed, state).await,
+                Format::Csaf => return paged::poll_csaf(client, feed, state).await,
+                _ => {}
+            }
+        }
         let fetched = match &feed.url {
             FeedUrl::Http(u) => {
                 fetch_http(
@@ -582,12 +612,14 @@ pub async fn poll(
             next.next_attempt_after = None;
             next.last_success = Some(now);
             next.last_error = None;
+            // An empty cursor means "walk finished": start from the beginning next time.
             if let Some(c) = cursor {
-                next.cursor = Some(c);
+                next.cursor = (!c.is_empty()).then_some(c);
             }
             if let Some(p) = &parsed {
                 next.items_added = p.reports.len() as u64;
-                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), "Feed polled.");
+                let items = p.counts();
+                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), kept = items.kept, normalised = items.normalised, skipped = items.skipped, "Feed polled.");
             } else {
                 tracing::debug!(feed = %feed.name, "Feed not modified.");
             }
@@ -687,6 +719,7 @@ async fn poll_misp_feed(
         let one = parse_off_runtime(feed, Format::Misp, body).await?;
         parsed.reports.extend(one.reports);
         parsed.warnings.extend(one.warnings);
+        parsed.items.extend(one.items);
         cursor = cursor.max(e.timestamp);
     }
     Ok((Some(parsed), etag, lm, Some(cursor.to_string())))

@@ -94,6 +94,7 @@ pub fn insert(
             i.observable.value()
         ])?;
     }
+    super::taxii::record(conn, seq, draft, received_at)?;
     Ok(Inserted::New(ReportId(Seq(seq as u64))))
 }
 

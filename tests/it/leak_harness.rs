@@ -24,7 +24,8 @@
 //! Every viewer (each cast member, the suspended one included; the public: no token) then
 //! reads every output: each report id known to anyone (plus absent ids), the campaign list at
 //! several limits and each campaign, search for every title word and every value (limits and
-//! query-language probes too), `/api/v1/feeds`, `/api/v1/council/*`, TAXII (discovery, API
+//! query-language probes too), `/api/v1/feeds`, `/api/v1/council/*`, the give-and-take ledger
+//! (`/api/v1/ledger`, JSON and CSV, and its console page), TAXII (discovery, API
 //! root, collections, objects and manifest of each collection, Bearer and Basic), console
 //! pages with a session, `/healthz`, `/metrics`; the alert mail each receives and the webhook
 //! payloads (the webhook audience); after the daemon stops, `musubi export --audience public`
@@ -1482,6 +1483,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/api/v1/council/stats?from=2000-01-01&to=2100-01-01&format=csv",
             "/api/v1/council/audit",
             "/api/v1/council/pins",
+            "/api/v1/ledger",
+            "/api/v1/ledger?format=csv",
             "/api/v1/no-such-route",
         ] {
             out.insert(path.to_string(), get(path.to_string()).await);
@@ -1525,6 +1528,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/console/campaigns".to_string(),
             "/console/stats".to_string(),
             "/console/feeds".to_string(),
+            "/console/ledger".to_string(),
             "/console/advisories".to_string(),
             "/console/advisories?q=harness".to_string(),
             "/console/campaigns/C-2099-0999".to_string(),

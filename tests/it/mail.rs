@@ -83,7 +83,7 @@ impl Sink {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start aiosmtpd with {} ({e}); run .ci/install or set MUSUBI_TEST_PYTHON",
+                    "cannot start aiosmtpd with {} ({e}); run ./.ci/install or set MUSUBI_TEST_PYTHON",
                     python().display()
                 )
             });

@@ -186,7 +186,7 @@ impl ReadPath {
         Ok(Some(entries))
     }
 
-    async fn audit_read(&self, actor: String, what: String) -> Result<()> {
+    pub(super) async fn audit_read(&self, actor: String, what: String) -> Result<()> {
         self.store
             .writer()
             .write(move |conn| {

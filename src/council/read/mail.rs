@@ -10,9 +10,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::ledger::WaitingCampaign;
 use super::load::{self, Detail};
 use super::{ReadPath, Result, Viewer};
 use crate::council::CampaignView;
+use crate::council::ledger::LedgerBook;
+use crate::council::stats::{self, ShareTimes};
 use crate::model::{CampaignId, Member, MemberId, ReportMeta, Seq, Tlp};
 use crate::store::{self, members::MemberStatus};
 
@@ -121,12 +124,17 @@ impl ReadPath {
                 .map(|&i| set.campaigns[i].clone());
             let campaigns = load::details_vec(conn, touched, |r| r.draft.tlp <= max_tlp)?;
             let failures = store::mail::failures(conn, start, end)?;
+            let ledger = LedgerBook::read(conn, end)?;
+            let waiting =
+                stats::waiting_longest(&stats::share_times(conn, end)?, super::WAITING_LISTED);
             Ok(DigestWindow {
                 start,
                 end,
                 campaigns,
                 window_metas,
                 failures,
+                ledger,
+                waiting,
             })
         })
         .await
@@ -161,6 +169,10 @@ pub struct DigestWindow {
     /// Reports received in the window (up to `max_tlp`), their release included.
     window_metas: Vec<ReportMeta>,
     failures: Vec<store::mail::Failure>,
+    /// The give-and-take ledger at the window's end (each member gets its own figure).
+    ledger: LedgerBook,
+    /// The campaigns waiting longest for a disposition at the window's end.
+    waiting: Vec<ShareTimes>,
 }
 
 /// A digest window as one viewer may see it.
@@ -175,6 +187,12 @@ pub struct DigestView {
     pub reports_received: usize,
     /// Mail delivery failures of the window: for the secretariat only (they name members).
     pub failures: Vec<MailFailureView>,
+    /// For a member: how many campaigns its reports contributed to were shared with the
+    /// council (its own ledger figure, through its own visibility). `None` for anyone else.
+    pub contributed_shared: Option<usize>,
+    /// For the secretariat: the campaigns waiting longest for a disposition (empty for
+    /// anyone else: waiting times name campaigns).
+    pub waiting: Vec<WaitingCampaign>,
 }
 
 impl DigestWindow {
@@ -216,11 +234,21 @@ impl DigestWindow {
         } else {
             Vec::new()
         };
+        let waiting = if viewer.is_secretariat() {
+            self.waiting
+                .iter()
+                .map(|t| WaitingCampaign::of(viewer, t, self.end))
+                .collect()
+        } else {
+            Vec::new()
+        };
         DigestView {
             campaigns,
             reports_received: window.len(),
             window,
             failures,
+            contributed_shared: self.ledger.own_row(viewer).map(|r| r.contributed_shared),
+            waiting,
         }
     }
 }

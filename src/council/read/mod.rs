@@ -29,12 +29,14 @@ mod exports;
 mod feeds;
 mod health;
 pub mod ids;
+mod ledger;
 mod load;
 mod mail;
 mod reports;
 mod search;
 mod secretariat;
 mod stats;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -55,8 +57,10 @@ pub use exports::CampaignExport;
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
 pub use ids::{ShownCampaignId, ShownReportId, ShownSightingId};
+pub use ledger::{LedgerView, ShareOverview, WAITING_LISTED, WaitingCampaign};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 pub use search::{SearchError, SearchHit};
+pub use taxii::{TaxiiObject, TaxiiQuery};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.

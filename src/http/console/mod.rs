@@ -9,7 +9,8 @@
 //! - [`session`]: sign-in with a member token, server-side sessions, CSRF.
 //! - [`i18n`]: English and Japanese.
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
-//! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
+//! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`],
+//!   [`ledger`].
 
 mod advisories;
 pub mod campaign;
@@ -17,6 +18,7 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
+pub mod ledger;
 pub mod session;
 pub mod stats;
 pub mod svg;
@@ -49,6 +51,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("campaign.html", include_str!("templates/campaign.html")),
     ("stats.html", include_str!("templates/stats.html")),
     ("feeds.html", include_str!("templates/feeds.html")),
+    ("ledger.html", include_str!("templates/ledger.html")),
     ("advisories.html", include_str!("templates/advisories.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
 ];
@@ -112,6 +115,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/campaigns/{id}/pin", post(campaign::pin))
         .route("/console/stats", get(stats::page))
         .route("/console/feeds", get(feeds::page))
+        .route("/console/ledger", get(ledger::page))
         .route("/console/advisories", get(advisories::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))

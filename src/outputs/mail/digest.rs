@@ -244,19 +244,26 @@ pub fn build(
     if digest.sections.contains(&Section::Statistics) {
         let visible = seen.reports_received;
         let updated = views.len() - new;
+        let mut lines = match lang {
+            Language::Ja => vec![
+                format!("期間内の報告: {visible} 件"),
+                format!("新規キャンペーン: {new} 件、更新: {updated} 件"),
+            ],
+            Language::En => vec![
+                format!("reports received: {visible}"),
+                format!("campaigns: {new} new, {updated} updated"),
+            ],
+        };
+        lines.extend(give_and_take(
+            seen.contributed_shared,
+            &seen.waiting,
+            lang,
+            tz,
+        ));
         sections.push(SectionBody {
             title: section_title(Section::Statistics, lang).to_string(),
             campaigns: Vec::new(),
-            lines: match lang {
-                Language::Ja => vec![
-                    format!("期間内の報告: {visible} 件"),
-                    format!("新規キャンペーン: {new} 件、更新: {updated} 件"),
-                ],
-                Language::En => vec![
-                    format!("reports received: {visible}"),
-                    format!("campaigns: {new} new, {updated} updated"),
-                ],
-            },
+            lines,
         });
     }
     let day = end.with_timezone(&tz).format("%Y-%m-%d");
@@ -298,6 +305,44 @@ pub fn build(
             None
         }
     }
+}
+
+/// The ledger's line for a member (its own figure only) and, for the secretariat, the
+/// campaigns waiting longest for a disposition.
+fn give_and_take(
+    contributed_shared: Option<usize>,
+    waiting: &[crate::council::read::WaitingCampaign],
+    lang: Language,
+    tz: Tz,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(n) = contributed_shared {
+        lines.push(match lang {
+            Language::Ja => {
+                format!("あなたの報告は、協議会で共有された {n} 件の攻撃活動に貢献しました")
+            }
+            Language::En => {
+                format!("your reports contributed to {n} campaigns shared with the council")
+            }
+        });
+    }
+    for w in waiting {
+        let waited = crate::council::stats::span(w.waited_seconds, lang);
+        let since = local(w.submitted, tz);
+        lines.push(match (lang, w.shared.is_some()) {
+            (Language::Ja, false) => format!("対応待ち {}: {waited} ({since} から、未共有)", w.id),
+            (Language::Ja, true) => format!("対応待ち {}: {waited} ({since} から、共有済み)", w.id),
+            (Language::En, false) => format!(
+                "awaiting disposition {}: {waited} (since {since}, not shared)",
+                w.id
+            ),
+            (Language::En, true) => format!(
+                "awaiting disposition {}: {waited} (since {since}, shared)",
+                w.id
+            ),
+        });
+    }
+    lines
 }
 
 /// The language a recipient's copy is written in.
