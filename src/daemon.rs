@@ -191,6 +191,7 @@ pub async fn run(
             campaigns_rx.clone(),
             Some(index.clone()),
         ),
+        acts: crate::council::Acts::new(store.clone(), campaigns_rx.clone()),
         store: store.clone(),
         indexed: indexed_rx,
         metrics,

@@ -6,7 +6,8 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::feeds::{FeedClient, FeedError, check_literal, request_error, resolve_headers};
-use crate::config::feeds::{FeedConfig, redact_url};
+use crate::config::feeds::FeedConfig;
+use crate::model::redact::redact_url;
 
 /// What an API answered: its headers and its body.
 pub(super) struct Answer {

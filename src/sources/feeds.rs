@@ -17,7 +17,7 @@
 //! never from https to http, and never to loopback, private, link-local, unspecified or
 //! multicast addresses — checked on literal addresses in URLs and on what names resolve to —
 //! unless the feed says `allow_private = true`. URLs in every error, log line and stored
-//! state are redacted (`config::feeds::redact_url`).
+//! state are redacted (`model::redact`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,8 +34,9 @@ use reqwest::header::{
 };
 use tokio::sync::watch;
 
-use crate::config::feeds::{FeedConfig, FeedProtocol, FeedUrl, redact_text, redact_url};
+use crate::config::feeds::{FeedConfig, FeedProtocol, FeedUrl};
 use crate::formats::{self, Format, FormatError, ParseContext, Parsed};
+use crate::model::redact::{redact_text, redact_url};
 
 /// First retry delay after a failure; doubles with each further failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(60);

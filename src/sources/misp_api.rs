@@ -40,8 +40,9 @@ use serde_json::{Value, json};
 
 use super::api_request;
 use super::feeds::{Attempt, FeedClient, FeedError, FeedState, fetch_file};
-use crate::config::feeds::{FeedConfig, FeedUrl, redact_url};
+use crate::config::feeds::{FeedConfig, FeedUrl};
 use crate::formats::{self, ParseContext, Parsed};
+use crate::model::redact::redact_url;
 use crate::model::{ReportDraft, Scope, Tlp};
 
 /// Events asked for per request unless the feed sets `page_size`.

@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 
 use super::api_request::{self, sensitive};
 use super::feeds::{Attempt, FeedClient, FeedError, FeedState, fetch_file, parse_off_runtime};
-use crate::config::feeds::{FeedConfig, FeedProtocol, FeedUrl, redact_url};
+use crate::config::feeds::{FeedConfig, FeedProtocol, FeedUrl};
 use crate::formats::Format;
+use crate::model::redact::redact_url;
 
 /// The TAXII 2.1 media type, asked for in `Accept`.
 pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";

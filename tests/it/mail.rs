@@ -215,8 +215,8 @@ pub(crate) async fn report(
         .0;
     store
         .writer()
-        .run(commands::release_reports(
-            vec![seq],
+        .run(commands::release_report(
+            musubi::model::ReportId(seq),
             "test-secretariat".into(),
             at,
         ))

@@ -16,6 +16,7 @@ mod feed_faults;
 mod feed_paging;
 mod feeds;
 mod fixtures;
+mod flag_homes;
 mod flag_labels;
 mod formats;
 mod layering;

@@ -332,16 +332,21 @@ pub fn release_all(data: &DataDir) {
 }
 
 fn release_all_in(path: &Path) {
-    use musubi::model::Seq;
+    use musubi::model::{ReportId, Seq};
     let store = musubi::store::Store::open(path).expect("open store");
     let last = *store.writer().committed().borrow();
-    store
-        .writer()
-        .run_blocking(musubi::council::commands::release_reports(
-            (1..=last.0).map(Seq).collect(),
-            "test-secretariat".into(),
-            chrono::Utc::now(),
-        ))
-        .expect("release");
+    let now = chrono::Utc::now();
+    // One release a sequence number, as the secretariat releases reports one by one; a
+    // number that is no report releases nothing.
+    for seq in 1..=last.0 {
+        store
+            .writer()
+            .run_blocking(musubi::council::commands::release_report(
+                ReportId(Seq(seq)),
+                "test-secretariat".into(),
+                now,
+            ))
+            .expect("release");
+    }
     store.close();
 }

@@ -32,7 +32,7 @@ use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
 use crate::council::MailBook;
 use crate::council::read::{DigestWindow, MailMember, MailRecipient};
 use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
-use crate::model::{FlagKind, Seq, Tlp};
+use crate::model::{DigestList, Seq, Tlp};
 
 /// The delivery kind of digests in `mail_deliveries`.
 pub const KIND: &str = "digest";
@@ -190,10 +190,10 @@ pub fn build(
             Vec::new(),
         )
     };
-    let flagged = |kinds: &[FlagKind]| -> Vec<CampaignItem> {
+    let flagged = |list: DigestList| -> Vec<CampaignItem> {
         views
             .iter()
-            .filter(|v| v.flags.iter().any(|f| kinds.contains(&f.name)))
+            .filter(|v| v.flags.iter().any(|f| f.name.digest_list() == Some(list)))
             .map(item)
             .collect()
     };
@@ -204,12 +204,8 @@ pub fn build(
         let title = section_title(s, lang);
         let body = match s {
             Section::Campaigns => capped(title, views.iter().map(item).collect(), lang),
-            Section::CrossSector => capped(
-                title,
-                flagged(&[FlagKind::CrossSector, FlagKind::Surge]),
-                lang,
-            ),
-            Section::Novel => capped(title, flagged(&[FlagKind::Novel]), lang),
+            Section::CrossSector => capped(title, flagged(DigestList::CrossSector), lang),
+            Section::Novel => capped(title, flagged(DigestList::Novel), lang),
             // Feedback requests come with the council's review workflow.
             Section::Feedback => None,
             Section::Review if viewer.is_secretariat() => capped(
@@ -610,10 +606,9 @@ mod tests {
     #[test]
     fn flag_sections_use_the_flags_words() {
         for lang in Language::ALL {
-            for (section, kind) in [
-                (Section::CrossSector, FlagKind::CrossSector),
-                (Section::Novel, FlagKind::Novel),
-            ] {
+            // Each flag list is named after its flag (`[digest] sections`).
+            for section in [Section::CrossSector, Section::Novel] {
+                let kind: crate::model::FlagKind = section.as_str().parse().unwrap();
                 let title = section_title(section, lang).to_lowercase();
                 assert!(
                     title.contains(kind.label(lang)),

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{Attempt, FeedClient, FeedError, Fetched, fetch_http_as, parse_off_runtime};
-use crate::config::feeds::{FeedConfig, FeedUrl, redact_url};
+use crate::config::feeds::{FeedConfig, FeedUrl};
 use crate::formats::{Format, Parsed, csaf, nvd};
 use crate::model::Tlp;
+use crate::model::redact::redact_url;
 
 /// NVD's published limit: requests per rolling 30 seconds.
 pub const NVD_WINDOW: Duration = Duration::from_secs(30);
