@@ -61,6 +61,7 @@ fn bench(c: &mut Criterion) {
                     .map(|observable| Indicator {
                         observable,
                         comment: None,
+                        stix_id: None,
                     })
                     .collect(),
                 ..ReportDraft::new(format!("{w} activity report {}", seq.0), Tlp::Green)

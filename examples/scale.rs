@@ -16,9 +16,14 @@
 //! 3. restart — SIGTERM, start again, time until listening and until current.
 //!
 //! The daemon's peak resident memory (VmHWM) is printed after each phase, and the import's.
-//! Values follow a Zipf(1.1) distribution over a pool of half as many values as indicators, so
-//! a few values recur everywhere (as C2 infrastructure does) and most are rare; words of the
-//! text follow a Zipf distribution over a vocabulary too. The data is deterministic (`--seed`).
+//! `--corpus realistic` (the default) draws values from the correlation generator
+//! (`correlate::synth`: campaigns with their own infrastructure, commodity values shared
+//! across them) in realistic form — public addresses, domains under a real TLD mix, URLs on
+//! such hosts, hashes — with anything a shipped warning list would suppress redrawn, so the
+//! run correlates as real data would. `--corpus legacy` is the first corpus: Zipf(1.1) over a
+//! pool of half as many values as indicators, every address in 10.0.0.0/8 (which the
+//! RFC 1918 list suppresses). Words of the text follow a Zipf distribution over a vocabulary.
+//! The data is deterministic (`--seed`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -37,12 +42,26 @@ struct Args {
     musubi: String,
     indicators: usize,
     mix: Mix,
+    corpus: Corpus,
     files: usize,
     queries: usize,
     clients: usize,
     seed: u64,
     dir: Option<PathBuf>,
     search_only: bool,
+}
+
+/// Which values the reports carry.
+#[derive(Clone, Copy, PartialEq)]
+enum Corpus {
+    /// The correlation generator's campaigns and shared infrastructure
+    /// (`correlate::synth`), in realistic form (`synth::realistic`): public addresses,
+    /// domains under a real TLD mix, URLs on such hosts, hashes; a value a shipped warning
+    /// list would suppress is redrawn. Report sizes follow the generator (mean of the mix).
+    Realistic,
+    /// The first scale corpus: Zipf(1.1) over `value(rank)`, every address in 10.0.0.0/8
+    /// (suppressed by the RFC 1918 warning list, so addresses never link).
+    Legacy,
 }
 
 /// Report sizes.
@@ -59,6 +78,7 @@ fn parse_args() -> Args {
         musubi: "target/release/musubi".into(),
         indicators: 1_000_000,
         mix: Mix::Loadgen,
+        corpus: Corpus::Realistic,
         files: 100,
         queries: 2_000,
         clients: 4,
@@ -77,6 +97,13 @@ fn parse_args() -> Args {
                     "loadgen" => Mix::Loadgen,
                     "small" => Mix::Small,
                     other => panic!("--mix loadgen|small, not {other}"),
+                }
+            }
+            "--corpus" => {
+                a.corpus = match val().as_str() {
+                    "realistic" => Corpus::Realistic,
+                    "legacy" => Corpus::Legacy,
+                    other => panic!("--corpus realistic|legacy, not {other}"),
                 }
             }
             "--files" => a.files = val().parse().expect("--files N"),
@@ -181,6 +208,10 @@ impl Generator {
                 json!({"type": t, "value": v})
             })
             .collect();
+        self.report_of(indicators, i)
+    }
+
+    fn report_of(&mut self, indicators: Vec<Value>, i: usize) -> Value {
         let sector = SECTORS[self.rng.random_range(0..SECTORS.len())];
         let title = format!("{} against {sector} {}", self.words(2), i);
         let nd = self.rng.random_range(5..=30);
@@ -196,8 +227,71 @@ impl Generator {
     }
 }
 
+/// The realistic corpus: each report's indicators, from the correlation generator's
+/// stream, in realistic form; every 20th value is kept (by occurrence, so popular values
+/// are sampled as often as they occur) for the exact-value searches.
+struct RealisticValues {
+    synth: musubi::correlate::synth::Synth,
+    lists: Arc<musubi::correlate::rules::Rules>,
+    sample: Vec<String>,
+    seen: usize,
+}
+
+impl RealisticValues {
+    fn new(args: &Args) -> RealisticValues {
+        use musubi::correlate::synth::{Synth, SynthConfig};
+        let mean = match args.mix {
+            Mix::Loadgen => 7,
+            Mix::Small => 2,
+        };
+        let reports = (args.indicators / mean).max(1);
+        RealisticValues {
+            synth: Synth::new(SynthConfig {
+                reports,
+                observables_per_report: mean,
+                campaigns: (reports / 20).max(1),
+                seed: args.seed,
+                ..SynthConfig::default()
+            }),
+            lists: musubi::correlate::rules::Rules::shipped(),
+            sample: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// The next report's indicators (at most `left`).
+    fn next_report(&mut self, left: usize) -> Vec<Value> {
+        let facts = self.synth.next().expect("an endless stream");
+        let mut out = Vec::new();
+        for o in facts.observables.iter().take(left) {
+            let mut salt = 0;
+            let mut v = musubi::correlate::synth::realistic(o, salt);
+            while self.lists.warninglists.check(&v).is_some() && salt < 16 {
+                salt += 1;
+                v = musubi::correlate::synth::realistic(o, salt);
+            }
+            self.seen += 1;
+            if self.seen.is_multiple_of(20) {
+                self.sample.push(v.value().to_string());
+            }
+            out.push(json!({"type": v.kind().as_str(), "value": v.value()}));
+        }
+        out
+    }
+}
+
+/// Where the realistic corpus's sampled values are kept for the search phase.
+fn sample_path(root: &Path) -> PathBuf {
+    root.join("values.txt")
+}
+
 /// Writes the import files; returns their paths and the number of reports.
 fn write_files(args: &Args, dir: &Path) -> (Vec<PathBuf>, usize) {
+    if args.corpus == Corpus::Realistic {
+        return write_realistic_files(args, dir);
+    }
+    // No sample: the search phase draws the legacy values itself.
+    let _ = std::fs::remove_file(sample_path(dir.parent().unwrap_or(dir)));
     std::fs::create_dir_all(dir).expect("import dir");
     let mut g = Generator {
         values: zipf_table(args.indicators / 2),
@@ -230,6 +324,47 @@ fn write_files(args: &Args, dir: &Path) -> (Vec<PathBuf>, usize) {
         paths.push(path);
     }
     (paths, reports)
+}
+
+/// [`write_files`] for the realistic corpus; also writes the value sample beside `dir`.
+fn write_realistic_files(args: &Args, dir: &Path) -> (Vec<PathBuf>, usize) {
+    std::fs::create_dir_all(dir).expect("import dir");
+    let mut g = Generator {
+        values: Vec::new(),
+        words: zipf_table(20_000),
+        rng: rand::rngs::StdRng::seed_from_u64(args.seed),
+        mix: args.mix,
+    };
+    let mut values = RealisticValues::new(args);
+    let mut reports: Vec<Vec<Value>> = Vec::new();
+    let mut left = args.indicators;
+    while left > 0 {
+        let r = values.next_report(left);
+        left -= r.len();
+        reports.push(r);
+    }
+    let count = reports.len();
+    let per_file = count.div_ceil(args.files.max(1));
+    let mut paths = Vec::new();
+    let mut i = 0;
+    for (f, chunk) in reports.chunks(per_file).enumerate() {
+        let path = dir.join(format!("bulk-{f:04}.json"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create file"));
+        out.write_all(b"[\n").expect("write");
+        for (j, indicators) in chunk.iter().enumerate() {
+            if j > 0 {
+                out.write_all(b",\n").expect("write");
+            }
+            serde_json::to_writer(&mut out, &g.report_of(indicators.clone(), i)).expect("write");
+            i += 1;
+        }
+        out.write_all(b"\n]\n").expect("write");
+        out.flush().expect("flush");
+        paths.push(path);
+    }
+    let root = dir.parent().unwrap_or(dir);
+    std::fs::write(sample_path(root), values.sample.join("\n")).expect("write the value sample");
+    (paths, count)
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
@@ -295,11 +430,19 @@ fn start_daemon(args: &Args, data: &Path) -> (Daemon, Duration) {
     (Daemon { child, url }, ready)
 }
 
+/// The secretariat token `/healthz` details need (made by the bulk phase, kept in `--dir`).
+static OPERATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// Polls `/healthz` until the projections are current; returns the health document.
 async fn wait_current(http: &reqwest::Client, url: &str) -> Value {
     let mut last_print = Instant::now();
+    let operator = OPERATOR.get().cloned().unwrap_or_default();
     loop {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+        if let Ok(r) = http
+            .get(format!("{url}/healthz"))
+            .bearer_auth(&operator)
+            .send()
+            .await
             && let Ok(h) = r.json::<Value>().await
         {
             if h["projections_current"] == Value::Bool(true) {
@@ -381,6 +524,19 @@ async fn bulk(
         .unwrap_or_else(|| panic!("no token in {text:?}"))
         .to_string();
     std::fs::write(root.join("token"), &token).expect("write token");
+    // `/healthz` details need a secretariat token: an operator account of the run's own.
+    let out = musubi(args, data)
+        .args(["member", "add", "Scale Operator", "--class", "secretariat"])
+        .output()
+        .expect("run musubi member add");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let operator = text
+        .split_whitespace()
+        .find(|w| w.starts_with("msb_"))
+        .unwrap_or_else(|| panic!("no operator token in {text:?}"))
+        .to_string();
+    std::fs::write(root.join("operator"), &operator).expect("write operator token");
+    let _ = OPERATOR.set(operator);
 
     let t0 = Instant::now();
     let mut import = musubi(args, data)
@@ -461,6 +617,9 @@ async fn main() {
         .expect("client");
     let (mut daemon, token) = if args.search_only {
         let token = std::fs::read_to_string(root.join("token")).expect("token of a previous run");
+        let operator = std::fs::read_to_string(root.join("operator"))
+            .expect("operator token of a previous run");
+        let _ = OPERATOR.set(operator.trim().to_string());
         let (daemon, _) = start_daemon(&args, &data);
         wait_current(&http, &daemon.url).await;
         (daemon, token.trim().to_string())
@@ -472,12 +631,18 @@ async fn main() {
     // --- (b) search ------------------------------------------------------------------------
     let values = Arc::new(zipf_table(args.indicators / 2));
     let words = Arc::new(zipf_table(20_000));
+    // The realistic corpus's exact values come from its own sample (by occurrence).
+    let sample: Arc<Vec<String>> = Arc::new(
+        std::fs::read_to_string(sample_path(&root))
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
+    );
     let per_client = args.queries.div_ceil(args.clients.max(1));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let (http, url, token) = (http.clone(), daemon.url.clone(), token.clone());
-        let (values, words) = (values.clone(), words.clone());
+        let (values, words, sample) = (values.clone(), words.clone(), sample.clone());
         let seed = args.seed + 1000 + c as u64;
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -485,7 +650,9 @@ async fn main() {
             let (mut errors, mut hits) = (0u64, 0u64);
             for i in 0..per_client {
                 let exact = i % 2 == 0;
-                let q = if exact {
+                let q = if exact && !sample.is_empty() {
+                    format!("\"{}\"", sample[rng.random_range(0..sample.len())])
+                } else if exact {
                     format!("\"{}\"", value(draw(&values, &mut rng)).1)
                 } else if rng.random_bool(0.5) {
                     word(draw(&words, &mut rng))

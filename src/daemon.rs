@@ -178,13 +178,20 @@ pub async fn run(
         mail,
     );
 
-    let feeds_task = spawn_feeds(store.clone(), &opts.config, stop_rx.clone()).await;
+    let feeds_task = spawn_feeds(
+        store.clone(),
+        &opts.config,
+        stop_rx.clone(),
+        Arc::clone(&metrics),
+    )
+    .await;
     let state = AppState {
         read: crate::council::ReadPath::new(
             store.clone(),
             campaigns_rx.clone(),
             Some(index.clone()),
         ),
+        acts: crate::council::Acts::new(store.clone(), campaigns_rx.clone()),
         store: store.clone(),
         indexed: indexed_rx,
         metrics,
@@ -294,11 +301,19 @@ fn spawn_indexer(
             };
             let progress = indexed.clone();
             let (ix, result) = tokio::task::spawn_blocking(move || {
+                let (from, began) = (ix.last(), Instant::now());
                 let r = index::catch_up_with(&mut ix, &s, |seq| {
-                    // A long catch-up commits in steps: searches and /healthz see progress.
+                    // A long catch-up commits in steps: searches and /healthz see progress,
+                    // and the journal a line per step (every few seconds) with its rate.
                     if i.refresh().is_ok() {
                         progress.send_replace(seq);
                     }
+                    let secs = began.elapsed().as_secs_f64().max(1e-3);
+                    tracing::info!(
+                        seq = seq.0,
+                        per_s = ((seq.0 - from.0) as f64 / secs) as u64,
+                        "Index catching up."
+                    );
                 })
                 .and_then(|n| {
                     if n > 0 {
@@ -526,6 +541,7 @@ async fn spawn_feeds(
     store: Store,
     config: &Config,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> Option<JoinHandle<()>> {
     use crate::config::feeds::FeedsConfig;
     use crate::sources::feeds;
@@ -551,11 +567,25 @@ async fn spawn_feeds(
     tracing::info!(feeds = enabled.len(), "Polling feeds.");
     let sink = move |name: String, outcome: feeds::PollOutcome| {
         let store = store.clone();
+        let metrics = Arc::clone(&metrics);
         async move {
+            // What the poll brought, before the store decides what is new.
+            let (ok, items, warnings) = match &outcome.result {
+                Ok(Some(p)) => (true, p.reports.len() as u64, p.warnings.len() as u64),
+                Ok(None) => (true, 0, 0),
+                Err(_) => (false, 0, 0),
+            };
+            let now = chrono::Utc::now().timestamp();
             match feeds::store_outcome(&store, &name, outcome).await {
-                Ok(added) if added > 0 => tracing::info!(feed = %name, added, "Stored feed items."),
-                Ok(_) => {}
+                Ok(added) => {
+                    if added > 0 {
+                        tracing::info!(feed = %name, added, "Stored feed items.");
+                    }
+                    let skipped = items.saturating_sub(added) + warnings;
+                    metrics.feeds.record(&name, ok, added, skipped, now);
+                }
                 Err(e) => {
+                    metrics.feeds.record(&name, false, 0, 0, now);
                     tracing::error!(feed = %name, error = %e, "Storing feed items failed; the next poll retries.")
                 }
             }

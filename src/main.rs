@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use musubi::config::Config;
+use musubi::config::{Config, LogFormat};
 
 /// Exit codes (documented in the README's CLI section): 0 ok, 1 failure, 2 usage (clap's
 /// own, before anything runs), 3 input partly rejected (what was good is stored).
@@ -44,7 +44,9 @@ fn main() -> ExitCode {
 /// unless `-v` (INFO) or `-vv` (DEBUG), so that a command in a script or a systemd timer
 /// prints its result and its problems, not the store's migrations. `MUSUBI_LOG` overrides
 /// both. Colour only for a terminal, and never with `NO_COLOR` set (no-color.org), so that
-/// a log file or a pipe holds no escape codes.
+/// a log file or a pipe holds no escape codes. `[log] format = "json"` in `musubi.toml`
+/// writes one JSON object a line (for a SIEM); the configuration is read here only for that
+/// key, and its errors are reported by the command that loads it properly.
 fn init_logging(args: &Cli) {
     let default = match (&args.command, args.global.verbose) {
         (Command::Serve(_), _) => "info",
@@ -54,14 +56,21 @@ fn init_logging(args: &Cli) {
         _ => "trace",
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    tracing_subscriber::fmt()
+    let format = Config::load_or_default(args.global.config.as_deref())
+        .map(|c| c.log_format)
+        .unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MUSUBI_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
-        .with_ansi(std::io::stderr().is_terminal() && !no_color)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Plain => builder
+            .with_ansi(std::io::stderr().is_terminal() && !no_color)
+            .init(),
+    }
 }
 
 fn run(args: Cli) -> Result<()> {

@@ -2,7 +2,9 @@
 //!
 //! Names follow `musubi_<area>_<name>_<unit>`; labels are bounded (route templates and
 //! status classes) and never carry a member, a token, an observable, a TLP or a feed
-//! credential: every figure is a process-wide total. Totals still count every report,
+//! credential: every figure is a process-wide total, except the feed counters, which are
+//! labelled with the feed's *name* from `feeds.toml` (an operator's word, never its URL,
+//! whose query may hold a key). Totals still count every report,
 //! hidden ones included, which is why `/metrics` answers to the secretariat's token only.
 
 use std::fmt::Write;
@@ -24,6 +26,113 @@ pub struct Metrics {
     pub ready: std::sync::atomic::AtomicBool,
     /// What the store held when the daemon started serving.
     pub backlog: std::sync::OnceLock<crate::council::read::Backlog>,
+    /// Per-feed poll counters, by feed name.
+    pub feeds: FeedStats,
+}
+
+/// Counters of one feed since the daemon started.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FeedCounters {
+    pub polls: u64,
+    /// Reports stored as new.
+    pub items_stored: u64,
+    /// Items not stored: already stored (the same item again), or not representable (the
+    /// parser's warnings).
+    pub items_skipped: u64,
+    /// Polls that failed (fetch, parse or store).
+    pub errors: u64,
+    /// Unix time of the last successful poll (0: none yet).
+    pub last_success_unix: i64,
+}
+
+/// One per-feed series: name, Prometheus type, help, and how to read it off the counters.
+type FeedSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&FeedCounters) -> i64,
+);
+
+/// What the feed scheduler records after each poll, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    by_feed: std::sync::Mutex<std::collections::BTreeMap<String, FeedCounters>>,
+}
+
+impl FeedStats {
+    /// Records one poll of `feed`: `stored` new reports, `skipped` items, success or not.
+    pub fn record(&self, feed: &str, ok: bool, stored: u64, skipped: u64, now_unix: i64) {
+        let mut map = self.by_feed.lock().unwrap_or_else(|e| e.into_inner());
+        let c = map.entry(feed.to_string()).or_default();
+        c.polls += 1;
+        c.items_stored += stored;
+        c.items_skipped += skipped;
+        if ok {
+            c.last_success_unix = now_unix;
+        } else {
+            c.errors += 1;
+        }
+    }
+
+    /// The counters of every feed polled so far, by name.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, FeedCounters> {
+        self.by_feed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn render(&self, out: &mut String) {
+        let feeds = self.snapshot();
+        if feeds.is_empty() {
+            return;
+        }
+        let series: [FeedSeries; 5] = [
+            (
+                "musubi_feed_polls_total",
+                "counter",
+                "Polls of the feed.",
+                |c| c.polls as i64,
+            ),
+            (
+                "musubi_feed_items_stored_total",
+                "counter",
+                "Feed items stored as new reports.",
+                |c| c.items_stored as i64,
+            ),
+            (
+                "musubi_feed_items_skipped_total",
+                "counter",
+                "Feed items not stored: already stored, or not representable (the feed's warnings).",
+                |c| c.items_skipped as i64,
+            ),
+            (
+                "musubi_feed_errors_total",
+                "counter",
+                "Polls that failed (fetch, parse or store).",
+                |c| c.errors as i64,
+            ),
+            (
+                "musubi_feed_last_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the feed's last successful poll (0: none since start).",
+                |c| c.last_success_unix,
+            ),
+        ];
+        for (name, kind, help, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (feed, c) in &feeds {
+                let _ = writeln!(out, "{name}{{feed=\"{}\"}} {}", label_value(feed), value(c));
+            }
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Point-in-time values gathered when rendering.
@@ -84,6 +193,7 @@ impl Metrics {
             self.searches.load(Relaxed),
         );
         self.mail.render(&mut out);
+        self.feeds.render(&mut out);
         let mut gauge = |name: &str, help: &str, v: String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -113,5 +223,48 @@ impl Metrics {
             format!("{:.3}", g.uptime_seconds),
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_counters_render_per_feed_name() {
+        let m = Metrics::default();
+        m.feeds.record("cisa-kev", true, 3, 1, 1_700_000_000);
+        m.feeds.record("cisa-kev", false, 0, 0, 1_700_000_100);
+        m.feeds.record("odd \"name\"", true, 0, 0, 5);
+        let out = m.render(&Gauges {
+            committed_seq: 0,
+            indexed_seq: 0,
+            correlated_seq: 0,
+            campaigns: 0,
+            uptime_seconds: 0.0,
+        });
+        assert!(
+            out.contains("musubi_feed_polls_total{feed=\"cisa-kev\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_items_stored_total{feed=\"cisa-kev\"} 3"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_items_skipped_total{feed=\"cisa-kev\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("musubi_feed_errors_total{feed=\"cisa-kev\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "musubi_feed_last_success_timestamp_seconds{feed=\"cisa-kev\"} 1700000000"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("{feed=\"odd \\\"name\\\"\"}"), "{out}");
     }
 }

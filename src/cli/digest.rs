@@ -21,14 +21,22 @@ pub enum DigestCommand {
         /// Show the HTML part instead of the text part.
         #[arg(long)]
         html: bool,
+        /// Print one JSON object: per recipient, active, subject, text and HTML parts.
+        #[arg(long)]
+        json: bool,
     },
     /// Send a digest now (the window since its last completed run).
-    Send { name: String },
+    Send {
+        name: String,
+        /// Print the counts (sent, already sent, nothing to send, refused) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
     let name = match &cmd {
-        DigestCommand::Preview { name, .. } | DigestCommand::Send { name } => name.clone(),
+        DigestCommand::Preview { name, .. } | DigestCommand::Send { name, .. } => name.clone(),
     };
     let d = config
         .mail
@@ -46,7 +54,9 @@ pub fn run(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         match cmd {
-            DigestCommand::Preview { member, html, .. } => {
+            DigestCommand::Preview {
+                member, html, json, ..
+            } => {
                 let members = match member {
                     Some(who) => vec![
                         read.mail_member(&who)
@@ -62,6 +72,25 @@ pub fn run(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
                     }
                 };
                 let one = members.len() == 1;
+                if json {
+                    let mut rows = Vec::new();
+                    for m in &members {
+                        let r = if m.active {
+                            digest::preview(read, &book, config, d, m, now).await?
+                        } else {
+                            None
+                        };
+                        rows.push(serde_json::json!({
+                            "member": m.member,
+                            "active": m.active,
+                            "subject": r.as_ref().map(|r| &r.subject),
+                            "text": r.as_ref().map(|r| &r.text),
+                            "html": r.as_ref().map(|r| &r.html),
+                        }));
+                    }
+                    super::print_json(&serde_json::json!({ "digest": name, "recipients": rows }))?;
+                    return anyhow::Ok(());
+                }
                 for m in &members {
                     if !m.active {
                         println!("{}: not an active member; receives no mail", m.member);
@@ -77,15 +106,25 @@ pub fn run(config: &Config, data_dir: &Path, cmd: DigestCommand) -> Result<()> {
                     }
                 }
             }
-            DigestCommand::Send { .. } => {
+            DigestCommand::Send { json, .. } => {
                 let smtp = config.mail.smtp.as_ref().ok_or(MailError::NotConfigured)?;
                 let mailer = Mailer::new(smtp, Default::default())?;
                 let out = digest::run(read, &book, config, &mailer, d, digest::RunOptions::at(now))
                     .await?;
-                println!(
-                    "digest {name}: sent {}, already sent {}, nothing to send {}, refused {}",
-                    out.sent, out.already_sent, out.empty, out.rejected
-                );
+                if json {
+                    super::print_json(&serde_json::json!({
+                        "digest": name,
+                        "sent": out.sent,
+                        "already_sent": out.already_sent,
+                        "nothing_to_send": out.empty,
+                        "refused": out.rejected,
+                    }))?;
+                } else {
+                    println!(
+                        "digest {name}: sent {}, already sent {}, nothing to send {}, refused {}",
+                        out.sent, out.already_sent, out.empty, out.rejected
+                    );
+                }
             }
         }
         anyhow::Ok(())

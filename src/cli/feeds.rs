@@ -12,6 +12,8 @@ use musubi::council::read::FeedView;
 use musubi::sources::feeds;
 use musubi::store::Store;
 
+use musubi::formats::OutcomeCounts;
+
 use super::{block_on, operator, print_json, store_read_path};
 
 #[derive(Subcommand)]
@@ -22,14 +24,19 @@ pub enum FeedsCommand {
         json: bool,
     },
     /// Poll one feed now (ignores its backoff) and store what it brings.
-    Poll { name: String },
+    Poll {
+        name: String,
+        /// Print one JSON object (feed, reports read, new, items kept/normalised/skipped).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> {
     let store = Store::open(data_dir)?;
     match cmd {
         FeedsCommand::List { json } => list(config, &store, json)?,
-        FeedsCommand::Poll { name } => poll(config, &store, &name)?,
+        FeedsCommand::Poll { name, json } => poll(config, &store, &name, json)?,
     }
     store.close();
     Ok(())
@@ -54,7 +61,7 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
         .map(|f| {
             let st = states.get(&f.name).cloned().unwrap_or_default();
             serde_json::json!({
-                "name": f.name, "enabled": f.enabled, "format": f.format.name(),
+                "name": f.name, "enabled": f.enabled, "format": f.format_name(),
                 "last_success": st.last_success, "last_error": st.last_error,
                 "consecutive_failures": st.consecutive_failures,
                 "items_added": st.items_added,
@@ -84,7 +91,7 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn poll(config: &Config, store: &Store, name: &str) -> Result<()> {
+fn poll(config: &Config, store: &Store, name: &str, json: bool) -> Result<()> {
     let cfg = FeedsConfig::load(&config.feeds_file)?;
     let feed = cfg
         .feeds
@@ -95,20 +102,57 @@ fn poll(config: &Config, store: &Store, name: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let added = runtime.block_on(async {
+    // A spinner with the phase on a terminal; otherwise one line per phase of the feed
+    // on stderr, so that a timer's journal shows where a slow poll is.
+    let bar = super::spinner("polling");
+    let plain = bar.is_hidden();
+    bar.set_message(format!("{name}: polling"));
+    if plain && !json {
+        eprintln!("musubi: {name}: polling");
+    }
+    let (added, read, items) = runtime.block_on(async {
         let client = feeds::build_client()?;
         let state = feeds::load_state(store, name).await?;
         let outcome = feeds::poll(&client, &feed, &state, chrono::Utc::now()).await;
         if let Err(e) = &outcome.result {
-            eprintln!("musubi: {name}: {e}");
+            bar.suspend(|| eprintln!("musubi: {name}: {e}"));
+        }
+        let (read, items) = match &outcome.result {
+            Ok(Some(p)) => (Some(p.reports.len()), p.counts()),
+            _ => (None, OutcomeCounts::default()),
+        };
+        if let Some(n) = read {
+            bar.set_message(format!("{name}: storing {n} report(s)"));
+            if plain && !json {
+                eprintln!("musubi: {name}: storing {n} report(s)");
+            }
         }
         let failed = outcome.result.is_err();
         let added = feeds::store_outcome(store, name, outcome).await?;
         if failed {
             bail!("poll of {name} failed (recorded in its health)");
         }
-        anyhow::Ok(added)
+        anyhow::Ok((added, read, items))
     })?;
-    println!("{name}: {added} new report(s)");
+    bar.finish_and_clear();
+    if json {
+        print_json(&serde_json::json!({
+            "feed": name,
+            "modified": read.is_some(),
+            "reports": read.unwrap_or(0),
+            "new": added,
+            "items": items,
+        }))?;
+    } else if read.is_none() {
+        println!("{name}: 0 new report(s); not modified since the last poll");
+    } else {
+        println!(
+            "{name}: {added} new report(s) of {}; items: {} kept, {} normalised, {} skipped",
+            read.unwrap_or(0),
+            items.kept,
+            items.normalised,
+            items.skipped
+        );
+    }
     Ok(())
 }

@@ -13,6 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use musubi::formats::{ItemOutcome, OutcomeCounts};
 use musubi::model::{Origin, ReportId};
 use musubi::sources::import::{self, FileOutcome, ImportError, ImportEvent};
 use musubi::store::Store;
@@ -50,18 +51,26 @@ struct Total {
     reports: usize,
     indicators: usize,
     rejected: usize,
+    /// Items of all files (MISP attributes, STIX objects, lines, entries, submissions):
+    /// kept, normalised, skipped.
+    items: OutcomeCounts,
     seconds: f64,
 }
 
 #[derive(Serialize)]
 struct FileSummary {
     path: String,
-    /// Reports stored from this file (0 when it was rejected: each file is atomic).
+    /// Reports stored from this file (each report is stored whole or not at all; a file's
+    /// good reports are stored even when others of it are rejected).
     reports: usize,
     indicators: usize,
     /// Submissions of the file that were not stored (all of them when the file failed;
     /// 1 when they could not be counted, e.g. malformed JSON).
     rejected: usize,
+    /// What became of the file's items: kept, normalised, skipped.
+    items: OutcomeCounts,
+    /// The items normalised or skipped, with where (in the file's own terms) and why.
+    notes: Vec<ItemOutcome>,
     /// The stored ids as inclusive ranges (usually one: a file is stored in one go).
     ranges: Vec<IdRange>,
     /// Every stored id, with `-v` only.
@@ -130,8 +139,11 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     };
 
     let started = Instant::now();
-    let bar = progress_bar(files.len());
-    let mut reports = 0usize;
+    let bar = progress_bar(&files[0]);
+    let (mut indicators, mut done) = (0usize, 0usize);
+    // The rate counts from the first file read: reading is shown by the spinner before.
+    let mut storing_since: Option<Instant> = None;
+    let count = files.len();
     let outcomes =
         import::import_files(
             &store,
@@ -139,23 +151,51 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
             &files,
             format.as_ref(),
             |event| match event {
-                ImportEvent::Read { path, warnings, .. } => {
-                    for w in warnings {
+                ImportEvent::Read {
+                    path,
+                    warnings,
+                    reports,
+                    ..
+                } => {
+                    // Warnings of many items are summarised per file; each item is in --json.
+                    for w in warnings.iter().take(MAX_WARNINGS_SHOWN) {
                         bar.suspend(|| eprintln!("musubi: {}: warning: {w}", path.display()));
                     }
-                }
-                ImportEvent::Done(outcome) => {
-                    if let Ok(ids) = &outcome.result {
-                        reports += ids.len();
+                    if warnings.len() > MAX_WARNINGS_SHOWN {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "musubi: {}: {} more warnings (see --json)",
+                                path.display(),
+                                thousands(warnings.len() - MAX_WARNINGS_SHOWN)
+                            )
+                        });
                     }
-                    bar.inc(1);
-                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    if storing_since.is_none() {
+                        storing_since = Some(Instant::now());
+                        bar.set_style(bar_style());
+                    }
+                    bar.inc_length(reports as u64);
+                }
+                ImportEvent::Stored {
+                    reports,
+                    indicators: more,
+                    ..
+                } => {
+                    indicators += more;
+                    bar.inc(reports as u64);
+                    let secs = storing_since
+                        .unwrap_or(started)
+                        .elapsed()
+                        .as_secs_f64()
+                        .max(1e-3);
                     bar.set_message(format!(
-                        "{} reports, {}/s",
-                        thousands(reports),
-                        thousands((reports as f64 / secs) as usize)
+                        "{}/{count} files, {} indicators ({}/s)",
+                        done,
+                        thousands(indicators),
+                        thousands((indicators as f64 / secs) as usize)
                     ));
                 }
+                ImportEvent::Done(_) => done += 1,
             },
         );
     bar.finish_and_clear();
@@ -172,6 +212,7 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
         total.reports += s.reports;
         total.indicators += s.indicators;
         total.rejected += s.rejected;
+        total.items.merge(s.items);
         if !s.errors.is_empty() {
             total.files_rejected += 1;
         }
@@ -180,7 +221,7 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
         }
     }
 
-    let (rejected, files) = (total.files_rejected, total.files);
+    let (rejected, files, stored) = (total.files_rejected, total.files, total.reports);
     if json {
         print_json(&Summary {
             files: summaries,
@@ -192,57 +233,101 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
 
     match rejected {
         0 => Ok(()),
-        n if n == files => bail!("no file could be imported ({n} rejected)"),
+        n if stored == 0 => bail!("nothing could be imported ({n} of {files} file(s) rejected)"),
         n => Err(PartlyRejected(format!(
-            "{n} of {files} file(s) rejected; the others are stored"
+            "{n} of {files} file(s) rejected in whole or in part; what was valid is stored"
         ))
         .into()),
     }
 }
 
-/// A bar on stderr when it is a terminal (files, reports, reports/s, ETA; kept under 80
-/// columns so that it redraws in place over SSH); hidden otherwise (a log or a pipe gets the
-/// summary only, no carriage-return redraws).
-fn progress_bar(files: usize) -> ProgressBar {
+/// The bar's look once the first file is read.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {elapsed:>3} [{bar:20}] {human_pos}/{human_len} reports  {msg}  ETA {eta}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
+}
+
+/// How many warnings of one file are printed as they come (the rest are counted).
+const MAX_WARNINGS_SHOWN: usize = 5;
+
+/// A bar on stderr when it is a terminal, moving per chunk of stored reports (a single
+/// huge file moves too): reports stored of those read so far, files, indicators and
+/// indicators/s, ETA; hidden otherwise (a log or a pipe gets the summary only, no
+/// carriage-return redraws).
+fn progress_bar(first: &Path) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(files as u64);
+    // A spinner until the first file is read (its size is not known before), then the bar.
+    let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {elapsed:>3} [{bar:20}] {pos}/{len} files  {msg}  ETA {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").expect("a valid template"),
     );
+    let size = std::fs::metadata(first).map_or(0, |m| m.len());
+    bar.set_message(format!(
+        "reading {} ({:.1} MB)",
+        first.display(),
+        size as f64 / 1e6
+    ));
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
 
 fn summarise(outcome: &FileOutcome, verbose: bool) -> FileSummary {
     let path = outcome.path.display().to_string();
-    let (ids, errors) = match &outcome.result {
-        Ok(ids) => (ids.clone(), Vec::new()),
-        Err(e) => (Vec::new(), locate(&outcome.path, e)),
-    };
-    let rejected = match &outcome.result {
-        Ok(_) => 0,
-        Err(_) => submissions_in(&outcome.path).unwrap_or(1),
-    };
+    let ids = &outcome.ids;
+    let mut errors = Vec::new();
+    let mut rejected = 0;
+    if !outcome.rejected.is_empty() {
+        errors.extend(locate_submissions(&outcome.path, &outcome.rejected));
+        let mut bad: Vec<Option<usize>> = outcome.rejected.iter().map(|e| e.report).collect();
+        bad.dedup();
+        rejected += bad.len();
+    }
+    if let Some(e) = &outcome.error {
+        errors.extend(locate(&outcome.path, e));
+        if ids.is_empty() {
+            rejected += submissions_in(&outcome.path).unwrap_or(1);
+        }
+    }
     FileSummary {
         path,
         reports: ids.len(),
-        indicators: if ids.is_empty() {
-            0
-        } else {
-            outcome.indicators
-        },
+        indicators: outcome.indicators,
         rejected,
-        ranges: ranges(&ids),
+        items: outcome.counts,
+        notes: outcome.notes.clone(),
+        ranges: ranges(ids),
         ids: verbose.then(|| ids.iter().map(ToString::to_string).collect()),
         warnings: outcome.warnings.clone(),
         errors,
     }
+}
+
+/// The rejected submissions of a file whose others were stored, each at the line where it
+/// begins, so that an operator can open the file there.
+fn locate_submissions(
+    path: &Path,
+    errors: &[musubi::formats::native::FieldError],
+) -> Vec<FileError> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let lines = import::submission_lines(&bytes);
+    errors
+        .iter()
+        .map(|fe| FileError {
+            path: path.display().to_string(),
+            line: fe
+                .report
+                .map_or(lines.first().copied(), |i| lines.get(i).copied()),
+            column: None,
+            submission: fe.report,
+            field: Some(fe.field.clone()),
+            message: fe.reason.clone(),
+        })
+        .collect()
 }
 
 /// How many submissions a rejected native file held (its array's length, or 1 for a
@@ -353,11 +438,12 @@ fn print_text(files: &[FileSummary], total: &Total) {
             format!(" {}", shown.join(" "))
         };
         println!(
-            "{}: {}{ids}, {}, {} rejected",
+            "{}: {}{ids}, {}, {} rejected; items: {}",
             f.path,
             plural(f.reports, "report"),
             plural(f.indicators, "indicator"),
-            thousands(f.rejected)
+            thousands(f.rejected),
+            item_counts(&f.items)
         );
         if let Some(ids) = &f.ids
             && !ids.is_empty()
@@ -367,16 +453,27 @@ fn print_text(files: &[FileSummary], total: &Total) {
     }
     let not_stored = match total.files_rejected {
         0 => String::new(),
-        n => format!(" ({} not stored)", plural(n, "file")),
+        n => format!(" ({} with rejections)", plural(n, "file")),
     };
     println!(
-        "total: {} from {}, {}, {} rejected{not_stored}, {:.2} s",
+        "total: {} from {}, {}, {} rejected{not_stored}; items: {}; {:.2} s",
         plural(total.reports, "report"),
         plural(total.files, "file"),
         plural(total.indicators, "indicator"),
         thousands(total.rejected),
+        item_counts(&total.items),
         total.seconds
     );
+}
+
+/// `12 kept, 1 normalised, 3 skipped`.
+fn item_counts(c: &OutcomeCounts) -> String {
+    format!(
+        "{} kept, {} normalised, {} skipped",
+        thousands(c.kept),
+        thousands(c.normalised),
+        thousands(c.skipped)
+    )
 }
 
 fn plural(n: usize, word: &str) -> String {

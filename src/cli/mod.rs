@@ -130,7 +130,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// A spinner with a phase message for work whose size is not known ahead (`reindex`,
 /// `export`), on stderr when it is a terminal; hidden otherwise, so that a log or a pipe
 /// gets no redraws. Call `finish_and_clear` before printing the result.
-pub fn spinner(message: &'static str) -> indicatif::ProgressBar {
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
@@ -140,7 +140,7 @@ pub fn spinner(message: &'static str) -> indicatif::ProgressBar {
         indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
             .expect("a valid template"),
     );
-    bar.set_message(message);
+    bar.set_message(message.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }

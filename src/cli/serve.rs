@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use musubi::config::Config;
+use musubi::config::{Config, LogFormat};
 use musubi::store::Store;
 use musubi::{daemon, sources};
 
@@ -20,23 +20,50 @@ pub struct ServeArgs {
     demo: bool,
 }
 
+/// A line for the operator on stderr, in the log's format: with `[log] format = "json"` every
+/// stderr line is a JSON object shaped like tracing's own (`timestamp`, `level`,
+/// `fields.message`), so that the SIEM reading the log parses the start-up lines too.
+fn say(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Plain => eprintln!("{message}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "INFO",
+                "fields": { "message": message },
+                "target": "musubi::serve",
+            })
+        ),
+    }
+}
+
 pub fn run(config: Config, data_dir: PathBuf, args: ServeArgs) -> Result<()> {
+    let log = config.log_format;
     if args.demo {
         let store = Store::open(&data_dir).context("opening the store for the demo")?;
         let loaded = sources::demo::load(&store)?;
         store.close();
-        eprintln!(
-            "demo: {} members, {} reports in {}",
-            loaded.members,
-            loaded.reports,
-            data_dir.display()
+        say(
+            log,
+            &format!(
+                "demo: {} members, {} reports in {}",
+                loaded.members,
+                loaded.reports,
+                data_dir.display()
+            ),
         );
         if let Some(token) = loaded.analyst_token {
-            // Printed once, to the operator's terminal, never logged.
-            eprintln!(
+            // Printed once, to the operator's terminal, never logged: with a JSON log (a
+            // SIEM reads stderr) it goes to stdout instead.
+            let line = format!(
                 "demo: secretariat token for {}: {token}",
                 sources::demo::DEMO_ANALYST
             );
+            match log {
+                LogFormat::Plain => eprintln!("{line}"),
+                LogFormat::Json => println!("{line}"),
+            }
         }
     }
     let listen = args.listen.unwrap_or(config.listen);
@@ -51,8 +78,8 @@ pub fn run(config: Config, data_dir: PathBuf, args: ServeArgs) -> Result<()> {
             listen,
         };
         daemon::run(opts, shutdown_signal(), |addr| {
-            eprintln!("musubi: listening on http://{addr}");
-            eprintln!("musubi: try  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/campaigns");
+            say(log, &format!("musubi: listening on http://{addr}"));
+            say(log, &format!("musubi: try  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/campaigns"));
         })
         .await
     })?;

@@ -22,6 +22,9 @@ pub struct StatsArgs {
     /// md, json or csv.
     #[arg(long, default_value = "md")]
     format: Format,
+    /// The same as `--format json` (every command that prints a table takes `--json`).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -40,7 +43,11 @@ pub fn stats(data_dir: &Path, args: StatsArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     print!(
         "{}",
-        musubi::council::stats::render(&table, args.lang, args.format)
+        musubi::council::stats::render(
+            &table,
+            args.lang,
+            if args.json { Format::Json } else { args.format }
+        )
     );
     drop(read);
     store.close();

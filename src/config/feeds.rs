@@ -26,10 +26,38 @@
 //! services and store their answers as public items.
 //!
 //! Credentials in a URL (`user:pass@`, `?apikey=...`) are never shown: every message and
-//! stored state goes through [`redact_url`] / [`redact_text`]. Prefer `headers`.
+//! stored state goes through `model::redact`. Prefer `headers`.
 //! `format` is any name [`Format`] accepts; `format = "blocklist"` may be refined by a
 //! `[feed.blocklist]` table (`kind`, `column`, `delimiter`, `comment_prefixes`,
 //! `skip_header`, `prefix_column`).
+//!
+//! Two feed kinds speak an API instead of fetching one document:
+//!
+//! ```toml
+//! [[feed]]                        # a collection on another TAXII 2.1 server
+//! name = "sharing-body-x"
+//! url = "https://taxii.example.org/taxii2/"   # the discovery URL or the API root
+//! format = "taxii"
+//! collection = "9ee8a9d2-..."     # the collection id
+//! username_env = "X_TAXII_USER"   # HTTP Basic from the environment (or a bearer token
+//! password_env = "X_TAXII_PASS"   #   with headers = { Authorization = "env:VAR" })
+//! page_size = 100                 # objects per request (optional)
+//! schedule = "0 0 * * * * *"
+//!
+//! [[feed]]                        # a member's own MISP instance
+//! name = "misp-a"
+//! url = "https://misp.member.example"         # the MISP base URL
+//! format = "misp-api"
+//! member = "m079"                 # the member (id or name) whose submissions these are
+//! headers = { Authorization = "env:MISP_A_KEY" }   # the MISP API key
+//! schedule = "0 */10 * * * * *"
+//! ```
+//!
+//! Either may also read a stored answer from a `file://` URL (one TAXII envelope, one
+//! restSearch answer): the demo's offline samples. A `misp-api` feed's `tlp` defaults to
+//! `"amber"` (a member's material), not `"clear"`. Every member sees feed names and their
+//! last success (`GET /api/v1/feeds`): name a member's feed without naming the member.
+//! `timeout` covers a whole poll, every page of it.
 //!
 //! Schedules are evaluated in the feed's `timezone`, UTC when absent. Only fixed offsets are
 //! accepted (no DST rules are shipped); Japan has no DST, so `"+09:00"` is exact for JST.
@@ -46,6 +74,7 @@ use chrono::FixedOffset;
 use serde::Deserialize;
 
 use crate::formats::{BlocklistSpec, Format};
+use crate::model::redact::redact_url;
 use crate::model::{ObservableKind, Tlp};
 
 /// Default request timeout.
@@ -87,117 +116,6 @@ impl std::fmt::Display for FeedUrl {
     }
 }
 
-/// What replaces a secret in a shown URL.
-pub const REDACTED: &str = "REDACTED";
-
-/// Whether a query parameter of this name carries a secret (`apikey`, `api_key`, `token`,
-/// `access_token`, `key`, `secret`, `password`, `sig`, `auth`, `session`, ...).
-fn is_secret_param(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    const PARTS: &[&str] = &[
-        "key", "token", "secret", "pass", "pwd", "auth", "sig", "cred", "session", "jwt", "bearer",
-        "cookie",
-    ];
-    PARTS.iter().any(|p| n.contains(p))
-}
-
-/// A URL as it may be shown: user info and the values of secret query parameters replaced
-/// by `REDACTED`. Text that does not parse as a URL is redacted by hand (user info up to the
-/// `@` of the authority, secret parameters after `?`), so nothing slips through on a typo.
-pub fn redact_url(raw: &str) -> String {
-    if let Ok(mut u) = url::Url::parse(raw)
-        && u.has_host()
-    {
-        if !u.username().is_empty() || u.password().is_some() {
-            let _ = u.set_username(REDACTED);
-            let _ = u.set_password(None);
-        }
-        if u.query().is_some() {
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    let v = if is_secret_param(&k) {
-                        REDACTED.to_string()
-                    } else {
-                        v.into_owned()
-                    };
-                    (k.into_owned(), v)
-                })
-                .collect();
-            u.query_pairs_mut().clear().extend_pairs(pairs);
-        }
-        if u.fragment().is_some_and(|f| f.contains('=')) {
-            u.set_fragment(Some(REDACTED));
-        }
-        return u.to_string();
-    }
-    redact_by_hand(raw)
-}
-
-fn redact_by_hand(raw: &str) -> String {
-    let (scheme, rest) = match raw.find("://") {
-        Some(i) => raw.split_at(i + 3),
-        None => ("", raw),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("{REDACTED}@{}", &authority[at + 1..]),
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let (query, frag) = match query.split_once('#') {
-                Some((q, f)) => (q, Some(f)),
-                None => (query, None),
-            };
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if is_secret_param(k) => format!("{k}={REDACTED}"),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            let frag = frag.map_or(String::new(), |_| format!("#{REDACTED}"));
-            format!("{path}?{}{frag}", query.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}{authority}{tail}")
-}
-
-/// `text` with every `http://` / `https://` URL in it redacted ([`redact_url`]): for error
-/// messages that embed a URL (reqwest's do), before they are shown, logged or stored.
-pub fn redact_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    loop {
-        let start = ["http://", "https://"]
-            .iter()
-            .filter_map(|s| find_ascii_ci(rest, s))
-            .min();
-        let Some(start) = start else {
-            out.push_str(rest);
-            return out;
-        };
-        out.push_str(&rest[..start]);
-        let url_len = rest[start..]
-            .find(|c: char| {
-                c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '`')
-            })
-            .unwrap_or(rest.len() - start);
-        out.push_str(&redact_url(&rest[start..start + url_len]));
-        rest = &rest[start + url_len..];
-    }
-}
-
-fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// An extra request header; the value is read from the environment when the feed is
 /// polled, so secrets never sit in `feeds.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +151,33 @@ impl FromStr for Reliability {
     }
 }
 
+/// How a feed is fetched: one document, or a conversation with an API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FeedProtocol {
+    /// One document per poll (conditional GET or a file).
+    #[default]
+    Document,
+    /// A TAXII 2.1 collection (`format = "taxii"`): discovery, API root, collection,
+    /// objects paged with `added_after`; the objects are read as STIX 2.1.
+    Taxii {
+        /// The collection id; `None` only for a `file://` envelope.
+        collection: Option<String>,
+    },
+    /// A member's MISP instance (`format = "misp-api"`): `/events/restSearch` paged with
+    /// `timestamp`; the events are that member's submissions.
+    MispApi {
+        /// The member, as written (id or name); resolved when the events are stored.
+        member: String,
+    },
+}
+
+/// HTTP Basic credentials named by environment variables (never literal values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuthFromEnv {
+    pub username_env: String,
+    pub password_env: String,
+}
+
 /// One validated feed.
 #[derive(Debug, Clone)]
 pub struct FeedConfig {
@@ -253,6 +198,13 @@ pub struct FeedConfig {
     /// May this feed (and its redirects) reach loopback, private, link-local, unspecified
     /// or multicast addresses? Off unless `feeds.toml` says `allow_private = true`.
     pub allow_private: bool,
+    /// Document, TAXII collection or MISP instance.
+    pub protocol: FeedProtocol,
+    /// HTTP Basic credentials (TAXII feeds), from the environment.
+    pub basic_auth: Option<BasicAuthFromEnv>,
+    /// Objects (TAXII) or events (MISP) asked for per request; the protocol's default when
+    /// absent.
+    pub page_size: Option<usize>,
 }
 
 impl FeedConfig {
@@ -272,6 +224,19 @@ impl FeedConfig {
             headers: Vec::new(),
             reliability: None,
             allow_private: false,
+            protocol: FeedProtocol::Document,
+            basic_auth: None,
+            page_size: None,
+        }
+    }
+
+    /// The `format` as written in `feeds.toml` (`taxii` and `misp-api` are read as STIX and
+    /// MISP, but are shown as what the operator configured).
+    pub fn format_name(&self) -> &str {
+        match self.protocol {
+            FeedProtocol::Taxii { .. } => "taxii",
+            FeedProtocol::MispApi { .. } => "misp-api",
+            FeedProtocol::Document => self.format.name(),
         }
     }
 
@@ -318,6 +283,11 @@ struct RawFeed {
     reliability: Option<String>,
     allow_private: Option<bool>,
     blocklist: Option<RawBlocklist>,
+    collection: Option<String>,
+    member: Option<String>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+    page_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -476,6 +446,52 @@ fn blocklist_spec(
     spec
 }
 
+/// The protocol `format` asks for, checking `collection` and `member` belong to it.
+fn protocol(f: &RawFeed, url: Option<&FeedUrl>, p: &mut Vec<String>) -> FeedProtocol {
+    let is_file = matches!(url, Some(FeedUrl::File(_)));
+    fn named(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    match f.format.as_deref() {
+        Some("taxii") => {
+            let collection = named(&f.collection).map(str::to_string);
+            if collection.is_none() && !is_file {
+                p.push("format = \"taxii\" needs collection = \"<collection id>\"".into());
+            }
+            if f.member.is_some() {
+                p.push("member is for format = \"misp-api\"".into());
+            }
+            FeedProtocol::Taxii { collection }
+        }
+        Some("misp-api") => {
+            if f.collection.is_some() {
+                p.push("collection is for format = \"taxii\"".into());
+            }
+            match named(&f.member) {
+                Some(m) => FeedProtocol::MispApi {
+                    member: m.to_string(),
+                },
+                None => {
+                    p.push("format = \"misp-api\" needs member = \"<member id or name>\" (the events are that member's submissions)".into());
+                    FeedProtocol::Document
+                }
+            }
+        }
+        _ => {
+            if f.collection.is_some() {
+                p.push("collection is for format = \"taxii\"".into());
+            }
+            if f.member.is_some() {
+                p.push("member is for format = \"misp-api\"".into());
+            }
+            if f.page_size.is_some() {
+                p.push("page_size is for format = \"taxii\" or \"misp-api\"".into());
+            }
+            FeedProtocol::Document
+        }
+    }
+}
+
 impl FeedsConfig {
     /// Loads and validates `feeds.toml`.
     pub fn load(path: &Path) -> Result<FeedsConfig, FeedsConfigError> {
@@ -527,13 +543,35 @@ impl FeedsConfig {
                 }
                 Some(u) => parse_url(u, base_dir).map_err(|e| p.push(e)).ok(),
             };
+            let protocol = protocol(&f, url.as_ref(), &mut p);
             let format = match f.format.as_deref() {
                 None => {
                     p.push("format is missing".into());
                     None
                 }
+                Some("taxii") => Some(Format::Stix21),
+                Some("misp-api") => Some(Format::Misp),
                 Some(s) => s.parse::<Format>().map_err(|e| p.push(e.to_string())).ok(),
             };
+            let basic_auth = match (&f.username_env, &f.password_env) {
+                (None, None) => None,
+                (Some(u), Some(pw)) if !u.is_empty() && !pw.is_empty() => {
+                    if !matches!(protocol, FeedProtocol::Taxii { .. }) {
+                        p.push("username_env/password_env are for format = \"taxii\"".into());
+                    }
+                    Some(BasicAuthFromEnv {
+                        username_env: u.clone(),
+                        password_env: pw.clone(),
+                    })
+                }
+                _ => {
+                    p.push("username_env and password_env go together (names of environment variables)".into());
+                    None
+                }
+            };
+            if f.page_size == Some(0) {
+                p.push("page_size must be greater than zero".into());
+            }
             let format = match (format, &f.blocklist) {
                 (Some(Format::Blocklist(spec)), Some(raw)) => {
                     Some(Format::Blocklist(blocklist_spec(spec, raw, &mut p)))
@@ -568,6 +606,9 @@ impl FeedsConfig {
                 Some(t) => parse_offset(t).map_err(|e| p.push(e)).ok(),
             };
             let tlp = match f.tlp.as_deref() {
+                // A member's own events without a marking: AMBER, as for its STIX
+                // submissions (`sources::submission`); public feeds default to CLEAR.
+                None if matches!(protocol, FeedProtocol::MispApi { .. }) => Some(Tlp::Amber),
                 None => Some(Tlp::Clear),
                 Some(t) => t.parse::<Tlp>().map_err(|e| p.push(e.to_string())).ok(),
             };
@@ -626,6 +667,9 @@ impl FeedsConfig {
                     headers,
                     reliability: reliability.expect("checked"),
                     allow_private: f.allow_private.unwrap_or(false),
+                    protocol,
+                    basic_auth,
+                    page_size: f.page_size,
                 });
             } else {
                 problems.extend(p.into_iter().map(|m| format!("{label}: {m}")));
@@ -716,42 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn redact_url_hides_user_info_and_secret_parameters() {
-        let cases = [
-            (
-                "https://alice:s3cret@feeds.example.org/x.json?apikey=K1&page=2",
-                "https://REDACTED@feeds.example.org/x.json?apikey=REDACTED&page=2",
-            ),
-            (
-                "https://feeds.example.org/x?token=T&key=K&secret=S&password=P&api_key=A&access_token=B&Signature=G&format=json",
-                "https://feeds.example.org/x?token=REDACTED&key=REDACTED&secret=REDACTED&password=REDACTED&api_key=REDACTED&access_token=REDACTED&Signature=REDACTED&format=json",
-            ),
-            (
-                "https://onlyuser@feeds.example.org/",
-                "https://REDACTED@feeds.example.org/",
-            ),
-            (
-                "https://feeds.example.org/plain",
-                "https://feeds.example.org/plain",
-            ),
-            // Not a valid URL (bad port): redacted by hand all the same.
-            (
-                "https://bob:pw@feeds.example.org:99999/x?apikey=K#t",
-                "https://REDACTED@feeds.example.org:99999/x?apikey=REDACTED#REDACTED",
-            ),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(redact_url(raw), want, "{raw}");
-            for secret in ["s3cret", "K1", "=T&", "pw@"] {
-                assert!(!redact_url(raw).contains(secret), "{raw}");
-            }
-        }
-        let text = "error sending request for url (https://u:p@h.example/x?apikey=K1): boom; then HTTP://h.example/?Token=T2 failed";
-        let r = redact_text(text);
-        assert_eq!(
-            r,
-            "error sending request for url (https://REDACTED@h.example/x?apikey=REDACTED): boom; then http://h.example/?Token=REDACTED failed"
-        );
+    fn a_feed_url_is_shown_redacted() {
         let shown = FeedUrl::Http("https://u:p@h.example/x?key=K9".parse().unwrap()).to_string();
         assert_eq!(shown, "https://REDACTED@h.example/x?key=REDACTED");
     }
@@ -822,5 +831,104 @@ mod tests {
             (Some(ObservableKind::Url), 2, Some(','))
         );
         assert_eq!(c.feeds[0].max_bytes, 5_000_000);
+    }
+
+    #[test]
+    fn taxii_and_misp_api_feeds() {
+        let c = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "x-taxii"
+            url = "https://taxii.example.org/taxii2/"
+            format = "taxii"
+            collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+            username_env = "X_USER"
+            password_env = "X_PASS"
+            page_size = 50
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "misp-m079"
+            url = "https://misp.member.example"
+            format = "misp-api"
+            member = "m079"
+            headers = { Authorization = "env:MISP_KEY" }
+            schedule = "0 0 * * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            c.feeds[0].protocol,
+            FeedProtocol::Taxii {
+                collection: Some("91a7b528-80eb-42ed-a74d-c6fbd5a26116".into())
+            }
+        );
+        assert_eq!(c.feeds[0].format, Format::Stix21);
+        assert_eq!(c.feeds[0].page_size, Some(50));
+        assert_eq!(
+            c.feeds[0]
+                .basic_auth
+                .as_ref()
+                .map(|b| b.password_env.as_str()),
+            Some("X_PASS")
+        );
+        assert_eq!(
+            c.feeds[1].protocol,
+            FeedProtocol::MispApi {
+                member: "m079".into()
+            }
+        );
+        assert_eq!(c.feeds[1].format, Format::Misp);
+        assert_eq!(
+            c.feeds[1].tlp,
+            Tlp::Amber,
+            "a member's material is AMBER by default"
+        );
+        assert_eq!(c.feeds[0].tlp, Tlp::Clear);
+        assert_eq!(
+            (c.feeds[0].format_name(), c.feeds[1].format_name()),
+            ("taxii", "misp-api")
+        );
+    }
+
+    #[test]
+    fn api_feeds_say_what_they_lack() {
+        let err = FeedsConfig::parse(
+            r#"
+            [[feed]]
+            name = "t"
+            url = "https://taxii.example.org/taxii2/"
+            format = "taxii"
+            username_env = "X_USER"
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "m"
+            url = "https://misp.member.example"
+            format = "misp-api"
+            collection = "c"
+            schedule = "0 0 * * * * *"
+            [[feed]]
+            name = "k"
+            url = "https://example.org/kev.json"
+            format = "kev"
+            member = "m079"
+            schedule = "0 0 * * * * *"
+            "#,
+            Path::new("."),
+        )
+        .unwrap_err();
+        let ParseFailure::Invalid(p) = err else {
+            panic!("{err:?}")
+        };
+        let all = p.join("\n");
+        for want in [
+            "feed \"t\": format = \"taxii\" needs collection",
+            "feed \"t\": username_env and password_env go together",
+            "feed \"m\": collection is for format = \"taxii\"",
+            "feed \"m\": format = \"misp-api\" needs member",
+            "feed \"k\": member is for format = \"misp-api\"",
+        ] {
+            assert!(all.contains(want), "{want}: {all}");
+        }
     }
 }

@@ -52,6 +52,23 @@ struct RawConfig {
     digest: Vec<mail::RawDigest>,
     #[serde(default)]
     alerts: Option<mail::RawAlerts>,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
+}
+
+/// How log lines are written to stderr: `plain` text for a terminal or the journal, or one
+/// JSON object a line for a SIEM that ingests the daemon's log without a parser of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
 }
 
 /// Requests per second each member may sustain (API, TAXII and console together).
@@ -107,6 +124,8 @@ pub struct Config {
     pub feeds_file: PathBuf,
     /// SMTP, digests and alerts (mail is off without `[smtp]`).
     pub mail: mail::MailConfig,
+    /// `[log] format`.
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {
@@ -122,6 +141,7 @@ impl Default for Config {
             rules_dir: PathBuf::from("rules"),
             feeds_file: PathBuf::from("feeds.toml"),
             mail: mail::MailConfig::default(),
+            log_format: LogFormat::Plain,
         }
     }
 }
@@ -199,6 +219,13 @@ impl Config {
             .feeds
             .file
             .unwrap_or_else(|| PathBuf::from("feeds.toml")));
+        match raw.log.format.as_deref() {
+            None | Some("plain") => {}
+            Some("json") => config.log_format = LogFormat::Json,
+            Some(other) => problems.push(format!(
+                "log.format: {other:?} is not a log format (plain or json)"
+            )),
+        }
         config.mail = mail::validate(raw.smtp, raw.digest, raw.alerts, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -228,6 +255,18 @@ mod tests {
         assert!(err.contains("server.requests_per_second"), "{err}");
         assert!(err.contains("server.request_burst"), "{err}");
         assert!(err.starts_with("/etc/musubi/musubi.toml"), "{err}");
+    }
+
+    #[test]
+    fn log_format_is_plain_or_json() {
+        let p = Path::new("m.toml");
+        assert_eq!(Config::parse("", p).unwrap().log_format, LogFormat::Plain);
+        let json = Config::parse("[log]\nformat = \"json\"\n", p).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let err = Config::parse("[log]\nformat = \"xml\"\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("log.format"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::graph::Pin;
 use super::rules::Rules;
@@ -15,6 +16,9 @@ use crate::store::{self, Store};
 
 /// How many reports are read from the store at a time.
 const BATCH: usize = 50_000;
+
+/// How often a long first build logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// The correlation engine together with how far it has read the store.
 pub struct Correlator {
@@ -53,12 +57,25 @@ impl Correlator {
             sightings: 0,
             pins: pins.clone(),
         };
+        // A first build over a million reports takes a while: the journal gets a line every
+        // few seconds with how far it is and how fast it goes, instead of nothing.
+        let (began, mut logged, mut loaded) = (Instant::now(), Instant::now(), 0usize);
         loop {
             let rows = store.read(|conn| store::reports::facts_after(conn, me.applied, BATCH))?;
             let Some(last) = rows.last() else { break };
             me.applied = last.seq;
+            loaded += rows.len();
             let batch = rows.into_iter().map(|row| me.facts(row)).collect();
             me.engine.load(batch);
+            if logged.elapsed() >= PROGRESS_EVERY {
+                logged = Instant::now();
+                tracing::info!(
+                    seq = me.applied.0,
+                    reports = loaded,
+                    per_s = (loaded as f64 / began.elapsed().as_secs_f64().max(1e-3)) as u64,
+                    "Correlation catching up."
+                );
+            }
         }
         let events = me.engine.finish_load(pins);
         me.apply_sightings(store)?;

@@ -185,6 +185,125 @@ fn value_of(kind: ObservableKind, space: u64, id: u64) -> Observable {
     Observable::parse(kind, &text).expect("synthetic values are valid")
 }
 
+/// Public /8 blocks that real threat data is full of (hosting, broadband, mobile) and
+/// that no special-use range covers: no 0/8, 10/8, 100.64/10, 127/8, 169.254/16,
+/// 172.16/12, 192.168/16, TEST-NETs, 198.18/15 or multicast. Addresses that still fall on
+/// a warning list (a CDN's or a public resolver's range) are redrawn by the caller with
+/// another `salt`.
+const PUBLIC_FIRST_OCTETS: [u64; 48] = [
+    5, 31, 37, 45, 46, 62, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95,
+    103, 109, 116, 118, 119, 122, 123, 124, 125, 139, 141, 147, 154, 156, 176, 178, 185, 188, 193,
+    194, 195, 212, 213, 217,
+];
+
+/// Top-level domains in roughly the proportions seen in shared threat data (cumulative
+/// weights out of 100): mostly .com, then cheap new gTLDs, country codes and .net/.org.
+const TLDS: [(&str, u64); 18] = [
+    ("com", 38),
+    ("net", 46),
+    ("org", 51),
+    ("ru", 57),
+    ("top", 62),
+    ("xyz", 67),
+    ("info", 71),
+    ("cn", 74),
+    ("io", 77),
+    ("online", 80),
+    ("site", 83),
+    ("jp", 85),
+    ("de", 87),
+    ("br", 89),
+    ("in", 91),
+    ("co.uk", 93),
+    ("shop", 96),
+    ("cc", 100),
+];
+
+const SYLLABLES: [&str; 24] = [
+    "ka", "lo", "mi", "net", "ser", "vo", "dra", "pix", "cor", "tel", "zen", "up", "data", "cloud",
+    "sec", "host", "ly", "fi", "ro", "sta", "wex", "tri", "ban", "go",
+];
+
+fn hash_text(text: &str, salt: u64) -> u64 {
+    text.bytes()
+        .fold(mix(salt ^ 0x5eed), |h, b| mix(h ^ u64::from(b)))
+}
+
+/// A registrable domain for hash `h`: two to four syllables, sometimes digits, under a TLD
+/// of the real mix.
+fn realistic_domain(h: u64) -> String {
+    let n = 2 + (h % 3) as usize;
+    let mut label = String::new();
+    let mut x = mix(h);
+    for _ in 0..n {
+        label.push_str(SYLLABLES[(x % SYLLABLES.len() as u64) as usize]);
+        x = mix(x);
+    }
+    if x.is_multiple_of(4) {
+        label.push_str(&format!("{}", x % 1000));
+    }
+    // Distinct per hash: a short suffix from the bits the syllables did not use.
+    label.push_str(&format!("{:x}", (h >> 44) & 0xfff));
+    let w = mix(h ^ 0x71d) % 100;
+    let tld = TLDS.iter().find(|(_, c)| w < *c).map_or("com", |(t, _)| t);
+    format!("{label}.{tld}")
+}
+
+/// The same observable in a realistic form: public unicast addresses, domains under a real
+/// TLD mix, URLs on such hosts; hashes and CVEs as they are. Deterministic and one-to-one in
+/// practice (64-bit hashes), so the generator's skew — which values recur, and across
+/// which campaigns — is kept exactly: a scale run correlates as real data would, instead of
+/// every address sitting in 10.0.0.0/8 on the RFC 1918 warning list. `salt` redraws a
+/// value that a warning list would suppress.
+pub fn realistic(o: &Observable, salt: u64) -> Observable {
+    let h = hash_text(o.value(), salt);
+    let text = match o.kind() {
+        ObservableKind::Ipv4 => {
+            let a = PUBLIC_FIRST_OCTETS[(h % PUBLIC_FIRST_OCTETS.len() as u64) as usize];
+            format!(
+                "{a}.{}.{}.{}",
+                (h >> 8) & 255,
+                (h >> 16) & 255,
+                1 + (h >> 24) % 254
+            )
+        }
+        ObservableKind::Domain => {
+            let d = realistic_domain(h);
+            // Some values are hosts under a registered domain, as C2 names often are.
+            match (h >> 60) % 4 {
+                0 => format!(
+                    "{}.{d}",
+                    ["cdn", "api", "mail", "update", "static"][(h % 5) as usize]
+                ),
+                _ => d,
+            }
+        }
+        ObservableKind::Url => {
+            // The host is drawn from the value's host part, so one host serves many paths.
+            let (host, path) = o
+                .value()
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .unwrap_or((o.value(), ""));
+            let host = realistic_domain(hash_text(host, salt));
+            let p = hash_text(path, salt);
+            let dir = [
+                "wp-content/uploads",
+                "admin",
+                "files",
+                "dl",
+                "api/v1",
+                "images",
+            ][(p % 6) as usize];
+            let ext = ["php", "exe", "zip", "js", "html", "bin"][((p >> 8) % 6) as usize];
+            let scheme = if p.is_multiple_of(3) { "http" } else { "https" };
+            format!("{scheme}://{host}/{dir}/{:x}.{ext}", p >> 20)
+        }
+        _ => return o.clone(),
+    };
+    Observable::parse(o.kind(), &text).unwrap_or_else(|_| o.clone())
+}
+
 impl Iterator for Synth {
     type Item = ReportFacts;
 
@@ -245,6 +364,27 @@ mod tests {
                 *counts.entry(o).or_default() += 1;
             }
         }
+        // The realistic form keeps the skew: the same number of distinct values.
+        let realistic: std::collections::HashSet<Observable> =
+            counts.keys().map(|o| realistic(o, 0)).collect();
+        assert_eq!(realistic.len(), counts.len());
+        for o in realistic
+            .iter()
+            .filter(|o| o.kind() == ObservableKind::Ipv4)
+        {
+            assert!(!o.value().starts_with("10."), "{}", o.value());
+        }
+        // Few realistic values fall on a shipped warning list (the scale run redraws those).
+        let lists = &crate::correlate::rules::Rules::shipped().warninglists;
+        let listed = realistic
+            .iter()
+            .filter(|o| lists.check(o).is_some())
+            .count();
+        assert!(
+            listed * 100 < realistic.len(),
+            "{listed} of {}",
+            realistic.len()
+        );
         let max = counts.values().copied().max().unwrap();
         let singletons = counts.values().filter(|&&c| c == 1).count();
         assert!(max > 50, "most popular value in {max} reports");

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::audit;
 use super::review::PinKind;
 use crate::model::Disposition;
-use crate::model::{CampaignId, Category, Member, MemberClass, MemberId, ReportId, Sector, Seq};
+use crate::model::{CampaignId, Category, Member, MemberClass, MemberId, ReportId, Sector};
 use crate::store::members::{ImportSummary, MemberStatus};
 use crate::store::{self, Op, StoreError};
 
@@ -45,28 +45,6 @@ pub fn release_report(report: ReportId, analyst: String, at: DateTime<Utc>) -> O
             "",
         )?;
         Ok(())
-    })
-}
-
-/// Releases each of `reports` that is not released yet (one release record each). Returns
-/// how many it released.
-pub fn release_reports(reports: Vec<Seq>, analyst: String, at: DateTime<Utc>) -> Op<usize> {
-    Op::new(move |conn| {
-        let already = store::releases::released(conn, &reports)?;
-        let mut n = 0;
-        for seq in reports.into_iter().filter(|s| !already.contains(s)) {
-            store::releases::release_report(conn, seq, &analyst, at)?;
-            audit::record(
-                conn,
-                at,
-                &analyst,
-                audit::action::RELEASE,
-                &ReportId(seq).to_string(),
-                "",
-            )?;
-            n += 1;
-        }
-        Ok(n)
     })
 }
 

@@ -3,8 +3,8 @@
 //! answers a request at most once, and the answer is also stored as a sighting of the
 //! campaign so that flags (stale, cross-sector) see it.
 //!
-//! Members see the open requests meant for their class, and answer them, only through the
-//! read path (`ReadPath::open_feedback`, `ReadPath::answer_feedback`), which drops requests
+//! Members see the open requests meant for their class, and answer them, only through
+//! `ReadPath::open_feedback` and `Acts::answer_feedback`, which drop requests
 //! whose campaign the member may not see at all: for that member they do not exist.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -240,7 +240,7 @@ pub fn check_sighting(draft: &SightingDraft, now: DateTime<Utc>) -> Result<(), R
 /// A member's answer, stored as a sighting of the campaign and linked to the request.
 ///
 /// The caller has found the request and checked that the viewer may see its campaign
-/// (`ReadPath::answer_feedback`). A request not addressed to the viewer's class is "not
+/// (`Acts::answer_feedback`). A request not addressed to the viewer's class is "not
 /// found" like an absent one; a closed or already answered one is a conflict (the member
 /// can see it, so saying so reveals nothing). Refusals come before any write (`Ok(Err)`);
 /// a store error rolls the whole answer back.

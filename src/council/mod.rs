@@ -7,6 +7,8 @@
 //!
 //! - [`roster`]: the council's roster format and the default class rule.
 //! - [`read`]: the one read path: views for one viewer.
+//! - [`acts`]: what a viewer does about what it sees (sightings, feedback, pins), each
+//!   checked against its visibility in the transaction that writes it.
 //! - [`policy`]: the one access decision (TLP 2.0, sharing scope, tiered release).
 //! - [`anonymity`]: sector labels that cannot name a provider; the leak scanner for tests.
 //! - [`views`]: report and campaign views computed from the visible parts only.
@@ -15,12 +17,14 @@
 //! - [`audit`]: the log of decisions and secretariat-only reads.
 //! - [`stats`]: the council's campaign statistics (活用件数), in Japanese and English.
 
+pub mod acts;
 pub mod anonymity;
 pub mod audit;
 pub mod commands;
 pub mod explain;
 pub mod feedback;
 pub mod inquiry;
+pub mod ledger;
 pub mod policy;
 pub mod read;
 pub mod review;
@@ -28,6 +32,7 @@ pub mod roster;
 pub mod stats;
 pub mod views;
 
+pub use acts::Acts;
 pub use policy::{Decision, Scope, SourceLabel, Viewer};
 pub use read::ReadPath;
 

@@ -194,6 +194,14 @@ impl Viewer {
         self.class() == Some(MemberClass::Secretariat)
     }
 
+    /// The analyst's id when the viewer is the secretariat: who secretariat-only reads and
+    /// acts are audited as.
+    pub fn analyst(&self) -> Option<String> {
+        self.is_secretariat()
+            .then(|| self.member_id().map(|m| m.0.clone()))
+            .flatten()
+    }
+
     /// Whether this viewer provided the report.
     pub fn provided(&self, origin: &Origin) -> bool {
         matches!((origin, self.member_id()), (Origin::Submission { member }, Some(me)) if member == me)

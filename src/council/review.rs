@@ -15,32 +15,17 @@ use crate::store::{self, StoreError};
 
 /// A campaign's priority in the queue: lower comes first.
 ///
+/// Each kind's rank is a column of the flag table ([`FlagKind::review_rank`]); today:
 /// 0. cross-sector and novel: spreading across sectors and seen nowhere public — the
-///    council's reason to exist;
+///    council's reason to exist (a rank-1 and a rank-2 flag together);
 /// 1. cross-sector; 2. novel; 3. surge; 4. any other flag;
-/// 5. only `known` and/or `stale` flags: likely low need, reviewed last.
-///
-/// A kind added later lands in 4 until the council says otherwise.
+/// 5. only `known` and/or `stale` flags (or none): likely low need, reviewed last.
 pub fn priority(flags: &[FlagKind]) -> u8 {
-    let has = |f: FlagKind| flags.contains(&f);
-    let cross = has(FlagKind::CrossSector);
-    let novel = has(FlagKind::Novel);
-    if cross && novel {
-        0
-    } else if cross {
-        1
-    } else if novel {
-        2
-    } else if has(FlagKind::Surge) {
-        3
-    } else if flags
-        .iter()
-        .any(|f| !matches!(f, FlagKind::Known | FlagKind::Stale))
-    {
-        4
-    } else {
-        5
+    let has = |rank: u8| flags.iter().any(|f| f.review_rank() == rank);
+    if has(1) && has(2) {
+        return 0;
     }
+    flags.iter().map(|f| f.review_rank()).min().unwrap_or(5)
 }
 
 /// One entry of the review queue.

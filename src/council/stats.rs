@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, TimeDelta};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -74,6 +74,9 @@ pub struct StatsTable {
     pub counted: Counted,
     /// Campaigns per current disposition; `under-analysis` includes undecided campaigns.
     pub by_disposition: BTreeMap<&'static str, u64>,
+    /// How long the period's campaigns took to be shared and decided: the secretariat's
+    /// table only (`None` in the published one, whose undecided campaigns are not counted).
+    pub time_to_share: Option<TimeToShare>,
 }
 
 impl StatsTable {
@@ -95,6 +98,7 @@ impl StatsTable {
             to,
             counted: Counted::AllCampaigns,
             by_disposition,
+            time_to_share: None,
         }
     }
 
@@ -313,6 +317,10 @@ pub fn render(table: &StatsTable, lang: Language, format: Format) -> String {
             for (_, number, label, n) in &rows {
                 out.push_str(&format!("| {number} | {label} | {n} |\n"));
             }
+            if let Some(t) = &table.time_to_share {
+                out.push('\n');
+                out.push_str(&t.render_md(lang));
+            }
             out
         }
         Format::Json => {
@@ -322,7 +330,7 @@ pub fn render(table: &StatsTable, lang: Language, format: Format) -> String {
                     serde_json::json!({"key": key, "number": number, "label": label, "count": n})
                 })
                 .collect();
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "from": table.from.to_string(),
                 "to": table.to.to_string(),
                 "unit": "campaign",
@@ -330,6 +338,9 @@ pub fn render(table: &StatsTable, lang: Language, format: Format) -> String {
                 "rows": rows,
                 "by_disposition": table.by_disposition,
             });
+            if let Some(t) = &table.time_to_share {
+                value["time_to_share"] = serde_json::to_value(t).unwrap_or_default();
+            }
             let mut s =
                 serde_json::to_string_pretty(&value).expect("a JSON value always serialises");
             s.push('\n');
@@ -346,6 +357,240 @@ pub fn render(table: &StatsTable, lang: Language, format: Format) -> String {
             String::from_utf8(bytes).unwrap_or_default()
         }
     }
+}
+
+/// One campaign's way to the council's decision, from stored facts only: when its first
+/// member submission arrived, when it was first shared beyond class 1 (class 1 sees new
+/// material at once; the rest wait for a release, or for a disposition that shares), and
+/// when the secretariat recorded a disposition other than `under-analysis`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShareTimes {
+    pub campaign: CampaignId,
+    pub submitted: DateTime<Utc>,
+    /// The first release of one of its member reports, or the first `shared-*`
+    /// disposition, whichever came first.
+    pub shared: Option<DateTime<Utc>>,
+    /// The first disposition that decides (anything but `under-analysis`).
+    pub decided: Option<DateTime<Utc>>,
+}
+
+impl ShareTimes {
+    /// Submission to first share.
+    pub fn to_share(&self) -> Option<TimeDelta> {
+        self.shared.map(|t| t - self.submitted)
+    }
+
+    /// Submission to disposition.
+    pub fn to_decide(&self) -> Option<TimeDelta> {
+        self.decided.map(|t| t - self.submitted)
+    }
+
+    /// Still waiting for the council's decision.
+    pub fn waiting(&self) -> bool {
+        self.decided.is_none()
+    }
+}
+
+/// Every campaign brought in (a member submission in it) with its [`ShareTimes`], counting
+/// releases and dispositions recorded up to `as_of`, oldest submission first. Campaigns
+/// whose first submission is after `as_of` are left out.
+pub fn share_times(conn: &Connection, as_of: DateTime<Utc>) -> store::Result<Vec<ShareTimes>> {
+    let limit = store::ts_string(as_of);
+    // Releases of member reports only: a feed item needs no release, and the campaign is
+    // the members' material.
+    let mut stmt = conn.prepare_cached(
+        "SELECT cr.campaign_id, min(r.received_at),
+                min(CASE WHEN rr.released_at <= ?1 THEN rr.released_at END)
+         FROM campaign_reports cr
+         JOIN reports r ON r.seq = cr.seq
+         LEFT JOIN released_reports rr ON rr.seq = cr.seq
+         WHERE r.origin_kind = 'submission'
+         GROUP BY cr.campaign_id
+         HAVING min(r.received_at) <= ?1",
+    )?;
+    let rows = stmt.query_map([&limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, submitted, released) = row?;
+        out.push(ShareTimes {
+            campaign: id.parse().map_err(store::StoreError::Corrupt)?,
+            submitted: store::parse_ts_string(&submitted)?,
+            shared: released
+                .as_deref()
+                .map(store::parse_ts_string)
+                .transpose()?,
+            decided: None,
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT campaign_id, disposition, at FROM dispositions WHERE at <= ?1 ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map([&limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    // Per campaign: its first shared disposition and its first deciding one.
+    type FirstTimes = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut decisions: BTreeMap<CampaignId, FirstTimes> = BTreeMap::new();
+    for row in rows {
+        let (id, d, at) = row?;
+        let id: CampaignId = id.parse().map_err(store::StoreError::Corrupt)?;
+        let d: Disposition = d.parse().map_err(store::StoreError::Corrupt)?;
+        let at = store::parse_ts_string(&at)?;
+        let (shared, decided) = decisions.entry(id).or_default();
+        if matches!(d, Disposition::SharedPublic | Disposition::SharedLimited) {
+            shared.get_or_insert(at);
+        }
+        if d != Disposition::UnderAnalysis {
+            decided.get_or_insert(at);
+        }
+    }
+    for t in &mut out {
+        if let Some((shared, decided)) = decisions.get(&t.campaign) {
+            t.shared = match (t.shared, *shared) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            t.decided = *decided;
+        }
+    }
+    out.sort_by_key(|t| (t.submitted, t.campaign));
+    Ok(out)
+}
+
+/// The median and 90th percentile of some durations, in seconds (nearest rank: the
+/// smallest duration with at least half, or nine tenths, of them at or below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Spread {
+    pub median_seconds: i64,
+    pub p90_seconds: i64,
+}
+
+impl Spread {
+    pub fn of(durations: impl IntoIterator<Item = TimeDelta>) -> Option<Spread> {
+        let mut secs: Vec<i64> = durations.into_iter().map(|d| d.num_seconds()).collect();
+        if secs.is_empty() {
+            return None;
+        }
+        secs.sort_unstable();
+        let rank = |p: usize| secs[(secs.len() * p).div_ceil(100).max(1) - 1];
+        Some(Spread {
+            median_seconds: rank(50),
+            p90_seconds: rank(90),
+        })
+    }
+}
+
+/// Time-to-share over the campaigns brought in during a window: how many, how many are
+/// shared and decided by the window's end, how many still wait, and the spread of the
+/// times of those that got there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimeToShare {
+    pub campaigns: usize,
+    pub shared: usize,
+    pub decided: usize,
+    pub waiting: usize,
+    /// First member submission to first share beyond class 1.
+    pub to_share: Option<Spread>,
+    /// First member submission to disposition.
+    pub to_decide: Option<Spread>,
+}
+
+impl TimeToShare {
+    /// Over the campaigns of `times` first submitted in `[from, to)`.
+    pub fn of(times: &[ShareTimes], from: DateTime<Utc>, to: DateTime<Utc>) -> TimeToShare {
+        let within: Vec<&ShareTimes> = times
+            .iter()
+            .filter(|t| t.submitted >= from && t.submitted < to)
+            .collect();
+        TimeToShare {
+            campaigns: within.len(),
+            shared: within.iter().filter(|t| t.shared.is_some()).count(),
+            decided: within.iter().filter(|t| t.decided.is_some()).count(),
+            waiting: within.iter().filter(|t| t.waiting()).count(),
+            to_share: Spread::of(within.iter().filter_map(|t| t.to_share())),
+            to_decide: Spread::of(within.iter().filter_map(|t| t.to_decide())),
+        }
+    }
+
+    /// The Markdown section `musubi stats` adds below the council's table.
+    pub fn render_md(&self, lang: Language) -> String {
+        let cell = |s: Option<Spread>, pick: fn(&Spread) -> i64| {
+            s.map(|s| span(pick(&s), lang))
+                .unwrap_or_else(|| "-".to_string())
+        };
+        let row = |label: &str, s: Option<Spread>, n: usize| {
+            format!(
+                "| {label} | {} | {} | {n} |\n",
+                cell(s, |s| s.median_seconds),
+                cell(s, |s| s.p90_seconds)
+            )
+        };
+        let mut out = String::new();
+        match lang {
+            Language::Ja => {
+                out.push_str("### 共有までの時間\n\n");
+                out.push_str("最初の構成員からの情報提供を起点とする (第1類構成員以外への最初の共有は、公開の承認又は共有に至った対応の記録)。\n\n");
+                out.push_str(
+                    "| 区間 | 中央値 | 90パーセンタイル | 件数 |\n| --- | ---: | ---: | ---: |\n",
+                );
+                out.push_str(&row(
+                    "情報提供 → 第1類以外への共有",
+                    self.to_share,
+                    self.shared,
+                ));
+                out.push_str(&row("情報提供 → 対応の決定", self.to_decide, self.decided));
+                out.push_str(&format!("\n対応未決定: {} 件\n", self.waiting));
+            }
+            Language::En => {
+                out.push_str("### Time to share\n\n");
+                out.push_str("From the first member submission (the first share beyond class 1 is a release, or a disposition that shares).\n\n");
+                out.push_str("| Interval | Median | 90th percentile | Campaigns |\n| --- | ---: | ---: | ---: |\n");
+                out.push_str(&row(
+                    "submission to share beyond class 1",
+                    self.to_share,
+                    self.shared,
+                ));
+                out.push_str(&row(
+                    "submission to disposition",
+                    self.to_decide,
+                    self.decided,
+                ));
+                out.push_str(&format!("\nAwaiting disposition: {}\n", self.waiting));
+            }
+        }
+        out
+    }
+}
+
+/// A duration as the council reads it: hours under two days, days from there.
+pub fn span(seconds: i64, lang: Language) -> String {
+    let hours = seconds as f64 / 3600.0;
+    match (hours < 48.0, lang) {
+        (true, Language::Ja) => format!("{hours:.1}時間"),
+        (true, Language::En) => format!("{hours:.1} h"),
+        (false, Language::Ja) => format!("{:.1}日", hours / 24.0),
+        (false, Language::En) => format!("{:.1} days", hours / 24.0),
+    }
+}
+
+/// The campaigns waiting longest for a disposition, oldest submission first (at most `n`).
+pub fn waiting_longest(times: &[ShareTimes], n: usize) -> Vec<ShareTimes> {
+    times
+        .iter()
+        .filter(|t| t.waiting())
+        .take(n)
+        .cloned()
+        .collect()
 }
 
 /// The campaigns brought in between `from` and `to` (inclusive dates, UTC), with their
@@ -385,13 +630,27 @@ pub fn brought_in(
 pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
     let current = review::current_all_as_of(conn, Some(end_of(to)))?;
     let campaigns = brought_in(conn, from, to)?;
-    Ok(StatsTable::tally(
+    let mut t = StatsTable::tally(
         from,
         to,
         campaigns
             .iter()
             .map(|id| current.get(id).map(|d| d.disposition)),
-    ))
+    );
+    let times = share_times(conn, end_of(to))?;
+    t.time_to_share = Some(TimeToShare::of(
+        &times,
+        start_of(from),
+        end_of(to) + TimeDelta::microseconds(1),
+    ));
+    Ok(t)
+}
+
+/// The start of the first day of a period, in UTC.
+fn start_of(from: NaiveDate) -> DateTime<Utc> {
+    from.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
 }
 
 /// The period a viewer may ask for. The secretariat: any (`from <= to`). Anyone else: whole
@@ -431,7 +690,7 @@ pub fn check_period(
 }
 
 /// The end of the last day of a period (inclusive), in UTC.
-fn end_of(to: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+fn end_of(to: NaiveDate) -> DateTime<Utc> {
     (to + TimeDelta::days(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
@@ -622,8 +881,15 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
             ),
             (46, 13, 27, 0, 6)
         );
-        assert_eq!(render(&t, Language::Ja, Format::Md), JA);
-        assert_eq!(render(&t, Language::En, Format::Md), EN);
+        // The council's table as published; the secretariat's copy adds time-to-share below.
+        let published_form = StatsTable {
+            time_to_share: None,
+            ..t.clone()
+        };
+        assert_eq!(render(&published_form, Language::Ja, Format::Md), JA);
+        assert_eq!(render(&published_form, Language::En, Format::Md), EN);
+        assert!(render(&t, Language::Ja, Format::Md).starts_with(JA));
+        assert!(render(&t, Language::En, Format::Md).contains("### Time to share"));
         let json: serde_json::Value =
             serde_json::from_str(&render(&t, Language::En, Format::Json)).unwrap();
         assert_eq!(json["rows"][0]["count"], 46);
@@ -686,6 +952,150 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
         assert_eq!(published.low_need(), 27);
         // Explicitly under analysis: 41 to 43.
         assert_eq!(published.count(Disposition::UnderAnalysis), 3);
+    }
+
+    /// Four campaigns with whole-hour times: shared by release after 10 h, by a shared
+    /// disposition after 30 h (decided then too), decided not to share after 50 h without
+    /// sharing, and one still waiting. The figures are those times, by nearest rank.
+    #[test]
+    fn time_to_share_is_computed_from_releases_and_dispositions() {
+        let conn = store::open_in_memory().unwrap();
+        for m in ["m1", "m2"] {
+            conn.execute(
+                "INSERT INTO members (id, name, category, class, created_at) VALUES (?1, ?1, 'critical-infrastructure', 'general', '2026-01-01T00:00:00Z')",
+                [m],
+            )
+            .unwrap();
+        }
+        let t0 = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+        let h = TimeDelta::hours;
+        bring(&conn, cid(2026, 1), &["m1", "m2"], t0);
+        bring(&conn, cid(2026, 2), &["feed:kev", "m1"], t0 + h(24));
+        bring(&conn, cid(2026, 3), &["m2"], t0 + h(48));
+        bring(&conn, cid(2026, 4), &["m1"], t0 + h(72));
+        // A feed-only group counts nowhere.
+        bring(&conn, cid(2026, 5), &["feed:kev"], t0);
+        store::releases::release_campaign(&conn, cid(2026, 1), "a", t0 + h(10)).unwrap();
+        review::decide(
+            &conn,
+            cid(2026, 1),
+            Disposition::UnderAnalysis,
+            "",
+            "a",
+            t0 + h(11),
+        )
+        .unwrap();
+        // Campaign 2's member report came an hour after the feed item.
+        review::decide(
+            &conn,
+            cid(2026, 2),
+            Disposition::SharedLimited,
+            "",
+            "a",
+            t0 + h(55),
+        )
+        .unwrap();
+        review::decide(
+            &conn,
+            cid(2026, 3),
+            Disposition::LowNeedTransient,
+            "",
+            "a",
+            t0 + h(98),
+        )
+        .unwrap();
+        let times = share_times(&conn, t0 + h(200)).unwrap();
+        let ids: Vec<_> = times.iter().map(|t| t.campaign.number).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        let hours = |d: Option<TimeDelta>| d.map(|d| d.num_hours());
+        let got: Vec<_> = times
+            .iter()
+            .map(|t| (hours(t.to_share()), hours(t.to_decide())))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(10), None),
+                (Some(30), Some(30)),
+                (None, Some(50)),
+                (None, None)
+            ]
+        );
+        let summary = TimeToShare::of(&times, t0, t0 + h(200));
+        assert_eq!(
+            (
+                summary.campaigns,
+                summary.shared,
+                summary.decided,
+                summary.waiting
+            ),
+            (4, 2, 2, 2)
+        );
+        assert_eq!(
+            summary.to_share,
+            Some(Spread {
+                median_seconds: 10 * 3600,
+                p90_seconds: 30 * 3600
+            })
+        );
+        assert_eq!(
+            summary.to_decide,
+            Some(Spread {
+                median_seconds: 30 * 3600,
+                p90_seconds: 50 * 3600
+            })
+        );
+        let waiting: Vec<_> = waiting_longest(&times, 5)
+            .iter()
+            .map(|t| t.campaign.number)
+            .collect();
+        assert_eq!(waiting, [1, 4]);
+        // As of an earlier moment, later facts do not count.
+        let early = share_times(&conn, t0 + h(20)).unwrap();
+        assert_eq!(early.len(), 1);
+        assert_eq!(hours(early[0].to_share()), Some(10));
+        let md = summary.render_md(Language::En);
+        assert!(
+            md.contains("| submission to share beyond class 1 | 10.0 h | 30.0 h | 2 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| submission to disposition | 30.0 h | 2.1 days | 2 |"),
+            "{md}"
+        );
+        let md = summary.render_md(Language::Ja);
+        assert!(
+            md.contains("| 情報提供 → 第1類以外への共有 | 10.0時間 | 30.0時間 | 2 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s = |v: &[i64]| Spread::of(v.iter().map(|h| TimeDelta::seconds(*h))).unwrap();
+        assert_eq!(
+            s(&[5]),
+            Spread {
+                median_seconds: 5,
+                p90_seconds: 5
+            }
+        );
+        assert_eq!(
+            s(&[4, 1, 3, 2]),
+            Spread {
+                median_seconds: 2,
+                p90_seconds: 4
+            }
+        );
+        let ten: Vec<i64> = (1..=10).collect();
+        assert_eq!(
+            s(&ten),
+            Spread {
+                median_seconds: 5,
+                p90_seconds: 9
+            }
+        );
+        assert!(Spread::of(std::iter::empty()).is_none());
     }
 
     #[test]

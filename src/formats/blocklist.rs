@@ -223,8 +223,21 @@ pub fn parse(
             continue;
         }
         match line_value(spec, t) {
-            Some(o) => draft.push_observable(o, None),
-            None => rejected.push(line_no),
+            Some(o) => {
+                draft.push_observable(o, None);
+                parsed.kept(format!("line {line_no}"));
+            }
+            None => {
+                rejected.push(line_no);
+                parsed.skipped(
+                    format!("line {line_no}"),
+                    format!(
+                        "no {} value",
+                        spec.kind
+                            .map_or("recognisable".to_string(), |k| k.to_string())
+                    ),
+                );
+            }
         }
     }
     if !rejected.is_empty() {

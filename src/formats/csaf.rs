@@ -85,6 +85,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     if let Some(tree) = v.get("product_tree") {
         collect_branches(tree, &mut d.tags);
     }
+    let mut parsed_items = Vec::new();
     for (i, vuln) in array(&v, "vulnerabilities").iter().enumerate() {
         if let Some(cve) = str_field(vuln, "cve") {
             let o = Observable::parse(ObservableKind::Cve, cve).map_err(|e| {
@@ -92,6 +93,8 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             })?;
             d.push_observable(o, str_field(vuln, "title").map(str::to_string));
         }
+        // Each vulnerability is an item: its CVE (if any), CWE and notes go to the report.
+        parsed_items.push(format!("$.vulnerabilities[{i}]"));
         if let Some(cwe) = vuln.get("cwe").and_then(|c| str_field(c, "id"))
             && !d.tags.iter().any(|t| t == cwe)
         {
@@ -106,10 +109,15 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         }
     }
     d.description = desc.join("\n\n");
-    Ok(Parsed {
+    let mut parsed = Parsed {
         reports: vec![d],
         ..Parsed::default()
-    })
+    };
+    parsed.kept("$.document");
+    for at in parsed_items {
+        parsed.kept(at);
+    }
+    Ok(parsed)
 }
 
 /// Where a provider publishes its advisories.
@@ -181,6 +189,66 @@ pub fn rolie_advisory_urls(bytes: &[u8]) -> Result<Vec<String>, FormatError> {
                         .and_then(|l| str_field(l, "href"))
                 })
                 .map(str::to_string)
+        })
+        .collect())
+}
+
+/// What a CSAF feed URL answered with: the provider's discovery document, one ROLIE feed,
+/// or an advisory itself. A feed pointed at `provider-metadata.json` walks the ROLIE feeds it
+/// lists; one pointed at a ROLIE feed walks that feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsafDocument {
+    ProviderMetadata,
+    RolieFeed,
+    Advisory,
+}
+
+/// Tells the three documents apart by their top-level keys (not JSON: an advisory, whose
+/// parser reports the error).
+pub fn sniff(bytes: &[u8]) -> CsafDocument {
+    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+        return CsafDocument::Advisory;
+    };
+    if v.get("distributions").is_some() && v.get("document").is_none() {
+        CsafDocument::ProviderMetadata
+    } else if v.get("feed").is_some() {
+        CsafDocument::RolieFeed
+    } else {
+        CsafDocument::Advisory
+    }
+}
+
+/// One entry of a ROLIE feed: where the advisory is and when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolieEntry {
+    /// Absolute URL (a relative `src` is resolved against the feed's URL).
+    pub url: String,
+    pub updated: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The entries of a ROLIE feed document (`feed.entry[]`: `content.src`, else the `self`
+/// link; `updated`). Entries without a URL are reported by the caller's count, not here.
+pub fn rolie_entries(feed_url: &str, bytes: &[u8]) -> Result<Vec<RolieEntry>, FormatError> {
+    let v = json::parse(FORMAT, bytes)?;
+    let feed = v
+        .get("feed")
+        .ok_or_else(|| FormatError::structure(FORMAT, "$.feed", "missing: not a ROLIE feed"))?;
+    Ok(array(feed, "entry")
+        .iter()
+        .filter_map(|e| {
+            let url = e
+                .get("content")
+                .and_then(|c| str_field(c, "src"))
+                .or_else(|| {
+                    array(e, "link")
+                        .iter()
+                        .find(|l| str_field(l, "rel") == Some("self"))
+                        .and_then(|l| str_field(l, "href"))
+                })?;
+            Some(RolieEntry {
+                url: join(feed_url, url),
+                updated: str_field(e, "updated").and_then(parse_time),
+            })
         })
         .collect())
 }

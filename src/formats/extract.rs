@@ -10,7 +10,19 @@
 //!   "TLD" is also a common file extension (`invoice.zip`, `run.sh`, `main.py`) are skipped;
 //! - dotted quads right after `version`/`ver`/`v` are version numbers, not addresses;
 //! - hashes must be a whole hex token (a 32-digit run inside a 64-digit one is not an MD5);
-//! - dotted quads that are part of a longer dotted number (`1.2.3.4.5`) are skipped.
+//! - dotted quads that are part of a longer dotted number (`1.2.3.4.5`) are skipped;
+//! - `as`/`As` followed by a space and a number is prose ("just as 2014"): only `AS 1234`,
+//!   `ASN 1234` and the glued forms (`as1234`, `ASN1234`) are AS numbers, and never inside a
+//!   host name (`static.as29550.net`);
+//! - a scheme-less URL (`example.com/path/file.php`) needs a known TLD, a path, and must not
+//!   itself be part of a path (`/var/www/example.com/x`).
+//!
+//! What reporters write is not always what a scanner expects, so a few spellings are read
+//! as the observable they stand for: `CVE 2014-1001` is `CVE-2014-1001`; a URL carried in
+//! another URL's query (`?url=http%3A%2F%2F...`, percent-encoded or not) is its own item, since
+//! the redirector and the destination are both indicators; an address written with its
+//! network (`192.0.2.77/24`) yields the network and, as its own item, the address, since the
+//! host is what was seen and the network is what is blocked.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -94,7 +106,15 @@ re!(
     r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*(?:/[0-9]{1,3})?"
 );
 re!(RE_HEX, r"[0-9a-fA-F]{32,}");
-re!(RE_CVE, r"(?i)(?-u:\b)CVE-[0-9]{4}-[0-9]{4,19}(?-u:\b)");
+re!(RE_CVE, r"(?i)(?-u:\b)CVE[- ][0-9]{4}-[0-9]{4,19}(?-u:\b)");
+// `AS1234`, `ASN1234`, `as1234`, `AS 1234`, `ASN 1234`, `ASN: 1234`; group 1 is the
+// prefix as written (to refuse lower-case `as 2014`), group 2 the number.
+re!(RE_ASN, r"(?i)(?-u:\b)(ASN?:? ?)([0-9]{1,10})(?-u:\b)");
+// A host name with a path but no scheme; a port is allowed. The path stops where a URL does.
+re!(
+    RE_SCHEMELESS_URL,
+    r#"(?i)(?-u:\b)((?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9])(?::[0-9]{1,5})?/[^\s<>"'`{}|\\^\[\]\x{3000}-\x{30FF}\x{3400}-\x{9FFF}\x{FF00}-\x{FFEF}]+"#
+);
 re!(RE_TECHNIQUE, r"(?-u:\b)T[0-9]{4}(?:\.[0-9]{3})?(?-u:\b)");
 
 /// Refangs defanged indicators so that the scanners see ordinary values.
@@ -134,6 +154,15 @@ pub fn extract(text: &str) -> Vec<Observable> {
         if let Ok(o) = Observable::parse(ObservableKind::Url, raw) {
             found.push((m.start(), o));
         }
+        for inner in embedded_urls(raw, 3) {
+            found.push((m.start(), inner));
+        }
+    }
+    for c in RE_SCHEMELESS_URL.captures_iter(&text) {
+        let m = c.get(0).expect("group 0 always matches");
+        if let Some(o) = schemeless_url(&text, m.start(), m.as_str(), &c[1]) {
+            found.push((m.start(), o));
+        }
     }
     for m in RE_EMAIL.find_iter(&text) {
         let domain = m.as_str().rsplit('@').next().unwrap_or_default();
@@ -144,21 +173,34 @@ pub fn extract(text: &str) -> Vec<Observable> {
         }
     }
     for m in RE_DOMAIN.find_iter(&text) {
-        let s = m.as_str();
+        let mut s = m.as_str();
+        let mut start = m.start();
+        // In a percent-encoded URL (`%2Fevil.example.com%2F`) the two hex digits of the
+        // escape are not part of the name.
+        if text[..start].ends_with('%')
+            && s.len() > 2
+            && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit)
+        {
+            s = &s[2..];
+            start += 2;
+            if !s.contains('.') || s.starts_with(['.', '-']) {
+                continue;
+            }
+        }
         let after = &text[m.end()..];
         // `evil.com@` is the tail of an e-mail local part only when preceded by it; a
         // domain directly followed by `(` or another word char is code (`obj.method(`).
         if after.starts_with('(') || after.starts_with('@') {
             continue;
         }
-        if text[..m.start()].ends_with('@') && !domain_ok(s) {
+        if text[..start].ends_with('@') && !domain_ok(s) {
             continue;
         }
-        if !domain_ok(s) || looks_like_file(s, &text[..m.start()]) {
+        if !domain_ok(s) || looks_like_file(s, &text[..start]) {
             continue;
         }
         if let Ok(o) = Observable::parse(ObservableKind::Domain, s) {
-            found.push((m.start(), o));
+            found.push((start, o));
         }
     }
     for m in RE_IPV4.find_iter(&text) {
@@ -176,17 +218,24 @@ pub fn extract(text: &str) -> Vec<Observable> {
             continue;
         }
         let s = m.as_str();
-        let parsed = if s.contains('/') {
-            Observable::parse(ObservableKind::Cidr, s)
-        } else {
-            Observable::parse(ObservableKind::Ipv4, s)
-        };
-        if let Ok(o) = parsed {
-            found.push((m.start(), o));
+        match s.split_once('/') {
+            Some((addr, _)) => {
+                if let Ok(net) = Observable::parse(ObservableKind::Cidr, s) {
+                    found.push((m.start(), net));
+                    if let Some(host) = host_in_network(ObservableKind::Ipv4, addr, s) {
+                        found.push((m.start(), host));
+                    }
+                }
+            }
+            None => {
+                if let Ok(o) = Observable::parse(ObservableKind::Ipv4, s) {
+                    found.push((m.start(), o));
+                }
+            }
         }
     }
     for m in RE_IPV6.find_iter(&text) {
-        if let Some(o) = ipv6_candidate(&text, m.start(), m.as_str()) {
+        for o in ipv6_candidate(&text, m.start(), m.as_str()) {
             found.push((m.start(), o));
         }
     }
@@ -212,8 +261,14 @@ pub fn extract(text: &str) -> Vec<Observable> {
         }
     }
     for m in RE_CVE.find_iter(&text) {
-        if let Ok(o) = Observable::parse(ObservableKind::Cve, m.as_str()) {
+        if let Ok(o) = Observable::parse(ObservableKind::Cve, &m.as_str().replacen(' ', "-", 1)) {
             found.push((m.start(), o));
+        }
+    }
+    for c in RE_ASN.captures_iter(&text) {
+        let whole = c.get(0).expect("group 0 always matches");
+        if let Some(o) = asn_candidate(&text, whole.start(), whole.end(), &c[1], &c[2]) {
+            found.push((whole.start(), o));
         }
     }
     for m in RE_TECHNIQUE.find_iter(&text) {
@@ -228,6 +283,90 @@ pub fn extract(text: &str) -> Vec<Observable> {
         .into_iter()
         .filter_map(|(_, o)| seen.insert(o.clone()).then_some(o))
         .collect()
+}
+
+/// URLs carried in the query of another URL (`redirect?url=http%3A%2F%2Fevil...`), decoded,
+/// and theirs in turn up to `depth` levels: an open redirector hides the destination there.
+fn embedded_urls(raw: &str, depth: u8) -> Vec<Observable> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    let Ok(outer) = url::Url::parse(raw) else {
+        return out;
+    };
+    for (_, value) in outer.query_pairs() {
+        let v = value.trim();
+        let lower = v.get(..8).unwrap_or(v).to_ascii_lowercase();
+        if !(lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("ftp://"))
+        {
+            continue;
+        }
+        if let Ok(o) = Observable::parse(ObservableKind::Url, v) {
+            out.push(o);
+            out.extend(embedded_urls(v, depth - 1));
+        }
+    }
+    out
+}
+
+/// `example.com/path/file.php` as the URL `http://example.com/path/file.php`, when it stands
+/// alone: not the tail of a URL with a scheme, not a path component, not an e-mail's domain.
+fn schemeless_url(text: &str, start: usize, raw: &str, host: &str) -> Option<Observable> {
+    let before = text[..start].chars().next_back();
+    if before.is_some_and(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '/' | '\\' | ':' | '@' | '.' | '-' | '_' | '%' | '=')
+    }) {
+        return None;
+    }
+    if !domain_ok(host) || looks_like_file(host, &text[..start]) {
+        return None;
+    }
+    let raw = trim_url(raw);
+    let path = &raw[raw.find('/')?..];
+    // A lone slash ("example.com/") or a bare "and/or" style join is not a path worth a URL.
+    if path.len() < 2 {
+        return None;
+    }
+    Observable::parse(ObservableKind::Url, &format!("http://{raw}")).ok()
+}
+
+/// The host written in `addr/prefix` when it is not the network address itself.
+fn host_in_network(kind: ObservableKind, addr: &str, cidr: &str) -> Option<Observable> {
+    let net: ipnet::IpNet = cidr.parse().ok()?;
+    (net.trunc() != net).then(|| Observable::parse(kind, addr).ok())?
+}
+
+/// An AS number written `AS1234`, `ASN 1234`, `as1234`; never prose (`as 2014`) or part of a
+/// host name (`static.as29550.net`) or a word (`AS1234foobar`).
+fn asn_candidate(
+    text: &str,
+    start: usize,
+    end: usize,
+    prefix: &str,
+    digits: &str,
+) -> Option<Observable> {
+    let spaced = prefix.contains([' ', ':']);
+    let word = prefix.trim_end_matches([' ', ':']);
+    // With a space, "as" must be written as the abbreviation: upper case, or ASN in any case.
+    if spaced && word != "AS" && !word.eq_ignore_ascii_case("asn") {
+        return None;
+    }
+    let before = text[..start].chars().next_back();
+    if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '@'))
+    {
+        return None;
+    }
+    let after = &text[end..];
+    if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || (after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+    {
+        return None;
+    }
+    Observable::parse(ObservableKind::Asn, &format!("AS{digits}")).ok()
 }
 
 /// Trailing punctuation belongs to the sentence, not to the URL; a closing bracket belongs
@@ -289,7 +428,11 @@ fn is_version_context(before: &str) -> bool {
     )
 }
 
-fn ipv6_candidate(text: &str, start: usize, s: &str) -> Option<Observable> {
+fn ipv6_candidate(text: &str, start: usize, s: &str) -> Vec<Observable> {
+    ipv6_observables(text, start, s).unwrap_or_default()
+}
+
+fn ipv6_observables(text: &str, start: usize, s: &str) -> Option<Vec<Observable>> {
     // Must stand alone: not glued to other word characters.
     let before = text[..start].chars().next_back();
     if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':') {
@@ -313,8 +456,15 @@ fn ipv6_candidate(text: &str, start: usize, s: &str) -> Option<Observable> {
     }
     addr.parse::<std::net::Ipv6Addr>().ok()?;
     match prefix {
-        Some(_) => Observable::parse(ObservableKind::Cidr, s).ok(),
-        None => Observable::parse(ObservableKind::Ipv6, addr).ok(),
+        Some(_) => {
+            let net = Observable::parse(ObservableKind::Cidr, s).ok()?;
+            Some(
+                std::iter::once(net)
+                    .chain(host_in_network(ObservableKind::Ipv6, addr, s))
+                    .collect(),
+            )
+        }
+        None => Some(vec![Observable::parse(ObservableKind::Ipv6, addr).ok()?]),
     }
 }
 

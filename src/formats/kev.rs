@@ -91,7 +91,10 @@ pub fn parse_json(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatErro
                 .collect(),
         };
         match draft(&e, ctx) {
-            Ok(d) => parsed.reports.push(d),
+            Ok(d) => {
+                parsed.reports.push(d);
+                parsed.kept(path);
+            }
             Err(msg) => {
                 return Err(FormatError::structure(
                     FORMAT_JSON,
@@ -164,6 +167,7 @@ pub fn parse_csv(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError
         };
         let d = draft(&e, ctx).map_err(|m| line_err(line, m.to_string()))?;
         parsed.reports.push(d);
+        parsed.kept(format!("line {line}"));
     }
     Ok(parsed)
 }

@@ -45,7 +45,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     }
     let mut parsed = Parsed::default();
     for (path, e) in events {
-        let d = event(e, &path, ctx, &mut parsed.warnings)?;
+        let d = event(e, &path, ctx, &mut parsed)?;
         parsed.reports.push(d);
     }
     Ok(parsed)
@@ -169,7 +169,7 @@ fn event(
     e: &Value,
     path: &str,
     ctx: &ParseContext,
-    warnings: &mut Vec<String>,
+    parsed: &mut Parsed,
 ) -> Result<ReportDraft, FormatError> {
     let info = str_field(e, "info").ok_or_else(|| {
         FormatError::structure(FORMAT, format!("{path}.info"), "missing or not a string")
@@ -223,21 +223,56 @@ fn event(
     }
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut invalid = 0usize;
-    let mut attrs: Vec<(&Value, Option<&str>)> =
-        array(e, "Attribute").iter().map(|a| (a, None)).collect();
-    for o in array(e, "Object") {
+    let mut attrs: Vec<(String, &Value, Option<&str>)> = array(e, "Attribute")
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("{path}.Attribute[{i}]"), a, None))
+        .collect();
+    for (j, o) in array(e, "Object").iter().enumerate() {
         let name = str_field(o, "name");
-        attrs.extend(array(o, "Attribute").iter().map(|a| (a, name)));
+        attrs.extend(
+            array(o, "Attribute")
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (format!("{path}.Object[{j}].Attribute[{k}]"), a, name)),
+        );
     }
-    for (a, object) in attrs {
+    for (at, a, object) in attrs {
         let (Some(ty), Some(value)) = (str_field(a, "type"), str_field(a, "value")) else {
             invalid += 1;
+            parsed.skipped(at, "no type or value");
             continue;
         };
         if ty == "link" && d.link.is_none() {
             d.link = Some(value.to_string());
         }
-        match attribute_observables(ty, value) {
+        let mut observables = attribute_observables(ty, value);
+        // Real events often carry a URL without its scheme (`adstore.example.com/x`):
+        // kept with `http://` assumed, and said so, rather than dropped as invalid.
+        if matches!(ty, "url" | "uri")
+            && observables.as_ref().is_some_and(Vec::is_empty)
+            && !value.contains("://")
+            && let Some(obs) = attribute_observables(ty, &format!("http://{}", value.trim()))
+            && !obs.is_empty()
+        {
+            parsed.normalised(
+                at.clone(),
+                format!("{ty} {value:?} has no scheme; http:// assumed"),
+            );
+            observables = Some(obs);
+        } else {
+            match &observables {
+                None => parsed.skipped(
+                    at.clone(),
+                    format!("attribute type {ty} has no observable kind"),
+                ),
+                Some(obs) if obs.is_empty() => {
+                    parsed.skipped(at.clone(), format!("{ty} {value:?} is not a valid {ty}"))
+                }
+                Some(_) => parsed.kept(at.clone()),
+            }
+        }
+        match observables {
             None => *skipped.entry(ty.to_string()).or_default() += 1,
             Some(obs) if obs.is_empty() => invalid += 1,
             Some(obs) => {
@@ -262,13 +297,13 @@ fn event(
     let label = uuid.unwrap_or(path);
     if !skipped.is_empty() {
         let list: Vec<String> = skipped.iter().map(|(t, n)| format!("{t}×{n}")).collect();
-        warnings.push(format!(
+        parsed.warnings.push(format!(
             "event {label}: attribute types without an observable kind skipped: {}",
             list.join(", ")
         ));
     }
     if invalid > 0 {
-        warnings.push(format!(
+        parsed.warnings.push(format!(
             "event {label}: {invalid} attribute(s) with an invalid value skipped"
         ));
     }
@@ -350,6 +385,50 @@ mod tests {
             ["filename:a.exe", "md5:d41d8cd98f00b204e9800998ecf8427e"]
         );
         assert!(attribute_observables("regkey", "HKLM\\x").is_none());
+    }
+
+    /// Each attribute has its outcome: a URL without a scheme kept with `http://` assumed
+    /// (it was dropped as invalid), a type without an observable kind skipped by name, a
+    /// value that is no observable skipped, the rest kept.
+    #[test]
+    fn every_attribute_has_an_outcome_and_a_schemeless_url_is_normalised() {
+        let p = parse(
+            br#"{"Event":{"info":"x","uuid":"u1","Attribute":[
+                {"type":"url","value":"adstore.example.com/x.php"},
+                {"type":"domain","value":"evil.example.net"},
+                {"type":"text","value":"hello"},
+                {"type":"ip-dst","value":"not an address"}],
+              "Object":[{"name":"url","Attribute":[{"type":"url","value":"https://a.example.org/"}]}]}}"#,
+            &ParseContext::default(),
+        )
+        .unwrap();
+        let urls: Vec<&str> = p.reports[0]
+            .indicators
+            .iter()
+            .map(|i| i.observable.value())
+            .collect();
+        assert!(
+            urls.contains(&"http://adstore.example.com/x.php"),
+            "{urls:?}"
+        );
+        assert_eq!(
+            p.counts(),
+            crate::formats::OutcomeCounts {
+                kept: 2,
+                normalised: 1,
+                skipped: 2
+            }
+        );
+        assert_eq!(p.items[0].at, "$.Event.Attribute[0]");
+        assert!(
+            matches!(&p.items[0].outcome, crate::formats::Outcome::Normalised { why } if why.contains("http:// assumed"))
+        );
+        assert_eq!(p.items[4].at, "$.Event.Object[0].Attribute[0]");
+        assert!(
+            p.warnings.iter().any(|w| w.contains("http:// assumed")),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]

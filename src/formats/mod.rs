@@ -165,6 +165,110 @@ pub struct Parsed {
     /// Things the parser could not represent (an unsupported STIX pattern, an unknown MISP
     /// attribute type, a blocklist line that is no observable). Never silently dropped.
     pub warnings: Vec<String>,
+    /// What became of each item of the input (a MISP attribute, a STIX object, a blocklist
+    /// line, a feed entry): kept as it was, normalised, or skipped, and why. So that an
+    /// operator, a submitter and the feed health can tell "all of it" from "most of it".
+    pub items: Vec<ItemOutcome>,
+}
+
+impl Parsed {
+    /// Records an item kept as it was.
+    pub(crate) fn kept(&mut self, at: impl Into<String>) {
+        self.items.push(ItemOutcome {
+            at: at.into(),
+            outcome: Outcome::Kept,
+        });
+    }
+
+    /// Records an item kept after a change (and says so among the warnings).
+    pub(crate) fn normalised(&mut self, at: impl Into<String>, why: impl Into<String>) {
+        let (at, why) = (at.into(), why.into());
+        self.warnings.push(format!("{at}: {why}"));
+        self.items.push(ItemOutcome {
+            at,
+            outcome: Outcome::Normalised { why },
+        });
+    }
+
+    /// Records an item kept after a change, already warned about in the format's words.
+    pub(crate) fn normalised_quietly(&mut self, at: impl Into<String>, why: impl Into<String>) {
+        self.items.push(ItemOutcome {
+            at: at.into(),
+            outcome: Outcome::Normalised { why: why.into() },
+        });
+    }
+
+    /// Records an item that was not kept, and why. The caller has already warned (in the
+    /// format's own words, often one warning for many items).
+    pub(crate) fn skipped(&mut self, at: impl Into<String>, why: impl Into<String>) {
+        self.items.push(ItemOutcome {
+            at: at.into(),
+            outcome: Outcome::Skipped { why: why.into() },
+        });
+    }
+
+    /// How many items were kept, normalised and skipped.
+    pub fn counts(&self) -> OutcomeCounts {
+        OutcomeCounts::of(&self.items)
+    }
+}
+
+/// What became of one item of an input, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ItemOutcome {
+    /// Where the item is, in the input's own terms: a JSON path (`$.Event.Attribute[3]`),
+    /// a STIX id, `line 12`. Never a file path (that names the provider).
+    pub at: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Kept as it was, kept after a change, or not kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Kept,
+    /// Kept after a change the input did not ask for (e.g. `http://` assumed for a URL
+    /// without a scheme).
+    Normalised {
+        why: String,
+    },
+    /// Not kept: an item with no observable, a value that is no observable.
+    Skipped {
+        why: String,
+    },
+}
+
+/// The three counts of [`ItemOutcome`]s (import summary, API answers, feed health).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutcomeCounts {
+    pub kept: usize,
+    pub normalised: usize,
+    pub skipped: usize,
+}
+
+impl OutcomeCounts {
+    pub fn of(items: &[ItemOutcome]) -> OutcomeCounts {
+        let mut c = OutcomeCounts::default();
+        for i in items {
+            c.add(&i.outcome);
+        }
+        c
+    }
+
+    pub fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Kept => self.kept += 1,
+            Outcome::Normalised { .. } => self.normalised += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: OutcomeCounts) {
+        self.kept += other.kept;
+        self.normalised += other.normalised;
+        self.skipped += other.skipped;
+    }
 }
 
 /// Why input could not be parsed, and where.
@@ -278,6 +382,8 @@ fn parse_text(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             .warnings
             .push("text contains no recognisable observable".to_string());
     }
+    // The text is the item: kept as one report, whatever it yields.
+    parsed.kept("text");
     parsed.reports.push(draft);
     Ok(parsed)
 }

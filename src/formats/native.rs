@@ -56,6 +56,53 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<ReportDraft>, Vec<FieldError>> {
     parse_value(&value)
 }
 
+/// The submissions of one document, each valid one kept: for a file import, where one bad
+/// submission must not cost the good ones (each submission is still all-or-nothing).
+#[derive(Debug, Default)]
+pub struct Submissions {
+    /// The valid submissions, with their position in the array (`None` for a single one).
+    pub drafts: Vec<(Option<usize>, ReportDraft)>,
+    /// The problems of the others (`report` says which).
+    pub errors: Vec<FieldError>,
+}
+
+/// Like [`parse_bytes`], but keeps each valid submission of an array. `Err` only when the
+/// document as a whole is unusable (malformed JSON, an empty array).
+pub fn parse_bytes_each(bytes: &[u8]) -> Result<Submissions, Vec<FieldError>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        vec![FieldError {
+            report: None,
+            index: None,
+            field: format!("(document, line {} column {})", e.line(), e.column()),
+            reason: format!("malformed JSON: {e}"),
+        }]
+    })?;
+    let mut out = Submissions::default();
+    match &value {
+        Value::Array(items) if items.is_empty() => {
+            return Err(vec![FieldError {
+                report: None,
+                index: None,
+                field: "(document)".into(),
+                reason: "empty array: nothing to submit".into(),
+            }]);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(d) = parse_one(item, Some(i), &mut out.errors) {
+                    out.drafts.push((Some(i), d));
+                }
+            }
+        }
+        other => {
+            if let Some(d) = parse_one(other, None, &mut out.errors) {
+                out.drafts.push((None, d));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Validates an already-parsed JSON document.
 pub fn parse_value(value: &Value) -> Result<Vec<ReportDraft>, Vec<FieldError>> {
     let mut errors = Vec::new();

@@ -24,12 +24,13 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
                 .get("cve")
                 .ok_or_else(|| FormatError::structure(FORMAT, &path, "missing"))?;
             parsed.reports.push(api2(cve, &path, ctx)?);
+            parsed.kept(path);
         }
     } else if let Some(items) = v.get("CVE_Items").and_then(Value::as_array) {
         for (i, item) in items.iter().enumerate() {
-            parsed
-                .reports
-                .push(feed11(item, &format!("$.CVE_Items[{i}]"), ctx)?);
+            let path = format!("$.CVE_Items[{i}]");
+            parsed.reports.push(feed11(item, &path, ctx)?);
+            parsed.kept(path);
         }
     } else {
         return Err(FormatError::structure(
@@ -39,6 +40,40 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         ));
     }
     Ok(parsed)
+}
+
+/// Where one page of a CVE API 2.0 answer sits in the whole result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NvdPage {
+    pub start_index: u64,
+    pub results_per_page: u64,
+    pub total_results: u64,
+}
+
+impl NvdPage {
+    /// The `startIndex` of the next page, if there is one.
+    pub fn next_start(&self) -> Option<u64> {
+        let next = self.start_index.checked_add(self.results_per_page)?;
+        (self.results_per_page > 0 && next < self.total_results).then_some(next)
+    }
+}
+
+/// The paging fields of an API 2.0 answer (`startIndex`, `resultsPerPage`, `totalResults`);
+/// `None` for a 1.1 data feed or anything else that does not page.
+pub fn page_of(bytes: &[u8]) -> Option<NvdPage> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        start_index: u64,
+        results_per_page: u64,
+        total_results: u64,
+    }
+    let h: Head = serde_json::from_slice(bytes).ok()?;
+    Some(NvdPage {
+        start_index: h.start_index,
+        results_per_page: h.results_per_page,
+        total_results: h.total_results,
+    })
 }
 
 fn english(descs: &[Value]) -> String {

@@ -266,11 +266,17 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
     let mut parsed = Parsed::default();
     for (i, item) in items.into_iter().enumerate() {
         match item_draft(item, tlp) {
-            Some(d) => parsed.reports.push(d),
-            None => parsed.warnings.push(format!(
-                "item {} has neither title nor link; skipped",
-                i + 1
-            )),
+            Some(d) => {
+                parsed.reports.push(d);
+                parsed.kept(format!("item {}", i + 1));
+            }
+            None => {
+                parsed.warnings.push(format!(
+                    "item {} has neither title nor link; skipped",
+                    i + 1
+                ));
+                parsed.skipped(format!("item {}", i + 1), "neither title nor link");
+            }
         }
     }
     if parsed.reports.is_empty() {

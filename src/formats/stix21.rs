@@ -131,6 +131,8 @@ struct Acc {
     /// Who the objects say created them (`created_by_ref` identity names): provenance for
     /// the secretariat, never content.
     created_by: Vec<String>,
+    /// The ids of the indicator objects observables came from (first one wins).
+    stix_ids: Vec<(Observable, String)>,
 }
 
 impl Acc {
@@ -234,6 +236,9 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
             match stix_pattern::parse(pattern) {
                 Ok(out) => {
                     for o in out.observables {
+                        if id != "?" {
+                            acc.stix_ids.push((o.clone(), id.to_string()));
+                        }
                         acc.observables.push((o, comment.clone()));
                     }
                     if !out.unsupported.is_empty() {
@@ -304,6 +309,36 @@ fn add_object(bundle: &Bundle<'_>, obj: &Value, acc: &mut Acc, warnings: &mut Ve
     }
 }
 
+/// What became of each object other than sightings (recorded as they are read): an
+/// indicator whose pattern could not be converted is kept as text (normalised); objects of
+/// a type musubi has no use for are skipped, by name, so that a submitter sees them.
+fn object_outcomes(bundle: &Bundle<'_>, parsed: &mut Parsed) {
+    // The indicators whose pattern was kept as text, from the warnings that said so.
+    let as_text: HashMap<String, String> = parsed
+        .warnings
+        .iter()
+        .filter(|w| w.contains("kept as text"))
+        .filter_map(|w| w.split_once(": "))
+        .map(|(id, why)| (id.to_string(), why.to_string()))
+        .collect();
+    for (i, obj) in bundle.objects.iter().enumerate() {
+        let ty = str_field(obj, "type").unwrap_or_default();
+        let at = str_field(obj, "id").map_or_else(|| format!("$.objects[{i}]"), str::to_string);
+        match ty {
+            "sighting" => {}
+            "indicator" => match as_text.get(&at) {
+                Some(why) => parsed.normalised_quietly(at, why.clone()),
+                None => parsed.kept(at),
+            },
+            "report" | "observed-data" | "relationship" | "marking-definition" | "identity"
+            | "attack-pattern" | "vulnerability" => parsed.kept(at),
+            t if NAMED_TYPES.contains(&t) => parsed.kept(at),
+            _ if !sco_observables(obj).is_empty() => parsed.kept(at),
+            t => parsed.skipped(at, format!("type {t} carries nothing musubi keeps")),
+        }
+    }
+}
+
 fn finish(acc: Acc, mut draft: ReportDraft) -> ReportDraft {
     if let Some(t) = acc.tlp {
         draft.tlp = draft.tlp.max(t);
@@ -311,6 +346,15 @@ fn finish(acc: Acc, mut draft: ReportDraft) -> ReportDraft {
     draft.observed_at = draft.observed_at.or(acc.first_time);
     for (o, c) in acc.observables {
         draft.push_observable(o, c);
+    }
+    for (o, id) in acc.stix_ids {
+        if let Some(i) = draft
+            .indicators
+            .iter_mut()
+            .find(|i| i.observable == o && i.stix_id.is_none())
+        {
+            i.stix_id = Some(id);
+        }
     }
     for t in acc.tags {
         if !draft.tags.contains(&t) {
@@ -491,6 +535,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             parsed.warnings.push(format!(
                 "{id}: sighting_of_ref is not in the bundle; sighting skipped"
             ));
+            parsed.skipped(id, "sighting_of_ref is not in the bundle");
             continue;
         };
         let mut acc = Acc::default();
@@ -503,8 +548,10 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
             parsed.warnings.push(format!(
                 "{id}: sighting names no observable or time; skipped"
             ));
+            parsed.skipped(id, "sighting names no observable or time");
             continue;
         };
+        parsed.kept(id);
         let count = obj
             .get("count")
             .and_then(Value::as_u64)
@@ -519,6 +566,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Parsed, FormatError> {
         }
     }
 
+    object_outcomes(&bundle, &mut parsed);
     if parsed.reports.is_empty() && parsed.sightings.is_empty() {
         parsed.warnings.push(
             "bundle holds no report, indicator, observed-data or sighting; nothing to import"

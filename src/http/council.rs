@@ -278,7 +278,7 @@ async fn pin(
         }
     };
     let id = state
-        .read
+        .acts
         .pin(&auth.viewer(), kind, note)
         .await
         .map_err(refused)?
@@ -316,7 +316,7 @@ async fn request_feedback(
     let b = body(b)?;
     let c = campaign_id(&b.campaign)?;
     let id = state
-        .read
+        .acts
         .request_feedback(&auth.viewer(), c, b.question, b.classes)
         .await
         .map_err(refused)?
@@ -364,7 +364,7 @@ async fn answer(
         note: b.note,
     };
     state
-        .read
+        .acts
         .answer_feedback(&auth.viewer(), id, answer, Utc::now())
         .await
         .map_err(refused)?;
@@ -414,14 +414,11 @@ async fn sighting(
         )
     })?;
     let id = state
-        .read
+        .acts
         .record_sighting(&viewer, draft, Utc::now())
         .await
         .map_err(refused)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": ids::sighting(&viewer, id)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod feeds;
 pub mod health;
 pub mod inquiries;
+pub mod ledger;
 pub mod limit;
 pub mod reports;
 pub mod search;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/campaigns/{id}", get(campaigns::get))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/feeds", get(feeds::list))
+        .route("/api/v1/ledger", get(ledger::get))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(council::routes())

@@ -15,6 +15,7 @@ use super::error::{ApiResult, AppError};
 use super::state::AppState;
 use crate::council::ReportView;
 use crate::council::read::ids::{self, SubmittedReport};
+use crate::formats::{ItemOutcome, Outcome, OutcomeCounts};
 use crate::metrics::Metrics;
 use crate::sources::submission::{self, SubmissionError};
 
@@ -37,10 +38,15 @@ enum WaitFor {
 }
 
 /// The answer: the reports' ids as the submitter is shown them (opaque outside the
-/// secretariat: internal numbers would count other members' submissions).
+/// secretariat: internal numbers would count other members' submissions), and what became
+/// of each item the submitter sent (their own body: nothing of anyone else's).
 #[derive(Serialize)]
 pub struct Submitted {
     pub reports: Vec<SubmittedReport>,
+    /// Kept, normalised, skipped.
+    pub items: OutcomeCounts,
+    /// The items normalised or skipped, with where (in the body) and why.
+    pub notes: Vec<ItemOutcome>,
 }
 
 pub async fn submit(
@@ -73,7 +79,7 @@ pub async fn submit(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let drafts = match submission::drafts_from(content_type, &body) {
+    let decoded = match submission::decode(content_type, &body) {
         Ok(d) => d,
         Err(SubmissionError::Invalid(errors)) => {
             Metrics::inc(&state.metrics.submissions_rejected);
@@ -87,10 +93,25 @@ pub async fn submit(
             });
         }
     };
-    let ids = state.submit(&auth.member.id, drafts, Utc::now()).await?;
+    let items = OutcomeCounts::of(&decoded.items);
+    let notes = decoded
+        .items
+        .into_iter()
+        .filter(|i| i.outcome != Outcome::Kept)
+        .collect();
+    let ids = state
+        .submit(&auth.member.id, decoded.drafts, Utc::now())
+        .await?;
     let wait = (query.wait == Some(WaitFor::Campaign)).then_some(CAMPAIGN_WAIT);
     let reports = state.read.submitted(&auth.viewer(), &ids, wait).await;
-    Ok((StatusCode::CREATED, Json(Submitted { reports })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Submitted {
+            reports,
+            items,
+            notes,
+        }),
+    ))
 }
 
 pub async fn get(

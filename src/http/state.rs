@@ -15,6 +15,9 @@ use crate::model::Seq;
 pub struct AppState {
     /// The one read path: every handler that shows data asks it for views.
     pub read: crate::council::ReadPath,
+    /// What viewers do about what they see (sightings, feedback, pins), each checked
+    /// against their visibility as it is written.
+    pub acts: crate::council::Acts,
     /// The store, for its writer: handlers queue typed operations (`store::Op`) built by
     /// the engine; they cannot read through it (its readers are engine-only).
     pub store: Store,

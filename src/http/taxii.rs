@@ -8,7 +8,7 @@
 //!   `GET .../manifest/`; `GET /taxii2/api/status/{id}/` for POSTs.
 //!
 //! Authentication: HTTP Basic (any user name, the member's token as password) or a bearer
-//! token. Every object comes from [`crate::council::ReadPath::exports`] — the policy's views
+//! token. Every object comes from [`crate::council::ReadPath::taxii_objects`] — the policy's views
 //! for the collection's viewer — so scope, release and TLP hold and providers are never named.
 //! Errors use the TAXII error message and never say whether an object exists but is hidden.
 
@@ -29,10 +29,10 @@ use super::auth;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::Credential;
-use crate::formats::{ParseContext, stix21};
+use crate::formats::{Outcome as FormatOutcome, OutcomeCounts, ParseContext, stix21};
 use crate::model::{Member, ReportDraft};
 use crate::outputs::stable_uuid;
-use crate::outputs::stix::{self, StixObject, parse_timestamp, timestamp};
+use crate::outputs::stix::{self, parse_timestamp, timestamp};
 use crate::outputs::taxii::{self as tx, Collection, Cursor, Filter, MEDIA_TYPE};
 
 /// The TAXII routes, to be merged into the API router.
@@ -272,15 +272,21 @@ async fn collection(Path(id): Path<String>, member: TaxiiMember) -> TaxiiResult<
     Ok(taxii_json(StatusCode::OK, &c.resource(member.0.class)))
 }
 
-/// Every object of a collection, computed by the read path for the collection's viewer
-/// (the requesting member, every member, or the public).
-async fn collection_objects(
+/// One page of a collection for the collection's viewer (the requesting member, every
+/// member, or the public): the read path reads the page's rows only, visibility inside the
+/// query, and the council's constant objects (identity, markings) are merged in by key.
+async fn collection_page(
     state: &AppState,
     c: &Collection,
     requester: Viewer,
-) -> TaxiiResult<Vec<StixObject>> {
-    let exports = state.read.exports(&c.viewer(&requester), None).await?;
-    Ok(stix::objects(&exports))
+    filter: &Filter,
+) -> TaxiiResult<tx::Page> {
+    let mut all = stix::taxii_common_objects();
+    if let Some(q) = filter.query() {
+        let objects = state.read.taxii_objects(&c.viewer(&requester), q).await?;
+        all.extend(objects.iter().map(stix::taxii_object));
+    }
+    Ok(tx::page(all, filter))
 }
 
 fn parse_filter(query: Option<&str>, single: Option<&str>) -> TaxiiResult<Filter> {
@@ -359,8 +365,9 @@ async fn objects(
 ) -> TaxiiResult<Response> {
     let c = readable(&id, &member)?;
     let filter = parse_filter(query.as_deref(), None)?;
-    let all = collection_objects(&state, c, member.viewer()).await?;
-    Ok(envelope(&tx::page(all, &filter)))
+    Ok(envelope(
+        &collection_page(&state, c, member.viewer(), &filter).await?,
+    ))
 }
 
 async fn object(
@@ -371,8 +378,7 @@ async fn object(
 ) -> TaxiiResult<Response> {
     let c = readable(&id, &member)?;
     let filter = parse_filter(query.as_deref(), Some(&object))?;
-    let all = collection_objects(&state, c, member.viewer()).await?;
-    let page = tx::page(all, &filter);
+    let page = collection_page(&state, c, member.viewer(), &filter).await?;
     if page.objects.is_empty() {
         return Err(TaxiiError::not_found("object"));
     }
@@ -388,8 +394,7 @@ async fn versions(
     let c = readable(&id, &member)?;
     let mut filter = parse_filter(query.as_deref(), Some(&object))?;
     filter.versions = vec![tx::VersionMatch::All];
-    let all = collection_objects(&state, c, member.viewer()).await?;
-    let page = tx::page(all, &filter);
+    let page = collection_page(&state, c, member.viewer(), &filter).await?;
     if page.objects.is_empty() {
         return Err(TaxiiError::not_found("object"));
     }
@@ -408,8 +413,7 @@ async fn manifest(
 ) -> TaxiiResult<Response> {
     let c = readable(&id, &member)?;
     let filter = parse_filter(query.as_deref(), None)?;
-    let all = collection_objects(&state, c, member.viewer()).await?;
-    let page = tx::page(all, &filter);
+    let page = collection_page(&state, c, member.viewer(), &filter).await?;
     let mut body = json!({
         "more": page.more,
         "objects": page.objects.iter().map(|o| json!({
@@ -532,6 +536,19 @@ fn convert(objects: &[Value]) -> Result<Converted, String> {
         ..ParseContext::default()
     };
     let parsed = stix21::parse(bundle.to_string().as_bytes(), &ctx).map_err(|e| e.to_string())?;
+    // Each taken object says what became of it when it was not kept as it was (a pattern
+    // kept as text, a type musubi has no use for), so that nothing is silently dropped.
+    let items = OutcomeCounts::of(&parsed.items);
+    for item in &parsed.items {
+        let note = match &item.outcome {
+            FormatOutcome::Kept => continue,
+            FormatOutcome::Normalised { why } => format!("normalised: {why}"),
+            FormatOutcome::Skipped { why } => format!("skipped: {why}"),
+        };
+        if let Some(o) = successes.iter_mut().find(|o| o.id == item.at) {
+            o.message = Some(note);
+        }
+    }
     let drafts: Vec<ReportDraft> = parsed
         .reports
         .into_iter()
@@ -547,6 +564,7 @@ fn convert(objects: &[Value]) -> Result<Converted, String> {
         drafts,
         successes,
         failures,
+        items,
     })
 }
 
@@ -555,6 +573,8 @@ struct Converted {
     drafts: Vec<ReportDraft>,
     successes: Vec<Outcome>,
     failures: Vec<Outcome>,
+    /// How many of the taken objects were kept, normalised, skipped.
+    items: OutcomeCounts,
 }
 
 /// A POSTed envelope (or bundle) is a submission, through the same store writer as the
@@ -603,6 +623,7 @@ async fn add_objects(
         drafts,
         successes,
         failures,
+        items,
     } = convert(objects).map_err(TaxiiError::bad_request)?;
     let request_time = Utc::now();
     if !drafts.is_empty() {
@@ -627,6 +648,8 @@ async fn add_objects(
         "failures": outcomes(&failures),
         "pending_count": 0,
         "pendings": [],
+        // A custom property (STIX/TAXII `x_` convention): the taken objects' outcomes.
+        "x_musubi_items": items,
     });
     tracing::info!(
         collection = c.alias,

@@ -734,6 +734,7 @@ mod tests {
                 indicators: vec![Indicator {
                     observable: Observable::parse_named("domain", domain).expect("domain"),
                     comment: None,
+                    stix_id: None,
                 }],
                 ..ReportDraft::new(format!("report {seq}"), crate::model::Tlp::Green)
             },

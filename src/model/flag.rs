@@ -3,9 +3,11 @@
 //!
 //! The rules that raise each kind live in `correlate::flags` and `rules/flags.toml`. Adding
 //! a flag means: its row in the `flag_kinds!` table here, its rule there. Nothing
-//! else lists flags: outputs iterate [`FlagKind::ALL`] and name kinds only where they treat
-//! one specially (alerts, digest sections, the review order), where a new kind falls into
-//! "any other flag".
+//! else lists or names flags: outputs iterate [`FlagKind::ALL`], and how the council treats
+//! a kind (whether it alerts, which digest list shows it, where it ranks in the review
+//! queue) is a column of its row, read through [`FlagKind::alerts`],
+//! [`FlagKind::digest_list`] and [`FlagKind::review_rank`]. `tests/it/flag_homes.rs` fails
+//! when a file elsewhere names a kind.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -20,7 +22,8 @@ use super::Language;
 /// Declares [`FlagKind`], [`FlagKind::ALL`] and the label table from one list of rows, so
 /// that a kind cannot exist without its name and both labels, nor be missing from `ALL`.
 macro_rules! flag_kinds {
-    ($($(#[$doc:meta])* $kind:ident => $name:literal, $en:literal, $ja:literal;)+) => {
+    ($($(#[$doc:meta])* $kind:ident => $name:literal, $en:literal, $ja:literal;
+        alert: $alert:literal, digest: $digest:expr, review: $review:literal;)+) => {
         /// A kind of flag. Serialised (API, STIX labels, MISP tags, webhooks) as its
         /// kebab-case name, which is also its table in `rules/flags.toml`.
         ///
@@ -42,29 +45,74 @@ macro_rules! flag_kinds {
                     $(FlagKind::$kind => ($name, $en, $ja),)+
                 }
             }
+
+            /// The council's treatment of the kind: (alert, digest list, review rank).
+            const fn treatment(self) -> (bool, Option<DigestList>, u8) {
+                match self {
+                    $(FlagKind::$kind => ($alert, $digest, $review),)+
+                }
+            }
         }
     };
 }
 
 // The one label table. The name is the serialised form and the rules file's table; the
-// labels are what people read (English keeps the name).
+// labels are what people read (English keeps the name). The second line of a row is how
+// the council treats the kind:
+// - `alert`: gaining it raises an immediate alert;
+// - `digest`: the digest list that shows campaigns with it (`None`: only the full list);
+// - `review`: its rank in the review queue, lower first (see [`FlagKind::review_rank`]);
+//   4 is "any other flag", 5 "likely low need".
 flag_kinds! {
     /// Reports or true-positive sightings from several sectors within a window.
     CrossSector => "cross-sector", "cross-sector", "分野横断";
+        alert: true, digest: Some(DigestList::CrossSector), review: 1;
     /// No activity for a while and a decayed score.
     Stale => "stale", "stale", "沈静化";
+        alert: false, digest: None, review: 5;
     /// Most member observables already appear in public feeds.
     Known => "known", "known", "既知";
+        alert: false, digest: None, review: 5;
     /// Member observables that (almost) no public feed carries.
     Novel => "novel", "novel", "新規";
+        alert: false, digest: Some(DigestList::Novel), review: 2;
     /// Many reports within a few hours.
     Surge => "surge", "surge", "急増";
+        alert: true, digest: Some(DigestList::CrossSector), review: 3;
+}
+
+/// The digest's lists of flagged campaigns (the `cross-sector` and `novel` sections of
+/// `[digest] sections`); each kind says which one shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestList {
+    /// Campaigns spreading: across sectors, or fast.
+    CrossSector,
+    /// Campaigns with material public feeds do not carry.
+    Novel,
 }
 
 impl FlagKind {
     /// The name (`cross-sector`, ...).
     pub const fn as_str(self) -> &'static str {
         self.row().0
+    }
+
+    /// Whether gaining this flag raises an immediate alert.
+    pub const fn alerts(self) -> bool {
+        self.treatment().0
+    }
+
+    /// The digest list that shows campaigns with this flag.
+    pub const fn digest_list(self) -> Option<DigestList> {
+        self.treatment().1
+    }
+
+    /// Its rank in the review queue, lower first: 1 to 3 for the kinds the council looks
+    /// at first, 4 for any other, 5 for kinds of likely low need. A campaign ranks as its
+    /// best flag, and ranks 0 when it holds both a rank-1 and a rank-2 flag (spreading
+    /// across sectors and seen nowhere public: the council's reason to exist).
+    pub const fn review_rank(self) -> u8 {
+        self.treatment().2
     }
 
     /// What a reader of `lang` sees.

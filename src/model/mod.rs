@@ -8,13 +8,14 @@ pub mod flag;
 pub mod language;
 pub mod member;
 pub mod observable;
+pub mod redact;
 pub mod report;
 pub mod scope;
 pub mod sighting;
 pub mod tlp;
 
 pub use campaign::{CampaignEvent, CampaignId, Disposition};
-pub use flag::FlagKind;
+pub use flag::{DigestList, FlagKind};
 pub use language::Language;
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
 pub use observable::{Observable, ObservableError, ObservableKind};

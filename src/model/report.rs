@@ -107,6 +107,10 @@ pub struct Indicator {
     pub observable: Observable,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The STIX id of the indicator object the provider sent it as, if any: TAXII serves
+    /// the object back under that id, as TAXII clients expect of their own objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stix_id: Option<String>,
 }
 
 /// Where a report came from. The member is known only inside the store and to the
@@ -229,6 +233,7 @@ impl ReportDraft {
             self.indicators.push(Indicator {
                 observable,
                 comment,
+                stix_id: None,
             });
         }
     }

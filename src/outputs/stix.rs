@@ -23,6 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::{COUNCIL_NAME, CampaignExport, stable_uuid};
+use crate::council::read::TaxiiObject;
 use crate::model::{Confidence, ObservableKind, Scope, Tlp};
 
 /// The media type of a STIX 2.1 document.
@@ -507,6 +508,121 @@ pub fn campaign_objects(export: &CampaignExport) -> Vec<StixObject> {
         },
     );
     out
+}
+
+/// One object of a TAXII page (`council::read::taxii`): an observable of a report as an
+/// `indicator` (or a `vulnerability`, `attack-pattern`, `malware` for kinds without a
+/// pattern), or the report itself as a `report`. The id is the log's: the provider's own
+/// STIX id where it sent one. Author, markings and labels are the council's, as in
+/// [`campaign_objects`]; the object is versioned by the report's date added.
+pub fn taxii_object(o: &TaxiiObject) -> StixObject {
+    let r = &o.report;
+    let at = timestamp(o.added_at);
+    let marking = marking_refs(r.summary.tlp, r.summary.scope);
+    let author = council_identity_id();
+    let unconfirmed = r.summary.unconfirmed;
+    let object = match &o.observable {
+        Some((kind, value)) => {
+            let mut obj = match pattern(*kind, value) {
+                Some(p) => json!({
+                    "type": "indicator",
+                    "name": format!("{}: {value}", kind.as_str()),
+                    "indicator_types": [if unconfirmed { "anomalous-activity" } else { "malicious-activity" }],
+                    "pattern": p,
+                    "pattern_type": "stix",
+                    "pattern_version": "2.1",
+                    "valid_from": at,
+                }),
+                None => {
+                    let mut obj = json!({"name": value});
+                    match kind {
+                        ObservableKind::Cve => {
+                            obj["type"] = json!("vulnerability");
+                            obj["external_references"] =
+                                json!([{"source_name": "cve", "external_id": value}]);
+                        }
+                        ObservableKind::AttackTechnique => {
+                            obj["type"] = json!("attack-pattern");
+                            let path = value.replace('.', "/");
+                            obj["external_references"] = json!([{
+                                "source_name": "mitre-attack",
+                                "external_id": value,
+                                "url": format!("https://attack.mitre.org/techniques/{path}/"),
+                            }]);
+                        }
+                        _ => {
+                            obj["type"] = json!("malware");
+                            obj["is_family"] = json!(true);
+                        }
+                    }
+                    obj
+                }
+            };
+            if unconfirmed {
+                obj["labels"] = json!(["unconfirmed"]);
+            }
+            obj
+        }
+        None => {
+            let mut external =
+                vec![json!({"source_name": "musubi", "external_id": r.summary.id.to_string()})];
+            if let Some(c) = &r.campaign {
+                external
+                    .push(json!({"source_name": "musubi-campaign", "external_id": c.to_string()}));
+            }
+            if let Some(link) = &r.link {
+                external.push(json!({"source_name": "original", "url": link}));
+            }
+            // A report refers to at least one object (STIX 2.1 §7.4): the council
+            // identity when it carries no observable.
+            let refs = if o.refs.is_empty() {
+                vec![author.clone()]
+            } else {
+                o.refs.clone()
+            };
+            let mut obj = json!({
+                "type": "report",
+                "name": r.summary.title,
+                "report_types": ["threat-report"],
+                "published": at,
+                "object_refs": refs,
+                "external_references": external,
+                "confidence": confidence_score(r.summary.confidence),
+            });
+            if !r.description.is_empty() {
+                obj["description"] = json!(r.description);
+            }
+            let mut labels: Vec<String> = Vec::new();
+            if unconfirmed {
+                labels.push("unconfirmed".into());
+            }
+            labels.extend(r.tags.iter().filter(|t| !t.is_empty()).cloned());
+            labels.dedup();
+            if !labels.is_empty() {
+                obj["labels"] = json!(labels);
+            }
+            obj
+        }
+    };
+    let mut object = object;
+    object["spec_version"] = json!("2.1");
+    object["id"] = json!(o.id);
+    object["created_by_ref"] = json!(author);
+    object["created"] = json!(at);
+    object["modified"] = json!(at);
+    object["object_marking_refs"] = marking;
+    StixObject {
+        id: o.id.clone(),
+        date_added: o.added_at,
+        version: o.added_at,
+        object,
+    }
+}
+
+/// Objects every TAXII collection carries whatever it holds: the council identity and
+/// every marking an object may refer to (constant, so they say nothing about content).
+pub fn taxii_common_objects() -> Vec<StixObject> {
+    common_objects(Tlp::ALL, Scope::ALL)
 }
 
 /// STIX confidence (0–100) for the provider's own confidence.

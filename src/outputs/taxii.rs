@@ -4,8 +4,12 @@
 //! computed for ([`Collection::viewer`]) — the requesting member (task force), every
 //! council member ([`super::MEMBERS`]) or the public ([`Viewer::PUBLIC`]) — and every
 //! report passes the council policy for that viewer in the read path
-//! ([`crate::council::ReadPath::exports`]). Objects are ordered by (date added, id); the
-//! `next` cursor is that pair, hex-encoded, so pages stay stable while campaigns grow.
+//! ([`crate::council::ReadPath::taxii_objects`]), inside the page query. Objects are
+//! ordered by (date added, id); the `next` cursor is that pair, hex-encoded, and a page
+//! reads the rows after it ([`Filter::query`]): walking a collection costs its size, and
+//! pages stay stable while reports arrive. A collection holds each visible report (a STIX
+//! `report`) and its observables (indicators under the provider's own STIX ids where it
+//! sent them), plus the council identity and markings every object refers to.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -13,6 +17,7 @@ use serde_json::{Value, json};
 use super::stable_uuid;
 use super::stix::{StixObject, timestamp};
 use crate::council::Viewer;
+use crate::council::read::TaxiiQuery;
 use crate::model::MemberClass;
 
 /// The TAXII 2.1 media type (envelopes, collections, manifests, status, errors).
@@ -202,6 +207,44 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// The store query for one page under this filter: `limit + 1` rows (to know whether
+    /// there is more), after the cursor, with every filter that can be a range or an
+    /// equality inside the query. `None` when nothing can match.
+    pub fn query(&self) -> Option<TaxiiQuery> {
+        if !self.spec_versions.is_empty() && !self.spec_versions.iter().any(|v| v == "2.1") {
+            return None;
+        }
+        let one_ms = chrono::TimeDelta::milliseconds(1);
+        // Objects have one version each: first, last and all match it, a time matches the
+        // objects whose version (as clients see it, in ms) is that time.
+        let versions = if self
+            .versions
+            .iter()
+            .all(|v| matches!(v, VersionMatch::At(_)))
+        {
+            self.versions
+                .iter()
+                .filter_map(|v| match v {
+                    VersionMatch::At(t) => Some((ms(*t), ms(*t) + one_ms)),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(TaxiiQuery {
+            after: self.next.as_ref().map(|c| (c.added, c.id.clone())),
+            // Kept when its date added, in ms, is after the client's time.
+            added_from: self.added_after.map(|t| ms(t) + one_ms),
+            ids: self.ids.clone(),
+            types: self.types.clone(),
+            versions,
+            limit: self.limit.clamp(1, MAX_LIMIT) + 1,
+        })
+    }
+}
+
 /// A time as clients see it (STIX timestamps carry milliseconds).
 fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
@@ -225,12 +268,13 @@ impl Page {
     }
 }
 
-/// Orders a collection's objects (by date added, then id; one entry per id) and cuts the
-/// page the filter asks for.
+/// Orders a collection's objects (by date added, then id; one entry per id and date added:
+/// an id a member posted again later is a later version of it) and cuts the page the
+/// filter asks for.
 pub fn page(mut objects: Vec<StixObject>, filter: &Filter) -> Page {
     objects.sort_by(|a, b| (a.date_added, &a.id).cmp(&(b.date_added, &b.id)));
     let mut seen = std::collections::HashSet::new();
-    objects.retain(|o| seen.insert(o.id.clone()));
+    objects.retain(|o| seen.insert((o.id.clone(), o.date_added)));
     let limit = filter.limit.clamp(1, MAX_LIMIT);
     let mut kept: Vec<StixObject> = objects.into_iter().filter(|o| filter.keeps(o)).collect();
     let more = kept.len() > limit;

@@ -17,7 +17,7 @@
 //! never from https to http, and never to loopback, private, link-local, unspecified or
 //! multicast addresses — checked on literal addresses in URLs and on what names resolve to —
 //! unless the feed says `allow_private = true`. URLs in every error, log line and stored
-//! state are redacted (`config::feeds::redact_url`).
+//! state are redacted (`model::redact`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,8 +34,9 @@ use reqwest::header::{
 };
 use tokio::sync::watch;
 
-use crate::config::feeds::{FeedConfig, FeedUrl, redact_text, redact_url};
+use crate::config::feeds::{FeedConfig, FeedProtocol, FeedUrl};
 use crate::formats::{self, Format, FormatError, ParseContext, Parsed};
+use crate::model::redact::{redact_text, redact_url};
 
 /// First retry delay after a failure; doubles with each further failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
@@ -47,6 +48,12 @@ pub const MISP_EVENTS_PER_POLL: usize = 200;
 pub const MAX_REDIRECTS: usize = 5;
 
 pub use crate::store::feeds::FeedState;
+
+mod paged;
+pub use paged::{
+    CSAF_DOCUMENTS_PER_POLL, NVD_PAGES_PER_POLL, NVD_REQUESTS_WITH_KEY, NVD_REQUESTS_WITHOUT_KEY,
+    NVD_WINDOW, nvd_interval,
+};
 
 /// Why a poll failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +113,9 @@ pub struct PollOutcome {
     pub state: FeedState,
     /// `Ok(None)`: not modified since the last poll (HTTP 304, unchanged file).
     pub result: Result<Option<Parsed>, FeedError>,
+    /// For a member's MISP feed, the member (id or name, as configured): the reports are
+    /// stored as that member's submissions, not as feed items.
+    pub member: Option<String>,
 }
 
 /// Installs the ring TLS provider for rustls (reqwest is built without one); ignores
@@ -149,10 +159,10 @@ pub fn is_internal(ip: IpAddr) -> bool {
 /// Why the guard refused a target; travels inside reqwest's error and is turned into
 /// [`FeedError::Refused`].
 #[derive(Debug)]
-struct TargetRefused {
+pub(super) struct TargetRefused {
     /// Redacted URL or host name.
-    target: String,
-    reason: String,
+    pub(super) target: String,
+    pub(super) reason: String,
 }
 
 impl std::fmt::Display for TargetRefused {
@@ -167,7 +177,7 @@ const PRIVATE_HINT: &str = "set allow_private = true in feeds.toml if this feed 
 
 /// Refuses a URL whose host is a literal internal address (names are checked by
 /// [`GuardedResolver`] when they are resolved).
-fn check_literal(url: &url::Url) -> Result<(), TargetRefused> {
+pub(super) fn check_literal(url: &url::Url) -> Result<(), TargetRefused> {
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
@@ -257,7 +267,7 @@ pub struct FeedClient {
 }
 
 impl FeedClient {
-    fn for_feed(&self, feed: &FeedConfig) -> &reqwest::Client {
+    pub(super) fn for_feed(&self, feed: &FeedConfig) -> &reqwest::Client {
         if feed.allow_private {
             &self.private
         } else {
@@ -305,13 +315,13 @@ pub fn backoff_delay(failures: u32) -> Duration {
     base.mul_f64(jitter).min(BACKOFF_MAX)
 }
 
-struct Fetched {
-    body: Option<Vec<u8>>,
-    etag: Option<String>,
-    last_modified: Option<String>,
+pub(super) struct Fetched {
+    pub(super) body: Option<Vec<u8>>,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
 }
 
-fn resolve_headers(feed: &FeedConfig) -> Result<HeaderMap, FeedError> {
+pub(super) fn resolve_headers(feed: &FeedConfig) -> Result<HeaderMap, FeedError> {
     let mut map = HeaderMap::new();
     for h in &feed.headers {
         let missing = || FeedError::MissingEnv {
@@ -330,7 +340,7 @@ fn resolve_headers(feed: &FeedConfig) -> Result<HeaderMap, FeedError> {
 
 /// A request error as a [`FeedError`]: the guard's refusal when it caused it, else the whole
 /// error chain; URLs redacted either way.
-fn request_error(feed: &FeedConfig, url: &str, e: &reqwest::Error) -> FeedError {
+pub(super) fn request_error(feed: &FeedConfig, url: &str, e: &reqwest::Error) -> FeedError {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = src {
         if let Some(r) = c.downcast_ref::<TargetRefused>() {
@@ -356,8 +366,25 @@ async fn fetch_http(
     etag: Option<&str>,
     last_modified: Option<&str>,
 ) -> Result<Fetched, FeedError> {
+    fetch_http_as(client, feed, url, etag, last_modified, true).await
+}
+
+/// [`fetch_http`], with the feed's headers (its credentials) only if `credentials`: a
+/// document a provider lists on another host must not receive them.
+async fn fetch_http_as(
+    client: &FeedClient,
+    feed: &FeedConfig,
+    url: &str,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    credentials: bool,
+) -> Result<Fetched, FeedError> {
     let request_err = |e: reqwest::Error| request_error(feed, url, &e);
-    let headers = resolve_headers(feed)?;
+    let headers = if credentials {
+        resolve_headers(feed)?
+    } else {
+        HeaderMap::new()
+    };
     if !feed.allow_private
         && let Ok(parsed) = url::Url::parse(url)
         && let Err(r) = check_literal(&parsed)
@@ -420,7 +447,7 @@ async fn fetch_http(
     })
 }
 
-async fn fetch_file(
+pub(super) async fn fetch_file(
     feed: &FeedConfig,
     path: &std::path::Path,
     last_modified: Option<&str>,
@@ -477,7 +504,7 @@ fn gunzip_if_needed(feed: &FeedConfig, body: Vec<u8>) -> Result<Vec<u8>, FeedErr
     Ok(out)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -488,7 +515,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn parse_off_runtime(
+pub(super) async fn parse_off_runtime(
     feed: &FeedConfig,
     format: Format,
     body: Vec<u8>,
@@ -527,8 +554,24 @@ pub async fn poll(
     now: DateTime<Utc>,
 ) -> PollOutcome {
     let attempt = async {
+        match &feed.protocol {
+            FeedProtocol::Taxii { .. } => {
+                return super::taxii_client::poll(client, feed, state).await;
+            }
+            FeedProtocol::MispApi { .. } => {
+                return super::misp_api::poll(client, feed, state).await;
+            }
+            FeedProtocol::Document => {}
+        }
         if feed.format == Format::MispManifest {
             return poll_misp_feed(client, feed, state).await;
+        }
+        if matches!(feed.url, FeedUrl::Http(_)) {
+            match feed.format {
+                Format::Nvd => return paged::poll_nvd(client, feed, state).await,
+                Format::Csaf => return paged::poll_csaf(client, feed, state).await,
+                _ => {}
+            }
         }
         let fetched = match &feed.url {
             FeedUrl::Http(u) => {
@@ -557,6 +600,10 @@ pub async fn poll(
         }),
     };
     let mut next = state.clone();
+    let member = match &feed.protocol {
+        FeedProtocol::MispApi { member } => Some(member.clone()),
+        _ => None,
+    };
     match result {
         Ok((parsed, etag, last_modified, cursor)) => {
             next.etag = etag;
@@ -565,18 +612,21 @@ pub async fn poll(
             next.next_attempt_after = None;
             next.last_success = Some(now);
             next.last_error = None;
+            // An empty cursor means "walk finished": start from the beginning next time.
             if let Some(c) = cursor {
-                next.cursor = Some(c);
+                next.cursor = (!c.is_empty()).then_some(c);
             }
             if let Some(p) = &parsed {
                 next.items_added = p.reports.len() as u64;
-                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), "Feed polled.");
+                let items = p.counts();
+                tracing::info!(feed = %feed.name, reports = p.reports.len(), sightings = p.sightings.len(), warnings = p.warnings.len(), kept = items.kept, normalised = items.normalised, skipped = items.skipped, "Feed polled.");
             } else {
                 tracing::debug!(feed = %feed.name, "Feed not modified.");
             }
             PollOutcome {
                 state: next,
                 result: Ok(parsed),
+                member,
             }
         }
         Err(e) => {
@@ -590,12 +640,13 @@ pub async fn poll(
             PollOutcome {
                 state: next,
                 result: Err(e),
+                member,
             }
         }
     }
 }
 
-type Attempt = (
+pub(super) type Attempt = (
     Option<Parsed>,
     Option<String>,
     Option<String>,
@@ -668,6 +719,7 @@ async fn poll_misp_feed(
         let one = parse_off_runtime(feed, Format::Misp, body).await?;
         parsed.reports.extend(one.reports);
         parsed.warnings.extend(one.warnings);
+        parsed.items.extend(one.items);
         cursor = cursor.max(e.timestamp);
     }
     Ok((Some(parsed), etag, lm, Some(cursor.to_string())))
@@ -774,7 +826,11 @@ pub async fn store_outcome(
     feed: &str,
     outcome: PollOutcome,
 ) -> crate::store::Result<u64> {
-    let PollOutcome { mut state, result } = outcome;
+    let PollOutcome {
+        mut state,
+        result,
+        member,
+    } = outcome;
     let drafts = match result {
         Ok(Some(parsed)) => {
             for w in &parsed.warnings {
@@ -793,10 +849,41 @@ pub async fn store_outcome(
     store
         .writer()
         .write(move |conn| {
-            let origin = crate::model::Origin::FeedItem { feed: name.clone() };
+            let origin = match &member {
+                None => crate::model::Origin::FeedItem { feed: name.clone() },
+                Some(m) => match crate::store::members::find(conn, m)? {
+                    Some(found) => crate::model::Origin::Submission { member: found.id },
+                    None => {
+                        // Not stored as anyone's: keep the old position so that nothing is
+                        // skipped once the roster has the member.
+                        let old = crate::store::feeds::load_state(conn, &name)?;
+                        state.cursor = old.cursor;
+                        state.last_success = old.last_success;
+                        state.consecutive_failures = old.consecutive_failures.saturating_add(1);
+                        state.last_error = Some(format!(
+                            "feed {name}: member {m:?} (feeds.toml) is not in the roster; nothing stored"
+                        ));
+                        tracing::error!(feed = %name, "The member of this MISP feed is not in the roster; nothing stored.");
+                        crate::store::feeds::save_state(conn, &name, &state, now)?;
+                        return Ok(0);
+                    }
+                },
+            };
             let mut added = 0;
             if let Some(drafts) = &drafts {
                 for d in drafts {
+                    // A member's MISP answers an edited event again: the same content is
+                    // not the member's second submission.
+                    if let crate::model::Origin::Submission { member } = &origin
+                        && crate::store::reports::submission_with_content(
+                            conn,
+                            member,
+                            &d.content_hash(),
+                        )?
+                        .is_some()
+                    {
+                        continue;
+                    }
                     if let crate::store::reports::Inserted::New(_) =
                         crate::store::reports::insert(conn, &origin, d, now)?
                     {

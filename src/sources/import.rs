@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::formats::native::{self, FieldError};
-use crate::formats::{self, Format, FormatError, ParseContext};
+use crate::formats::{
+    self, Format, FormatError, ItemOutcome, Outcome, OutcomeCounts, ParseContext,
+};
 use crate::model::{Origin, ReportDraft, ReportId, SightingDraft};
 use crate::store::{self, Store};
 
@@ -63,11 +65,17 @@ pub struct FileContents {
     pub sightings: Vec<SightingDraft>,
     /// What the parser could not represent (kept, never silently dropped).
     pub warnings: Vec<String>,
+    /// What became of each item of the file (kept, normalised, skipped).
+    pub items: Vec<ItemOutcome>,
+    /// The submissions of a native file that are not valid, and why: the file's valid
+    /// submissions are still stored.
+    pub rejected: Vec<FieldError>,
 }
 
 /// Reads one file in `format`, or detects the format from the content (`None`): a known
 /// format by its shape, else musubi's own JSON, else free text whose observables are
-/// extracted.
+/// extracted. A native file's valid submissions are kept even when others are not (each
+/// one is all-or-nothing); `Err` when nothing of the file can be read.
 pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, ImportError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
@@ -85,15 +93,11 @@ pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, Im
         }),
     };
     if format == Format::Native {
-        let mut reports = native::parse_bytes(&bytes).map_err(|errors| ImportError::Invalid {
+        let each = native::parse_bytes_each(&bytes).map_err(|errors| ImportError::Invalid {
             path: shown.clone(),
             errors,
         })?;
-        record_file(&mut reports, &shown);
-        return Ok(FileContents {
-            reports,
-            ..FileContents::default()
-        });
+        return Ok(native_contents(each, &shown));
     }
     let ctx = ParseContext {
         source: Some(shown.clone()),
@@ -109,7 +113,55 @@ pub fn read_any(path: &Path, format: Option<&Format>) -> Result<FileContents, Im
         reports: parsed.reports,
         sightings: parsed.sightings,
         warnings: parsed.warnings,
+        items: parsed.items,
+        rejected: Vec::new(),
     })
+}
+
+/// A native file's submissions as items: `[3]` kept, or skipped with its problems.
+fn native_contents(each: native::Submissions, shown: &str) -> FileContents {
+    let name = |i: Option<usize>| i.map_or_else(|| "submission".to_string(), |i| format!("[{i}]"));
+    let mut items: Vec<(Option<usize>, ItemOutcome)> = each
+        .drafts
+        .iter()
+        .map(|(i, _)| {
+            (
+                *i,
+                ItemOutcome {
+                    at: name(*i),
+                    outcome: Outcome::Kept,
+                },
+            )
+        })
+        .collect();
+    let mut bad: Vec<Option<usize>> = each.errors.iter().map(|e| e.report).collect();
+    bad.dedup();
+    for i in bad {
+        let why: Vec<String> = each
+            .errors
+            .iter()
+            .filter(|e| e.report == i)
+            .map(ToString::to_string)
+            .collect();
+        items.push((
+            i,
+            ItemOutcome {
+                at: name(i),
+                outcome: Outcome::Skipped {
+                    why: why.join("; "),
+                },
+            },
+        ));
+    }
+    items.sort_by_key(|(i, _)| *i);
+    let mut reports: Vec<ReportDraft> = each.drafts.into_iter().map(|(_, d)| d).collect();
+    record_file(&mut reports, shown);
+    FileContents {
+        reports,
+        items: items.into_iter().map(|(_, o)| o).collect(),
+        rejected: each.errors,
+        ..FileContents::default()
+    }
 }
 
 /// Stores the drafts of one file atomically, as submissions of `origin`.
@@ -119,45 +171,28 @@ pub fn store_drafts(
     origin: Origin,
     drafts: Vec<ReportDraft>,
 ) -> Result<Vec<ReportId>, ImportError> {
-    store_contents(
-        store,
-        path,
-        origin,
-        FileContents {
-            reports: drafts,
-            ..FileContents::default()
-        },
-    )
-}
-
-/// Stores the reports and sightings of one file atomically, as submissions of `origin`.
-pub fn store_contents(
-    store: &Store,
-    path: &Path,
-    origin: Origin,
-    contents: FileContents,
-) -> Result<Vec<ReportId>, ImportError> {
-    queue_contents(store, origin, contents)
+    queue_chunk(store, origin, drafts, Vec::new())
         .and_then(store::Pending::wait)
         .map_err(|source| store_error(path, source))
 }
 
-/// [`store_contents`] without waiting: queues the file's write (atomic on its own) and
-/// returns at once, so that a bulk import has the writer commit several files per fsync.
-pub fn queue_contents(
+/// Queues one chunk of a file's reports (and, with its last chunk, its sightings) at the
+/// writer and returns at once: the chunk is atomic on its own, and the writer commits
+/// several chunks per fsync.
+fn queue_chunk(
     store: &Store,
     origin: Origin,
-    contents: FileContents,
+    reports: Vec<ReportDraft>,
+    sightings: Vec<SightingDraft>,
 ) -> store::Result<store::Pending<Vec<ReportId>>> {
     let now = Utc::now();
     store.writer().enqueue_blocking(move |conn| {
-        let ids = contents
-            .reports
+        let ids = reports
             .iter()
             .map(|d| store::reports::insert(conn, &origin, d, now).map(|i| i.id()))
             .collect::<store::Result<Vec<_>>>()?;
         if let Origin::Submission { member } = &origin {
-            for s in &contents.sightings {
+            for s in &sightings {
                 store::sightings::insert(conn, member, s, now, None)?;
             }
         }
@@ -171,41 +206,99 @@ pub struct FileOutcome {
     pub path: PathBuf,
     /// What the parser could not represent (the file was still stored).
     pub warnings: Vec<String>,
-    /// How many indicators the file's reports carry (0 when nothing was read).
+    /// How many indicators the stored reports carry.
     pub indicators: usize,
-    /// The ids of the file's reports, durable in the store; or why nothing of the file was
-    /// stored (each file is atomic).
-    pub result: Result<Vec<ReportId>, ImportError>,
+    /// The ids of the file's reports that are durable in the store.
+    pub ids: Vec<ReportId>,
+    /// How many of the file's items were kept, normalised and skipped.
+    pub counts: OutcomeCounts,
+    /// The items that were normalised or skipped, with where and why.
+    pub notes: Vec<ItemOutcome>,
+    /// The submissions of a native file that were not valid (the others are stored).
+    pub rejected: Vec<FieldError>,
+    /// Why the file (or, for a store failure, part of it) was not stored.
+    pub error: Option<ImportError>,
 }
 
-/// What [`import_files`] reports while it works, so that a caller can print as it goes
-/// (an import of many files takes long) rather than only at the end.
+impl FileOutcome {
+    fn new(path: &Path) -> FileOutcome {
+        FileOutcome {
+            path: path.to_path_buf(),
+            warnings: Vec::new(),
+            indicators: 0,
+            ids: Vec::new(),
+            counts: OutcomeCounts::default(),
+            notes: Vec::new(),
+            rejected: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Whether anything of the file was not stored (a rejected submission, or an error).
+    pub fn partly_rejected(&self) -> bool {
+        self.error.is_some() || !self.rejected.is_empty()
+    }
+}
+
+/// What [`import_files`] reports while it works, so that a caller can show progress (one
+/// huge file must move too) and print as it goes rather than only at the end.
 #[derive(Debug)]
 pub enum ImportEvent<'a> {
-    /// One file has been read and parsed and is about to be queued at the writer; these are
-    /// its warnings. Files are read in order, ahead of the writer.
+    /// One file has been read and parsed and its reports are about to be queued at the
+    /// writer. Files are read in order, ahead of the writer.
     Read {
         path: &'a Path,
         warnings: &'a [String],
         /// How many reports and indicators the file holds (for progress).
         reports: usize,
         indicators: usize,
+        counts: OutcomeCounts,
     },
-    /// One file is durable in the store, or failed: called in file order.
+    /// A chunk of a file's reports is durable: `reports` more reports carrying
+    /// `indicators` indicators.
+    Stored {
+        path: &'a Path,
+        reports: usize,
+        indicators: usize,
+    },
+    /// One file is done (stored, partly or not at all): called in file order.
     Done(&'a FileOutcome),
 }
 
-/// How many files may wait at the writer: it commits them in one group (each file still
-/// atomic in its own savepoint), so that a bulk import pays one fsync for several files.
+/// How many chunks may wait at the writer: it commits them in one group (each chunk atomic
+/// in its own savepoint), so that a bulk import pays one fsync for several chunks.
 const IN_FLIGHT: usize = 4;
 
-/// Imports `files` as submissions of `origin`, each atomically, in `format` or detecting it
-/// per file (`None`), and returns one outcome per file in file order. A file that fails
-/// does not stop the others.
+/// How many reports one writer job stores: small enough that a huge file shows progress
+/// and does not hold the writer for long, large enough that the per-job cost is small.
+const CHUNK: usize = 1_000;
+
+/// A chunk also closes at this many indicators: reports of a hundred indicators each
+/// still move the progress every fraction of a second.
+const CHUNK_INDICATORS: usize = 20_000;
+
+/// A file being stored: its outcome so far and how many of its chunks are still queued.
+struct OpenFile {
+    outcome: FileOutcome,
+    queued: usize,
+}
+
+/// One chunk at the writer.
+struct Queued {
+    reports: usize,
+    indicators: usize,
+    pending: Result<store::Pending<Vec<ReportId>>, ImportError>,
+}
+
+/// Imports `files` as submissions of `origin`, in `format` or detecting it per file
+/// (`None`), and returns one outcome per file in file order. Each report is stored whole
+/// or not at all; a file's valid reports are stored even when others of it are not, and a
+/// file that fails does not stop the others.
 ///
 /// Reading and validating the next files overlaps with storing this one: parsing runs on a
-/// thread of its own, inserting on the store writer's thread, and up to [`IN_FLIGHT`] files
-/// wait at the writer. `on_event` sees each file when it is read and again when it is done.
+/// thread of its own, inserting on the store writer's thread, in chunks of [`CHUNK`]
+/// reports of which up to [`IN_FLIGHT`] wait at the writer. `on_event` sees each file when
+/// it is read, each chunk when it is durable, and each file when it is done.
 pub fn import_files(
     store: &Store,
     origin: &Origin,
@@ -223,53 +316,140 @@ pub fn import_files(
                 }
             }
         });
-        let mut pending = VecDeque::new();
+        let mut open: VecDeque<OpenFile> = VecDeque::new();
+        let mut queue: VecDeque<Queued> = VecDeque::new();
         for (path, contents) in rx {
-            let (warnings, indicators, queued) = match contents {
-                Ok(mut contents) => {
-                    let warnings = std::mem::take(&mut contents.warnings);
-                    let indicators = contents.reports.iter().map(|r| r.indicators.len()).sum();
+            let mut file = FileOutcome::new(path);
+            let mut chunks = Vec::new();
+            match contents {
+                Ok(contents) => {
+                    let FileContents {
+                        reports,
+                        sightings,
+                        warnings,
+                        items,
+                        rejected,
+                    } = contents;
+                    file.counts = OutcomeCounts::of(&items);
+                    file.notes = items
+                        .into_iter()
+                        .filter(|i| i.outcome != Outcome::Kept)
+                        .collect();
+                    file.warnings = warnings;
+                    file.rejected = rejected;
+                    let indicators = reports.iter().map(|r| r.indicators.len()).sum();
                     on_event(ImportEvent::Read {
                         path,
-                        warnings: &warnings,
-                        reports: contents.reports.len(),
+                        warnings: &file.warnings,
+                        reports: reports.len(),
                         indicators,
+                        counts: file.counts,
                     });
-                    let queued = queue_contents(store, origin.clone(), contents)
-                        .map_err(|source| store_error(path, source));
-                    (warnings, indicators, queued)
+                    chunks = chunked(reports, sightings);
                 }
-                Err(e) => (Vec::new(), 0, Err(e)),
-            };
-            pending.push_back((path, warnings, indicators, queued));
-            while pending.len() > IN_FLIGHT {
-                let (path, warnings, indicators, queued) = pending.pop_front().expect("not empty");
-                outcomes.push(finish(path, warnings, indicators, queued, &mut on_event));
+                Err(e) => file.error = Some(e),
             }
+            open.push_back(OpenFile {
+                outcome: file,
+                queued: chunks.len(),
+            });
+            for (reports, sightings) in chunks {
+                let queued = Queued {
+                    reports: reports.len(),
+                    indicators: reports.iter().map(|r| r.indicators.len()).sum(),
+                    pending: queue_chunk(store, origin.clone(), reports, sightings)
+                        .map_err(|source| store_error(path, source)),
+                };
+                queue.push_back(queued);
+                while queue.len() > IN_FLIGHT {
+                    let q = queue.pop_front().expect("not empty");
+                    settle(q, &mut open, &mut outcomes, &mut on_event);
+                }
+            }
+            close_settled(&mut open, &mut outcomes, &mut on_event);
         }
-        for (path, warnings, indicators, queued) in pending {
-            outcomes.push(finish(path, warnings, indicators, queued, &mut on_event));
+        while let Some(q) = queue.pop_front() {
+            settle(q, &mut open, &mut outcomes, &mut on_event);
         }
+        close_settled(&mut open, &mut outcomes, &mut on_event);
     });
     outcomes
 }
 
-/// Waits until one queued file is durable (or failed) and tells `on_event`.
-fn finish(
-    path: &Path,
-    warnings: Vec<String>,
-    indicators: usize,
-    queued: Result<store::Pending<Vec<ReportId>>, ImportError>,
+/// A file's reports in chunks of [`CHUNK`] reports or [`CHUNK_INDICATORS`] indicators;
+/// its sightings go with the last one (or alone, for a file of sightings only).
+fn chunked(
+    reports: Vec<ReportDraft>,
+    sightings: Vec<SightingDraft>,
+) -> Vec<(Vec<ReportDraft>, Vec<SightingDraft>)> {
+    let mut chunks: Vec<(Vec<ReportDraft>, Vec<SightingDraft>)> = Vec::new();
+    let mut current = Vec::with_capacity(CHUNK.min(reports.len()));
+    let mut indicators = 0;
+    for r in reports {
+        indicators += r.indicators.len();
+        current.push(r);
+        if current.len() == CHUNK || indicators >= CHUNK_INDICATORS {
+            chunks.push((std::mem::take(&mut current), Vec::new()));
+            indicators = 0;
+        }
+    }
+    if !current.is_empty() || chunks.is_empty() && !sightings.is_empty() {
+        chunks.push((current, Vec::new()));
+    }
+    if let Some(last) = chunks.last_mut() {
+        last.1 = sightings;
+    }
+    chunks
+}
+
+/// Waits until the oldest queued chunk is durable (or failed), records it in its file (the
+/// oldest file with chunks still queued: chunks are queued and settled in file order) and
+/// tells `on_event`.
+fn settle(
+    q: Queued,
+    open: &mut VecDeque<OpenFile>,
+    outcomes: &mut Vec<FileOutcome>,
     on_event: &mut impl FnMut(ImportEvent<'_>),
-) -> FileOutcome {
-    let outcome = FileOutcome {
-        path: path.to_path_buf(),
-        warnings,
-        indicators,
-        result: queued.and_then(|p| p.wait().map_err(|e| store_error(path, e))),
-    };
-    on_event(ImportEvent::Done(&outcome));
-    outcome
+) {
+    let file = open
+        .iter_mut()
+        .find(|f| f.queued > 0)
+        .expect("a queued chunk belongs to an open file");
+    file.queued -= 1;
+    let path = file.outcome.path.clone();
+    match q
+        .pending
+        .and_then(|p| p.wait().map_err(|e| store_error(&path, e)))
+    {
+        Ok(ids) => {
+            file.outcome.ids.extend(ids);
+            file.outcome.indicators += q.indicators;
+            on_event(ImportEvent::Stored {
+                path: &path,
+                reports: q.reports,
+                indicators: q.indicators,
+            });
+        }
+        Err(e) => {
+            if file.outcome.error.is_none() {
+                file.outcome.error = Some(e);
+            }
+        }
+    }
+    close_settled(open, outcomes, on_event);
+}
+
+/// Hands over the files at the front that have nothing queued any more, in file order.
+fn close_settled(
+    open: &mut VecDeque<OpenFile>,
+    outcomes: &mut Vec<FileOutcome>,
+    on_event: &mut impl FnMut(ImportEvent<'_>),
+) {
+    while open.front().is_some_and(|f| f.queued == 0) {
+        let f = open.pop_front().expect("not empty");
+        on_event(ImportEvent::Done(&f.outcome));
+        outcomes.push(f.outcome);
+    }
 }
 
 /// The line (1-based) on which each submission of a native file begins: one entry per
@@ -342,6 +522,53 @@ mod tests {
         .to_string()
     }
 
+    /// A file with one bad submission among good ones: the good ones are stored, the bad
+    /// one is named; a file larger than a chunk is stored in several, each announced.
+    #[test]
+    fn a_bad_submission_costs_only_itself_and_big_files_move_in_chunks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let mixed = dir.path().join("mixed.json");
+        std::fs::write(
+            &mixed,
+            format!(
+                "[{}, {{\"title\": \"no tlp\"}}, {}]",
+                submission("good1"),
+                submission("good2")
+            ),
+        )
+        .expect("write");
+        let big = dir.path().join("big.json");
+        let many: Vec<String> = (0..CHUNK * 2 + 5)
+            .map(|i| submission(&format!("r{i}")))
+            .collect();
+        std::fs::write(&big, format!("[{}]", many.join(","))).expect("write");
+        let origin = Origin::FeedItem {
+            feed: "test".into(),
+        };
+        let mut stored = Vec::new();
+        let outcomes = import_files(&store, &origin, &[mixed, big], None, |e| {
+            if let ImportEvent::Stored { reports, .. } = e {
+                stored.push(reports);
+            }
+        });
+        store.close();
+        assert_eq!(outcomes[0].ids.len(), 2);
+        assert_eq!(outcomes[0].rejected.len(), 1);
+        assert_eq!(outcomes[0].rejected[0].report, Some(1));
+        assert!(outcomes[0].partly_rejected());
+        assert_eq!(
+            outcomes[0].counts,
+            OutcomeCounts {
+                kept: 2,
+                normalised: 0,
+                skipped: 1
+            }
+        );
+        assert_eq!(outcomes[1].ids.len(), CHUNK * 2 + 5);
+        assert_eq!(stored, vec![2, CHUNK, CHUNK, 5]);
+    }
+
     #[test]
     fn submission_lines_point_at_each_element() {
         let doc =
@@ -381,6 +608,7 @@ mod tests {
         let outcomes = import_files(&store, &origin, &files, None, |e| {
             events.push(match e {
                 ImportEvent::Read { path, .. } => format!("read {}", path.display()),
+                ImportEvent::Stored { path, .. } => format!("stored {}", path.display()),
                 ImportEvent::Done(o) => format!("done {}", o.path.display()),
             })
         });
@@ -390,19 +618,12 @@ mod tests {
         assert_eq!(paths, files);
         for (i, o) in outcomes.iter().enumerate() {
             match i {
-                2 => assert!(
-                    matches!(o.result, Err(ImportError::Invalid { .. })),
-                    "{o:?}"
-                ),
-                5 => assert!(matches!(o.result, Err(ImportError::Read { .. })), "{o:?}"),
-                _ => assert_eq!(o.result.as_ref().expect("stored").len(), 2, "{o:?}"),
+                2 => assert!(o.ids.is_empty() && o.rejected.len() == 1, "{o:?}"),
+                5 => assert!(matches!(o.error, Some(ImportError::Read { .. })), "{o:?}"),
+                _ => assert_eq!(o.ids.len(), 2, "{o:?}"),
             }
         }
-        let mut ids: Vec<_> = outcomes
-            .iter()
-            .filter_map(|o| o.result.as_ref().ok())
-            .flatten()
-            .collect();
+        let mut ids: Vec<_> = outcomes.iter().flat_map(|o| &o.ids).collect();
         let stored = ids.len();
         ids.sort();
         ids.dedup();
@@ -426,7 +647,7 @@ mod tests {
                 .iter()
                 .position(|e| *e == format!("done {}", f.display()));
             match i {
-                2 | 5 => assert_eq!(read, None, "no read event for a file that failed to read"),
+                5 => assert_eq!(read, None, "no read event for a file that failed to read"),
                 _ => assert!(read.expect("read event") < done.expect("done event")),
             }
         }

@@ -1,7 +1,7 @@
 //! HTTP submissions: turning a request body into report drafts, by its media type.
 
 use crate::formats::native::{self, FieldError};
-use crate::formats::stix21;
+use crate::formats::{ItemOutcome, Outcome, stix21};
 use crate::model::ReportDraft;
 
 /// Why a body could not become drafts.
@@ -17,11 +17,24 @@ pub enum SubmissionError {
 pub const ACCEPTED: &str =
     "application/json (musubi submission) or application/stix+json (STIX 2.1 bundle)";
 
+/// A decoded submission: its drafts, and what became of each item of the body (each
+/// submission of a native body; each object of a STIX bundle), for the answer.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub drafts: Vec<ReportDraft>,
+    pub items: Vec<ItemOutcome>,
+}
+
 /// Decodes a submission body of the given `Content-Type`.
 pub fn drafts_from(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<ReportDraft>, SubmissionError> {
+    decode(content_type, body).map(|d| d.drafts)
+}
+
+/// [`drafts_from`] with the per-item outcomes.
+pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Decoded, SubmissionError> {
     let media = content_type
         .unwrap_or("application/json")
         .split(';')
@@ -30,7 +43,23 @@ pub fn drafts_from(
         .trim()
         .to_ascii_lowercase();
     match media.as_str() {
-        "application/json" | "" => native::parse_bytes(body).map_err(SubmissionError::Invalid),
+        "application/json" | "" => {
+            let drafts = native::parse_bytes(body).map_err(SubmissionError::Invalid)?;
+            // A native body is rejected whole when any submission is invalid: what is
+            // stored is every submission, as sent.
+            let single = body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[');
+            let items = (0..drafts.len())
+                .map(|i| ItemOutcome {
+                    at: if single {
+                        "submission".to_string()
+                    } else {
+                        format!("[{i}]")
+                    },
+                    outcome: Outcome::Kept,
+                })
+                .collect();
+            Ok(Decoded { drafts, items })
+        }
         "application/stix+json" => {
             // Rejected whole, like a native submission: every invalid object is named, and
             // nothing is stored while one is (the feed parser would keep a bad pattern as
@@ -58,7 +87,10 @@ pub fn drafts_from(
             }
             let ctx = crate::formats::ParseContext::with_tlp(crate::model::Tlp::Amber);
             match crate::formats::parse(&crate::formats::Format::Stix21, body, &ctx) {
-                Ok(parsed) if !parsed.reports.is_empty() => Ok(parsed.reports),
+                Ok(parsed) if !parsed.reports.is_empty() => Ok(Decoded {
+                    drafts: parsed.reports,
+                    items: parsed.items,
+                }),
                 Ok(_) => Err(SubmissionError::Invalid(vec![FieldError {
                     report: None,
                     index: None,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
-use crate::config::feeds::redact_text;
+use crate::model::redact::redact_text;
 
 /// What musubi remembers about a feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -30,43 +30,48 @@ pub struct FeedState {
     pub cursor: Option<String>,
 }
 
+/// The columns of `feed_state` every read selects, in [`FeedState::from_row`]'s order.
+const SELECT: &str = "SELECT feed, etag, last_modified, consecutive_failures, next_attempt_after,
+        last_success, last_error, items_added, cursor
+    FROM feed_state";
+
+impl FeedState {
+    /// A row of [`SELECT`]: the feed's name and its state. Redacted on the way out too: a
+    /// state saved before redaction existed may hold a feed URL with its credentials.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Result<FeedState>)> {
+        let feed: String = r.get(0)?;
+        let failures: i64 = r.get(3)?;
+        let next: Option<String> = r.get(4)?;
+        let success: Option<String> = r.get(5)?;
+        let error: Option<String> = r.get(6)?;
+        let items: i64 = r.get(7)?;
+        let (etag, last_modified, cursor) = (r.get(1)?, r.get(2)?, r.get(8)?);
+        let state = (|| {
+            Ok(FeedState {
+                etag,
+                last_modified,
+                consecutive_failures: failures.max(0) as u32,
+                next_attempt_after: next.as_deref().map(parse_ts).transpose()?,
+                last_success: success.as_deref().map(parse_ts).transpose()?,
+                last_error: error.as_deref().map(redact_text),
+                items_added: items.max(0) as u64,
+                cursor,
+            })
+        })();
+        Ok((feed, state))
+    }
+}
+
 /// The saved state of `feed`, or the default (never polled) state.
 pub fn load_state(conn: &Connection, feed: &str) -> Result<FeedState> {
     let row = conn
-        .query_row(
-            "SELECT etag, last_modified, consecutive_failures, next_attempt_after, last_success,
-                    last_error, items_added, cursor
-             FROM feed_state WHERE feed = ?1",
-            [feed],
-            |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
-            },
-        )
+        .prepare_cached(&format!("{SELECT} WHERE feed = ?1"))?
+        .query_row([feed], FeedState::from_row)
         .optional()?;
-    let Some((etag, last_modified, failures, next, success, error, items, cursor)) = row else {
-        return Ok(FeedState::default());
-    };
-    Ok(FeedState {
-        etag,
-        last_modified,
-        consecutive_failures: failures.max(0) as u32,
-        next_attempt_after: next.as_deref().map(parse_ts).transpose()?,
-        last_success: success.as_deref().map(parse_ts).transpose()?,
-        // Redacted on the way out too: a state saved before redaction existed may hold a
-        // feed URL with its credentials.
-        last_error: error.as_deref().map(redact_text),
-        items_added: items.max(0) as u64,
-        cursor,
-    })
+    match row {
+        Some((_, state)) => state,
+        None => Ok(FeedState::default()),
+    }
 }
 
 /// Saves the state of `feed` (insert or replace).
@@ -103,16 +108,16 @@ pub fn save_state(
     Ok(())
 }
 
-/// Every saved state, by feed name (for `musubi feeds` listings).
+/// Every saved state, by feed name (for `musubi feeds` listings): one query.
 pub fn all_states(conn: &Connection) -> Result<Vec<(String, FeedState)>> {
-    let names: Vec<String> = conn
-        .prepare("SELECT feed FROM feed_state ORDER BY feed")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    names
-        .into_iter()
-        .map(|n| load_state(conn, &n).map(|s| (n, s)))
-        .collect()
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY feed"))?;
+    let rows = stmt.query_map([], FeedState::from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (feed, state) = row?;
+        out.push((feed, state?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

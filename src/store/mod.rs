@@ -16,6 +16,7 @@ pub mod releases;
 pub mod reports;
 mod schema;
 pub mod sightings;
+pub mod taxii;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -144,6 +145,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == schema::TAXII_LOG_VERSION {
+            taxii::backfill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "Applied store migration.");

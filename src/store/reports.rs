@@ -94,44 +94,96 @@ pub fn insert(
             i.observable.value()
         ])?;
     }
+    super::taxii::record(conn, seq, draft, received_at)?;
     Ok(Inserted::New(ReportId(Seq(seq as u64))))
+}
+
+/// A submission of `member` with this content hash, if one is stored: a member's MISP
+/// feed answers an event again after any edit, and the same content is not stored twice.
+pub fn submission_with_content(
+    conn: &Connection,
+    member: &MemberId,
+    content_hash: &str,
+) -> Result<Option<ReportId>> {
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM reports WHERE origin_kind = 'submission' AND member_id = ?1 AND content_hash = ?2",
+            params![member.0, content_hash],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.map(|s| ReportId(Seq(s as u64))))
 }
 
 const SELECT: &str = "SELECT seq, origin_kind, member_id, feed, received_at, body FROM reports";
 
-/// A report row: seq, origin kind, member, feed, received_at, body.
-type RawReport = (i64, String, Option<String>, Option<String>, String, String);
-
-fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
+/// The columns every read of `reports` starts with: the sequence number and where the
+/// report came from (`origin_kind`, `member_id`, `feed`), then `received_at`. One decoder
+/// for the origin, whichever projection of the table is read.
+struct Head {
+    seq: i64,
+    origin_kind: String,
+    member: Option<String>,
+    feed: Option<String>,
+    received_at: String,
 }
 
-fn decode(raw: RawReport) -> Result<Report> {
-    let (seq, kind, member, feed, received_at, body) = raw;
-    let origin = match (kind.as_str(), member, feed) {
-        ("submission", Some(m), _) => Origin::Submission {
-            member: MemberId(m),
-        },
-        ("feed_item", _, Some(f)) => Origin::FeedItem { feed: f },
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "report {seq} has no valid origin"
-            )));
+impl Head {
+    /// Columns 0 to 4 of a row.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Head> {
+        Ok(Head {
+            seq: r.get(0)?,
+            origin_kind: r.get(1)?,
+            member: r.get(2)?,
+            feed: r.get(3)?,
+            received_at: r.get(4)?,
+        })
+    }
+
+    fn id(&self) -> ReportId {
+        ReportId(Seq(self.seq as u64))
+    }
+
+    fn origin(&self) -> Result<Origin> {
+        match (self.origin_kind.as_str(), &self.member, &self.feed) {
+            ("submission", Some(m), _) => Ok(Origin::Submission {
+                member: MemberId(m.clone()),
+            }),
+            ("feed_item", _, Some(f)) => Ok(Origin::FeedItem { feed: f.clone() }),
+            _ => Err(StoreError::Corrupt(format!(
+                "report {} has no valid origin",
+                self.seq
+            ))),
         }
-    };
+    }
+
+    fn received_at(&self) -> Result<DateTime<Utc>> {
+        parse_ts(&self.received_at)
+    }
+}
+
+/// A whole report as [`SELECT`] reads it: the head and the body.
+struct ReportRow {
+    head: Head,
+    body: String,
+}
+
+fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
+    Ok(ReportRow {
+        head: Head::from_row(row)?,
+        body: row.get(5)?,
+    })
+}
+
+fn decode(raw: ReportRow) -> Result<Report> {
+    let ReportRow { head, body } = raw;
+    let seq = head.seq;
     let draft: ReportDraft = serde_json::from_str(&body)
         .map_err(|e| StoreError::Corrupt(format!("report {seq} body: {e}")))?;
     Ok(Report {
-        id: ReportId(Seq(seq as u64)),
-        origin,
-        received_at: parse_ts(&received_at)?,
+        id: head.id(),
+        origin: head.origin()?,
+        received_at: head.received_at()?,
         draft,
     })
 }
@@ -226,26 +278,20 @@ pub struct FactsRow {
 /// Facts of the reports after `after`, in order, at most `limit`.
 pub fn facts_after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<FactsRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, member_id, feed, received_at FROM reports WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq, origin_kind, member_id, feed, received_at FROM reports
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after.0 as i64, limit as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
+    let rows = stmt.query_map(params![after.0 as i64, limit as i64], Head::from_row)?;
     let mut out = Vec::new();
     let mut pos = std::collections::HashMap::new();
     for row in rows {
-        let (seq, member, feed, at) = row?;
-        pos.insert(seq, out.len());
+        let head = row?;
+        pos.insert(head.seq, out.len());
         out.push(FactsRow {
-            seq: Seq(seq as u64),
-            received_at: parse_ts(&at)?,
-            member: member.map(MemberId),
-            feed,
+            seq: Seq(head.seq as u64),
+            received_at: head.received_at()?,
+            member: head.member.map(MemberId),
+            feed: head.feed,
             observables: Vec::new(),
         });
     }
@@ -284,39 +330,47 @@ pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
     Ok(metas(conn, &[seq])?.pop())
 }
 
-/// A meta row: seq, origin kind, member, feed, received_at, title, tlp, confidence, scope,
-/// recipients, released.
-type RawMeta = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    bool,
-);
+/// A report's metadata as [`metas`] reads it: the head, then title, tlp, confidence,
+/// scope, recipients (from the body) and the release state.
+struct MetaRow {
+    head: Head,
+    title: String,
+    tlp: String,
+    confidence: String,
+    scope: Option<String>,
+    recipients: Option<String>,
+    released: bool,
+}
 
-fn decode_meta(raw: RawMeta) -> Result<ReportMeta> {
-    let (seq, kind, member, feed, at, title, tlp, confidence, scope, recipients, released) = raw;
-    let origin = match (kind.as_str(), member, feed) {
-        ("submission", Some(m), _) => Origin::Submission {
-            member: MemberId(m),
-        },
-        ("feed_item", _, Some(f)) => Origin::FeedItem { feed: f },
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "report {seq} has no valid origin"
-            )));
-        }
-    };
+impl MetaRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaRow> {
+        Ok(MetaRow {
+            head: Head::from_row(r)?,
+            title: r.get(5)?,
+            tlp: r.get(6)?,
+            confidence: r.get(7)?,
+            scope: r.get(8)?,
+            recipients: r.get(9)?,
+            released: r.get(10)?,
+        })
+    }
+}
+
+fn decode_meta(raw: MetaRow) -> Result<ReportMeta> {
+    let MetaRow {
+        head,
+        title,
+        tlp,
+        confidence,
+        scope,
+        recipients,
+        released,
+    } = raw;
+    let seq = head.seq;
     Ok(ReportMeta {
-        id: ReportId(Seq(seq as u64)),
-        origin,
-        received_at: parse_ts(&at)?,
+        id: head.id(),
+        origin: head.origin()?,
+        received_at: head.received_at()?,
         title,
         tlp: tlp
             .parse::<Tlp>()
@@ -352,21 +406,7 @@ pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
         ))?;
         let rows = stmt.query_map(
             rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                ))
-            },
+            MetaRow::from_row,
         )?;
         for raw in rows {
             let meta = decode_meta(raw?)?;

@@ -2,6 +2,9 @@
 //! `PRAGMA user_version` records how far a database has come. Never edit a released entry;
 //! add a new one.
 
+/// The migration that creates the TAXII object log (backfilled in Rust after it runs).
+pub const TAXII_LOG_VERSION: usize = 9;
+
 /// The migrations, index + 1 = the version they bring a database to.
 pub const MIGRATIONS: &[&str] = &[
     // 1: members, reports, observables, campaign ids.
@@ -233,7 +236,26 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     INSERT OR IGNORE INTO meta (key, value) VALUES ('id_secret', lower(hex(randomblob(32))));
     "#,
-    // 9: inquiries: the secretariat asks chosen member classes what they know about an
+    // 9: the TAXII object log (`store::taxii`): one row per STIX object a report gives,
+    // keyed by (date added, id) so that a TAXII page is a range scan; the provider's own
+    // STIX ids are kept. Sharing scope and recipients are copied out of the report body so
+    // that the visibility test of a page needs no JSON decoding. Existing reports are
+    // backfilled by `store::taxii::backfill` right after this migration.
+    r#"
+    CREATE TABLE taxii_objects (
+        added_at   TEXT NOT NULL,
+        stix_id    TEXT NOT NULL,
+        seq        INTEGER NOT NULL REFERENCES reports(seq),
+        kind       TEXT,
+        value      TEXT,
+        scope      TEXT,
+        recipients TEXT,
+        PRIMARY KEY (added_at, stix_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX taxii_objects_id ON taxii_objects(stix_id);
+    CREATE INDEX taxii_objects_seq ON taxii_objects(seq);
+    "#,
+    // 10: inquiries: the secretariat asks chosen member classes what they know about an
     // advisory (named by one of its feed items) or a campaign; members answer with reports.
     r#"
     CREATE TABLE inquiries (

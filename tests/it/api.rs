@@ -427,7 +427,7 @@ fn cli_import_and_campaign_listing() {
     assert_eq!(out.status.code(), Some(3), "a broken file fails the run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("broken.json: title: expected a string"),
+        stderr.contains("broken.json:1: title: expected a string"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -114,12 +114,14 @@ fn import_prints_one_summary_line_per_file_and_a_total() {
     assert!(
         lines[0].starts_with(&format!("{three}: 3 reports R-"))
             && lines[0].contains('…')
-            && lines[0].ends_with(", 4 indicators, 0 rejected"),
+            && lines[0]
+                .ends_with(", 4 indicators, 0 rejected; items: 3 kept, 0 normalised, 0 skipped"),
         "{stdout}"
     );
     assert!(
         lines[1].starts_with(&format!("{one}: 1 report R-"))
-            && lines[1].ends_with(", 1 indicator, 0 rejected"),
+            && lines[1]
+                .ends_with(", 1 indicator, 0 rejected; items: 1 kept, 0 normalised, 0 skipped"),
         "{stdout}"
     );
     assert!(
@@ -189,9 +191,10 @@ fn import_json_counts_match_the_store() {
     assert_eq!(listed, stored, "the ranges are exactly the stored reports");
 }
 
-/// A file with one bad submission among good files: exit code 3, the good files stored,
-/// the bad one named with its line, the submission and the field. Fails on main (exit 2,
-/// no line).
+/// A file with one bad submission among good ones: exit code 3, the good ones stored (the
+/// store holds them: counted through `campaigns --json`), the bad one named with its line,
+/// the submission, the field and what was expected. Fails before the per-report import
+/// (each file was stored all-or-nothing: the bad file's two good reports were lost).
 #[test]
 fn a_partly_bad_import_exits_3_and_names_the_line() {
     let data = DataDir::new();
@@ -217,12 +220,24 @@ fn a_partly_bad_import_exits_3_and_names_the_line() {
         "{stderr}"
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    assert_eq!(v["total"]["reports"], 3, "the good file is stored: {v}");
-    assert_eq!(v["total"]["files_rejected"], 1, "{v}");
     assert_eq!(
-        v["total"]["rejected"], 3,
-        "the bad file's three submissions: {v}"
+        v["total"]["reports"], 5,
+        "the good file and the bad file's two good submissions: {v}"
     );
+    assert_eq!(v["files"][1]["reports"], 2, "{v}");
+    assert_eq!(v["total"]["files_rejected"], 1, "{v}");
+    assert_eq!(v["total"]["rejected"], 1, "only the bad submission: {v}");
+    assert_eq!(v["files"][1]["items"]["kept"], 2, "{v}");
+    assert_eq!(v["files"][1]["items"]["skipped"], 1, "{v}");
+    assert_eq!(v["files"][1]["notes"][0]["at"], "[1]", "{v}");
+    let campaigns: Value = serde_json::from_str(&data.cli(&["campaigns", "--json"])).unwrap();
+    let stored: usize = campaigns["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reports"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(stored, 5, "the store holds the good ones: {campaigns}");
     let errors = v["files"][1]["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{v}");
     assert_eq!(errors[0]["path"], bad, "{v}");
@@ -252,7 +267,11 @@ fn a_partly_bad_import_exits_3_and_names_the_line() {
     assert!(stderr.contains(&format!("{broken}:3:")), "{stderr}");
 
     // Nothing stored at all is a failure (1), not a partial one.
-    let out = run(&data, &["import", bad, "--as", "Bad Member"], &[]);
+    let out = run(
+        &data,
+        &["import", broken, "--as", "Bad Member", "--format", "native"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     // Usage errors are clap's 2.
     let out = run(&data, &["import", "--as"], &[]);
@@ -284,4 +303,87 @@ fn completions_and_man_page_mention_import() {
     let page = text(&out.stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
     assert!(page.contains("import"), "{page}");
+}
+
+/// `man -l` renders the generated page: sections, the commands, no roff left raw. Needs
+/// man-db (`.ci/install`); a missing `man` fails the test rather than skipping it.
+#[test]
+fn the_man_page_renders_with_man() {
+    let data = DataDir::new();
+    let out = run(&data, &["man"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = data.path().join("musubi.1");
+    std::fs::write(&page, &out.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .env("MAN_KEEP_FORMATTING", "0")
+        .output()
+        .expect("man is installed (.ci/install adds man-db)");
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    // Without a terminal, man shows bold as overstrike (`N\bN`): read the letters.
+    let mut shown = String::new();
+    for c in text(&rendered.stdout).chars() {
+        if c == '\u{8}' {
+            shown.pop();
+        } else {
+            shown.push(c);
+        }
+    }
+    for want in ["NAME", "SYNOPSIS", "musubi", "import", "completions"] {
+        assert!(shown.contains(want), "{want} missing from:\n{shown}");
+    }
+    assert!(!shown.contains(".TH") && !shown.contains("\\fB"), "{shown}");
+}
+
+/// On a terminal, `import` draws a progress bar that moves per stored chunk of reports
+/// (reports done of read, indicators/s, ETA) while one big file (1,000 reports, 100,000
+/// indicators) is stored, then clears it and prints the summary. The terminal is a
+/// pseudo-terminal from util-linux `script` (`.ci/install`). Fails before the per-report
+/// progress (the bar counted files: 0/1 until the file was done, and no indicators).
+#[test]
+fn import_shows_a_progress_bar_on_a_terminal() {
+    let data = DataDir::new();
+    data.add_member("Pty Member", "class1", None);
+    let reports: Vec<Value> = (0..1_000)
+        .map(|r| {
+            let values: Vec<String> = (0..100)
+                .map(|i| format!("h{r}-{i}.pty-test.example"))
+                .collect();
+            let pairs: Vec<(&str, &str)> = values.iter().map(|v| ("domain", v.as_str())).collect();
+            submission(&format!("pty {r}"), "green", &pairs)
+        })
+        .collect();
+    let big = data.path().join("big.json");
+    std::fs::write(&big, Value::Array(reports).to_string()).unwrap();
+    let command = format!(
+        "{BIN} --data-dir {} import {} --as 'Pty Member'",
+        data.path().display(),
+        big.display()
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("script is installed (util-linux, .ci/install)");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("ETA"), "no progress bar drawn:\n{screen:?}");
+    assert!(
+        screen.contains("/1,000 reports") && screen.contains("indicators ("),
+        "the bar counts reports and indicators:\n{screen:?}"
+    );
+    assert!(
+        screen.contains('\r') || screen.contains("\u{1b}["),
+        "redrawn in place:\n{screen:?}"
+    );
+    assert!(
+        screen.contains(&format!("{}: 1,000 reports R-", big.display()))
+            && screen.contains("100,000 indicators"),
+        "the summary follows:\n{screen:?}"
+    );
 }

@@ -95,9 +95,8 @@ fn tool(env: &str, default: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(default));
     assert!(
         path.exists(),
-        "{} not found: the console browser test needs Debian's `{package}` \
-         (apt-get install -y --no-install-recommends chromium chromium-driver; .ci/install does this) \
-         or {env} pointing at the binary",
+        "{} not found: run ./.ci/install (the console browser test needs Debian's `{package}`) \
+         or set {env} to the binary",
         path.display()
     );
     path

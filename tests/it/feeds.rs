@@ -264,9 +264,9 @@ async fn hanging_feed_times_out_while_another_completes() {
 async fn project_feeds_toml_is_valid_and_offline_samples_parse() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("feeds.toml");
     let cfg = FeedsConfig::load(&path).unwrap();
-    assert_eq!(cfg.feeds.len(), 20);
+    assert_eq!(cfg.feeds.len(), 22);
     let enabled: Vec<&FeedConfig> = cfg.enabled().collect();
-    assert_eq!(enabled.len(), 8);
+    assert_eq!(enabled.len(), 10);
     let c = client();
     for f in enabled {
         assert!(matches!(f.url, FeedUrl::File(_)), "{}", f.name);

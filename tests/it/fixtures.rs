@@ -103,5 +103,5 @@ fn every_offline_demo_feed_exists() {
         assert!(repo().join(path).is_file(), "no such feed file: {path}");
         seen += 1;
     }
-    assert_eq!(seen, 8, "offline demo feeds in feeds.toml");
+    assert_eq!(seen, 10, "offline demo feeds in feeds.toml");
 }

@@ -24,7 +24,8 @@
 //! Every viewer (each cast member, the suspended one included; the public: no token) then
 //! reads every output: each report id known to anyone (plus absent ids), the campaign list at
 //! several limits and each campaign, search for every title word and every value (limits and
-//! query-language probes too), `/api/v1/feeds`, `/api/v1/council/*`, TAXII (discovery, API
+//! query-language probes too), `/api/v1/feeds`, `/api/v1/council/*`, the give-and-take ledger
+//! (`/api/v1/ledger`, JSON and CSV, and its console page), TAXII (discovery, API
 //! root, collections, objects and manifest of each collection, Bearer and Basic), console
 //! pages with a session, `/healthz`, `/metrics`; the alert mail each receives and the webhook
 //! payloads (the webhook audience); after the daemon stops, `musubi export --audience public`
@@ -1527,6 +1528,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/api/v1/inquiries",
             "/api/v1/inquiries/I-1",
             "/api/v1/inquiries/I-99",
+            "/api/v1/ledger",
+            "/api/v1/ledger?format=csv",
             "/api/v1/no-such-route",
         ] {
             out.insert(path.to_string(), get(path.to_string()).await);
@@ -1570,6 +1573,7 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/console/campaigns".to_string(),
             "/console/stats".to_string(),
             "/console/feeds".to_string(),
+            "/console/ledger".to_string(),
             "/console/advisories".to_string(),
             "/console/advisories?q=harness".to_string(),
             "/console/inquiries".to_string(),

@@ -83,7 +83,7 @@ impl Sink {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start aiosmtpd with {} ({e}); run .ci/install or set MUSUBI_TEST_PYTHON",
+                    "cannot start aiosmtpd with {} ({e}); run ./.ci/install or set MUSUBI_TEST_PYTHON",
                     python().display()
                 )
             });
@@ -215,8 +215,8 @@ pub(crate) async fn report(
         .0;
     store
         .writer()
-        .run(commands::release_reports(
-            vec![seq],
+        .run(commands::release_report(
+            musubi::model::ReportId(seq),
             "test-secretariat".into(),
             at,
         ))

@@ -259,15 +259,17 @@ async fn store_with_digest_due(now: DateTime<Utc>) -> (tempfile::TempDir, Store)
     let seqs = musubi::sources::submission::store(&store, &MemberId("m001".into()), vec![d], at)
         .await
         .unwrap();
-    store
-        .writer()
-        .run(commands::release_reports(
-            seqs.into_iter().map(|r| r.0).collect(),
-            "test-secretariat".into(),
-            at,
-        ))
-        .await
-        .unwrap();
+    for report in seqs {
+        store
+            .writer()
+            .run(commands::release_report(
+                report,
+                "test-secretariat".into(),
+                at,
+            ))
+            .await
+            .unwrap();
+    }
     for id in RECIPIENTS {
         store
             .mail()

@@ -26,10 +26,14 @@ struct Ext4Disk {
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
+    let out = match Command::new(cmd).args(args).output() {
+        Ok(out) => out,
+        // A missing tool is a broken test machine, not a platform that forbids loop mounts.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("{cmd} not found: run ./.ci/install (it installs e2fsprogs, mount, util-linux)")
+        }
+        Err(e) => return Err(format!("{cmd}: {e}")),
+    };
     if out.status.success() {
         Ok(())
     } else {

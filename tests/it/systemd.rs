@@ -35,7 +35,7 @@ fn unit_verifies_cleanly() {
         .arg("verify")
         .arg(&path)
         .output()
-        .expect("systemd-analyze is installed (Debian package systemd; .ci/install installs it)");
+        .expect("systemd-analyze not found: run ./.ci/install (it installs Debian's systemd)");
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -79,12 +79,19 @@ impl Daemon {
     }
 
     pub fn start_with(data: &DataDir, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(data, extra, &[])
+    }
+
+    /// [`Daemon::start_with`] with environment variables for the daemon alone (feed
+    /// credentials named in `feeds.toml`), without touching the test process's environment.
+    pub fn start_with_env(data: &DataDir, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(BIN)
             .current_dir(data.path())
             .arg("--data-dir")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("MUSUBI_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -325,16 +332,21 @@ pub fn release_all(data: &DataDir) {
 }
 
 fn release_all_in(path: &Path) {
-    use musubi::model::Seq;
+    use musubi::model::{ReportId, Seq};
     let store = musubi::store::Store::open(path).expect("open store");
     let last = *store.writer().committed().borrow();
-    store
-        .writer()
-        .run_blocking(musubi::council::commands::release_reports(
-            (1..=last.0).map(Seq).collect(),
-            "test-secretariat".into(),
-            chrono::Utc::now(),
-        ))
-        .expect("release");
+    let now = chrono::Utc::now();
+    // One release a sequence number, as the secretariat releases reports one by one; a
+    // number that is no report releases nothing.
+    for seq in 1..=last.0 {
+        store
+            .writer()
+            .run_blocking(musubi::council::commands::release_report(
+                ReportId(Seq(seq)),
+                "test-secretariat".into(),
+                now,
+            ))
+            .expect("release");
+    }
     store.close();
 }

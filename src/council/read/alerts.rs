@@ -12,14 +12,11 @@ use super::ReadPath;
 use crate::correlate::CampaignSet;
 use crate::model::{CampaignId, FlagKind, Sector};
 
-/// Flags that raise an immediate alert.
-pub const ALERT_FLAGS: [FlagKind; 2] = [FlagKind::CrossSector, FlagKind::Surge];
-
 /// Why a campaign is alerted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
-    /// The campaign gained one of [`ALERT_FLAGS`].
+    /// The campaign gained a flag that alerts ([`FlagKind::alerts`]).
     Flag { flag: FlagKind },
     /// The campaign gained reports from sectors it had none from (the sectors are
     /// secretariat-only evidence: members are told only that it spread).
@@ -54,7 +51,7 @@ fn triggers(before: &CampaignSet, after: &CampaignSet) -> Vec<Trigger> {
             }
         }
         for f in c.flag_kinds() {
-            if ALERT_FLAGS.contains(&f) && !prev_flags.contains(&f) {
+            if f.alerts() && !prev_flags.contains(&f) {
                 out.push(Trigger {
                     campaign: c.id,
                     reason: Reason::Flag { flag: f },

@@ -1,15 +1,11 @@
-//! The council's own material as one viewer sees it — feedback requests, sightings, review
-//! history, pins, the audit log — and the writes members make about what they see.
-//!
-//! A member's sighting or feedback answer is a statement about something it can see, so the
-//! visibility check and the write happen together here, inside one store transaction: a
-//! member cannot raise flags or alerts on a campaign it may not see, and the refusal for a
-//! hidden target is byte for byte the refusal for one that does not exist.
+//! The council's own material as one viewer sees it — feedback requests, review history,
+//! pins, the audit log. What viewers *do* about what they see (sightings, feedback answers
+//! and requests, pins) is in [`crate::council::acts`].
 //!
 //! Secretariat-only reads answer `None` to anyone else (the HTTP layer turns that into the
 //! same 404 as an unknown route) and are audited here, where they happen.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{ReadPath, Result, Viewer};
 use crate::correlate::{Campaign, CampaignSet};
@@ -17,8 +13,8 @@ use crate::council::audit::{self, AuditEntry};
 use crate::council::feedback::{self, FeedbackRequest, RequestProgress};
 use crate::council::review::{self, DispositionRecord, Pin};
 use crate::council::views::CampaignView;
-use crate::model::{CampaignId, MemberClass, Observable, Seq, SightingDraft, SightingTarget};
-use crate::store::{self, StoreError};
+use crate::model::CampaignId;
+use crate::store::StoreError;
 
 /// Why a member's request was refused. Visibility never shows through: what the viewer
 /// may not see is [`Refused::NotFound`], exactly like what does not exist.
@@ -100,22 +96,6 @@ pub(in crate::engine) fn sees_campaign(
     Ok(metas.iter().flatten().any(|m| viewer.may_see(m)))
 }
 
-/// Whether the viewer may see some report holding the observable.
-fn sees_observable(conn: &rusqlite::Connection, viewer: &Viewer, o: &Observable) -> Result<bool> {
-    let seqs: Vec<Seq> = store::sightings::reports_holding(conn, o)?;
-    // In bounded chunks: an over-correlated value can sit in very many reports, and the
-    // first visible one answers the question.
-    for chunk in seqs.chunks(500) {
-        if store::reports::metas(conn, chunk)?
-            .iter()
-            .any(|m| viewer.may_see(m))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 impl ReadPath {
     /// The open feedback requests meant for the viewer's class that it has not answered,
     /// each only if the viewer may see some part of its campaign, with the campaign as the
@@ -143,96 +123,13 @@ impl ReadPath {
         .await
     }
 
-    /// A member's sighting of an observable or a campaign it can see.
-    ///
-    /// Bounds first (they do not depend on what exists), then visibility: a target the
-    /// viewer may not see is refused exactly like one that does not exist.
-    pub async fn record_sighting(
-        &self,
-        viewer: &Viewer,
-        draft: SightingDraft,
-        now: DateTime<Utc>,
-    ) -> std::result::Result<i64, Refused> {
-        feedback::check_sighting(&draft, now)?;
-        let Some(member) = viewer.member_id().cloned() else {
-            return Err(not_found_target(&draft.target));
-        };
-        let set = self.campaign_set();
-        let viewer = viewer.clone();
-        self.store
-            .writer()
-            .write(move |conn| {
-                let visible = match &draft.target {
-                    SightingTarget::Campaign(id) => sees_campaign(conn, &viewer, &set, *id)?,
-                    SightingTarget::Observable(o) => sees_observable(conn, &viewer, o)?,
-                };
-                if !visible {
-                    return Ok(Err(not_found_target(&draft.target)));
-                }
-                Ok(Ok(store::sightings::insert(
-                    conn, &member, &draft, now, None,
-                )?))
-            })
-            .await?
-    }
-
-    /// A member's answer to a feedback request: only to an open request addressed to its
-    /// class about a campaign it may see; anything else is "no feedback request".
-    pub async fn answer_feedback(
-        &self,
-        viewer: &Viewer,
-        request: i64,
-        answer: feedback::Answer,
-        now: DateTime<Utc>,
-    ) -> std::result::Result<i64, Refused> {
-        feedback::check_count(answer.count)?;
-        let set = self.campaign_set();
-        let viewer = viewer.clone();
-        self.store
-            .writer()
-            .write(move |conn| {
-                let Some(req) = feedback::get(conn, request)? else {
-                    return Ok(Err(feedback::not_found()));
-                };
-                if !sees_campaign(conn, &viewer, &set, req.campaign)? {
-                    return Ok(Err(feedback::not_found()));
-                }
-                feedback::answer(conn, &req, &viewer, &answer, now)
-            })
-            .await
-            .map_err(conflict)?
-    }
-
-    /// Secretariat: opens a feedback request (`None` for anyone else).
-    pub async fn request_feedback(
-        &self,
-        viewer: &Viewer,
-        campaign: CampaignId,
-        question: String,
-        classes: Vec<MemberClass>,
-    ) -> std::result::Result<Option<i64>, Refused> {
-        let Some(analyst) = secretariat(viewer) else {
-            return Ok(None);
-        };
-        let now = Utc::now();
-        let id = self
-            .store
-            .writer()
-            .write(move |conn| {
-                feedback::request(conn, campaign, &question, &classes, &analyst, now)
-            })
-            .await
-            .map_err(conflict)?;
-        Ok(Some(id))
-    }
-
     /// Secretariat: a feedback request and its progress (audited).
     pub async fn feedback_request(
         &self,
         viewer: &Viewer,
         id: i64,
     ) -> Result<Option<RequestWithProgress>> {
-        let Some(analyst) = secretariat(viewer) else {
+        let Some(analyst) = viewer.analyst() else {
             return Ok(None);
         };
         let found = self
@@ -256,7 +153,7 @@ impl ReadPath {
         viewer: &Viewer,
         id: CampaignId,
     ) -> Result<Option<Vec<DispositionRecord>>> {
-        let Some(analyst) = secretariat(viewer) else {
+        let Some(analyst) = viewer.analyst() else {
             return Ok(None);
         };
         let history = self.read(move |conn| review::history(conn, id)).await?;
@@ -267,30 +164,10 @@ impl ReadPath {
 
     /// Secretariat: the pins in force.
     pub async fn pins(&self, viewer: &Viewer) -> Result<Option<Vec<Pin>>> {
-        if secretariat(viewer).is_none() {
+        if viewer.analyst().is_none() {
             return Ok(None);
         }
         Ok(Some(self.read(review::active_pins).await?))
-    }
-
-    /// Secretariat: records a merge or split pin.
-    pub async fn pin(
-        &self,
-        viewer: &Viewer,
-        pin: review::PinKind,
-        note: String,
-    ) -> std::result::Result<Option<i64>, Refused> {
-        let Some(analyst) = secretariat(viewer) else {
-            return Ok(None);
-        };
-        let now = Utc::now();
-        let id = self
-            .store
-            .writer()
-            .run(crate::council::commands::pin(pin, note, analyst, now))
-            .await
-            .map_err(conflict)?;
-        Ok(Some(id))
     }
 
     /// Secretariat: the audit log, oldest first, optionally one actor's.
@@ -300,7 +177,7 @@ impl ReadPath {
         actor: Option<String>,
         limit: usize,
     ) -> Result<Option<Vec<AuditEntry>>> {
-        if secretariat(viewer).is_none() {
+        if viewer.analyst().is_none() {
             return Ok(None);
         }
         let entries = self
@@ -309,7 +186,7 @@ impl ReadPath {
         Ok(Some(entries))
     }
 
-    async fn audit_read(&self, actor: String, what: String) -> Result<()> {
+    pub(super) async fn audit_read(&self, actor: String, what: String) -> Result<()> {
         self.store
             .writer()
             .write(move |conn| {
@@ -317,30 +194,5 @@ impl ReadPath {
             })
             .await?;
         Ok(())
-    }
-}
-
-/// The analyst's id when the viewer is the secretariat.
-fn secretariat(viewer: &Viewer) -> Option<String> {
-    viewer
-        .is_secretariat()
-        .then(|| viewer.member_id().map(|m| m.0.clone()))
-        .flatten()
-}
-
-/// Conflicts of a secretariat write (wrong state, bad pin) are the client's.
-fn conflict(e: StoreError) -> Refused {
-    match e {
-        StoreError::Conflict(m) => Refused::Conflict(m),
-        other => Refused::Store(other),
-    }
-}
-
-fn not_found_target(target: &SightingTarget) -> Refused {
-    Refused::NotFound {
-        what: match target {
-            SightingTarget::Campaign(_) => "campaign",
-            SightingTarget::Observable(_) => "observable",
-        },
     }
 }

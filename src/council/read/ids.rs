@@ -194,6 +194,29 @@ pub struct ShownCampaignId {
     opaque: Option<u64>,
 }
 
+/// A sighting id as its viewer is shown it: `S-<row>` for the secretariat, the opaque
+/// `S-<13 base32>` for everyone else; a string for both, so the answer has one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShownSightingId {
+    internal: i64,
+    opaque: Option<u64>,
+}
+
+impl fmt::Display for ShownSightingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.opaque {
+            None => write!(f, "S-{}", self.internal),
+            Some(v) => write!(f, "S-{}", encode(v)),
+        }
+    }
+}
+
+impl Serialize for ShownSightingId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl ShownReportId {
     /// The store's id behind it, for code that still keys its own tables by it (digest
     /// windows, console records). Never show it: that is what the shown form is for.
@@ -256,17 +279,13 @@ pub fn campaign(viewer: &Viewer, id: CampaignId) -> ShownCampaignId {
     }
 }
 
-/// A recorded sighting's id as `viewer` is shown it: the row number for the secretariat,
-/// an opaque `S-…` for anyone else (sighting ids are a council-wide sequence: a member
-/// shown them in order would count everyone else's sightings in between).
-pub fn sighting(viewer: &Viewer, id: i64) -> serde_json::Value {
-    if internal(viewer) {
-        serde_json::json!(id)
-    } else {
-        serde_json::json!(format!(
-            "S-{}",
-            encode(key().encrypt(SIGHTING_DOMAIN, id as u64))
-        ))
+/// A recorded sighting's id as `viewer` is shown it: `S-<row>` for the secretariat, an
+/// opaque `S-…` for anyone else (sighting ids are a council-wide sequence: a member shown
+/// them in order would count everyone else's sightings in between).
+pub fn sighting(viewer: &Viewer, id: i64) -> ShownSightingId {
+    ShownSightingId {
+        internal: id,
+        opaque: (!internal(viewer)).then(|| key().encrypt(SIGHTING_DOMAIN, id as u64)),
     }
 }
 
@@ -366,6 +385,16 @@ mod tests {
 
     fn sec() -> Viewer {
         Viewer::member(MemberId("sec".into()), MemberClass::Secretariat)
+    }
+
+    #[test]
+    fn a_sighting_id_is_a_string_for_every_viewer() {
+        let shown = serde_json::to_value(sighting(&sec(), 12)).unwrap();
+        assert_eq!(shown, serde_json::json!("S-12"));
+        let shown = serde_json::to_value(sighting(&member(), 12)).unwrap();
+        let s = shown.as_str().unwrap();
+        assert!(s.starts_with("S-") && s.len() == 2 + OPAQUE_LEN, "{s}");
+        assert_ne!(s, "S-12");
     }
 
     #[test]

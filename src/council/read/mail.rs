@@ -10,9 +10,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::ledger::WaitingCampaign;
 use super::load::{self, Detail};
 use super::{ReadPath, Result, Viewer};
 use crate::council::CampaignView;
+use crate::council::ledger::LedgerBook;
+use crate::council::stats::{self, ShareTimes};
 use crate::model::{CampaignId, Member, MemberId, ReportMeta, Seq, Tlp};
 use crate::store::{self, members::MemberStatus};
 
@@ -137,6 +140,9 @@ impl ReadPath {
                     super::advisories::context_items(conn, &values)?,
                 );
             }
+            let ledger = LedgerBook::read(conn, end)?;
+            let waiting =
+                stats::waiting_longest(&stats::share_times(conn, end)?, super::WAITING_LISTED);
             Ok(DigestWindow {
                 start,
                 end,
@@ -144,6 +150,8 @@ impl ReadPath {
                 campaigns,
                 window_metas,
                 failures,
+                ledger,
+                waiting,
             })
         })
         .await
@@ -183,6 +191,10 @@ pub struct DigestWindow {
     /// Reports received in the window (up to `max_tlp`), their release included.
     window_metas: Vec<ReportMeta>,
     failures: Vec<store::mail::Failure>,
+    /// The give-and-take ledger at the window's end (each member gets its own figure).
+    ledger: LedgerBook,
+    /// The campaigns waiting longest for a disposition at the window's end.
+    waiting: Vec<ShareTimes>,
 }
 
 /// A digest window as one viewer may see it.
@@ -197,6 +209,12 @@ pub struct DigestView {
     pub reports_received: usize,
     /// Mail delivery failures of the window: for the secretariat only (they name members).
     pub failures: Vec<MailFailureView>,
+    /// For a member: how many campaigns its reports contributed to were shared with the
+    /// council (its own ledger figure, through its own visibility). `None` for anyone else.
+    pub contributed_shared: Option<usize>,
+    /// For the secretariat: the campaigns waiting longest for a disposition (empty for
+    /// anyone else: waiting times name campaigns).
+    pub waiting: Vec<WaitingCampaign>,
 }
 
 impl DigestWindow {
@@ -258,11 +276,21 @@ impl DigestWindow {
         } else {
             Vec::new()
         };
+        let waiting = if viewer.is_secretariat() {
+            self.waiting
+                .iter()
+                .map(|t| WaitingCampaign::of(viewer, t, self.end))
+                .collect()
+        } else {
+            Vec::new()
+        };
         DigestView {
             campaigns,
             reports_received: window.len(),
             window,
             failures,
+            contributed_shared: self.ledger.own_row(viewer).map(|r| r.contributed_shared),
+            waiting,
         }
     }
 }

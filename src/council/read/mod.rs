@@ -30,12 +30,14 @@ mod feeds;
 mod health;
 pub mod ids;
 mod inquiries;
+mod ledger;
 mod load;
 mod mail;
 mod reports;
 mod search;
 mod secretariat;
 mod stats;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -46,17 +48,20 @@ use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
 pub use advisories::{AdvisoryQuery, AdvisoryView};
-pub use alerts::{ALERT_FLAGS, AlertWatch, Reason, Trigger};
+pub use alerts::{AlertWatch, Reason, Trigger};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};
+pub(in crate::engine) use council::sees_campaign;
 pub use council::{OpenRequest, Refused, RequestWithProgress};
 pub use exports::CampaignExport;
 pub use feeds::FeedView;
 pub use health::{Backlog, Progress};
-pub use ids::{ShownCampaignId, ShownReportId};
+pub use ids::{ShownCampaignId, ShownReportId, ShownSightingId};
+pub use ledger::{LedgerView, ShareOverview, WAITING_LISTED, WaitingCampaign};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
 pub use search::{SearchError, SearchHit};
+pub use taxii::{TaxiiObject, TaxiiQuery};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see
 /// is "not found" (`Ok(None)`), exactly as what does not exist.

@@ -142,13 +142,13 @@ fn classes() -> Vec<(bool, Tlp, Option<Scope>)> {
 
 /// [`crate::council::policy::decide`] for one viewer over every combination of the facts
 /// it depends on: index `((released * 2 + provided) * 2 + recipient) * classes + class`.
-struct Table {
+pub(super) struct Table {
     classes: Vec<(bool, Tlp, Option<Scope>)>,
     shown: Vec<bool>,
 }
 
 impl Table {
-    fn of(viewer: &Viewer) -> Table {
+    pub(super) fn of(viewer: &Viewer) -> Table {
         let classes = classes();
         // A member id no viewer has, for "provided by someone else".
         let other = MemberId("\u{0}other".into());
@@ -199,7 +199,7 @@ impl Table {
 
     /// The table as a filter, by Shannon expansion over the variables (a variable the
     /// decision does not depend on disappears; the released set appears at most twice).
-    fn filter(&self, viewer: &Viewer, released: &Arc<[Seq]>) -> DocFilter {
+    pub(super) fn filter(&self, viewer: &Viewer, released: &Arc<[Seq]>) -> DocFilter {
         let term = |var: Var| -> DocFilter {
             match (var, viewer.member_id()) {
                 (Var::Released, _) => DocFilter::Released(released.clone()),

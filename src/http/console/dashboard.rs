@@ -106,6 +106,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         })
         .collect();
 
+    // Time-to-share: the secretariat's only (`None` for anyone else).
+    let time_to_share = match state.read.time_to_share(&viewer, chrono::Utc::now()).await {
+        Ok(t) => t.map(|o| share_overview(&o, lang)),
+        Err(e) => return internal(e),
+    };
+
     render(
         &signed.console,
         "dashboard.html",
@@ -122,6 +128,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             "dispositions": dispositions,
             "queue": queue,
             "recent": recent,
+            "time_to_share": time_to_share,
         }),
     )
 }
@@ -134,4 +141,36 @@ pub fn source_text(label: &SourceLabel, lang: crate::model::Language) -> String 
         SourceLabel::CouncilMember => lang.t("council_member").to_string(),
         SourceLabel::Member { member } => format!("{} · {member}", lang.t("member")),
     }
+}
+
+/// Time-to-share as the dashboard shows it: median and p90 per window, and the campaigns
+/// waiting longest.
+fn share_overview(
+    o: &crate::council::read::ShareOverview,
+    lang: crate::model::Language,
+) -> serde_json::Value {
+    use crate::council::stats::{Spread, TimeToShare, span};
+    let spread = |s: Option<Spread>| {
+        s.map(|s| json!({"median": span(s.median_seconds, lang), "p90": span(s.p90_seconds, lang)}))
+    };
+    let window = |key: &str, t: &TimeToShare| {
+        json!({
+            "label": lang.t(key),
+            "campaigns": t.campaigns,
+            "shared": t.shared,
+            "decided": t.decided,
+            "waiting": t.waiting,
+            "to_share": spread(t.to_share),
+            "to_decide": spread(t.to_decide),
+        })
+    };
+    json!({
+        "windows": [window("last_30_days", &o.last_30_days), window("last_90_days", &o.last_90_days)],
+        "waiting": o.waiting_longest.iter().map(|w| json!({
+            "id": w.id.to_string(),
+            "since": when(w.submitted),
+            "waited": span(w.waited_seconds, lang),
+            "shared": w.shared.is_some(),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -9,7 +9,8 @@
 //! - [`session`]: sign-in with a member token, server-side sessions, CSRF.
 //! - [`i18n`]: English and Japanese.
 //! - [`svg`]: the campaign graph and timeline, drawn on the server.
-//! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`].
+//! - one file per page: [`dashboard`], [`campaigns`], [`campaign`], [`stats`], [`feeds`],
+//!   [`ledger`].
 
 mod advisories;
 pub mod campaign;
@@ -18,6 +19,7 @@ pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
 mod inquiries;
+pub mod ledger;
 pub mod session;
 pub mod stats;
 pub mod svg;
@@ -50,6 +52,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("campaign.html", include_str!("templates/campaign.html")),
     ("stats.html", include_str!("templates/stats.html")),
     ("feeds.html", include_str!("templates/feeds.html")),
+    ("ledger.html", include_str!("templates/ledger.html")),
     ("advisories.html", include_str!("templates/advisories.html")),
     ("inquiries.html", include_str!("templates/inquiries.html")),
     ("inquiry.html", include_str!("templates/inquiry.html")),
@@ -115,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/campaigns/{id}/pin", post(campaign::pin))
         .route("/console/stats", get(stats::page))
         .route("/console/feeds", get(feeds::page))
+        .route("/console/ledger", get(ledger::page))
         .route("/console/advisories", get(advisories::page))
         .route(
             "/console/inquiries",

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::config::mail::Language;
 use crate::council::MailBook;
 use crate::council::ReadPath;
-pub use crate::council::read::{ALERT_FLAGS, Reason, Trigger};
+pub use crate::council::read::{Reason, Trigger};
 use crate::model::{CampaignId, Tlp};
 
 /// The delivery kind of alerts in `mail_deliveries`.

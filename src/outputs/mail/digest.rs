@@ -32,7 +32,7 @@ use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
 use crate::council::MailBook;
 use crate::council::read::{DigestWindow, MailMember, MailRecipient};
 use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
-use crate::model::{FlagKind, Seq, Tlp};
+use crate::model::{DigestList, Seq, Tlp};
 
 /// The delivery kind of digests in `mail_deliveries`.
 pub const KIND: &str = "digest";
@@ -210,10 +210,10 @@ pub fn build(
             Vec::new(),
         )
     };
-    let flagged = |kinds: &[FlagKind]| -> Vec<CampaignItem> {
+    let flagged = |list: DigestList| -> Vec<CampaignItem> {
         views
             .iter()
-            .filter(|v| v.flags.iter().any(|f| kinds.contains(&f.name)))
+            .filter(|v| v.flags.iter().any(|f| f.name.digest_list() == Some(list)))
             .map(item)
             .collect()
     };
@@ -224,12 +224,8 @@ pub fn build(
         let title = section_title(s, lang);
         let body = match s {
             Section::Campaigns => capped(title, views.iter().map(item).collect(), lang),
-            Section::CrossSector => capped(
-                title,
-                flagged(&[FlagKind::CrossSector, FlagKind::Surge]),
-                lang,
-            ),
-            Section::Novel => capped(title, flagged(&[FlagKind::Novel]), lang),
+            Section::CrossSector => capped(title, flagged(DigestList::CrossSector), lang),
+            Section::Novel => capped(title, flagged(DigestList::Novel), lang),
             // Feedback requests come with the council's review workflow.
             Section::Feedback => None,
             Section::Review if viewer.is_secretariat() => capped(
@@ -268,19 +264,26 @@ pub fn build(
     if digest.sections.contains(&Section::Statistics) {
         let visible = seen.reports_received;
         let updated = views.len() - new;
+        let mut lines = match lang {
+            Language::Ja => vec![
+                format!("期間内の報告: {visible} 件"),
+                format!("新規キャンペーン: {new} 件、更新: {updated} 件"),
+            ],
+            Language::En => vec![
+                format!("reports received: {visible}"),
+                format!("campaigns: {new} new, {updated} updated"),
+            ],
+        };
+        lines.extend(give_and_take(
+            seen.contributed_shared,
+            &seen.waiting,
+            lang,
+            tz,
+        ));
         sections.push(SectionBody {
             title: section_title(Section::Statistics, lang).to_string(),
             campaigns: Vec::new(),
-            lines: match lang {
-                Language::Ja => vec![
-                    format!("期間内の報告: {visible} 件"),
-                    format!("新規キャンペーン: {new} 件、更新: {updated} 件"),
-                ],
-                Language::En => vec![
-                    format!("reports received: {visible}"),
-                    format!("campaigns: {new} new, {updated} updated"),
-                ],
-            },
+            lines,
         });
     }
     let day = end.with_timezone(&tz).format("%Y-%m-%d");
@@ -322,6 +325,44 @@ pub fn build(
             None
         }
     }
+}
+
+/// The ledger's line for a member (its own figure only) and, for the secretariat, the
+/// campaigns waiting longest for a disposition.
+fn give_and_take(
+    contributed_shared: Option<usize>,
+    waiting: &[crate::council::read::WaitingCampaign],
+    lang: Language,
+    tz: Tz,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(n) = contributed_shared {
+        lines.push(match lang {
+            Language::Ja => {
+                format!("あなたの報告は、協議会で共有された {n} 件の攻撃活動に貢献しました")
+            }
+            Language::En => {
+                format!("your reports contributed to {n} campaigns shared with the council")
+            }
+        });
+    }
+    for w in waiting {
+        let waited = crate::council::stats::span(w.waited_seconds, lang);
+        let since = local(w.submitted, tz);
+        lines.push(match (lang, w.shared.is_some()) {
+            (Language::Ja, false) => format!("対応待ち {}: {waited} ({since} から、未共有)", w.id),
+            (Language::Ja, true) => format!("対応待ち {}: {waited} ({since} から、共有済み)", w.id),
+            (Language::En, false) => format!(
+                "awaiting disposition {}: {waited} (since {since}, not shared)",
+                w.id
+            ),
+            (Language::En, true) => format!(
+                "awaiting disposition {}: {waited} (since {since}, shared)",
+                w.id
+            ),
+        });
+    }
+    lines
 }
 
 /// The language a recipient's copy is written in.
@@ -585,10 +626,9 @@ mod tests {
     #[test]
     fn flag_sections_use_the_flags_words() {
         for lang in Language::ALL {
-            for (section, kind) in [
-                (Section::CrossSector, FlagKind::CrossSector),
-                (Section::Novel, FlagKind::Novel),
-            ] {
+            // Each flag list is named after its flag (`[digest] sections`).
+            for section in [Section::CrossSector, Section::Novel] {
+                let kind: crate::model::FlagKind = section.as_str().parse().unwrap();
                 let title = section_title(section, lang).to_lowercase();
                 assert!(
                     title.contains(kind.label(lang)),

@@ -16,30 +16,47 @@ pub use lifecycle::*;
 pub use roster::*;
 pub use tokens::*;
 
-pub(super) fn decode(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, Option<String>, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
+/// A row of `members` as [`SELECT`] reads it (columns 0 to 4); every read of a member
+/// goes through it.
+pub(super) struct MemberRow {
+    id: String,
+    name: String,
+    category: String,
+    sector: Option<String>,
+    class: String,
 }
 
-pub(super) fn to_member(raw: (String, String, String, Option<String>, String)) -> Result<Member> {
-    let (id, name, category, sector, class) = raw;
-    let bad = |what: String| StoreError::Corrupt(format!("member {id}: {what}"));
-    Ok(Member {
-        category: category.parse().map_err(bad)?,
-        sector: sector.map(|s| s.parse()).transpose().map_err(bad)?,
-        class: class.parse().map_err(bad)?,
-        id: MemberId(id.clone()),
-        name,
-    })
+impl MemberRow {
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+        Ok(MemberRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            category: row.get(2)?,
+            sector: row.get(3)?,
+            class: row.get(4)?,
+        })
+    }
+
+    pub(super) fn into_member(self) -> Result<Member> {
+        let MemberRow {
+            id,
+            name,
+            category,
+            sector,
+            class,
+        } = self;
+        let bad = |what: String| StoreError::Corrupt(format!("member {id}: {what}"));
+        Ok(Member {
+            category: category.parse().map_err(bad)?,
+            sector: sector.map(|s| s.parse()).transpose().map_err(bad)?,
+            class: class.parse().map_err(bad)?,
+            id: MemberId(id.clone()),
+            name,
+        })
+    }
 }
 
+/// The columns of [`MemberRow`]; a query that needs more appends them after these.
 pub(super) const SELECT: &str = "SELECT id, name, category, sector, class FROM members";
 
 /// Adds a member (fails if the id or the name is taken).
@@ -85,16 +102,16 @@ pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Member>> {
         .prepare_cached(&format!(
             "{SELECT} WHERE id = ?1 OR name = ?1 ORDER BY id LIMIT 1"
         ))?
-        .query_row([id_or_name], decode)
+        .query_row([id_or_name], MemberRow::from_row)
         .optional()?;
-    raw.map(to_member).transpose()
+    raw.map(MemberRow::into_member).transpose()
 }
 
 /// All members, by id.
 pub fn list(conn: &Connection) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY id"))?;
-    let rows = stmt.query_map([], decode)?;
-    rows.map(|r| to_member(r?)).collect()
+    let rows = stmt.query_map([], MemberRow::from_row)?;
+    rows.map(|r| r?.into_member()).collect()
 }
 
 /// Builds a member record from CLI-style arguments.
@@ -125,9 +142,9 @@ pub fn member(
 pub(super) fn find_by_id(conn: &Connection, id: &MemberId) -> Result<Option<Member>> {
     let raw = conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([&id.0], decode)
+        .query_row([&id.0], MemberRow::from_row)
         .optional()?;
-    raw.map(to_member).transpose()
+    raw.map(MemberRow::into_member).transpose()
 }
 
 /// Changes a member's class.
@@ -147,12 +164,14 @@ pub fn list_with_status(conn: &Connection) -> Result<Vec<(Member, MemberStatus)>
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, category, sector, class, status FROM members ORDER BY id",
     )?;
-    let rows = stmt.query_map([], |r| Ok((decode(r)?, r.get::<_, String>(5)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((MemberRow::from_row(r)?, r.get::<_, String>(5)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (raw, status) = row?;
         out.push((
-            to_member(raw)?,
+            raw.into_member()?,
             status.parse().map_err(StoreError::Corrupt)?,
         ));
     }

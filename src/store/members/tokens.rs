@@ -59,7 +59,7 @@ pub struct Principal {
 /// suspended and expelled members authenticate nowhere). Called on every request, so a
 /// suspension, an expulsion or a rotation takes effect on the next one.
 pub fn authenticate(conn: &Connection, credential: &Credential) -> Result<Option<Principal>> {
-    let row = |r: &rusqlite::Row<'_>| Ok((decode(r)?, r.get::<_, i64>(5)?));
+    let row = |r: &rusqlite::Row<'_>| Ok((MemberRow::from_row(r)?, r.get::<_, i64>(5)?));
     let raw = match credential {
         Credential::Token(token) => conn
             .prepare_cached(
@@ -79,7 +79,7 @@ pub fn authenticate(conn: &Connection, credential: &Credential) -> Result<Option
     };
     raw.map(|(m, generation)| {
         Ok(Principal {
-            member: to_member(m)?,
+            member: m.into_member()?,
             generation: generation as u64,
         })
     })
