@@ -13,6 +13,7 @@
 //! - [`synth`]: a synthetic report generator for benchmarks and load tests.
 
 pub mod catchup;
+pub mod evidence;
 pub mod explain;
 pub mod flags;
 pub mod graph;
@@ -31,6 +32,7 @@ use crate::model::{
     CampaignId, Disposition, MemberId, Observable, Sector, Seq, SightingKind, SightingTarget,
 };
 
+pub use evidence::FlagEvidence;
 pub use explain::{Grouping, NotCounted, Related, RelatedReason};
 pub use flags::{Evidence, Flag, FlagKind};
 pub use graph::{Engine, Pin};

@@ -18,7 +18,7 @@ pub use campaign::{CampaignEvent, CampaignId, Disposition};
 pub use flag::{DigestList, FlagKind};
 pub use language::Language;
 pub use member::{Category, Member, MemberClass, MemberId, Sector};
-pub use observable::{Observable, ObservableError, ObservableKind};
+pub use observable::{Observable, ObservableError, ObservableKind, ObservableRef};
 pub use report::{
     Confidence, Indicator, Origin, Provenance, Report, ReportDraft, ReportId, ReportMeta, Seq,
 };

@@ -638,3 +638,20 @@ mod tests {
         }
     }
 }
+
+/// An observable named by evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservableRef {
+    #[serde(rename = "type")]
+    pub kind: ObservableKind,
+    pub value: String,
+}
+
+impl ObservableRef {
+    pub fn of(o: &Observable) -> ObservableRef {
+        ObservableRef {
+            kind: o.kind(),
+            value: o.value().to_string(),
+        }
+    }
+}
