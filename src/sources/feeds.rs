@@ -836,6 +836,20 @@ pub async fn store_outcome(
             for w in &parsed.warnings {
                 tracing::warn!(feed, warning = %w, "Feed item not fully represented.");
             }
+            // The feed health: what this poll kept, normalised and skipped, and why the
+            // first few were skipped (item positions and reasons, never the feed's URL).
+            state.last_items = parsed.counts();
+            state.skip_reasons = parsed
+                .items
+                .iter()
+                .filter_map(|i| match &i.outcome {
+                    crate::formats::Outcome::Skipped { why } => {
+                        Some(redact_text(&format!("{}: {why}", i.at)))
+                    }
+                    _ => None,
+                })
+                .take(crate::store::feeds::SKIP_REASONS_KEPT)
+                .collect();
             Some(parsed.reports)
         }
         Ok(None) => None,
@@ -846,13 +860,19 @@ pub async fn store_outcome(
     };
     let name = feed.to_string();
     let now = Utc::now();
+    // A member's feed is recorded as such even before the roster has the member, so that
+    // its health never shows to other members.
+    state.member = member.clone();
     store
         .writer()
         .write(move |conn| {
             let origin = match &member {
                 None => crate::model::Origin::FeedItem { feed: name.clone() },
                 Some(m) => match crate::store::members::find(conn, m)? {
-                    Some(found) => crate::model::Origin::Submission { member: found.id },
+                    Some(found) => {
+                        state.member = Some(found.id.to_string());
+                        crate::model::Origin::Submission { member: found.id }
+                    }
                     None => {
                         // Not stored as anyone's: keep the old position so that nothing is
                         // skipped once the roster has the member.
