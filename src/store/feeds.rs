@@ -58,9 +58,9 @@ impl FeedState {
         let success: Option<String> = r.get(5)?;
         let error: Option<String> = r.get(6)?;
         let items: i64 = r.get(7)?;
-        let (etag, last_modified, cursor, member) =
-            (r.get(1)?, r.get(2)?, r.get(8)?, r.get(9)?);
-        let count = |i: usize| -> rusqlite::Result<usize> { Ok(r.get::<_, i64>(i)?.max(0) as usize) };
+        let (etag, last_modified, cursor, member) = (r.get(1)?, r.get(2)?, r.get(8)?, r.get(9)?);
+        let count =
+            |i: usize| -> rusqlite::Result<usize> { Ok(r.get::<_, i64>(i)?.max(0) as usize) };
         let last_items = OutcomeCounts {
             kept: count(10)?,
             normalised: count(11)?,

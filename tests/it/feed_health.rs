@@ -73,7 +73,10 @@ async fn feed_health_keeps_the_last_polls_outcome_and_hides_member_feeds() {
     let cfg = configure(&data);
 
     // The public feed: seven objects kept, the course of action skipped, by `feeds poll`.
-    let out = cli_env(&data, &["--config", &cfg, "feeds", "poll", "stix-coa", "--json"]);
+    let out = cli_env(
+        &data,
+        &["--config", &cfg, "feeds", "poll", "stix-coa", "--json"],
+    );
     assert!(out.status.success(), "{out:?}");
     let polled: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(polled["items"]["skipped"], 1, "{polled}");
@@ -111,7 +114,10 @@ async fn feed_health_keeps_the_last_polls_outcome_and_hides_member_feeds() {
     let coa = feeds.iter().find(|f| f["name"] == "stix-coa").unwrap();
     assert_eq!(coa["last_items"]["kept"], 7, "{coa}");
     assert_eq!(coa["last_items"]["skipped"], 1, "{coa}");
-    assert!(coa["skip_reasons"][0].as_str().unwrap().starts_with(COA_ID), "{coa}");
+    assert!(
+        coa["skip_reasons"][0].as_str().unwrap().starts_with(COA_ID),
+        "{coa}"
+    );
     assert!(coa["member"].is_null(), "{coa}");
     let mine = feeds.iter().find(|f| f["name"] == MEMBER_FEED).unwrap();
     assert!(mine["member"].is_string(), "{mine}");
@@ -141,6 +147,9 @@ async fn feed_health_keeps_the_last_polls_outcome_and_hides_member_feeds() {
     assert_eq!(status, 200);
     assert!(html.contains("stix-coa"), "{html}");
     for trace in [MEMBER_FEED, "misp", OWNER, "Railway", COA_ID] {
-        assert!(!html.contains(trace), "{trace} on a member's console: {html}");
+        assert!(
+            !html.contains(trace),
+            "{trace} on a member's console: {html}"
+        );
     }
 }

@@ -610,6 +610,12 @@ schedule = "0 0 * * * * *"
     assert_eq!(names, ["misp-railway", "misp-unknown"], "{feeds}");
     let railway = &feeds["feeds"][0];
     assert!(railway["member"].is_string(), "{railway}");
-    assert!(railway["last_items"]["kept"].as_u64().unwrap() > 0, "{railway}");
-    assert_eq!(feeds["feeds"][1]["member"], "Nobody On The Roster", "{feeds}");
+    assert!(
+        railway["last_items"]["kept"].as_u64().unwrap() > 0,
+        "{railway}"
+    );
+    assert_eq!(
+        feeds["feeds"][1]["member"], "Nobody On The Roster",
+        "{feeds}"
+    );
 }

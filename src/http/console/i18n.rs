@@ -410,7 +410,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("kept", "Kept", "採用"),
     ("normalised", "Normalised", "補正"),
     ("skipped", "Skipped", "除外"),
-    ("skip_reasons", "Why skipped (first few)", "除外の理由（先頭の数件）"),
+    (
+        "skip_reasons",
+        "Why skipped (first few)",
+        "除外の理由（先頭の数件）",
+    ),
     ("last_error", "Last error", "最後のエラー"),
     ("latest", "Latest", "最新"),
     ("saved", "Disposition recorded.", "対応判断を記録しました。"),
