@@ -838,7 +838,12 @@ pub async fn store_outcome(
             }
             // The feed health: what this poll kept, normalised and skipped, and why the
             // first few were skipped (item positions and reasons, never the feed's URL).
-            state.last_items = parsed.counts();
+            let counts = parsed.counts();
+            state.last_items = crate::store::feeds::ItemCounts {
+                kept: counts.kept,
+                normalised: counts.normalised,
+                skipped: counts.skipped,
+            };
             state.skip_reasons = parsed
                 .items
                 .iter()

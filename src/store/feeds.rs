@@ -7,8 +7,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
-use crate::formats::OutcomeCounts;
 use crate::model::redact::redact_text;
+
+/// What a poll's items became: kept, kept after a change, not kept (the store's copy of
+/// `formats::ItemCounts`, which the store may not import).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ItemCounts {
+    pub kept: usize,
+    pub normalised: usize,
+    pub skipped: usize,
+}
 
 /// How many skip reasons the feed health keeps: enough to see what goes wrong, not a log.
 pub const SKIP_REASONS_KEPT: usize = 5;
@@ -37,7 +45,7 @@ pub struct FeedState {
     /// secretariat learns that it exists (`council::read::feeds`).
     pub member: Option<String>,
     /// Items the last poll that returned content kept, normalised and skipped.
-    pub last_items: OutcomeCounts,
+    pub last_items: ItemCounts,
     /// The first few ([`SKIP_REASONS_KEPT`]) skip reasons of that poll, `at: why`, redacted.
     pub skip_reasons: Vec<String>,
 }
@@ -61,7 +69,7 @@ impl FeedState {
         let (etag, last_modified, cursor, member) = (r.get(1)?, r.get(2)?, r.get(8)?, r.get(9)?);
         let count =
             |i: usize| -> rusqlite::Result<usize> { Ok(r.get::<_, i64>(i)?.max(0) as usize) };
-        let last_items = OutcomeCounts {
+        let last_items = ItemCounts {
             kept: count(10)?,
             normalised: count(11)?,
             skipped: count(12)?,
@@ -182,7 +190,7 @@ mod tests {
             items_added: 7,
             cursor: Some("1599626526".into()),
             member: Some("m079".into()),
-            last_items: OutcomeCounts {
+            last_items: ItemCounts {
                 kept: 3,
                 normalised: 1,
                 skipped: 2,
