@@ -819,6 +819,34 @@ pub async fn load_states(
         .collect())
 }
 
+/// Marks the saved states of the configured member feeds (`misp-api`, enabled or not) as
+/// members' feeds, for states saved before the feed state recorded it; the next poll
+/// replaces the member as configured with its id. Called once as the daemon starts.
+pub async fn mark_member_feeds(
+    store: &crate::store::Store,
+    feeds: &[FeedConfig],
+) -> crate::store::Result<()> {
+    let marks: Vec<(String, String)> = feeds
+        .iter()
+        .filter_map(|f| match &f.protocol {
+            FeedProtocol::MispApi { member } => Some((f.name.clone(), member.clone())),
+            _ => None,
+        })
+        .collect();
+    if marks.is_empty() {
+        return Ok(());
+    }
+    store
+        .writer()
+        .write(move |conn| {
+            for (feed, member) in &marks {
+                crate::store::feeds::mark_member_feed(conn, feed, member)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// Stores what one poll brought as feed items (deduplicated by item id and content) and
 /// saves the feed's state, in one transaction. Returns how many reports were new.
 pub async fn store_outcome(

@@ -159,6 +159,17 @@ pub fn save_state(
     Ok(())
 }
 
+/// Marks `feed`'s saved state, if it has one not yet marked, as `member`'s feed. For
+/// states saved before feed states recorded their member (migration 10): until its next
+/// poll, a member's feed polled by an older version would otherwise show to every member.
+pub fn mark_member_feed(conn: &Connection, feed: &str, member: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE feed_state SET member = ?2 WHERE feed = ?1 AND member IS NULL",
+        params![feed, member],
+    )?;
+    Ok(())
+}
+
 /// Every saved state, by feed name (for `musubi feeds` listings): one query.
 pub fn all_states(conn: &Connection) -> Result<Vec<(String, FeedState)>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY feed"))?;

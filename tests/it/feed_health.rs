@@ -153,3 +153,32 @@ async fn feed_health_keeps_the_last_polls_outcome_and_hides_member_feeds() {
         );
     }
 }
+
+/// A member's feed polled by a version before feed states recorded their member: the daemon
+/// marks it from `feeds.toml` as it starts, before anyone can list it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_feed_saved_before_the_upgrade_is_hidden_at_once() {
+    let data = DataDir::new();
+    let _owner = data.add_member(OWNER, "general", Some("railway"));
+    let other = data.add_member("Test Water Utility", "class1", Some("water"));
+    let cfg = configure(&data);
+    // The row as an older version saved it: polled, then its member forgotten.
+    let out = cli_env(&data, &["--config", &cfg, "feeds", "poll", MEMBER_FEED]);
+    assert!(!out.status.success(), "{out:?}");
+    let conn = rusqlite::Connection::open(data.path().join(musubi::store::DB_FILE)).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE feed_state SET member = NULL WHERE feed = ?1",
+            [MEMBER_FEED],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let daemon = Daemon::start_with(&data, &["--config", &cfg]);
+    let (status, feeds) = Client::new(&other).get(&daemon.url("/api/v1/feeds")).await;
+    assert_eq!(
+        (status, feeds.clone()),
+        (200, serde_json::json!({"feeds": []})),
+        "{feeds}"
+    );
+}
