@@ -4,6 +4,11 @@
 //! campaigns, rules change and a campaign splits), each new group takes the old id with which
 //! it shares the most reports; ties go to the older id. Each old id goes to at most one group;
 //! a group with no old id gets a new number in the year of its first report.
+//!
+//! Only attack activities (groups with a member report) take campaign numbers, so that the
+//! `C-` numbers the council reads run without gaps. Feed-only groups (advisories) are keyed
+//! from a separate range ([`ADVISORY_BASE`] and up) that no reader ever shows; a group that
+//! turns into a campaign (a member report joins it) is given a campaign number then.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,11 +16,22 @@ pub use crate::model::CampaignEvent;
 use crate::model::{CampaignId, Seq};
 use chrono::{DateTime, Datelike, Utc};
 
-/// The campaign id of every report, and the next free number per year.
+/// First number of the engine's private keys for advisories (feed-only groups): far above
+/// any campaign number a council reaches, so the two ranges never meet.
+pub const ADVISORY_BASE: u32 = 1_000_000_000;
+
+/// Whether `id` is an advisory's private key rather than a campaign id.
+pub fn is_advisory_key(id: CampaignId) -> bool {
+    id.number >= ADVISORY_BASE
+}
+
+/// The campaign id of every report, and the next free number per year (campaigns and
+/// advisory keys counted apart).
 #[derive(Debug, Clone, Default)]
 pub struct IdBook {
     by_report: HashMap<Seq, CampaignId>,
     next: BTreeMap<u16, u32>,
+    next_advisory: BTreeMap<u16, u32>,
 }
 
 impl IdBook {
@@ -31,8 +47,13 @@ impl IdBook {
 
     /// Marks an id as used (also ids that no longer hold reports after a merge).
     pub fn reserve(&mut self, id: CampaignId) {
-        let next = self.next.entry(id.year).or_insert(1);
-        *next = (*next).max(id.number + 1);
+        let (book, first) = if is_advisory_key(id) {
+            (&mut self.next_advisory, ADVISORY_BASE)
+        } else {
+            (&mut self.next, 1)
+        };
+        let next = book.entry(id.year).or_insert(first);
+        *next = (*next).max(id.number.saturating_add(1));
     }
 
     pub fn of(&self, seq: Seq) -> Option<CampaignId> {
@@ -53,15 +74,18 @@ impl IdBook {
         group: &[Seq],
         first_seen: DateTime<Utc>,
     ) -> (CampaignId, Vec<CampaignEvent>) {
-        let (ids, events) = self.assign(&[group.to_vec()], &[first_seen]);
+        let (ids, events) = self.assign(&[group.to_vec()], &[first_seen], &[true]);
         (ids[0], events)
     }
 
-    /// Assigns ids to `groups` (each with the time of its first report) by overlap.
+    /// Assigns ids to `groups` (each with the time of its first report and whether it is an
+    /// attack activity) by overlap. A campaign only takes a campaign id and an advisory only
+    /// an advisory key, so that advisories never hold (and hide) a campaign number.
     pub fn assign(
         &mut self,
         groups: &[Vec<Seq>],
         first_seen: &[DateTime<Utc>],
+        is_campaign: &[bool],
     ) -> (Vec<CampaignId>, Vec<CampaignEvent>) {
         // Overlap of each group with each old id.
         let mut candidates: Vec<(usize, usize, CampaignId)> = Vec::new();
@@ -77,6 +101,12 @@ impl IdBook {
             let mut olds: Vec<CampaignId> = overlap.keys().copied().collect();
             olds.sort();
             for (&id, &n) in &overlap {
+                if is_advisory_key(id) == is_campaign[g] {
+                    // Still counted as a home: a campaign that swallowed an advisory
+                    // "merged" it, one that took part of it "split" it.
+                    *old_homes.entry(id).or_default() += 1;
+                    continue;
+                }
                 candidates.push((n, g, id));
                 *old_homes.entry(id).or_default() += 1;
             }
@@ -98,7 +128,11 @@ impl IdBook {
             let id = match chosen[g] {
                 Some(id) => id,
                 None => {
-                    let id = self.allocate(first_seen[g]);
+                    let id = if is_campaign[g] {
+                        self.allocate(first_seen[g])
+                    } else {
+                        self.allocate_advisory(first_seen[g])
+                    };
                     events.push(CampaignEvent::Created { id });
                     id
                 }
@@ -159,6 +193,7 @@ impl IdBook {
         out
     }
 
+    /// A new campaign number in the year of `first_seen`.
     pub(crate) fn allocate(&mut self, first_seen: DateTime<Utc>) -> CampaignId {
         let year = first_seen.year().clamp(0, 9999) as u16;
         let next = self.next.entry(year).or_insert(1);
@@ -168,5 +203,27 @@ impl IdBook {
         };
         *next += 1;
         id
+    }
+
+    /// A new private advisory key (never a campaign number).
+    pub(crate) fn allocate_advisory(&mut self, first_seen: DateTime<Utc>) -> CampaignId {
+        let year = first_seen.year().clamp(0, 9999) as u16;
+        let next = self.next_advisory.entry(year).or_insert(ADVISORY_BASE);
+        let id = CampaignId {
+            year,
+            number: *next,
+        };
+        *next += 1;
+        id
+    }
+
+    /// Allocates for a new group: a campaign number if it is an attack activity, an
+    /// advisory key otherwise.
+    pub(crate) fn allocate_for(&mut self, first_seen: DateTime<Utc>, campaign: bool) -> CampaignId {
+        if campaign {
+            self.allocate(first_seen)
+        } else {
+            self.allocate_advisory(first_seen)
+        }
     }
 }

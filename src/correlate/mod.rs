@@ -13,6 +13,7 @@
 //! - [`synth`]: a synthetic report generator for benchmarks and load tests.
 
 pub mod catchup;
+pub mod explain;
 pub mod flags;
 pub mod graph;
 pub mod ids;
@@ -30,6 +31,7 @@ use crate::model::{
     CampaignId, Disposition, MemberId, Observable, Sector, Seq, SightingKind, SightingTarget,
 };
 
+pub use explain::{Grouping, NotCounted, Related, RelatedReason};
 pub use flags::{Evidence, Flag, FlagKind};
 pub use graph::{Engine, Pin};
 pub use ids::{CampaignEvent, IdBook};
@@ -93,6 +95,14 @@ pub struct Campaign {
     pub sectors: BTreeSet<Sector>,
     /// Machine findings at the time of the snapshot, each with its evidence.
     pub flags: Vec<Flag>,
+    /// Why its reports are one group: links, values that did not count, near-links
+    /// (secretariat-only: it names reports and values).
+    #[serde(skip)]
+    pub why: Arc<Grouping>,
+    /// Earlier campaigns it resembles below the linking threshold (never merged
+    /// automatically; secretariat-only).
+    #[serde(skip)]
+    pub related: Vec<Related>,
 }
 
 impl Campaign {

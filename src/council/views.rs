@@ -89,6 +89,18 @@ pub struct CampaignView {
     /// context by reference, never a link between reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Vec<PublicContext>>,
+    /// The early-stage picture (detail views only): organisations as a k-anonymous bucket
+    /// over the visible reports, first and last seen, related earlier campaigns (those for
+    /// the secretariat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<super::explain::PictureView>,
+    /// Why the campaign is one group (`?explain=true`, secretariat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<super::explain::ExplainView>,
+    /// The review queue's proposed disposition with its reason (secretariat only; a
+    /// proposal records nothing until the analyst confirms it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<super::review::Suggestion>,
 }
 
 impl CampaignView {
@@ -290,6 +302,72 @@ impl FlagView {
             } => format!("{reports} reports within {window_hours} hours"),
         }
     }
+
+    /// [`FlagView::summary`] in `lang`: mail to a Japanese recipient reads its evidence in
+    /// Japanese (the API keeps the English summary and the structured evidence).
+    pub fn summary_in(&self, lang: crate::model::Language) -> String {
+        if lang == crate::model::Language::En {
+            return self.summary();
+        }
+        let day = |t: &Option<DateTime<Utc>>| {
+            t.map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        let values = |os: &[ObservableRef]| {
+            let mut v: Vec<&str> = os.iter().take(5).map(|o| o.value.as_str()).collect();
+            if os.len() > 5 {
+                v.push("…");
+            }
+            v.join("、")
+        };
+        match &self.evidence {
+            FlagEvidence::CrossSector {
+                sectors,
+                labels,
+                window_days,
+                from,
+                to,
+                ..
+            } => format!(
+                "{window_days}日以内に{sectors}業種（{}）、{}〜{}",
+                labels.join("、"),
+                day(from),
+                day(to)
+            ),
+            FlagEvidence::Stale {
+                last_activity,
+                decay_score,
+                threshold,
+                ..
+            } => format!(
+                "最終活動 {}、減衰スコア {decay_score:.1} < {threshold:.1}",
+                day(last_activity)
+            ),
+            FlagEvidence::Known {
+                feeds,
+                share_percent,
+                observables,
+                ..
+            } => format!(
+                "会員の値の{share_percent:.0}%が公開フィード（{}）に掲載: {}",
+                feeds.join("、"),
+                values(observables)
+            ),
+            FlagEvidence::Novel {
+                share_percent,
+                observables,
+                ..
+            } => format!(
+                "公開フィードに掲載された会員の値は{share_percent:.0}%、新規: {}",
+                values(observables)
+            ),
+            FlagEvidence::Surge {
+                reports,
+                window_hours,
+                ..
+            } => format!("{window_hours}時間以内に{reports}件の報告"),
+        }
+    }
 }
 
 /// What one public feed item says about a value a campaign carries.
@@ -407,6 +485,9 @@ impl Viewer {
             reports,
             observables: None,
             context: None,
+            picture: None,
+            explain: None,
+            suggestion: None,
         })
     }
 
@@ -490,6 +571,8 @@ mod tests {
             last_seen: Utc::now(),
             linking: Vec::new(),
             sectors: BTreeSet::from([Sector::Water, Sector::Telecom]),
+            why: Default::default(),
+            related: Vec::new(),
             flags: vec![
                 flag(FlagKind::CrossSector),
                 flag(FlagKind::Stale),
@@ -582,6 +665,8 @@ mod tests {
             linking: Vec::new(),
             sectors: BTreeSet::new(),
             flags: Vec::new(),
+            why: Default::default(),
+            related: Vec::new(),
         };
 
         let general = Viewer::member(MemberId("m030".into()), MemberClass::General);

@@ -160,12 +160,70 @@ fn api2(cve: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, Form
     if cve.get("cisaExploitAdd").is_some() {
         d.tags.push("kev".to_string());
     }
+    api2_cvss(&mut d, cve);
     let mut cpes = BTreeSet::new();
     for conf in array(cve, "configurations") {
         collect_cpes(conf, &mut cpes);
     }
     d.tags.extend(cpes);
     Ok(d)
+}
+
+/// Tags carrying the CVSS severity, score and vector, so that a campaign naming the CVE
+/// can show them as public context (`cvss-severity:CRITICAL`, `cvss-score:9.8`,
+/// `cvss-vector:CVSS:3.1/...`). `data` is a CVSS data object (`baseScore`,
+/// `vectorString`, `baseSeverity` when the version has it), `severity` the severity where
+/// the version keeps it outside (CVSS v2).
+fn cvss_tags(d: &mut ReportDraft, data: &Value, severity: Option<&str>) {
+    if let Some(s) = str_field(data, "baseSeverity").or(severity) {
+        d.tags
+            .push(format!("cvss-severity:{}", s.to_ascii_uppercase()));
+    }
+    if let Some(score) = data.get("baseScore").and_then(Value::as_f64) {
+        d.tags.push(format!("cvss-score:{score:.1}"));
+    }
+    if let Some(v) = str_field(data, "vectorString") {
+        d.tags.push(format!("cvss-vector:{v}"));
+    }
+}
+
+/// API 2.0 `metrics`: the NVD's primary metric of the newest CVSS version present.
+fn api2_cvss(d: &mut ReportDraft, cve: &Value) {
+    let Some(metrics) = cve.get("metrics") else {
+        return;
+    };
+    for key in [
+        "cvssMetricV40",
+        "cvssMetricV31",
+        "cvssMetricV30",
+        "cvssMetricV2",
+    ] {
+        let list = array(metrics, key);
+        let chosen = list
+            .iter()
+            .find(|m| str_field(m, "type") == Some("Primary"))
+            .or(list.first());
+        if let Some(m) = chosen
+            && let Some(data) = m.get("cvssData")
+        {
+            cvss_tags(d, data, str_field(m, "baseSeverity"));
+            return;
+        }
+    }
+}
+
+/// JSON 1.1 `impact`: CVSS v3 if present, else v2.
+fn feed11_cvss(d: &mut ReportDraft, item: &Value) {
+    let Some(impact) = item.get("impact") else {
+        return;
+    };
+    if let Some(data) = impact.get("baseMetricV3").and_then(|m| m.get("cvssV3")) {
+        cvss_tags(d, data, None);
+    } else if let Some(m) = impact.get("baseMetricV2")
+        && let Some(data) = m.get("cvssV2")
+    {
+        cvss_tags(d, data, str_field(m, "severity"));
+    }
 }
 
 fn feed11(item: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, FormatError> {
@@ -198,6 +256,7 @@ fn feed11(item: &Value, path: &str, ctx: &ParseContext) -> Result<ReportDraft, F
             }
         }
     }
+    feed11_cvss(&mut d, item);
     let mut cpes = BTreeSet::new();
     if let Some(conf) = item.get("configurations") {
         collect_cpes(conf, &mut cpes);

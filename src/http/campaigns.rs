@@ -40,20 +40,35 @@ pub async fn list(
     Ok(Json(CampaignList { campaigns }))
 }
 
-/// One campaign with the observables of the reports the viewer may see.
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    /// `true`: add why the campaign is one group (secretariat only; ignored for members,
+    /// who get the plain detail).
+    #[serde(default)]
+    explain: bool,
+}
+
+/// One campaign with the observables of the reports the viewer may see; with
+/// `?explain=true`, the secretariat also gets why it is one group.
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<String>,
+    q: Result<Query<DetailQuery>, QueryRejection>,
 ) -> ApiResult<Json<CampaignView>> {
+    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
     let viewer = auth.viewer();
     // Members name campaigns by their opaque ids only (`council::read::ids`); anything
     // else is "not found", as for a hidden or absent campaign.
     let id = ids::parse_campaign(&viewer, &id).ok_or_else(|| AppError::not_found("campaign"))?;
-    state
-        .read
-        .campaign(&viewer, id)
-        .await?
-        .map(Json)
+    let view = if q.explain {
+        state
+            .read
+            .campaign_explained(&viewer, id, crate::model::Language::En)
+            .await?
+    } else {
+        state.read.campaign(&viewer, id).await?
+    };
+    view.map(Json)
         .ok_or_else(|| AppError::not_found("campaign"))
 }

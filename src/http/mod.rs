@@ -11,6 +11,7 @@ pub mod council;
 pub mod error;
 pub mod feeds;
 pub mod health;
+pub mod inquiries;
 pub mod ledger;
 pub mod limit;
 pub mod reports;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(council::routes())
+        .merge(inquiries::routes())
         .merge(taxii::routes())
         .merge(console::routes())
         .fallback(not_found)

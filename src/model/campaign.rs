@@ -113,7 +113,7 @@ impl FromStr for Disposition {
 
 /// What correlation changed in campaign ids: the store records it (campaign ids are
 /// truth that analysts' decisions refer to), correlation produces it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum CampaignEvent {
     /// A new campaign.

@@ -97,3 +97,12 @@ pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_j
     }
     Ok(out)
 }
+
+/// [`history`] as typed events (rows that no longer parse are skipped: the history is
+/// informative, and an event written by an older version must not hide the campaign).
+pub fn events(conn: &Connection, id: CampaignId) -> Result<Vec<(String, CampaignEvent)>> {
+    Ok(history(conn, id)?
+        .into_iter()
+        .filter_map(|(at, v)| serde_json::from_value(v).ok().map(|e| (at, e)))
+        .collect())
+}

@@ -160,7 +160,7 @@ pub fn save_state(
 }
 
 /// Marks `feed`'s saved state, if it has one not yet marked, as `member`'s feed. For
-/// states saved before feed states recorded their member (migration 10): until its next
+/// states saved before feed states recorded their member (migration 11): until its next
 /// poll, a member's feed polled by an older version would otherwise show to every member.
 pub fn mark_member_feed(conn: &Connection, feed: &str, member: &str) -> Result<()> {
     conn.execute(

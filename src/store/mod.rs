@@ -8,6 +8,7 @@
 pub mod campaigns;
 mod error;
 pub mod feeds;
+pub mod inquiries;
 pub mod mail;
 pub mod members;
 pub mod pins;

@@ -255,7 +255,27 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX taxii_objects_id ON taxii_objects(stix_id);
     CREATE INDEX taxii_objects_seq ON taxii_objects(seq);
     "#,
-    // 10: feed health: whose feed it is (a member's own MISP: the secretariat's business, no
+    // 10: inquiries: the secretariat asks chosen member classes what they know about an
+    // advisory (named by one of its feed items) or a campaign; members answer with reports.
+    r#"
+    CREATE TABLE inquiries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        opened_at   TEXT NOT NULL,
+        opened_by   TEXT NOT NULL,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('advisory', 'campaign')),
+        target      TEXT NOT NULL,
+        question    TEXT NOT NULL,
+        classes     TEXT NOT NULL
+    );
+    CREATE TABLE inquiry_answers (
+        inquiry_id  INTEGER NOT NULL REFERENCES inquiries(id),
+        seq         INTEGER NOT NULL REFERENCES reports(seq),
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (inquiry_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX inquiry_answers_seq ON inquiry_answers(seq);
+    "#,
+    // 11: feed health: whose feed it is (a member's own MISP: the secretariat's business, no
     // one else learns it exists) and what the last poll with content kept, normalised and
     // skipped, with the first few skip reasons (JSON array of "at: why").
     r#"

@@ -71,6 +71,14 @@ fn nvd_api2_and_feed_11() {
         proxylogon.tags.contains(&"kev".to_string()),
         "cisaExploitAdd marks KEV"
     );
+    // The CVSS severity and vector, for the campaign's public context (#15 item 2).
+    for tag in [
+        "cvss-severity:CRITICAL",
+        "cvss-score:9.8",
+        "cvss-vector:CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+    ] {
+        assert!(proxylogon.tags.contains(&tag.to_string()), "{tag}");
+    }
 }
 
 #[test]

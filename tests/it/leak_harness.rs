@@ -1204,6 +1204,26 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_current(&daemon).await;
+    // An inquiry on the first harness advisory for every member class, opened alike in
+    // both worlds (#15 item 8): its listing and page go through the comparisons below.
+    let (_, adv) = secc
+        .get(&daemon.url("/api/v1/advisories?feed=harness-kev&limit=1"))
+        .await;
+    match adv["advisories"][0]["id"].as_str() {
+        Some(a) => {
+            let body = serde_json::json!({"advisory": a, "question": "harness inquiry",
+                "classes": ["class1", "class2", "general"]});
+            let (status, opened) = secc
+                .post_json(&daemon.url("/api/v1/inquiries"), &body)
+                .await;
+            if status != 201 {
+                world
+                    .notes
+                    .push(format!("inquiry not opened: {status} {opened}"));
+            }
+        }
+        None => world.notes.push(format!("no harness advisory: {adv}")),
+    }
 
     // Submission order: W's reports with the extras (W' only) inserted at their positions.
     let n = s.reports.len();
@@ -1447,6 +1467,11 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                 format!("campaign[listed {i}]"),
                 get(format!("/api/v1/campaigns/{c}")).await,
             );
+            // Why grouped and the early-stage picture (#15 items 4, 9).
+            out.insert(
+                format!("campaign-explain[listed {i}]"),
+                get(format!("/api/v1/campaigns/{c}?explain=true")).await,
+            );
         }
         for f in facts {
             if let Some(c) = world.campaign_of.get(&f.label) {
@@ -1454,12 +1479,28 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                     format!("campaign[of {}]", f.label),
                     get(format!("/api/v1/campaigns/{}", world.shown_campaign(c))).await,
                 );
+                out.insert(
+                    format!("campaign-explain[of {}]", f.label),
+                    get(format!(
+                        "/api/v1/campaigns/{}?explain=true",
+                        world.shown_campaign(c)
+                    ))
+                    .await,
+                );
             }
         }
         out.insert(
             "campaign[absent]".into(),
             get(format!(
                 "/api/v1/campaigns/{}",
+                world.shown_campaign("C-2099-0999")
+            ))
+            .await,
+        );
+        out.insert(
+            "campaign-explain[absent]".into(),
+            get(format!(
+                "/api/v1/campaigns/{}?explain=true",
                 world.shown_campaign("C-2099-0999")
             ))
             .await,
@@ -1501,6 +1542,10 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/api/v1/council/stats?from=2000-01-01&to=2100-01-01&format=csv",
             "/api/v1/council/audit",
             "/api/v1/council/pins",
+            // Inquiries: the listing, the one opened, one that does not exist.
+            "/api/v1/inquiries",
+            "/api/v1/inquiries/I-1",
+            "/api/v1/inquiries/I-99",
             "/api/v1/ledger",
             "/api/v1/ledger?format=csv",
             "/api/v1/no-such-route",
@@ -1549,6 +1594,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "/console/ledger".to_string(),
             "/console/advisories".to_string(),
             "/console/advisories?q=harness".to_string(),
+            "/console/inquiries".to_string(),
+            "/console/inquiries/I-1".to_string(),
             "/console/campaigns/C-2099-0999".to_string(),
         ];
         let mut console_campaigns: Vec<(String, String)> = Vec::new();

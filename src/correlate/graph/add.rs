@@ -155,6 +155,22 @@ impl Engine {
             }
         }
 
+        // Campaigns holding a weighted value of the new report gain a near-link (or a
+        // link) in their explanation: rebuild them. Weighted values are below the cap, so
+        // this touches at most `cap` reports per value.
+        for &o in self.reps[r as usize].obs.clone().iter() {
+            if self.weight_now(o) == 0 {
+                continue;
+            }
+            let holders: Vec<u32> = self.obs[o as usize].postings.clone();
+            for p in holders {
+                let p = p & !CONTAINED;
+                if p != r {
+                    self.mark_dirty_report(p);
+                }
+            }
+        }
+
         // The new report's links.
         let links = self.candidates(r, |_| true);
         for &p in &links {

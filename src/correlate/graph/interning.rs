@@ -49,6 +49,14 @@ impl Engine {
         } else {
             self.collisions.insert(o.clone(), id);
         }
+        if o.kind() == ObservableKind::Email
+            && let Some((_, domain)) = o.value().rsplit_once('@')
+        {
+            self.mail_domains
+                .entry(domain.to_ascii_lowercase().into())
+                .or_default()
+                .push(id);
+        }
         self.values.push(o);
         self.obs.push(Obs {
             kind,

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn intersect(a: &[u32], b: &[u32], mut f: impl FnMut(u32)) {
+pub(super) fn intersect(a: &[u32], b: &[u32], mut f: impl FnMut(u32)) {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

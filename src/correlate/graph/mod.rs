@@ -45,7 +45,7 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use super::flags::{self, View};
-use super::ids::{CampaignEvent, IdBook};
+use super::ids::{CampaignEvent, IdBook, is_advisory_key};
 use super::rules::{Rules, kind_index};
 use super::suppress::Suppression;
 use super::{
@@ -55,6 +55,7 @@ use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, Si
 
 mod add;
 mod build;
+mod explain;
 mod interning;
 mod links;
 mod networks;
@@ -156,6 +157,8 @@ pub struct Engine {
     values: Vec<Observable>,
     by_hash: FxHashMap<u64, u32>,
     collisions: FxHashMap<Observable, u32>,
+    /// Email values per mail domain (lower case): registrant patterns of related campaigns.
+    mail_domains: FxHashMap<Box<str>, Vec<u32>>,
     obs: Vec<Obs>,
     v4_lens: BTreeSet<u8>,
     v6_lens: BTreeSet<u8>,
@@ -247,6 +250,7 @@ impl Engine {
             values: Vec::new(),
             by_hash: FxHashMap::default(),
             collisions: FxHashMap::default(),
+            mail_domains: FxHashMap::default(),
             obs: Vec::new(),
             v4_lens: BTreeSet::new(),
             v6_lens: BTreeSet::new(),

@@ -50,6 +50,14 @@ impl Engine {
         self.camps[slot as usize].tally = tally;
     }
 
+    /// Whether report `m` came from a member (not a feed).
+    pub(super) fn is_member_report(&self, m: u32) -> bool {
+        matches!(
+            self.sources[self.reps[m as usize].source as usize],
+            Source::Member { .. }
+        )
+    }
+
     pub(super) fn new_slot(&mut self, members: Vec<u32>, id: CampaignId) -> u32 {
         let camp = Camp {
             members,
@@ -105,8 +113,9 @@ impl Engine {
     pub(super) fn join(&mut self, r: u32, slots: Vec<u32>) -> Vec<CampaignEvent> {
         let seq = self.reps[r as usize].seq;
         let mut events = Vec::new();
+        let member = self.is_member_report(r);
         if slots.is_empty() {
-            let id = self.ids.allocate(self.reps[r as usize].at);
+            let id = self.ids.allocate_for(self.reps[r as usize].at, member);
             self.ids.set(seq, id);
             self.new_slot(vec![r], id);
             events.push(CampaignEvent::Created { id });
@@ -116,19 +125,55 @@ impl Engine {
             });
             return events;
         }
+        // The joined group is an attack activity if the new report or any joined group
+        // holds a member report (groups under a campaign id do, advisories do not); then
+        // only a campaign id may carry it on.
+        let campaign = member
+            || slots
+                .iter()
+                .any(|&s| !is_advisory_key(self.camps[s as usize].id));
         let winner = *slots
             .iter()
             .max_by(|&&a, &&b| {
                 let (ca, cb) = (&self.camps[a as usize], &self.camps[b as usize]);
-                ca.members
-                    .len()
-                    .cmp(&cb.members.len())
+                let fits = |c: &Camp| is_advisory_key(c.id) != campaign;
+                fits(ca)
+                    .cmp(&fits(cb))
+                    .then(ca.members.len().cmp(&cb.members.len()))
                     .then(cb.id.cmp(&ca.id))
             })
             .expect("not empty");
-        let into = self.camps[winner as usize].id;
         let mut from = Vec::new();
+        if campaign && is_advisory_key(self.camps[winner as usize].id) {
+            // A member report answers an advisory: the group becomes a campaign now, and
+            // takes its campaign number now (advisories never hold one).
+            let old = self.camps[winner as usize].id;
+            let first = self.camps[winner as usize]
+                .members
+                .iter()
+                .map(|&m| self.reps[m as usize].at)
+                .chain([self.reps[r as usize].at])
+                .min()
+                .expect("a group has a report");
+            let id = self.ids.allocate(first);
+            events.push(CampaignEvent::Created { id });
+            self.camps[winner as usize].id = id;
+            self.slot_of_id.remove(&old);
+            self.slot_of_id.insert(id, winner);
+            let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+            snap.gone.insert(old);
+            snap.gone.remove(&id);
+            from.push(old);
+        }
+        let into = self.camps[winner as usize].id;
         let mut moved = Vec::new();
+        if !from.is_empty() {
+            for &m in &self.camps[winner as usize].members {
+                let mseq = self.reps[m as usize].seq;
+                self.ids.set(mseq, into);
+                moved.push(mseq);
+            }
+        }
         let mut joined = vec![r];
         for &s in &slots {
             if s == winner {
@@ -209,7 +254,8 @@ impl Engine {
             .map(|&m| self.reps[m as usize].at)
             .min()
             .expect("a group has a report");
-        let id = self.ids.allocate(first);
+        let campaign = group.iter().any(|&m| self.is_member_report(m));
+        let id = self.ids.allocate_for(first, campaign);
         let mut seqs: Vec<Seq> = group.iter().map(|&m| self.reps[m as usize].seq).collect();
         seqs.sort_unstable();
         for &seq in &seqs {
@@ -242,7 +288,11 @@ impl Engine {
                     .expect("a group has a report")
             })
             .collect();
-        let (assigned, events) = self.ids.assign(&seqs, &starts);
+        let campaign: Vec<bool> = groups
+            .iter()
+            .map(|g| g.iter().any(|&m| self.is_member_report(m)))
+            .collect();
+        let (assigned, events) = self.ids.assign(&seqs, &starts, &campaign);
         for (g, id) in groups.into_iter().zip(assigned) {
             self.snap
                 .get_mut()

@@ -213,6 +213,11 @@ impl Engine {
         if let Some(p) = &mut phases {
             p.lap("big campaign: flags");
         }
+        let why = Arc::new(self.grouping(slot, &members, tally));
+        let related = self.related(slot, &members, first_seen);
+        if let Some(p) = &mut phases {
+            p.lap("big campaign: explanation");
+        }
         (
             Group::Campaign(Campaign {
                 id: camp.id,
@@ -222,6 +227,8 @@ impl Engine {
                 linking,
                 sectors,
                 flags,
+                why,
+                related,
             }),
             until,
         )

@@ -136,6 +136,21 @@ pub(super) fn public_context(
     viewer: &Viewer,
     values: &[Observable],
 ) -> Result<Vec<PublicContext>> {
+    Ok(context_items(conn, values)?
+        .into_iter()
+        .filter(|(_, meta)| viewer.may_see(meta))
+        .map(|(c, _)| c)
+        .take(CONTEXT_MAX)
+        .collect())
+}
+
+/// The feed items that carry `values`, each with its meta for a later per-viewer decision
+/// (the digest reads them once per window and shows each recipient the items it may see
+/// for the values it may see).
+pub(super) fn context_items(
+    conn: &rusqlite::Connection,
+    values: &[Observable],
+) -> Result<Vec<(PublicContext, crate::model::ReportMeta)>> {
     let mut wanted: Vec<(Observable, Seq)> = Vec::new();
     for o in values.iter().take(CONTEXT_VALUES) {
         for seq in store::reports::feed_items_holding(conn, o, CONTEXT_PER_VALUE)? {
@@ -152,28 +167,64 @@ pub(super) fn public_context(
         let Some(report) = reports.get(&seq) else {
             continue;
         };
+        let Origin::FeedItem { feed } = &report.origin else {
+            continue;
+        };
+        out.push((
+            PublicContext {
+                value: ObservableRef::of(&o),
+                feed: feed.clone(),
+                title: report.draft.title.clone(),
+                date: report.draft.observed_at.unwrap_or(report.received_at),
+                link: report.draft.link.clone(),
+                details: details(report),
+            },
+            report.meta_released(false),
+        ));
+    }
+    Ok(out)
+}
+
+/// The public context of the advisories that reports among `seqs` (the viewer's visible
+/// reports) answer through an inquiry: the advisory's feed item, whether or not it shares
+/// a value with the answer (#15 item 8). Each entry names the item's first value.
+pub(super) fn answered_context(
+    conn: &rusqlite::Connection,
+    viewer: &Viewer,
+    seqs: &[Seq],
+) -> Result<Vec<PublicContext>> {
+    let mut items: Vec<Seq> = store::inquiries::answered_by(conn, seqs)?
+        .into_iter()
+        .filter_map(|(_, inq)| match inq.target {
+            store::inquiries::InquiryTarget::Advisory(seq) => Some(seq),
+            store::inquiries::InquiryTarget::Campaign(_) => None,
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    let mut out = Vec::new();
+    for report in store::reports::get_many(conn, &items)? {
         if !viewer.may_see(&report.meta_released(false)) {
             continue;
         }
         let Origin::FeedItem { feed } = &report.origin else {
             continue;
         };
+        let Some(value) = report.draft.indicators.first().map(|i| &i.observable) else {
+            continue;
+        };
         out.push(PublicContext {
-            value: ObservableRef::of(&o),
+            value: ObservableRef::of(value),
             feed: feed.clone(),
             title: report.draft.title.clone(),
             date: report.draft.observed_at.unwrap_or(report.received_at),
             link: report.draft.link.clone(),
-            details: details(report),
+            details: details(&report),
         });
-        if out.len() == CONTEXT_MAX {
-            break;
-        }
     }
     Ok(out)
 }
 
-/// What an item states beyond its title, read from its tags and text.
 fn details(report: &Report) -> BTreeMap<String, String> {
     let d = &report.draft;
     let mut out = BTreeMap::new();
@@ -201,6 +252,16 @@ fn details(report: &Report) -> BTreeMap<String, String> {
             .filter(|s| !s.is_empty())
         {
             out.insert("due_date".into(), due.to_string());
+        }
+    }
+    // NVD: CVSS severity, score and vector (tags written by `formats::nvd`).
+    for (prefix, key) in [
+        ("cvss-severity:", "severity"),
+        ("cvss-score:", "cvss"),
+        ("cvss-vector:", "vector"),
+    ] {
+        if let Some(v) = d.tags.iter().find_map(|t| t.strip_prefix(prefix)) {
+            out.insert(key.into(), v.to_string());
         }
     }
     out

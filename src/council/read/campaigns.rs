@@ -3,7 +3,9 @@
 use super::{ReadPath, Result, Viewer, load};
 use crate::correlate::Campaign;
 use crate::council::CampaignView;
-use crate::model::CampaignId;
+use crate::council::explain::ExplainView;
+use crate::model::{CampaignId, Language};
+use crate::store;
 
 /// A page of a listing: at most `limit` items after skipping `offset`, both counted in
 /// what the viewer sees.
@@ -30,6 +32,9 @@ impl ReadPath {
                 .filter_map(|(c, metas)| {
                     let mut v = viewer.campaign_view(c, metas)?;
                     load::relabel(&mut v, c, &labeler);
+                    if viewer.is_secretariat() {
+                        v.suggestion = Some(crate::council::review::suggest(&v));
+                    }
                     Some(v)
                 })
                 .collect();
@@ -56,9 +61,55 @@ impl ReadPath {
         self.read(move |conn| {
             let details = load::details_vec(conn, [campaign], |_| true)?;
             match details.first() {
-                Some(d) => d.view_in_context(conn, &viewer),
+                Some(d) => {
+                    let Some(mut view) = d.view_in_context(conn, &viewer)? else {
+                        return Ok(None);
+                    };
+                    view.picture = d.picture(&viewer, &set, Language::En);
+                    Ok(Some(view))
+                }
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    /// [`ReadPath::campaign`] with, for the secretariat, why it is one group (its links,
+    /// the values that did not count, near-links, merges and splits in words). Anyone
+    /// else gets exactly [`ReadPath::campaign`]: see `council::explain` for why members
+    /// get no explanation.
+    pub async fn campaign_explained(
+        &self,
+        viewer: &Viewer,
+        id: CampaignId,
+        lang: Language,
+    ) -> Result<Option<CampaignView>> {
+        let Some(mut view) = self.campaign(viewer, id).await? else {
+            return Ok(None);
+        };
+        view.explain = self.explanation(viewer, id, lang).await?;
+        Ok(Some(view))
+    }
+
+    /// Why campaign `id` is one group: the secretariat's only (`None` for anyone else and
+    /// for a campaign that does not exist).
+    pub async fn explanation(
+        &self,
+        viewer: &Viewer,
+        id: CampaignId,
+        lang: Language,
+    ) -> Result<Option<ExplainView>> {
+        if !viewer.is_secretariat() {
+            return Ok(None);
+        }
+        let set = self.campaign_set();
+        let Some(campaign) = set.get(id).cloned() else {
+            return Ok(None);
+        };
+        let viewer = viewer.clone();
+        self.read(move |conn| {
+            let history = store::campaigns::events(conn, id)?;
+            Ok(viewer.explain_view(&campaign, &history, lang))
         })
         .await
     }

@@ -185,9 +185,10 @@ impl ReadPath {
             let Some(detail) = details.first() else {
                 return Ok(None);
             };
-            let Some(view) = detail.view_in_context(conn, &viewer)? else {
+            let Some(mut view) = detail.view_in_context(conn, &viewer)? else {
                 return Ok(None);
             };
+            view.picture = detail.picture(&viewer, &set, crate::model::Language::En);
             let mut reports = detail.report_views(&viewer);
             reports.sort_by_key(|r| (r.summary.received_at, r.summary.id));
             Ok(Some(CampaignPage { view, reports }))

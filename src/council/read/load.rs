@@ -77,9 +77,59 @@ impl Detail {
             .collect();
         values.sort();
         values.dedup();
-        view.context = Some(super::advisories::public_context(conn, viewer, &values)?);
+        let mut context = super::advisories::public_context(conn, viewer, &values)?;
+        // Advisories the visible reports answer (inquiries), first: the reason the
+        // campaign exists, even when they share no value.
+        let visible: Vec<Seq> = self
+            .reports
+            .iter()
+            .filter(|r| viewer.may_see(&r.meta_released(self.released.contains(&r.seq()))))
+            .map(|r| r.seq())
+            .collect();
+        let answered = super::advisories::answered_context(conn, viewer, &visible)?;
+        context.retain(|c| {
+            !answered
+                .iter()
+                .any(|a| a.title == c.title && a.feed == c.feed && a.value == c.value)
+        });
+        context.splice(0..0, answered);
+        view.context = Some(context);
         label_flags(conn, &mut view, &self.campaign)?;
+        if viewer.is_secretariat() {
+            view.suggestion = Some(crate::council::review::suggest(&view));
+        }
         Ok(Some(view))
+    }
+
+    /// The early-stage picture for `viewer`: organisations (distinct providers of the
+    /// visible member reports) as a k-anonymous bucket, first and last seen of the visible
+    /// reports, and, for the secretariat, the related earlier campaigns still in `set`.
+    pub fn picture(
+        &self,
+        viewer: &Viewer,
+        set: &crate::correlate::CampaignSet,
+        lang: crate::model::Language,
+    ) -> Option<crate::council::explain::PictureView> {
+        let visible: Vec<&Report> = self
+            .reports
+            .iter()
+            .filter(|r| viewer.may_see(&r.meta_released(self.released.contains(&r.seq()))))
+            .collect();
+        let first_seen = visible.iter().map(|r| r.received_at).min()?;
+        let last_seen = visible.iter().map(|r| r.received_at).max()?;
+        let providers: HashSet<&crate::model::MemberId> = visible
+            .iter()
+            .filter_map(|r| match &r.origin {
+                crate::model::Origin::Submission { member } => Some(member),
+                _ => None,
+            })
+            .collect();
+        Some(crate::council::explain::PictureView {
+            organisations: crate::council::explain::organisations_bucket(providers.len()),
+            first_seen,
+            last_seen,
+            related: viewer.related_view(&self.campaign, |id| set.by_id.contains_key(&id), lang),
+        })
     }
 
     /// The reports `viewer` may see, in full, in the campaign's order.

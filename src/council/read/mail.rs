@@ -124,12 +124,29 @@ impl ReadPath {
                 .map(|&i| set.campaigns[i].clone());
             let campaigns = load::details_vec(conn, touched, |r| r.draft.tlp <= max_tlp)?;
             let failures = store::mail::failures(conn, start, end)?;
+            // Public context of every value of the window's campaigns, read once; each
+            // recipient is shown the items it may see for the values it may see.
+            let mut context = HashMap::new();
+            for d in &campaigns {
+                let mut values: Vec<crate::model::Observable> = d
+                    .reports
+                    .iter()
+                    .flat_map(|r| r.draft.indicators.iter().map(|i| i.observable.clone()))
+                    .collect();
+                values.sort();
+                values.dedup();
+                context.insert(
+                    d.campaign.id,
+                    super::advisories::context_items(conn, &values)?,
+                );
+            }
             let ledger = LedgerBook::read(conn, end)?;
             let waiting =
                 stats::waiting_longest(&stats::share_times(conn, end)?, super::WAITING_LISTED);
             Ok(DigestWindow {
                 start,
                 end,
+                context,
                 campaigns,
                 window_metas,
                 failures,
@@ -160,9 +177,14 @@ impl ReadPath {
 }
 
 /// One digest window, read once; shown to each recipient through [`DigestWindow::view`].
+/// Most public context items a digest shows per campaign.
+const DIGEST_CONTEXT_MAX: usize = 5;
+
 pub struct DigestWindow {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    /// Feed items carrying each campaign's values, with their metas.
+    context: HashMap<CampaignId, Vec<(crate::council::views::PublicContext, ReportMeta)>>,
     /// The campaigns with a report received in the window, with their reports up to
     /// `max_tlp`.
     campaigns: Vec<Detail>,
@@ -215,7 +237,27 @@ impl DigestWindow {
         let campaigns = self
             .campaigns
             .iter()
-            .filter_map(|d| d.view(viewer))
+            .filter_map(|d| {
+                let mut v = d.view(viewer)?;
+                // Context for the values of the visible reports only.
+                let visible: HashSet<&str> = v
+                    .observables
+                    .iter()
+                    .flatten()
+                    .map(|o| o.value.as_str())
+                    .collect();
+                v.context = self.context.get(&d.campaign.id).map(|items| {
+                    items
+                        .iter()
+                        .filter(|(c, meta)| {
+                            visible.contains(c.value.value.as_str()) && viewer.may_see(meta)
+                        })
+                        .map(|(c, _)| c.clone())
+                        .take(DIGEST_CONTEXT_MAX)
+                        .collect()
+                });
+                Some(v)
+            })
             .filter(|v| {
                 v.reports
                     .iter()

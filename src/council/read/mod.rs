@@ -29,6 +29,7 @@ mod exports;
 mod feeds;
 mod health;
 pub mod ids;
+mod inquiries;
 mod ledger;
 mod load;
 mod mail;

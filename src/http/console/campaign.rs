@@ -18,6 +18,7 @@ use super::i18n::Text as _;
 use super::session::Signed;
 use super::svg::{self, GraphObservable, GraphReport, TimelineItem, ValueMark};
 use super::{confidence, handling, internal, not_found, render, when};
+use crate::council::explain::NotCounted;
 use crate::council::read::{CampaignPage, CampaignReview};
 use crate::council::review::{PinKind, PinRequest};
 use crate::council::{SourceLabel, commands};
@@ -84,9 +85,28 @@ pub async fn page(
         names,
         sectors,
         pins,
-        history,
         ..
     } = review.unwrap_or_default();
+    // Why grouped: the secretariat's only (None for anyone else).
+    let explain = match state
+        .read
+        .explanation(&signed.viewer(), view.id.internal(), lang)
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return internal(e),
+    };
+    let marks: BTreeMap<String, ValueMark> = explain
+        .iter()
+        .flat_map(|e| &e.suppressed)
+        .filter_map(|s| match s.why {
+            NotCounted::Warninglist { .. } => Some((s.value.clone(), ValueMark::Suppressed)),
+            NotCounted::OverCorrelating { .. } => {
+                Some((s.value.clone(), ValueMark::OverCorrelating))
+            }
+            _ => None,
+        })
+        .collect();
     let source = |label: &SourceLabel| -> String {
         match label {
             SourceLabel::Member { member } => match names.get(member) {
@@ -119,7 +139,7 @@ pub async fn page(
             kind: o.kind(),
             value: o.value().to_string(),
             reports: reps,
-            mark: value_mark(o),
+            mark: marks.get(o.value()).copied().unwrap_or_default(),
         })
         .collect();
     let graph = svg::graph(&graph_reports, &graph_observables, lang);
@@ -222,7 +242,32 @@ pub async fn page(
                     "analyst": p.analyst, "at": when(p.at),
                 })
             }).collect::<Vec<_>>(),
-            "history": history.into_iter().rev().take(20).map(|(at, ev)| json!({"at": at, "event": ev.to_string()})).collect::<Vec<_>>(),
+            "history": explain.as_ref().map(|e| e.history.iter().rev().take(20).map(|h| json!({"at": h.at, "text": h.text})).collect::<Vec<_>>()).unwrap_or_default(),
+            "explain": explain.as_ref().map(|e| json!({
+                "threshold": e.threshold,
+                "links_total": e.links_total,
+                "links": e.links.iter().map(|l| json!({
+                    "a": l.a.to_string(), "b": l.b.to_string(), "weight": l.weight,
+                    "shared": l.shared.iter().map(|s| format!("{} {} ({}{})", s.kind.as_str(), s.value, s.weight,
+                        if s.weight < s.full_weight { format!("/{}", s.full_weight) } else { String::new() })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "suppressed": e.suppressed.iter().map(|s| json!({
+                    "kind": s.kind.as_str(), "value": s.value, "in_campaign": s.in_campaign, "reason": s.reason,
+                })).collect::<Vec<_>>(),
+                "near": e.near.iter().map(|n| json!({
+                    "a": n.a.to_string(), "b": n.b.to_string(),
+                    "campaign": n.b_campaign.as_ref().map(|c| c.to_string()),
+                    "weight": n.weight, "reason": n.reason,
+                    "shared": n.shared.iter().map(|s| format!("{} {} ({})", s.kind.as_str(), s.value, s.weight)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })),
+            "picture": view.picture.as_ref().map(|p| json!({
+                "organisations": p.organisations,
+                "related": p.related.iter().map(|r| json!({
+                    "id": r.id.to_string(), "score": format!("{:.2}", r.score),
+                    "summary": crate::council::explain::related_words(&r.reasons, lang),
+                })).collect::<Vec<_>>(),
+            })),
             "flash": match flash.saved.as_str() {
                 "disposition" => Some(lang.t("saved")),
                 "pin" => Some(lang.t("pin_saved")),
@@ -236,12 +281,6 @@ pub async fn page(
             },
         }),
     )
-}
-
-/// What the correlation engine says of a value. The engine does not expose suppression
-/// yet; this is the hook the graph and table style (`suppressed`, `overcorrelating`).
-fn value_mark(_: &Observable) -> ValueMark {
-    ValueMark::Plain
 }
 
 /// `GET /console/campaigns/{id}/observables.csv`: the visible observables.

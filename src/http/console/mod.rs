@@ -18,6 +18,7 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod feeds;
 pub mod i18n;
+mod inquiries;
 pub mod ledger;
 pub mod session;
 pub mod stats;
@@ -53,6 +54,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("feeds.html", include_str!("templates/feeds.html")),
     ("ledger.html", include_str!("templates/ledger.html")),
     ("advisories.html", include_str!("templates/advisories.html")),
+    ("inquiries.html", include_str!("templates/inquiries.html")),
+    ("inquiry.html", include_str!("templates/inquiry.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
 ];
 const CSS: &str = include_str!("assets/console.css");
@@ -117,6 +120,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/feeds", get(feeds::page))
         .route("/console/ledger", get(ledger::page))
         .route("/console/advisories", get(advisories::page))
+        .route(
+            "/console/inquiries",
+            get(inquiries::list).post(inquiries::open),
+        )
+        .route("/console/inquiries/{id}", get(inquiries::page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .route("/console/assets/favicon.svg", get(favicon))

@@ -91,9 +91,29 @@ pub fn campaign_item(
         flags: view
             .flags
             .iter()
-            .map(|f| format!("{} ({})", f.name.label(t.lang), f.summary()))
+            .map(|f| format!("{} ({})", f.name.label(t.lang), f.summary_in(t.lang)))
             .collect(),
         reasons,
+        context: view
+            .context
+            .iter()
+            .flatten()
+            .map(|c| {
+                let details: Vec<String> =
+                    c.details.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let mut line = format!(
+                    "{} · {} {}: {}",
+                    c.value.value,
+                    c.feed,
+                    c.date.format("%Y-%m-%d"),
+                    c.title
+                );
+                if !details.is_empty() {
+                    line.push_str(&format!(" ({})", details.join(", ")));
+                }
+                line
+            })
+            .collect(),
         more_reports: reports.len().saturating_sub(MAX_REPORTS),
         reports: reports
             .iter()

@@ -52,6 +52,8 @@ pub struct CampaignItem {
     pub flags: Vec<String>,
     /// Why an alert fired (alerts only).
     pub reasons: Vec<String>,
+    /// What public feeds say about the visible values (digests): "value · feed date: title".
+    pub context: Vec<String>,
     pub reports: Vec<ReportLine>,
     pub more_reports: usize,
     pub observables: Vec<ObservableLine>,
@@ -126,6 +128,7 @@ pub struct Labels {
     pub reports: &'static str,
     pub in_window: &'static str,
     pub flags: &'static str,
+    pub context: &'static str,
     pub why: &'static str,
     pub more: &'static str,
     pub check: &'static str,
@@ -151,6 +154,7 @@ impl Labels {
                 reports: "報告",
                 in_window: "期間内",
                 flags: "フラグ",
+                context: "公開情報",
                 why: "理由",
                 more: "件ほか",
                 check: "確認すべき観測値",
@@ -172,6 +176,7 @@ impl Labels {
                 reports: "reports",
                 in_window: "in window",
                 flags: "flags",
+                context: "public context",
                 why: "why",
                 more: "more",
                 check: "Observables to check",
