@@ -562,6 +562,9 @@ async fn spawn_feeds(
             return None;
         }
     };
+    if let Err(e) = feeds::mark_member_feeds(&store, &cfg.feeds).await {
+        tracing::error!(error = %e, "Cannot mark members' feeds in the feed state.");
+    }
     let initial = feeds::load_states(&store).await.unwrap_or_default();
     let enabled: Vec<_> = cfg.enabled().cloned().collect();
     tracing::info!(feeds = enabled.len(), "Polling feeds.");

@@ -18,7 +18,9 @@ use super::{block_on, operator, print_json, store_read_path};
 
 #[derive(Subcommand)]
 pub enum FeedsCommand {
-    /// Each feed's health: last success, last error, consecutive failures, items added.
+    /// Each feed's health: last success, last error, consecutive failures, items added, and
+    /// what the last poll with content kept, normalised and skipped (the first few skip
+    /// reasons below it).
     List {
         #[arg(long)]
         json: bool,
@@ -65,6 +67,9 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
                 "last_success": st.last_success, "last_error": st.last_error,
                 "consecutive_failures": st.consecutive_failures,
                 "items_added": st.items_added,
+                "member": st.member,
+                "last_items": st.last_items,
+                "skip_reasons": st.skip_reasons,
             })
         })
         .collect();
@@ -73,7 +78,7 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
     } else {
         for r in &rows {
             println!(
-                "{:<28} {:<8} {:<12} ok:{:<28} failures:{} items:{} {}",
+                "{:<28} {:<8} {:<12} ok:{:<28} failures:{} items:{} kept:{} normalised:{} skipped:{} {}",
                 r["name"].as_str().unwrap_or_default(),
                 if r["enabled"] == true {
                     "enabled"
@@ -84,8 +89,14 @@ fn list(config: &Config, store: &Store, json: bool) -> Result<()> {
                 r["last_success"].as_str().unwrap_or("-"),
                 r["consecutive_failures"],
                 r["items_added"],
+                r["last_items"]["kept"],
+                r["last_items"]["normalised"],
+                r["last_items"]["skipped"],
                 r["last_error"].as_str().unwrap_or("")
             );
+            for why in r["skip_reasons"].as_array().into_iter().flatten() {
+                println!("    skipped {}", why.as_str().unwrap_or_default());
+            }
         }
     }
     Ok(())

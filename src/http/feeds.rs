@@ -1,6 +1,7 @@
-//! `GET /api/v1/feeds`: the public feeds as the caller may see them — the secretariat the
-//! full health (failures, last error), a member the name and last success only
-//! (`ReadPath::feeds`).
+//! `GET /api/v1/feeds`: the feeds as the caller may see them — the secretariat the full
+//! health (failures, last error, whose feed it is, what the last poll kept, normalised and
+//! skipped and why), a member the public feeds' names and last success only, and no
+//! member's own feed (`ReadPath::feeds`).
 
 use axum::Json;
 use axum::extract::State;

@@ -819,6 +819,34 @@ pub async fn load_states(
         .collect())
 }
 
+/// Marks the saved states of the configured member feeds (`misp-api`, enabled or not) as
+/// members' feeds, for states saved before the feed state recorded it; the next poll
+/// replaces the member as configured with its id. Called once as the daemon starts.
+pub async fn mark_member_feeds(
+    store: &crate::store::Store,
+    feeds: &[FeedConfig],
+) -> crate::store::Result<()> {
+    let marks: Vec<(String, String)> = feeds
+        .iter()
+        .filter_map(|f| match &f.protocol {
+            FeedProtocol::MispApi { member } => Some((f.name.clone(), member.clone())),
+            _ => None,
+        })
+        .collect();
+    if marks.is_empty() {
+        return Ok(());
+    }
+    store
+        .writer()
+        .write(move |conn| {
+            for (feed, member) in &marks {
+                crate::store::feeds::mark_member_feed(conn, feed, member)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// Stores what one poll brought as feed items (deduplicated by item id and content) and
 /// saves the feed's state, in one transaction. Returns how many reports were new.
 pub async fn store_outcome(
@@ -836,6 +864,25 @@ pub async fn store_outcome(
             for w in &parsed.warnings {
                 tracing::warn!(feed, warning = %w, "Feed item not fully represented.");
             }
+            // The feed health: what this poll kept, normalised and skipped, and why the
+            // first few were skipped (item positions and reasons, never the feed's URL).
+            let counts = parsed.counts();
+            state.last_items = crate::store::feeds::ItemCounts {
+                kept: counts.kept,
+                normalised: counts.normalised,
+                skipped: counts.skipped,
+            };
+            state.skip_reasons = parsed
+                .items
+                .iter()
+                .filter_map(|i| match &i.outcome {
+                    crate::formats::Outcome::Skipped { why } => {
+                        Some(redact_text(&format!("{}: {why}", i.at)))
+                    }
+                    _ => None,
+                })
+                .take(crate::store::feeds::SKIP_REASONS_KEPT)
+                .collect();
             Some(parsed.reports)
         }
         Ok(None) => None,
@@ -846,13 +893,19 @@ pub async fn store_outcome(
     };
     let name = feed.to_string();
     let now = Utc::now();
+    // A member's feed is recorded as such even before the roster has the member, so that
+    // its health never shows to other members.
+    state.member = member.clone();
     store
         .writer()
         .write(move |conn| {
             let origin = match &member {
                 None => crate::model::Origin::FeedItem { feed: name.clone() },
                 Some(m) => match crate::store::members::find(conn, m)? {
-                    Some(found) => crate::model::Origin::Submission { member: found.id },
+                    Some(found) => {
+                        state.member = Some(found.id.to_string());
+                        crate::model::Origin::Submission { member: found.id }
+                    }
                     None => {
                         // Not stored as anyone's: keep the old position so that nothing is
                         // skipped once the roster has the member.

@@ -133,6 +133,8 @@ fn read_events(
             parsed.reports.push(d);
         }
         parsed.warnings.extend(one.warnings);
+        // What each attribute became counts in the feed health (nothing silently dropped).
+        parsed.items.extend(one.items);
         newest = newest.max(int(e.get("timestamp")));
     }
     Ok(newest)

@@ -275,4 +275,14 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX inquiry_answers_seq ON inquiry_answers(seq);
     "#,
+    // 11: feed health: whose feed it is (a member's own MISP: the secretariat's business, no
+    // one else learns it exists) and what the last poll with content kept, normalised and
+    // skipped, with the first few skip reasons (JSON array of "at: why").
+    r#"
+    ALTER TABLE feed_state ADD COLUMN member TEXT;
+    ALTER TABLE feed_state ADD COLUMN items_kept INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE feed_state ADD COLUMN items_normalised INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE feed_state ADD COLUMN items_skipped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE feed_state ADD COLUMN skip_reasons TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];

@@ -19,7 +19,9 @@
 //!   and answer a feedback request. Alerts go to a loopback SMTP sink and an alert webhook.
 //! - **W'** = W plus *extra* reports hidden from some viewers (RED to others, scope
 //!   provider-and-secretariat, unreleased, AMBER+STRICT), interleaved with W's submissions,
-//!   carrying fresh values and perhaps the values of one W report.
+//!   carrying fresh values and perhaps the values of one W report, and a member's own MISP
+//!   feed (`misp-api`, named after the small-sector member, unreachable: a failure in its
+//!   health) that only the secretariat may learn exists.
 //!
 //! Every viewer (each cast member, the suspended one included; the public: no token) then
 //! reads every output: each report id known to anyone (plus absent ids), the campaign list at
@@ -283,16 +285,26 @@ fn feed_server() -> &'static str {
     })
 }
 
-fn feeds_toml() -> String {
+/// The feeds of W; W' adds `member_feed`: a member's own MISP (`misp-api`), named after the
+/// member as operators name them, unreachable (its failure is recorded in the feed health).
+/// Only the secretariat may learn that it exists.
+fn feeds_toml(member_feed: Option<&str>) -> String {
     let addr = feed_server();
+    let extra = member_feed.map_or(String::new(), |m| {
+        format!(
+            "\n[[feed]]\nname = \"misp-{m}\"\nurl = \"http://127.0.0.1:9/\"\nformat = \"misp-api\"\n\
+             member = \"{m}\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"2s\"\nallow_private = true\n"
+        )
+    });
     // Port 9 (discard) on loopback: nothing listens, the poll fails and records an error.
-    format!(
-        "[[feed]]\nname = \"harness-kev\"\nurl = \"http://{addr}/kev.json\"\nformat = \"kev\"\n\
+    extra
+        + &format!(
+            "[[feed]]\nname = \"harness-kev\"\nurl = \"http://{addr}/kev.json\"\nformat = \"kev\"\n\
          schedule = \"0 0 0 1 1 * *\"\nallow_private = true\n\n\
          [[feed]]\nname = \"harness-private\"\n\
          url = \"http://harness:{FEED_PASSWORD}@127.0.0.1:9/feed.json?apikey={FEED_API_KEY}\"\n\
          format = \"kev\"\nschedule = \"0 0 0 1 1 * *\"\ntimeout = \"2s\"\nallow_private = true\n"
-    )
+        )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1139,7 +1151,12 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             "en",
         ]);
     }
-    std::fs::write(data.path().join("feeds.toml"), feeds_toml()).unwrap();
+    let member_feed = with_extras.then(|| cast[&Role::SmallSector].id.clone());
+    std::fs::write(
+        data.path().join("feeds.toml"),
+        feeds_toml(member_feed.as_deref()),
+    )
+    .unwrap();
     std::fs::write(data.path().join("hook.key"), "harness-webhook-secret\n").unwrap();
     let imported = import_files(&data, facts, &cast[&Role::SmallSector]);
     let cfg_path = data.path().join("harness.toml");
@@ -1166,7 +1183,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
             .push("a file import printed no report id".into());
     }
 
-    // Both feeds polled once (at start) before any submission, so that W and W' agree.
+    // Every feed polled once (at start) before any submission, so that W and W' agree.
+    let feed_count = if member_feed.is_some() { 3 } else { 2 };
     let started = std::time::Instant::now();
     loop {
         let (_, feeds) = secc.get(&daemon.url("/api/v1/feeds")).await;
@@ -1175,8 +1193,8 @@ async fn play(s: &Scenario, facts: &[Fact], with_extras: bool) -> World {
                 .filter(|f| !f["last_success"].is_null() || !f["last_error"].is_null())
                 .count()
         });
-        if polled >= 2 || started.elapsed() > Duration::from_secs(8) {
-            if polled < 2 {
+        if polled >= feed_count || started.elapsed() > Duration::from_secs(8) {
+            if polled < feed_count {
                 world
                     .notes
                     .push(format!("feeds not polled within 8 s: {feeds}"));

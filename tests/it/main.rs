@@ -14,6 +14,7 @@ mod extract;
 mod extraction_gaps;
 mod faults;
 mod feed_faults;
+mod feed_health;
 mod feed_paging;
 mod feeds;
 mod fixtures;

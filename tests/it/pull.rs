@@ -496,6 +496,7 @@ async fn a_members_misp_is_pulled_as_its_own_submissions() {
     let provider_name = "Test Railway Operator";
     let _provider = data.add_member(provider_name, "general", Some("railway"));
     let other = data.add_member("Test Water Utility", "general", Some("water"));
+    let secretariat = data.add_member("Test Secretariat Analyst", "secretariat", None);
     std::fs::write(
         data.path().join("feeds.toml"),
         format!(
@@ -591,4 +592,30 @@ schedule = "0 0 * * * * *"
     // PowerPool (distribution 0, the member's organisation only) is not.
     let (_, hidden) = c.get(&daemon.url("/api/v1/search?q=PowerPool")).await;
     assert_eq!(hidden["hits"], json!([]), "{hidden}");
+
+    // The member's feeds name it: for another member they do not exist; the secretariat
+    // sees both, each with its member and the last poll's item counts.
+    let (status, feeds) = c.get(&daemon.url("/api/v1/feeds")).await;
+    assert_eq!((status, feeds.clone()), (200, json!({"feeds": []})));
+    let (status, feeds) = Client::new(&secretariat)
+        .get(&daemon.url("/api/v1/feeds"))
+        .await;
+    assert_eq!(status, 200, "{feeds}");
+    let names: Vec<&str> = feeds["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["misp-railway", "misp-unknown"], "{feeds}");
+    let railway = &feeds["feeds"][0];
+    assert!(railway["member"].is_string(), "{railway}");
+    assert!(
+        railway["last_items"]["kept"].as_u64().unwrap() > 0,
+        "{railway}"
+    );
+    assert_eq!(
+        feeds["feeds"][1]["member"], "Nobody On The Roster",
+        "{feeds}"
+    );
 }

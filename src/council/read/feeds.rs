@@ -2,8 +2,13 @@
 //!
 //! Feed items are public, but a feed's *health* is the operators' business: the last
 //! error can carry a URL with credentials or an internal host name, and failure counts and
-//! validators say how the council's servers are set up. The secretariat sees everything;
-//! a member sees which feeds exist and when each last succeeded.
+//! validators say how the council's servers are set up. The secretariat sees everything,
+//! including what the last poll kept, normalised and skipped; a member sees which public
+//! feeds exist and when each last succeeded.
+//!
+//! A member's own feed (a `misp-api` feed pulling its MISP as its submissions) is another
+//! matter: its name ("misp-m079") and its timing point at a provider. For anyone but the
+//! secretariat it does not exist — left out, not redacted, so no list or count changes.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -36,6 +41,7 @@ impl ReadPath {
         let states = self.read(store::feeds::all_states).await?;
         Ok(states
             .into_iter()
+            .filter(|(_, state)| full || state.member.is_none())
             .map(|(name, state)| {
                 if full {
                     FeedView::Full { name, state }
