@@ -37,6 +37,10 @@ const SUBMISSIONS: &[(&str, &str)] = &[
         "m129-elf-1.json",
         include_str!("../../tests/fixtures/native/m129-elf-1.json"),
     ),
+    (
+        "m113-cleo-1.json",
+        include_str!("../../tests/fixtures/native/m113-cleo-1.json"),
+    ),
 ];
 
 /// The demo analyst of the secretariat.
