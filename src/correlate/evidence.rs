@@ -109,17 +109,7 @@ impl FlagEvidence {
 
     /// One line of evidence for people (console, digest).
     pub fn summary(&self) -> String {
-        let day = |t: &Option<DateTime<Utc>>| {
-            t.map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        };
-        let values = |os: &[ObservableRef]| {
-            let mut v: Vec<&str> = os.iter().take(5).map(|o| o.value.as_str()).collect();
-            if os.len() > 5 {
-                v.push("…");
-            }
-            v.join(", ")
-        };
+        let values = |os: &[ObservableRef]| first_values(os, ", ");
         match self {
             FlagEvidence::CrossSector {
                 sectors,
@@ -175,17 +165,7 @@ impl FlagEvidence {
         if lang == crate::model::Language::En {
             return self.summary();
         }
-        let day = |t: &Option<DateTime<Utc>>| {
-            t.map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        };
-        let values = |os: &[ObservableRef]| {
-            let mut v: Vec<&str> = os.iter().take(5).map(|o| o.value.as_str()).collect();
-            if os.len() > 5 {
-                v.push("…");
-            }
-            v.join("、")
-        };
+        let values = |os: &[ObservableRef]| first_values(os, "、");
         match self {
             FlagEvidence::CrossSector {
                 sectors,
@@ -234,4 +214,19 @@ impl FlagEvidence {
             } => format!("{window_hours}時間以内に{reports}件の報告"),
         }
     }
+}
+
+/// A day as people read it in a summary; empty when unknown.
+fn day(t: &Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The first five values, joined with `sep`, and "…" when there are more.
+fn first_values(os: &[ObservableRef], sep: &str) -> String {
+    let mut v: Vec<&str> = os.iter().take(5).map(|o| o.value.as_str()).collect();
+    if os.len() > 5 {
+        v.push("…");
+    }
+    v.join(sep)
 }
