@@ -267,71 +267,72 @@ impl LedgerBook {
     }
 }
 
+/// The give-and-take figures, in the order of both CSV forms.
+const FIGURES: [&str; 7] = [
+    "reports_submitted",
+    "campaigns_contributed",
+    "contributed_shared",
+    "first_reporter",
+    "sightings",
+    "feedback_answers",
+    "campaigns_received",
+];
+
+impl LedgerRow {
+    /// The values of [`FIGURES`] for this row.
+    fn figures(&self) -> [String; 7] {
+        [
+            self.reports_submitted.to_string(),
+            self.campaigns_contributed.to_string(),
+            self.contributed_shared.to_string(),
+            self.first_reporter.to_string(),
+            self.sightings.to_string(),
+            self.feedback_answers.to_string(),
+            self.campaigns_received.to_string(),
+        ]
+    }
+}
+
+/// Writes a header and rows to CSV text.
+fn csv_text(header: Vec<&str>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(header);
+    for r in rows {
+        let _ = w.write_record(r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 impl Ledger {
     /// The secretariat's ledger as CSV: one line per member.
     pub fn to_csv(&self) -> String {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record([
-            "member",
-            "name",
-            "class",
-            "sector",
-            "status",
-            "reports_submitted",
-            "campaigns_contributed",
-            "contributed_shared",
-            "first_reporter",
-            "sightings",
-            "feedback_answers",
-            "campaigns_received",
-            "task_force_candidate",
-        ]);
         let candidates: HashSet<&MemberId> = self.task_force_candidates.iter().collect();
-        for r in &self.rows {
-            let _ = w.write_record([
-                r.member.0.clone(),
-                r.name.clone().unwrap_or_default(),
-                r.class.as_str().to_string(),
-                r.sector.map(|s| s.as_str().to_string()).unwrap_or_default(),
-                r.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
-                r.reports_submitted.to_string(),
-                r.campaigns_contributed.to_string(),
-                r.contributed_shared.to_string(),
-                r.first_reporter.to_string(),
-                r.sightings.to_string(),
-                r.feedback_answers.to_string(),
-                r.campaigns_received.to_string(),
-                candidates.contains(&r.member).to_string(),
-            ]);
-        }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        let mut header = vec!["member", "name", "class", "sector", "status"];
+        header.extend(FIGURES);
+        header.push("task_force_candidate");
+        csv_text(
+            header,
+            self.rows.iter().map(|r| {
+                let mut line = vec![
+                    r.member.0.clone(),
+                    r.name.clone().unwrap_or_default(),
+                    r.class.as_str().to_string(),
+                    r.sector.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    r.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                ];
+                line.extend(r.figures());
+                line.push(candidates.contains(&r.member).to_string());
+                line
+            }),
+        )
     }
 }
 
 /// A member's own row as CSV (header and one line).
 pub fn own_csv(row: &LedgerRow) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record([
-        "member",
-        "class",
-        "reports_submitted",
-        "campaigns_contributed",
-        "contributed_shared",
-        "first_reporter",
-        "sightings",
-        "feedback_answers",
-        "campaigns_received",
-    ]);
-    let _ = w.write_record([
-        row.member.0.clone(),
-        row.class.as_str().to_string(),
-        row.reports_submitted.to_string(),
-        row.campaigns_contributed.to_string(),
-        row.contributed_shared.to_string(),
-        row.first_reporter.to_string(),
-        row.sightings.to_string(),
-        row.feedback_answers.to_string(),
-        row.campaigns_received.to_string(),
-    ]);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    let mut header = vec!["member", "class"];
+    header.extend(FIGURES);
+    let mut line = vec![row.member.0.clone(), row.class.as_str().to_string()];
+    line.extend(row.figures());
+    csv_text(header, [line])
 }
