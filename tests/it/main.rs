@@ -33,6 +33,7 @@ mod mail_leaks;
 mod outcomes;
 mod output_leaks;
 mod peers_smoke;
+mod pg;
 mod provider_leaks;
 mod pull;
 mod read_path;
