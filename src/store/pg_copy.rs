@@ -62,7 +62,9 @@ pub enum CopyError {
         column: String,
         pg_type: String,
     },
-    #[error("{table}.{column}, row {row}: the value {value} does not fit PostgreSQL type {pg_type}")]
+    #[error(
+        "{table}.{column}, row {row}: the value {value} does not fit PostgreSQL type {pg_type}"
+    )]
     BadValue {
         table: String,
         column: String,
@@ -125,9 +127,7 @@ pub fn copy_sqlite_to_pg(
     super::migrate(&mut sqlite, &path)?;
     schema_pg::migrate_pg(client)?;
 
-    let snapshot = sqlite
-        .transaction()
-        .map_err(super::StoreError::from)?;
+    let snapshot = sqlite.transaction().map_err(super::StoreError::from)?;
     let tables = copy_order(sqlite_tables(&snapshot)?, &snapshot)?;
 
     let mut tx = client.transaction().map_err(CopyError::pg("(begin)"))?;
@@ -152,7 +152,11 @@ pub fn copy_sqlite_to_pg(
     }
     for (table, key_column, key) in SEEDED_ROWS {
         tx.execute(
-            &format!("DELETE FROM {} WHERE {} = $1", quote(table), quote(key_column)),
+            &format!(
+                "DELETE FROM {} WHERE {} = $1",
+                quote(table),
+                quote(key_column)
+            ),
             &[key],
         )
         .map_err(CopyError::pg(table))?;
@@ -167,9 +171,11 @@ pub fn copy_sqlite_to_pg(
     let mut counts = Vec::new();
     for t in &tables {
         let sqlite_count: i64 = snapshot
-            .query_row(&format!("SELECT count(*) FROM {}", quote(&t.table)), [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote(&t.table)),
+                [],
+                |r| r.get(0),
+            )
             .map_err(super::StoreError::from)?;
         let pg_count: i64 = client
             .query_one(&format!("SELECT count(*) FROM {}", quote(&t.table)), &[])
@@ -344,7 +350,11 @@ fn copy_table(
 
 fn insert_sql(table: &str, columns: &[String], rows: usize) -> String {
     let width = columns.len();
-    let mut sql = format!("INSERT INTO {} ({}) VALUES ", quote(table), columns.join(", "));
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        quote(table),
+        columns.join(", ")
+    );
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -391,9 +401,9 @@ fn bind(
             Value::Text(s) if !s.contains('\0') => Some(s),
             Value::Integer(i) => Some(i.to_string()),
             Value::Real(f) => Some(f.to_string()),
-            Value::Blob(b) => Some(String::from_utf8(b).map_err(|e| {
-                bad(&Value::Blob(e.into_bytes()))
-            })?),
+            Value::Blob(b) => {
+                Some(String::from_utf8(b).map_err(|e| bad(&Value::Blob(e.into_bytes())))?)
+            }
             other => return Err(bad(&other)),
         }),
         "bytea" => Box::new(match value {
@@ -495,6 +505,9 @@ mod tests {
     #[test]
     fn a_batch_numbers_its_parameters_row_by_row() {
         let sql = insert_sql("t", &["\"a\"".into(), "\"b\"".into()], 2);
-        assert_eq!(sql, "INSERT INTO \"t\" (\"a\", \"b\") VALUES ($1, $2), ($3, $4)");
+        assert_eq!(
+            sql,
+            "INSERT INTO \"t\" (\"a\", \"b\") VALUES ($1, $2), ($3, $4)"
+        );
     }
 }

@@ -34,6 +34,7 @@ mod outcomes;
 mod output_leaks;
 mod peers_smoke;
 mod pg;
+mod pg_cli;
 mod pg_schema;
 mod provider_leaks;
 mod pull;

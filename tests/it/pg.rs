@@ -119,10 +119,7 @@ impl PgCluster {
 
     /// `postgres://musubi@127.0.0.1:PORT/musubi`: no password (trust authentication).
     pub fn url(&self) -> String {
-        format!(
-            "postgres://{PG_USER}@127.0.0.1:{}/{PG_DATABASE}",
-            self.port
-        )
+        format!("postgres://{PG_USER}@127.0.0.1:{}/{PG_DATABASE}", self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -150,6 +147,39 @@ impl PgCluster {
         if let Err(e) = self.pg_ctl_start() {
             panic!("PostgreSQL did not start again on port {}: {e}", self.port);
         }
+    }
+
+    /// Creates a login role that must give `password` over TCP (SCRAM), while every other
+    /// role keeps trust authentication: for the tests of where musubi reads its password.
+    /// Returns the role's URL (no password in it).
+    pub fn role_with_password(&self, role: &str, password: &str) -> String {
+        let mut client = self.connect();
+        client
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256';
+                 CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{}'",
+                password.replace('\'', "''")
+            ))
+            .expect("create a role with a password");
+        // pg_hba.conf: the first matching line wins.
+        let hba = self.data_dir().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rules}"),
+        )
+        .expect("write pg_hba.conf");
+        client
+            .batch_execute("SELECT pg_reload_conf()")
+            .expect("reload the configuration");
+        // The reload is asynchronous: wait until the role is refused without its password.
+        let url = format!("postgres://{role}@127.0.0.1:{}/{PG_DATABASE}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while postgres::Client::connect(&url, postgres::NoTls).is_ok() {
+            assert!(Instant::now() < deadline, "pg_hba.conf was not reloaded");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        url
     }
 
     /// The server's log so far (for a failing test's message).
@@ -201,7 +231,10 @@ impl PgCluster {
             ) {
                 Ok(_) => return Ok(()),
                 Err(e) if Instant::now() > deadline => {
-                    return Err(format!("no TCP connection within 30 s: {e}\n{}", self.log()));
+                    return Err(format!(
+                        "no TCP connection within 30 s: {e}\n{}",
+                        self.log()
+                    ));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
@@ -254,7 +287,14 @@ impl Drop for PgCluster {
         // Immediate: the directory is deleted next, nothing needs to be flushed.
         let _ = self.run(
             "pg_ctl",
-            &["-D", path_str(&self.data_dir()), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                path_str(&self.data_dir()),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 }

@@ -9,7 +9,9 @@ use musubi::store::schema_pg::{self, PgSchemaError};
 use crate::pg::PgCluster;
 
 fn db_message(e: &postgres::Error) -> String {
-    e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -28,7 +30,10 @@ fn every_migration_applies_once_and_every_sqlite_table_has_its_twin() {
     assert!(status.server_version.starts_with("15."), "{status:?}");
 
     let sqlite = schema_pg::sqlite_tables().expect("a migrated in-memory SQLite store");
-    assert!(sqlite.iter().any(|t| t.table == "taxii_objects"), "{sqlite:?}");
+    assert!(
+        sqlite.iter().any(|t| t.table == "taxii_objects"),
+        "{sqlite:?}"
+    );
     let postgres: BTreeMap<String, Vec<String>> = schema_pg::pg_tables(&mut client)
         .unwrap()
         .into_iter()
@@ -139,7 +144,10 @@ fn text_orders_byte_by_byte_in_a_database_with_a_linguistic_collation() {
         vec!["B", "a", "b", "id_secret"]
     );
     assert_eq!(
-        strings(&mut client, "SELECT key FROM meta WHERE key > 'B' ORDER BY key"),
+        strings(
+            &mut client,
+            "SELECT key FROM meta WHERE key > 'B' ORDER BY key"
+        ),
         vec!["a", "b", "id_secret"]
     );
 }
@@ -158,7 +166,11 @@ fn two_nodes_migrating_at_once_apply_each_entry_once() {
         })
         .collect();
     let applied: usize = nodes.into_iter().map(|n| n.join().unwrap()).sum();
-    assert_eq!(applied as i64, schema_pg::KNOWN_VERSION, "entries applied twice");
+    assert_eq!(
+        applied as i64,
+        schema_pg::KNOWN_VERSION,
+        "entries applied twice"
+    );
     let mut client = pg.connect();
     let secrets: i64 = client
         .query_one("SELECT count(*) FROM meta WHERE key = 'id_secret'", &[])
