@@ -35,13 +35,18 @@ fn pg_bin() -> PathBuf {
     let bin = std::env::var_os("MUSUBI_PG_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN));
+    require_binaries(&bin);
+    bin
+}
+
+/// Panics, saying what to install, unless `bin` has initdb and pg_ctl.
+fn require_binaries(bin: &Path) {
     assert!(
         bin.join("initdb").is_file() && bin.join("pg_ctl").is_file(),
         "PostgreSQL 15 is not installed: {}/initdb or pg_ctl is missing. Run .ci/install \
          (it installs postgresql-15) or set MUSUBI_PG_BIN to the folder of initdb and pg_ctl",
         bin.display()
     );
-    bin
 }
 
 fn is_root() -> bool {
@@ -332,6 +337,19 @@ fn a_cluster_starts_serves_restarts_on_its_port_and_serves_again() {
         .unwrap()
         .get(0);
     assert_eq!(user, PG_USER);
+}
+
+#[test]
+fn missing_binaries_fail_the_test_saying_what_to_install() {
+    let missing = tempfile::tempdir().unwrap();
+    let panic = std::panic::catch_unwind(|| require_binaries(missing.path())).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("PostgreSQL 15 is not installed"),
+        "{message}"
+    );
+    assert!(message.contains("Run .ci/install"), "{message}");
+    require_binaries(Path::new(DEFAULT_PG_BIN));
 }
 
 #[test]
