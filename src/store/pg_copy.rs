@@ -21,9 +21,6 @@ use super::schema_pg::{self, PgSchemaError, TableColumns};
 const BATCH_ROWS: usize = 500;
 const MAX_PARAMETERS: usize = 65_535;
 
-/// The advisory lock key of a copy ("musubi" in ASCII, then 2): two copies into one
-/// database cannot interleave.
-const COPY_LOCK_KEY: i64 = 0x6d75_7375_6269_0002;
 
 /// Rows the PostgreSQL migrations write themselves, which a copy replaces rather than
 /// counting as data already there: (table, key column, key).
@@ -131,7 +128,10 @@ pub fn copy_sqlite_to_pg(
     let tables = copy_order(sqlite_tables(&snapshot)?, &snapshot)?;
 
     let mut tx = client.transaction().map_err(CopyError::pg("(begin)"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COPY_LOCK_KEY])
+    // The writers' own lock: no node commits while the copy runs (a node started early
+    // waits, then finds the data; its writes before the copy make the copy refuse), and two
+    // copies cannot interleave.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_LOCK])
         .map_err(CopyError::pg("(lock)"))?;
     let pg_types = pg_column_types(&mut tx)?;
     for t in &tables {
@@ -472,7 +472,8 @@ mod tests {
 
     #[test]
     fn tables_come_after_those_they_reference() {
-        let conn = crate::store::open_in_memory().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn, Path::new(":memory:")).unwrap();
         let order: Vec<String> = copy_order(sqlite_tables(&conn).unwrap(), &conn)
             .unwrap()
             .into_iter()

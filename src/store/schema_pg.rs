@@ -299,10 +299,10 @@ pub const ID_SECRET_VERSION: usize = 8;
 /// The schema version this musubi brings a PostgreSQL database to.
 pub const KNOWN_VERSION: i64 = MIGRATIONS_PG.len() as i64;
 
-/// The advisory lock key that serialises migrations across nodes ("musubi" in ASCII, then
-/// 1). Transaction-scoped: released by the entry's COMMIT or ROLLBACK, and by PostgreSQL
-/// when a migrating node dies.
-pub const SCHEMA_LOCK_KEY: i64 = 0x6d75_7375_6269_0001;
+/// The advisory lock key that serialises migrations across nodes ("musubi" then "sc" in
+/// ASCII; the writers' [`super::LOG_LOCK`] is another key). Transaction-scoped: released by
+/// the entry's COMMIT or ROLLBACK, and by PostgreSQL when a migrating node dies.
+pub const SCHEMA_LOCK_KEY: i64 = 0x6d75_7375_6269_7363;
 
 /// The version row, created by the first migration run (under the lock).
 const VERSION_TABLE: &str = "

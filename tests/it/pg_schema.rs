@@ -198,3 +198,45 @@ fn a_database_newer_than_this_musubi_is_refused() {
     );
     assert!(err.to_string().contains("upgrade musubi"), "{err}");
 }
+
+/// The store's own PostgreSQL opening (`Store::open_postgres`) migrates with this schema,
+/// on two nodes, and its writer runs the store's SQL against these tables.
+#[test]
+fn the_store_opens_on_this_schema_from_two_nodes_and_writes() {
+    use musubi::model::MemberClass;
+    use musubi::store::Store;
+    let pg = PgCluster::start();
+    let config: postgres::Config = pg.url().parse().unwrap();
+    let first = Store::open_postgres(&config).expect("open on a new database");
+    let second = Store::open_postgres(&config).expect("open on a migrated database");
+    let (id, token) = first
+        .writer()
+        .run_blocking(musubi::council::commands::add_member(
+            "Postgres Member".into(),
+            MemberClass::General,
+            None,
+            None,
+        ))
+        .expect("add a member through the writer");
+    assert!(token.starts_with("msb_"));
+    let (other, _) = second
+        .writer()
+        .run_blocking(musubi::council::commands::add_member(
+            "Second Node Member".into(),
+            MemberClass::General,
+            None,
+            None,
+        ))
+        .expect("add a member on the second node");
+    assert_ne!(id, other);
+    first.close();
+    second.close();
+    let status = schema_pg::status(&mut pg.connect()).unwrap();
+    assert_eq!(status.schema_version, schema_pg::KNOWN_VERSION);
+    let members: i64 = pg
+        .connect()
+        .query_one("SELECT count(*) FROM members", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(members, 2);
+}
