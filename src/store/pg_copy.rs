@@ -21,7 +21,6 @@ use super::schema_pg::{self, PgSchemaError, TableColumns};
 const BATCH_ROWS: usize = 500;
 const MAX_PARAMETERS: usize = 65_535;
 
-
 /// Rows the PostgreSQL migrations write themselves, which a copy replaces rather than
 /// counting as data already there: (table, key column, key).
 const SEEDED_ROWS: &[(&str, &str, &str)] = &[("meta", "key", "id_secret")];
