@@ -220,7 +220,12 @@ pub async fn run(
     let watchdog = spawn_watchdog();
 
     let app = http::router(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    // Peer addresses: the guard against token guessing counts failures per source.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
     if let Err(e) = server.await {
         tracing::error!(error = %e, "HTTP server failed.");
     }

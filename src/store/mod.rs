@@ -15,6 +15,7 @@ pub mod pins;
 pub mod releases;
 pub mod reports;
 mod schema;
+pub mod sessions;
 pub mod sightings;
 pub mod taxii;
 mod writer;
