@@ -94,6 +94,19 @@ pub async fn authenticate(
         Credential::Token(t) => Some(t.clone()),
         Credential::Session { .. } => None,
     };
+    if token.is_some()
+        && let Some(window) = guard.unsynced(now)
+    {
+        match state
+            .store
+            .failures()
+            .over_limit(window, FAILURES_PER_WINDOW)
+            .await
+        {
+            Ok(blocked) => guard.flushed(window, blocked),
+            Err(e) => tracing::warn!(error = %e, "Could not read failed tokens from the store."),
+        }
+    }
     if let Some(t) = &token
         && let Some(retry_after_secs) = guard.refuses(&source.0, t, now)
     {

@@ -14,7 +14,8 @@
 //! nodes a guesser spreads them over: each node adds its failures per source to the store
 //! ([`crate::council::FailureBook`]) at most once a second, and at once when a source
 //! reaches the limit on that node, and learns in return which sources have reached it over
-//! every node. A source that has made [`FAILURES_PER_WINDOW`] failed token presentations
+//! every node; a node also reads the blocks once at the start of each window (and so
+//! after a restart) before it checks a token. A source that has made [`FAILURES_PER_WINDOW`] failed token presentations
 //! in the current window (windows of [`FAILURE_WINDOW_SECS`] seconds, aligned to the clock,
 //! so nodes need synchronised clocks as they do for time stamps) is answered 429 without
 //! its token being checked, so a guess that happens to be right is refused too. Across N
@@ -114,6 +115,8 @@ struct GuardState {
     pending: HashMap<String, i64>,
     /// Sources the store said had reached the limit in the window, over every node.
     blocked: HashSet<String>,
+    /// Whether the blocks of the window were read from the store yet.
+    synced: bool,
     last_flush: Option<Instant>,
     /// SHA-256 of tokens this node accepted, and when.
     recent: HashMap<[u8; 32], Instant>,
@@ -128,6 +131,7 @@ impl GuardState {
             self.here.clear();
             self.pending.clear();
             self.blocked.clear();
+            self.synced = false;
         }
     }
 }
@@ -159,6 +163,17 @@ impl CredentialGuard {
             .get(&token_key(token))
             .is_some_and(|at| at.elapsed() < RECENT_FOR);
         (!known).then(|| (s.window + FAILURE_WINDOW_SECS - now_unix).max(1) as u64)
+    }
+
+    /// The window whose blocks this node has not read from the store yet, if any: the
+    /// caller reads them ([`crate::council::FailureBook::over_limit`]) and reports back
+    /// with [`CredentialGuard::flushed`]. Asked once per window, so that a node that
+    /// starts (or starts a window) knows the blocks the other nodes recorded before it
+    /// checks a token.
+    pub fn unsynced(&self, now_unix: i64) -> Option<i64> {
+        let mut s = self.state.lock().expect("credential guard poisoned");
+        s.roll(now_unix);
+        (!std::mem::replace(&mut s.synced, true)).then_some(s.window)
     }
 
     /// Records that a token was accepted.
@@ -195,11 +210,12 @@ impl CredentialGuard {
         Some((s.window, batch))
     }
 
-    /// The store's answer to a batch: the sources that reached the limit over every node.
+    /// The store's answer to a batch or a read: the sources that reached the limit over
+    /// every node.
     pub fn flushed(&self, window: i64, blocked: HashSet<String>) {
         let mut s = self.state.lock().expect("credential guard poisoned");
         if s.window == window {
-            s.blocked = blocked;
+            s.blocked.extend(blocked);
         }
     }
 
@@ -272,6 +288,14 @@ mod tests {
         // A stale answer (for an older window) is ignored.
         g.flushed(w - FAILURE_WINDOW_SECS, HashSet::from(["x".to_string()]));
         assert_eq!(g.refuses("x", "msb_guess", t0 + 2), None);
+    }
+
+    #[test]
+    fn each_window_is_read_from_the_store_once() {
+        let g = CredentialGuard::default();
+        assert_eq!(g.unsynced(6_000), Some(6_000));
+        assert_eq!(g.unsynced(6_030), None);
+        assert_eq!(g.unsynced(6_060), Some(6_060));
     }
 
     #[test]

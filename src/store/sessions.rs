@@ -196,6 +196,15 @@ impl FailureBook {
             .write(move |c| count_failures(c, window_start, &failures, limit))
             .await
     }
+
+    /// The sources whose failures in the window starting at `window_start` have reached
+    /// `limit` over every node (read only: a node starting a window learns the blocks
+    /// the others recorded).
+    pub async fn over_limit(&self, window_start: i64, limit: i64) -> Result<HashSet<String>> {
+        self.store
+            .read_async(move |c| over_limit(c, window_start, limit))
+            .await
+    }
 }
 
 /// The stored form of a session id or nonce.
@@ -322,6 +331,10 @@ fn count_failures(
         "DELETE FROM auth_failures WHERE window_start < ?1",
         [window_start],
     )?;
+    over_limit(conn, window_start, limit)
+}
+
+fn over_limit(conn: &Connection, window_start: i64, limit: i64) -> Result<HashSet<String>> {
     let mut over = conn.prepare_cached(
         "SELECT source FROM auth_failures WHERE window_start = ?1 AND failures >= ?2",
     )?;

@@ -5,6 +5,7 @@ mod api;
 mod auth_leaks;
 mod cli;
 mod console;
+mod console_sessions;
 mod correlation_quality;
 mod council;
 mod council_leaks;
