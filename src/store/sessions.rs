@@ -17,8 +17,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::{Result, Store, parse_ts, ts};
@@ -129,7 +129,10 @@ impl SessionBook {
         self.store
             .writer()
             .write(move |c| {
-                c.execute("DELETE FROM console_sessions WHERE id_hash = ?1", [hash])?;
+                c.execute(
+                    "DELETE FROM console_sessions WHERE id_hash = ?1",
+                    params![hash],
+                )?;
                 Ok(())
             })
             .await
@@ -230,7 +233,7 @@ fn live(s: &StoredSession, now: DateTime<Utc>, limits: &SessionLimits) -> bool {
 }
 
 fn open(
-    conn: &Connection,
+    conn: &Conn,
     hash: &str,
     member: &MemberId,
     generation: u64,
@@ -244,13 +247,15 @@ fn open(
             ts(now - chrono_duration(limits.absolute))
         ],
     )?;
-    let kept: i64 = conn.query_row("SELECT count(*) FROM console_sessions", [], |r| r.get(0))?;
+    let kept: i64 = conn.query_row("SELECT count(*) FROM console_sessions", params![], |r| {
+        r.get(0)
+    })?;
     let over = kept - limits.max_sessions + 1;
     if over > 0 {
         conn.execute(
             "DELETE FROM console_sessions WHERE id_hash IN
              (SELECT id_hash FROM console_sessions ORDER BY last_seen_at, id_hash LIMIT ?1)",
-            [over],
+            params![over],
         )?;
     }
     conn.execute(
@@ -261,13 +266,13 @@ fn open(
     Ok(())
 }
 
-fn find(conn: &Connection, hash: &str) -> Result<Option<StoredSession>> {
+fn find(conn: &Conn, hash: &str) -> Result<Option<StoredSession>> {
     let row = conn
         .prepare_cached(
             "SELECT member_id, generation, created_at, last_seen_at FROM console_sessions
              WHERE id_hash = ?1",
         )?
-        .query_row([hash], |r| {
+        .query_row(params![hash], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
@@ -287,23 +292,18 @@ fn find(conn: &Connection, hash: &str) -> Result<Option<StoredSession>> {
     .transpose()
 }
 
-fn issue_nonce(
-    conn: &Connection,
-    hash: &str,
-    now: DateTime<Utc>,
-    limits: &SessionLimits,
-) -> Result<()> {
+fn issue_nonce(conn: &Conn, hash: &str, now: DateTime<Utc>, limits: &SessionLimits) -> Result<()> {
     conn.execute(
         "DELETE FROM login_nonces WHERE issued_at <= ?1",
-        [ts(now - chrono_duration(limits.nonce_life))],
+        params![ts(now - chrono_duration(limits.nonce_life))],
     )?;
-    let kept: i64 = conn.query_row("SELECT count(*) FROM login_nonces", [], |r| r.get(0))?;
+    let kept: i64 = conn.query_row("SELECT count(*) FROM login_nonces", params![], |r| r.get(0))?;
     let over = kept - limits.max_nonces + 1;
     if over > 0 {
         conn.execute(
             "DELETE FROM login_nonces WHERE nonce_hash IN
              (SELECT nonce_hash FROM login_nonces ORDER BY issued_at, nonce_hash LIMIT ?1)",
-            [over],
+            params![over],
         )?;
     }
     conn.execute(
@@ -314,7 +314,7 @@ fn issue_nonce(
 }
 
 fn count_failures(
-    conn: &Connection,
+    conn: &Conn,
     window_start: i64,
     failures: &[(String, i64)],
     limit: i64,
@@ -329,17 +329,17 @@ fn count_failures(
     }
     conn.execute(
         "DELETE FROM auth_failures WHERE window_start < ?1",
-        [window_start],
+        params![window_start],
     )?;
     over_limit(conn, window_start, limit)
 }
 
-fn over_limit(conn: &Connection, window_start: i64, limit: i64) -> Result<HashSet<String>> {
+fn over_limit(conn: &Conn, window_start: i64, limit: i64) -> Result<HashSet<String>> {
     let mut over = conn.prepare_cached(
         "SELECT source FROM auth_failures WHERE window_start = ?1 AND failures >= ?2",
     )?;
     let rows = over.query_map(params![window_start, limit], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    rows.map(|r| Ok(r?)).collect()
 }
 
 #[cfg(test)]
@@ -355,12 +355,12 @@ mod tests {
         max_nonces: 2,
     };
 
-    fn db() -> Connection {
+    fn db() -> Conn<'static> {
         let conn = super::super::open_in_memory().unwrap();
         conn.execute(
             "INSERT INTO members (id, name, category, class, created_at)
              VALUES ('m001', 'x', 'other', 'general', '2025-01-01T00:00:00Z')",
-            [],
+            params![],
         )
         .unwrap();
         conn
@@ -384,7 +384,7 @@ mod tests {
         let raw: i64 = c
             .query_row(
                 "SELECT count(*) FROM console_sessions WHERE id_hash = 'd'",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .unwrap();
@@ -399,7 +399,9 @@ mod tests {
         // Opening another after the idle limit purges the expired.
         open(&c, &secret_hash("e"), &m, 3, at(3 + 9), &LIMITS).unwrap();
         let n: i64 = c
-            .query_row("SELECT count(*) FROM console_sessions", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM console_sessions", params![], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(n, 1);
     }
@@ -419,14 +421,14 @@ mod tests {
         let hashes: Vec<String> = c
             .prepare("SELECT nonce_hash FROM login_nonces ORDER BY issued_at")
             .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map(params![], |r| r.get(0))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(hashes, vec![secret_hash("b"), secret_hash("c")]);
         issue_nonce(&c, &secret_hash("d"), at(1), &LIMITS).unwrap();
         let n: i64 = c
-            .query_row("SELECT count(*) FROM login_nonces", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM login_nonces", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1, "nonces older than their life are purged");
     }
@@ -442,7 +444,9 @@ mod tests {
         let over = count_failures(&c, 120, &[("10.0.0.2".into(), 1)], 3).unwrap();
         assert!(over.is_empty(), "a new window starts from zero");
         let n: i64 = c
-            .query_row("SELECT count(*) FROM auth_failures", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM auth_failures", params![], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(n, 1, "older windows are forgotten");
     }
