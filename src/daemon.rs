@@ -582,7 +582,10 @@ where
                 tracing::warn!(duty = name, "No longer leader: the duty is stopped.");
                 continue;
             }
-            if tokio::time::timeout(SHUTDOWN_GRACE / 3, &mut h).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE / 3, &mut h)
+                .await
+                .is_err()
+            {
                 h.abort();
             }
             return;
@@ -591,7 +594,10 @@ where
 }
 
 /// Waits until the node leads and the duty may start; false if either channel closed.
-async fn until_leading(role: &mut watch::Receiver<Role>, ready: &mut watch::Receiver<bool>) -> bool {
+async fn until_leading(
+    role: &mut watch::Receiver<Role>,
+    ready: &mut watch::Receiver<bool>,
+) -> bool {
     loop {
         if role.wait_for(|r| r.is_leader()).await.is_err() {
             return false;

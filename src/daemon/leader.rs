@@ -138,7 +138,9 @@ fn hold_lock(
             };
             match outcome {
                 Ok(true) if !leading => {
-                    tracing::info!("This node is now the leader: it polls feeds, sends mail and records campaign ids.");
+                    tracing::info!(
+                        "This node is now the leader: it polls feeds, sends mail and records campaign ids."
+                    );
                     set(&tx, Role::Leader);
                 }
                 Ok(_) => {}

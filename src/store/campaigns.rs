@@ -289,7 +289,10 @@ mod tests {
         assert!(matches!(stale, Recorded::Superseded(w) if w.generation == 2));
         assert_eq!(watermark(&conn).unwrap().seq, Seq(3));
         assert_eq!(
-            assignments(&conn).unwrap().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            assignments(&conn)
+                .unwrap()
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
             [(Seq(1), id(2)), (Seq(2), id(1)), (Seq(3), id(2))]
                 .into_iter()
                 .collect()

@@ -32,8 +32,15 @@ async fn a_node_alone_on_sqlite_leads_records_its_watermark_and_shows_its_lag() 
     assert_eq!(health["index_lag"], 0, "{health}");
     assert_eq!(health["correlation_lag"], 0, "{health}");
     let metrics = metrics(&daemon).await;
-    for line in ["musubi_leader 1", "musubi_index_lag 0", "musubi_correlate_lag 0"] {
-        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    for line in [
+        "musubi_leader 1",
+        "musubi_index_lag 0",
+        "musubi_correlate_lag 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
     }
 
     // The leader records how far it has correlated, with the ids it covers: both reports
@@ -53,7 +60,10 @@ async fn a_node_alone_on_sqlite_leads_records_its_watermark_and_shows_its_lag() 
             .query_row("SELECT count(*) FROM campaign_reports", [], |r| r.get(0))
             .unwrap();
         if mark.as_deref() == Some(committed.to_string().as_str()) {
-            assert_eq!(ids as u64, committed, "every report up to the watermark has an id");
+            assert_eq!(
+                ids as u64, committed,
+                "every report up to the watermark has an id"
+            );
             break;
         }
         assert!(
@@ -97,7 +107,10 @@ impl LocalPg {
             std::path::Path::new(PG_BIN).join("initdb").is_file(),
             "PostgreSQL 15 is not installed ({PG_BIN}); run .ci/install"
         );
-        let dir = tempfile::Builder::new().prefix("musubi-lead-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("musubi-lead-")
+            .tempdir()
+            .unwrap();
         if is_root() {
             let ok = std::process::Command::new("chown")
                 .arg("postgres")
@@ -115,7 +128,10 @@ impl LocalPg {
         let pg = LocalPg { dir, port };
         let data = pg.dir.path().join("data");
         let data = data.to_str().unwrap();
-        let out = pg.run("initdb", &["-D", data, "-A", "trust", "-U", "musubi", "--no-sync"]);
+        let out = pg.run(
+            "initdb",
+            &["-D", data, "-A", "trust", "-U", "musubi", "--no-sync"],
+        );
         assert!(out.status.success(), "initdb: {out:?}");
         let opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1",
@@ -124,7 +140,16 @@ impl LocalPg {
         let log = pg.dir.path().join("log");
         let out = pg.run(
             "pg_ctl",
-            &["-D", data, "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"],
+            &[
+                "-D",
+                data,
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
         );
         assert!(out.status.success(), "pg_ctl start: {out:?}");
         pg
@@ -142,7 +167,14 @@ impl Drop for LocalPg {
         let data = self.dir.path().join("data");
         let _ = self.run(
             "pg_ctl",
-            &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 }
@@ -178,7 +210,11 @@ fn one_node_leads_on_postgres_and_another_takes_over_when_its_session_ends() {
     // It stays that way: the follower keeps trying and keeps failing.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(leaders(&[a.current(), b.current()]), 1);
-    let (leader, follower) = if a.current().is_leader() { (a, b) } else { (b, a) };
+    let (leader, follower) = if a.current().is_leader() {
+        (a, b)
+    } else {
+        (b, a)
+    };
 
     // The leader's node goes away (its session closes with it): the follower leads within
     // about two seconds (it tries every second).
@@ -198,7 +234,11 @@ fn one_node_leads_on_postgres_and_another_takes_over_when_its_session_ends() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(leaders(&[follower.current(), third.current()]), 1);
-    let holder = if follower.current().is_leader() { &follower } else { &third };
+    let holder = if follower.current().is_leader() {
+        &follower
+    } else {
+        &third
+    };
     let mut role = holder.role();
     let cut = admin
         .query_one(
@@ -215,14 +255,16 @@ fn one_node_leads_on_postgres_and_another_takes_over_when_its_session_ends() {
         .build()
         .unwrap();
     rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(4),
-            role.wait_for(|r| !r.is_leader()),
-        )
-        .await
-        .expect("the cut leader steps down")
-        .unwrap();
+        tokio::time::timeout(Duration::from_secs(4), role.wait_for(|r| !r.is_leader()))
+            .await
+            .expect("the cut leader steps down")
+            .unwrap();
     });
-    eprintln!("a cut leader stepped down after {:?}", stepped_down.elapsed());
-    until(&[&follower, &third], Duration::from_secs(6), |r| leaders(r) == 1);
+    eprintln!(
+        "a cut leader stepped down after {:?}",
+        stepped_down.elapsed()
+    );
+    until(&[&follower, &third], Duration::from_secs(6), |r| {
+        leaders(r) == 1
+    });
 }

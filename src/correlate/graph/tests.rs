@@ -548,7 +548,10 @@ fn a_follower_shows_no_unrecorded_id_and_numbers_on_when_it_takes_over() {
     follower.add(member(5, s, vec![sha(1)]));
     follower.adopt(&[], false);
     let (campaigns, _) = view(&follower);
-    assert!(campaigns.keys().all(|id| given.contains(id)), "{campaigns:?}");
+    assert!(
+        campaigns.keys().all(|id| given.contains(id)),
+        "{campaigns:?}"
+    );
     assert!(!campaigns.values().any(|r| r.contains(&4)));
     let of_1 = store[&Seq(1)];
     assert_eq!(campaigns[&of_1], vec![1, 2, 5]);
@@ -564,7 +567,10 @@ fn a_follower_shows_no_unrecorded_id_and_numbers_on_when_it_takes_over() {
         year: 2026,
         number: given.iter().map(|id| id.number).max().unwrap() + 1,
     };
-    assert!(events.contains(&CampaignEvent::Created { id: next }), "{events:?}");
+    assert!(
+        events.contains(&CampaignEvent::Created { id: next }),
+        "{events:?}"
+    );
     let (campaigns, _) = view(&follower);
     assert_eq!(campaigns[&next], vec![4]);
     assert_eq!(campaigns[&of_1], vec![1, 2, 5]);
