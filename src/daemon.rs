@@ -205,6 +205,9 @@ pub async fn run(
         built_tx,
     );
 
+    // Before anyone can list feeds, and on every node (whichever leads): a member's feed
+    // saved by an older version is marked as the member's.
+    mark_member_feeds(&store, &opts.config).await;
     let feeds_duty = {
         let (store, config, metrics) = (
             store.clone(),
@@ -662,6 +665,22 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
     })
 }
 
+/// Marks the configured members' feeds in the saved feed states (see
+/// `sources::feeds::mark_member_feeds`). A missing or invalid `feeds.toml` marks nothing
+/// (the feed duty reports an invalid one).
+async fn mark_member_feeds(store: &Store, config: &Config) {
+    use crate::config::feeds::FeedsConfig;
+    if !config.feeds_file.is_file() {
+        return;
+    }
+    let Ok(cfg) = FeedsConfig::load(&config.feeds_file) else {
+        return;
+    };
+    if let Err(e) = crate::sources::feeds::mark_member_feeds(store, &cfg.feeds).await {
+        tracing::error!(error = %e, "Cannot mark members' feeds in the feed state.");
+    }
+}
+
 /// Polls the enabled feeds of `feeds.toml` on their schedules and stores what they bring.
 /// A missing `feeds.toml` means no feeds; an invalid one is reported and skipped (the API
 /// keeps serving; `musubi check` lists the problems).
@@ -690,9 +709,6 @@ async fn spawn_feeds(
             return None;
         }
     };
-    if let Err(e) = feeds::mark_member_feeds(&store, &cfg.feeds).await {
-        tracing::error!(error = %e, "Cannot mark members' feeds in the feed state.");
-    }
     let initial = feeds::load_states(&store).await.unwrap_or_default();
     let enabled: Vec<_> = cfg.enabled().cloned().collect();
     tracing::info!(feeds = enabled.len(), "Polling feeds.");
