@@ -9,16 +9,18 @@
 //! which generation it last recorded; followers apply reports up to the watermark and adopt
 //! the assignments recorded since the generation they last read.
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, ts};
 use crate::model::{CampaignEvent, CampaignId, Seq};
 
 /// Every recorded (report, campaign) pair.
-pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
+pub fn assignments(conn: &Conn) -> Result<Vec<(Seq, CampaignId)>> {
     let mut stmt = conn.prepare("SELECT seq, campaign_id FROM campaign_reports")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map(params![], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, id) = row?;
@@ -29,10 +31,10 @@ pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
 }
 
 /// The reports recorded in one campaign now.
-pub fn reports_of(conn: &Connection, id: CampaignId) -> Result<Vec<Seq>> {
+pub fn reports_of(conn: &Conn, id: CampaignId) -> Result<Vec<Seq>> {
     let mut stmt = conn
         .prepare_cached("SELECT seq FROM campaign_reports WHERE campaign_id = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([id.to_string()], |r| r.get::<_, i64>(0))?;
+    let rows = stmt.query_map(params![id.to_string()], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(Seq(row? as u64));
@@ -41,9 +43,9 @@ pub fn reports_of(conn: &Connection, id: CampaignId) -> Result<Vec<Seq>> {
 }
 
 /// Every campaign id ever given, also those merged away (so that none is given twice).
-pub fn all_ids(conn: &Connection) -> Result<Vec<CampaignId>> {
+pub fn all_ids(conn: &Conn) -> Result<Vec<CampaignId>> {
     let mut stmt = conn.prepare("SELECT DISTINCT campaign_id FROM campaign_events")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.parse().map_err(StoreError::Corrupt)?);
@@ -52,7 +54,7 @@ pub fn all_ids(conn: &Connection) -> Result<Vec<CampaignId>> {
 }
 
 /// Records what the correlation engine changed.
-pub fn record(conn: &Connection, events: &[CampaignEvent], at: DateTime<Utc>) -> Result<()> {
+pub fn record(conn: &Conn, events: &[CampaignEvent], at: DateTime<Utc>) -> Result<()> {
     let mut assign = conn.prepare_cached(
         "INSERT INTO campaign_reports (seq, campaign_id) VALUES (?1, ?2)
          ON CONFLICT(seq) DO UPDATE SET campaign_id = excluded.campaign_id",
@@ -86,7 +88,7 @@ pub fn record_op(events: Vec<CampaignEvent>, at: DateTime<Utc>) -> super::Op<()>
 }
 
 /// The recorded history of one campaign: (time, event JSON).
-pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_json::Value)>> {
+pub fn history(conn: &Conn, id: CampaignId) -> Result<Vec<(String, serde_json::Value)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, event FROM campaign_events WHERE campaign_id = ?1 OR event LIKE ?2 ORDER BY id",
     )?;
@@ -105,7 +107,7 @@ pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_j
 
 /// [`history`] as typed events (rows that no longer parse are skipped: the history is
 /// informative, and an event written by an older version must not hide the campaign).
-pub fn events(conn: &Connection, id: CampaignId) -> Result<Vec<(String, CampaignEvent)>> {
+pub fn events(conn: &Conn, id: CampaignId) -> Result<Vec<(String, CampaignEvent)>> {
     Ok(history(conn, id)?
         .into_iter()
         .filter_map(|(at, v)| serde_json::from_value(v).ok().map(|e| (at, e)))
@@ -135,7 +137,7 @@ pub enum Recorded {
 const SEQ_KEY: &str = "correlated_seq";
 const GENERATION_KEY: &str = "correlation_generation";
 
-fn meta_i64(conn: &Connection, key: &str) -> Result<i64> {
+fn meta_i64(conn: &Conn, key: &str) -> Result<i64> {
     let value: Option<String> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row(params![key], |r| r.get(0))
@@ -149,7 +151,7 @@ fn meta_i64(conn: &Connection, key: &str) -> Result<i64> {
     }
 }
 
-fn set_meta_i64(conn: &Connection, key: &str, value: i64) -> Result<()> {
+fn set_meta_i64(conn: &Conn, key: &str, value: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -159,7 +161,7 @@ fn set_meta_i64(conn: &Connection, key: &str, value: i64) -> Result<()> {
 }
 
 /// The leader's watermark (zero before anyone recorded through it).
-pub fn watermark(conn: &Connection) -> Result<Watermark> {
+pub fn watermark(conn: &Conn) -> Result<Watermark> {
     Ok(Watermark {
         seq: Seq(meta_i64(conn, SEQ_KEY)?.max(0) as u64),
         generation: meta_i64(conn, GENERATION_KEY)?,
@@ -172,7 +174,7 @@ pub fn watermark(conn: &Connection) -> Result<Watermark> {
 /// adopted; if another node recorded since, nothing is written ([`Recorded::Superseded`]),
 /// so that two nodes that both believe they lead cannot interleave their ids.
 pub fn record_through(
-    conn: &Connection,
+    conn: &Conn,
     events: &[CampaignEvent],
     at: DateTime<Utc>,
     through: Seq,
@@ -214,7 +216,7 @@ pub fn record_through_op(
 /// The (report, campaign) pairs recorded in a generation after `generation`: what a
 /// follower adopts. Assignments written before migration 12 are generation 0, read by a
 /// follower's first full load ([`assignments`]).
-pub fn assignments_since(conn: &Connection, generation: i64) -> Result<Vec<(Seq, CampaignId)>> {
+pub fn assignments_since(conn: &Conn, generation: i64) -> Result<Vec<(Seq, CampaignId)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, campaign_id FROM campaign_reports WHERE generation > ?1 ORDER BY seq",
     )?;
