@@ -285,7 +285,15 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE feed_state ADD COLUMN items_skipped INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE feed_state ADD COLUMN skip_reasons TEXT NOT NULL DEFAULT '[]';
     "#,
-    // 12: console sessions, login nonces and failed credential counts live in the store, so
+    // 12: several nodes on one store: the generation in which the leader last recorded a
+    // report's campaign id, so that followers read only the assignments changed since they
+    // last looked (`store::campaigns::assignments_since`). The leader's watermark
+    // (`correlated_seq`, `correlation_generation`) lives in `meta`.
+    r#"
+    ALTER TABLE campaign_reports ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX campaign_reports_generation ON campaign_reports(generation);
+    "#,
+    // 13: console sessions, login nonces and failed credential counts live in the store, so
     // that any node behind a load balancer serves any console request and token guessing is
     // counted across nodes (`store::sessions`). Keyed by the SHA-256 of the session id or
     // nonce, never the value: a copy of the database opens no session.

@@ -24,6 +24,7 @@ mod flag_labels;
 mod formats;
 mod inquiries;
 mod layering;
+mod leader;
 mod leak;
 mod leak_harness;
 mod ledger;
