@@ -142,6 +142,21 @@ pub struct Gauges {
     pub correlated_seq: u64,
     pub campaigns: u64,
     pub uptime_seconds: f64,
+    /// Whether this node holds the leader duties.
+    pub role: crate::model::Role,
+}
+
+impl Gauges {
+    /// Reports committed to the store and not yet in the index.
+    pub fn index_lag(&self) -> u64 {
+        self.committed_seq.saturating_sub(self.indexed_seq)
+    }
+
+    /// Reports committed to the store and not yet applied to the correlation graph (on a
+    /// follower this includes what the leader has not recorded yet).
+    pub fn correlation_lag(&self) -> u64 {
+        self.committed_seq.saturating_sub(self.correlated_seq)
+    }
 }
 
 impl Metrics {
@@ -222,6 +237,21 @@ impl Metrics {
             "Seconds since the daemon started.",
             format!("{:.3}", g.uptime_seconds),
         );
+        gauge(
+            "musubi_index_lag",
+            "Reports committed to the store and not yet indexed.",
+            g.index_lag().to_string(),
+        );
+        gauge(
+            "musubi_correlate_lag",
+            "Reports committed to the store and not yet correlated.",
+            g.correlation_lag().to_string(),
+        );
+        gauge(
+            "musubi_leader",
+            "1 while this node holds the leader duties (feeds, mail, campaign ids), else 0.",
+            u8::from(g.role.is_leader()).to_string(),
+        );
         out
     }
 }
@@ -242,6 +272,7 @@ mod tests {
             correlated_seq: 0,
             campaigns: 0,
             uptime_seconds: 0.0,
+            role: crate::model::Role::Leader,
         });
         assert!(
             out.contains("musubi_feed_polls_total{feed=\"cisa-kev\"} 2"),

@@ -40,6 +40,11 @@ pub struct Health {
     pub correlated_seq: u64,
     /// Whether the projections have caught up with the store.
     pub projections_current: bool,
+    /// `leader` (this node polls feeds, sends mail and records campaign ids) or `follower`.
+    pub role: crate::model::Role,
+    /// Reports committed to the store and not yet indexed / correlated here.
+    pub index_lag: u64,
+    pub correlation_lag: u64,
     /// Mail delivery: counters and the last error.
     pub mail: crate::outputs::mail::MailHealth,
 }
@@ -52,6 +57,7 @@ fn gauges(state: &AppState, p: &Progress) -> Gauges {
         correlated_seq: p.correlated_seq,
         campaigns: p.campaigns,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
+        role: *state.role.borrow(),
     }
 }
 
@@ -109,6 +115,9 @@ pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<R
         correlated_seq: g.correlated_seq,
         projections_current: g.indexed_seq >= g.committed_seq
             && g.correlated_seq >= g.committed_seq,
+        role: g.role,
+        index_lag: g.index_lag(),
+        correlation_lag: g.correlation_lag(),
         mail: state.metrics.mail.health(),
     })
     .into_response())

@@ -20,6 +20,7 @@ pub mod releases;
 pub mod reports;
 mod schema;
 pub mod schema_pg;
+pub mod sessions;
 pub mod sightings;
 pub mod taxii;
 mod writer;

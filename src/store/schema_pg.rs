@@ -284,6 +284,34 @@ pub const MIGRATIONS_PG: &[&str] = &[
     ALTER TABLE feed_state ADD COLUMN items_skipped BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE feed_state ADD COLUMN skip_reasons TEXT COLLATE "C" NOT NULL DEFAULT '[]';
     "#,
+    // 12: the generation in which the leader last recorded a report's campaign id.
+    r#"
+    ALTER TABLE campaign_reports ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX campaign_reports_generation ON campaign_reports(generation);
+    "#,
+    // 13: console sessions, login nonces and failed credential counts, keyed by hashes.
+    r#"
+    CREATE TABLE console_sessions (
+        id_hash      TEXT COLLATE "C" PRIMARY KEY,
+        member_id    TEXT COLLATE "C" NOT NULL REFERENCES members(id),
+        generation   BIGINT NOT NULL,
+        created_at   TEXT COLLATE "C" NOT NULL,
+        last_seen_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX console_sessions_created ON console_sessions(created_at);
+    CREATE INDEX console_sessions_last_seen ON console_sessions(last_seen_at);
+    CREATE TABLE login_nonces (
+        nonce_hash TEXT COLLATE "C" PRIMARY KEY,
+        issued_at  TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX login_nonces_issued ON login_nonces(issued_at);
+    CREATE TABLE auth_failures (
+        source       TEXT COLLATE "C" NOT NULL,
+        window_start BIGINT NOT NULL,
+        failures     BIGINT NOT NULL,
+        PRIMARY KEY (source, window_start)
+    );
+    "#,
 ];
 
 // A SQLite migration without its PostgreSQL twin would leave the backends apart: add the
