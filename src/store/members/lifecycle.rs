@@ -4,7 +4,7 @@
 use super::*;
 use crate::store::db::params;
 
-/// Where a member stands. Only `approved` members authenticate (params![`by_token`]).
+/// Where a member stands. Only `approved` members authenticate ([`by_token`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberStatus {
