@@ -56,6 +56,8 @@ pub enum DaemonError {
     },
     #[error("rules: {0}")]
     Rules(#[from] RulesError),
+    #[error("[store]: {0}")]
+    StoreSettings(#[from] crate::config::store::PostgresSettingsError),
     #[error("{0}")]
     Task(String),
 }
@@ -78,13 +80,26 @@ pub struct Options {
     pub listen: SocketAddr,
 }
 
+/// Opens the store `musubi.toml`'s `[store]` names: SQLite in `data_dir` (the default), or
+/// the PostgreSQL database the council's nodes share. The data directory holds this node's
+/// own projections (the search index) in either case.
+pub fn open_store(config: &Config, data_dir: &std::path::Path) -> Result<Store, DaemonError> {
+    match &config.store {
+        crate::config::store::StoreBackend::Sqlite => Ok(Store::open(data_dir)?),
+        crate::config::store::StoreBackend::Postgres(settings) => {
+            Ok(Store::open_postgres(&settings.client_config()?)?)
+        }
+    }
+}
+
 /// Opens the store and brings both projections up to date. Used by the daemon at start-up
 /// and by CLI commands that answer from projections.
 pub fn open_projections(
+    config: &Config,
     data_dir: &std::path::Path,
     rules: Arc<Rules>,
 ) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
-    let store = Store::open(data_dir)?;
+    let store = open_store(config, data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
     let indexer = match index.indexer() {
         Ok(mut indexer) => {
@@ -113,17 +128,23 @@ pub fn open_projections(
 
 /// This node's leadership. One node on its own store (SQLite) is always leader; nodes on a
 /// shared PostgreSQL store contend for [`leader::LEADER_LOCK_KEY`]
-/// ([`leader::Leadership::pg_advisory_lock`]) once that backend is configured.
-fn leadership(_config: &Config) -> leader::Leadership {
-    leader::Leadership::solo()
+/// ([`leader::Leadership::pg_advisory_lock`]).
+fn leadership(config: &Config) -> Result<leader::Leadership, DaemonError> {
+    Ok(match &config.store {
+        crate::config::store::StoreBackend::Sqlite => leader::Leadership::solo(),
+        crate::config::store::StoreBackend::Postgres(settings) => {
+            leader::Leadership::pg_advisory_lock(settings.client_config()?, leader::LEADER_LOCK_KEY)
+        }
+    })
 }
 
 /// Opens the store and the index and takes the index's writer, without catching anything
 /// up: the daemon serves from the last committed index while its tasks catch up.
 fn open_store_and_index(
+    config: &Config,
     data_dir: &std::path::Path,
 ) -> Result<(Store, Arc<ReportIndex>, Indexer), DaemonError> {
-    let store = Store::open(data_dir)?;
+    let store = open_store(config, data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
     let indexer = index.indexer()?;
     Ok((store, index, indexer))
@@ -148,14 +169,15 @@ pub async fn run(
     let data_dir = opts.data_dir.clone();
     let rules = load_rules(&opts.config)?;
     let (rules_tx, rules_rx) = watch::channel(rules.clone());
+    let config = opts.config.clone();
     let (store, index, indexer) =
-        tokio::task::spawn_blocking(move || open_store_and_index(&data_dir))
+        tokio::task::spawn_blocking(move || open_store_and_index(&config, &data_dir))
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
     let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(CampaignSet::default()));
     let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let leadership = leadership(&opts.config);
+    let leadership = leadership(&opts.config)?;
     let role = leadership.role();
     // Whether the correlation graph is built: mail waits for it, so that the first real
     // snapshot is not mistaken for a burst of new campaigns.

@@ -182,7 +182,7 @@ impl Projections {
     /// gives the read path the index (search); the others read campaigns only.
     pub fn open(config: &Config, data_dir: &Path, with_index: bool) -> Result<Self> {
         let (store, index, indexer, correlator) =
-            daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+            daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
         if with_index {
             index.refresh()?;
         }

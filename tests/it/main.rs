@@ -4,6 +4,7 @@ mod activities;
 mod api;
 mod auth_leaks;
 mod cli;
+mod cluster;
 mod console;
 mod console_sessions;
 mod correlation_quality;
