@@ -196,6 +196,9 @@ async fn two_nodes_on_one_postgres_serve_the_same_campaigns_searches_and_taxii()
     for node in [&a, &b] {
         let h = health(node).await;
         assert_eq!(h["indexed_seq"], h["committed_seq"], "{h}");
+        // Each node has heard of every commit of the other (store lag 0) and says so.
+        assert_eq!(h["store_lag"], 0, "{h}");
+        assert_eq!(h["store_seq"], h["committed_seq"], "{h}");
     }
     // Each member finds its own acknowledged reports on either node.
     all_present(&a, &ca, &ids).await;
