@@ -49,7 +49,7 @@ impl ReadPath {
         }
         let seq = self
             .store
-            .read_async(|conn| crate::store::reports::last_seq(conn))
+            .read_async(crate::store::reports::last_seq)
             .await?;
         Ok(Some(seq.0))
     }
