@@ -44,7 +44,7 @@ async fn role(node: &Daemon) -> Option<String> {
 }
 
 /// Waits until exactly one of `nodes` leads; returns its index and how long it took.
-async fn one_leader(nodes: &[&Daemon], within: Duration) -> (usize, Duration) {
+pub(crate) async fn one_leader(nodes: &[&Daemon], within: Duration) -> (usize, Duration) {
     let started = Instant::now();
     loop {
         let mut leaders = Vec::new();

@@ -5,6 +5,7 @@ mod api;
 mod auth_leaks;
 mod cli;
 mod cluster;
+mod cluster_mail;
 mod console;
 mod console_sessions;
 mod correlation_quality;
