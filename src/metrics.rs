@@ -137,6 +137,8 @@ fn label_value(s: &str) -> String {
 
 /// Point-in-time values gathered when rendering.
 pub struct Gauges {
+    /// The last report in the store itself (the shared database's head on PostgreSQL).
+    pub store_seq: u64,
     pub committed_seq: u64,
     pub indexed_seq: u64,
     pub correlated_seq: u64,
@@ -147,6 +149,12 @@ pub struct Gauges {
 }
 
 impl Gauges {
+    /// Reports the store holds that this node has not yet heard were committed (other
+    /// nodes' commits, before their notification arrives).
+    pub fn store_lag(&self) -> u64 {
+        self.store_seq.saturating_sub(self.committed_seq)
+    }
+
     /// Reports committed to the store and not yet in the index.
     pub fn index_lag(&self) -> u64 {
         self.committed_seq.saturating_sub(self.indexed_seq)
@@ -238,6 +246,11 @@ impl Metrics {
             format!("{:.3}", g.uptime_seconds),
         );
         gauge(
+            "musubi_store_lag",
+            "Reports in the store this node has not yet heard were committed.",
+            g.store_lag().to_string(),
+        );
+        gauge(
             "musubi_index_lag",
             "Reports committed to the store and not yet indexed.",
             g.index_lag().to_string(),
@@ -267,6 +280,7 @@ mod tests {
         m.feeds.record("cisa-kev", false, 0, 0, 1_700_000_100);
         m.feeds.record("odd \"name\"", true, 0, 0, 5);
         let out = m.render(&Gauges {
+            store_seq: 0,
             committed_seq: 0,
             indexed_seq: 0,
             correlated_seq: 0,

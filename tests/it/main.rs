@@ -45,6 +45,7 @@ mod read_path;
 mod readonly;
 mod search_leaks;
 mod stix_patterns;
+mod store_contract;
 mod systemd;
 mod taxii;
 mod taxii_paging;

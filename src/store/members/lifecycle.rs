@@ -152,7 +152,7 @@ pub fn set_status(
     {
         conn.execute(
             "UPDATE members SET cohort = ?2 WHERE id = ?1 AND cohort IS NULL",
-            params![id.0, c],
+            params![id.0, i64::from(c)],
         )?;
     }
     if to == MemberStatus::Expelled {
