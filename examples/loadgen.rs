@@ -358,7 +358,10 @@ async fn main() {
         for n in &nodes {
             loop {
                 let h = health(&http, &n.url, op).await;
-                if h["projections_current"] == serde_json::Value::Bool(true) {
+                // Current with the store's own head, not only with what this node has
+                // heard of (`store_lag`: other nodes' commits not yet notified).
+                let heard_all = h.get("store_lag").is_none_or(|l| l.as_u64() == Some(0));
+                if h["projections_current"] == serde_json::Value::Bool(true) && heard_all {
                     caught_up = Some((t0.elapsed(), h["committed_seq"].clone()));
                     break;
                 }
