@@ -155,7 +155,8 @@ pub struct Engine {
     source_ids: FxHashMap<Source, u32>,
 
     values: Vec<Observable>,
-    by_hash: FxHashMap<u64, u32>,
+    /// Value numbers by hash, in [`interning::SHARDS`] maps (see `interning`).
+    by_hash: Vec<FxHashMap<u64, u32>>,
     collisions: FxHashMap<Observable, u32>,
     /// Email values per mail domain (lower case): registrant patterns of related campaigns.
     mail_domains: FxHashMap<Box<str>, Vec<u32>>,
@@ -248,7 +249,7 @@ impl Engine {
             sources: Vec::new(),
             source_ids: FxHashMap::default(),
             values: Vec::new(),
-            by_hash: FxHashMap::default(),
+            by_hash: (0..interning::SHARDS).map(|_| FxHashMap::default()).collect(),
             collisions: FxHashMap::default(),
             mail_domains: FxHashMap::default(),
             obs: Vec::new(),
