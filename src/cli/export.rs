@@ -64,7 +64,8 @@ pub fn run(config: &Config, data_dir: &Path, args: ExportArgs) -> Result<()> {
     let _clear = ClearOnDrop(&bar);
     let p = Projections::open(config, data_dir, false)?;
     bar.set_message("reading the audience's campaigns");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -110,7 +110,8 @@ fn poll(config: &Config, store: &Store, name: &str, json: bool) -> Result<()> {
         .find(|f| f.name == name)
         .with_context(|| format!("no feed named {name:?} in {}", config.feeds_file.display()))?
         .clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     // A spinner with the phase on a terminal; otherwise one line per phase of the feed

@@ -119,11 +119,16 @@ pub fn operator() -> Viewer {
 }
 
 /// Runs one read of the council's read path from the (synchronous) CLI.
+///
+/// One worker of the multi-threaded kind rather than a current-thread runtime: the
+/// PostgreSQL store's blocking client may then step off the worker to wait
+/// (`block_in_place`), which a current-thread runtime forbids.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
-        .expect("a current-thread runtime")
+        .expect("a one-worker runtime")
         .block_on(f)
 }
 

@@ -180,7 +180,9 @@ impl Correlator {
     }
 }
 
-fn member_sectors(conn: &rusqlite::Connection) -> store::Result<HashMap<MemberId, Option<Sector>>> {
+fn member_sectors(
+    conn: &crate::store::db::Conn,
+) -> store::Result<HashMap<MemberId, Option<Sector>>> {
     Ok(store::members::list(conn)?
         .into_iter()
         .map(|m| (m.id, m.sector))
@@ -188,7 +190,7 @@ fn member_sectors(conn: &rusqlite::Connection) -> store::Result<HashMap<MemberId
 }
 
 /// The analysts' active pins, as the engine takes them.
-fn pins(conn: &rusqlite::Connection) -> store::Result<Vec<Pin>> {
+fn pins(conn: &crate::store::db::Conn) -> store::Result<Vec<Pin>> {
     use crate::store::pins::PinKind;
     Ok(store::pins::active(conn)?
         .into_iter()

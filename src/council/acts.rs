@@ -151,7 +151,7 @@ impl Acts {
 }
 
 /// Whether the viewer may see some report holding the observable.
-fn sees_observable(conn: &rusqlite::Connection, viewer: &Viewer, o: &Observable) -> Result<bool> {
+fn sees_observable(conn: &crate::store::db::Conn, viewer: &Viewer, o: &Observable) -> Result<bool> {
     let seqs: Vec<Seq> = store::sightings::reports_holding(conn, o)?;
     // In bounded chunks: an over-correlated value can sit in very many reports, and the
     // first visible one answers the question.

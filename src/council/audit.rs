@@ -3,8 +3,8 @@
 //! Entries are append-only. `musubi audit` lists them; they are secretariat-only
 //! themselves (they name members), and reading them is not audited again.
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::store;
@@ -37,24 +37,24 @@ pub struct AuditEntry {
 
 /// Appends an entry. Never put a token in `detail`.
 pub fn record(
-    conn: &Connection,
+    conn: &Conn,
     at: DateTime<Utc>,
     actor: &str,
     action: &str,
     target: &str,
     detail: &str,
 ) -> store::Result<i64> {
-    conn.execute(
-        "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    Ok(conn.query_row(
+        "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![store::ts_string(at), actor, action, target, detail],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Entries at or after `since` (all if `None`), oldest first, at most `limit`; optionally
 /// only one actor's.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     since: Option<DateTime<Utc>>,
     actor: Option<&str>,
     limit: usize,

@@ -7,8 +7,8 @@
 //! `ReadPath::open_feedback` and `Acts::answer_feedback`, which drop requests
 //! whose campaign the member may not see at all: for that member they do not exist.
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::audit::{self, action};
@@ -49,7 +49,7 @@ pub struct RequestProgress {
 
 /// Opens a request and audits it.
 pub fn request(
-    conn: &Connection,
+    conn: &Conn,
     campaign: CampaignId,
     question: &str,
     classes: &[MemberClass],
@@ -67,11 +67,11 @@ pub fn request(
         ));
     }
     let list: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
-    conn.execute(
-        "INSERT INTO feedback_requests (campaign_id, question, classes, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO feedback_requests (campaign_id, question, classes, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![campaign.to_string(), question, list.join(","), analyst, store::ts_string(at)],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     audit::record(
         conn,
         at,
@@ -84,7 +84,7 @@ pub fn request(
 }
 
 /// Closes a request (no more answers) and audits it.
-pub fn close(conn: &Connection, id: i64, analyst: &str, at: DateTime<Utc>) -> store::Result<()> {
+pub fn close(conn: &Conn, id: i64, analyst: &str, at: DateTime<Utc>) -> store::Result<()> {
     let n = conn.execute(
         "UPDATE feedback_requests SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
         params![id, store::ts_string(at)],
@@ -127,7 +127,7 @@ fn decode(raw: Raw, with_analyst: bool) -> store::Result<FeedbackRequest> {
 
 const SELECT: &str = "SELECT id, campaign_id, question, classes, analyst, created_at, closed_at FROM feedback_requests";
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Raw> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -140,10 +140,10 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
 }
 
 /// One request (as the secretariat sees it).
-pub(in crate::engine) fn get(conn: &Connection, id: i64) -> store::Result<Option<FeedbackRequest>> {
+pub(in crate::engine) fn get(conn: &Conn, id: i64) -> store::Result<Option<FeedbackRequest>> {
     let r = conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([id], raw)
+        .query_row(params![id], raw)
         .optional()?;
     r.map(|r| decode(r, true)).transpose()
 }
@@ -151,7 +151,7 @@ pub(in crate::engine) fn get(conn: &Connection, id: i64) -> store::Result<Option
 /// The open requests meant for the viewer's class that the viewer has not answered yet,
 /// oldest first. The secretariat sees every open request.
 pub(in crate::engine) fn open_for(
-    conn: &Connection,
+    conn: &Conn,
     viewer: &Viewer,
 ) -> store::Result<Vec<FeedbackRequest>> {
     let Viewer::Member { member, class } = viewer else {
@@ -162,7 +162,7 @@ pub(in crate::engine) fn open_for(
              SELECT 1 FROM feedback_answers a WHERE a.request_id = feedback_requests.id AND a.member_id = ?1)
          ORDER BY id"
     ))?;
-    let rows = stmt.query_map([&member.0], raw)?;
+    let rows = stmt.query_map(params![member.0], raw)?;
     let mut out = Vec::new();
     for r in rows {
         let req = decode(r?, viewer.is_secretariat())?;
@@ -245,7 +245,7 @@ pub fn check_sighting(draft: &SightingDraft, now: DateTime<Utc>) -> Result<(), R
 /// can see it, so saying so reveals nothing). Refusals come before any write (`Ok(Err)`);
 /// a store error rolls the whole answer back.
 pub fn answer(
-    conn: &Connection,
+    conn: &Conn,
     req: &FeedbackRequest,
     viewer: &Viewer,
     answer: &Answer,
@@ -290,26 +290,22 @@ pub fn answer(
     match res {
         Ok(_) => Ok(Ok(sighting)),
         // A concurrent answer won: fail the job so that the sighting is rolled back too.
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(StoreError::Conflict(format!(
-                "feedback request {id} is already answered"
-            )))
-        }
+        Err(e) if e.is_constraint_violation() => Err(StoreError::Conflict(format!(
+            "feedback request {id} is already answered"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
 /// How many were asked and what they answered (secretariat view).
-pub(in crate::engine) fn progress(conn: &Connection, id: i64) -> store::Result<RequestProgress> {
+pub(in crate::engine) fn progress(conn: &Conn, id: i64) -> store::Result<RequestProgress> {
     let req =
         get(conn, id)?.ok_or_else(|| StoreError::Conflict(format!("no feedback request {id}")))?;
     let mut asked = 0u64;
     for c in &req.classes {
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM members WHERE class = ?1 AND status = 'approved'",
-            [c.as_str()],
+            params![c.as_str()],
             |r| r.get(0),
         )?;
         asked += n as u64;
@@ -318,7 +314,9 @@ pub(in crate::engine) fn progress(conn: &Connection, id: i64) -> store::Result<R
         "SELECT s.kind, count(*) FROM feedback_answers a JOIN sightings s ON s.id = a.sighting_id
          WHERE a.request_id = ?1 GROUP BY s.kind",
     )?;
-    let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
     let mut p = RequestProgress {
         asked,
         answered: 0,

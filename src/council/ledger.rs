@@ -7,9 +7,9 @@
 //! assignments, releases, dispositions, sightings and feedback answers.
 //!
 //! # Who sees what
-//! - The secretariat sees every member's row ([`Ledger::compute`]), and the task-force
+//! - The secretariat sees every member's row (params![`Ledger::compute`]), and the task-force
 //!   candidates: active providers not in class 1.
-//! - A member sees its own row only ([`Ledger::own_row`]), computed *through its own
+//! - A member sees its own row only (params![`Ledger::own_row`]), computed *through its own
 //!   visibility*: "first reporter" means first among the submissions it may see, "received"
 //!   counts campaigns with another member's report it may see, "shared" means its own report
 //!   was released or the campaign's disposition shares. So no figure of a member's row moves
@@ -18,8 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::policy::Viewer;
@@ -96,14 +96,14 @@ pub struct LedgerBook {
 
 impl LedgerBook {
     /// Reads the facts recorded by `now`.
-    pub fn read(conn: &Connection, now: DateTime<Utc>) -> store::Result<LedgerBook> {
+    pub fn read(conn: &Conn, now: DateTime<Utc>) -> store::Result<LedgerBook> {
         let members = store::members::list_with_status(conn)?;
         let mut stmt = conn.prepare_cached(
             "SELECT r.seq, cr.campaign_id FROM reports r
              LEFT JOIN campaign_reports cr ON cr.seq = r.seq
              WHERE r.origin_kind = 'submission'",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
         })?;
         let mut campaign_of: HashMap<Seq, CampaignId> = HashMap::new();
@@ -131,7 +131,9 @@ impl LedgerBook {
         let shared_by_disposition = disposition_shared(conn, now)?;
         let count = |sql: &str| -> store::Result<HashMap<MemberId, usize>> {
             let mut stmt = conn.prepare_cached(sql)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let rows = stmt.query_map(params![], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
             let mut out = HashMap::new();
             for row in rows {
                 let (m, n) = row?;
@@ -201,12 +203,12 @@ impl LedgerBook {
 }
 
 /// The campaigns with a disposition that shares, recorded by `now`.
-fn disposition_shared(conn: &Connection, now: DateTime<Utc>) -> store::Result<HashSet<CampaignId>> {
+fn disposition_shared(conn: &Conn, now: DateTime<Utc>) -> store::Result<HashSet<CampaignId>> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT campaign_id FROM dispositions
          WHERE disposition IN ('shared-public', 'shared-limited') AND at <= ?1",
     )?;
-    let rows = stmt.query_map([store::ts_string(now)], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![store::ts_string(now)], |r| r.get::<_, String>(0))?;
     let mut out = HashSet::new();
     for row in rows {
         out.insert(row?.parse().map_err(store::StoreError::Corrupt)?);

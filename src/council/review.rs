@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::audit::{self, action};
@@ -15,7 +15,7 @@ use crate::store::{self, StoreError};
 
 /// A campaign's priority in the queue: lower comes first.
 ///
-/// Each kind's rank is a column of the flag table ([`FlagKind::review_rank`]); today:
+/// Each kind's rank is a column of the flag table (params![`FlagKind::review_rank`]); today:
 /// 0. cross-sector and novel: spreading across sectors and seen nowhere public — the
 ///    council's reason to exist (a rank-1 and a rank-2 flag together);
 /// 1. cross-sector; 2. novel; 3. surge; 4. any other flag;
@@ -65,7 +65,7 @@ pub fn order(items: &[(CampaignId, Vec<FlagKind>, DateTime<Utc>)]) -> Vec<QueueE
 /// The review queue: [`order`], leaving out campaigns already decided (other than
 /// `under-analysis`) unless they have seen activity since the decision.
 pub fn queue(
-    conn: &Connection,
+    conn: &Conn,
     items: &[(CampaignId, Vec<FlagKind>, DateTime<Utc>)],
 ) -> store::Result<Vec<QueueEntry>> {
     let current = current_all(conn)?;
@@ -96,7 +96,7 @@ pub struct DispositionRecord {
 
 /// Records a disposition (the newest one is the campaign's current disposition) and audits it.
 pub fn decide(
-    conn: &Connection,
+    conn: &Conn,
     campaign: CampaignId,
     disposition: Disposition,
     note: &str,
@@ -108,11 +108,11 @@ pub fn decide(
             "a disposition needs the analyst's name".into(),
         ));
     }
-    conn.execute(
-        "INSERT INTO dispositions (campaign_id, disposition, note, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO dispositions (campaign_id, disposition, note, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![campaign.to_string(), disposition.as_str(), note, analyst, store::ts_string(at)],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     audit::record(
         conn,
         at,
@@ -126,7 +126,7 @@ pub fn decide(
 
 type RawDisposition = (i64, String, String, String, String, String);
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDisposition> {
+fn raw(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<RawDisposition> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -153,35 +153,32 @@ fn decode(raw: RawDisposition) -> store::Result<DispositionRecord> {
 const SELECT: &str = "SELECT id, campaign_id, disposition, note, analyst, at FROM dispositions";
 
 /// Every disposition of the campaign, oldest first.
-pub fn history(conn: &Connection, campaign: CampaignId) -> store::Result<Vec<DispositionRecord>> {
+pub fn history(conn: &Conn, campaign: CampaignId) -> store::Result<Vec<DispositionRecord>> {
     let mut stmt =
         conn.prepare_cached(&format!("{SELECT} WHERE campaign_id = ?1 ORDER BY at, id"))?;
-    let rows = stmt.query_map([campaign.to_string()], raw)?;
+    let rows = stmt.query_map(params![campaign.to_string()], raw)?;
     rows.map(|r| decode(r?)).collect()
 }
 
 /// The campaign's current disposition.
-pub fn current(
-    conn: &Connection,
-    campaign: CampaignId,
-) -> store::Result<Option<DispositionRecord>> {
+pub fn current(conn: &Conn, campaign: CampaignId) -> store::Result<Option<DispositionRecord>> {
     let r = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE campaign_id = ?1 ORDER BY at DESC, id DESC LIMIT 1"
         ))?
-        .query_row([campaign.to_string()], raw)
+        .query_row(params![campaign.to_string()], raw)
         .optional()?;
     r.map(decode).transpose()
 }
 
 /// The current disposition of every campaign decided at or before `as_of` (all if `None`).
 pub fn current_all_as_of(
-    conn: &Connection,
+    conn: &Conn,
     as_of: Option<DateTime<Utc>>,
 ) -> store::Result<HashMap<CampaignId, DispositionRecord>> {
     let limit = as_of.map(store::ts_string).unwrap_or_else(|| "9999".into());
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE at <= ?1 ORDER BY at, id"))?;
-    let rows = stmt.query_map([limit], raw)?;
+    let rows = stmt.query_map(params![limit], raw)?;
     let mut out = HashMap::new();
     for r in rows {
         let d = decode(r?)?;
@@ -191,7 +188,7 @@ pub fn current_all_as_of(
 }
 
 /// The current disposition of every decided campaign.
-pub fn current_all(conn: &Connection) -> store::Result<HashMap<CampaignId, DispositionRecord>> {
+pub fn current_all(conn: &Conn) -> store::Result<HashMap<CampaignId, DispositionRecord>> {
     current_all_as_of(conn, None)
 }
 
@@ -199,7 +196,7 @@ pub use crate::store::pins::{Pin, PinKind};
 
 /// Records a merge request and audits it.
 pub fn pin_merge(
-    conn: &Connection,
+    conn: &Conn,
     a: CampaignId,
     b: CampaignId,
     note: &str,
@@ -211,11 +208,11 @@ pub fn pin_merge(
             "cannot merge {a} with itself"
         )));
     }
-    conn.execute(
-        "INSERT INTO pins (kind, campaign_a, campaign_b, note, analyst, at) VALUES ('merge', ?1, ?2, ?3, ?4, ?5)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO pins (kind, campaign_a, campaign_b, note, analyst, at) VALUES ('merge', ?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![a.to_string(), b.to_string(), note, analyst, store::ts_string(at)],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     audit::record(
         conn,
         at,
@@ -229,7 +226,7 @@ pub fn pin_merge(
 
 /// Records a split request and audits it.
 pub fn pin_split(
-    conn: &Connection,
+    conn: &Conn,
     campaign: CampaignId,
     reports: &[Seq],
     note: &str,
@@ -243,11 +240,11 @@ pub fn pin_split(
     }
     let list: Vec<u64> = reports.iter().map(|s| s.0).collect();
     let json = serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.execute(
-        "INSERT INTO pins (kind, campaign_a, reports, note, analyst, at) VALUES ('split', ?1, ?2, ?3, ?4, ?5)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO pins (kind, campaign_a, reports, note, analyst, at) VALUES ('split', ?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![campaign.to_string(), json, note, analyst, store::ts_string(at)],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     audit::record(
         conn,
         at,
@@ -260,12 +257,7 @@ pub fn pin_split(
 }
 
 /// Withdraws a pin (it stays in the history).
-pub fn withdraw_pin(
-    conn: &Connection,
-    id: i64,
-    analyst: &str,
-    at: DateTime<Utc>,
-) -> store::Result<()> {
+pub fn withdraw_pin(conn: &Conn, id: i64, analyst: &str, at: DateTime<Utc>) -> store::Result<()> {
     let n = conn.execute(
         "UPDATE pins SET withdrawn_at = ?2 WHERE id = ?1 AND withdrawn_at IS NULL",
         params![id, store::ts_string(at)],
@@ -279,7 +271,7 @@ pub fn withdraw_pin(
 
 /// The pins in force that name the campaign (either side of a merge, or the campaign a
 /// split takes reports from), newest first: what an analyst reviewing it needs to know.
-pub fn pins_naming(conn: &Connection, campaign: CampaignId) -> store::Result<Vec<Pin>> {
+pub fn pins_naming(conn: &Conn, campaign: CampaignId) -> store::Result<Vec<Pin>> {
     let mut pins: Vec<Pin> = active_pins(conn)?
         .into_iter()
         .filter(|p| match &p.kind {
@@ -314,7 +306,7 @@ impl PinRequest {
 }
 
 /// The pins in force, oldest first: what the correlation engine must respect.
-pub fn active_pins(conn: &Connection) -> store::Result<Vec<Pin>> {
+pub fn active_pins(conn: &Conn) -> store::Result<Vec<Pin>> {
     store::pins::active(conn)
 }
 

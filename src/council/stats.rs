@@ -7,9 +7,9 @@
 //! of public feed items were never brought to the council and do not count.
 //!
 //! # What a member may see
-//! The secretariat may ask for any period and sees every campaign brought in ([`table`]).
+//! The secretariat may ask for any period and sees every campaign brought in (params![`table`]).
 //! A member (of any class) receives the council's *published* statistics and nothing finer
-//! ([`check_period`], [`published_table`]):
+//! (params![`check_period`], params![`published_table`]):
 //! - only closed periods at the council's own granularity: whole calendar months (a quarter
 //!   or a year is a run of whole months), the last of which has ended (UTC);
 //! - only campaigns the secretariat has decided on — some disposition recorded (including
@@ -22,8 +22,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::policy::Viewer;
@@ -394,7 +394,7 @@ impl ShareTimes {
 /// Every campaign brought in (a member submission in it) with its [`ShareTimes`], counting
 /// releases and dispositions recorded up to `as_of`, oldest submission first. Campaigns
 /// whose first submission is after `as_of` are left out.
-pub fn share_times(conn: &Connection, as_of: DateTime<Utc>) -> store::Result<Vec<ShareTimes>> {
+pub fn share_times(conn: &Conn, as_of: DateTime<Utc>) -> store::Result<Vec<ShareTimes>> {
     let limit = store::ts_string(as_of);
     // Releases of member reports only: a feed item needs no release, and the campaign is
     // the members' material.
@@ -408,7 +408,7 @@ pub fn share_times(conn: &Connection, as_of: DateTime<Utc>) -> store::Result<Vec
          GROUP BY cr.campaign_id
          HAVING min(r.received_at) <= ?1",
     )?;
-    let rows = stmt.query_map([&limit], |r| {
+    let rows = stmt.query_map(params![limit], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -431,7 +431,7 @@ pub fn share_times(conn: &Connection, as_of: DateTime<Utc>) -> store::Result<Vec
     let mut stmt = conn.prepare_cached(
         "SELECT campaign_id, disposition, at FROM dispositions WHERE at <= ?1 ORDER BY at, id",
     )?;
-    let rows = stmt.query_map([&limit], |r| {
+    let rows = stmt.query_map(params![limit], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -595,11 +595,7 @@ pub fn waiting_longest(times: &[ShareTimes], n: usize) -> Vec<ShareTimes> {
 
 /// The campaigns brought in between `from` and `to` (inclusive dates, UTC), with their
 /// first member submission.
-pub fn brought_in(
-    conn: &Connection,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> store::Result<Vec<CampaignId>> {
+pub fn brought_in(conn: &Conn, from: NaiveDate, to: NaiveDate) -> store::Result<Vec<CampaignId>> {
     let start = from
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
@@ -616,9 +612,10 @@ pub fn brought_in(
          HAVING first >= ?1 AND first < ?2
          ORDER BY cr.campaign_id",
     )?;
-    let rows = stmt.query_map([store::ts_string(start), store::ts_string(end)], |r| {
-        r.get::<_, String>(0)
-    })?;
+    let rows = stmt.query_map(
+        params![store::ts_string(start), store::ts_string(end)],
+        |r| r.get::<_, String>(0),
+    )?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.parse().map_err(store::StoreError::Corrupt)?);
@@ -627,7 +624,7 @@ pub fn brought_in(
 }
 
 /// The statistics of a period from the store.
-pub fn table(conn: &Connection, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
+pub fn table(conn: &Conn, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
     let current = review::current_all_as_of(conn, Some(end_of(to)))?;
     let campaigns = brought_in(conn, from, to)?;
     let mut t = StatsTable::tally(
@@ -700,11 +697,7 @@ fn end_of(to: NaiveDate) -> DateTime<Utc> {
 
 /// The published statistics of a period: like [`table`], but counting only the campaigns
 /// decided (some disposition recorded) by the end of the period.
-pub fn published_table(
-    conn: &Connection,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> store::Result<StatsTable> {
+pub fn published_table(conn: &Conn, from: NaiveDate, to: NaiveDate) -> store::Result<StatsTable> {
     let current = review::current_all_as_of(conn, Some(end_of(to)))?;
     let campaigns = brought_in(conn, from, to)?;
     let mut t = StatsTable::tally(
@@ -740,7 +733,7 @@ mod tests {
     }
 
     /// Reports `n` reports (from different members) into campaign `id`, first at `when`.
-    fn bring(conn: &Connection, id: CampaignId, members: &[&str], when: DateTime<Utc>) {
+    fn bring(conn: &Conn, id: CampaignId, members: &[&str], when: DateTime<Utc>) {
         let mut seqs = Vec::new();
         for (i, m) in members.iter().enumerate() {
             let mut draft = ReportDraft::new(format!("{id} report {i}"), Tlp::Amber);
@@ -771,7 +764,7 @@ mod tests {
 
     /// The council's published figures of 2020-03-31: 46 brought in, 13 shared, 27 low need
     /// (2 known, 25 transient), 0 abandoned, 6 under analysis — counted per campaign.
-    fn scenario() -> Connection {
+    fn scenario() -> store::Conn<'static> {
         let conn = store::open_in_memory().unwrap();
         let entries = roster::parse(include_bytes!(
             "../../tests/fixtures/council/roster-2020-06-05.json"
@@ -963,7 +956,7 @@ Period: 2019-05-17 to 2020-03-31. Counted by attack activity (campaign): reports
         for m in ["m1", "m2"] {
             conn.execute(
                 "INSERT INTO members (id, name, category, class, created_at) VALUES (?1, ?1, 'critical-infrastructure', 'general', '2026-01-01T00:00:00Z')",
-                [m],
+                params![m],
             )
             .unwrap();
         }

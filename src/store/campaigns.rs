@@ -4,16 +4,18 @@
 //! refer to them, so the id of every report is recorded here and the graph matches its groups
 //! to these ids whenever it is rebuilt.
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::{Result, StoreError, ts};
 use crate::model::{CampaignEvent, CampaignId, Seq};
 
 /// Every recorded (report, campaign) pair.
-pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
+pub fn assignments(conn: &Conn) -> Result<Vec<(Seq, CampaignId)>> {
     let mut stmt = conn.prepare("SELECT seq, campaign_id FROM campaign_reports")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map(params![], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, id) = row?;
@@ -24,10 +26,10 @@ pub fn assignments(conn: &Connection) -> Result<Vec<(Seq, CampaignId)>> {
 }
 
 /// The reports recorded in one campaign now.
-pub fn reports_of(conn: &Connection, id: CampaignId) -> Result<Vec<Seq>> {
+pub fn reports_of(conn: &Conn, id: CampaignId) -> Result<Vec<Seq>> {
     let mut stmt = conn
         .prepare_cached("SELECT seq FROM campaign_reports WHERE campaign_id = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([id.to_string()], |r| r.get::<_, i64>(0))?;
+    let rows = stmt.query_map(params![id.to_string()], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(Seq(row? as u64));
@@ -36,9 +38,9 @@ pub fn reports_of(conn: &Connection, id: CampaignId) -> Result<Vec<Seq>> {
 }
 
 /// Every campaign id ever given, also those merged away (so that none is given twice).
-pub fn all_ids(conn: &Connection) -> Result<Vec<CampaignId>> {
+pub fn all_ids(conn: &Conn) -> Result<Vec<CampaignId>> {
     let mut stmt = conn.prepare("SELECT DISTINCT campaign_id FROM campaign_events")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.parse().map_err(StoreError::Corrupt)?);
@@ -47,7 +49,7 @@ pub fn all_ids(conn: &Connection) -> Result<Vec<CampaignId>> {
 }
 
 /// Records what the correlation engine changed.
-pub fn record(conn: &Connection, events: &[CampaignEvent], at: DateTime<Utc>) -> Result<()> {
+pub fn record(conn: &Conn, events: &[CampaignEvent], at: DateTime<Utc>) -> Result<()> {
     let mut assign = conn.prepare_cached(
         "INSERT INTO campaign_reports (seq, campaign_id) VALUES (?1, ?2)
          ON CONFLICT(seq) DO UPDATE SET campaign_id = excluded.campaign_id",
@@ -81,7 +83,7 @@ pub fn record_op(events: Vec<CampaignEvent>, at: DateTime<Utc>) -> super::Op<()>
 }
 
 /// The recorded history of one campaign: (time, event JSON).
-pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_json::Value)>> {
+pub fn history(conn: &Conn, id: CampaignId) -> Result<Vec<(String, serde_json::Value)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, event FROM campaign_events WHERE campaign_id = ?1 OR event LIKE ?2 ORDER BY id",
     )?;
@@ -100,7 +102,7 @@ pub fn history(conn: &Connection, id: CampaignId) -> Result<Vec<(String, serde_j
 
 /// [`history`] as typed events (rows that no longer parse are skipped: the history is
 /// informative, and an event written by an older version must not hide the campaign).
-pub fn events(conn: &Connection, id: CampaignId) -> Result<Vec<(String, CampaignEvent)>> {
+pub fn events(conn: &Conn, id: CampaignId) -> Result<Vec<(String, CampaignEvent)>> {
     Ok(history(conn, id)?
         .into_iter()
         .filter_map(|(at, v)| serde_json::from_value(v).ok().map(|e| (at, e)))

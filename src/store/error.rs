@@ -10,7 +10,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] super::db::DbError),
+    /// The database could not be reached or refused to commit (PostgreSQL down, connection
+    /// lost); nothing of the failed commit was acknowledged.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error(
         "database {path} has schema version {found}, newer than this musubi knows ({known}); upgrade musubi"
     )]
@@ -33,13 +37,11 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the failure is the disk's (full, read-only, I/O), not the request's.
     pub fn is_storage_unavailable(&self) -> bool {
-        use rusqlite::ErrorCode::*;
         match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
-            ),
-            StoreError::WriterGone | StoreError::ReadOnly { .. } => true,
+            StoreError::Db(e) => e.is_unavailable(),
+            StoreError::WriterGone | StoreError::ReadOnly { .. } | StoreError::Unavailable(_) => {
+                true
+            }
             _ => false,
         }
     }
@@ -51,7 +53,19 @@ impl StoreError {
     }
 
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+        matches!(self, StoreError::Db(e) if e.is_disk_full())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(e.into())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        StoreError::Db(e.into())
     }
 }
 

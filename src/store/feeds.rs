@@ -3,8 +3,8 @@
 //! The poller is pure (state in, state out); the daemon loads the state at start-up and
 //! saves the state each poll returns, through the writer.
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts};
 use crate::model::redact::redact_text;
@@ -46,7 +46,7 @@ pub struct FeedState {
     pub member: Option<String>,
     /// Items the last poll that returned content kept, normalised and skipped.
     pub last_items: ItemCounts,
-    /// The first few ([`SKIP_REASONS_KEPT`]) skip reasons of that poll, `at: why`, redacted.
+    /// The first few (params![`SKIP_REASONS_KEPT`]) skip reasons of that poll, `at: why`, redacted.
     pub skip_reasons: Vec<String>,
 }
 
@@ -59,7 +59,9 @@ const SELECT: &str = "SELECT feed, etag, last_modified, consecutive_failures, ne
 impl FeedState {
     /// A row of [`SELECT`]: the feed's name and its state. Redacted on the way out too: a
     /// state saved before redaction existed may hold a feed URL with its credentials.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Result<FeedState>)> {
+    fn from_row(
+        r: &crate::store::db::Row<'_>,
+    ) -> crate::store::db::Result<(String, Result<FeedState>)> {
         let feed: String = r.get(0)?;
         let failures: i64 = r.get(3)?;
         let next: Option<String> = r.get(4)?;
@@ -67,8 +69,9 @@ impl FeedState {
         let error: Option<String> = r.get(6)?;
         let items: i64 = r.get(7)?;
         let (etag, last_modified, cursor, member) = (r.get(1)?, r.get(2)?, r.get(8)?, r.get(9)?);
-        let count =
-            |i: usize| -> rusqlite::Result<usize> { Ok(r.get::<_, i64>(i)?.max(0) as usize) };
+        let count = |i: usize| -> crate::store::db::Result<usize> {
+            Ok(r.get::<_, i64>(i)?.max(0) as usize)
+        };
         let last_items = ItemCounts {
             kept: count(10)?,
             normalised: count(11)?,
@@ -100,10 +103,10 @@ impl FeedState {
 }
 
 /// The saved state of `feed`, or the default (never polled) state.
-pub fn load_state(conn: &Connection, feed: &str) -> Result<FeedState> {
+pub fn load_state(conn: &Conn, feed: &str) -> Result<FeedState> {
     let row = conn
         .prepare_cached(&format!("{SELECT} WHERE feed = ?1"))?
-        .query_row([feed], FeedState::from_row)
+        .query_row(params![feed], FeedState::from_row)
         .optional()?;
     match row {
         Some((_, state)) => state,
@@ -113,7 +116,7 @@ pub fn load_state(conn: &Connection, feed: &str) -> Result<FeedState> {
 
 /// Saves the state of `feed` (insert or replace).
 pub fn save_state(
-    conn: &Connection,
+    conn: &Conn,
     feed: &str,
     state: &FeedState,
     now: chrono::DateTime<chrono::Utc>,
@@ -162,7 +165,7 @@ pub fn save_state(
 /// Marks `feed`'s saved state, if it has one not yet marked, as `member`'s feed. For
 /// states saved before feed states recorded their member (migration 11): until its next
 /// poll, a member's feed polled by an older version would otherwise show to every member.
-pub fn mark_member_feed(conn: &Connection, feed: &str, member: &str) -> Result<()> {
+pub fn mark_member_feed(conn: &Conn, feed: &str, member: &str) -> Result<()> {
     conn.execute(
         "UPDATE feed_state SET member = ?2 WHERE feed = ?1 AND member IS NULL",
         params![feed, member],
@@ -171,9 +174,9 @@ pub fn mark_member_feed(conn: &Connection, feed: &str, member: &str) -> Result<(
 }
 
 /// Every saved state, by feed name (for `musubi feeds` listings): one query.
-pub fn all_states(conn: &Connection) -> Result<Vec<(String, FeedState)>> {
+pub fn all_states(conn: &Conn) -> Result<Vec<(String, FeedState)>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY feed"))?;
-    let rows = stmt.query_map([], FeedState::from_row)?;
+    let rows = stmt.query_map(params![], FeedState::from_row)?;
     let mut out = Vec::new();
     for row in rows {
         let (feed, state) = row?;

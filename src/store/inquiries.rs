@@ -1,8 +1,8 @@
 //! Inquiries: the secretariat's questions to chosen member classes about an advisory or a
 //! campaign, and the reports members answered them with.
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_ts, ts};
 use crate::model::{CampaignId, MemberClass, Seq};
@@ -31,8 +31,8 @@ const SELECT: &str =
     "SELECT id, opened_at, opened_by, target_kind, target, question, classes FROM inquiries";
 
 fn row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, String, String, String, String)> {
+    r: &crate::store::db::Row<'_>,
+) -> crate::store::db::Result<(i64, String, String, String, String, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -80,7 +80,7 @@ fn parse(
 
 /// Opens an inquiry; returns its id.
 pub fn open(
-    conn: &Connection,
+    conn: &Conn,
     target: &InquiryTarget,
     question: &str,
     classes: &[MemberClass],
@@ -92,18 +92,18 @@ pub fn open(
         InquiryTarget::Campaign(id) => ("campaign", id.to_string()),
     };
     let classes: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
-    conn.execute(
+    Ok(conn.query_row(
         "INSERT INTO inquiries (opened_at, opened_by, target_kind, target, question, classes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         params![ts(at), by, kind, target, question, classes.join(",")],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Every inquiry, newest first.
-pub fn list(conn: &Connection) -> Result<Vec<InquiryRow>> {
+pub fn list(conn: &Conn) -> Result<Vec<InquiryRow>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY id DESC"))?;
-    let rows = stmt.query_map([], row)?;
+    let rows = stmt.query_map(params![], row)?;
     let mut out = Vec::new();
     for r in rows {
         out.push(parse(r?)?);
@@ -112,26 +112,29 @@ pub fn list(conn: &Connection) -> Result<Vec<InquiryRow>> {
 }
 
 /// One inquiry.
-pub fn get(conn: &Connection, id: i64) -> Result<Option<InquiryRow>> {
+pub fn get(conn: &Conn, id: i64) -> Result<Option<InquiryRow>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE id = ?1"))?;
-    stmt.query_row([id], row).optional()?.map(parse).transpose()
+    stmt.query_row(params![id], row)
+        .optional()?
+        .map(parse)
+        .transpose()
 }
 
 /// Records that report `seq` answers inquiry `inquiry`.
-pub fn answer(conn: &Connection, inquiry: i64, seq: Seq, at: DateTime<Utc>) -> Result<()> {
+pub fn answer(conn: &Conn, inquiry: i64, seq: Seq, at: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO inquiry_answers (inquiry_id, seq, answered_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO inquiry_answers (inquiry_id, seq, answered_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![inquiry, seq.0 as i64, ts(at)],
     )?;
     Ok(())
 }
 
 /// The reports answering `inquiry`, in the order they arrived.
-pub fn answers(conn: &Connection, inquiry: i64) -> Result<Vec<Seq>> {
+pub fn answers(conn: &Conn, inquiry: i64) -> Result<Vec<Seq>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq FROM inquiry_answers WHERE inquiry_id = ?1 ORDER BY answered_at, seq",
     )?;
-    let rows = stmt.query_map([inquiry], |r| r.get::<_, i64>(0))?;
+    let rows = stmt.query_map(params![inquiry], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for r in rows {
         out.push(Seq(r? as u64));
@@ -140,13 +143,13 @@ pub fn answers(conn: &Connection, inquiry: i64) -> Result<Vec<Seq>> {
 }
 
 /// The inquiries that reports among `seqs` answer: (answering report, inquiry).
-pub fn answered_by(conn: &Connection, seqs: &[Seq]) -> Result<Vec<(Seq, InquiryRow)>> {
+pub fn answered_by(conn: &Conn, seqs: &[Seq]) -> Result<Vec<(Seq, InquiryRow)>> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached("SELECT inquiry_id FROM inquiry_answers WHERE seq = ?1")?;
     for &seq in seqs {
         let ids: Vec<i64> = stmt
-            .query_map([seq.0 as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![seq.0 as i64], |r| r.get(0))?
+            .collect::<crate::store::db::Result<_>>()?;
         for id in ids {
             if let Some(inq) = get(conn, id)? {
                 out.push((seq, inq));

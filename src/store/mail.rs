@@ -12,8 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, StoreError, parse_ts, ts};
 use crate::model::{MemberId, Seq};
@@ -181,8 +181,10 @@ impl MailBook {
             .writer()
             .write(move |c| {
                 c.execute(
-                    "INSERT OR REPLACE INTO mail_rejections
-                     (kind, batch, member_id, error, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO mail_rejections
+                     (kind, batch, member_id, error, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (kind, batch, member_id)
+                     DO UPDATE SET error = excluded.error, rejected_at = excluded.rejected_at",
                     params![k, b, m.0, e, ts(at)],
                 )?;
                 record_failure(c, &context, &e, at)
@@ -211,7 +213,7 @@ impl MailBook {
     }
 }
 
-pub(in crate::engine) fn set_contact(conn: &Connection, contact: &Contact) -> Result<()> {
+pub(in crate::engine) fn set_contact(conn: &Conn, contact: &Contact) -> Result<()> {
     let res = conn.execute(
         "INSERT INTO member_contacts (member_id, email, language) VALUES (?1, ?2, ?3)
          ON CONFLICT(member_id) DO UPDATE SET email = excluded.email, language = excluded.language",
@@ -219,22 +221,18 @@ pub(in crate::engine) fn set_contact(conn: &Connection, contact: &Contact) -> Re
     );
     match res {
         Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(StoreError::Conflict(format!(
-                "no member with id {}",
-                contact.member
-            )))
-        }
+        Err(e) if e.is_constraint_violation() => Err(StoreError::Conflict(format!(
+            "no member with id {}",
+            contact.member
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Every member's contact, by member id.
-pub(in crate::engine) fn contacts(conn: &Connection) -> Result<HashMap<MemberId, Contact>> {
+pub(in crate::engine) fn contacts(conn: &Conn) -> Result<HashMap<MemberId, Contact>> {
     let mut stmt = conn.prepare_cached("SELECT member_id, email, language FROM member_contacts")?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![], |r| {
         Ok(Contact {
             member: MemberId(r.get(0)?),
             email: r.get(1)?,
@@ -248,21 +246,18 @@ pub(in crate::engine) fn contacts(conn: &Connection) -> Result<HashMap<MemberId,
     .collect()
 }
 
-pub(in crate::engine) fn sent_until(
-    conn: &Connection,
-    digest: &str,
-) -> Result<Option<DateTime<Utc>>> {
+pub(in crate::engine) fn sent_until(conn: &Conn, digest: &str) -> Result<Option<DateTime<Utc>>> {
     let raw: Option<String> = conn
         .query_row(
             "SELECT sent_until FROM digest_state WHERE digest = ?1",
-            [digest],
+            params![digest],
             |r| r.get(0),
         )
         .optional()?;
     raw.map(|s| parse_ts(&s)).transpose()
 }
 
-fn set_sent_until(conn: &Connection, digest: &str, at: DateTime<Utc>) -> Result<()> {
+fn set_sent_until(conn: &Conn, digest: &str, at: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO digest_state (digest, sent_until) VALUES (?1, ?2)
          ON CONFLICT(digest) DO UPDATE SET sent_until = excluded.sent_until",
@@ -272,13 +267,13 @@ fn set_sent_until(conn: &Connection, digest: &str, at: DateTime<Utc>) -> Result<
 }
 
 pub(in crate::engine) fn pending(
-    conn: &Connection,
+    conn: &Conn,
     digest: &str,
 ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
     let raw: Option<(String, String)> = conn
         .query_row(
             "SELECT window_start, window_end FROM digest_pending WHERE digest = ?1",
-            [digest],
+            params![digest],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
@@ -286,7 +281,7 @@ pub(in crate::engine) fn pending(
         .transpose()
 }
 
-fn begin(conn: &Connection, digest: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+fn begin(conn: &Conn, digest: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO digest_pending (digest, window_start, window_end) VALUES (?1, ?2, ?3)",
         params![digest, ts(start), ts(end)],
@@ -294,31 +289,34 @@ fn begin(conn: &Connection, digest: &str, start: DateTime<Utc>, end: DateTime<Ut
     Ok(())
 }
 
-fn complete(conn: &Connection, digest: &str, end: DateTime<Utc>) -> Result<()> {
+fn complete(conn: &Conn, digest: &str, end: DateTime<Utc>) -> Result<()> {
     set_sent_until(conn, digest, end)?;
-    conn.execute("DELETE FROM digest_pending WHERE digest = ?1", [digest])?;
+    conn.execute(
+        "DELETE FROM digest_pending WHERE digest = ?1",
+        params![digest],
+    )?;
     Ok(())
 }
 
-fn delivered(conn: &Connection, kind: &str, batch: &str) -> Result<HashSet<MemberId>> {
+fn delivered(conn: &Conn, kind: &str, batch: &str) -> Result<HashSet<MemberId>> {
     let mut stmt = conn
         .prepare_cached("SELECT member_id FROM mail_deliveries WHERE kind = ?1 AND batch = ?2")?;
-    let rows = stmt.query_map([kind, batch], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![kind, batch], |r| r.get::<_, String>(0))?;
     rows.map(|r| Ok(MemberId(r?))).collect()
 }
 
-fn rejected(conn: &Connection, kind: &str, batch: &str) -> Result<HashMap<MemberId, String>> {
+fn rejected(conn: &Conn, kind: &str, batch: &str) -> Result<HashMap<MemberId, String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT member_id, error FROM mail_rejections WHERE kind = ?1 AND batch = ?2",
     )?;
-    let rows = stmt.query_map([kind, batch], |r| {
+    let rows = stmt.query_map(params![kind, batch], |r| {
         Ok((MemberId(r.get::<_, String>(0)?), r.get::<_, String>(1)?))
     })?;
     rows.map(|r| Ok(r?)).collect()
 }
 
 fn record_delivery(
-    conn: &Connection,
+    conn: &Conn,
     kind: &str,
     batch: &str,
     member: &MemberId,
@@ -326,14 +324,14 @@ fn record_delivery(
     at: DateTime<Utc>,
 ) -> Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO mail_deliveries (kind, batch, member_id, message_id, sent_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO mail_deliveries (kind, batch, member_id, message_id, sent_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         params![kind, batch, member.0, message_id, ts(at)],
     )?;
     Ok(())
 }
 
-fn record_failure(conn: &Connection, context: &str, error: &str, at: DateTime<Utc>) -> Result<()> {
+fn record_failure(conn: &Conn, context: &str, error: &str, at: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO mail_failures (at, context, error) VALUES (?1, ?2, ?3)",
         params![ts(at), context, error],
@@ -343,14 +341,14 @@ fn record_failure(conn: &Connection, context: &str, error: &str, at: DateTime<Ut
 
 /// Failures recorded in `[start, end)`, oldest first.
 pub(in crate::engine) fn failures(
-    conn: &Connection,
+    conn: &Conn,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<Failure>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, context, error FROM mail_failures WHERE at >= ?1 AND at < ?2 ORDER BY id",
     )?;
-    let rows = stmt.query_map([ts(start), ts(end)], |r| {
+    let rows = stmt.query_map(params![ts(start), ts(end)], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -371,14 +369,14 @@ pub(in crate::engine) fn failures(
 
 /// Sequence numbers of the reports received in `[start, end)`.
 pub(in crate::engine) fn reports_received(
-    conn: &Connection,
+    conn: &Conn,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<Seq>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq FROM reports WHERE received_at >= ?1 AND received_at < ?2 ORDER BY seq",
     )?;
-    let rows = stmt.query_map([ts(start), ts(end)], |r| r.get::<_, i64>(0))?;
+    let rows = stmt.query_map(params![ts(start), ts(end)], |r| r.get::<_, i64>(0))?;
     rows.map(|r| Ok(Seq(r? as u64))).collect()
 }
 
@@ -393,7 +391,7 @@ mod tests {
         conn.execute(
             "INSERT INTO mail_rejections (kind, batch, member_id, error, rejected_at)
              VALUES ('digest', 'd.1', 'm003', '550 no such user', ?1)",
-            [ts(at)],
+            params![ts(at)],
         )
         .unwrap();
         record_failure(

@@ -1,8 +1,8 @@
 //! Analysts' pins: merge and split requests the correlation engine must respect. The
 //! council records them (`council::review`); the correlator reads the ones in force.
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{Result, StoreError, parse_ts};
@@ -33,12 +33,12 @@ pub struct Pin {
 }
 
 /// The pins in force, oldest first: what the correlation engine must respect.
-pub fn active(conn: &Connection) -> Result<Vec<Pin>> {
+pub fn active(conn: &Conn) -> Result<Vec<Pin>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, campaign_a, campaign_b, reports, note, analyst, at FROM pins
          WHERE withdrawn_at IS NULL ORDER BY id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,

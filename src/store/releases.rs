@@ -10,14 +10,14 @@
 
 use std::collections::HashSet;
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::{Result, ts};
 use crate::model::{CampaignId, Seq};
 
 /// Releases one report.
-pub fn release_report(conn: &Connection, seq: Seq, analyst: &str, at: DateTime<Utc>) -> Result<()> {
+pub fn release_report(conn: &Conn, seq: Seq, analyst: &str, at: DateTime<Utc>) -> Result<()> {
     let release = record(conn, "report", &seq.0.to_string(), analyst, at)?;
     mark(conn, &[seq], release, at)
 }
@@ -25,7 +25,7 @@ pub fn release_report(conn: &Connection, seq: Seq, analyst: &str, at: DateTime<U
 /// Releases a campaign: the reports it holds now (`reports`, from the recorded campaign
 /// assignments when `None`). Returns how many reports the release covered.
 pub fn release_campaign(
-    conn: &Connection,
+    conn: &Conn,
     id: CampaignId,
     analyst: &str,
     at: DateTime<Utc>,
@@ -36,24 +36,18 @@ pub fn release_campaign(
     Ok(reports.len())
 }
 
-fn record(
-    conn: &Connection,
-    kind: &str,
-    target: &str,
-    analyst: &str,
-    at: DateTime<Utc>,
-) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO releases (target_kind, target, released_at, analyst) VALUES (?1, ?2, ?3, ?4)",
+fn record(conn: &Conn, kind: &str, target: &str, analyst: &str, at: DateTime<Utc>) -> Result<i64> {
+    Ok(conn.query_row(
+        "INSERT INTO releases (target_kind, target, released_at, analyst) VALUES (?1, ?2, ?3, ?4) RETURNING id",
         params![kind, target, ts(at), analyst],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
-fn mark(conn: &Connection, reports: &[Seq], release: i64, at: DateTime<Utc>) -> Result<()> {
+fn mark(conn: &Conn, reports: &[Seq], release: i64, at: DateTime<Utc>) -> Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO released_reports (seq, released_at, release_id)
-         SELECT seq, ?2, ?3 FROM reports WHERE seq = ?1",
+        "INSERT INTO released_reports (seq, released_at, release_id)
+         SELECT seq, ?2, ?3 FROM reports WHERE seq = ?1 ON CONFLICT DO NOTHING",
     )?;
     let at = ts(at);
     for seq in reports {
@@ -63,17 +57,17 @@ fn mark(conn: &Connection, reports: &[Seq], release: i64, at: DateTime<Utc>) -> 
 }
 
 /// Whether the report has been released (itself, or by a campaign release that covered it).
-pub fn is_released(conn: &Connection, seq: Seq) -> Result<bool> {
+pub fn is_released(conn: &Conn, seq: Seq) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM released_reports WHERE seq = ?1)")?
-        .query_row([seq.0 as i64], |r| r.get(0))?)
+        .query_row(params![seq.0 as i64], |r| r.get(0))?)
 }
 
 /// Every released report, in store order (the search filter of class 2 and general members
 /// and of audiences).
-pub fn all_released(conn: &Connection) -> Result<Vec<Seq>> {
+pub fn all_released(conn: &Conn) -> Result<Vec<Seq>> {
     let mut stmt = conn.prepare_cached("SELECT seq FROM released_reports ORDER BY seq")?;
-    let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+    let rows = stmt.query_map(params![], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(Seq(row? as u64));
@@ -82,7 +76,7 @@ pub fn all_released(conn: &Connection) -> Result<Vec<Seq>> {
 }
 
 /// The released ones among `seqs`: one query per [`super::reports::CHUNK`] of them.
-pub fn released(conn: &Connection, seqs: &[Seq]) -> Result<HashSet<Seq>> {
+pub fn released(conn: &Conn, seqs: &[Seq]) -> Result<HashSet<Seq>> {
     use super::reports::{CHUNK, placeholders};
     let mut out = HashSet::new();
     for chunk in seqs.chunks(CHUNK) {
@@ -90,10 +84,8 @@ pub fn released(conn: &Connection, seqs: &[Seq]) -> Result<HashSet<Seq>> {
             "SELECT seq FROM released_reports WHERE seq IN ({})",
             placeholders(chunk.len())
         ))?;
-        let rows = stmt.query_map(
-            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
-            |r| r.get::<_, i64>(0),
-        )?;
+        let ids: Vec<i64> = chunk.iter().map(|s| s.0 as i64).collect();
+        let rows = stmt.query_map(&crate::store::db::each(&ids), |r| r.get::<_, i64>(0))?;
         for row in rows {
             out.insert(Seq(row? as u64));
         }
@@ -106,7 +98,7 @@ mod tests {
     use super::*;
     use crate::model::{Origin, ReportDraft, Tlp};
 
-    fn report(conn: &Connection, title: &str, at: DateTime<Utc>) -> Seq {
+    fn report(conn: &Conn, title: &str, at: DateTime<Utc>) -> Seq {
         // A feed item: no member row needed; the release table does not care.
         let origin = Origin::FeedItem { feed: "x".into() };
         crate::store::reports::insert(conn, &origin, &ReportDraft::new(title, Tlp::Amber), at)
@@ -115,7 +107,7 @@ mod tests {
             .0
     }
 
-    fn assign(conn: &Connection, seq: Seq, id: CampaignId) {
+    fn assign(conn: &Conn, seq: Seq, id: CampaignId) {
         conn.execute(
             "INSERT INTO campaign_reports (seq, campaign_id) VALUES (?1, ?2)
              ON CONFLICT(seq) DO UPDATE SET campaign_id = excluded.campaign_id",

@@ -1,7 +1,7 @@
 //! Reports and their observables.
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_ts, ts};
 use crate::model::{
@@ -26,14 +26,14 @@ impl Inserted {
 }
 
 /// The highest sequence number stored (0 for an empty store).
-pub fn last_seq(conn: &Connection) -> Result<Seq> {
-    let n: Option<i64> = conn.query_row("SELECT max(seq) FROM reports", [], |r| r.get(0))?;
+pub fn last_seq(conn: &Conn) -> Result<Seq> {
+    let n: Option<i64> = conn.query_row("SELECT max(seq) FROM reports", params![], |r| r.get(0))?;
     Ok(Seq(n.unwrap_or(0) as u64))
 }
 
 /// Stores one report. Feed items are deduplicated by their own id, then by content.
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn,
     origin: &Origin,
     draft: &ReportDraft,
     received_at: DateTime<Utc>,
@@ -67,11 +67,12 @@ pub fn insert(
     let body = serde_json::to_string(draft)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode report: {e}")))?;
     // Cached: a bulk import inserts hundreds of thousands of reports on one connection.
-    conn.prepare_cached(
+    let seq = conn.prepare_cached(
         "INSERT INTO reports (origin_kind, member_id, feed, received_at, title, tlp, confidence, external_id, content_hash, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING seq",
     )?
-    .execute(params![
+    .query_row(
+        params![
             origin.kind_str(),
             member,
             feed,
@@ -82,10 +83,11 @@ pub fn insert(
             draft.external_id,
             hash,
             body
-        ])?;
-    let seq = conn.last_insert_rowid();
+        ],
+        |r| r.get::<_, i64>(0),
+    )?;
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO report_observables (seq, kind, value) VALUES (?1, ?2, ?3)",
+        "INSERT INTO report_observables (seq, kind, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?;
     for i in &draft.indicators {
         stmt.execute(params![
@@ -101,7 +103,7 @@ pub fn insert(
 /// A submission of `member` with this content hash, if one is stored: a member's MISP
 /// feed answers an event again after any edit, and the same content is not stored twice.
 pub fn submission_with_content(
-    conn: &Connection,
+    conn: &Conn,
     member: &MemberId,
     content_hash: &str,
 ) -> Result<Option<ReportId>> {
@@ -130,7 +132,7 @@ struct Head {
 
 impl Head {
     /// Columns 0 to 4 of a row.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Head> {
+    fn from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Head> {
         Ok(Head {
             seq: r.get(0)?,
             origin_kind: r.get(1)?,
@@ -168,7 +170,7 @@ struct ReportRow {
     body: String,
 }
 
-fn row_to_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
+fn row_to_report(row: &crate::store::db::Row<'_>) -> crate::store::db::Result<ReportRow> {
     Ok(ReportRow {
         head: Head::from_row(row)?,
         body: row.get(5)?,
@@ -189,16 +191,16 @@ fn decode(raw: ReportRow) -> Result<Report> {
 }
 
 /// One report by sequence number.
-pub fn get(conn: &Connection, seq: Seq) -> Result<Option<Report>> {
+pub fn get(conn: &Conn, seq: Seq) -> Result<Option<Report>> {
     let raw = conn
         .prepare_cached(&format!("{SELECT} WHERE seq = ?1"))?
-        .query_row([seq.0 as i64], row_to_report)
+        .query_row(params![seq.0 as i64], row_to_report)
         .optional()?;
     raw.map(decode).transpose()
 }
 
 /// Reports after `after`, in order, at most `limit`.
-pub fn after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Report>> {
+pub fn after(conn: &Conn, after: Seq, limit: usize) -> Result<Vec<Report>> {
     let mut stmt =
         conn.prepare_cached(&format!("{SELECT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?;
     let rows = stmt.query_map(params![after.0 as i64, limit as i64], row_to_report)?;
@@ -211,17 +213,15 @@ pub fn after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Report>>
 
 /// Many reports by sequence number, in the order given (missing ones are skipped): one
 /// query per [`CHUNK`] of them, not one per report.
-pub fn get_many(conn: &Connection, seqs: &[Seq]) -> Result<Vec<Report>> {
+pub fn get_many(conn: &Conn, seqs: &[Seq]) -> Result<Vec<Report>> {
     let mut found = std::collections::HashMap::with_capacity(seqs.len());
     for chunk in seqs.chunks(CHUNK) {
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT} WHERE seq IN ({})",
             placeholders(chunk.len())
         ))?;
-        let rows = stmt.query_map(
-            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
-            row_to_report,
-        )?;
+        let ids: Vec<i64> = chunk.iter().map(|s| s.0 as i64).collect();
+        let rows = stmt.query_map(&crate::store::db::each(&ids), row_to_report)?;
         for raw in rows {
             let report = decode(raw?)?;
             found.insert(report.seq(), report);
@@ -260,8 +260,8 @@ fn in_order<T: Clone>(seqs: &[Seq], mut found: std::collections::HashMap<Seq, T>
 }
 
 /// Number of reports stored.
-pub fn count(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn.query_row("SELECT count(*) FROM reports", [], |r| r.get(0))?;
+pub fn count(conn: &Conn) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM reports", params![], |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -276,7 +276,7 @@ pub struct FactsRow {
 }
 
 /// Facts of the reports after `after`, in order, at most `limit`.
-pub fn facts_after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<FactsRow>> {
+pub fn facts_after(conn: &Conn, after: Seq, limit: usize) -> Result<Vec<FactsRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, origin_kind, member_id, feed, received_at FROM reports
          WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -326,7 +326,7 @@ pub fn facts_after(conn: &Connection, after: Seq, limit: usize) -> Result<Vec<Fa
 }
 
 /// The metadata of one report (what the access policy and listings need), without its body.
-pub fn meta(conn: &Connection, seq: Seq) -> Result<Option<ReportMeta>> {
+pub fn meta(conn: &Conn, seq: Seq) -> Result<Option<ReportMeta>> {
     Ok(metas(conn, &[seq])?.pop())
 }
 
@@ -343,7 +343,7 @@ struct MetaRow {
 }
 
 impl MetaRow {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetaRow> {
+    fn from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<MetaRow> {
         Ok(MetaRow {
             head: Head::from_row(r)?,
             title: r.get(5)?,
@@ -393,21 +393,21 @@ fn decode_meta(raw: MetaRow) -> Result<ReportMeta> {
 
 /// Metadata of many reports with their release state, in the order given (missing ones
 /// skipped): one query per [`CHUNK`] of them, not one (or two) per report.
-pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
+pub fn metas(conn: &Conn, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
     let mut found = std::collections::HashMap::with_capacity(seqs.len());
     for chunk in seqs.chunks(CHUNK) {
+        let backend = conn.backend();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT r.seq, r.origin_kind, r.member_id, r.feed, r.received_at, r.title, r.tlp,
-                    r.confidence, json_extract(r.body, '$.scope'),
-                    json_extract(r.body, '$.recipients'),
+                    r.confidence, {}, {},
                     EXISTS (SELECT 1 FROM released_reports rr WHERE rr.seq = r.seq)
              FROM reports r WHERE r.seq IN ({})",
+            backend.json_text("r.body", "scope"),
+            backend.json_text("r.body", "recipients"),
             placeholders(chunk.len())
         ))?;
-        let rows = stmt.query_map(
-            rusqlite::params_from_iter(chunk.iter().map(|s| s.0 as i64)),
-            MetaRow::from_row,
-        )?;
+        let ids: Vec<i64> = chunk.iter().map(|s| s.0 as i64).collect();
+        let rows = stmt.query_map(&crate::store::db::each(&ids), MetaRow::from_row)?;
         for raw in rows {
             let meta = decode_meta(raw?)?;
             found.insert(meta.id.0, meta);
@@ -419,7 +419,7 @@ pub fn metas(conn: &Connection, seqs: &[Seq]) -> Result<Vec<ReportMeta>> {
 /// The feed items that carry `o`, newest first, at most `limit`: the public context of a
 /// value (the read path decides who may see them; this only finds them).
 pub(in crate::engine) fn feed_items_holding(
-    conn: &Connection,
+    conn: &Conn,
     o: &Observable,
     limit: usize,
 ) -> Result<Vec<Seq>> {

@@ -2,8 +2,8 @@
 //!
 //! Who sighted what is known only here and to the secretariat; outputs show counts.
 
+use crate::store::db::{Conn, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::{Result, StoreError, parse_ts, ts};
@@ -35,7 +35,7 @@ fn parse_kind(s: &str) -> Result<SightingKind> {
 
 /// Stores a sighting by `member`, optionally as the answer to a feedback request.
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn,
     member: &MemberId,
     draft: &SightingDraft,
     received_at: DateTime<Utc>,
@@ -50,9 +50,9 @@ pub fn insert(
         ),
         SightingTarget::Campaign(c) => ("campaign", None, None, Some(c.to_string())),
     };
-    conn.execute(
+    Ok(conn.query_row(
         "INSERT INTO sightings (member_id, target_kind, obs_kind, obs_value, campaign_id, kind, count, seen_at, received_at, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         params![
             member.0,
             target_kind,
@@ -65,8 +65,8 @@ pub fn insert(
             ts(received_at),
             request
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// A stored sighting (secretariat view: it names the member).
@@ -102,7 +102,7 @@ type Raw = (
     Option<i64>,
 );
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Raw> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -149,7 +149,7 @@ fn decode(raw: Raw) -> Result<Sighting> {
     })
 }
 
-fn collect(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Sighting>> {
+fn collect(conn: &Conn, sql: &str, p: &[&dyn crate::store::db::Param]) -> Result<Vec<Sighting>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(p, raw)?;
     let mut out = Vec::new();
@@ -160,16 +160,16 @@ fn collect(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec
 }
 
 /// Sightings of a campaign, oldest first.
-pub fn for_campaign(conn: &Connection, id: CampaignId) -> Result<Vec<Sighting>> {
+pub fn for_campaign(conn: &Conn, id: CampaignId) -> Result<Vec<Sighting>> {
     collect(
         conn,
         &format!("{SELECT} WHERE campaign_id = ?1 ORDER BY id"),
-        [id.to_string()],
+        params![id.to_string()],
     )
 }
 
 /// Sightings of an observable, oldest first.
-pub fn for_observable(conn: &Connection, o: &Observable) -> Result<Vec<Sighting>> {
+pub fn for_observable(conn: &Conn, o: &Observable) -> Result<Vec<Sighting>> {
     collect(
         conn,
         &format!("{SELECT} WHERE obs_kind = ?1 AND obs_value = ?2 ORDER BY id"),
@@ -180,7 +180,7 @@ pub fn for_observable(conn: &Connection, o: &Observable) -> Result<Vec<Sighting>
 /// The reports that hold an observable, oldest first: a member may sight an observable only
 /// if it may see one of them (the read path decides; this only finds them).
 pub(in crate::engine) fn reports_holding(
-    conn: &Connection,
+    conn: &Conn,
     o: &Observable,
 ) -> Result<Vec<crate::model::Seq>> {
     let mut stmt = conn.prepare_cached(
@@ -211,11 +211,7 @@ pub fn counts(sightings: &[Sighting]) -> SightingCounts {
 }
 
 /// Sightings stored after id `after`, oldest first, at most `limit` (for the correlator).
-pub(in crate::engine) fn after(
-    conn: &Connection,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<Sighting>> {
+pub(in crate::engine) fn after(conn: &Conn, after: i64, limit: usize) -> Result<Vec<Sighting>> {
     collect(
         conn,
         &format!("{SELECT} WHERE id > ?1 ORDER BY id LIMIT ?2"),

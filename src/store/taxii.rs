@@ -3,7 +3,7 @@
 //! (date added, STIX id) so that a page is an index range scan, not a walk of the whole
 //! collection.
 //!
-//! Rows are written with the report ([`record`], called by [`super::reports::insert`]) and
+//! Rows are written with the report (params![`record`], called by [`super::reports::insert`]) and
 //! never change: the date added is the report's `received_at`, the id is the provider's own
 //! STIX id when the report came as STIX (TAXII clients find their objects again), else an
 //! id derived from the report under the council's id secret (a public derivation would let
@@ -12,8 +12,8 @@
 //! council policy by `council::read`) is evaluated inside the page query against the
 //! report's row, this table's sharing facts and `released_reports`.
 
+use crate::store::db::{Backend, Conn, Value as SqlValue, each, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params, params_from_iter, types::Value as SqlValue};
 
 use super::{Result, StoreError, parse_ts, ts};
 use crate::model::{MemberId, ObservableKind, ReportDraft, Scope, Seq, Tlp};
@@ -21,7 +21,7 @@ use crate::model::{MemberId, ObservableKind, ReportDraft, Scope, Seq, Tlp};
 /// Writes the TAXII rows of a freshly inserted report. An id seen twice at the same
 /// moment (an indicator that two report objects of one bundle reference) is one object.
 pub fn record(
-    conn: &Connection,
+    conn: &Conn,
     seq: i64,
     draft: &ReportDraft,
     received_at: DateTime<Utc>,
@@ -38,8 +38,8 @@ pub fn record(
         )
     };
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO taxii_objects (added_at, stix_id, seq, kind, value, scope, recipients)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO taxii_objects (added_at, stix_id, seq, kind, value, scope, recipients)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     let report_id = draft
         .external_id
@@ -109,7 +109,7 @@ fn derived_id(secret: &[u8; 32], ty: &str, key: &str) -> String {
     )
 }
 
-fn secret(conn: &Connection) -> Result<[u8; 32]> {
+fn secret(conn: &Conn) -> Result<[u8; 32]> {
     match super::process_id_secret() {
         Some(s) => Ok(s),
         None => super::id_secret(conn),
@@ -117,7 +117,7 @@ fn secret(conn: &Connection) -> Result<[u8; 32]> {
 }
 
 /// Fills the log for reports stored before it existed (migration 9), in store order.
-pub(super) fn backfill(conn: &Connection) -> Result<()> {
+pub(super) fn backfill(conn: &Conn) -> Result<()> {
     let mut after = Seq(0);
     loop {
         let batch = super::reports::after(conn, after, 1000)?;
@@ -154,17 +154,17 @@ pub enum Visible {
 impl Visible {
     /// The expression as SQL over `r` (reports) and `o` (taxii_objects), its parameters
     /// appended to `args` in order.
-    fn sql(&self, args: &mut Vec<SqlValue>) -> String {
+    fn sql(&self, backend: Backend, args: &mut Vec<SqlValue>) -> String {
         let join = |parts: &[Visible], op: &str, empty: &str, args: &mut Vec<SqlValue>| {
             if parts.is_empty() {
                 return empty.to_string();
             }
-            let inner: Vec<String> = parts.iter().map(|p| p.sql(args)).collect();
+            let inner: Vec<String> = parts.iter().map(|p| p.sql(backend, args)).collect();
             format!("({})", inner.join(op))
         };
         match self {
-            Visible::Any => "1".into(),
-            Visible::Nothing => "0".into(),
+            Visible::Any => "TRUE".into(),
+            Visible::Nothing => "FALSE".into(),
             Visible::Class {
                 submission,
                 tlp,
@@ -193,19 +193,22 @@ impl Visible {
             }
             Visible::Recipient(m) => {
                 args.push(SqlValue::Text(m.0.clone()));
-                "(o.recipients IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(o.recipients) j WHERE j.value = ?))".into()
+                format!(
+                    "(o.recipients IS NOT NULL AND {})",
+                    backend.json_array_has("o.recipients")
+                )
             }
             Visible::Released => {
                 "EXISTS (SELECT 1 FROM released_reports rr WHERE rr.seq = o.seq)".into()
             }
-            Visible::And(parts) => join(parts, " AND ", "1", args),
-            Visible::Or(parts) => join(parts, " OR ", "0", args),
-            Visible::Not(p) => format!("(NOT {})", p.sql(args)),
+            Visible::And(parts) => join(parts, " AND ", "TRUE", args),
+            Visible::Or(parts) => join(parts, " OR ", "FALSE", args),
+            Visible::Not(p) => format!("(NOT {})", p.sql(backend, args)),
         }
     }
 }
 
-/// What one page asks for. Times are the stored text form ([`ts`]).
+/// What one page asks for. Times are the stored text form (params![`ts`]).
 #[derive(Debug, Clone, Default)]
 pub struct PageQuery {
     /// Strictly after this (date added, id): the keyset cursor.
@@ -235,7 +238,7 @@ pub struct ObjectRow {
 /// A log row: date added, id, seq, observable kind and value.
 type RawRow = (String, String, i64, Option<String>, Option<String>);
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+fn row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<RawRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -259,7 +262,7 @@ fn decode(raw: RawRow) -> Result<ObjectRow> {
 
 /// At most `q.limit` visible rows after the cursor, in (date added, id) order: an index
 /// range scan that stops after the page (the visibility test is part of the scan).
-pub fn page(conn: &Connection, q: &PageQuery, visible: &Visible) -> Result<Vec<ObjectRow>> {
+pub fn page(conn: &Conn, q: &PageQuery, visible: &Visible) -> Result<Vec<ObjectRow>> {
     if *visible == Visible::Nothing || q.limit == 0 {
         return Ok(Vec::new());
     }
@@ -300,10 +303,11 @@ pub fn page(conn: &Connection, q: &PageQuery, visible: &Visible) -> Result<Vec<O
         }
         conds.push(format!("({})", parts.join(" OR ")));
     }
-    conds.push(visible.sql(&mut args));
+    conds.push(visible.sql(conn.backend(), &mut args));
     args.push(SqlValue::Integer(q.limit as i64));
-    // A lookup by id uses the id index; a walk uses the (date added, id) key.
-    let index = if q.ids.is_empty() {
+    // A lookup by id uses the id index; a walk uses the (date added, id) key. (SQLite's
+    // planner is told; PostgreSQL's chooses well from its statistics.)
+    let index = if q.ids.is_empty() || conn.backend() == Backend::Postgres {
         ""
     } else {
         "INDEXED BY taxii_objects_id"
@@ -316,7 +320,7 @@ pub fn page(conn: &Connection, q: &PageQuery, visible: &Visible) -> Result<Vec<O
         conds.join(" AND ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), row)?;
+    let rows = stmt.query_map(&each(&args), row)?;
     let mut out = Vec::new();
     for raw in rows {
         out.push(decode(raw?)?);
@@ -325,12 +329,12 @@ pub fn page(conn: &Connection, q: &PageQuery, visible: &Visible) -> Result<Vec<O
 }
 
 /// The ids of a report's observable objects, in id order (a report object's `object_refs`).
-pub fn object_ids_of(conn: &Connection, seq: Seq) -> Result<Vec<String>> {
+pub fn object_ids_of(conn: &Conn, seq: Seq) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT stix_id FROM taxii_objects WHERE seq = ?1 AND kind IS NOT NULL ORDER BY stix_id",
     )?;
-    let rows = stmt.query_map([seq.0 as i64], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map(params![seq.0 as i64], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 #[cfg(test)]
@@ -342,8 +346,7 @@ mod tests {
     fn posted_ids_are_kept_and_others_are_derived_secretly() {
         let conn = crate::store::open_in_memory().unwrap();
         conn.execute(
-            "INSERT INTO members (id, name, category, class, created_at) VALUES ('m001', 'm', 'x', 'class1', '2024-01-01T00:00:00Z')",
-            [],
+            "INSERT INTO members (id, name, category, class, created_at) VALUES ('m001', 'm', 'x', 'class1', '2024-01-01T00:00:00Z')", params![],
         )
         .unwrap();
         let origin = Origin::Submission {

@@ -5,15 +5,26 @@
 //! its own savepoint inside one transaction, commits once with `synchronous=FULL`, and only
 //! then answers each caller. A job that fails is rolled back alone; the others commit.
 //! Many submissions thus share one fsync, which is what makes durable acknowledgement fast.
+//!
+//! On PostgreSQL the writer works the same way on one session of its own, and each group
+//! first takes a transaction-level advisory lock ([`LOG_LOCK`]): the writers of every node
+//! commit one group at a time, so report sequence numbers are given in commit order and a
+//! projection reading "everything after seq N" never passes a number still uncommitted.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::db::{Conn, DbError, PgTx};
 use super::error::{Result, StoreError};
+use super::pg::PgSession;
 use crate::model::Seq;
+
+/// The advisory lock every PostgreSQL writer holds for the length of a group's transaction.
+pub const LOG_LOCK: i64 = 0x6d75_7375_6269_0001;
 
 /// How many jobs may wait for the writer before callers are made to wait (back-pressure).
 pub const QUEUE_CAPACITY: usize = 4096;
@@ -21,7 +32,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 pub const MAX_GROUP: usize = 1024;
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&Conn) -> (bool, Completion) + Send>;
 
 /// A typed write, built by the engine module that owns the tables it touches (council
 /// commands, sources). Code outside `crate::engine` can queue an `Op` with
@@ -30,12 +41,10 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 pub struct Op<T>(Box<OpFn<T>>);
 
 /// The work of an [`Op`]: run on the writer's connection inside the group's transaction.
-type OpFn<T> = dyn FnOnce(&Connection) -> Result<T> + Send;
+type OpFn<T> = dyn FnOnce(&Conn) -> Result<T> + Send;
 
 impl<T> Op<T> {
-    pub(in crate::engine) fn new(
-        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
-    ) -> Op<T> {
+    pub(in crate::engine) fn new(f: impl FnOnce(&Conn) -> Result<T> + Send + 'static) -> Op<T> {
         Op(Box::new(f))
     }
 }
@@ -49,14 +58,21 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// Starts the writer thread on `conn` (already migrated).
-    pub(crate) fn spawn(conn: Connection) -> Result<(StoreWriter, JoinHandle<()>)> {
-        let start = super::reports::last_seq(&conn)?;
+    /// Starts the writer thread on `session` (already migrated).
+    /// `head` is shared with whatever else raises the log head (on PostgreSQL, the follower
+    /// of other nodes' commits); the writer makes one if it is the only source.
+    pub(crate) fn spawn(
+        mut session: Session,
+        head: Option<Arc<watch::Sender<Seq>>>,
+    ) -> Result<(StoreWriter, JoinHandle<()>)> {
+        let start = session.last_seq()?;
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
-        let (seq_tx, seq_rx) = watch::channel(start);
+        let seq_tx = head.unwrap_or_else(|| Arc::new(watch::channel(start).0));
+        super::pg::raise(&seq_tx, start);
+        let seq_rx = seq_tx.subscribe();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, jobs_rx, seq_tx))
+            .spawn(move || run(session, jobs_rx, seq_tx))
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
         Ok((
             StoreWriter {
@@ -76,7 +92,7 @@ impl StoreWriter {
     pub(in crate::engine) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T> + Send + 'static,
     {
         let (job, rx) = make_job(f);
         self.jobs
@@ -92,7 +108,7 @@ impl StoreWriter {
     pub(in crate::engine) fn enqueue_blocking<T, F>(&self, f: F) -> Result<Pending<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T> + Send + 'static,
     {
         let (job, rx) = make_job(f);
         self.jobs
@@ -115,7 +131,7 @@ impl StoreWriter {
     pub(in crate::engine) fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T> + Send + 'static,
     {
         self.enqueue_blocking(f)?.wait()
     }
@@ -134,7 +150,7 @@ impl<T> Pending<T> {
 fn make_job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: FnOnce(&Conn) -> Result<T> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
     let job: Job = Box::new(move |conn| match f(conn) {
@@ -155,7 +171,22 @@ where
     (job, rx)
 }
 
-fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, committed: watch::Sender<Seq>) {
+/// The writer's own connection: a SQLite read-write connection or a PostgreSQL session.
+pub(crate) enum Session {
+    Sqlite(Connection),
+    Postgres(Box<PgSession>),
+}
+
+impl Session {
+    fn last_seq(&mut self) -> Result<Seq> {
+        match self {
+            Session::Sqlite(conn) => super::reports::last_seq(&Conn::sqlite(conn)),
+            Session::Postgres(pg) => pg.read(super::reports::last_seq),
+        }
+    }
+}
+
+fn run(mut session: Session, mut jobs: mpsc::Receiver<Job>, committed: Arc<watch::Sender<Seq>>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -165,18 +196,24 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, committed: watch::Se
                 Err(_) => break,
             }
         }
-        let completions = commit_group(&mut conn, &mut batch);
+        let completions = match &mut session {
+            Session::Sqlite(conn) => commit_sqlite(conn, &mut batch),
+            Session::Postgres(pg) => commit_postgres(pg, &mut batch),
+        };
         match completions {
             Ok(done) => {
-                if let Ok(seq) = super::reports::last_seq(&conn) {
-                    committed.send_replace(seq);
+                if let Ok(seq) = session.last_seq() {
+                    super::pg::raise(&committed, seq);
                 }
                 for complete in done {
                     complete(Ok(()));
                 }
             }
             Err((e, done)) => {
-                let read_only = read_only_dir(&conn, &e);
+                let read_only = match &session {
+                    Session::Sqlite(conn) => read_only_dir(conn, &e),
+                    Session::Postgres(_) => None,
+                };
                 tracing::error!(error = %e, read_only = read_only.is_some(), jobs = done.len(), "Group commit failed; nothing of it was acknowledged.");
                 for complete in done {
                     complete(Err(match &read_only {
@@ -192,32 +229,38 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, committed: watch::Se
 
 type Done = Vec<Completion>;
 
-fn commit_group(
+/// The completions of jobs that will not run: each is told the commit failed.
+fn unrun(batch: &mut Vec<Job>) -> Done {
+    batch
+        .drain(..)
+        .map(|job| fail_without_running(job).1)
+        .collect()
+}
+
+/// Every job of a group that cannot start fails with the storage error, untouched.
+fn fail_all(batch: &mut Vec<Job>, e: DbError) -> std::result::Result<Done, (DbError, Done)> {
+    Err((e, unrun(batch)))
+}
+
+fn commit_sqlite(
     conn: &mut Connection,
     batch: &mut Vec<Job>,
-) -> std::result::Result<Done, (rusqlite::Error, Done)> {
+) -> std::result::Result<Done, (DbError, Done)> {
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(e) => {
-            // Every job fails with the storage error, untouched.
-            for job in batch.drain(..) {
-                let (_, complete) = fail_without_running(job);
-                done.push(complete);
-            }
-            return Err((e, done));
-        }
+        Err(e) => return fail_all(batch, e.into()),
     };
     for job in batch.drain(..) {
         let sp = match tx.savepoint() {
             Ok(sp) => sp,
             Err(e) => {
                 let (_, complete) = fail_without_running(job);
-                complete(Err(storage_error(&e)));
+                complete(Err(storage_error(&e.into())));
                 continue;
             }
         };
-        let (ok, complete) = job(&sp);
+        let (ok, complete) = job(&Conn::sqlite(&sp));
         if ok {
             if let Err(e) = sp.commit() {
                 tracing::warn!(error = %e, "Savepoint release failed.");
@@ -230,7 +273,61 @@ fn commit_group(
     }
     match tx.commit() {
         Ok(()) => Ok(done),
-        Err(e) => Err((e, done)),
+        Err(e) => Err((e.into(), done)),
+    }
+}
+
+fn commit_postgres(
+    pg: &mut PgSession,
+    batch: &mut Vec<Job>,
+) -> std::result::Result<Done, (DbError, Done)> {
+    // A session lost with the server (restart, network) is opened again here, once per
+    // group: while the server is down every group fails at once and nothing is acknowledged.
+    if let Err(e) = pg.ensure_connected() {
+        return fail_all(batch, e);
+    }
+    let (client, cache) = pg.parts();
+    let tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batch, e.into()),
+    };
+    let mut tx = PgTx { tx, cache };
+    if let Err(e) = tx
+        .tx
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
+    {
+        return fail_all(batch, e.into());
+    }
+    let mut done: Done = Vec::with_capacity(batch.len());
+    let mut jobs = std::mem::take(batch).into_iter();
+    while let Some(job) = jobs.next() {
+        let mut sp = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => {
+                // The transaction itself is broken: this job and the rest fail with it.
+                done.push(fail_without_running(job).1);
+                done.extend(jobs.map(|job| fail_without_running(job).1));
+                return Err((e, done));
+            }
+        };
+        let (ok, complete) = job(&Conn::postgres(&mut sp));
+        let ended = if ok { sp.tx.commit() } else { sp.tx.rollback() };
+        done.push(complete);
+        if let Err(e) = ended {
+            done.extend(jobs.map(|job| fail_without_running(job).1));
+            return Err((e.into(), done));
+        }
+    }
+    // Other nodes wake on this (delivered only if the transaction commits).
+    if let Err(e) = tx
+        .tx
+        .batch_execute(&format!("NOTIFY {}", super::pg::CHANNEL))
+    {
+        return Err((e.into(), done));
+    }
+    match tx.tx.commit() {
+        Ok(()) => Ok(done),
+        Err(e) => Err((e.into(), done)),
     }
 }
 
@@ -242,7 +339,7 @@ fn fail_without_running(job: Job) -> (bool, Completion) {
     // the caller is told the commit failed.
     match Connection::open_in_memory() {
         Ok(scratch) => {
-            let (_, complete) = job(&scratch);
+            let (_, complete) = job(&Conn::sqlite(&scratch));
             (false, complete)
         }
         Err(_) => (false, Box::new(|_| {})),
@@ -253,9 +350,9 @@ fn fail_without_running(job: Job) -> (bool, Completion) {
 /// remounted read-only by the kernel after a disk error). SQLite reports EROFS on a write
 /// as a generic I/O error, so the database file is probed: opening it for writing fails
 /// with EROFS exactly when its file system is read-only.
-fn read_only_dir(conn: &Connection, e: &rusqlite::Error) -> Option<PathBuf> {
+fn read_only_dir(conn: &Connection, e: &DbError) -> Option<PathBuf> {
     use rusqlite::ErrorCode::{CannotOpen, ReadOnly, SystemIoFailure};
-    let rusqlite::Error::SqliteFailure(failure, _) = e else {
+    let DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) = e else {
         return None;
     };
     if !matches!(failure.code, ReadOnly | SystemIoFailure | CannotOpen) {
@@ -271,11 +368,12 @@ fn read_only_dir(conn: &Connection, e: &rusqlite::Error) -> Option<PathBuf> {
 }
 
 /// A copy of a commit failure for each caller of the group.
-fn storage_error(e: &rusqlite::Error) -> StoreError {
+fn storage_error(e: &DbError) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(code, msg) => {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
-        }
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => StoreError::Db(
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone())),
+        ),
+        DbError::Postgres(_) => StoreError::Unavailable(e.to_string()),
         other => StoreError::Corrupt(format!("commit failed: {other}")),
     }
 }

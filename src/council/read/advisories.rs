@@ -132,7 +132,7 @@ fn advisory_view(
 /// The public context of `values` (the values of the reports the viewer may see): the
 /// feed items the viewer may see that carry them, per value, newest first.
 pub(super) fn public_context(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     viewer: &Viewer,
     values: &[Observable],
 ) -> Result<Vec<PublicContext>> {
@@ -148,7 +148,7 @@ pub(super) fn public_context(
 /// (the digest reads them once per window and shows each recipient the items it may see
 /// for the values it may see).
 pub(super) fn context_items(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     values: &[Observable],
 ) -> Result<Vec<(PublicContext, crate::model::ReportMeta)>> {
     let mut wanted: Vec<(Observable, Seq)> = Vec::new();
@@ -189,7 +189,7 @@ pub(super) fn context_items(
 /// reports) answer through an inquiry: the advisory's feed item, whether or not it shares
 /// a value with the answer (#15 item 8). Each entry names the item's first value.
 pub(super) fn answered_context(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     viewer: &Viewer,
     seqs: &[Seq],
 ) -> Result<Vec<PublicContext>> {

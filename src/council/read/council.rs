@@ -84,7 +84,7 @@ fn request_without_campaign<S: serde::Serializer>(
 /// Whether the viewer may see some part of the campaign (it exists and holds at least one
 /// report the viewer may see).
 pub(in crate::engine) fn sees_campaign(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     viewer: &Viewer,
     set: &CampaignSet,
     id: CampaignId,

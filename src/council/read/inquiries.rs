@@ -69,7 +69,7 @@ impl ReadPath {
 }
 
 fn inquiry_view(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     set: &crate::correlate::CampaignSet,
     viewer: &Viewer,
     row: InquiryRow,

@@ -3,14 +3,14 @@
 //! Listings, the console, exports, digests, alerts and feedback all show campaigns; they
 //! load them here, many campaigns at a time, through the store's batch readers (`WHERE seq
 //! IN (...)` in chunks), never one query per campaign or per report. What a viewer then
-//! sees of them is decided by the views ([`Viewer::campaign_view`],
+//! sees of them is decided by the views (params![`Viewer::campaign_view`],
 //! [`Viewer::campaign_detail`]), never here: the loader reads everything the campaigns
 //! hold, hidden parts included, and hands it only to code of this module's parent.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use crate::store::db::Conn;
 
 use super::{Result, Viewer};
 use crate::correlate::Campaign;
@@ -26,7 +26,7 @@ const GROUP: usize = 2_000;
 
 /// The report metas (release state included) of each of `campaigns`, in the order given
 /// and, within a campaign, in the campaign's order.
-pub(super) fn metas(conn: &Connection, campaigns: &[&Campaign]) -> Result<Vec<Vec<ReportMeta>>> {
+pub(super) fn metas(conn: &Conn, campaigns: &[&Campaign]) -> Result<Vec<Vec<ReportMeta>>> {
     let seqs: Vec<Seq> = campaigns
         .iter()
         .flat_map(|c| c.reports.iter().copied())
@@ -61,11 +61,7 @@ impl Detail {
 
     /// The campaign as `viewer` may see it with its public context and, for the
     /// secretariat, its flags' sectors as k-anonymous labels.
-    pub fn view_in_context(
-        &self,
-        conn: &Connection,
-        viewer: &Viewer,
-    ) -> Result<Option<CampaignView>> {
+    pub fn view_in_context(&self, conn: &Conn, viewer: &Viewer) -> Result<Option<CampaignView>> {
         let Some(mut view) = self.view(viewer) else {
             return Ok(None);
         };
@@ -144,14 +140,14 @@ impl Detail {
 }
 
 /// The membership's sector labeler (k-anonymous labels).
-pub(super) fn labeler(conn: &Connection) -> Result<SectorLabeler> {
+pub(super) fn labeler(conn: &Conn) -> Result<SectorLabeler> {
     let members = store::members::list(conn)?;
     Ok(SectorLabeler::new(&members, DEFAULT_K))
 }
 
 /// Gives the flags of `view` (the secretariat's: nobody else sees flags) their sectors as
 /// k-anonymous labels.
-pub(super) fn label_flags(conn: &Connection, view: &mut CampaignView, c: &Campaign) -> Result<()> {
+pub(super) fn label_flags(conn: &Conn, view: &mut CampaignView, c: &Campaign) -> Result<()> {
     if view.flags.is_empty() {
         return Ok(());
     }
@@ -175,7 +171,7 @@ pub(super) fn relabel(view: &mut CampaignView, c: &Campaign, labeler: &SectorLab
 /// Loads `campaigns` in full, a group of about [`GROUP`] reports at a time (batch queries
 /// per group), and hands each to `each` in the order given. Reports `keep` refuses are
 /// left out before anything is built from them (a digest's TLP ceiling).
-pub(super) fn details<I, K, F>(conn: &Connection, campaigns: I, keep: K, mut each: F) -> Result<()>
+pub(super) fn details<I, K, F>(conn: &Conn, campaigns: I, keep: K, mut each: F) -> Result<()>
 where
     I: IntoIterator<Item = Arc<Campaign>>,
     K: Fn(&Report) -> bool,
@@ -195,7 +191,7 @@ where
 }
 
 /// [`details`], collected.
-pub(super) fn details_vec<I, K>(conn: &Connection, campaigns: I, keep: K) -> Result<Vec<Detail>>
+pub(super) fn details_vec<I, K>(conn: &Conn, campaigns: I, keep: K) -> Result<Vec<Detail>>
 where
     I: IntoIterator<Item = Arc<Campaign>>,
     K: Fn(&Report) -> bool,
@@ -208,12 +204,7 @@ where
     Ok(out)
 }
 
-fn load_group<K, F>(
-    conn: &Connection,
-    group: Vec<Arc<Campaign>>,
-    keep: &K,
-    each: &mut F,
-) -> Result<()>
+fn load_group<K, F>(conn: &Conn, group: Vec<Arc<Campaign>>, keep: &K, each: &mut F) -> Result<()>
 where
     K: Fn(&Report) -> bool,
     F: FnMut(Detail) -> Result<()>,

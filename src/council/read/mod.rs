@@ -105,7 +105,7 @@ impl ReadPath {
     pub(in crate::engine) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&crate::store::db::Conn) -> Result<T> + Send + 'static,
     {
         self.store.read_async(f).await
     }

@@ -160,8 +160,8 @@ mod tests {
                                 };
                                 if let Some(m) = provider {
                                     conn.execute(
-                                        "INSERT OR IGNORE INTO members (id, name, category, class, created_at) VALUES (?1, ?1, 'x', 'class1', '2024-01-01T00:00:00Z')",
-                                        [m],
+                                        "INSERT INTO members (id, name, category, class, created_at) VALUES (?1, ?1, 'x', 'class1', '2024-01-01T00:00:00Z') ON CONFLICT DO NOTHING",
+                                        crate::store::db::params![m],
                                     )
                                     .unwrap();
                                 }

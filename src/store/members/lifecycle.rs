@@ -2,8 +2,9 @@
 //! history and intake cohort.
 
 use super::*;
+use crate::store::db::params;
 
-/// Where a member stands. Only `approved` members authenticate ([`by_token`]).
+/// Where a member stands. Only `approved` members authenticate (params![`by_token`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberStatus {
@@ -79,7 +80,7 @@ pub struct StatusChange {
 }
 
 pub(super) fn record_status(
-    conn: &Connection,
+    conn: &Conn,
     id: &MemberId,
     status: MemberStatus,
     at: chrono::DateTime<Utc>,
@@ -94,26 +95,23 @@ pub(super) fn record_status(
 }
 
 /// Records an application: the member exists but cannot authenticate until approved.
-pub fn apply(
-    conn: &Connection,
-    member: &Member,
-    at: chrono::DateTime<Utc>,
-    actor: &str,
-) -> Result<()> {
+pub fn apply(conn: &Conn, member: &Member, at: chrono::DateTime<Utc>, actor: &str) -> Result<()> {
     add(conn, member)?;
     conn.execute(
         "UPDATE members SET status = 'applied' WHERE id = ?1",
-        [&member.id.0],
+        params![member.id.0],
     )?;
     record_status(conn, &member.id, MemberStatus::Applied, at, actor, "")
 }
 
 /// The member's current status.
-pub fn status(conn: &Connection, id: &MemberId) -> Result<Option<MemberStatus>> {
+pub fn status(conn: &Conn, id: &MemberId) -> Result<Option<MemberStatus>> {
     let s: Option<String> = conn
-        .query_row("SELECT status FROM members WHERE id = ?1", [&id.0], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT status FROM members WHERE id = ?1",
+            params![id.0],
+            |r| r.get(0),
+        )
         .optional()?;
     s.map(|s| {
         s.parse()
@@ -126,7 +124,7 @@ pub fn status(conn: &Connection, id: &MemberId) -> Result<Option<MemberStatus>> 
 /// every token of the member in the same transaction, so no request authenticates after it.
 /// Approval sets the cohort (given, or the intake period decided on that day).
 pub fn set_status(
-    conn: &Connection,
+    conn: &Conn,
     id: &MemberId,
     to: MemberStatus,
     actor: &str,
@@ -164,21 +162,23 @@ pub fn set_status(
 }
 
 /// The member's cohort (intake period), if known.
-pub fn cohort(conn: &Connection, id: &MemberId) -> Result<Option<u32>> {
+pub fn cohort(conn: &Conn, id: &MemberId) -> Result<Option<u32>> {
     let c: Option<Option<u32>> = conn
-        .query_row("SELECT cohort FROM members WHERE id = ?1", [&id.0], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT cohort FROM members WHERE id = ?1",
+            params![id.0],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(c.flatten())
 }
 
 /// The member's status history, oldest first.
-pub fn status_history(conn: &Connection, id: &MemberId) -> Result<Vec<StatusChange>> {
+pub fn status_history(conn: &Conn, id: &MemberId) -> Result<Vec<StatusChange>> {
     let mut stmt = conn.prepare_cached(
         "SELECT status, at, actor, note FROM member_status WHERE member_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([&id.0], |r| {
+    let rows = stmt.query_map(params![id.0], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -203,10 +203,8 @@ pub fn status_history(conn: &Connection, id: &MemberId) -> Result<Vec<StatusChan
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
-        conn
+    fn db() -> Conn<'static> {
+        crate::store::open_in_memory().unwrap()
     }
 
     /// The real roster as plain members (the council reads the roster format; the store
@@ -344,7 +342,7 @@ mod tests {
         let live: i64 = conn
             .query_row(
                 "SELECT count(*) FROM tokens WHERE member_id = 'm300' AND revoked_at IS NULL",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .unwrap();

@@ -1,8 +1,8 @@
 //! Members: who they are (this file), their tokens and the one authentication check
 //! (`tokens`), their membership lifecycle (`lifecycle`) and the roster import (`roster`).
 
+use crate::store::db::{Conn, OptionalExtension, params};
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::{Result, StoreError, ts};
@@ -27,7 +27,7 @@ pub(super) struct MemberRow {
 }
 
 impl MemberRow {
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+    pub(super) fn from_row(row: &crate::store::db::Row<'_>) -> crate::store::db::Result<MemberRow> {
         Ok(MemberRow {
             id: row.get(0)?,
             name: row.get(1)?,
@@ -60,7 +60,7 @@ impl MemberRow {
 pub(super) const SELECT: &str = "SELECT id, name, category, sector, class FROM members";
 
 /// Adds a member (fails if the id or the name is taken).
-pub fn add(conn: &Connection, member: &Member) -> Result<()> {
+pub fn add(conn: &Conn, member: &Member) -> Result<()> {
     let res = conn.execute(
         "INSERT INTO members (id, name, category, sector, class, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -74,43 +74,45 @@ pub fn add(conn: &Connection, member: &Member) -> Result<()> {
     );
     match res {
         Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(StoreError::Conflict(format!(
-                "a member with id {} or name {:?} already exists",
-                member.id, member.name
-            )))
-        }
+        Err(e) if e.is_constraint_violation() => Err(StoreError::Conflict(format!(
+            "a member with id {} or name {:?} already exists",
+            member.id, member.name
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The next free id for a member added by hand (`m226`, ... after the roster).
-pub fn next_id(conn: &Connection) -> Result<MemberId> {
-    let max: Option<i64> = conn.query_row(
-        "SELECT max(CAST(substr(id, 2) AS INTEGER)) FROM members WHERE id GLOB 'm[0-9]*'",
-        [],
-        |r| r.get(0),
+pub fn next_id(conn: &Conn) -> Result<MemberId> {
+    // Parsed here rather than in SQL: the engines disagree on patterns and on casting text
+    // that is not a number.
+    let ids = conn.query_map(
+        "SELECT id FROM members WHERE id LIKE 'm%'",
+        params![],
+        |r| r.get::<_, String>(0),
     )?;
+    let max = ids
+        .iter()
+        .filter_map(|id| id.strip_prefix('m')?.parse::<i64>().ok())
+        .max();
     Ok(MemberId(format!("m{:03}", max.unwrap_or(0) + 1)))
 }
 
 /// A member by id, or by exact name.
-pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Member>> {
+pub fn find(conn: &Conn, id_or_name: &str) -> Result<Option<Member>> {
     let raw = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE id = ?1 OR name = ?1 ORDER BY id LIMIT 1"
         ))?
-        .query_row([id_or_name], MemberRow::from_row)
+        .query_row(params![id_or_name], MemberRow::from_row)
         .optional()?;
     raw.map(MemberRow::into_member).transpose()
 }
 
 /// All members, by id.
-pub fn list(conn: &Connection) -> Result<Vec<Member>> {
+pub fn list(conn: &Conn) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY id"))?;
-    let rows = stmt.query_map([], MemberRow::from_row)?;
+    let rows = stmt.query_map(params![], MemberRow::from_row)?;
     rows.map(|r| r?.into_member()).collect()
 }
 
@@ -139,16 +141,16 @@ pub fn member(
 // ---------------------------------------------------------------------------------------------
 // Membership life cycle (council issue 5): roster import, status history, cohorts, tokens.
 
-pub(super) fn find_by_id(conn: &Connection, id: &MemberId) -> Result<Option<Member>> {
+pub(super) fn find_by_id(conn: &Conn, id: &MemberId) -> Result<Option<Member>> {
     let raw = conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([&id.0], MemberRow::from_row)
+        .query_row(params![id.0], MemberRow::from_row)
         .optional()?;
     raw.map(MemberRow::into_member).transpose()
 }
 
 /// Changes a member's class.
-pub fn set_class(conn: &Connection, id: &MemberId, class: MemberClass) -> Result<()> {
+pub fn set_class(conn: &Conn, id: &MemberId, class: MemberClass) -> Result<()> {
     let n = conn.execute(
         "UPDATE members SET class = ?2 WHERE id = ?1",
         params![id.0, class.as_str()],
@@ -160,11 +162,11 @@ pub fn set_class(conn: &Connection, id: &MemberId, class: MemberClass) -> Result
 }
 
 /// All members with their status, by id.
-pub fn list_with_status(conn: &Connection) -> Result<Vec<(Member, MemberStatus)>> {
+pub fn list_with_status(conn: &Conn) -> Result<Vec<(Member, MemberStatus)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, category, sector, class, status FROM members ORDER BY id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![], |r| {
         Ok((MemberRow::from_row(r)?, r.get::<_, String>(5)?))
     })?;
     let mut out = Vec::new();

@@ -1,6 +1,7 @@
 //! Importing the council's published roster.
 
 use super::*;
+use crate::store::db::params;
 
 /// What a roster import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -18,7 +19,7 @@ pub const ROSTER_IMPORT_ACTOR: &str = "roster-import";
 /// category and sector but keep their class, status and cohort (the secretariat may have
 /// changed them since). The roster does not say which intake period a member joined in, so
 /// imported members have no cohort.
-pub fn import_roster(conn: &Connection, members: &[Member]) -> Result<ImportSummary> {
+pub fn import_roster(conn: &Conn, members: &[Member]) -> Result<ImportSummary> {
     let now = Utc::now();
     let mut summary = ImportSummary::default();
     for member in members {

@@ -3,6 +3,7 @@
 //! and the one authentication check.
 
 use super::*;
+use crate::store::db::params;
 
 /// The prefix of every token, so that a leaked one is recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "msb_";
@@ -21,7 +22,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// Issues a new token for the member and returns it (the only time it is visible).
-pub fn issue_token(conn: &Connection, member: &MemberId) -> Result<String> {
+pub fn issue_token(conn: &Conn, member: &MemberId) -> Result<String> {
     let token = new_token();
     conn.execute(
         "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
@@ -32,7 +33,7 @@ pub fn issue_token(conn: &Connection, member: &MemberId) -> Result<String> {
 
 /// The member a token belongs to, if the token is live and the member approved
 /// ([`authenticate`] with a token).
-pub fn by_token(conn: &Connection, token: &str) -> Result<Option<Member>> {
+pub fn by_token(conn: &Conn, token: &str) -> Result<Option<Member>> {
     Ok(authenticate(conn, &Credential::Token(token.to_string()))?.map(|p| p.member))
 }
 
@@ -58,8 +59,8 @@ pub struct Principal {
 /// still the member's — and the member approved (the only active status: applied,
 /// suspended and expelled members authenticate nowhere). Called on every request, so a
 /// suspension, an expulsion or a rotation takes effect on the next one.
-pub fn authenticate(conn: &Connection, credential: &Credential) -> Result<Option<Principal>> {
-    let row = |r: &rusqlite::Row<'_>| Ok((MemberRow::from_row(r)?, r.get::<_, i64>(5)?));
+pub fn authenticate(conn: &Conn, credential: &Credential) -> Result<Option<Principal>> {
+    let row = |r: &crate::store::db::Row<'_>| Ok((MemberRow::from_row(r)?, r.get::<_, i64>(5)?));
     let raw = match credential {
         Credential::Token(token) => conn
             .prepare_cached(
@@ -67,7 +68,7 @@ pub fn authenticate(conn: &Connection, credential: &Credential) -> Result<Option
                  FROM tokens t JOIN members m ON m.id = t.member_id
                  WHERE t.hash = ?1 AND t.revoked_at IS NULL AND m.status = 'approved'",
             )?
-            .query_row([token_hash(token)], row)
+            .query_row(params![token_hash(token)], row)
             .optional()?,
         Credential::Session { member, generation } => conn
             .prepare_cached(
@@ -88,17 +89,17 @@ pub fn authenticate(conn: &Connection, credential: &Credential) -> Result<Option
 
 /// Ends every console session of the member: called whenever its tokens or its status
 /// change.
-pub(super) fn bump_generation(conn: &Connection, id: &MemberId) -> Result<()> {
+pub(super) fn bump_generation(conn: &Conn, id: &MemberId) -> Result<()> {
     conn.execute(
         "UPDATE members SET token_generation = token_generation + 1 WHERE id = ?1",
-        [&id.0],
+        params![id.0],
     )?;
     Ok(())
 }
 
 /// Revokes every live token of the member and ends its console sessions; returns how
 /// many tokens.
-pub fn revoke_tokens(conn: &Connection, id: &MemberId, at: chrono::DateTime<Utc>) -> Result<usize> {
+pub fn revoke_tokens(conn: &Conn, id: &MemberId, at: chrono::DateTime<Utc>) -> Result<usize> {
     let n = conn.execute(
         "UPDATE tokens SET revoked_at = ?2 WHERE member_id = ?1 AND revoked_at IS NULL",
         params![id.0, ts(at)],
@@ -109,7 +110,7 @@ pub fn revoke_tokens(conn: &Connection, id: &MemberId, at: chrono::DateTime<Utc>
 
 /// Replaces the member's tokens by a new one and returns it (the only time it is visible;
 /// it is never logged). Only approved members get tokens.
-pub fn rotate_token(conn: &Connection, id: &MemberId, at: chrono::DateTime<Utc>) -> Result<String> {
+pub fn rotate_token(conn: &Conn, id: &MemberId, at: chrono::DateTime<Utc>) -> Result<String> {
     match status(conn, id)? {
         Some(MemberStatus::Approved) => {}
         Some(other) => {
@@ -130,8 +131,7 @@ mod tests {
 
     #[test]
     fn sessions_end_on_rotation_suspension_and_expulsion() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let conn = crate::store::open_in_memory().unwrap();
         let t0 = Utc::now();
         let m = member(
             MemberId("m301".into()),
