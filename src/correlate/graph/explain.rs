@@ -340,13 +340,7 @@ impl Engine {
                 if camp.members.is_empty() || is_advisory_key(camp.id) {
                     return None;
                 }
-                let theirs_first = camp
-                    .members
-                    .iter()
-                    .take(10_000)
-                    .map(|&m| self.reps[m as usize].at)
-                    .min()?;
-                if theirs_first > first_seen {
+                if camp.first_at > first_seen {
                     return None;
                 }
                 let score = reasons

@@ -116,6 +116,10 @@ struct Obs {
 #[derive(Debug)]
 struct Camp {
     members: Vec<u32>,
+    /// When its first report arrived, kept as reports join and leave: related campaigns are
+    /// judged by it, and scanning a large campaign's reports for it once per campaign that
+    /// names it as related was most of a first snapshot's time.
+    first_at: DateTime<Utc>,
     id: CampaignId,
     /// Kept only for big campaigns (see [`TALLY_MIN`]).
     tally: Option<Box<Tally>>,
