@@ -87,25 +87,32 @@ fn snapshot(c: &mut Criterion) {
         engine.len(),
         first.elapsed(),
         snap.len(),
-        snap.campaigns.iter().map(|c| c.reports.len()).max().unwrap_or(0)
+        snap.campaigns
+            .iter()
+            .map(|c| c.reports.len())
+            .max()
+            .unwrap_or(0)
     );
     let mut extra = extra.into_iter();
     let mut group = c.benchmark_group("correlate");
     group.sample_size(20);
-    group.bench_function(format!("snapshot_after_100_adds_at_{}k", size() / 1000), |b| {
-        b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            for _ in 0..iters {
-                for r in extra.by_ref().take(100) {
-                    engine.add(r);
+    group.bench_function(
+        format!("snapshot_after_100_adds_at_{}k", size() / 1000),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    for r in extra.by_ref().take(100) {
+                        engine.add(r);
+                    }
+                    let t = Instant::now();
+                    drop(engine.snapshot());
+                    spent += t.elapsed();
                 }
-                let t = Instant::now();
-                drop(engine.snapshot());
-                spent += t.elapsed();
-            }
-            spent
-        })
-    });
+                spent
+            })
+        },
+    );
     group.finish();
 }
 

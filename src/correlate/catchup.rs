@@ -67,7 +67,8 @@ impl Correlator {
             let reader = scope.spawn(move || -> store::Result<()> {
                 let mut after = Seq(0);
                 loop {
-                    let rows = store.read(|conn| store::reports::facts_after(conn, after, BATCH))?;
+                    let rows =
+                        store.read(|conn| store::reports::facts_after(conn, after, BATCH))?;
                     let Some(last) = rows.last() else { break };
                     after = last.seq;
                     if tx.send(rows).is_err() {

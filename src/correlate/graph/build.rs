@@ -125,7 +125,11 @@ impl Engine {
         // Direct counts and reported networks. Each thread takes a range of values and
         // scans every report for them (the counts of one value are one thread's): the
         // reports are read once per thread, the scattered writes are shared out.
-        let span = self.obs.len().div_ceil(rayon::current_num_threads() * 2).max(1);
+        let span = self
+            .obs
+            .len()
+            .div_ceil(rayon::current_num_threads() * 2)
+            .max(1);
         let reps = &self.reps;
         let mut first_cidr: Vec<(u32, u32)> = self
             .obs
@@ -176,7 +180,11 @@ impl Engine {
             ob.postings.reserve_exact(ob.count as usize);
         }
         // Postings in report order, each thread filling a range of values (as the counts).
-        let span = self.obs.len().div_ceil(rayon::current_num_threads() * 2).max(1);
+        let span = self
+            .obs
+            .len()
+            .div_ceil(rayon::current_num_threads() * 2)
+            .max(1);
         let (reps, sources) = (&self.reps, &self.sources);
         self.obs
             .par_chunks_mut(span)

@@ -92,7 +92,10 @@ impl Engine {
             .filter(|(o, _)| {
                 let ob = &self.obs[**o as usize];
                 let full = link.weight_of(self.kind(**o));
-                ob.listed || full == 0 || ob.count as usize > link.cap || self.weight_now(**o) < full
+                ob.listed
+                    || full == 0
+                    || ob.count as usize > link.cap
+                    || self.weight_now(**o) < full
             })
             .map(|(&o, &(n, _))| (n, o))
             .collect();

@@ -20,8 +20,7 @@ pub(super) fn hash_of(o: &Observable) -> u64 {
 /// The shard of a hash: its high bits after a mix (the map itself rehashes the key, so
 /// keys sharing their shard bits do not crowd its buckets).
 pub(super) fn shard_of(h: u64) -> usize {
-    ((h ^ (h >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARDS.trailing_zeros()))
-        as usize
+    ((h ^ (h >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARDS.trailing_zeros())) as usize
 }
 
 /// A report's observables with URL hosts added, each with its hash (computed off the
@@ -84,8 +83,7 @@ impl Engine {
     /// Gives `o` the next number and records it in the hash map.
     fn push_value(&mut self, h: u64, o: Observable) {
         let id = self.values.len() as u32;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash[shard_of(h)].entry(h)
-        {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash[shard_of(h)].entry(h) {
             e.insert(id);
         } else {
             self.collisions.insert(o.clone(), id);
@@ -125,7 +123,10 @@ impl Engine {
         assert!(total < NEW as usize, "a batch holds fewer than 2^31 values");
         // Occurrences to their shard, in order: chunks of reports in parallel, then each
         // shard's pieces end to end.
-        let chunk = reports.len().div_ceil(rayon::current_num_threads() * 4).max(1);
+        let chunk = reports
+            .len()
+            .div_ceil(rayon::current_num_threads() * 4)
+            .max(1);
         let mut starts = Vec::with_capacity(reports.len() / chunk + 1);
         let mut at = 0u32;
         for (i, l) in lens.iter().enumerate() {
@@ -155,7 +156,8 @@ impl Engine {
                 by_shard
             })
             .collect_into_vec(&mut pieces);
-        let mut shards: Vec<Vec<(u32, u64, Observable)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut shards: Vec<Vec<(u32, u64, Observable)>> =
+            (0..SHARDS).map(|_| Vec::new()).collect();
         for piece in pieces {
             for (s, part) in piece.into_iter().enumerate() {
                 if shards[s].is_empty() {
@@ -260,8 +262,9 @@ impl Engine {
             self.collisions.insert(o, id);
         }
         // Each occurrence's number, back in report order.
-        let numbers: Vec<std::sync::atomic::AtomicU32> =
-            (0..total).map(|_| std::sync::atomic::AtomicU32::new(0)).collect();
+        let numbers: Vec<std::sync::atomic::AtomicU32> = (0..total)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect();
         passes.par_iter().for_each(|p| {
             for &(occ, code) in &p.found {
                 let id = if code & NEW != 0 {

@@ -253,7 +253,9 @@ impl Engine {
             sources: Vec::new(),
             source_ids: FxHashMap::default(),
             values: Vec::new(),
-            by_hash: (0..interning::SHARDS).map(|_| FxHashMap::default()).collect(),
+            by_hash: (0..interning::SHARDS)
+                .map(|_| FxHashMap::default())
+                .collect(),
             collisions: FxHashMap::default(),
             mail_domains: FxHashMap::default(),
             obs: Vec::new(),

@@ -162,9 +162,7 @@ impl Engine {
                 .filter_map(|o| self.sight_by_obs.get(o))
                 .collect()
         };
-        let sight_lists = by_value
-            .into_iter()
-            .chain(self.sight_by_camp.get(&camp.id));
+        let sight_lists = by_value.into_iter().chain(self.sight_by_camp.get(&camp.id));
         for list in sight_lists {
             for &i in list {
                 if seen.insert(i) {
