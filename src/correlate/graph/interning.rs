@@ -148,10 +148,8 @@ impl Engine {
             .map(|(chunk, start)| {
                 let mut by_shard: Vec<Vec<(u32, u64, Observable)>> =
                     (0..SHARDS).map(|_| Vec::new()).collect();
-                let mut occ = start;
-                for (h, o) in chunk.into_iter().flatten() {
+                for (occ, (h, o)) in (start..).zip(chunk.into_iter().flatten()) {
                     by_shard[shard_of(h)].push((occ, h, o));
-                    occ += 1;
                 }
                 by_shard
             })
