@@ -10,6 +10,14 @@
 //! and the listener bound; both projections catch up in the background and `/healthz` says how
 //! far they are. SIGTERM stops accepting, lets requests in flight finish, commits the index
 //! and exits.
+//!
+//! Every node serves everything; the leader duties — polling feeds, sending digests, alerts
+//! and webhooks, recording campaign ids — run only while this node is leader
+//! ([`leader::Leadership`]): they start when it becomes leader and are stopped (aborted at
+//! their next await; a store write already queued commits or not as a whole) when it stops
+//! being leader. A follower's correlator shows the ids the leader recorded.
+
+pub mod leader;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +34,7 @@ use crate::correlate::{CampaignEvent, CampaignSet};
 use crate::http::{self, AppState};
 use crate::index::{self, IndexError, Indexer, ReportIndex};
 use crate::metrics::Metrics;
-use crate::model::Seq;
+use crate::model::{Role, Seq};
 use crate::store::{self, Store, StoreError};
 
 /// How often projections look at the store even without a notification.
@@ -48,6 +56,8 @@ pub enum DaemonError {
     },
     #[error("rules: {0}")]
     Rules(#[from] RulesError),
+    #[error("[store]: {0}")]
+    StoreSettings(#[from] crate::config::store::PostgresSettingsError),
     #[error("{0}")]
     Task(String),
 }
@@ -70,13 +80,26 @@ pub struct Options {
     pub listen: SocketAddr,
 }
 
+/// Opens the store `musubi.toml`'s `[store]` names: SQLite in `data_dir` (the default), or
+/// the PostgreSQL database the council's nodes share. The data directory holds this node's
+/// own projections (the search index) in either case.
+pub fn open_store(config: &Config, data_dir: &std::path::Path) -> Result<Store, DaemonError> {
+    match &config.store {
+        crate::config::store::StoreBackend::Sqlite => Ok(Store::open(data_dir)?),
+        crate::config::store::StoreBackend::Postgres(settings) => {
+            Ok(Store::open_postgres(&settings.client_config()?)?)
+        }
+    }
+}
+
 /// Opens the store and brings both projections up to date. Used by the daemon at start-up
 /// and by CLI commands that answer from projections.
 pub fn open_projections(
+    config: &Config,
     data_dir: &std::path::Path,
     rules: Arc<Rules>,
 ) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
-    let store = Store::open(data_dir)?;
+    let store = open_store(config, data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
     let indexer = match index.indexer() {
         Ok(mut indexer) => {
@@ -91,27 +114,37 @@ pub fn open_projections(
         Err(IndexError::Locked) => None,
         Err(e) => return Err(e.into()),
     };
-    let (correlator, events) = Correlator::start(&store, rules)?;
-    record_events(&store, events)?;
+    let (mut correlator, events) = Correlator::start(&store, rules)?;
+    if correlator.needs_recording(&events) {
+        let op = correlator.record_op(events, chrono::Utc::now());
+        let outcome = store.writer().run_blocking(op)?;
+        if let store::campaigns::Recorded::Superseded(_) = outcome {
+            tracing::warn!("The daemon recorded campaign ids meanwhile; they are kept.");
+        }
+        correlator.recorded(Some(outcome));
+    }
     Ok((store, index, indexer, correlator))
 }
 
-fn record_events(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let now = chrono::Utc::now();
-    store
-        .writer()
-        .run_blocking(store::campaigns::record_op(events, now))
+/// This node's leadership. One node on its own store (SQLite) is always leader; nodes on a
+/// shared PostgreSQL store contend for [`leader::LEADER_LOCK_KEY`]
+/// ([`leader::Leadership::pg_advisory_lock`]).
+fn leadership(config: &Config) -> Result<leader::Leadership, DaemonError> {
+    Ok(match &config.store {
+        crate::config::store::StoreBackend::Sqlite => leader::Leadership::solo(),
+        crate::config::store::StoreBackend::Postgres(settings) => {
+            leader::Leadership::pg_advisory_lock(settings.client_config()?, leader::LEADER_LOCK_KEY)
+        }
+    })
 }
 
 /// Opens the store and the index and takes the index's writer, without catching anything
 /// up: the daemon serves from the last committed index while its tasks catch up.
 fn open_store_and_index(
+    config: &Config,
     data_dir: &std::path::Path,
 ) -> Result<(Store, Arc<ReportIndex>, Indexer), DaemonError> {
-    let store = Store::open(data_dir)?;
+    let store = open_store(config, data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
     let indexer = index.indexer()?;
     Ok((store, index, indexer))
@@ -136,13 +169,19 @@ pub async fn run(
     let data_dir = opts.data_dir.clone();
     let rules = load_rules(&opts.config)?;
     let (rules_tx, rules_rx) = watch::channel(rules.clone());
+    let config = opts.config.clone();
     let (store, index, indexer) =
-        tokio::task::spawn_blocking(move || open_store_and_index(&data_dir))
+        tokio::task::spawn_blocking(move || open_store_and_index(&config, &data_dir))
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
     let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(CampaignSet::default()));
     let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let leadership = leadership(&opts.config)?;
+    let role = leadership.role();
+    // Whether the correlation graph is built: mail waits for it, so that the first real
+    // snapshot is not mistaken for a burst of new campaigns.
+    let (built_tx, built_rx) = watch::channel(false);
     // The graph is built after the index's first catch-up, not beside it: after a bulk
     // import both are big, and one after the other keeps the peak memory that of the larger.
     // A restart over a current index does not wait.
@@ -157,16 +196,25 @@ pub async fn run(
         stop_rx.clone(),
     );
     let metrics = Arc::new(Metrics::default());
-    let mail = {
+    let mail_duty = {
         // Mail reads through the same snapshots as the API: the correlator's latest campaigns.
         let read = crate::council::ReadPath::new(store.clone(), campaigns_rx.clone(), None);
-        let (store, config, stats, stop) = (
+        let (store, config, stats) = (
             store.clone(),
             Arc::new(opts.config.clone()),
             metrics.mail.clone(),
-            stop_rx.clone(),
         );
-        move || crate::outputs::mail::task::spawn_mail(store, config, stats, read, stop)
+        spawn_duty(
+            "mail",
+            role.clone(),
+            built_rx,
+            stop_rx.clone(),
+            move |stop| {
+                let (store, config, stats, read) =
+                    (store.clone(), config.clone(), stats.clone(), read.clone());
+                async move { crate::outputs::mail::task::spawn_mail(store, config, stats, read, stop) }
+            },
+        )
     };
     let correlator_task = spawn_correlator(
         store.clone(),
@@ -175,16 +223,30 @@ pub async fn run(
         rules_rx,
         first_indexed_rx,
         stop_rx.clone(),
-        mail,
+        role.clone(),
+        built_tx,
     );
 
-    let feeds_task = spawn_feeds(
-        store.clone(),
-        &opts.config,
-        stop_rx.clone(),
-        Arc::clone(&metrics),
-    )
-    .await;
+    // Before anyone can list feeds, and on every node (whichever leads): a member's feed
+    // saved by an older version is marked as the member's.
+    mark_member_feeds(&store, &opts.config).await;
+    let feeds_duty = {
+        let (store, config, metrics) = (
+            store.clone(),
+            Arc::new(opts.config.clone()),
+            Arc::clone(&metrics),
+        );
+        spawn_duty(
+            "feeds",
+            role.clone(),
+            watch::channel(true).1,
+            stop_rx.clone(),
+            move |stop| {
+                let (store, config, metrics) = (store.clone(), config.clone(), metrics.clone());
+                async move { spawn_feeds(store, &config, stop, metrics).await }
+            },
+        )
+    };
     let state = AppState {
         read: crate::council::ReadPath::new(
             store.clone(),
@@ -194,6 +256,7 @@ pub async fn run(
         acts: crate::council::Acts::new(store.clone(), campaigns_rx.clone()),
         store: store.clone(),
         indexed: indexed_rx,
+        role: role.clone(),
         metrics,
         config: Arc::new(opts.config.clone()),
         started,
@@ -220,7 +283,12 @@ pub async fn run(
     let watchdog = spawn_watchdog();
 
     let app = http::router(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    // Peer addresses: the guard against token guessing counts failures per source.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
     if let Err(e) = server.await {
         tracing::error!(error = %e, "HTTP server failed.");
     }
@@ -230,8 +298,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let drain = async {
         let _ = indexer_task.await;
-        // The correlator task waits for the mail task it started.
         let _ = correlator_task.await;
+        let _ = mail_duty.await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!("Projections did not stop in time; they catch up at the next start.");
@@ -240,11 +308,11 @@ pub async fn run(
         w.abort();
     }
     reloader.abort();
-    if let Some(f) = feeds_task {
-        // Polls in flight store what they fetched or are dropped unacknowledged; the feed
-        // state on disk makes the next start poll them again.
-        let _ = tokio::time::timeout(Duration::from_secs(2), f).await;
-    }
+    // Polls in flight store what they fetched or are dropped unacknowledged; the feed
+    // state on disk makes the next start poll them again.
+    let _ = tokio::time::timeout(Duration::from_secs(3), feeds_duty).await;
+    // The duties have stopped: the lead may pass on.
+    drop(leadership);
     store.close();
     tracing::info!("musubi stopped.");
     Ok(())
@@ -348,29 +416,29 @@ fn spawn_indexer(
     })
 }
 
-/// Builds the correlation graph from the store, retrying until it succeeds or the daemon
-/// stops. Returns `None` on stop.
+/// Builds the correlation graph from the store in `role` (a leader records what the build
+/// changed), retrying until it succeeds or the daemon stops. Returns `None` on stop.
 async fn start_correlator(
     store: &Store,
     rules: Arc<Rules>,
+    role: Role,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Correlator> {
     loop {
         let started = Instant::now();
         let (s, r) = (store.clone(), rules.clone());
-        let built = tokio::task::spawn_blocking(move || Correlator::start(&s, r))
+        let built = tokio::task::spawn_blocking(move || Correlator::start_as(&s, r, role))
             .await
             .expect("correlator start does not panic");
         match built {
-            Ok((correlator, events)) => {
+            Ok((mut correlator, events)) => {
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     applied = correlator.applied().0,
+                    role = role.as_str(),
                     "Correlation graph built."
                 );
-                if let Err(e) = record_events_async(store, events).await {
-                    tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");
-                }
+                record(store, &mut correlator, events).await;
                 return Some(correlator);
             }
             Err(e) => {
@@ -387,17 +455,32 @@ async fn start_correlator(
     }
 }
 
-async fn record_events_async(store: &Store, events: Vec<CampaignEvent>) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
+/// Records a leader's campaign events and watermark. A recording that fails, or that
+/// another node superseded, is not lost: the correlator matches everything to the store
+/// again at its next round as leader and records the difference.
+async fn record(store: &Store, correlator: &mut Correlator, events: Vec<CampaignEvent>) {
+    if !correlator.needs_recording(&events) {
+        return;
     }
-    let now = chrono::Utc::now();
-    store
-        .writer()
-        .run(store::campaigns::record_op(events, now))
-        .await
+    let op = correlator.record_op(events, chrono::Utc::now());
+    match store.writer().run(op).await {
+        Ok(outcome) => {
+            if let store::campaigns::Recorded::Superseded(w) = outcome {
+                tracing::warn!(
+                    generation = w.generation,
+                    "Another node recorded campaign ids meanwhile; matching to its records."
+                );
+            }
+            correlator.recorded(Some(outcome));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Recording campaign ids failed; the next round records them again.");
+            correlator.recorded(None);
+        }
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn_correlator(
     store: Store,
     rules: Arc<Rules>,
@@ -405,7 +488,8 @@ fn spawn_correlator(
     mut rules_rx: watch::Receiver<Arc<Rules>>,
     mut first_indexed: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
-    start_mail: impl FnOnce() -> Option<JoinHandle<()>> + Send + 'static,
+    mut role: watch::Receiver<Role>,
+    built: watch::Sender<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut committed = store.writer().committed();
@@ -415,17 +499,21 @@ fn spawn_correlator(
         }
         // Rules that arrive while the graph is being built apply to the next round.
         rules_rx.mark_unchanged();
-        let Some(correlator) = start_correlator(&store, rules, &mut stop).await else {
+        let first_role = *role.borrow_and_update();
+        let Some(correlator) = start_correlator(&store, rules, first_role, &mut stop).await else {
             return;
         };
         campaigns.send_replace(Arc::new(correlator.engine().snapshot()));
-        let mail_task = start_mail();
+        built.send_replace(true);
         let mut correlator = Some(correlator);
         loop {
             let running = tokio::select! {
                 running = next_round(&mut committed, &mut stop) => running,
                 _ = rules_rx.changed() => true,
+                // A new role is taken at once (a new leader records without waiting).
+                _ = role.changed() => true,
             };
+            let now_role = *role.borrow_and_update();
             // New rules (SIGHUP): full re-correlation before the next reports.
             let new_rules = rules_rx
                 .has_changed()
@@ -435,7 +523,7 @@ fn spawn_correlator(
             let mut c = correlator
                 .take()
                 .expect("correlator is returned after each round");
-            let (c, result) = tokio::task::spawn_blocking(move || {
+            let (mut c, result) = tokio::task::spawn_blocking(move || {
                 let mut events = Vec::new();
                 if let Some(r) = new_rules {
                     let started = Instant::now();
@@ -445,8 +533,12 @@ fn spawn_correlator(
                         changes = events.len(),
                         "Re-correlated under the new rules."
                     );
+                    if c.role() == Role::Follower {
+                        // A follower's groups take the recorded ids in its round.
+                        events.clear();
+                    }
                 }
-                let r = c.catch_up(&s).map(|mut more| {
+                let r = c.round(&s, now_role).map(|mut more| {
                     events.append(&mut more);
                     events
                 });
@@ -456,15 +548,10 @@ fn spawn_correlator(
             .expect("correlator task does not panic");
             match result {
                 Ok(events) => {
-                    if !events.is_empty() {
-                        let now = chrono::Utc::now();
-                        if let Err(e) = store
-                            .writer()
-                            .run(store::campaigns::record_op(events, now))
-                            .await
-                        {
-                            tracing::error!(error = %e, "Recording campaign ids failed; they are re-derived at the next start.");
-                        }
+                    // Only while still leader: a node that lost the lead meanwhile drops
+                    // its events (its next round matches the new leader's records).
+                    if role.borrow().is_leader() {
+                        record(&store, &mut c, events).await;
                     }
                     // Flags age (stale, surge) even without new reports: refresh every round.
                     campaigns.send_replace(Arc::new(c.engine().snapshot()));
@@ -476,11 +563,82 @@ fn spawn_correlator(
                 break;
             }
         }
-        if let Some(m) = mail_task {
-            let _ = m.await;
-        }
         tracing::debug!("Correlator stopped.");
     })
+}
+
+/// Runs a leader duty while this node leads: `start` is called (with the duty's own stop
+/// signal) when the node becomes leader and `ready` is true; when the node stops being
+/// leader the duty is aborted at its next await — it does nothing more, and a store write it
+/// had queued commits or not as a whole. On shutdown the duty is asked to stop and given a
+/// moment to finish what it is doing.
+fn spawn_duty<F, Fut>(
+    name: &'static str,
+    mut role: watch::Receiver<Role>,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    mut start: F,
+) -> JoinHandle<()>
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<JoinHandle<()>>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let go = tokio::select! {
+                go = until_leading(&mut role, &mut ready) => go,
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            if !go {
+                return;
+            }
+            tracing::info!(duty = name, "Leader: starting the duty.");
+            let (duty_stop, duty_stopped) = watch::channel(false);
+            let handle = start(duty_stopped).await;
+            let lost = tokio::select! {
+                r = role.wait_for(|r| !r.is_leader()) => r.is_ok(),
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            let _ = duty_stop.send(true);
+            let Some(mut h) = handle else {
+                if lost {
+                    continue;
+                }
+                return;
+            };
+            if lost {
+                h.abort();
+                let _ = h.await;
+                tracing::warn!(duty = name, "No longer leader: the duty is stopped.");
+                continue;
+            }
+            if tokio::time::timeout(SHUTDOWN_GRACE / 3, &mut h)
+                .await
+                .is_err()
+            {
+                h.abort();
+            }
+            return;
+        }
+    })
+}
+
+/// Waits until the node leads and the duty may start; false if either channel closed.
+async fn until_leading(
+    role: &mut watch::Receiver<Role>,
+    ready: &mut watch::Receiver<bool>,
+) -> bool {
+    loop {
+        if role.wait_for(|r| r.is_leader()).await.is_err() {
+            return false;
+        }
+        if ready.wait_for(|r| *r).await.is_err() {
+            return false;
+        }
+        if role.borrow().is_leader() {
+            return true;
+        }
+    }
 }
 
 /// Pings systemd's watchdog at half its interval, if the unit asks for one.
@@ -534,6 +692,22 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
     })
 }
 
+/// Marks the configured members' feeds in the saved feed states (see
+/// `sources::feeds::mark_member_feeds`). A missing or invalid `feeds.toml` marks nothing
+/// (the feed duty reports an invalid one).
+async fn mark_member_feeds(store: &Store, config: &Config) {
+    use crate::config::feeds::FeedsConfig;
+    if !config.feeds_file.is_file() {
+        return;
+    }
+    let Ok(cfg) = FeedsConfig::load(&config.feeds_file) else {
+        return;
+    };
+    if let Err(e) = crate::sources::feeds::mark_member_feeds(store, &cfg.feeds).await {
+        tracing::error!(error = %e, "Cannot mark members' feeds in the feed state.");
+    }
+}
+
 /// Polls the enabled feeds of `feeds.toml` on their schedules and stores what they bring.
 /// A missing `feeds.toml` means no feeds; an invalid one is reported and skipped (the API
 /// keeps serving; `musubi check` lists the problems).
@@ -562,9 +736,6 @@ async fn spawn_feeds(
             return None;
         }
     };
-    if let Err(e) = feeds::mark_member_feeds(&store, &cfg.feeds).await {
-        tracing::error!(error = %e, "Cannot mark members' feeds in the feed state.");
-    }
     let initial = feeds::load_states(&store).await.unwrap_or_default();
     let enabled: Vec<_> = cfg.enabled().cloned().collect();
     tracing::info!(feeds = enabled.len(), "Polling feeds.");

@@ -137,11 +137,34 @@ fn label_value(s: &str) -> String {
 
 /// Point-in-time values gathered when rendering.
 pub struct Gauges {
+    /// The last report in the store itself (the shared database's head on PostgreSQL).
+    pub store_seq: u64,
     pub committed_seq: u64,
     pub indexed_seq: u64,
     pub correlated_seq: u64,
     pub campaigns: u64,
     pub uptime_seconds: f64,
+    /// Whether this node holds the leader duties.
+    pub role: crate::model::Role,
+}
+
+impl Gauges {
+    /// Reports the store holds that this node has not yet heard were committed (other
+    /// nodes' commits, before their notification arrives).
+    pub fn store_lag(&self) -> u64 {
+        self.store_seq.saturating_sub(self.committed_seq)
+    }
+
+    /// Reports committed to the store and not yet in the index.
+    pub fn index_lag(&self) -> u64 {
+        self.committed_seq.saturating_sub(self.indexed_seq)
+    }
+
+    /// Reports committed to the store and not yet applied to the correlation graph (on a
+    /// follower this includes what the leader has not recorded yet).
+    pub fn correlation_lag(&self) -> u64 {
+        self.committed_seq.saturating_sub(self.correlated_seq)
+    }
 }
 
 impl Metrics {
@@ -222,6 +245,26 @@ impl Metrics {
             "Seconds since the daemon started.",
             format!("{:.3}", g.uptime_seconds),
         );
+        gauge(
+            "musubi_store_lag",
+            "Reports in the store this node has not yet heard were committed.",
+            g.store_lag().to_string(),
+        );
+        gauge(
+            "musubi_index_lag",
+            "Reports committed to the store and not yet indexed.",
+            g.index_lag().to_string(),
+        );
+        gauge(
+            "musubi_correlate_lag",
+            "Reports committed to the store and not yet correlated.",
+            g.correlation_lag().to_string(),
+        );
+        gauge(
+            "musubi_leader",
+            "1 while this node holds the leader duties (feeds, mail, campaign ids), else 0.",
+            u8::from(g.role.is_leader()).to_string(),
+        );
         out
     }
 }
@@ -237,11 +280,13 @@ mod tests {
         m.feeds.record("cisa-kev", false, 0, 0, 1_700_000_100);
         m.feeds.record("odd \"name\"", true, 0, 0, 5);
         let out = m.render(&Gauges {
+            store_seq: 0,
             committed_seq: 0,
             indexed_seq: 0,
             correlated_seq: 0,
             campaigns: 0,
             uptime_seconds: 0.0,
+            role: crate::model::Role::Leader,
         });
         assert!(
             out.contains("musubi_feed_polls_total{feed=\"cisa-kev\"} 2"),

@@ -12,7 +12,6 @@ use musubi::config::Config;
 use musubi::council::read::Page;
 use musubi::council::{CampaignView, commands};
 use musubi::model::{CampaignId, Disposition};
-use musubi::store::Store;
 
 use super::{Projections, block_on, operator, print_json};
 
@@ -144,14 +143,14 @@ pub fn show(config: &Config, data_dir: &Path, args: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn decide(data_dir: &Path, args: DecideArgs) -> Result<()> {
+pub fn decide(config: &Config, data_dir: &Path, args: DecideArgs) -> Result<()> {
     let DecideArgs {
         campaign,
         disposition,
         note,
         analyst,
     } = args;
-    let store = Store::open(data_dir)?;
+    let store = musubi::daemon::open_store(config, data_dir)?;
     store.writer().run_blocking(commands::decide(
         campaign,
         disposition,
@@ -164,9 +163,9 @@ pub fn decide(data_dir: &Path, args: DecideArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn release(data_dir: &Path, args: ReleaseArgs) -> Result<()> {
+pub fn release(config: &Config, data_dir: &Path, args: ReleaseArgs) -> Result<()> {
     let ReleaseArgs { campaign, analyst } = args;
-    let store = Store::open(data_dir)?;
+    let store = musubi::daemon::open_store(config, data_dir)?;
     let n = store.writer().run_blocking(commands::release_campaign(
         campaign,
         analyst,

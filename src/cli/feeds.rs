@@ -35,7 +35,7 @@ pub enum FeedsCommand {
 }
 
 pub fn run(config: &Config, data_dir: &Path, cmd: FeedsCommand) -> Result<()> {
-    let store = Store::open(data_dir)?;
+    let store = musubi::daemon::open_store(config, data_dir)?;
     match cmd {
         FeedsCommand::List { json } => list(config, &store, json)?,
         FeedsCommand::Poll { name, json } => poll(config, &store, &name, json)?,

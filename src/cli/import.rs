@@ -13,10 +13,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use musubi::config::Config;
 use musubi::formats::{ItemOutcome, OutcomeCounts};
 use musubi::model::{Origin, ReportId};
 use musubi::sources::import::{self, FileOutcome, ImportError, ImportEvent};
-use musubi::store::Store;
 
 use super::{Global, PartlyRejected, block_on, operator, print_json, store_read_path};
 
@@ -118,7 +118,7 @@ impl std::fmt::Display for FileError {
     }
 }
 
-pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
+pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
     let ImportArgs {
         files,
         member,
@@ -130,7 +130,7 @@ pub fn run(data_dir: &Path, args: ImportArgs, global: &Global) -> Result<()> {
         "auto" => None,
         name => Some(name.parse().map_err(|e| anyhow::anyhow!("--format: {e}"))?),
     };
-    let store = Store::open(data_dir)?;
+    let store = musubi::daemon::open_store(config, data_dir)?;
     let read = store_read_path(&store);
     let member = block_on(read.member(&operator(), &member))?
         .with_context(|| format!("--as: no member with id or name {member:?}"))?;

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
+use musubi::config::Config;
 use musubi::council::commands;
 use musubi::model::{Category, Member, MemberClass, Sector};
-use musubi::store::{self, Store};
+use musubi::store;
 
 use super::{block_on, operator, print_json, store_read_path};
 
@@ -56,8 +57,8 @@ pub enum MemberCommand {
     },
 }
 
-pub fn run(data_dir: &Path, cmd: MemberCommand) -> Result<()> {
-    let store = Store::open(data_dir)?;
+pub fn run(config: &Config, data_dir: &Path, cmd: MemberCommand) -> Result<()> {
+    let store = musubi::daemon::open_store(config, data_dir)?;
     match cmd {
         MemberCommand::Add {
             name,

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod feeds;
 pub mod import;
 pub mod member;
+pub mod migrate;
 pub mod reindex;
 pub mod search;
 pub mod serve;
@@ -95,6 +96,9 @@ pub enum Command {
     Check,
     /// Rebuild the index and the correlation graph from the store.
     Reindex,
+    /// Copy the SQLite store of the data directory into an empty PostgreSQL database and
+    /// verify every table's row count.
+    Migrate(migrate::MigrateArgs),
     /// Record an analyst's disposition of a campaign.
     Decide(campaigns::DecideArgs),
     /// Release a campaign (its reports received so far) to class 2 and general members.
@@ -178,7 +182,7 @@ impl Projections {
     /// gives the read path the index (search); the others read campaigns only.
     pub fn open(config: &Config, data_dir: &Path, with_index: bool) -> Result<Self> {
         let (store, index, indexer, correlator) =
-            daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+            daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
         if with_index {
             index.refresh()?;
         }

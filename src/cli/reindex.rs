@@ -5,13 +5,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use musubi::config::Config;
-use musubi::store::Store;
 use musubi::{daemon, index};
 
 pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
     // Fails if the daemon holds the index: a rebuild under a running daemon would race it.
     {
-        let store = Store::open(data_dir)?;
+        let store = musubi::daemon::open_store(config, data_dir)?;
         let ix = index::ReportIndex::open(data_dir)?;
         drop(
             ix.indexer()
@@ -24,7 +23,7 @@ pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     bar.set_message("indexing and correlating every stored report");
     let (store, index, _indexer, correlator) =
-        daemon::open_projections(data_dir, daemon::load_rules(config)?)?;
+        daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
     bar.set_message("building campaigns");
     let set = correlator.engine().snapshot();
     bar.finish_and_clear();

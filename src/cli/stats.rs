@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args;
 
+use musubi::config::Config;
 use musubi::council::stats::{Format, Lang};
-use musubi::store::Store;
 
 use super::{block_on, operator, print_json, store_read_path};
 
@@ -35,8 +35,8 @@ pub struct AuditArgs {
     json: bool,
 }
 
-pub fn stats(data_dir: &Path, args: StatsArgs) -> Result<()> {
-    let store = Store::open(data_dir)?;
+pub fn stats(config: &Config, data_dir: &Path, args: StatsArgs) -> Result<()> {
+    let store = musubi::daemon::open_store(config, data_dir)?;
     let read = store_read_path(&store);
     let today = chrono::Utc::now().date_naive();
     let table = block_on(read.statistics(&operator(), args.from, args.to, today))
@@ -54,8 +54,8 @@ pub fn stats(data_dir: &Path, args: StatsArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn audit(data_dir: &Path, args: AuditArgs) -> Result<()> {
-    let store = Store::open(data_dir)?;
+pub fn audit(config: &Config, data_dir: &Path, args: AuditArgs) -> Result<()> {
+    let store = musubi::daemon::open_store(config, data_dir)?;
     let read = store_read_path(&store);
     let entries = block_on(read.audit(&operator(), args.limit))?;
     if args.json {

@@ -5,6 +5,7 @@
 
 pub mod feeds;
 pub mod mail;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,8 @@ struct RawConfig {
     alerts: Option<mail::RawAlerts>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    store: store::RawStore,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +129,8 @@ pub struct Config {
     pub mail: mail::MailConfig,
     /// `[log] format`.
     pub log_format: LogFormat,
+    /// `[store]`: SQLite in the data directory (default) or a PostgreSQL database.
+    pub store: store::StoreBackend,
 }
 
 impl Default for Config {
@@ -142,6 +147,7 @@ impl Default for Config {
             feeds_file: PathBuf::from("feeds.toml"),
             mail: mail::MailConfig::default(),
             log_format: LogFormat::Plain,
+            store: store::StoreBackend::Sqlite,
         }
     }
 }
@@ -227,6 +233,7 @@ impl Config {
             )),
         }
         config.mail = mail::validate(raw.smtp, raw.digest, raw.alerts, base, &mut problems);
+        config.store = store::validate(raw.store, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {

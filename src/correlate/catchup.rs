@@ -3,6 +3,14 @@
 //! At start-up the graph is built from every stored report and its groups are matched to the
 //! campaign ids the store has recorded; afterwards it applies the reports committed since.
 //! Whatever the engine changes in campaign ids is handed back to be recorded in the store.
+//!
+//! When several nodes share one store only the leader records ids. A follower applies
+//! reports only as far as the leader has recorded correlation (its watermark, in the same
+//! transaction as its events) and shows its groups under the recorded ids
+//! ([`Engine::adopt`]), so that it never shows an id the leader has not given. A follower
+//! that becomes leader first follows to the watermark, then takes the recorded ids over
+//! ([`Engine::take_over`]) and records from there. Every recording names the generation it
+//! follows, so that a node that lost the lead without knowing it writes nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +19,8 @@ use std::time::{Duration, Instant};
 use super::graph::Pin;
 use super::rules::Rules;
 use super::{CampaignEvent, Engine, IdBook, ReportFacts, SightingFacts, Source};
-use crate::model::{MemberId, Sector, Seq};
+use crate::model::{MemberId, Role, Sector, Seq};
+use crate::store::campaigns::{Recorded, Watermark};
 use crate::store::{self, Store};
 
 /// How many reports are read from the store at a time.
@@ -29,6 +38,11 @@ pub struct Correlator {
     sightings: i64,
     /// The last pin set the engine was given (pins change rarely; compared each round).
     pins: Vec<Pin>,
+    /// Whether this correlator records ids (leader) or adopts them (follower).
+    role: Role,
+    /// The leader's watermark as last recorded or adopted here: the generation is the one
+    /// the next recording must follow.
+    watermark: Watermark,
 }
 
 impl Correlator {
@@ -38,14 +52,29 @@ impl Correlator {
         store: &Store,
         rules: Arc<Rules>,
     ) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
-        let (assignments, retired, sectors, pins) = store.read(|conn| {
+        Correlator::start_as(store, rules, Role::Leader)
+    }
+
+    /// [`Correlator::start`] in a role: a follower builds from the reports up to the
+    /// leader's watermark, shows the recorded ids and returns no events.
+    pub fn start_as(
+        store: &Store,
+        rules: Arc<Rules>,
+        role: Role,
+    ) -> store::Result<(Correlator, Vec<CampaignEvent>)> {
+        let (watermark, assignments, retired, sectors, pins) = store.read(|conn| {
+            // The watermark first: assignments read after it cover at least what it says.
+            let watermark = store::campaigns::watermark(conn)?;
             Ok((
+                watermark,
                 store::campaigns::assignments(conn)?,
                 store::campaigns::all_ids(conn)?,
                 member_sectors(conn)?,
                 pins(conn)?,
             ))
         })?;
+        let limit = (role == Role::Follower).then_some(watermark.seq);
+        let recorded = (role == Role::Follower).then(|| assignments.clone());
         let mut ids = IdBook::from_assignments(assignments);
         for id in retired {
             ids.reserve(id);
@@ -56,6 +85,8 @@ impl Correlator {
             applied: Seq(0),
             sightings: 0,
             pins: pins.clone(),
+            role,
+            watermark,
         };
         // A first build over a million reports takes a while: the journal gets a line every
         // few seconds with how far it is and how fast it goes, instead of nothing. The store
@@ -67,8 +98,11 @@ impl Correlator {
             let reader = scope.spawn(move || -> store::Result<()> {
                 let mut after = Seq(0);
                 loop {
-                    let rows =
+                    let mut rows =
                         store.read(|conn| store::reports::facts_after(conn, after, BATCH))?;
+                    if let Some(limit) = limit {
+                        rows.retain(|r| r.seq <= limit);
+                    }
                     let Some(last) = rows.last() else { break };
                     after = last.seq;
                     if tx.send(rows).is_err() {
@@ -95,9 +129,133 @@ impl Correlator {
             }
             reader.join().expect("the store reader does not panic")
         })?;
-        let events = me.engine.finish_load(pins);
+        let mut events = me.engine.finish_load(pins);
+        if let Some(recorded) = recorded {
+            // What the build allocated is private: the groups take the recorded ids.
+            events.clear();
+            me.engine.adopt(&recorded, true);
+        }
         me.apply_sightings(store)?;
         Ok((me, events))
+    }
+
+    /// One round in `role`: a leader applies what was stored since and returns the events
+    /// to record (then [`Correlator::recorded`]); a follower applies up to the leader's
+    /// watermark and adopts its ids (no events). A change of role is handled here: a new
+    /// leader first follows to the watermark, then takes the recorded ids over; a node
+    /// that steps down matches every group to the recorded ids again.
+    pub fn round(&mut self, store: &Store, role: Role) -> store::Result<Vec<CampaignEvent>> {
+        match (self.role, role) {
+            (Role::Leader, Role::Leader) => self.catch_up(store),
+            (Role::Follower, Role::Follower) => {
+                self.follow(store)?;
+                Ok(Vec::new())
+            }
+            (Role::Follower, Role::Leader) => {
+                self.follow(store)?;
+                let mut events = self.take_over(store)?;
+                self.role = Role::Leader;
+                events.extend(self.catch_up(store)?);
+                Ok(events)
+            }
+            (Role::Leader, Role::Follower) => {
+                self.step_down(store)?;
+                self.follow(store)?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// The role this correlator is in.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The leader's watermark as this correlator last recorded or adopted it.
+    pub fn watermark(&self) -> Watermark {
+        self.watermark
+    }
+
+    /// Whether a leader has anything to record: events, or reports applied past the
+    /// watermark (followers wait for the watermark even when no id changed).
+    pub fn needs_recording(&self, events: &[CampaignEvent]) -> bool {
+        self.role == Role::Leader && (!events.is_empty() || self.applied > self.watermark.seq)
+    }
+
+    /// A leader's recording for [`Correlator::needs_recording`]: the events, through the
+    /// reports applied, following the generation last seen.
+    pub fn record_op(
+        &self,
+        events: Vec<CampaignEvent>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> store::Op<Recorded> {
+        store::campaigns::record_through_op(events, at, self.applied, self.watermark.generation)
+    }
+
+    /// What became of a recording. Superseded (another node recorded meanwhile) or failed
+    /// (`None`): the next round as leader matches everything to the store again and
+    /// records the difference, so nothing the engine changed is lost.
+    pub fn recorded(&mut self, outcome: Option<Recorded>) {
+        match outcome {
+            Some(Recorded::Done(w)) => self.watermark = w,
+            Some(Recorded::Superseded(_)) | None => self.role = Role::Follower,
+        }
+    }
+
+    /// Follower: applies the reports up to the leader's watermark and adopts the ids it
+    /// recorded since the generation last read.
+    fn follow(&mut self, store: &Store) -> store::Result<()> {
+        let watermark = store.read(store::campaigns::watermark)?;
+        let pins = store.read(pins)?;
+        if pins != self.pins {
+            // The leader records what the pins change; until then the groups they touch
+            // keep recorded ids by overlap, or stay out of snapshots.
+            self.engine.set_pins(pins.clone());
+            self.pins = pins;
+        }
+        self.apply_reports(store, Some(watermark.seq))?;
+        let since = self.watermark.generation;
+        let changed = if watermark.generation != since {
+            store.read(|conn| store::campaigns::assignments_since(conn, since))?
+        } else {
+            Vec::new()
+        };
+        self.engine.adopt(&changed, false);
+        self.watermark = watermark;
+        self.apply_sightings(store)
+    }
+
+    /// A leader stepping down: every group is matched to what is recorded (ids it gave but
+    /// could not record are dropped from view until the new leader records them).
+    fn step_down(&mut self, store: &Store) -> store::Result<()> {
+        let (watermark, recorded) = store.read(|conn| {
+            Ok((
+                store::campaigns::watermark(conn)?,
+                store::campaigns::assignments(conn)?,
+            ))
+        })?;
+        self.engine.adopt(&recorded, true);
+        self.watermark = watermark;
+        self.role = Role::Follower;
+        Ok(())
+    }
+
+    /// A follower becoming leader: takes every recorded id over; returns what its groups
+    /// change in the store (groups the old leader did not record, at most).
+    fn take_over(&mut self, store: &Store) -> store::Result<Vec<CampaignEvent>> {
+        let (watermark, assignments, retired) = store.read(|conn| {
+            Ok((
+                store::campaigns::watermark(conn)?,
+                store::campaigns::assignments(conn)?,
+                store::campaigns::all_ids(conn)?,
+            ))
+        })?;
+        let mut book = IdBook::from_assignments(assignments);
+        for id in retired {
+            book.reserve(id);
+        }
+        self.watermark = watermark;
+        Ok(self.engine.take_over(book))
     }
 
     /// Re-correlates everything under new rules (SIGHUP); ids are kept by overlap.
@@ -113,8 +271,27 @@ impl Correlator {
             events.extend(self.engine.set_pins(pins.clone()));
             self.pins = pins;
         }
+        events.extend(self.apply_reports(store, None)?);
+        self.apply_sightings(store)?;
+        Ok(events)
+    }
+
+    /// Applies the reports stored after the last applied one, up to `limit` if given.
+    fn apply_reports(
+        &mut self,
+        store: &Store,
+        limit: Option<Seq>,
+    ) -> store::Result<Vec<CampaignEvent>> {
+        let mut events = Vec::new();
         loop {
-            let rows = store.read(|conn| store::reports::facts_after(conn, self.applied, BATCH))?;
+            if limit.is_some_and(|l| self.applied >= l) {
+                break;
+            }
+            let mut rows =
+                store.read(|conn| store::reports::facts_after(conn, self.applied, BATCH))?;
+            if let Some(l) = limit {
+                rows.retain(|r| r.seq <= l);
+            }
             let Some(last) = rows.last() else { break };
             self.applied = last.seq;
             if rows.iter().any(|r| {
@@ -129,7 +306,6 @@ impl Correlator {
                 events.extend(self.engine.add(facts));
             }
         }
-        self.apply_sightings(store)?;
         Ok(events)
     }
 

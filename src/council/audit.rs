@@ -62,7 +62,7 @@ pub fn list(
     let since = since.map(store::ts_string).unwrap_or_default();
     let mut stmt = conn.prepare_cached(
         "SELECT id, at, actor, action, target, detail FROM audit
-         WHERE at >= ?1 AND (?2 IS NULL OR actor = ?2) ORDER BY id LIMIT ?3",
+         WHERE at >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR actor = ?2) ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![since, actor, limit as i64], |r| {
         Ok((

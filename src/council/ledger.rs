@@ -7,9 +7,9 @@
 //! assignments, releases, dispositions, sightings and feedback answers.
 //!
 //! # Who sees what
-//! - The secretariat sees every member's row (params![`Ledger::compute`]), and the task-force
+//! - The secretariat sees every member's row ([`Ledger::compute`]), and the task-force
 //!   candidates: active providers not in class 1.
-//! - A member sees its own row only (params![`Ledger::own_row`]), computed *through its own
+//! - A member sees its own row only ([`Ledger::own_row`]), computed *through its own
 //!   visibility*: "first reporter" means first among the submissions it may see, "received"
 //!   counts campaigns with another member's report it may see, "shared" means its own report
 //!   was released or the campaign's disposition shares. So no figure of a member's row moves

@@ -37,9 +37,10 @@ pub use policy::{Decision, Scope, SourceLabel, Viewer};
 pub use read::ReadPath;
 
 /// What outputs hold of the store: the handle for typed writes (`store::Op`s built by
-/// [`commands`] and `sources`) and the mail bookkeeping, and the store's error type. Its
-/// readers are engine-only, so holding these reads nothing; outputs name them here so that
-/// `outputs` and `http` depend on the council alone.
+/// [`commands`] and `sources`), the mail bookkeeping, the console's sessions, and the
+/// store's error type. Its readers are engine-only, so holding these reads nothing;
+/// outputs name them here so that `outputs` and `http` depend on the council alone.
 pub use crate::store::mail::MailBook;
+pub use crate::store::sessions::{FailureBook, SessionBook, SessionLimits, StoredSession};
 pub use crate::store::{Store, StoreError, StoreWriter};
 pub use views::{CampaignView, FlagEvidence, FlagView, ObservableRef, ReportSummary, ReportView};

@@ -15,7 +15,7 @@ use crate::store::{self, StoreError};
 
 /// A campaign's priority in the queue: lower comes first.
 ///
-/// Each kind's rank is a column of the flag table (params![`FlagKind::review_rank`]); today:
+/// Each kind's rank is a column of the flag table ([`FlagKind::review_rank`]); today:
 /// 0. cross-sector and novel: spreading across sectors and seen nowhere public — the
 ///    council's reason to exist (a rank-1 and a rank-2 flag together);
 /// 1. cross-sector; 2. novel; 3. surge; 4. any other flag;

@@ -7,9 +7,9 @@
 //! of public feed items were never brought to the council and do not count.
 //!
 //! # What a member may see
-//! The secretariat may ask for any period and sees every campaign brought in (params![`table`]).
+//! The secretariat may ask for any period and sees every campaign brought in ([`table`]).
 //! A member (of any class) receives the council's *published* statistics and nothing finer
-//! (params![`check_period`], params![`published_table`]):
+//! ([`check_period`], [`published_table`]):
 //! - only closed periods at the council's own granularity: whole calendar months (a quarter
 //!   or a year is a run of whole months), the last of which has ended (UTC);
 //! - only campaigns the secretariat has decided on — some disposition recorded (including

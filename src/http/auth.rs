@@ -6,13 +6,18 @@
 //! approved. A suspension, an expulsion or a token rotation therefore takes effect on the
 //! very next request of every kind, and no handler holds a member copied at sign-in. The
 //! same call charges the member's request budget ([`super::limit`]), so the API, TAXII and
-//! the console share one rate limit.
+//! the console share one rate limit, and counts failed tokens per [`Source`] over every
+//! node, so that guessing is bounded however many nodes serve the council.
 
-use axum::extract::FromRequestParts;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine as _;
 
 use super::error::AppError;
+use super::limit::FAILURES_PER_WINDOW;
 use super::state::AppState;
 use crate::council::Viewer;
 use crate::council::read::{Credential, Principal};
@@ -43,21 +48,114 @@ impl From<Refused> for AppError {
     }
 }
 
+/// Where a request comes from, as the guard against token guessing counts it
+/// ([`super::limit::CredentialGuard`]): the peer's address, an IPv6 peer by its /64 (what
+/// one subscriber holds). `unknown` when the server was started without peer addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source(pub String);
+
+impl Source {
+    pub fn of(parts: &Parts) -> Source {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Source(match peer.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            None => "unknown".into(),
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Source::of(parts))
+    }
+}
+
 /// THE authentication of a request, whatever carried the credential: the member as stored
 /// now, checked for status and token generation, with one request taken from its budget.
-pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Principal, Refused> {
-    let principal = state
+/// A token from a source that has used up its failed tries is refused unchecked; a token
+/// that fails is counted against its source.
+pub async fn authenticate(
+    state: &AppState,
+    credential: Credential,
+    source: &Source,
+) -> Result<Principal, Refused> {
+    let guard = &state.limiter.guard;
+    let now = chrono::Utc::now().timestamp();
+    let token = match &credential {
+        Credential::Token(t) => Some(t.clone()),
+        Credential::Session { .. } => None,
+    };
+    if token.is_some()
+        && let Some(window) = guard.unsynced(now)
+    {
+        match state
+            .store
+            .failures()
+            .over_limit(window, FAILURES_PER_WINDOW)
+            .await
+        {
+            Ok(blocked) => guard.flushed(window, blocked),
+            Err(e) => tracing::warn!(error = %e, "Could not read failed tokens from the store."),
+        }
+    }
+    if let Some(t) = &token
+        && let Some(retry_after_secs) = guard.refuses(&source.0, t, now)
+    {
+        return Err(Refused::RateLimited { retry_after_secs });
+    }
+    let found = state
         .read
         .authenticate(credential)
         .await
-        .map_err(Refused::Store)?
-        .ok_or(Refused::Unauthorized)?;
+        .map_err(Refused::Store)?;
+    let principal = match (found, &token) {
+        (Some(p), _) => p,
+        (None, Some(_)) => {
+            count_failure(state, source, now).await;
+            return Err(Refused::Unauthorized);
+        }
+        (None, None) => return Err(Refused::Unauthorized),
+    };
+    if let Some(t) = &token {
+        guard.passed(t);
+    }
     if let Err(wait) = state.limiter.check(&principal.member.id) {
         return Err(Refused::RateLimited {
             retry_after_secs: wait.ceil().max(1.0) as u64,
         });
     }
     Ok(principal)
+}
+
+/// Counts a failed token against its source, adding this node's counts to the store when
+/// due and learning which sources are blocked over every node. A store that cannot take
+/// them keeps them for the next time (this node still counts its own).
+async fn count_failure(state: &AppState, source: &Source, now: i64) {
+    let guard = &state.limiter.guard;
+    let Some((window, batch)) = guard.failed(&source.0, now) else {
+        return;
+    };
+    match state
+        .store
+        .failures()
+        .count_failures(window, batch.clone(), FAILURES_PER_WINDOW)
+        .await
+    {
+        Ok(blocked) => guard.flushed(window, blocked),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not record failed tokens in the store.");
+            guard.unflushed((window, batch));
+        }
+    }
 }
 
 /// A plausible token, trimmed.
@@ -111,7 +209,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let credential = authorization(parts)
             .and_then(bearer)
             .ok_or_else(AppError::unauthorized)?;
-        let principal = authenticate(state, credential).await?;
+        let principal = authenticate(state, credential, &Source::of(parts)).await?;
         Ok(Authenticated {
             member: principal.member,
         })

@@ -40,18 +40,29 @@ pub struct Health {
     pub correlated_seq: u64,
     /// Whether the projections have caught up with the store.
     pub projections_current: bool,
+    /// `leader` (this node polls feeds, sends mail and records campaign ids) or `follower`.
+    pub role: crate::model::Role,
+    /// The store's own head, and how far this node's view of it is behind (other nodes'
+    /// commits not yet heard of; 0 on SQLite).
+    pub store_seq: u64,
+    pub store_lag: u64,
+    /// Reports committed to the store and not yet indexed / correlated here.
+    pub index_lag: u64,
+    pub correlation_lag: u64,
     /// Mail delivery: counters and the last error.
     pub mail: crate::outputs::mail::MailHealth,
 }
 
 /// The operators' figures (the caller has checked that the viewer is the secretariat).
-fn gauges(state: &AppState, p: &Progress) -> Gauges {
+fn gauges(state: &AppState, p: &Progress, store_seq: u64) -> Gauges {
     Gauges {
+        store_seq: store_seq.max(p.committed_seq),
         committed_seq: p.committed_seq,
         indexed_seq: state.indexed.borrow().0,
         correlated_seq: p.correlated_seq,
         campaigns: p.campaigns,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
+        role: *state.role.borrow(),
     }
 }
 
@@ -90,10 +101,11 @@ async fn caller(req: Request, state: &AppState) -> ApiResult<Option<Authenticate
 pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let ready = ready(&state);
     let status = if ready { "ok" } else { "starting" };
-    let progress = caller(req, &state)
-        .await?
-        .and_then(|auth| state.read.progress(&auth.viewer()));
-    let Some(p) = progress else {
+    let caller = caller(req, &state).await?;
+    let progress = caller
+        .as_ref()
+        .and_then(|auth| Some((state.read.progress(&auth.viewer())?, auth.viewer())));
+    let Some((p, viewer)) = progress else {
         let code = if ready {
             StatusCode::OK
         } else {
@@ -101,14 +113,24 @@ pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<R
         };
         return Ok((code, Json(Liveness { status })).into_response());
     };
-    let g = gauges(&state, &p);
+    let head = state
+        .read
+        .store_head(&viewer)
+        .await?
+        .unwrap_or(p.committed_seq);
+    let g = gauges(&state, &p, head);
     Ok(Json(Health {
         status,
+        store_seq: g.store_seq,
+        store_lag: g.store_lag(),
         committed_seq: g.committed_seq,
         indexed_seq: g.indexed_seq,
         correlated_seq: g.correlated_seq,
         projections_current: g.indexed_seq >= g.committed_seq
             && g.correlated_seq >= g.committed_seq,
+        role: g.role,
+        index_lag: g.index_lag(),
+        correlation_lag: g.correlation_lag(),
         mail: state.metrics.mail.health(),
     })
     .into_response())
@@ -118,10 +140,11 @@ pub async fn healthz(State(state): State<AppState>, req: Request) -> ApiResult<R
 /// unknown route (401 without a token).
 pub async fn metrics(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let has_token = req.headers().contains_key(header::AUTHORIZATION);
-    let progress = caller(req, &state)
-        .await?
-        .and_then(|auth| state.read.progress(&auth.viewer()));
-    let Some(p) = progress else {
+    let caller = caller(req, &state).await?;
+    let progress = caller
+        .as_ref()
+        .and_then(|auth| Some((state.read.progress(&auth.viewer())?, auth.viewer())));
+    let Some((p, viewer)) = progress else {
         return Err(if has_token {
             AppError::Client {
                 status: StatusCode::NOT_FOUND,
@@ -133,7 +156,12 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> ApiResult<R
         });
     };
     let _ = ready(&state);
-    let body = state.metrics.render(&gauges(&state, &p));
+    let head = state
+        .read
+        .store_head(&viewer)
+        .await?
+        .unwrap_or(p.committed_seq);
+    let body = state.metrics.render(&gauges(&state, &p, head));
     Ok((
         [(
             header::CONTENT_TYPE,

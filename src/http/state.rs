@@ -23,6 +23,8 @@ pub struct AppState {
     pub store: Store,
     /// The last store sequence number the index has committed.
     pub indexed: watch::Receiver<Seq>,
+    /// Whether this node holds the leader duties (shown by `/healthz` and `/metrics`).
+    pub role: watch::Receiver<crate::model::Role>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub started: Instant,

@@ -171,7 +171,8 @@ impl FromRequestParts<AppState> for TaxiiMember {
         let credential = auth::authorization(parts)
             .and_then(credential_of)
             .ok_or_else(unauthorized)?;
-        let principal = match auth::authenticate(state, credential).await {
+        let principal = match auth::authenticate(state, credential, &auth::Source::of(parts)).await
+        {
             Ok(p) => p,
             Err(auth::Refused::Unauthorized) => return Err(unauthorized()),
             Err(auth::Refused::RateLimited { retry_after_secs }) => {

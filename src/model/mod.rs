@@ -10,6 +10,7 @@ pub mod member;
 pub mod observable;
 pub mod redact;
 pub mod report;
+pub mod role;
 pub mod scope;
 pub mod sighting;
 pub mod tlp;
@@ -22,6 +23,7 @@ pub use observable::{Observable, ObservableError, ObservableKind, ObservableRef}
 pub use report::{
     Confidence, Indicator, Origin, Provenance, Report, ReportDraft, ReportId, ReportMeta, Seq,
 };
+pub use role::Role;
 pub use scope::Scope;
 pub use sighting::{SightingDraft, SightingKind, SightingTarget};
 pub use tlp::Tlp;

@@ -108,8 +108,12 @@ impl DbError {
                 DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
             ),
             DbError::Postgres(e) => match e.code() {
-                // No SQLSTATE: the connection itself failed or was closed.
-                None => true,
+                // No SQLSTATE: the connection failed or was closed (an I/O error), or a
+                // parameter could not be converted (the program's fault, not the store's).
+                None => {
+                    e.is_closed()
+                        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                }
                 Some(code) => {
                     let c = code.code();
                     // 08 connection exception, 53 insufficient resources, 57 operator
@@ -138,18 +142,44 @@ impl DbError {
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
-/// A value bound to a placeholder: anything both engines can bind.
+/// A value bound to a placeholder: a type both engines bind to the same column type.
+///
+/// Implemented for a closed list on purpose: `u32` would bind as an integer on SQLite but
+/// as an OID on PostgreSQL (and fail there at run time), so it, `usize` and the other
+/// unsigned types do not compile as parameters; convert them to `i64`.
 pub trait Param {
     fn sqlite(&self) -> &dyn rusqlite::ToSql;
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
 }
 
-impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
+macro_rules! param {
+    ($($t:ty),*) => {$(
+        impl Param for $t {
+            fn sqlite(&self) -> &dyn rusqlite::ToSql {
+                self
+            }
+            fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+                self
+            }
+        }
+        impl Param for Option<$t> {
+            fn sqlite(&self) -> &dyn rusqlite::ToSql {
+                self
+            }
+            fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+                self
+            }
+        }
+    )*};
+}
+param!(i64, f64, bool, String, Vec<u8>, Value, &str);
+
+impl<T: Param + ?Sized> Param for &T {
     fn sqlite(&self) -> &dyn rusqlite::ToSql {
-        self
+        (**self).sqlite()
     }
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
-        self
+        (**self).pg()
     }
 }
 

@@ -46,7 +46,7 @@ pub struct FeedState {
     pub member: Option<String>,
     /// Items the last poll that returned content kept, normalised and skipped.
     pub last_items: ItemCounts,
-    /// The first few (params![`SKIP_REASONS_KEPT`]) skip reasons of that poll, `at: why`, redacted.
+    /// The first few ([`SKIP_REASONS_KEPT`]) skip reasons of that poll, `at: why`, redacted.
     pub skip_reasons: Vec<String>,
 }
 

@@ -120,9 +120,17 @@ pub fn config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
     Ok(config)
 }
 
-/// Raises the log head to `seq` if it is higher (a node's own commit and another node's
-/// notification may arrive in either order).
-pub(crate) fn raise(head: &watch::Sender<Seq>, seq: Seq) {
+/// After a commit: raises the log head to `seq` if it is higher (a node's own commit and
+/// another node's notification may arrive in either order) and wakes every projection even
+/// when it is not. A commit without a new report — a pin, a sighting, a release — changes
+/// what the projections show too.
+pub(crate) fn committed(head: &watch::Sender<Seq>, seq: Seq) {
+    head.send_modify(|now| *now = (*now).max(seq));
+}
+
+/// Raises the log head to `seq` if it is higher, waking projections only then (a poll that
+/// found nothing new).
+fn raise(head: &watch::Sender<Seq>, seq: Seq) {
     head.send_if_modified(|now| {
         let newer = seq > *now;
         if newer {
@@ -132,11 +140,29 @@ pub(crate) fn raise(head: &watch::Sender<Seq>, seq: Seq) {
     });
 }
 
-/// Migrates the shared database (one node at a time).
-pub(crate) fn migrate(_session: &mut PgSession) -> Result<()> {
-    Err(StoreError::Conflict(
-        "the PostgreSQL schema is not part of this build yet".into(),
-    ))
+/// Migrates the shared database (one node at a time: `schema_pg` serialises the entries
+/// with an advisory lock).
+pub(crate) fn migrate(session: &mut PgSession) -> Result<()> {
+    use super::schema_pg::{self, PgSchemaError};
+    session.ensure_connected()?;
+    let database = session
+        .config
+        .get_dbname()
+        .unwrap_or("the PostgreSQL database")
+        .to_string();
+    let (client, _) = session.parts();
+    schema_pg::migrate_pg(client).map(|_| ()).map_err(|e| match e {
+        PgSchemaError::TooNew { found, known } => StoreError::TooNew {
+            path: format!("{database} (PostgreSQL)").into(),
+            found,
+            known,
+        },
+        PgSchemaError::Postgres(e) => e.into(),
+        PgSchemaError::Migration { version, error } => {
+            tracing::error!(version, error = %schema_pg::pg_message(&error), "A PostgreSQL migration failed.");
+            error.into()
+        }
+    })
 }
 
 /// Follows the log head of the shared database: wakes on `NOTIFY` from any node's writer
@@ -161,18 +187,27 @@ pub(crate) fn follow_head(config: postgres::Config, head: std::sync::Arc<watch::
 
 fn listen(client: &mut postgres::Client, head: &watch::Sender<Seq>) -> Result<()> {
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    // The first look after (re)connecting wakes the projections: commits may have been
+    // missed while the connection was down.
+    let mut notified = true;
     loop {
         let row = client.query_one(
             "SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM reports",
             &[],
         )?;
-        raise(head, Seq(row.get::<_, i64>(0).max(0) as u64));
+        let seq = Seq(row.get::<_, i64>(0).max(0) as u64);
+        if notified {
+            committed(head, seq);
+        } else {
+            raise(head, seq);
+        }
         if head.is_closed() {
             return Ok(());
         }
         // Wait for a notification (or the poll interval), then drain the others queued.
         use postgres::fallible_iterator::FallibleIterator;
-        if client.notifications().timeout_iter(POLL).next()?.is_some() {
+        notified = client.notifications().timeout_iter(POLL).next()?.is_some();
+        if notified {
             while client.notifications().iter().next()?.is_some() {}
         }
     }

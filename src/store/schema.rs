@@ -285,4 +285,38 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE feed_state ADD COLUMN items_skipped INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE feed_state ADD COLUMN skip_reasons TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 12: several nodes on one store: the generation in which the leader last recorded a
+    // report's campaign id, so that followers read only the assignments changed since they
+    // last looked (`store::campaigns::assignments_since`). The leader's watermark
+    // (`correlated_seq`, `correlation_generation`) lives in `meta`.
+    r#"
+    ALTER TABLE campaign_reports ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX campaign_reports_generation ON campaign_reports(generation);
+    "#,
+    // 13: console sessions, login nonces and failed credential counts live in the store, so
+    // that any node behind a load balancer serves any console request and token guessing is
+    // counted across nodes (`store::sessions`). Keyed by the SHA-256 of the session id or
+    // nonce, never the value: a copy of the database opens no session.
+    r#"
+    CREATE TABLE console_sessions (
+        id_hash      TEXT PRIMARY KEY,
+        member_id    TEXT NOT NULL REFERENCES members(id),
+        generation   INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+    );
+    CREATE INDEX console_sessions_created ON console_sessions(created_at);
+    CREATE INDEX console_sessions_last_seen ON console_sessions(last_seen_at);
+    CREATE TABLE login_nonces (
+        nonce_hash TEXT PRIMARY KEY,
+        issued_at  TEXT NOT NULL
+    );
+    CREATE INDEX login_nonces_issued ON login_nonces(issued_at);
+    CREATE TABLE auth_failures (
+        source       TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        failures     INTEGER NOT NULL,
+        PRIMARY KEY (source, window_start)
+    );
+    "#,
 ];

@@ -60,7 +60,7 @@ pub fn insert(
             obs_value,
             campaign,
             kind_str(draft.kind),
-            draft.count,
+            i64::from(draft.count),
             ts(draft.seen_at),
             ts(received_at),
             request

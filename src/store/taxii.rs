@@ -3,7 +3,7 @@
 //! (date added, STIX id) so that a page is an index range scan, not a walk of the whole
 //! collection.
 //!
-//! Rows are written with the report (params![`record`], called by [`super::reports::insert`]) and
+//! Rows are written with the report ([`record`], called by [`super::reports::insert`]) and
 //! never change: the date added is the report's `received_at`, the id is the provider's own
 //! STIX id when the report came as STIX (TAXII clients find their objects again), else an
 //! id derived from the report under the council's id secret (a public derivation would let
@@ -208,7 +208,7 @@ impl Visible {
     }
 }
 
-/// What one page asks for. Times are the stored text form (params![`ts`]).
+/// What one page asks for. Times are the stored text form ([`ts`]).
 #[derive(Debug, Clone, Default)]
 pub struct PageQuery {
     /// Strictly after this (date added, id): the keyset cursor.

@@ -68,7 +68,7 @@ impl StoreWriter {
         let start = session.last_seq()?;
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let seq_tx = head.unwrap_or_else(|| Arc::new(watch::channel(start).0));
-        super::pg::raise(&seq_tx, start);
+        seq_tx.send_modify(|now| *now = (*now).max(start));
         let seq_rx = seq_tx.subscribe();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -203,7 +203,7 @@ fn run(mut session: Session, mut jobs: mpsc::Receiver<Job>, committed: Arc<watch
         match completions {
             Ok(done) => {
                 if let Ok(seq) = session.last_seq() {
-                    super::pg::raise(&committed, seq);
+                    super::pg::committed(&committed, seq);
                 }
                 for complete in done {
                     complete(Ok(()));

@@ -31,6 +31,7 @@
 //! - `build`: every report at once (full correlation, re-correlation);
 //! - `pins`: the analysts' merges and splits;
 //! - `sightings`: members' sightings for the flags;
+//! - `adopt`: ids recorded by another node (a follower's groups take the leader's ids);
 //! - `snapshot`: the campaigns as readers see them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,6 +55,7 @@ use super::{
 use crate::model::{CampaignId, Observable, ObservableKind, Seq, SightingKind, SightingTarget};
 
 mod add;
+mod adopt;
 mod build;
 mod explain;
 mod interning;
@@ -187,6 +189,12 @@ pub struct Engine {
     sight_by_obs: FxHashMap<u32, Vec<u32>>,
     sight_by_camp: FxHashMap<CampaignId, Vec<u32>>,
 
+    /// Following another node's ids (see `adopt`): the ids it has recorded, and the keys
+    /// of groups it has recorded no id for, which snapshots leave out. Both empty on a
+    /// leader.
+    recorded: FxHashSet<CampaignId>,
+    provisional: FxHashSet<CampaignId>,
+
     /// Snapshot state behind a lock so that [`Engine::snapshot`] takes `&self`.
     snap: Mutex<Snap>,
 }
@@ -273,6 +281,8 @@ impl Engine {
             sightings: Vec::new(),
             sight_by_obs: FxHashMap::default(),
             sight_by_camp: FxHashMap::default(),
+            recorded: FxHashSet::default(),
+            provisional: FxHashSet::default(),
             snap: Mutex::new(Snap::default()),
         }
     }

@@ -38,7 +38,22 @@ impl Engine {
             }
         }
         let mut phases = Phases::new();
-        let dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
+        let mut dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
+        // A follower shows no group under an id the leader has not recorded (`adopt`).
+        dirty.retain(|&slot| {
+            let id = self.camps[slot as usize].id;
+            let hidden = self.provisional.contains(&id);
+            if hidden {
+                snap.set.remove_group(id);
+                for &m in &self.camps[slot as usize].members {
+                    snap.set.by_report.remove(&self.reps[m as usize].seq);
+                }
+                if let Some(t) = snap.expiry_of.remove(&id) {
+                    snap.expiry.remove(&(t, id));
+                }
+            }
+            !hidden
+        });
         let built: Vec<(Group, Option<DateTime<Utc>>)> = dirty
             .par_iter()
             .filter(|&&slot| !self.camps[slot as usize].members.is_empty())

@@ -472,3 +472,149 @@ proptest! {
         prop_assert_eq!(mails, mails_1);
     }
 }
+
+// ---- following another node's ids (adopt.rs) ----
+
+/// What readers see: campaigns by id and advisories by their reports.
+fn view(e: &Engine) -> (BTreeMap<CampaignId, Vec<u64>>, BTreeSet<Vec<u64>>) {
+    let set = e.snapshot_at(t0() + Duration::days(1));
+    let campaigns = set
+        .campaigns
+        .iter()
+        .map(|c| (c.id, c.reports.iter().map(|s| s.0).collect()))
+        .collect();
+    let advisories = set
+        .advisories
+        .iter()
+        .map(|a| a.reports.iter().map(|s| s.0).collect())
+        .collect();
+    (campaigns, advisories)
+}
+
+/// What a leader records of its events: the changed assignments and every id given.
+fn recorded_of(
+    events: &[CampaignEvent],
+    store: &mut BTreeMap<Seq, CampaignId>,
+    given: &mut BTreeSet<CampaignId>,
+) -> Vec<(Seq, CampaignId)> {
+    let mut changed = Vec::new();
+    for e in events {
+        match e {
+            CampaignEvent::Assigned { id, reports } => {
+                for &s in reports {
+                    store.insert(s, *id);
+                    changed.push((s, *id));
+                }
+            }
+            CampaignEvent::Created { id } => {
+                given.insert(*id);
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+/// A follower that applies the same reports as the leader and adopts what the leader
+/// recorded shows the same groups under the same ids, round after round — merges, an
+/// advisory turning into a campaign — although its own allocations run elsewhere.
+#[test]
+fn a_follower_shows_the_leaders_ids_for_the_same_groups() {
+    let s = Sector::Finance;
+    let rounds = vec![
+        vec![member(1, s, vec![sha(1)]), member(2, s, vec![sha(1)])],
+        vec![member(3, s, vec![sha(2)]), feed(4, "kev", vec![sha(3)])],
+        // Joins {1, 2} and {3}.
+        vec![member(5, s, vec![sha(1), sha(2)])],
+        // A member answers the advisory: it becomes a campaign.
+        vec![member(6, s, vec![sha(3)])],
+    ];
+    let mut leader = Engine::with_rules(Rules::shipped(), IdBook::default());
+    // The follower's own numbering is off on purpose: what it shows must come from the
+    // leader's records, not from running the same allocation.
+    let mut book = IdBook::default();
+    book.reserve(CampaignId {
+        year: 2026,
+        number: 40,
+    });
+    let mut follower = Engine::with_rules(Rules::shipped(), book);
+    let (mut store, mut given) = (BTreeMap::new(), BTreeSet::new());
+    for round in rounds {
+        let mut events = Vec::new();
+        for r in &round {
+            events.extend(leader.add(r.clone()));
+            follower.add(r.clone());
+        }
+        let changed = recorded_of(&events, &mut store, &mut given);
+        follower.adopt(&changed, false);
+        assert_eq!(view(&follower), view(&leader));
+        assert_eq!(follower.unrecorded_groups(), 0);
+    }
+    let (campaigns, advisories) = view(&follower);
+    assert_eq!(campaigns.len(), 2);
+    assert!(advisories.is_empty());
+    assert!(campaigns.keys().all(|id| given.contains(id)));
+}
+
+/// A follower that has applied a report the leader has not recorded shows no id for it:
+/// a new group stays out of view, a report joining a recorded campaign shows under that
+/// campaign's recorded id. Taking over, it gives the new group the next number after the
+/// recorded ones (no gap) and returns that to record.
+#[test]
+fn a_follower_shows_no_unrecorded_id_and_numbers_on_when_it_takes_over() {
+    let s = Sector::Water;
+    let first = vec![
+        member(1, s, vec![sha(1)]),
+        member(2, s, vec![sha(1)]),
+        member(3, s, vec![sha(2)]),
+    ];
+    let mut leader = Engine::with_rules(Rules::shipped(), IdBook::default());
+    let mut follower = Engine::with_rules(Rules::shipped(), IdBook::default());
+    let (mut store, mut given) = (BTreeMap::new(), BTreeSet::new());
+    let mut events = Vec::new();
+    for r in &first {
+        events.extend(leader.add(r.clone()));
+        follower.add(r.clone());
+    }
+    let changed = recorded_of(&events, &mut store, &mut given);
+    follower.adopt(&changed, false);
+    let before = view(&follower);
+    assert_eq!(before, view(&leader));
+
+    // The leader dies before recording reports 4 (new) and 5 (joins {1, 2}).
+    follower.add(member(4, s, vec![sha(9)]));
+    follower.add(member(5, s, vec![sha(1)]));
+    follower.adopt(&[], false);
+    let (campaigns, _) = view(&follower);
+    assert!(
+        campaigns.keys().all(|id| given.contains(id)),
+        "{campaigns:?}"
+    );
+    assert!(!campaigns.values().any(|r| r.contains(&4)));
+    let of_1 = store[&Seq(1)];
+    assert_eq!(campaigns[&of_1], vec![1, 2, 5]);
+    assert_eq!(follower.unrecorded_groups(), 1);
+
+    // Promotion: the book holds what is recorded.
+    let mut book = IdBook::from_assignments(store.clone());
+    for &id in &given {
+        book.reserve(id);
+    }
+    let events = follower.take_over(book);
+    let next = CampaignId {
+        year: 2026,
+        number: given.iter().map(|id| id.number).max().unwrap() + 1,
+    };
+    assert!(
+        events.contains(&CampaignEvent::Created { id: next }),
+        "{events:?}"
+    );
+    let (campaigns, _) = view(&follower);
+    assert_eq!(campaigns[&next], vec![4]);
+    assert_eq!(campaigns[&of_1], vec![1, 2, 5]);
+    assert_eq!(follower.unrecorded_groups(), 0);
+    // Recorded ids the groups kept are not re-announced; the new ones are.
+    let changed = recorded_of(&events, &mut store, &mut given);
+    let moved: BTreeSet<u64> = changed.iter().map(|(s, _)| s.0).collect();
+    assert_eq!(moved, [4, 5].into_iter().collect());
+}

@@ -40,6 +40,20 @@ impl ReadPath {
         }
     }
 
+    /// The last report the store itself holds, read now (secretariat only). On PostgreSQL
+    /// other nodes commit too: how far this node's [`Progress::committed_seq`] is behind it
+    /// is the node's store lag (at most about a second when commit notifications flow).
+    pub async fn store_head(&self, viewer: &Viewer) -> super::Result<Option<u64>> {
+        if !viewer.is_secretariat() {
+            return Ok(None);
+        }
+        let seq = self
+            .store
+            .read_async(crate::store::reports::last_seq)
+            .await?;
+        Ok(Some(seq.0))
+    }
+
     /// The backlog as of now (call once, when the daemon starts serving).
     pub fn backlog(&self) -> Backlog {
         Backlog(*self.store.writer().committed().borrow())

@@ -3,7 +3,7 @@
 //! Listings, the console, exports, digests, alerts and feedback all show campaigns; they
 //! load them here, many campaigns at a time, through the store's batch readers (`WHERE seq
 //! IN (...)` in chunks), never one query per campaign or per report. What a viewer then
-//! sees of them is decided by the views (params![`Viewer::campaign_view`],
+//! sees of them is decided by the views ([`Viewer::campaign_view`],
 //! [`Viewer::campaign_detail`]), never here: the loader reads everything the campaigns
 //! hold, hidden parts included, and hands it only to code of this module's parent.
 

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::i18n::{LANG_COOKIE, Text as _};
-use self::session::{LoginNonces, Sessions, Signed};
+use self::session::Signed;
 use super::AppState;
 use crate::council::CampaignView;
 use crate::model::Language;
@@ -62,11 +62,10 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
-/// The console's shared state: templates, sessions and unused login nonces.
+/// The console's shared state: its templates. Sessions and login nonces are in the store
+/// (see [`session`]), so that every node serves every console request.
 pub struct Console {
     env: minijinja::Environment<'static>,
-    pub sessions: Sessions,
-    pub nonces: LoginNonces,
 }
 
 impl Console {
@@ -76,11 +75,7 @@ impl Console {
             env.add_template(name, src)
                 .expect("embedded console templates are valid (a unit test renders them)");
         }
-        Console {
-            env,
-            sessions: Sessions::default(),
-            nonces: LoginNonces::default(),
-        }
+        Console { env }
     }
 }
 

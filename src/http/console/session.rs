@@ -5,20 +5,27 @@
 //! the console is served over https). The token never reaches a URL, a log or the browser's
 //! storage.
 //!
+//! Sessions and login nonces live in the store ([`crate::council::SessionBook`], keyed by
+//! the SHA-256 of the id or nonce), not in this process: any node behind a load balancer
+//! serves any console request, and a restart signs nobody out. Reading a session is a store
+//! read; its last-seen time is written at most once a minute ([`LIMITS`]), so a request
+//! costs no durable write.
+//!
 //! A session holds no copy of the member: it records who signed in and the token generation
 //! at that moment, and every request authenticates it again through the one authentication
 //! path ([`crate::http::auth::authenticate`]): a suspension, an expulsion or a token
 //! rotation ends it at once.
 //!
 //! Every form carries the session's CSRF token in a hidden field, checked on POST. The
-//! sign-in form, which has no session yet, carries a *login nonce* issued by the server:
-//! kept server-side, single use, short-lived, and bound to the browser by a `SameSite=Strict`
-//! cookie of the same value. A pair the server did not issue — such as one planted by an
+//! token is derived from the session id (a SHA-256 of it under its own label), so it is
+//! as unguessable as the id, never stored, and the same on every node. The sign-in form,
+//! which has no session yet, carries a *login nonce* issued by the server: kept in the
+//! store, single use, short-lived, and bound to the browser by a `SameSite=Strict` cookie
+//! of the same value. A pair the server did not issue — such as one planted by an
 //! attacker — is refused, and so is a POST a browser marks as cross-site.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -26,29 +33,37 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::i18n::Text as _;
 use super::{Console, Page, render};
-use crate::council::read::{Credential, Principal};
+use crate::council::read::Credential;
+use crate::council::{SessionBook, SessionLimits, StoreError};
 use crate::http::AppState;
-use crate::http::auth::{self, Refused};
+use crate::http::auth::{self, Refused, Source};
 use crate::model::{Language, Member, MemberId};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "musubi_session";
 /// The cookie binding a login nonce to the browser it was issued to.
 pub const LOGIN_NONCE_COOKIE: &str = "musubi_login";
-/// A session ends after this long without a request.
-const IDLE: Duration = Duration::from_secs(8 * 3600);
-/// ... and after this long in any case.
-const ABSOLUTE: Duration = Duration::from_secs(24 * 3600);
-/// Sessions kept at most (the oldest idle ones go first).
-const MAX_SESSIONS: usize = 10_000;
-/// A login nonce is good for this long after the form was served.
-const NONCE_LIFE: Duration = Duration::from_secs(15 * 60);
-/// Login nonces kept at most (the oldest go first).
-const MAX_NONCES: usize = 10_000;
+/// How long sessions and nonces live, and how many are kept.
+pub const LIMITS: SessionLimits = SessionLimits {
+    // A session ends after this long without a request...
+    idle: Duration::from_secs(8 * 3600),
+    // ... and after this long in any case.
+    absolute: Duration::from_secs(24 * 3600),
+    // Sessions kept at most (the longest idle go first).
+    max_sessions: 10_000,
+    // The last-seen time is written when older than this (the idle limit is exact to it).
+    touch_after: Duration::from_secs(60),
+    // A login nonce is good for this long after the form was served.
+    nonce_life: Duration::from_secs(15 * 60),
+    // Login nonces kept at most (the oldest go first).
+    max_nonces: 10_000,
+};
 
 /// One signed-in browser: who signed in and under which token generation. No copy of the
 /// member: it is loaded (and checked) again on every request.
@@ -57,109 +72,35 @@ pub struct Session {
     pub member: MemberId,
     pub generation: u64,
     pub csrf: String,
-    created: Instant,
-    last: Instant,
 }
 
-/// The in-memory session table. Sessions do not survive a restart: analysts sign in again.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+/// The console's sessions and nonces in the store.
+fn book(state: &AppState) -> SessionBook {
+    state.store.sessions(LIMITS)
 }
 
-impl Sessions {
-    /// A new session for the member who just authenticated; returns its id.
-    pub fn create(&self, principal: &Principal) -> String {
-        let id = random_hex();
-        let now = Instant::now();
-        let mut map = self.map.lock().expect("sessions poisoned");
-        map.retain(|_, s| fresh(s, now));
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(
-            id.clone(),
-            Session {
-                member: principal.member.id.clone(),
-                generation: principal.generation,
-                csrf: random_hex(),
-                created: now,
-                last: now,
-            },
-        );
-        id
+/// The CSRF token of a session: derived from its id, so nothing needs storing and every
+/// node computes the same.
+fn csrf_of(session_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"musubi console csrf\0");
+    h.update(session_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The answer when the store cannot keep a session or nonce: 503 when it cannot take
+/// writes (read-only or full disk), else 500.
+fn store_failed(e: StoreError) -> Response {
+    if e.is_storage_unavailable() {
+        tracing::error!(error = %e, "Console sign-in could not write to the store.");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store cannot take writes now; sign-in is unavailable",
+        )
+            .into_response()
+    } else {
+        super::internal(e)
     }
-
-    /// The live session with this id (touching it).
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
-        let mut map = self.map.lock().expect("sessions poisoned");
-        match map.get_mut(id) {
-            Some(s) if fresh(s, now) => {
-                s.last = now;
-                Some(s.clone())
-            }
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn remove(&self, id: &str) {
-        self.map.lock().expect("sessions poisoned").remove(id);
-    }
-}
-
-fn fresh(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.last) < IDLE && now.duration_since(s.created) < ABSOLUTE
-}
-
-/// Login nonces the server issued and that are still unused, with their time of issue.
-#[derive(Default)]
-pub struct LoginNonces {
-    map: Mutex<HashMap<String, Instant>>,
-}
-
-impl LoginNonces {
-    /// A fresh nonce for one sign-in form.
-    pub fn issue(&self) -> String {
-        let nonce = random_hex();
-        let now = Instant::now();
-        let mut map = self.map.lock().expect("login nonces poisoned");
-        map.retain(|_, at| now.duration_since(*at) < NONCE_LIFE);
-        if map.len() >= MAX_NONCES
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(nonce.clone(), now);
-        nonce
-    }
-
-    /// Uses up the nonce: true once, if the server issued it less than [`NONCE_LIFE`] ago.
-    pub fn take(&self, nonce: &str) -> bool {
-        let mut map = self.map.lock().expect("login nonces poisoned");
-        map.remove(nonce)
-            .is_some_and(|at| at.elapsed() < NONCE_LIFE)
-    }
-}
-
-/// 32 random bytes, hex.
-pub fn random_hex() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 /// Compares secrets without an early exit.
@@ -259,16 +200,27 @@ impl FromRequestParts<AppState> for Signed {
         let lang = Language::from_headers(&parts.headers);
         let secure = secure(state);
         let id = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(secure))?;
-        let session = console.sessions.get(&id).ok_or_else(|| to_login(secure))?;
+        let stored = book(state)
+            .find(&id, Utc::now())
+            .await
+            .map_err(super::internal)?
+            .ok_or_else(|| to_login(secure))?;
+        let session = Session {
+            member: stored.member,
+            generation: stored.generation,
+            csrf: csrf_of(&id),
+        };
         let credential = Credential::Session {
             member: session.member.clone(),
             generation: session.generation,
         };
-        let member = match auth::authenticate(state, credential).await {
+        let member = match auth::authenticate(state, credential, &Source::of(parts)).await {
             Ok(p) => p.member,
             Err(Refused::Unauthorized) => {
                 // Suspended, expelled, or the token rotated: the session is over for good.
-                console.sessions.remove(&id);
+                if let Err(e) = book(state).end(&id).await {
+                    tracing::warn!(error = %e, "Could not delete an ended console session.");
+                }
                 return Err(to_login(secure));
             }
             Err(Refused::RateLimited { retry_after_secs }) => {
@@ -297,16 +249,19 @@ pub async fn login_form(
     axum::Extension(console): axum::Extension<Arc<Console>>,
     headers: HeaderMap,
 ) -> Response {
-    login_page(&state, &console, Language::from_headers(&headers), None)
+    login_page(&state, &console, Language::from_headers(&headers), None).await
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     console: &Console,
     lang: Language,
     error: Option<&'static str>,
 ) -> Response {
-    let nonce = console.nonces.issue();
+    let nonce = match book(state).issue_nonce(Utc::now()).await {
+        Ok(n) => n,
+        Err(e) => return store_failed(e),
+    };
     let mut page = Page::anonymous(lang, "/console/login");
     page.csrf = nonce.clone();
     let mut resp = render(
@@ -322,7 +277,7 @@ fn login_page(
         set_cookie(
             LOGIN_NONCE_COOKIE,
             &nonce,
-            Some(NONCE_LIFE.as_secs()),
+            Some(LIMITS.nonce_life.as_secs()),
             secure(state),
         ),
     );
@@ -348,29 +303,41 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     axum::Extension(console): axum::Extension<Arc<Console>>,
+    source: Source,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let lang = Language::from_headers(&headers);
     let Ok(Form(form)) = form else {
-        return login_page(&state, &console, lang, Some("form_expired"));
+        return login_page(&state, &console, lang, Some("form_expired")).await;
     };
     // The nonce must be the one this browser was given with the form (cookie), and one the
-    // server issued and nobody used yet (taken, so a second use fails).
+    // server issued and nobody used yet (taken, so a second use fails). The checks that
+    // need no store come first, so a forged post costs no write.
     let bound = cookie(&headers, LOGIN_NONCE_COOKIE).unwrap_or_default();
-    let issued = console.nonces.take(&form.csrf);
-    if !issued || bound.is_empty() || !same_secret(&form.csrf, &bound) || cross_site(&headers) {
-        return login_page(&state, &console, lang, Some("form_expired"));
+    if bound.is_empty() || !same_secret(&form.csrf, &bound) || cross_site(&headers) {
+        return login_page(&state, &console, lang, Some("form_expired")).await;
+    }
+    match book(&state).take_nonce(&form.csrf, Utc::now()).await {
+        Ok(true) => {}
+        Ok(false) => return login_page(&state, &console, lang, Some("form_expired")).await,
+        Err(e) => return store_failed(e),
     }
     let token = form.token.trim();
     if token.is_empty() || token.len() > 200 {
-        return login_page(&state, &console, lang, Some("sign_in_failed"));
+        return login_page(&state, &console, lang, Some("sign_in_failed")).await;
     }
     let secure = secure(&state);
-    match auth::authenticate(&state, Credential::Token(token.to_string())).await {
+    match auth::authenticate(&state, Credential::Token(token.to_string()), &source).await {
         Ok(principal) => {
+            let opened = book(&state)
+                .open(&principal.member.id, principal.generation, Utc::now())
+                .await;
+            let id = match opened {
+                Ok(id) => id,
+                Err(e) => return store_failed(e),
+            };
             tracing::info!(member = %principal.member.id, "Console sign-in.");
-            let id = console.sessions.create(&principal);
             let mut resp = Redirect::to("/console/").into_response();
             let h = resp.headers_mut();
             h.append(
@@ -383,7 +350,9 @@ pub async fn login(
             );
             resp
         }
-        Err(Refused::Unauthorized) => login_page(&state, &console, lang, Some("sign_in_failed")),
+        Err(Refused::Unauthorized) => {
+            login_page(&state, &console, lang, Some("sign_in_failed")).await
+        }
         Err(Refused::RateLimited { retry_after_secs }) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after_secs.to_string())],
@@ -408,8 +377,11 @@ pub async fn logout(
     signed: Signed,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    if form.is_ok_and(|Form(f)| signed.csrf_ok(&f.csrf)) {
-        signed.console.sessions.remove(&signed.session_id);
+    if form.is_ok_and(|Form(f)| signed.csrf_ok(&f.csrf))
+        && let Err(e) = book(&state).end(&signed.session_id).await
+    {
+        // The cookie goes anyway; the row expires with its idle limit.
+        tracing::error!(error = %e, "Could not delete a console session at sign-out.");
     }
     to_login(secure(&state))
 }
@@ -417,43 +389,14 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Category, MemberClass};
-
-    fn principal() -> Principal {
-        Principal {
-            member: Member {
-                id: MemberId("m001".into()),
-                name: "x".into(),
-                category: Category::Other,
-                sector: None,
-                class: MemberClass::General,
-            },
-            generation: 3,
-        }
-    }
 
     #[test]
-    fn sessions_are_random_and_removable() {
-        let s = Sessions::default();
-        let a = s.create(&principal());
-        let b = s.create(&principal());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(s.get(&a).is_some());
-        assert_eq!(s.get(&a).unwrap().generation, 3);
-        assert_ne!(s.get(&a).unwrap().csrf, s.get(&b).unwrap().csrf);
-        s.remove(&a);
-        assert!(s.get(&a).is_none());
-        assert!(s.get("nope").is_none());
-    }
-
-    #[test]
-    fn login_nonces_are_single_use_and_only_the_servers() {
-        let n = LoginNonces::default();
-        let a = n.issue();
-        assert!(!n.take(&"a".repeat(64)), "a nonce the server never issued");
-        assert!(n.take(&a));
-        assert!(!n.take(&a), "single use");
+    fn csrf_tokens_are_per_session_and_not_the_id() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        assert_eq!(csrf_of(&a), csrf_of(&a), "every node derives the same");
+        assert_ne!(csrf_of(&a), csrf_of(&b));
+        assert_ne!(csrf_of(&a), a);
+        assert_eq!(csrf_of(&a).len(), 64);
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn spawn_mail(
         }
     };
     let book = store.mail();
-    let digests = tokio::spawn(run_digests(
+    // In a set, so that aborting the returned task (a node that stops being leader) aborts
+    // both at their next await instead of letting a digest run on to its end.
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(run_digests(
         read.clone(),
         book.clone(),
         config.clone(),
@@ -47,10 +50,9 @@ pub fn spawn_mail(
         stop.clone(),
     ));
     let watch = read.alert_watch();
-    let alerts = tokio::spawn(run_alerts(read, book, config, mailer, watch, stop));
+    tasks.spawn(run_alerts(read, book, config, mailer, watch, stop));
     Some(tokio::spawn(async move {
-        let _ = digests.await;
-        let _ = alerts.await;
+        while tasks.join_next().await.is_some() {}
     }))
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 use crate::store::db::params;
 
-/// Where a member stands. Only `approved` members authenticate (params![`by_token`]).
+/// Where a member stands. Only `approved` members authenticate ([`by_token`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberStatus {
@@ -152,7 +152,7 @@ pub fn set_status(
     {
         conn.execute(
             "UPDATE members SET cohort = ?2 WHERE id = ?1 AND cohort IS NULL",
-            params![id.0, c],
+            params![id.0, i64::from(c)],
         )?;
     }
     if to == MemberStatus::Expelled {
