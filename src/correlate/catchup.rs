@@ -89,29 +89,46 @@ impl Correlator {
             watermark,
         };
         // A first build over a million reports takes a while: the journal gets a line every
-        // few seconds with how far it is and how fast it goes, instead of nothing.
+        // few seconds with how far it is and how fast it goes, instead of nothing. The store
+        // is read on a thread of its own, one batch ahead of the engine (reading and decoding
+        // the next batch overlaps interning this one; one batch in flight bounds the memory).
         let (began, mut logged, mut loaded) = (Instant::now(), Instant::now(), 0usize);
-        loop {
-            let mut rows =
-                store.read(|conn| store::reports::facts_after(conn, me.applied, BATCH))?;
-            if let Some(limit) = limit {
-                rows.retain(|r| r.seq <= limit);
+        std::thread::scope(|scope| -> store::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let reader = scope.spawn(move || -> store::Result<()> {
+                let mut after = Seq(0);
+                loop {
+                    let mut rows =
+                        store.read(|conn| store::reports::facts_after(conn, after, BATCH))?;
+                    if let Some(limit) = limit {
+                        rows.retain(|r| r.seq <= limit);
+                    }
+                    let Some(last) = rows.last() else { break };
+                    after = last.seq;
+                    if tx.send(rows).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            for rows in rx {
+                let Some(last) = rows.last() else { continue };
+                me.applied = last.seq;
+                loaded += rows.len();
+                let batch = rows.into_iter().map(|row| me.facts(row)).collect();
+                me.engine.load(batch);
+                if logged.elapsed() >= PROGRESS_EVERY {
+                    logged = Instant::now();
+                    tracing::info!(
+                        seq = me.applied.0,
+                        reports = loaded,
+                        per_s = (loaded as f64 / began.elapsed().as_secs_f64().max(1e-3)) as u64,
+                        "Correlation catching up."
+                    );
+                }
             }
-            let Some(last) = rows.last() else { break };
-            me.applied = last.seq;
-            loaded += rows.len();
-            let batch = rows.into_iter().map(|row| me.facts(row)).collect();
-            me.engine.load(batch);
-            if logged.elapsed() >= PROGRESS_EVERY {
-                logged = Instant::now();
-                tracing::info!(
-                    seq = me.applied.0,
-                    reports = loaded,
-                    per_s = (loaded as f64 / began.elapsed().as_secs_f64().max(1e-3)) as u64,
-                    "Correlation catching up."
-                );
-            }
-        }
+            reader.join().expect("the store reader does not panic")
+        })?;
         let mut events = me.engine.finish_load(pins);
         if let Some(recorded) = recorded {
             // What the build allocated is private: the groups take the recorded ids.

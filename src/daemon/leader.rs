@@ -115,6 +115,13 @@ fn hold_lock(
     // A half-open connection is noticed by the kernel, not only by the next check.
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(5));
+    // ... and by the server: if this node's machine dies (not only its process), the server
+    // must end the session, and so release the lock, within seconds rather than after the
+    // kernel's default keepalive (two hours). These are the server's settings for this
+    // session alone.
+    config.options(
+        "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
+    );
     loop {
         let mut client = match config.connect(postgres::NoTls) {
             Ok(c) => c,

@@ -53,15 +53,9 @@ impl Engine {
             .map(|r| expand(r.observables))
             .collect();
         phases.lap("expand");
-        let mut fresh = Vec::new();
+        let numbered = self.intern_batch(expanded);
         self.reps.reserve(metas.len());
-        for ((seq, at, source), obs) in metas.into_iter().zip(expanded) {
-            let mut ids: Vec<u32> = obs
-                .into_iter()
-                .map(|(h, o)| self.intern_hashed(h, o, &mut fresh))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
+        for ((seq, at, source), ids) in metas.into_iter().zip(numbered) {
             let source = self.source_id(source);
             self.index_of.insert(seq, self.reps.len() as u32);
             self.max_seq = self.max_seq.max(seq);
@@ -70,7 +64,7 @@ impl Engine {
                 at,
                 source,
                 label: 0,
-                obs: ids.into_boxed_slice(),
+                obs: ids,
                 contained: Vec::new(),
             });
         }
@@ -128,23 +122,46 @@ impl Engine {
                 self.ips.insert(ip_key(ip), id as u32);
             }
         }
-        // Direct counts and reported networks in one pass (postings are sized from the
-        // counts below: growing ten million small vectors one push at a time is what costs).
-        for rep in &self.reps {
-            for &o in rep.obs.iter() {
-                let ob = &mut self.obs[o as usize];
-                ob.count += 1;
-                if ob.kind == cidr
-                    && !ob.direct_cidr
-                    && let Ok(net) = self.values[o as usize].value().parse::<IpNet>()
-                {
-                    ob.direct_cidr = true;
-                    match net {
-                        IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
-                        IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
-                    };
-                    self.nets.insert(cidr_key(&net), o);
+        // Direct counts and reported networks. Each thread takes a range of values and
+        // scans every report for them (the counts of one value are one thread's): the
+        // reports are read once per thread, the scattered writes are shared out.
+        let span = self
+            .obs
+            .len()
+            .div_ceil(rayon::current_num_threads() * 2)
+            .max(1);
+        let reps = &self.reps;
+        let mut first_cidr: Vec<(u32, u32)> = self
+            .obs
+            .par_chunks_mut(span)
+            .enumerate()
+            .flat_map_iter(|(c, chunk)| {
+                let lo = (c * span) as u32;
+                let hi = lo + chunk.len() as u32;
+                let mut first = Vec::new();
+                for (r, rep) in reps.iter().enumerate() {
+                    for &o in rep.obs.iter().filter(|&&o| lo <= o && o < hi) {
+                        let ob = &mut chunk[(o - lo) as usize];
+                        if ob.count == 0 && ob.kind == cidr {
+                            first.push((r as u32, o));
+                        }
+                        ob.count += 1;
+                    }
                 }
+                first
+            })
+            .collect();
+        // Reported networks in the order a pass over the reports meets them (a later
+        // network of the same key wins, as it always did).
+        first_cidr.sort_unstable();
+        for (_, o) in first_cidr {
+            if let Ok(net) = self.values[o as usize].value().parse::<IpNet>() {
+                self.obs[o as usize].direct_cidr = true;
+                match net {
+                    IpNet::V4(_) => self.v4_lens.insert(net.prefix_len()),
+                    IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
+                };
+                self.nets.insert(cidr_key(&net), o);
             }
         }
         phases.lap("networks");
@@ -162,19 +179,33 @@ impl Engine {
         for ob in &mut self.obs {
             ob.postings.reserve_exact(ob.count as usize);
         }
-        for (r, rep) in self.reps.iter().enumerate() {
-            let is_feed = matches!(self.sources[rep.source as usize], Source::Feed { .. });
-            for &o in rep.obs.iter() {
-                let ob = &mut self.obs[o as usize];
-                ob.postings.push(r as u32);
-                if is_feed {
-                    ob.feeds += 1;
+        // Postings in report order, each thread filling a range of values (as the counts).
+        let span = self
+            .obs
+            .len()
+            .div_ceil(rayon::current_num_threads() * 2)
+            .max(1);
+        let (reps, sources) = (&self.reps, &self.sources);
+        self.obs
+            .par_chunks_mut(span)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let lo = (c * span) as u32;
+                let hi = lo + chunk.len() as u32;
+                for (r, rep) in reps.iter().enumerate() {
+                    let is_feed = matches!(sources[rep.source as usize], Source::Feed { .. });
+                    for &o in rep.obs.iter().filter(|&&o| lo <= o && o < hi) {
+                        let ob = &mut chunk[(o - lo) as usize];
+                        ob.postings.push(r as u32);
+                        if is_feed {
+                            ob.feeds += 1;
+                        }
+                    }
+                    for &o in rep.contained.iter().filter(|&&o| lo <= o && o < hi) {
+                        chunk[(o - lo) as usize].postings.push(r as u32 | CONTAINED);
+                    }
                 }
-            }
-            for &c in &rep.contained {
-                self.obs[c as usize].postings.push(r as u32 | CONTAINED);
-            }
-        }
+            });
         phases.lap("postings");
         self.over = (0..self.obs.len() as u32)
             .filter(|&o| {

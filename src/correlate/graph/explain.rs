@@ -44,17 +44,24 @@ impl Engine {
     pub(super) fn grouping(&self, slot: u32, members: &[u32], tally: &Tally) -> Grouping {
         let threshold = self.rules.link.threshold;
         let link = &self.rules.link;
+        // Every link of a report stays inside its campaign, so the campaign's links are half
+        // the sum of its members' degrees (a count in O(reports), not O(links)); only the
+        // first few are looked at.
+        let links_total = members
+            .iter()
+            .map(|&m| self.adj[m as usize].len())
+            .sum::<usize>()
+            / 2;
         let mut links = Vec::new();
-        let mut links_total = 0usize;
-        for &m in members {
+        'first: for &m in members {
             for &q in &self.adj[m as usize] {
                 if q <= m {
                     continue;
                 }
-                links_total += 1;
-                if links.len() < EXPLAIN_MAX * 4 {
-                    links.push((m, q));
+                if links.len() >= EXPLAIN_MAX * 4 {
+                    break 'first;
                 }
+                links.push((m, q));
             }
         }
         let mut links: Vec<LinkWhy> = links
@@ -77,10 +84,33 @@ impl Engine {
         });
         links.truncate(EXPLAIN_MAX);
 
-        let mut suppressed: Vec<SuppressedValue> = tally
+        // Which shared values do not count, by cheap tests first; the reason (a warning-list
+        // lookup, a copy of the value) only for the few shown.
+        let mut suppressed: Vec<(u32, u32)> = tally
             .iter()
             .filter(|(_, (n, _))| *n >= 2)
-            .filter_map(|(&o, &(n, _))| {
+            .filter(|(o, _)| {
+                let ob = &self.obs[**o as usize];
+                let full = link.weight_of(self.kind(**o));
+                ob.listed
+                    || full == 0
+                    || ob.count as usize > link.cap
+                    || self.weight_now(**o) < full
+            })
+            .map(|(&o, &(n, _))| (n, o))
+            .collect();
+        let order = |x: &(u32, u32), y: &(u32, u32)| {
+            y.0.cmp(&x.0)
+                .then_with(|| self.values[x.1 as usize].cmp(&self.values[y.1 as usize]))
+        };
+        if suppressed.len() > EXPLAIN_MAX {
+            suppressed.select_nth_unstable_by(EXPLAIN_MAX, order);
+            suppressed.truncate(EXPLAIN_MAX);
+        }
+        suppressed.sort_by(order);
+        let suppressed: Vec<SuppressedValue> = suppressed
+            .into_iter()
+            .filter_map(|(n, o)| {
                 let ob = &self.obs[o as usize];
                 let value = &self.values[o as usize];
                 let full = link.weight_of(self.kind(o));
@@ -94,13 +124,9 @@ impl Engine {
                         cap: link.cap,
                     }
                 } else {
-                    let weight = self.weight_now(o);
-                    if weight >= full {
-                        return None;
-                    }
                     NotCounted::Decayed {
                         reports: ob.count as usize,
-                        weight,
+                        weight: self.weight_now(o),
                         full_weight: full,
                         decay_after: link.decay_after,
                     }
@@ -112,12 +138,6 @@ impl Engine {
                 })
             })
             .collect();
-        suppressed.sort_by(|x, y| {
-            y.in_campaign
-                .cmp(&x.in_campaign)
-                .then_with(|| x.value.cmp(&y.value))
-        });
-        suppressed.truncate(EXPLAIN_MAX);
 
         // Near-links: reports sharing weight with one of ours, below the threshold.
         let mut near: Vec<NearLink> = Vec::new();
@@ -323,13 +343,7 @@ impl Engine {
                 if camp.members.is_empty() || is_advisory_key(camp.id) {
                     return None;
                 }
-                let theirs_first = camp
-                    .members
-                    .iter()
-                    .take(10_000)
-                    .map(|&m| self.reps[m as usize].at)
-                    .min()?;
-                if theirs_first > first_seen {
+                if camp.first_at > first_seen {
                     return None;
                 }
                 let score = reasons

@@ -233,6 +233,11 @@ impl Engine {
             if let Some(t) = &c.tally {
                 assert_eq!(**t, self.tally_of(&c.members), "running tally of slot {i}");
             }
+            assert_eq!(
+                c.first_at,
+                self.first_at_of(&c.members),
+                "first report time of slot {i}"
+            );
             assert!(
                 c.members.len() <= TALLY_MIN || c.tally.is_some(),
                 "slot {i} has no tally"

@@ -118,6 +118,10 @@ struct Obs {
 #[derive(Debug)]
 struct Camp {
     members: Vec<u32>,
+    /// When its first report arrived, kept as reports join and leave: related campaigns are
+    /// judged by it, and scanning a large campaign's reports for it once per campaign that
+    /// names it as related was most of a first snapshot's time.
+    first_at: DateTime<Utc>,
     id: CampaignId,
     /// Kept only for big campaigns (see [`TALLY_MIN`]).
     tally: Option<Box<Tally>>,
@@ -157,7 +161,8 @@ pub struct Engine {
     source_ids: FxHashMap<Source, u32>,
 
     values: Vec<Observable>,
-    by_hash: FxHashMap<u64, u32>,
+    /// Value numbers by hash, in [`interning::SHARDS`] maps (see `interning`).
+    by_hash: Vec<FxHashMap<u64, u32>>,
     collisions: FxHashMap<Observable, u32>,
     /// Email values per mail domain (lower case): registrant patterns of related campaigns.
     mail_domains: FxHashMap<Box<str>, Vec<u32>>,
@@ -256,7 +261,9 @@ impl Engine {
             sources: Vec::new(),
             source_ids: FxHashMap::default(),
             values: Vec::new(),
-            by_hash: FxHashMap::default(),
+            by_hash: (0..interning::SHARDS)
+                .map(|_| FxHashMap::default())
+                .collect(),
             collisions: FxHashMap::default(),
             mail_domains: FxHashMap::default(),
             obs: Vec::new(),

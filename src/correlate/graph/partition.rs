@@ -58,9 +58,20 @@ impl Engine {
         )
     }
 
+    /// When the first of `members` arrived (`MAX_UTC` for none).
+    pub(super) fn first_at_of(&self, members: &[u32]) -> DateTime<Utc> {
+        members
+            .iter()
+            .map(|&m| self.reps[m as usize].at)
+            .min()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     pub(super) fn new_slot(&mut self, members: Vec<u32>, id: CampaignId) -> u32 {
+        let first_at = self.first_at_of(&members);
         let camp = Camp {
             members,
+            first_at,
             id,
             tally: None,
         };
@@ -92,6 +103,7 @@ impl Engine {
             &mut self.camps[slot as usize],
             Camp {
                 members: Vec::new(),
+                first_at: DateTime::<Utc>::MAX_UTC,
                 id: CampaignId { year: 0, number: 0 },
                 tally: None,
             },
@@ -195,10 +207,15 @@ impl Engine {
                 moved.push(mseq);
             }
             joined.extend_from_slice(&camp.members);
-            self.camps[winner as usize].members.extend(camp.members);
+            let w = &mut self.camps[winner as usize];
+            w.first_at = w.first_at.min(camp.first_at);
+            w.members.extend(camp.members);
         }
         self.pos[r as usize] = self.camps[winner as usize].members.len() as u32;
-        self.camps[winner as usize].members.push(r);
+        let at = self.reps[r as usize].at;
+        let w = &mut self.camps[winner as usize];
+        w.first_at = w.first_at.min(at);
+        w.members.push(r);
         self.camp_of[r as usize] = winner;
         self.tally_joined(winner, &joined);
         self.ids.set(seq, into);
@@ -254,6 +271,11 @@ impl Engine {
             .map(|&m| self.reps[m as usize].at)
             .min()
             .expect("a group has a report");
+        if first <= self.camps[slot as usize].first_at {
+            // The first report may have left: the rest's first is counted again.
+            let rest = self.first_at_of(&self.camps[slot as usize].members);
+            self.camps[slot as usize].first_at = rest;
+        }
         let campaign = group.iter().any(|&m| self.is_member_report(m));
         let id = self.ids.allocate_for(first, campaign);
         let mut seqs: Vec<Seq> = group.iter().map(|&m| self.reps[m as usize].seq).collect();

@@ -163,10 +163,21 @@ impl Engine {
             p.lap("big campaign: counts");
         }
         let mut seen: FxHashSet<u32> = FxHashSet::default();
-        let sight_lists = tally
-            .keys()
-            .filter_map(|o| self.sight_by_obs.get(o))
-            .chain(self.sight_by_camp.get(&camp.id));
+        // Sightings of the campaign's values: walk whichever side is smaller (a giant
+        // campaign holds millions of values, and few of them are ever sighted).
+        let by_value: Vec<&Vec<u32>> = if self.sight_by_obs.len() < tally.len() {
+            self.sight_by_obs
+                .iter()
+                .filter(|(o, _)| tally.contains_key(o))
+                .map(|(_, l)| l)
+                .collect()
+        } else {
+            tally
+                .keys()
+                .filter_map(|o| self.sight_by_obs.get(o))
+                .collect()
+        };
+        let sight_lists = by_value.into_iter().chain(self.sight_by_camp.get(&camp.id));
         for list in sight_lists {
             for &i in list {
                 if seen.insert(i) {

@@ -435,6 +435,44 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+    /// Interning a batch on every core numbers values exactly as interning them one by one
+    /// in report order does, however the reports are cut into batches.
+    #[test]
+    fn batch_interning_numbers_values_in_first_seen_order(
+        reports in prop::collection::vec(prop::collection::vec(arb_observable(), 1..6), 1..60),
+        cuts in prop::collection::vec(1usize..20, 0..5),
+    ) {
+        let facts: Vec<ReportFacts> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, obs)| member(i as u64 + 1, Sector::ALL[i % 3], obs))
+            .collect();
+        let mut one_by_one = Engine::with_rules(small_rules(), IdBook::default());
+        for r in facts.clone() {
+            one_by_one.add(r);
+        }
+        let mut batched = Engine::with_rules(small_rules(), IdBook::default());
+        let mut rest = facts;
+        for cut in cuts {
+            let tail = rest.split_off(cut.min(rest.len()));
+            batched.load(std::mem::replace(&mut rest, tail));
+        }
+        batched.load(rest);
+        prop_assert_eq!(&batched.values, &one_by_one.values);
+        for (a, b) in batched.reps.iter().zip(&one_by_one.reps) {
+            prop_assert_eq!(&a.obs, &b.obs);
+        }
+        for v in &batched.values {
+            prop_assert_eq!(batched.lookup(v), one_by_one.lookup(v));
+        }
+        let mails: BTreeMap<_, _> = batched.mail_domains.iter().collect();
+        let mails_1: BTreeMap<_, _> = one_by_one.mail_domains.iter().collect();
+        prop_assert_eq!(mails, mails_1);
+    }
+}
+
 // ---- following another node's ids (adopt.rs) ----
 
 /// What readers see: campaigns by id and advisories by their reports.
