@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::pg::PgCluster;
-use crate::util::{Client, Daemon, DataDir, health, register_operator, submission};
+use crate::util::{Client, Daemon, DataDir, health, register_operator, submission, wait_current};
 
 /// A data directory whose musubi.toml points at `pg`.
 fn node_dir(pg: &PgCluster) -> DataDir {
@@ -194,7 +194,8 @@ async fn two_nodes_on_one_postgres_serve_the_same_campaigns_searches_and_taxii()
     })
     .await;
     for node in [&a, &b] {
-        let h = health(node).await;
+        // The index commits on its own schedule: wait until it has every report.
+        let h = wait_current(node).await;
         assert_eq!(h["indexed_seq"], h["committed_seq"], "{h}");
         // Each node has heard of every commit of the other (store lag 0) and says so.
         assert_eq!(h["store_lag"], 0, "{h}");
