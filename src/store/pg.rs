@@ -86,18 +86,6 @@ impl PgSession {
         }
         out
     }
-
-    /// Runs `f` in a read-write transaction of its own (migrations, the migrate command).
-    #[allow(dead_code)] // used by the PostgreSQL migrations, which land next
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        self.ensure_connected()?;
-        let (client, cache) = self.parts();
-        let tx = client.transaction()?;
-        let mut tx = PgTx { tx, cache };
-        let out = f(&Conn::postgres(&mut tx))?;
-        tx.tx.commit()?;
-        Ok(out)
-    }
 }
 
 fn with_timeout(config: &postgres::Config) -> postgres::Config {
