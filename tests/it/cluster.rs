@@ -16,7 +16,7 @@ use crate::pg::PgCluster;
 use crate::util::{Client, Daemon, DataDir, health, register_operator, submission, wait_current};
 
 /// A data directory whose musubi.toml points at `pg`.
-fn node_dir(pg: &PgCluster) -> DataDir {
+pub(crate) fn node_dir(pg: &PgCluster) -> DataDir {
     let dir = DataDir::new();
     std::fs::write(
         dir.path().join("musubi.toml"),

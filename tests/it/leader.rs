@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use musubi::daemon::leader::{LEADER_LOCK_KEY, Leadership, Role};
 
+use crate::pg::PgCluster;
 use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,115 +76,6 @@ async fn a_node_alone_on_sqlite_leads_records_its_watermark_and_shows_its_lag() 
     daemon.terminate(Duration::from_secs(10));
 }
 
-/// A throw-away PostgreSQL cluster (the PostgreSQL backend's tests have the full helper,
-/// `tests/it/pg.rs` on the pg-infra branch; this is the least the lock needs).
-struct LocalPg {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-impl LocalPg {
-    fn run(&self, tool: &str, args: &[&str]) -> std::process::Output {
-        let program = format!("{PG_BIN}/{tool}");
-        let root = is_root();
-        let mut cmd = if root {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--", &program]);
-            c
-        } else {
-            std::process::Command::new(&program)
-        };
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {program}: {e}"))
-    }
-
-    fn start() -> LocalPg {
-        assert!(
-            std::path::Path::new(PG_BIN).join("initdb").is_file(),
-            "PostgreSQL 15 is not installed ({PG_BIN}); run .ci/install"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("musubi-lead-")
-            .tempdir()
-            .unwrap();
-        if is_root() {
-            let ok = std::process::Command::new("chown")
-                .arg("postgres")
-                .arg(dir.path())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "chown postgres");
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let pg = LocalPg { dir, port };
-        let data = pg.dir.path().join("data");
-        let data = data.to_str().unwrap();
-        let out = pg.run(
-            "initdb",
-            &["-D", data, "-A", "trust", "-U", "musubi", "--no-sync"],
-        );
-        assert!(out.status.success(), "initdb: {out:?}");
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1",
-            pg.dir.path().display()
-        );
-        let log = pg.dir.path().join("log");
-        let out = pg.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data,
-                "-o",
-                &opts,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
-        assert!(out.status.success(), "pg_ctl start: {out:?}");
-        pg
-    }
-
-    fn config(&self) -> postgres::Config {
-        format!("postgres://musubi@127.0.0.1:{}/postgres", self.port)
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for LocalPg {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let _ = self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-}
-
-fn is_root() -> bool {
-    let out = std::process::Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
 /// Waits until `pred` holds for the roles, up to `within`; returns how long it took.
 fn until(nodes: &[&Leadership], within: Duration, pred: impl Fn(&[Role]) -> bool) -> Duration {
     let start = Instant::now();
@@ -203,9 +95,10 @@ fn leaders(roles: &[Role]) -> usize {
 
 #[test]
 fn one_node_leads_on_postgres_and_another_takes_over_when_its_session_ends() {
-    let pg = LocalPg::start();
-    let a = Leadership::pg_advisory_lock(pg.config(), LEADER_LOCK_KEY);
-    let b = Leadership::pg_advisory_lock(pg.config(), LEADER_LOCK_KEY);
+    let pg = PgCluster::start();
+    let config = || pg.url().parse::<postgres::Config>().unwrap();
+    let a = Leadership::pg_advisory_lock(config(), LEADER_LOCK_KEY);
+    let b = Leadership::pg_advisory_lock(config(), LEADER_LOCK_KEY);
     until(&[&a, &b], Duration::from_secs(10), |r| leaders(r) == 1);
     // It stays that way: the follower keeps trying and keeps failing.
     std::thread::sleep(Duration::from_millis(2500));
@@ -226,12 +119,8 @@ fn one_node_leads_on_postgres_and_another_takes_over_when_its_session_ends() {
     // A leader whose session is cut (a database restart, a network failure, an operator)
     // steps down at once, and then, its new session finding the lock free, leads again;
     // a third node that joins stays follower.
-    let third = Leadership::pg_advisory_lock(pg.config(), LEADER_LOCK_KEY);
-    let mut admin = postgres::Client::connect(
-        &format!("postgres://musubi@127.0.0.1:{}/postgres", pg.port),
-        postgres::NoTls,
-    )
-    .unwrap();
+    let third = Leadership::pg_advisory_lock(config(), LEADER_LOCK_KEY);
+    let mut admin = pg.connect();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(leaders(&[follower.current(), third.current()]), 1);
     let holder = if follower.current().is_leader() {

@@ -217,12 +217,7 @@ async fn script(dir: &DataDir) -> BTreeMap<String, Value> {
 async fn the_same_council_gives_the_same_answers_on_sqlite_and_on_postgres() {
     let pg = tokio::task::block_in_place(PgCluster::start);
     let on_sqlite = DataDir::new();
-    let on_pg = DataDir::new();
-    std::fs::write(
-        on_pg.path().join("musubi.toml"),
-        format!("[store]\nbackend = \"postgres\"\nurl = \"{}\"\n", pg.url()),
-    )
-    .unwrap();
+    let on_pg = crate::cluster::node_dir(&pg);
     let a = script(&on_sqlite).await;
     let b = script(&on_pg).await;
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
