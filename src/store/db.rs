@@ -524,21 +524,26 @@ impl<'a> Conn<'a> {
 
     /// The SQLite connection, for the few things only SQLite has (pragmas, the file path).
     pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
+        match self.engine() {
+            Engine::Sqlite(c) => Some(c),
+            Engine::Postgres(_) => None,
+        }
+    }
+
+    /// The engine this connection runs on, borrowed for one call.
+    fn engine(&self) -> Engine<'_, 'a> {
         match &self.0 {
-            Inner::Sqlite(c) => Some(c),
-            Inner::SqliteOwned(c) => Some(c),
-            Inner::Postgres(_) => None,
+            Inner::Sqlite(c) => Engine::Sqlite(c),
+            Inner::SqliteOwned(c) => Engine::Sqlite(c),
+            Inner::Postgres(c) => Engine::Postgres(c),
         }
     }
 
     /// Runs one statement; returns the number of rows changed.
     pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
-        if let Some(c) = self.as_sqlite() {
-            return Ok(c.prepare_cached(sql)?.execute(sqlite_params(params))?);
-        }
-        match &self.0 {
-            Inner::Sqlite(_) | Inner::SqliteOwned(_) => unreachable!("handled above"),
-            Inner::Postgres(c) => {
+        match self.engine() {
+            Engine::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(sqlite_params(params))?),
+            Engine::Postgres(c) => {
                 let mut c = c.borrow_mut();
                 let statement = c.statement(sql)?;
                 Ok(c.execute(&statement, &pg_params(params))? as usize)
@@ -548,12 +553,9 @@ impl<'a> Conn<'a> {
 
     /// Runs several statements without parameters (schema changes).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
-        if let Some(c) = self.as_sqlite() {
-            return Ok(c.execute_batch(sql)?);
-        }
-        match &self.0 {
-            Inner::Sqlite(_) | Inner::SqliteOwned(_) => unreachable!("handled above"),
-            Inner::Postgres(c) => c.borrow_mut().batch_execute(sql),
+        match self.engine() {
+            Engine::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Engine::Postgres(c) => c.borrow_mut().batch_execute(sql),
         }
     }
 
@@ -564,27 +566,19 @@ impl<'a> Conn<'a> {
         params: &[&dyn Param],
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        if let Some(c) = self.as_sqlite() {
-            let mut stmt = c.prepare_cached(sql)?;
-            let mut rows = stmt.query(sqlite_params(params))?;
-            return match rows.next()? {
-                Some(row) => f(&Row::Sqlite(row)),
-                None => Err(DbError::NoRows),
-            };
-        }
-        match &self.0 {
-            Inner::Sqlite(_) | Inner::SqliteOwned(_) => unreachable!("handled above"),
-            Inner::Postgres(c) => {
-                let rows = {
-                    let mut c = c.borrow_mut();
-                    let statement = c.statement(sql)?;
-                    c.query(&statement, &pg_params(params))?
-                };
-                match rows.first() {
-                    Some(row) => f(&Row::Postgres(row)),
+        match self.engine() {
+            Engine::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(sqlite_params(params))?;
+                match rows.next()? {
+                    Some(row) => f(&Row::Sqlite(row)),
                     None => Err(DbError::NoRows),
                 }
             }
+            Engine::Postgres(c) => match pg_query(c, sql, params)?.first() {
+                Some(row) => f(&Row::Postgres(row)),
+                None => Err(DbError::NoRows),
+            },
         }
     }
 
@@ -595,25 +589,20 @@ impl<'a> Conn<'a> {
         params: &[&dyn Param],
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        if let Some(c) = self.as_sqlite() {
-            let mut stmt = c.prepare_cached(sql)?;
-            let mut rows = stmt.query(sqlite_params(params))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(f(&Row::Sqlite(row))?);
+        match self.engine() {
+            Engine::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(sqlite_params(params))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(f(&Row::Sqlite(row))?);
+                }
+                Ok(out)
             }
-            return Ok(out);
-        }
-        match &self.0 {
-            Inner::Sqlite(_) | Inner::SqliteOwned(_) => unreachable!("handled above"),
-            Inner::Postgres(c) => {
-                let rows = {
-                    let mut c = c.borrow_mut();
-                    let statement = c.statement(sql)?;
-                    c.query(&statement, &pg_params(params))?
-                };
-                rows.iter().map(|row| f(&Row::Postgres(row))).collect()
-            }
+            Engine::Postgres(c) => pg_query(c, sql, params)?
+                .iter()
+                .map(|row| f(&Row::Postgres(row)))
+                .collect(),
         }
     }
 
@@ -637,6 +626,26 @@ impl<'a> Conn<'a> {
         self.prepare_cached(sql)
     }
 }
+
+/// A [`Conn`]'s engine, borrowed: owned and borrowed SQLite connections look alike.
+enum Engine<'c, 'a> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c RefCell<&'a mut (dyn PgClient + 'a)>),
+}
+
+/// Runs a query on a PostgreSQL connection with the session's prepared statement.
+fn pg_query(
+    client: &RefCell<&mut (dyn PgClient + '_)>,
+    sql: &str,
+    params: &[&dyn Param],
+) -> Result<Vec<postgres::Row>> {
+    let mut c = client.borrow_mut();
+    let statement = c.statement(sql)?;
+    c.query(&statement, &pg_params(params))
+}
+
+/// The rows of [`Stmt::query_map`], already read, each as a result (rusqlite's shape).
+pub type RowsOf<T> = std::iter::Map<std::vec::IntoIter<T>, fn(T) -> Result<T>>;
 
 /// A statement of a [`Conn`], run with different parameters.
 pub struct Stmt<'s, 'a> {
@@ -662,9 +671,9 @@ impl Stmt<'_, '_> {
         &mut self,
         params: &[&dyn Param],
         f: impl FnMut(&Row<'_>) -> Result<T>,
-    ) -> Result<std::vec::IntoIter<Result<T>>> {
+    ) -> Result<RowsOf<T>> {
         let rows = self.conn.query_map(&self.sql, params, f)?;
-        Ok(rows.into_iter().map(Ok).collect::<Vec<_>>().into_iter())
+        Ok(rows.into_iter().map(Ok))
     }
 
     pub fn exists(&mut self, params: &[&dyn Param]) -> Result<bool> {
