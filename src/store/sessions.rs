@@ -247,17 +247,7 @@ fn open(
             ts(now - chrono_duration(limits.absolute))
         ],
     )?;
-    let kept: i64 = conn.query_row("SELECT count(*) FROM console_sessions", params![], |r| {
-        r.get(0)
-    })?;
-    let over = kept - limits.max_sessions + 1;
-    if over > 0 {
-        conn.execute(
-            "DELETE FROM console_sessions WHERE id_hash IN
-             (SELECT id_hash FROM console_sessions ORDER BY last_seen_at, id_hash LIMIT ?1)",
-            params![over],
-        )?;
-    }
+    make_room(conn, Capped::Sessions, limits.max_sessions)?;
     conn.execute(
         "INSERT INTO console_sessions (id_hash, member_id, generation, created_at, last_seen_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -297,15 +287,7 @@ fn issue_nonce(conn: &Conn, hash: &str, now: DateTime<Utc>, limits: &SessionLimi
         "DELETE FROM login_nonces WHERE issued_at <= ?1",
         params![ts(now - chrono_duration(limits.nonce_life))],
     )?;
-    let kept: i64 = conn.query_row("SELECT count(*) FROM login_nonces", params![], |r| r.get(0))?;
-    let over = kept - limits.max_nonces + 1;
-    if over > 0 {
-        conn.execute(
-            "DELETE FROM login_nonces WHERE nonce_hash IN
-             (SELECT nonce_hash FROM login_nonces ORDER BY issued_at, nonce_hash LIMIT ?1)",
-            params![over],
-        )?;
-    }
+    make_room(conn, Capped::Nonces, limits.max_nonces)?;
     conn.execute(
         "INSERT INTO login_nonces (nonce_hash, issued_at) VALUES (?1, ?2)",
         params![hash, ts(now)],
@@ -340,6 +322,35 @@ fn over_limit(conn: &Conn, window_start: i64, limit: i64) -> Result<HashSet<Stri
     )?;
     let rows = over.query_map(params![window_start, limit], |r| r.get::<_, String>(0))?;
     rows.map(|r| Ok(r?)).collect()
+}
+
+/// The tables kept under a cap, with the order in which rows go (least recently used first).
+#[derive(Clone, Copy)]
+enum Capped {
+    Sessions,
+    Nonces,
+}
+
+/// Deletes the oldest rows of `table` so that one more fits under `max`.
+fn make_room(conn: &Conn, table: Capped, max: i64) -> Result<()> {
+    let (count, trim) = match table {
+        Capped::Sessions => (
+            "SELECT count(*) FROM console_sessions",
+            "DELETE FROM console_sessions WHERE id_hash IN
+             (SELECT id_hash FROM console_sessions ORDER BY last_seen_at, id_hash LIMIT ?1)",
+        ),
+        Capped::Nonces => (
+            "SELECT count(*) FROM login_nonces",
+            "DELETE FROM login_nonces WHERE nonce_hash IN
+             (SELECT nonce_hash FROM login_nonces ORDER BY issued_at, nonce_hash LIMIT ?1)",
+        ),
+    };
+    let kept: i64 = conn.query_row(count, params![], |r| r.get(0))?;
+    let over = kept - max + 1;
+    if over > 0 {
+        conn.execute(trim, params![over])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
