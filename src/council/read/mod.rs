@@ -60,7 +60,7 @@ pub use health::{Backlog, Progress};
 pub use ids::{ShownCampaignId, ShownReportId, ShownSightingId};
 pub use ledger::{LedgerView, ShareOverview, WAITING_LISTED, WaitingCampaign};
 pub use mail::{AlertBatch, DigestView, DigestWindow, MailFailureView, MailMember, MailRecipient};
-pub use search::{SearchError, SearchHit};
+pub use search::{SearchError, SearchHit, visibility_depends_on_release, visibility_filter};
 pub use taxii::{TaxiiObject, TaxiiQuery};
 
 /// What a read failed on. Visibility never produces an error: what the viewer may not see

@@ -117,6 +117,19 @@ impl ReadPath {
     }
 }
 
+/// The visibility filter the index evaluates for `viewer`'s searches, derived from
+/// [`crate::council::policy::decide`] (the one derivation: the benchmark of member search
+/// uses it rather than a copy of the policy). `released` is read only by viewers whose
+/// visibility depends on release ([`visibility_depends_on_release`]).
+pub fn visibility_filter(viewer: &Viewer, released: &Arc<[Seq]>) -> DocFilter {
+    Table::of(viewer).filter(viewer, released)
+}
+
+/// Whether `viewer`'s visibility depends on release (class 2, general members, audiences).
+pub fn visibility_depends_on_release(viewer: &Viewer) -> bool {
+    Table::of(viewer).depends_on(Var::Released)
+}
+
 /// The facts visibility may depend on besides the static class, most significant first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Var {
