@@ -18,7 +18,7 @@ use musubi::correlate::Source;
 use musubi::correlate::synth::{Synth, SynthConfig};
 use musubi::council::Viewer;
 use musubi::council::read::{visibility_depends_on_release, visibility_filter};
-use musubi::index::{DocFilter, Ranking, ReportIndex};
+use musubi::index::{DocFilter, Ranking, ReleasedSet, ReportIndex};
 use musubi::model::{
     Indicator, MemberClass, MemberId, Origin, Report, ReportDraft, ReportId, Scope, Seq, Tlp,
 };
@@ -78,7 +78,7 @@ fn sharing(seq: u64) -> (Tlp, Option<Scope>, Vec<MemberId>, bool) {
     } else {
         Vec::new()
     };
-    (tlp, scope, recipients, mix(seq, 4) % 3 == 0)
+    (tlp, scope, recipients, mix(seq, 4).is_multiple_of(3))
 }
 
 fn percentiles(mut lat: Vec<Duration>) -> (Duration, Duration, Duration) {
@@ -195,7 +195,7 @@ fn bench(c: &mut Criterion) {
         } else {
             Arc::from(Vec::new())
         };
-        visibility_filter(viewer, &set)
+        visibility_filter(viewer, &ReleasedSet::of(set))
     };
     let search = |viewer: &Viewer, filter: &DocFilter, q: &str| {
         let ranking = if viewer.is_secretariat() {

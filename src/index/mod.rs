@@ -21,6 +21,9 @@ use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term, doc};
 
 use crate::model::{MemberId, Origin, Report, Scope, Seq, Tlp};
 
+mod visibility;
+use visibility::{SeqWindow, VisibilityCache};
+
 /// The index folder inside the data directory.
 pub const INDEX_DIR: &str = "index";
 /// Bumped whenever the schema changes; a different version rebuilds the index.
@@ -104,6 +107,8 @@ pub struct ReportIndex {
     reader: IndexReader,
     fields: Fields,
     path: PathBuf,
+    /// Evaluated visibility filters and sequence runs per segment (see [`visibility`]).
+    visibility: VisibilityCache,
 }
 
 impl ReportIndex {
@@ -147,6 +152,7 @@ impl ReportIndex {
             reader,
             fields,
             path,
+            visibility: VisibilityCache::default(),
         })
     }
 
@@ -221,6 +227,19 @@ impl ReportIndex {
         ranking: Ranking,
         limit: usize,
     ) -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
+        self.search_by(query, filter, ranking, limit, Evaluation::Cached)
+    }
+
+    /// [`ReportIndex::search_visible`], with the filter evaluated as `evaluation` says: the
+    /// plain evaluation is the reference the cached one is tested against.
+    fn search_by(
+        &self,
+        query: &str,
+        filter: &DocFilter,
+        ranking: Ranking,
+        limit: usize,
+        evaluation: Evaluation,
+    ) -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
         let f = self.fields;
         if query.trim().is_empty() {
             return Err(IndexError::Query("the query is empty".into()));
@@ -249,25 +268,44 @@ impl ReportIndex {
         );
         parser.set_conjunction_by_default();
         let (q, _errors) = parser.parse_query_lenient(&text);
-        let Some(visible) = self.filter_query(filter) else {
+        let filter = filter.clone().simplified();
+        if filter == DocFilter::Nothing {
             return Ok(Vec::new());
-        };
-        let filtered = |q: Box<dyn Query>| -> Box<dyn Query> {
-            match &visible {
-                None => q,
-                Some(v) => Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, q),
-                    // Scores come from the user's query alone.
-                    (
-                        Occur::Must,
-                        Box::new(ConstScoreQuery::new(v.box_clone(), 0.0)),
-                    ),
-                ])),
-            }
-        };
+        }
         let searcher = self.reader.searcher();
-        let run = |q: &dyn Query| -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
-            let top = TopDocs::with_limit(limit.max(1));
+        // The filter as the documents it admits: evaluated once per segment and filter and
+        // kept (its `Debug` form, which names the released set by version, is the key), or
+        // (the reference) as a clause that every search evaluates again.
+        let visible = match (&filter, evaluation) {
+            (DocFilter::Any, _) => Visible::Everything,
+            (_, Evaluation::Plain) => Visible::Clause(self.to_query(&filter)?),
+            (_, Evaluation::Cached) => Visible::Bits(self.visibility.bits(
+                &searcher,
+                &format!("{filter:?}"),
+                || self.to_query(&filter),
+            )?),
+        };
+        let filtered =
+            |q: Box<dyn Query>, window: SeqWindow| -> Result<Box<dyn Query>, IndexError> {
+                let clause: Box<dyn Query> = match &visible {
+                    Visible::Everything if window == SeqWindow::ALL => return Ok(q),
+                    Visible::Everything => {
+                        Box::new(self.visibility.admitted(&searcher, None, window)?)
+                    }
+                    // Scores come from the user's query alone.
+                    Visible::Clause(v) => Box::new(ConstScoreQuery::new(v.box_clone(), 0.0)),
+                    Visible::Bits(bits) => {
+                        Box::new(self.visibility.admitted(&searcher, Some(bits), window)?)
+                    }
+                };
+                Ok(Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, q),
+                    (Occur::Must, clause),
+                ])))
+            };
+        let want = limit.max(1);
+        let run_once = |q: &dyn Query| -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
+            let top = TopDocs::with_limit(want);
             match ranking {
                 Ranking::Relevance => {
                     let hits = searcher.search(q, &top.order_by_score())?;
@@ -286,6 +324,24 @@ impl ReportIndex {
                 }
             }
         };
+        // Newest first: look at the newest sequence numbers first and widen the window only
+        // while it holds fewer than `limit` hits. A window holding `limit` hits holds the
+        // `limit` newest: every hit outside it is older than every document inside it.
+        let run = |q: Box<dyn Query>| -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
+            if ranking == Ranking::Relevance || evaluation == Evaluation::Plain {
+                return run_once(filtered(q, SeqWindow::ALL)?.as_ref());
+            }
+            let newest = visibility::newest_seq(&searcher)?;
+            let mut span = FIRST_WINDOW;
+            loop {
+                let window = SeqWindow::newest(newest, span);
+                let hits = run_once(filtered(q.box_clone(), window)?.as_ref())?;
+                if window == SeqWindow::ALL || hits.len() >= want {
+                    return Ok(hits);
+                }
+                span = span.saturating_mul(8);
+            }
+        };
         if !keys.is_empty() {
             let exact = BooleanQuery::new(
                 keys.iter()
@@ -298,26 +354,16 @@ impl ReportIndex {
                     })
                     .collect(),
             );
-            let hits = run(filtered(Box::new(exact)).as_ref())?;
+            let hits = run(Box::new(exact))?;
             if !hits.is_empty() {
                 return Ok(hits);
             }
         }
-        run(filtered(q).as_ref())
+        run(q)
     }
 
-    /// The tantivy form of a visibility filter: `None` inside when it admits everything,
-    /// `None` outside when it admits nothing.
-    #[allow(clippy::option_option)]
-    fn filter_query(&self, filter: &DocFilter) -> Option<Option<Box<dyn Query>>> {
-        match filter.clone().simplified() {
-            DocFilter::Any => Some(None),
-            DocFilter::Nothing => None,
-            other => Some(Some(self.to_query(&other))),
-        }
-    }
-
-    fn to_query(&self, filter: &DocFilter) -> Box<dyn Query> {
+    /// The tantivy form of a visibility filter (reads the released set if it names it).
+    fn to_query(&self, filter: &DocFilter) -> Result<Box<dyn Query>, IndexError> {
         let f = self.fields;
         let term = |field: Field, value: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(
@@ -325,7 +371,15 @@ impl ReportIndex {
                 IndexRecordOption::Basic,
             ))
         };
-        match filter {
+        let all = |parts: &[DocFilter], occur: Occur| -> Result<Box<dyn Query>, IndexError> {
+            Ok(Box::new(BooleanQuery::new(
+                parts
+                    .iter()
+                    .map(|p| Ok((occur, self.to_query(p)?)))
+                    .collect::<Result<_, IndexError>>()?,
+            )))
+        };
+        Ok(match filter {
             DocFilter::Any => Box::new(AllQuery),
             DocFilter::Nothing => Box::new(EmptyQuery),
             DocFilter::Class {
@@ -335,26 +389,19 @@ impl ReportIndex {
             } => term(f.class, &class_key(*submission, *tlp, *scope)),
             DocFilter::ProvidedBy(m) => term(f.provider, &m.0),
             DocFilter::Recipient(m) => term(f.recipient, &m.0),
-            DocFilter::Released(seqs) => Box::new(TermSetQuery::new(
-                seqs.iter().map(|s| Term::from_field_u64(f.seq, s.0)),
-            )),
-            DocFilter::And(parts) => Box::new(BooleanQuery::new(
-                parts
-                    .iter()
-                    .map(|p| (Occur::Must, self.to_query(p)))
-                    .collect(),
-            )),
-            DocFilter::Or(parts) => Box::new(BooleanQuery::new(
-                parts
-                    .iter()
-                    .map(|p| (Occur::Should, self.to_query(p)))
-                    .collect(),
-            )),
+            DocFilter::Released(set) => {
+                let seqs = (set.load)()?;
+                Box::new(TermSetQuery::new(
+                    seqs.iter().map(|s| Term::from_field_u64(f.seq, s.0)),
+                ))
+            }
+            DocFilter::And(parts) => all(parts, Occur::Must)?,
+            DocFilter::Or(parts) => all(parts, Occur::Should)?,
             DocFilter::Not(inner) => Box::new(BooleanQuery::new(vec![
                 (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
-                (Occur::MustNot, self.to_query(inner)),
+                (Occur::MustNot, self.to_query(inner)?),
             ])),
-        }
+        })
     }
 
     fn seqs(
@@ -400,6 +447,96 @@ pub enum Ranking {
     Newest,
 }
 
+/// How a search evaluates its visibility filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evaluation {
+    /// From the per-segment bits kept by [`VisibilityCache`], newest first by widening
+    /// windows.
+    Cached,
+    /// As a clause of every query, visiting every hit (the reference of the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Plain,
+}
+
+/// The visibility clause of one search.
+enum Visible {
+    Everything,
+    Clause(Box<dyn Query>),
+    Bits(std::collections::HashMap<tantivy::index::SegmentId, Arc<visibility::DocBits>>),
+}
+
+/// How many of the newest sequence numbers a newest-first search looks at first (then 8
+/// times more each round): at a million reports, four rounds at most. The tests' corpora
+/// are small: they start narrower so that every round is taken.
+#[cfg(not(test))]
+const FIRST_WINDOW: u64 = 4096;
+#[cfg(test)]
+const FIRST_WINDOW: u64 = 64;
+
+/// The released reports at one state of the store, named by a version so that the index
+/// keeps the filters evaluated with it and reads the set itself only when it evaluates a
+/// filter afresh (reading every released report for every search cost more than the
+/// search).
+#[derive(Clone)]
+pub struct ReleasedSet {
+    version: ReleasedVersion,
+    load: Arc<dyn Fn() -> Result<Arc<[Seq]>, IndexError> + Send + Sync>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReleasedVersion {
+    /// The store's release count: it grows with every release, the only way the set
+    /// changes.
+    Store(u64),
+    /// A set given by its content (tests, benchmarks): its length and hash.
+    Content(usize, u64),
+}
+
+impl ReleasedSet {
+    /// A set given by its content.
+    pub fn of(seqs: Arc<[Seq]>) -> ReleasedSet {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seqs.hash(&mut h);
+        ReleasedSet {
+            version: ReleasedVersion::Content(seqs.len(), h.finish()),
+            load: Arc::new(move || Ok(seqs.clone())),
+        }
+    }
+
+    /// The store's set after `releases` releases, read by `load` only when needed.
+    pub fn versioned(
+        releases: u64,
+        load: impl Fn() -> Result<Vec<Seq>, String> + Send + Sync + 'static,
+    ) -> ReleasedSet {
+        ReleasedSet {
+            version: ReleasedVersion::Store(releases),
+            load: Arc::new(move || load().map(Arc::from).map_err(IndexError::Store)),
+        }
+    }
+
+    /// Whether the set is known to be empty without reading it.
+    fn known_empty(&self) -> bool {
+        matches!(
+            self.version,
+            ReleasedVersion::Store(0) | ReleasedVersion::Content(0, _)
+        )
+    }
+}
+
+impl PartialEq for ReleasedSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+    }
+}
+
+/// The version only: a filter's `Debug` form is the key of its cached evaluation.
+impl std::fmt::Debug for ReleasedSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.version)
+    }
+}
+
 /// A condition on the facts of a report that visibility depends on, evaluated by the index
 /// inside the query. The index does not decide who sees what: the council builds the
 /// filter from its policy (`council::read::search`) and the index only evaluates it.
@@ -420,9 +557,9 @@ pub enum DocFilter {
     ProvidedBy(MemberId),
     /// TLP:RED reports naming this member as a recipient.
     Recipient(MemberId),
-    /// Reports with these sequence numbers (the released ones: release changes over time,
-    /// so it is not indexed but read from the store for each search).
-    Released(Arc<[Seq]>),
+    /// The released reports (release changes over time, so it is not indexed: the set is
+    /// read from the store when a filter naming a new version of it is evaluated).
+    Released(ReleasedSet),
     And(Vec<DocFilter>),
     Or(Vec<DocFilter>),
     Not(Box<DocFilter>),
@@ -467,7 +604,7 @@ impl DocFilter {
                 DocFilter::Nothing => DocFilter::Any,
                 p => DocFilter::Not(Box::new(p)),
             },
-            DocFilter::Released(seqs) if seqs.is_empty() => DocFilter::Nothing,
+            DocFilter::Released(set) if set.known_empty() => DocFilter::Nothing,
             other => other,
         }
     }
@@ -761,5 +898,213 @@ mod tests {
         assert_eq!(seqs("report 1"), vec![1]);
         assert_eq!(seqs("report OR 2"), vec![1, 2]);
         assert_eq!(seqs("1 OR 2"), vec![1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod visibility_tests {
+    use super::*;
+    use crate::model::{Indicator, Observable, ReportDraft, ReportId};
+
+    fn member(id: &str) -> MemberId {
+        MemberId(id.into())
+    }
+
+    /// Report `seq` of a mixed corpus: every report says "alpha", every 7th "beta", every
+    /// 97th "gamma", three say "delta"; origins, TLPs, scopes and recipients vary.
+    fn report(seq: u64) -> Report {
+        let mut title = String::from("alpha");
+        if seq.is_multiple_of(7) {
+            title.push_str(" beta");
+        }
+        if seq.is_multiple_of(97) {
+            title.push_str(" gamma");
+        }
+        if [5, 2_500, 5_999].contains(&seq) {
+            title.push_str(" delta");
+        }
+        let tlp = Tlp::ALL[(seq % Tlp::ALL.len() as u64) as usize];
+        let mut draft = ReportDraft::new(title, tlp);
+        draft.scope = match seq % 11 {
+            0 => Some(Scope::ProviderAndSecretariat),
+            1 => Some(Scope::CouncilMembers),
+            _ => None,
+        };
+        if tlp == Tlp::Red {
+            draft.recipients = vec![member(["m1", "m2", "m3"][(seq % 3) as usize])];
+        }
+        draft.indicators = vec![Indicator {
+            observable: Observable::parse_named("domain", &format!("host{}.example.com", seq % 50))
+                .expect("domain"),
+            comment: None,
+            stix_id: None,
+        }];
+        Report {
+            id: ReportId(Seq(seq)),
+            origin: match seq % 4 {
+                0 => Origin::FeedItem { feed: "f".into() },
+                n => Origin::Submission {
+                    member: member(&format!("m{n}")),
+                },
+            },
+            received_at: chrono::Utc::now(),
+            draft,
+        }
+    }
+
+    fn filters(released: &ReleasedSet) -> Vec<DocFilter> {
+        let class = |submission, tlp, scope| DocFilter::Class {
+            submission,
+            tlp,
+            scope,
+        };
+        vec![
+            DocFilter::Any,
+            DocFilter::Or(vec![
+                class(false, Tlp::Green, None),
+                DocFilter::ProvidedBy(member("m1")),
+            ]),
+            // A class 2 member's shape: own, recipient, feed items, released submissions.
+            DocFilter::Or(vec![
+                DocFilter::ProvidedBy(member("m2")),
+                DocFilter::Recipient(member("m2")),
+                class(false, Tlp::Clear, None),
+                class(false, Tlp::Amber, Some(Scope::CouncilMembers)),
+                DocFilter::And(vec![
+                    DocFilter::Released(released.clone()),
+                    DocFilter::Or(vec![
+                        class(true, Tlp::Green, None),
+                        class(true, Tlp::Amber, None),
+                    ]),
+                ]),
+            ]),
+            DocFilter::And(vec![
+                DocFilter::Not(Box::new(DocFilter::ProvidedBy(member("m3")))),
+                DocFilter::Or(vec![class(true, Tlp::Red, None), class(false, Tlp::Red, None)]),
+            ]),
+            DocFilter::Released(released.clone()),
+        ]
+    }
+
+    fn compare(index: &ReportIndex, released: &ReleasedSet) -> usize {
+        let mut nonempty = 0;
+        for filter in filters(released) {
+            for query in [
+                "alpha",
+                "beta",
+                "gamma",
+                "delta",
+                "omega",
+                "alpha beta",
+                "beta OR gamma",
+                "host7.example.com",
+            ] {
+                for limit in [0, 1, 3, 50, 1_000, 100_000] {
+                    for ranking in [Ranking::Newest, Ranking::Relevance] {
+                        let plain = index
+                            .search_by(query, &filter, ranking, limit, Evaluation::Plain)
+                            .expect("plain");
+                        let cached = index
+                            .search_visible(query, &filter, ranking, limit)
+                            .expect("cached");
+                        assert_eq!(cached, plain, "{query} {limit} {ranking:?} {filter:?}");
+                        nonempty += usize::from(!plain.is_empty());
+                    }
+                }
+            }
+        }
+        nonempty
+    }
+
+    /// The kept filters and the newest-first windows give exactly the hits, order and
+    /// scores of the plain query: for several filters, queries (none, a few and most hits)
+    /// and limits (above the hits too), over segments written by several threads, a merged
+    /// segment (whose sequence numbers run in several stretches) and segments added later.
+    #[test]
+    fn cached_filters_and_windows_answer_exactly_as_the_plain_query() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = ReportIndex::open(dir.path()).expect("open");
+        let mut ix = Indexer {
+            writer: index
+                .index
+                .writer_with_num_threads(3, 3 * 15_000_000)
+                .expect("writer"),
+            fields: index.fields,
+            last: Seq(0),
+            pending: 0,
+        };
+        for seq in 1..=5_000 {
+            ix.add(&report(seq)).expect("add");
+            if seq % 1_000 == 0 {
+                ix.commit().expect("commit");
+            }
+        }
+        let ids = index.index.searchable_segment_ids().expect("segments");
+        assert!(ids.len() >= 4, "{} segments", ids.len());
+        ix.writer.merge(&ids[..ids.len() / 2]).wait().expect("merge");
+        index.refresh().expect("refresh");
+        let searcher = index.reader.searcher();
+        assert!(searcher.segment_readers().len() > 1);
+        assert!(
+            searcher
+                .segment_readers()
+                .iter()
+                .any(|r| visibility::SeqRuns::of_segment(r) > 1),
+            "no segment holds several runs"
+        );
+        let released: Arc<[Seq]> = (1..=5_000).step_by(3).map(Seq).collect();
+        let released = ReleasedSet::of(released);
+        assert!(compare(&index, &released) > 100);
+
+        // Later reports: new segments next to those whose filters are kept.
+        for seq in 5_001..=6_000 {
+            ix.add(&report(seq)).expect("add");
+        }
+        ix.commit().expect("commit");
+        index.refresh().expect("refresh");
+        compare(&index, &released);
+        // Another released set: evaluated afresh.
+        let other = ReleasedSet::of((2..=6_000).step_by(5).map(Seq).collect());
+        compare(&index, &other);
+    }
+
+    /// A versioned released set is read once per version: the kept filter answers the next
+    /// searches of that version, and a new version is read again.
+    #[test]
+    fn the_released_set_is_read_only_when_its_version_changes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = ReportIndex::open(dir.path()).expect("open");
+        let mut ix = index.indexer().expect("writer");
+        for seq in 1..=200 {
+            ix.add(&report(seq)).expect("add");
+        }
+        ix.commit().expect("commit");
+        index.refresh().expect("refresh");
+        let reads = Arc::new(AtomicUsize::new(0));
+        let set = |version: u64, seqs: Vec<Seq>| {
+            let reads = reads.clone();
+            ReleasedSet::versioned(version, move || {
+                reads.fetch_add(1, Ordering::SeqCst);
+                Ok(seqs.clone())
+            })
+        };
+        let search = |set: ReleasedSet| -> Vec<u64> {
+            index
+                .search_visible("alpha", &DocFilter::Released(set), Ranking::Newest, 10)
+                .expect("search")
+                .into_iter()
+                .map(|(s, _)| s.0)
+                .collect()
+        };
+        assert_eq!(search(set(1, vec![Seq(3), Seq(9)])), vec![9, 3]);
+        // Same version: the kept filter answers, the set is not read.
+        assert_eq!(search(set(1, vec![Seq(3), Seq(9)])), vec![9, 3]);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(search(set(2, vec![Seq(3), Seq(9), Seq(150)])), vec![150, 9, 3]);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        // No release ever: nothing, without reading.
+        assert_eq!(search(set(0, vec![])), Vec::<u64>::new());
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 }

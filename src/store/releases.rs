@@ -63,6 +63,14 @@ pub fn is_released(conn: &Conn, seq: Seq) -> Result<bool> {
         .query_row(params![seq.0 as i64], |r| r.get(0))?)
 }
 
+/// How many releases were ever recorded. Every change of the released set is a new
+/// release, so the count names the set's state (the search index keeps the visibility
+/// filters it evaluated per count, and reads [`all_released`] only when it changes).
+pub fn count(conn: &Conn) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM releases", params![], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
 /// Every released report, in store order (the search filter of class 2 and general members
 /// and of audiences).
 pub fn all_released(conn: &Conn) -> Result<Vec<Seq>> {

@@ -6,11 +6,21 @@
 //! asked about every combination of the facts it depends on (origin kind, TLP, scope, "the
 //! viewer provided it", "the viewer is a named recipient", "released") and folded into a
 //! boolean filter over those facts ([`visibility_filter`]). The index holds the facts that
-//! never change as terms; release changes over time, so the released reports are read from
-//! the store for each search (a term set on the sequence number) rather than indexed: an
-//! indexed flag would need a re-index of every document a release covers and would lag
-//! behind the store, while the set is exact at the moment of the search and is read only
-//! for the viewers whose visibility depends on release (class 2, general, audiences).
+//! never change as terms; release changes over time, so the released reports are not
+//! indexed (an indexed flag would need a re-index of every document a release covers and
+//! would lag behind the store) but named by the store's release count, read for each
+//! search: the index keeps what each filter admits per segment and reads the released set
+//! itself only when the count has changed (see `index::visibility`). Only the viewers whose
+//! visibility depends on release (class 2, general, audiences) read the count.
+//!
+//! What the kept filters let a member time: a search right after a release, or after a
+//! commit of the index, is slower by the evaluation of the filter on what changed (a
+//! release: the whole index; a commit: the new segment). Members learn from it that *some*
+//! release or submission happened, which the plain evaluation also let them time (its cost
+//! grew with every report indexed, hidden or not); never what was released or submitted.
+//! Filters are kept per viewer's filter (a member's own and recipient terms make it
+//! theirs), so another member's searches never warm or cool it, except by pushing it out of
+//! the bounded cache when many members search.
 //!
 //! Order: BM25 uses corpus-wide statistics (document frequencies, average lengths), which
 //! hidden reports change. Only the secretariat, which sees everything, is ranked by it;
@@ -26,7 +36,7 @@ use serde::Serialize;
 use super::ids::{self, ShownCampaignId};
 use super::{ReadPath, Viewer};
 use crate::council::ReportSummary;
-use crate::index::{DocFilter, IndexError, Ranking};
+use crate::index::{DocFilter, IndexError, Ranking, ReleasedSet};
 use crate::model::{MemberId, Origin, ReportId, ReportMeta, Scope, Seq, Tlp};
 use crate::store::{self, StoreError};
 
@@ -79,10 +89,18 @@ impl ReadPath {
         let query = query.to_string();
         tokio::task::spawn_blocking(move || -> Result<Vec<SearchHit>, SearchError> {
             let table = Table::of(&viewer);
-            let released: Arc<[Seq]> = if table.depends_on(Var::Released) {
-                store.read(store::releases::all_released)?.into()
+            // The release count names the released set: the index reads the set itself
+            // only when it has no filter evaluated with this version yet.
+            let released = if table.depends_on(Var::Released) {
+                let version = store.read(store::releases::count)?;
+                let store = store.clone();
+                ReleasedSet::versioned(version, move || {
+                    store
+                        .read(store::releases::all_released)
+                        .map_err(|e| e.to_string())
+                })
             } else {
-                Arc::from(Vec::new())
+                ReleasedSet::of(Arc::from(Vec::new()))
             };
             let filter = table.filter(&viewer, &released);
             let ranking = if viewer.is_secretariat() {
@@ -121,7 +139,7 @@ impl ReadPath {
 /// [`crate::council::policy::decide`] (the one derivation: the benchmark of member search
 /// uses it rather than a copy of the policy). `released` is read only by viewers whose
 /// visibility depends on release ([`visibility_depends_on_release`]).
-pub fn visibility_filter(viewer: &Viewer, released: &Arc<[Seq]>) -> DocFilter {
+pub fn visibility_filter(viewer: &Viewer, released: &ReleasedSet) -> DocFilter {
     Table::of(viewer).filter(viewer, released)
 }
 
@@ -212,7 +230,7 @@ impl Table {
 
     /// The table as a filter, by Shannon expansion over the variables (a variable the
     /// decision does not depend on disappears; the released set appears at most twice).
-    pub(super) fn filter(&self, viewer: &Viewer, released: &Arc<[Seq]>) -> DocFilter {
+    pub(super) fn filter(&self, viewer: &Viewer, released: &ReleasedSet) -> DocFilter {
         let term = |var: Var| -> DocFilter {
             match (var, viewer.member_id()) {
                 (Var::Released, _) => DocFilter::Released(released.clone()),
@@ -342,7 +360,7 @@ mod tests {
         index.refresh().expect("refresh");
         let released: Arc<[Seq]> = released.into();
         for viewer in viewers() {
-            let filter = Table::of(&viewer).filter(&viewer, &released);
+            let filter = Table::of(&viewer).filter(&viewer, &ReleasedSet::of(released.clone()));
             let mut got: Vec<u64> = index
                 .search_visible("zebrafish", &filter, Ranking::Newest, 100_000)
                 .expect("search")
@@ -356,6 +374,15 @@ mod tests {
                 .map(|m| m.id.0.0)
                 .collect();
             assert_eq!(got, want, "{viewer:?}");
+            // The ten newest, newest first (through the narrowest windows).
+            let newest: Vec<u64> = index
+                .search_visible("zebrafish", &filter, Ranking::Newest, 10)
+                .expect("search")
+                .into_iter()
+                .map(|(s, _)| s.0)
+                .collect();
+            let want_newest: Vec<u64> = want.iter().rev().take(10).copied().collect();
+            assert_eq!(newest, want_newest, "{viewer:?}");
         }
     }
 
@@ -370,7 +397,7 @@ mod tests {
             assert!(!Table::of(v).depends_on(Var::Released), "{v:?}");
         }
         assert_eq!(
-            Table::of(&sec).filter(&sec, &Arc::from(Vec::new())),
+            Table::of(&sec).filter(&sec, &ReleasedSet::of(Arc::from(Vec::new()))),
             DocFilter::Any
         );
     }

@@ -63,7 +63,7 @@ fn visible(filter: &DocFilter) -> Visible {
 /// [`visible`] for one viewer. The filter is built over a placeholder released set (an
 /// empty one would fold "released" away as false); the store evaluates release itself.
 pub(super) fn visibility_of(viewer: &Viewer) -> Visible {
-    let placeholder: Arc<[Seq]> = Arc::from(vec![Seq(0)]);
+    let placeholder = crate::index::ReleasedSet::of(Arc::from(vec![Seq(0)]));
     visible(&Table::of(viewer).filter(viewer, &placeholder))
 }
 
