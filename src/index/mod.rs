@@ -285,24 +285,23 @@ impl ReportIndex {
                 || self.to_query(&filter),
             )?),
         };
-        let filtered =
-            |q: Box<dyn Query>, window: SeqWindow| -> Result<Box<dyn Query>, IndexError> {
-                let clause: Box<dyn Query> = match &visible {
-                    Visible::Everything if window == SeqWindow::ALL => return Ok(q),
-                    Visible::Everything => {
-                        Box::new(self.visibility.admitted(&searcher, None, window)?)
-                    }
-                    // Scores come from the user's query alone.
-                    Visible::Clause(v) => Box::new(ConstScoreQuery::new(v.box_clone(), 0.0)),
-                    Visible::Bits(bits) => {
-                        Box::new(self.visibility.admitted(&searcher, Some(bits), window)?)
-                    }
-                };
-                Ok(Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, q),
-                    (Occur::Must, clause),
-                ])))
+        let filtered = |q: Box<dyn Query>,
+                        window: SeqWindow|
+         -> Result<Box<dyn Query>, IndexError> {
+            let clause: Box<dyn Query> = match &visible {
+                Visible::Everything if window == SeqWindow::ALL => return Ok(q),
+                Visible::Everything => Box::new(self.visibility.admitted(&searcher, None, window)?),
+                // Scores come from the user's query alone.
+                Visible::Clause(v) => Box::new(ConstScoreQuery::new(v.box_clone(), 0.0)),
+                Visible::Bits(bits) => {
+                    Box::new(self.visibility.admitted(&searcher, Some(bits), window)?)
+                }
             };
+            Ok(Box::new(BooleanQuery::new(vec![
+                (Occur::Must, q),
+                (Occur::Must, clause),
+            ])))
+        };
         let want = limit.max(1);
         let run_once = |q: &dyn Query| -> Result<Vec<(Seq, Option<f32>)>, IndexError> {
             let top = TopDocs::with_limit(want);
@@ -980,7 +979,10 @@ mod visibility_tests {
             ]),
             DocFilter::And(vec![
                 DocFilter::Not(Box::new(DocFilter::ProvidedBy(member("m3")))),
-                DocFilter::Or(vec![class(true, Tlp::Red, None), class(false, Tlp::Red, None)]),
+                DocFilter::Or(vec![
+                    class(true, Tlp::Red, None),
+                    class(false, Tlp::Red, None),
+                ]),
             ]),
             DocFilter::Released(released.clone()),
         ]
@@ -1041,7 +1043,10 @@ mod visibility_tests {
         }
         let ids = index.index.searchable_segment_ids().expect("segments");
         assert!(ids.len() >= 4, "{} segments", ids.len());
-        ix.writer.merge(&ids[..ids.len() / 2]).wait().expect("merge");
+        ix.writer
+            .merge(&ids[..ids.len() / 2])
+            .wait()
+            .expect("merge");
         index.refresh().expect("refresh");
         let searcher = index.reader.searcher();
         assert!(searcher.segment_readers().len() > 1);
@@ -1101,7 +1106,10 @@ mod visibility_tests {
         // Same version: the kept filter answers, the set is not read.
         assert_eq!(search(set(1, vec![Seq(3), Seq(9)])), vec![9, 3]);
         assert_eq!(reads.load(Ordering::SeqCst), 1);
-        assert_eq!(search(set(2, vec![Seq(3), Seq(9), Seq(150)])), vec![150, 9, 3]);
+        assert_eq!(
+            search(set(2, vec![Seq(3), Seq(9), Seq(150)])),
+            vec![150, 9, 3]
+        );
         assert_eq!(reads.load(Ordering::SeqCst), 2);
         // No release ever: nothing, without reading.
         assert_eq!(search(set(0, vec![])), Vec::<u64>::new());

@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tantivy::query::{ConstScorer, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::index::SegmentId;
+use tantivy::query::{ConstScorer, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError};
 
 /// How many bytes of evaluated filters the cache keeps (one bit per document per filter):
