@@ -112,11 +112,9 @@ pub enum Recorded {
 
 fn meta_opt_i64(conn: &Conn, key: &str) -> Result<Option<i64>> {
     let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            params![key],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
         .optional()?;
     value
         .map(|v| {
@@ -237,15 +235,15 @@ pub(in crate::engine) fn record_pass(
     for id in &change.gone_campaigns {
         gone.execute(params![id.to_string()])?;
     }
-    let mut append = conn.prepare_cached(
-        "INSERT INTO alert_outbox (at, campaign_id, reason) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut append = conn
+        .prepare_cached("INSERT INTO alert_outbox (at, campaign_id, reason) VALUES (?1, ?2, ?3)")?;
     for e in outbox {
         append.execute(params![ts(at), e.campaign.to_string(), e.reason])?;
     }
     let version = expected.unwrap_or(0) + 1;
     set_meta_i64(conn, VERSION_KEY, version)?;
-    let through = Seq(meta_opt_i64(conn, THROUGH_KEY)?.unwrap_or(0).max(0) as u64).max(change.through);
+    let through =
+        Seq(meta_opt_i64(conn, THROUGH_KEY)?.unwrap_or(0).max(0) as u64).max(change.through);
     set_meta_i64(conn, THROUGH_KEY, through.0 as i64)?;
     Ok(Recorded::Done { version })
 }
@@ -358,7 +356,11 @@ pub(in crate::engine) fn outbox(conn: &Conn) -> Result<Outbox> {
 /// row (`<first>-<last>`), unless a batch is already open: then that one is returned and
 /// nothing is claimed (one batch at a time, whichever node claimed it). None if nothing is
 /// pending.
-pub(in crate::engine) fn claim(conn: &Conn, upto: i64, at: DateTime<Utc>) -> Result<Option<String>> {
+pub(in crate::engine) fn claim(
+    conn: &Conn,
+    upto: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<String>> {
     let open: Option<String> = conn
         .query_row(
             "SELECT batch FROM alert_batches WHERE done_at IS NULL ORDER BY claimed_at, batch LIMIT 1",

@@ -439,7 +439,12 @@ fn alert_node_dir(pg: &PgCluster, smtp_port: u16) -> DataDir {
 }
 
 /// Polls `f` on the store until it holds.
-async fn until_store(pg: &PgCluster, what: &str, within: Duration, f: impl Fn(&mut postgres::Client) -> bool) {
+async fn until_store(
+    pg: &PgCluster,
+    what: &str,
+    within: Duration,
+    f: impl Fn(&mut postgres::Client) -> bool,
+) {
     let started = Instant::now();
     loop {
         // The synchronous client is made, used and dropped off the async workers.
@@ -485,14 +490,25 @@ fn alert_copies(sink: &Sink) -> Vec<(String, String, String)> {
 async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_once() {
     let pg = tokio::task::block_in_place(PgCluster::start);
     let sink = tokio::task::block_in_place(Sink::start);
-    let dirs = [alert_node_dir(&pg, sink.port), alert_node_dir(&pg, sink.port)];
+    let dirs = [
+        alert_node_dir(&pg, sink.port),
+        alert_node_dir(&pg, sink.port),
+    ];
     let telecom = dirs[0].add_member("Alert Telecom", "class1", Some("telecom"));
     let finance = dirs[0].add_member("Alert Finance", "class1", Some("finance"));
     let water = dirs[0].add_member("Alert Water", "class1", Some("water"));
     let operator = dirs[0].add_member("Alert Operator", "secretariat", None);
     let (m_telecom, m_finance, m_water, m_sec) = ("m001", "m002", "m003", "m004");
     for id in [m_telecom, m_finance, m_water, m_sec] {
-        dirs[0].cli(&["member", "contact", id, "--email", &email(id), "--lang", "en"]);
+        dirs[0].cli(&[
+            "member",
+            "contact",
+            id,
+            "--email",
+            &email(id),
+            "--lang",
+            "en",
+        ]);
     }
     let mut nodes: Vec<Option<Daemon>> = dirs.iter().map(|d| Some(Daemon::start(d))).collect();
     for n in nodes.iter().flatten() {
@@ -504,9 +520,12 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
     };
     let survivor = 1 - leader;
     // The leader's first pass seeds the (empty) announced state.
-    until_store(&pg, "the alert state seeded", Duration::from_secs(20), |c| {
-        count(c, "SELECT count(*) FROM meta WHERE key = 'alerts_version'") == 1
-    })
+    until_store(
+        &pg,
+        "the alert state seeded",
+        Duration::from_secs(20),
+        |c| count(c, "SELECT count(*) FROM meta WHERE key = 'alerts_version'") == 1,
+    )
     .await;
 
     let post = |node: &Daemon, token: &str, title: &str, hash: &str| {
@@ -517,14 +536,20 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
             assert_eq!(st, 201, "{body}");
         }
     };
-    let (h1, h2) = (format!("{:064x}", 0xa1e47_u64), format!("{:064x}", 0xb2e47_u64));
+    let (h1, h2) = (
+        format!("{:064x}", 0xa1e47_u64),
+        format!("{:064x}", 0xb2e47_u64),
+    );
     // Campaign A spreads from telecom to finance, through the leader.
     let l = nodes[leader].as_ref().unwrap();
     post(l, &telecom, "alpha telecom", &h1).await;
     post(l, &finance, "alpha finance", &h1).await;
-    until_store(&pg, "campaign A's trigger in the outbox", Duration::from_secs(20), |c| {
-        count(c, "SELECT count(*) FROM alert_outbox") >= 1
-    })
+    until_store(
+        &pg,
+        "campaign A's trigger in the outbox",
+        Duration::from_secs(20),
+        |c| count(c, "SELECT count(*) FROM alert_outbox") >= 1,
+    )
     .await;
 
     // Queue a session of the test's own on the leader lock, then kill the leader while A
@@ -543,17 +568,25 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
         let _ = release_rx.recv();
         // Dropping the session releases the lock.
     });
-    until_store(&pg, "the test's session waiting for the leader lock", Duration::from_secs(10), |c| {
-        count(
-            c,
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-        ) == 1
-    })
+    until_store(
+        &pg,
+        "the test's session waiting for the leader lock",
+        Duration::from_secs(10),
+        |c| {
+            count(
+                c,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            ) == 1
+        },
+    )
     .await;
     let claimed = tokio::task::block_in_place(|| {
         count(&mut pg.connect(), "SELECT count(*) FROM alert_batches")
     });
-    assert_eq!(claimed, 0, "A's alert went out before the kill: the test timed nothing");
+    assert_eq!(
+        claimed, 0,
+        "A's alert went out before the kill: the test timed nothing"
+    );
     nodes[leader].take().unwrap().kill9();
     tokio::task::block_in_place(|| got_rx.recv_timeout(Duration::from_secs(10)))
         .expect("the test's session took the leader lock when the leader died");
@@ -598,10 +631,18 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    until_store(&pg, "every alert batch done", Duration::from_secs(20), |c| {
-        count(c, "SELECT count(*) FROM alert_batches WHERE done_at IS NULL") == 0
-            && count(c, "SELECT count(*) FROM alert_outbox WHERE batch IS NULL") == 0
-    })
+    until_store(
+        &pg,
+        "every alert batch done",
+        Duration::from_secs(20),
+        |c| {
+            count(
+                c,
+                "SELECT count(*) FROM alert_batches WHERE done_at IS NULL",
+            ) == 0
+                && count(c, "SELECT count(*) FROM alert_outbox WHERE batch IS NULL") == 0
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let got = alert_copies(&sink);
@@ -634,7 +675,10 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
         })
         .collect();
     let received: BTreeSet<(String, String)> = per_copy.keys().cloned().collect();
-    assert_eq!(received, recorded, "the store recorded other copies than were received");
+    assert_eq!(
+        received, recorded,
+        "the store recorded other copies than were received"
+    );
 
     // Every member has both campaigns (green reports: every member sees them), told only
     // that they spread: no sector, no provider.
@@ -646,15 +690,33 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
     };
     for id in [m_telecom, m_finance, m_water] {
         let text = text_to(id);
-        for title in ["alpha telecom", "alpha finance", "beta water", "beta telecom"] {
-            assert!(text.contains(title), "{id} was not alerted to {title:?}: {text}");
+        for title in [
+            "alpha telecom",
+            "alpha finance",
+            "beta water",
+            "beta telecom",
+        ] {
+            assert!(
+                text.contains(title),
+                "{id} was not alerted to {title:?}: {text}"
+            );
         }
         assert!(
             text.contains("reported from a new sector") && !text.contains("new sectors:"),
             "{id}: {text}"
         );
-        for secret in ["m001", "m002", "m003", "Alert Telecom", "Alert Finance", "Alert Water"] {
-            assert!(!text.contains(secret), "{id}'s alert revealed {secret}: {text}");
+        for secret in [
+            "m001",
+            "m002",
+            "m003",
+            "Alert Telecom",
+            "Alert Finance",
+            "Alert Water",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{id}'s alert revealed {secret}: {text}"
+            );
         }
     }
     eprintln!(

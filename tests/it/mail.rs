@@ -1080,8 +1080,7 @@ min_interval_seconds = 1
     assert_eq!(sec.len(), 1, "{sec:#?}");
     let text = all_text(&sec[0]);
     assert!(
-        text.contains("reported from new sectors: water")
-            && !text.contains("flagged cross-sector"),
+        text.contains("reported from new sectors: water") && !text.contains("flagged cross-sector"),
         "{text}"
     );
     for id in ["m001", "m002", "m003"] {

@@ -59,13 +59,13 @@ impl Reason {
         let bad = |e: String| StoreError::Corrupt(format!("alert_outbox reason {s:?}: {e}"));
         match s.split_once(':') {
             Some(("flag", f)) => Ok(Reason::Flag {
-                flag: f.parse().map_err(|e| bad(format!("{e}")))?,
+                flag: f.parse::<FlagKind>().map_err(|e| bad(e.to_string()))?,
             }),
             Some(("sectors", list)) => Ok(Reason::NewSectors {
                 sectors: list
                     .split(',')
                     .filter(|x| !x.is_empty())
-                    .map(|x| x.parse().map_err(|e| bad(format!("{e}"))))
+                    .map(|x| x.parse::<Sector>().map_err(|e| bad(e.to_string())))
                     .collect::<Result<_>>()?,
             }),
             _ => Err(bad("unknown kind".into())),

@@ -62,7 +62,8 @@ pub fn due_at(
     coalesce: std::time::Duration,
     min_interval: std::time::Duration,
 ) -> DateTime<Utc> {
-    let span = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let span =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let mut at = first_pending + span(coalesce);
     if let Some(last) = last_claimed {
         at = at.max(last + span(min_interval));

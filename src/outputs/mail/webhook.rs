@@ -99,7 +99,11 @@ pub async fn post(
     served: &HashSet<MemberId>,
 ) -> Vec<MemberId> {
     let cfg = &config.mail.alerts;
-    if cfg.webhooks.iter().all(|u| served.contains(&delivery_name(u))) {
+    if cfg
+        .webhooks
+        .iter()
+        .all(|u| served.contains(&delivery_name(u)))
+    {
         return Vec::new();
     }
     let Some(body) = body(config, seen, batch, now) else {
