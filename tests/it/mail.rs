@@ -232,7 +232,7 @@ pub(crate) fn rp(store: &Store, set: &Arc<CampaignSet>) -> ReadPath {
 
 pub(crate) fn campaigns(store: &Store) -> Arc<CampaignSet> {
     let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
-    Arc::new(c.engine().snapshot())
+    Arc::new(c.snapshot())
 }
 
 pub(crate) const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

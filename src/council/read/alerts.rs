@@ -366,8 +366,6 @@ mod tests {
                 linking: Vec::new(),
                 sectors: sectors.into_iter().collect(),
                 flags: Vec::new(),
-                why: Default::default(),
-                related: Vec::new(),
             }));
         }
         s
