@@ -104,6 +104,20 @@ fn main() {
             .max()
             .unwrap_or(0)
     );
+    // Explanations are computed on request for the one campaign asked: time the hardest.
+    if let Some(largest) = snap.campaigns.iter().max_by_key(|c| c.reports.len()) {
+        let t = Instant::now();
+        let why = engine
+            .explain(largest.id)
+            .expect("a campaign of the snapshot is explained");
+        println!(
+            "explanation of the largest campaign on request: {:.1} ms ({} links listed of {}, {} related)",
+            t.elapsed().as_secs_f64() * 1e3,
+            why.why.links.len(),
+            why.why.links_total,
+            why.related.len()
+        );
+    }
     drop(snap);
     let mut lat = Vec::with_capacity(added.len());
     let mut snaps = Vec::new();

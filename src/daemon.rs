@@ -503,7 +503,7 @@ fn spawn_correlator(
         let Some(correlator) = start_correlator(&store, rules, first_role, &mut stop).await else {
             return;
         };
-        campaigns.send_replace(Arc::new(correlator.engine().snapshot()));
+        campaigns.send_replace(Arc::new(correlator.snapshot()));
         built.send_replace(true);
         let mut correlator = Some(correlator);
         loop {
@@ -554,7 +554,7 @@ fn spawn_correlator(
                         record(&store, &mut c, events).await;
                     }
                     // Flags age (stale, surge) even without new reports: refresh every round.
-                    campaigns.send_replace(Arc::new(c.engine().snapshot()));
+                    campaigns.send_replace(Arc::new(c.snapshot()));
                 }
                 Err(e) => tracing::error!(error = %e, "Correlation failed; will retry."),
             }

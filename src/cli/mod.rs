@@ -186,7 +186,7 @@ impl Projections {
         if with_index {
             index.refresh()?;
         }
-        let set = Arc::new(correlator.engine().snapshot());
+        let set = Arc::new(correlator.snapshot());
         let read = ReadPath::snapshot(store.clone(), set, with_index.then(|| index.clone()));
         Ok(Projections {
             store,

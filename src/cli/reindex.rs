@@ -25,7 +25,7 @@ pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
     let (store, index, _indexer, correlator) =
         daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
     bar.set_message("building campaigns");
-    let set = correlator.engine().snapshot();
+    let set = correlator.snapshot();
     bar.finish_and_clear();
     println!(
         "reindexed {} report(s) into {} campaign(s) in {:.2} s",

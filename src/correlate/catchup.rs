@@ -13,12 +13,14 @@
 //! follows, so that a node that lost the lead without knowing it writes nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::graph::Pin;
 use super::rules::Rules;
-use super::{CampaignEvent, Engine, IdBook, ReportFacts, SightingFacts, Source};
+use super::{
+    CampaignEvent, CampaignSet, Engine, Explainer, IdBook, ReportFacts, SightingFacts, Source,
+};
 use crate::model::{MemberId, Role, Sector, Seq};
 use crate::store::campaigns::{Recorded, Watermark};
 use crate::store::{self, Store};
@@ -31,7 +33,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// The correlation engine together with how far it has read the store.
 pub struct Correlator {
-    engine: Engine,
+    /// Shared with the snapshots it takes, which explain campaigns on request
+    /// ([`super::Explainer`]); written by this correlator only, one batch or report at a
+    /// time, so a request waits at most that long.
+    engine: Arc<RwLock<Engine>>,
     sectors: HashMap<MemberId, Option<Sector>>,
     applied: Seq,
     /// The last sighting applied.
@@ -80,7 +85,7 @@ impl Correlator {
             ids.reserve(id);
         }
         let mut me = Correlator {
-            engine: Engine::with_rules(rules, ids),
+            engine: Arc::new(RwLock::new(Engine::with_rules(rules, ids))),
             sectors,
             applied: Seq(0),
             sightings: 0,
@@ -116,7 +121,7 @@ impl Correlator {
                 me.applied = last.seq;
                 loaded += rows.len();
                 let batch = rows.into_iter().map(|row| me.facts(row)).collect();
-                me.engine.load(batch);
+                me.engine_mut().load(batch);
                 if logged.elapsed() >= PROGRESS_EVERY {
                     logged = Instant::now();
                     tracing::info!(
@@ -129,11 +134,11 @@ impl Correlator {
             }
             reader.join().expect("the store reader does not panic")
         })?;
-        let mut events = me.engine.finish_load(pins);
+        let mut events = me.engine_mut().finish_load(pins);
         if let Some(recorded) = recorded {
             // What the build allocated is private: the groups take the recorded ids.
             events.clear();
-            me.engine.adopt(&recorded, true);
+            me.engine_mut().adopt(&recorded, true);
         }
         me.apply_sightings(store)?;
         Ok((me, events))
@@ -210,7 +215,7 @@ impl Correlator {
         if pins != self.pins {
             // The leader records what the pins change; until then the groups they touch
             // keep recorded ids by overlap, or stay out of snapshots.
-            self.engine.set_pins(pins.clone());
+            self.engine_mut().set_pins(pins.clone());
             self.pins = pins;
         }
         self.apply_reports(store, Some(watermark.seq))?;
@@ -220,7 +225,7 @@ impl Correlator {
         } else {
             Vec::new()
         };
-        self.engine.adopt(&changed, false);
+        self.engine_mut().adopt(&changed, false);
         self.watermark = watermark;
         self.apply_sightings(store)
     }
@@ -234,7 +239,7 @@ impl Correlator {
                 store::campaigns::assignments(conn)?,
             ))
         })?;
-        self.engine.adopt(&recorded, true);
+        self.engine_mut().adopt(&recorded, true);
         self.watermark = watermark;
         self.role = Role::Follower;
         Ok(())
@@ -255,12 +260,12 @@ impl Correlator {
             book.reserve(id);
         }
         self.watermark = watermark;
-        Ok(self.engine.take_over(book))
+        Ok(self.engine_mut().take_over(book))
     }
 
     /// Re-correlates everything under new rules (SIGHUP); ids are kept by overlap.
     pub fn recorrelate(&mut self, rules: Arc<Rules>) -> Vec<CampaignEvent> {
-        self.engine.recorrelate(rules)
+        self.engine_mut().recorrelate(rules)
     }
 
     /// Applies the reports stored since the last call. Returns the events to record.
@@ -268,7 +273,7 @@ impl Correlator {
         let mut events = Vec::new();
         let pins = store.read(pins)?;
         if pins != self.pins {
-            events.extend(self.engine.set_pins(pins.clone()));
+            events.extend(self.engine_mut().set_pins(pins.clone()));
             self.pins = pins;
         }
         events.extend(self.apply_reports(store, None)?);
@@ -303,7 +308,7 @@ impl Correlator {
             }
             for row in rows {
                 let facts = self.facts(row);
-                events.extend(self.engine.add(facts));
+                events.extend(self.engine_mut().add(facts));
             }
         }
         Ok(events)
@@ -318,7 +323,7 @@ impl Correlator {
             self.sightings = last.id;
             for s in batch {
                 let sector = self.sectors.get(&s.member).copied().flatten();
-                self.engine.add_sighting(SightingFacts {
+                self.engine_mut().add_sighting(SightingFacts {
                     at: s.draft.seen_at,
                     member: s.member,
                     sector,
@@ -334,8 +339,20 @@ impl Correlator {
         self.applied
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine, for reading (snapshots, tests).
+    pub fn engine(&self) -> RwLockReadGuard<'_, Engine> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn engine_mut(&self) -> RwLockWriteGuard<'_, Engine> {
+        self.engine.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot of every campaign that can explain its campaigns on request.
+    pub fn snapshot(&self) -> CampaignSet {
+        self.engine()
+            .snapshot()
+            .explained_by(Explainer(self.engine.clone()))
     }
 
     fn facts(&self, row: store::reports::FactsRow) -> ReportFacts {

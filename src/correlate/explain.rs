@@ -1,14 +1,55 @@
 //! Why a campaign holds together, and what it resembles without being linked to it.
 //!
-//! Computed by the engine when it takes a campaign's snapshot (it alone knows the links and
-//! the values' report counts), bounded so that a giant campaign costs no more than a small
-//! one. What a viewer is shown of it is decided by the council's views: it names reports
-//! and values, so it is the secretariat's.
+//! Computed by the engine on request, for the one campaign asked about (it alone knows the
+//! links and the values' report counts), bounded so that a giant campaign costs no more
+//! than a small one. It is not part of a snapshot: precomputing it for every changed
+//! campaign made the first snapshot at a million reports take two minutes and 9 GB, for
+//! explanations the secretariat opens a few times a day. What a viewer is shown of it is
+//! decided by the council's views: it names reports and values, so it is the secretariat's.
+
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::Suppression;
+use super::{Engine, Suppression};
 use crate::model::{CampaignId, Observable, Seq};
+
+/// Why one campaign is a group, and the earlier campaigns it resembles, as the engine sees
+/// it at the moment of the request.
+#[derive(Debug, Clone, Default)]
+pub struct Explanation {
+    pub why: Grouping,
+    pub related: Vec<Related>,
+}
+
+/// A handle on the live engine that explains one campaign at a time. Snapshots taken by a
+/// correlator carry it ([`super::CampaignSet::explain`]), so whoever holds a snapshot can
+/// ask; the answer reflects the engine now, which may be a round ahead of the snapshot (a
+/// campaign merged since is no longer explained).
+#[derive(Clone)]
+pub struct Explainer(pub(super) Arc<RwLock<Engine>>);
+
+impl Explainer {
+    /// The explanation of campaign `id`, `None` if the engine holds no such campaign.
+    /// Blocks while the correlator applies a batch: call it from blocking code.
+    pub fn explain(&self, id: CampaignId) -> Option<Explanation> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).explain(id)
+    }
+
+    /// Only the related earlier campaigns of [`Explainer::explain`].
+    pub fn related(&self, id: CampaignId) -> Option<Vec<Related>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .related_campaigns(id)
+    }
+}
+
+impl std::fmt::Debug for Explainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Explainer")
+    }
+}
 
 /// Most links, suppressed values and near-links an explanation lists.
 pub const EXPLAIN_MAX: usize = 200;

@@ -33,7 +33,7 @@ use crate::model::{
 };
 
 pub use evidence::FlagEvidence;
-pub use explain::{Grouping, NotCounted, Related, RelatedReason};
+pub use explain::{Explainer, Explanation, Grouping, NotCounted, Related, RelatedReason};
 pub use flags::{Evidence, Flag, FlagKind};
 pub use graph::{Engine, Pin};
 pub use ids::{CampaignEvent, IdBook};
@@ -97,14 +97,6 @@ pub struct Campaign {
     pub sectors: BTreeSet<Sector>,
     /// Machine findings at the time of the snapshot, each with its evidence.
     pub flags: Vec<Flag>,
-    /// Why its reports are one group: links, values that did not count, near-links
-    /// (secretariat-only: it names reports and values).
-    #[serde(skip)]
-    pub why: Arc<Grouping>,
-    /// Earlier campaigns it resembles below the linking threshold (never merged
-    /// automatically; secretariat-only).
-    #[serde(skip)]
-    pub related: Vec<Related>,
 }
 
 impl Campaign {
@@ -182,6 +174,9 @@ pub struct CampaignSet {
     pub applied: Seq,
     /// The clock the flags were computed at.
     pub at: DateTime<Utc>,
+    /// The engine the snapshot came from, when a correlator took it: explanations are
+    /// computed on request ([`CampaignSet::explain`]), not kept in the snapshot.
+    explainer: Option<Explainer>,
 }
 
 impl Default for CampaignSet {
@@ -194,6 +189,7 @@ impl Default for CampaignSet {
             by_id: HashMap::new(),
             applied: Seq::default(),
             at: DateTime::<Utc>::MIN_UTC,
+            explainer: None,
         }
     }
 }
@@ -215,14 +211,44 @@ impl CampaignSet {
         self.campaigns.is_empty()
     }
 
+    /// Why campaign `id` is one group and what it resembles, computed now by the engine
+    /// the snapshot came from. `None` when the campaign is not in this snapshot or the
+    /// snapshot has no engine behind it (one built by hand). Blocks while the correlator
+    /// applies a batch: call it from blocking code, and for the secretariat only (see
+    /// `council::explain`).
+    pub fn explain(&self, id: CampaignId) -> Option<Explanation> {
+        self.get(id)?;
+        self.explainer.as_ref()?.explain(id)
+    }
+
+    /// Only the related earlier campaigns of [`CampaignSet::explain`] (same rules).
+    pub fn related(&self, id: CampaignId) -> Option<Vec<Related>> {
+        self.get(id)?;
+        self.explainer.as_ref()?.related(id)
+    }
+
+    /// The same snapshot, able to explain its campaigns through `explainer`.
+    pub fn explained_by(mut self, explainer: Explainer) -> CampaignSet {
+        self.explainer = Some(explainer);
+        self
+    }
+
     /// Puts a rebuilt group in, replacing what its key held (a group turns from advisory
     /// into campaign when a member report joins it, and back when a split leaves it none).
     fn upsert_group(&mut self, group: Group) {
         match group {
             Group::Campaign(c) => {
                 self.remove_advisory(c.id);
+                // Only the reports new to the campaign: a giant campaign that gained a few
+                // would otherwise rewrite half a million entries per snapshot. Reports that
+                // left it are overwritten by the group that holds them now.
+                let before = self.by_id.get(&c.id).map(|&i| self.campaigns[i].clone());
+                let mut had = before.iter().flat_map(|p| p.reports.iter()).peekable();
                 for &seq in &c.reports {
-                    self.by_report.insert(seq, c.id);
+                    while had.next_if(|&&s| s < seq).is_some() {}
+                    if had.next_if_eq(&&seq).is_none() {
+                        self.by_report.insert(seq, c.id);
+                    }
                 }
                 self.upsert(Arc::new(c));
             }

@@ -136,3 +136,26 @@ pub fn set_member_status(
         Ok(m.id)
     })
 }
+
+/// Records one alert pass (`council::read::AlertWatch`): the triggers appended to the outbox
+/// and the announced state changed, in one transaction, if the state is still at
+/// `expected` (a deposed leader's pass writes nothing).
+pub fn record_alert_pass(
+    expected: Option<i64>,
+    change: store::alerts::AnnouncedChange,
+    outbox: Vec<store::alerts::OutboxEntry>,
+    at: DateTime<Utc>,
+) -> Op<store::alerts::Recorded> {
+    Op::new(move |conn| store::alerts::record_pass(conn, expected, &change, &outbox, at))
+}
+
+/// Claims the pending alert triggers up to row `upto` as one batch before anything is sent
+/// (or returns the batch already open); None if nothing is pending.
+pub fn claim_alerts(upto: i64, at: DateTime<Utc>) -> Op<Option<String>> {
+    Op::new(move |conn| store::alerts::claim(conn, upto, at))
+}
+
+/// Marks an alert batch done: every recipient has it (or was refused for good).
+pub fn finish_alerts(batch: String, at: DateTime<Utc>) -> Op<()> {
+    Op::new(move |conn| store::alerts::finish(conn, &batch, at))
+}

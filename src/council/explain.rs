@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::policy::Viewer;
 use super::read::ids::{self, ShownCampaignId, ShownReportId};
 use crate::correlate::explain::{LinkWhy, NearLink, SharedValue};
-use crate::correlate::{Campaign, ids::is_advisory_key};
+use crate::correlate::{Grouping, Related, ids::is_advisory_key};
 pub use crate::correlate::{NotCounted, RelatedReason};
 use crate::model::{CampaignEvent, CampaignId, Language, ObservableKind, ReportId};
 
@@ -264,18 +264,19 @@ pub fn event_words(event: &CampaignEvent, this: CampaignId, lang: Language) -> S
 }
 
 impl Viewer {
-    /// The explanation of `campaign` for this viewer: the secretariat's only (`None` for
-    /// anyone else, see the module documentation). `history` holds the recorded events.
+    /// The explanation of campaign `id` (`why`, computed by the engine on request) for
+    /// this viewer: the secretariat's only (`None` for anyone else, see the module
+    /// documentation). `history` holds the recorded events.
     pub fn explain_view(
         &self,
-        campaign: &Campaign,
+        id: CampaignId,
+        why: &Grouping,
         history: &[(String, CampaignEvent)],
         lang: Language,
     ) -> Option<ExplainView> {
         if !self.is_secretariat() {
             return None;
         }
-        let why = &campaign.why;
         let report = |seq| ids::report(self, ReportId(seq));
         let link = |l: &LinkWhy| LinkView {
             a: report(l.a),
@@ -319,7 +320,7 @@ impl Viewer {
                 .filter(|(_, e)| !matches!(e, CampaignEvent::Assigned { .. }))
                 .map(|(at, e)| HistoryLine {
                     at: at.clone(),
-                    text: event_words(e, campaign.id, lang),
+                    text: event_words(e, id, lang),
                 })
                 .collect(),
         })
@@ -328,15 +329,14 @@ impl Viewer {
     /// Related earlier campaigns as this viewer may see them: the secretariat's only.
     pub fn related_view(
         &self,
-        campaign: &Campaign,
+        related: &[Related],
         exists: impl Fn(CampaignId) -> bool,
         lang: Language,
     ) -> Vec<RelatedView> {
         if !self.is_secretariat() {
             return Vec::new();
         }
-        campaign
-            .related
+        related
             .iter()
             .filter(|r| exists(r.id))
             .map(|r| RelatedView {

@@ -490,8 +490,6 @@ mod tests {
                 last_seen: row.received_at,
                 linking: vec![],
                 sectors: Default::default(),
-                why: Default::default(),
-                related: Vec::new(),
                 flags: vec![Flag {
                     kind: FlagKind::CrossSector,
                     evidence: Evidence::default(),

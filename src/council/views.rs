@@ -352,8 +352,6 @@ mod tests {
             last_seen: Utc::now(),
             linking: Vec::new(),
             sectors: BTreeSet::from([Sector::Water, Sector::Telecom]),
-            why: Default::default(),
-            related: Vec::new(),
             flags: vec![
                 flag(FlagKind::CrossSector),
                 flag(FlagKind::Stale),
@@ -446,8 +444,6 @@ mod tests {
             linking: Vec::new(),
             sectors: BTreeSet::new(),
             flags: Vec::new(),
-            why: Default::default(),
-            related: Vec::new(),
         };
 
         let general = Viewer::member(MemberId("m030".into()), MemberClass::General);

@@ -6,6 +6,7 @@
 //! run beside the writer. Every module writes its SQL once against [`db::Conn`], which both
 //! engines run.
 
+pub mod alerts;
 pub mod campaigns;
 pub mod db;
 mod error;

@@ -319,4 +319,32 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, window_start)
     );
     "#,
+    // 14: alerts that survive a leader failover (`store::alerts`): what was announced per
+    // campaign (alerting flags, sectors; comma-separated names) and the campaign each report
+    // belonged to then, the outbox of triggers (a reason as the council writes it) and the
+    // batches claimed from it. "Never recorded" is the absence of `meta.alerts_version`.
+    r#"
+    CREATE TABLE alert_announced (
+        campaign_id TEXT PRIMARY KEY,
+        flags       TEXT NOT NULL,
+        sectors     TEXT NOT NULL
+    );
+    CREATE TABLE alert_reports (
+        seq         INTEGER PRIMARY KEY,
+        campaign_id TEXT NOT NULL
+    );
+    CREATE TABLE alert_outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          TEXT NOT NULL,
+        campaign_id TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        batch       TEXT
+    );
+    CREATE INDEX alert_outbox_batch ON alert_outbox(batch);
+    CREATE TABLE alert_batches (
+        batch      TEXT PRIMARY KEY,
+        claimed_at TEXT NOT NULL,
+        done_at    TEXT
+    );
+    "#,
 ];

@@ -1,6 +1,8 @@
-//! Digests across leader failovers (issue #16, item 5): two nodes on one PostgreSQL store,
-//! the leader killed (`kill -9`) the moment a digest window starts going out, three times
-//! over; every recipient receives every window exactly once, and the windows leave no gap.
+//! Digests and alerts across leader failovers (issue #16, item 5): two nodes on one
+//! PostgreSQL store, the leader killed (`kill -9`) the moment a digest window starts going
+//! out, three times over; every recipient receives every window exactly once, and the
+//! windows leave no gap. An alert pending in its coalescing window when the leader is
+//! killed, and a change made while no node leads, both reach every alert recipient once.
 //!
 //! The mail goes to the real SMTP test server (aiosmtpd, [`Sink`]); what is asserted is what
 //! it received, grouped by Message-ID (one per digest window and recipient), checked against
@@ -19,7 +21,7 @@ use musubi::outputs::mail::render::message_id;
 use crate::cluster::one_leader;
 use crate::mail::{Sink, all_text, smtp_toml};
 use crate::pg::PgCluster;
-use crate::util::{Daemon, DataDir, register_operator, submission};
+use crate::util::{Client, Daemon, DataDir, register_operator, submission};
 
 /// The digest under test: due every five seconds (the leader looks every 20 s, and at once
 /// when it takes over), to the class-1 members and the secretariat, with the statistics
@@ -407,5 +409,319 @@ async fn every_digest_window_reaches_every_recipient_once_across_leader_failover
         "digest failover: {} windows, {} copies ({resent} resent after a kill), kills {killed_in:?}, {acked} reports acknowledged",
         windows.len(),
         got.len()
+    );
+}
+
+/// The alerts under test: to the class-1 members and the secretariat, in English, coalesced
+/// for three seconds (long enough for a trigger to be pending when the leader dies).
+const ALERTS: &str = r#"
+[alerts]
+classes = ["class1"]
+secretariat = true
+language = "en"
+coalesce_seconds = 3
+min_interval_seconds = 1
+"#;
+
+/// A node's data directory for the alert test: the shared store, the SMTP server, alerts.
+fn alert_node_dir(pg: &PgCluster, smtp_port: u16) -> DataDir {
+    let dir = DataDir::new();
+    std::fs::write(
+        dir.path().join("musubi.toml"),
+        format!(
+            "[store]\nbackend = \"postgres\"\nurl = \"{}\"\n{}{ALERTS}",
+            pg.url(),
+            smtp_toml(smtp_port, 5)
+        ),
+    )
+    .expect("write musubi.toml");
+    dir
+}
+
+/// Polls `f` on the store until it holds.
+async fn until_store(
+    pg: &PgCluster,
+    what: &str,
+    within: Duration,
+    f: impl Fn(&mut postgres::Client) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        // The synchronous client is made, used and dropped off the async workers.
+        if tokio::task::block_in_place(|| f(&mut pg.connect())) {
+            return;
+        }
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+fn count(c: &mut postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// The alert copies the server received: `(recipient, Message-ID, text)`.
+fn alert_copies(sink: &Sink) -> Vec<(String, String, String)> {
+    sink.messages()
+        .iter()
+        .filter_map(|m: &Value| {
+            let id = m["message_id"].as_str()?;
+            id.starts_with("<alert.").then(|| {
+                (
+                    m["rcpt_tos"][0].as_str().unwrap_or_default().to_string(),
+                    id.to_string(),
+                    all_text(m),
+                )
+            })
+        })
+        .collect()
+}
+
+/// An alert pending when the leader is killed, and a change made while no node leads, are
+/// both mailed by the next leader, to every alert recipient who may see them, once.
+///
+/// The leader records campaign A's new sector into the store's outbox; it is killed during
+/// A's three-second coalescing window (nothing claimed, nothing sent). The test holds the
+/// leader lock itself from the instant the leader dies (its session is queued on
+/// `pg_advisory_lock`, which PostgreSQL grants to a waiter on release), so that campaign B
+/// spreads to a second sector through the surviving node while it is still a follower and
+/// no node leads. Then the lock is let go; the survivor leads and mails both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_once() {
+    let pg = tokio::task::block_in_place(PgCluster::start);
+    let sink = tokio::task::block_in_place(Sink::start);
+    let dirs = [
+        alert_node_dir(&pg, sink.port),
+        alert_node_dir(&pg, sink.port),
+    ];
+    let telecom = dirs[0].add_member("Alert Telecom", "class1", Some("telecom"));
+    let finance = dirs[0].add_member("Alert Finance", "class1", Some("finance"));
+    let water = dirs[0].add_member("Alert Water", "class1", Some("water"));
+    let operator = dirs[0].add_member("Alert Operator", "secretariat", None);
+    let (m_telecom, m_finance, m_water, m_sec) = ("m001", "m002", "m003", "m004");
+    for id in [m_telecom, m_finance, m_water, m_sec] {
+        dirs[0].cli(&[
+            "member",
+            "contact",
+            id,
+            "--email",
+            &email(id),
+            "--lang",
+            "en",
+        ]);
+    }
+    let mut nodes: Vec<Option<Daemon>> = dirs.iter().map(|d| Some(Daemon::start(d))).collect();
+    for n in nodes.iter().flatten() {
+        register_operator(n, &operator);
+    }
+    let (leader, _) = {
+        let live: Vec<&Daemon> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+        one_leader(&live, Duration::from_secs(15)).await
+    };
+    let survivor = 1 - leader;
+    // The leader's first pass seeds the (empty) announced state.
+    until_store(
+        &pg,
+        "the alert state seeded",
+        Duration::from_secs(20),
+        |c| count(c, "SELECT count(*) FROM meta WHERE key = 'alerts_version'") == 1,
+    )
+    .await;
+
+    let post = |node: &Daemon, token: &str, title: &str, hash: &str| {
+        let (client, url) = (Client::new(token), node.url("/api/v1/reports"));
+        let body = submission(title, "green", &[("sha256", hash)]);
+        async move {
+            let (st, body) = client.post_json(&url, &body).await;
+            assert_eq!(st, 201, "{body}");
+        }
+    };
+    let (h1, h2) = (
+        format!("{:064x}", 0xa1e47_u64),
+        format!("{:064x}", 0xb2e47_u64),
+    );
+    // Campaign A spreads from telecom to finance, through the leader.
+    let l = nodes[leader].as_ref().unwrap();
+    post(l, &telecom, "alpha telecom", &h1).await;
+    post(l, &finance, "alpha finance", &h1).await;
+    until_store(
+        &pg,
+        "campaign A's trigger in the outbox",
+        Duration::from_secs(20),
+        |c| count(c, "SELECT count(*) FROM alert_outbox") >= 1,
+    )
+    .await;
+
+    // Queue a session of the test's own on the leader lock, then kill the leader while A
+    // is still coalescing.
+    let (got_tx, got_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = pg.url();
+    let holder = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        c.query_one(
+            "SELECT pg_advisory_lock($1)",
+            &[&musubi::daemon::leader::LEADER_LOCK_KEY],
+        )
+        .expect("lock");
+        got_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        // Dropping the session releases the lock.
+    });
+    until_store(
+        &pg,
+        "the test's session waiting for the leader lock",
+        Duration::from_secs(10),
+        |c| {
+            count(
+                c,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            ) == 1
+        },
+    )
+    .await;
+    let claimed = tokio::task::block_in_place(|| {
+        count(&mut pg.connect(), "SELECT count(*) FROM alert_batches")
+    });
+    assert_eq!(
+        claimed, 0,
+        "A's alert went out before the kill: the test timed nothing"
+    );
+    nodes[leader].take().unwrap().kill9();
+    tokio::task::block_in_place(|| got_rx.recv_timeout(Duration::from_secs(10)))
+        .expect("the test's session took the leader lock when the leader died");
+    assert!(
+        alert_copies(&sink).is_empty(),
+        "an alert went out before the leader died: {:?}",
+        alert_copies(&sink)
+    );
+
+    // Campaign B spreads from water to telecom on the survivor, a follower: no node leads.
+    let s = nodes[survivor].as_ref().unwrap();
+    post(s, &water, "beta water", &h2).await;
+    post(s, &telecom, "beta telecom", &h2).await;
+    // Committed (201); a follower shows a campaign only once a leader has numbered it, so
+    // B exists only in the store until the survivor leads.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = crate::util::health(s).await;
+    assert_eq!(health["role"], "follower", "{health}");
+    // Let go: the survivor leads.
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    one_leader(&[s], Duration::from_secs(10)).await;
+
+    // Both alerts reach the secretariat (which sees the sectors), then everything settles.
+    let started = Instant::now();
+    loop {
+        let sec_text: String = alert_copies(&sink)
+            .iter()
+            .filter(|(to, _, _)| *to == email(m_sec))
+            .map(|(_, _, t)| t.clone())
+            .collect();
+        // A was recorded telecom-only first: it gained finance; B appeared with both.
+        if sec_text.contains("reported from new sectors: finance")
+            && sec_text.contains("reported from new sectors: telecom, water")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the new leader did not alert both campaigns: {:#?}",
+            alert_copies(&sink)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until_store(
+        &pg,
+        "every alert batch done",
+        Duration::from_secs(20),
+        |c| {
+            count(
+                c,
+                "SELECT count(*) FROM alert_batches WHERE done_at IS NULL",
+            ) == 0
+                && count(c, "SELECT count(*) FROM alert_outbox WHERE batch IS NULL") == 0
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = alert_copies(&sink);
+
+    // Once: one message per (recipient, Message-ID), under the Message-ID of its batch.
+    let mut per_copy: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (to, id, _) in &got {
+        *per_copy.entry((to.clone(), id.clone())).or_default() += 1;
+    }
+    assert!(
+        per_copy.values().all(|n| *n == 1),
+        "copies received more than once: {per_copy:?}"
+    );
+    let rows: Vec<(String, String, String)> = tokio::task::block_in_place(|| {
+        pg.connect()
+            .query(
+                "SELECT batch, member_id, message_id FROM mail_deliveries WHERE kind = 'alert'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    });
+    let recorded: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|(batch, member, id)| {
+            assert_eq!(*id, message_id("alert", batch, member, DOMAIN));
+            (email(member), id.clone())
+        })
+        .collect();
+    let received: BTreeSet<(String, String)> = per_copy.keys().cloned().collect();
+    assert_eq!(
+        received, recorded,
+        "the store recorded other copies than were received"
+    );
+
+    // Every member has both campaigns (green reports: every member sees them), told only
+    // that they spread: no sector, no provider.
+    let text_to = |id: &str| -> String {
+        got.iter()
+            .filter(|(to, _, _)| *to == email(id))
+            .map(|(_, _, t)| t.clone())
+            .collect()
+    };
+    for id in [m_telecom, m_finance, m_water] {
+        let text = text_to(id);
+        for title in [
+            "alpha telecom",
+            "alpha finance",
+            "beta water",
+            "beta telecom",
+        ] {
+            assert!(
+                text.contains(title),
+                "{id} was not alerted to {title:?}: {text}"
+            );
+        }
+        assert!(
+            text.contains("reported from a new sector") && !text.contains("new sectors:"),
+            "{id}: {text}"
+        );
+        for secret in [
+            "m001",
+            "m002",
+            "m003",
+            "Alert Telecom",
+            "Alert Finance",
+            "Alert Water",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{id}'s alert revealed {secret}: {text}"
+            );
+        }
+    }
+    eprintln!(
+        "alert failover: {} copies in {} batches",
+        got.len(),
+        rows.iter().map(|r| &r.0).collect::<BTreeSet<_>>().len()
     );
 }

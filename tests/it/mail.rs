@@ -232,7 +232,7 @@ pub(crate) fn rp(store: &Store, set: &Arc<CampaignSet>) -> ReadPath {
 
 pub(crate) fn campaigns(store: &Store) -> Arc<CampaignSet> {
     let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
-    Arc::new(c.engine().snapshot())
+    Arc::new(c.snapshot())
 }
 
 pub(crate) const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -996,4 +996,100 @@ max_campaigns = 10
     );
     let all = data.cli(&["--config", cfg, "digest", "preview", "daily"]);
     assert_eq!(all.lines().count(), 3, "{all}");
+}
+
+/// An upgrade (or a first start) over campaigns that already spread: the first pass records
+/// the alert state without alerting (no mail storm); a later change to such a campaign is
+/// alerted, naming only what is new. On a store where the state was never recorded, a pass
+/// that alerted would mail the campaign below at once.
+#[tokio::test]
+async fn a_first_start_over_spread_campaigns_alerts_nothing_until_they_change() {
+    let sink = Sink::start();
+    let data = DataDir::new();
+    let cfg_path = data.path().join("musubi.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            r#"{}
+[alerts]
+classes = ["class1"]
+secretariat = true
+language = "en"
+coalesce_seconds = 1
+min_interval_seconds = 1
+"#,
+            smtp_toml(sink.port, 5)
+        ),
+    )
+    .unwrap();
+    let cfg = cfg_path.to_str().unwrap();
+    data.add_member("Upgrade Telecom", "class1", Some("telecom"));
+    data.add_member("Upgrade Finance", "class1", Some("finance"));
+    let water = data.add_member("Upgrade Water", "class1", Some("water"));
+    data.add_member("Upgrade Operator", "secretariat", None);
+    for id in ["m001", "m002", "m003", "m004"] {
+        data.cli(&[
+            "--config",
+            cfg,
+            "member",
+            "contact",
+            id,
+            "--email",
+            &format!("{id}@members.example.jp"),
+            "--lang",
+            "en",
+        ]);
+    }
+    // Before the daemon ever ran: one campaign reported by telecom and finance (it is
+    // cross-sector and has two sectors: both would alert).
+    let hash = format!("{:064x}", 0x00f1_a99e_u64);
+    for (member, title) in [("m001", "upgrade telecom"), ("m002", "upgrade finance")] {
+        let file = data.path().join(format!("{member}.json"));
+        let body = Value::Array(vec![crate::util::submission(
+            title,
+            "green",
+            &[("sha256", &hash)],
+        )]);
+        std::fs::write(&file, body.to_string()).unwrap();
+        data.cli(&["import", file.to_str().unwrap(), "--as", member]);
+    }
+    let daemon = Daemon::start_with(&data, &["--config", cfg]);
+    wait_current(&daemon).await;
+    // Well past the coalescing window and the rate limit.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        sink.messages().is_empty(),
+        "the first start alerted what already existed: {:#?}",
+        sink.messages()
+    );
+
+    // Water reports it too: alerted, and only the new sector is named (to the secretariat).
+    let (st, body) = crate::util::Client::new(&water)
+        .post_json(
+            &daemon.url("/api/v1/reports"),
+            &crate::util::submission("upgrade water", "green", &[("sha256", &hash)]),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.to("m004@members.example.jp").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sec = sink.to("m004@members.example.jp");
+    assert_eq!(sec.len(), 1, "{sec:#?}");
+    let text = all_text(&sec[0]);
+    assert!(
+        text.contains("reported from new sectors: water") && !text.contains("flagged cross-sector"),
+        "{text}"
+    );
+    for id in ["m001", "m002", "m003"] {
+        assert_eq!(
+            sink.to(&format!("{id}@members.example.jp")).len(),
+            1,
+            "{id}: {:#?}",
+            sink.messages()
+        );
+    }
+    daemon.terminate(Duration::from_secs(10));
 }

@@ -296,7 +296,7 @@ fn rp(store: &Store, set: &Arc<musubi::correlate::CampaignSet>) -> ReadPath {
 
 fn campaigns(store: &Store) -> Arc<musubi::correlate::CampaignSet> {
     let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
-    Arc::new(c.engine().snapshot())
+    Arc::new(c.snapshot())
 }
 
 /// Every recipient exactly once, under the Message-ID of its window, and nothing else.

@@ -3,8 +3,8 @@
 //! size costs at most a few hundred links and postings here.
 
 use super::super::explain::{
-    EXPLAIN_MAX, Grouping, LinkWhy, NearLink, NotCounted, RELATED_MAX, Related, RelatedReason,
-    SharedValue, SuppressedValue,
+    EXPLAIN_MAX, Explanation, Grouping, LinkWhy, NearLink, NotCounted, RELATED_MAX, Related,
+    RelatedReason, SharedValue, SuppressedValue,
 };
 use super::*;
 
@@ -17,6 +17,47 @@ const POSTINGS_MAX: usize = 512;
 const TECHNIQUES_MIN: f64 = 0.5;
 
 impl Engine {
+    /// Why campaign `id` is one group and which earlier campaigns it resembles: computed
+    /// now, for this campaign only. `None` for an id the engine does not hold, an advisory
+    /// key, or (on a follower) a group the leader has not recorded yet.
+    pub fn explain(&self, id: CampaignId) -> Option<Explanation> {
+        let (slot, members) = self.explained(id)?;
+        let camp = &self.camps[slot as usize];
+        let counted;
+        let tally: &Tally = match &camp.tally {
+            Some(t) => t,
+            None => {
+                counted = self.tally_of(&members);
+                &counted
+            }
+        };
+        Some(Explanation {
+            why: self.grouping(slot, &members, tally),
+            related: self.related(slot, &members, camp.first_at),
+        })
+    }
+
+    /// Only the related earlier campaigns of [`Engine::explain`] (what a campaign page
+    /// shows beside the reports).
+    pub fn related_campaigns(&self, id: CampaignId) -> Option<Vec<Related>> {
+        let (slot, members) = self.explained(id)?;
+        Some(self.related(slot, &members, self.camps[slot as usize].first_at))
+    }
+
+    /// The slot and sorted reports of a campaign that may be explained.
+    fn explained(&self, id: CampaignId) -> Option<(u32, Vec<u32>)> {
+        if self.provisional.contains(&id) || is_advisory_key(id) {
+            return None;
+        }
+        let &slot = self.slot_of_id.get(&id)?;
+        let mut members = self.camps[slot as usize].members.clone();
+        if members.is_empty() {
+            return None;
+        }
+        members.sort_unstable();
+        Some((slot, members))
+    }
+
     /// The values `a` and `b` share, with their weights now (weight-0 values left out).
     fn shared_values(&self, a: u32, b: u32) -> Vec<SharedValue> {
         let (ra, rb) = (&self.reps[a as usize], &self.reps[b as usize]);
@@ -41,7 +82,7 @@ impl Engine {
     }
 
     /// Why the campaign of `members` (sorted) with `tally` is one group.
-    pub(super) fn grouping(&self, slot: u32, members: &[u32], tally: &Tally) -> Grouping {
+    fn grouping(&self, slot: u32, members: &[u32], tally: &Tally) -> Grouping {
         let threshold = self.rules.link.threshold;
         let link = &self.rules.link;
         // Every link of a report stays inside its campaign, so the campaign's links are half
@@ -200,12 +241,7 @@ impl Engine {
 
     /// Earlier campaigns (first seen before this one) that share infrastructure or
     /// techniques with it below the linking threshold, with reasons and a score.
-    pub(super) fn related(
-        &self,
-        slot: u32,
-        members: &[u32],
-        first_seen: DateTime<Utc>,
-    ) -> Vec<Related> {
+    fn related(&self, slot: u32, members: &[u32], first_seen: DateTime<Utc>) -> Vec<Related> {
         let mut reasons: FxHashMap<u32, Vec<RelatedReason>> = FxHashMap::default();
         let mut techniques_of_mine: BTreeSet<u32> = BTreeSet::new();
         let mut seen_net: FxHashSet<(u8, u128)> = FxHashSet::default();

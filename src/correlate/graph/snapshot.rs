@@ -239,11 +239,6 @@ impl Engine {
         if let Some(p) = &mut phases {
             p.lap("big campaign: flags");
         }
-        let why = Arc::new(self.grouping(slot, &members, tally));
-        let related = self.related(slot, &members, first_seen);
-        if let Some(p) = &mut phases {
-            p.lap("big campaign: explanation");
-        }
         (
             Group::Campaign(Campaign {
                 id: camp.id,
@@ -253,8 +248,6 @@ impl Engine {
                 linking,
                 sectors,
                 flags,
-                why,
-                related,
             }),
             until,
         )

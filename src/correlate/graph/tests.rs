@@ -618,3 +618,82 @@ fn a_follower_shows_no_unrecorded_id_and_numbers_on_when_it_takes_over() {
     let moved: BTreeSet<u64> = changed.iter().map(|(s, _)| s.0).collect();
     assert_eq!(moved, [4, 5].into_iter().collect());
 }
+
+#[test]
+fn a_campaign_is_explained_on_request_as_the_engine_is_now() {
+    let s = Sector::Finance;
+    let mut e = incremental(
+        Rules::shipped(),
+        &[
+            // An earlier campaign, in the same /24 as a later report of the one explained.
+            member(1, s, vec![o("ipv4", "45.33.10.5"), sha(9)]),
+            member(2, s, vec![sha(9)]),
+            member(3, s, vec![sha(1)]),
+            member(4, s, vec![sha(1)]),
+        ],
+    );
+    let snap = e.snapshot_at(t0());
+    let of = |seq| snap.of_report(Seq(seq)).map(|c| c.id).unwrap();
+    let (earlier, id) = (of(1), of(3));
+    let why = e.explain(id).expect("a campaign is explained").why;
+    assert_eq!(why.links_total, 1);
+    assert_eq!((why.links[0].a, why.links[0].b), (Seq(3), Seq(4)));
+    assert!(e.related_campaigns(id).unwrap().is_empty());
+    let absent = CampaignId {
+        year: 1999,
+        number: 1,
+    };
+    assert!(e.explain(absent).is_none());
+
+    // No new snapshot: the answer follows the engine, not the last snapshot.
+    e.add(member(5, s, vec![sha(1)]));
+    assert_eq!(e.explain(id).unwrap().why.links_total, 3);
+    e.add(member(6, s, vec![sha(1), o("ipv4", "45.33.10.77")]));
+    let related = e.related_campaigns(id).unwrap();
+    assert!(
+        related.iter().any(|r| r.id == earlier),
+        "the earlier campaign in 45.33.10.0/24 is related: {related:?}"
+    );
+    assert_eq!(e.explain(id).unwrap().related.len(), related.len());
+    assert!(
+        e.related_campaigns(earlier).unwrap().is_empty(),
+        "only earlier campaigns are related"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+    /// Snapshots taken between adds keep `by_report` exactly as a fresh snapshot would have
+    /// it (each campaign's reports under its id, no advisory's feed item), though each only
+    /// writes the reports new to a rebuilt campaign.
+    #[test]
+    fn snapshots_between_adds_map_every_report_to_its_campaign(
+        reports in prop::collection::vec(prop::collection::vec(arb_observable(), 1..5), 1..40),
+        every in 1usize..6,
+    ) {
+        let facts: Vec<ReportFacts> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, obs)| if i % 4 == 3 {
+                feed(i as u64 + 1, "f", obs)
+            } else {
+                member(i as u64 + 1, Sector::ALL[i % 3], obs)
+            })
+            .collect();
+        let mut e = Engine::with_rules(small_rules(), IdBook::default());
+        for (i, r) in facts.into_iter().enumerate() {
+            e.add(r);
+            if i % every == 0 {
+                e.snapshot_at(t0());
+            }
+        }
+        let set = e.snapshot_at(t0());
+        let mut expected = std::collections::HashMap::new();
+        for c in &set.campaigns {
+            for &seq in &c.reports {
+                expected.insert(seq, c.id);
+            }
+        }
+        prop_assert_eq!(&set.by_report, &expected);
+    }
+}

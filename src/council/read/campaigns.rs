@@ -103,13 +103,21 @@ impl ReadPath {
             return Ok(None);
         }
         let set = self.campaign_set();
-        let Some(campaign) = set.get(id).cloned() else {
+        if set.get(id).is_none() {
+            return Ok(None);
+        }
+        // The engine explains the one campaign now (it may wait for the correlator's
+        // current batch): on the blocking pool, and outside any store reader.
+        let why = tokio::task::spawn_blocking(move || set.explain(id))
+            .await
+            .map_err(|e| store::StoreError::Corrupt(format!("explanation task: {e}")))?;
+        let Some(why) = why else {
             return Ok(None);
         };
         let viewer = viewer.clone();
         self.read(move |conn| {
             let history = store::campaigns::events(conn, id)?;
-            Ok(viewer.explain_view(&campaign, &history, lang))
+            Ok(viewer.explain_view(id, &why.why, &history, lang))
         })
         .await
     }

@@ -124,7 +124,14 @@ impl Detail {
             organisations: crate::council::explain::organisations_bucket(providers.len()),
             first_seen,
             last_seen,
-            related: viewer.related_view(&self.campaign, |id| set.by_id.contains_key(&id), lang),
+            // Computed by the engine on request, and only for the secretariat: nobody else
+            // is shown it, so nobody else waits for it.
+            related: if viewer.is_secretariat() {
+                let related = set.related(self.campaign.id).unwrap_or_default();
+                viewer.related_view(&related, |id| set.by_id.contains_key(&id), lang)
+            } else {
+                Vec::new()
+            },
         })
     }
 

@@ -48,7 +48,9 @@ use crate::correlate::CampaignSet;
 use crate::index::ReportIndex;
 use crate::store::{self, Store};
 pub use advisories::{AdvisoryQuery, AdvisoryView};
-pub use alerts::{AlertWatch, Reason, Trigger};
+pub use alerts::{
+    AlertOutbox, AlertPass, AlertWatch, Batch, ClaimedAlerts, Reason, Trigger, gather,
+};
 pub use auth::{Credential, Principal};
 pub use campaigns::Page;
 pub use console::{CampaignPage, CampaignReview, QueueRow};

@@ -2,18 +2,22 @@
 //! from a sector it had none from, is mailed to the alert audience (task force class 1 by
 //! default) within seconds.
 //!
-//! Triggers come from the council (`council::read::AlertWatch`): a pure function of two
-//! campaign snapshots, the same whether a change arrived by one submission or by a bulk
-//! import. The [`Coalescer`]
-//! gathers triggers for `coalesce` after the first one and holds each mail at least
-//! `min_interval` after the previous one: a bulk import produces one summary, not
-//! thousands of mails.
+//! Triggers come from the council (`council::read::AlertWatch`): a pure function of the
+//! announced state kept in the store and the latest campaign snapshot, recorded by the
+//! leader into the store's alert outbox, the same whether a change arrived by one
+//! submission or by a bulk import, and whichever node led when it arrived.
+//!
+//! Sending is measured from the outbox's stored times, so that a new leader honours it: a
+//! batch goes out `coalesce` after its oldest trigger and at least `min_interval` after the
+//! previous batch was claimed ([`due_at`]): a bulk import produces one summary, not
+//! thousands of mails. A batch is claimed in the store before its first copy goes out; each
+//! accepted copy is recorded (kind `alert`, the batch id) and the batch is marked done when
+//! everyone has it. A batch a dead leader left open is sent by the next one to the
+//! recipients without a copy, under the same Message-IDs.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::digest::{self, campaign_item};
 use super::render::{self, Labels, MailBody, SectionBody};
@@ -22,8 +26,8 @@ use crate::config::Config;
 use crate::config::mail::Language;
 use crate::council::MailBook;
 use crate::council::ReadPath;
-pub use crate::council::read::{Reason, Trigger};
-use crate::model::{CampaignId, Tlp};
+pub use crate::council::read::{Batch, ClaimedAlerts, Reason, Trigger};
+use crate::model::{MemberId, Tlp};
 
 /// The delivery kind of alerts in `mail_deliveries`.
 pub const KIND: &str = "alert";
@@ -49,76 +53,22 @@ impl Reason {
     }
 }
 
-/// Gathers triggers into batches: rate limiting and coalescing.
-#[derive(Debug)]
-pub struct Coalescer {
-    pending: BTreeMap<CampaignId, BTreeSet<Reason>>,
-    first: Option<Instant>,
-    last_sent: Option<Instant>,
-    coalesce: Duration,
-    min_interval: Duration,
-}
-
-/// A batch ready to send: campaigns and their reasons.
-pub type Batch = Vec<(CampaignId, Vec<Reason>)>;
-
-impl Coalescer {
-    pub fn new(coalesce: Duration, min_interval: Duration) -> Coalescer {
-        Coalescer {
-            pending: BTreeMap::new(),
-            first: None,
-            last_sent: None,
-            coalesce,
-            min_interval,
-        }
+/// When the pending triggers may go out: `coalesce` after the oldest of them, and not
+/// before `min_interval` after the last batch was claimed. Both times are the store's, so
+/// a new leader keeps the pace of the old one.
+pub fn due_at(
+    first_pending: DateTime<Utc>,
+    last_claimed: Option<DateTime<Utc>>,
+    coalesce: std::time::Duration,
+    min_interval: std::time::Duration,
+) -> DateTime<Utc> {
+    let span =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let mut at = first_pending + span(coalesce);
+    if let Some(last) = last_claimed {
+        at = at.max(last + span(min_interval));
     }
-
-    pub fn push(&mut self, triggers: Vec<Trigger>, now: Instant) {
-        for t in triggers {
-            self.first.get_or_insert(now);
-            let reasons = self.pending.entry(t.campaign).or_default();
-            // Sectors gained in several steps read as one reason.
-            if let Reason::NewSectors { sectors } = &t.reason
-                && let Some(Reason::NewSectors { sectors: old }) = reasons
-                    .iter()
-                    .find(|r| matches!(r, Reason::NewSectors { .. }))
-                    .cloned()
-            {
-                reasons.remove(&Reason::NewSectors {
-                    sectors: old.clone(),
-                });
-                let mut all = old;
-                all.extend(sectors.iter().copied());
-                reasons.insert(Reason::NewSectors { sectors: all });
-                continue;
-            }
-            reasons.insert(t.reason);
-        }
-    }
-
-    /// When the pending batch may go out (None: nothing pending).
-    pub fn deadline(&self) -> Option<Instant> {
-        let first = self.first?;
-        let mut at = first + self.coalesce;
-        if let Some(last) = self.last_sent {
-            at = at.max(last + self.min_interval);
-        }
-        Some(at)
-    }
-
-    /// Takes the batch if its time has come.
-    pub fn take(&mut self, now: Instant) -> Option<Batch> {
-        if self.deadline()? > now {
-            return None;
-        }
-        self.first = None;
-        self.last_sent = Some(now);
-        let batch = std::mem::take(&mut self.pending)
-            .into_iter()
-            .map(|(id, r)| (id, r.into_iter().collect()))
-            .collect();
-        Some(batch)
-    }
+    at
 }
 
 /// What sending a batch did.
@@ -133,37 +83,29 @@ pub struct AlertOutcome {
     pub webhooks: usize,
 }
 
-/// The batch's identity: its campaigns and reasons. A batch retried after a failure keeps
-/// its key, so recipients already served are skipped and the Message-ID stays the same.
-fn batch_key(batch: &Batch) -> String {
-    let mut h = Sha256::new();
-    for (id, reasons) in batch {
-        h.update(id.to_string());
-        h.update(format!("{reasons:?}"));
-    }
-    hex::encode(&h.finalize()[..8])
-}
-
-/// Mails one batch to every alert recipient (approved members of the alert audience), each
-/// copy built from the batch as that recipient sees it through the read path, then POSTs it
-/// to the webhooks for the webhooks' audience. A recipient the SMTP server refuses for good
-/// is recorded and reported to the secretariat; only transient failures fail the batch
-/// (which is then retried without the recipients already served).
+/// Mails one claimed batch to every alert recipient (approved members of the alert
+/// audience) who has no copy of it yet, each copy built from the batch as that recipient
+/// sees it through the read path, then POSTs it to the webhooks (those not served yet) for
+/// the webhooks' audience. A recipient the SMTP server refuses for good is recorded and
+/// reported to the secretariat; only transient failures fail the batch (which stays open
+/// and is retried without the recipients already served). The copies carry the batch's
+/// claim time, so a copy resent by another leader reads the same.
 pub async fn send(
     read: &ReadPath,
     book: &MailBook,
     config: &Config,
     mailer: &Mailer,
-    batch: &Batch,
-    now: DateTime<Utc>,
+    claimed: &ClaimedAlerts,
 ) -> Result<AlertOutcome, MailError> {
     let cfg = &config.mail.alerts;
-    let key = batch_key(batch);
+    let key = claimed.batch.as_str();
+    let batch = &claimed.campaigns;
+    let now = claimed.claimed_at;
     let recipients = digest::recipients(read, &cfg.audience).await?;
     let seen = read
         .alert_batch(batch.iter().map(|(id, _)| *id).collect(), cfg.max_tlp)
         .await?;
-    let done = book.done(KIND, &key).await?;
+    let done = book.done(KIND, key).await?;
 
     let mut outcome = AlertOutcome::default();
     for r in recipients {
@@ -244,7 +186,7 @@ pub async fn send(
             t,
         };
         let rendered = render::render(&body, tlp)?;
-        let id = render::message_id(KIND, &key, &r.member.0, mailer.domain());
+        let id = render::message_id(KIND, key, &r.member.0, mailer.domain());
         let sent = match digest::address(&r) {
             Ok(to) => {
                 let msg = render::message(mailer.from(), to, &id, &rendered, Utc::now())?;
@@ -254,12 +196,12 @@ pub async fn send(
         };
         match sent {
             Ok(()) => {
-                book.record_delivery(KIND, &key, &r.member, &id, Utc::now())
+                book.record_delivery(KIND, key, &r.member, &id, Utc::now())
                     .await?;
                 outcome.sent += 1;
             }
             Err(MailError::Rejected(err)) => {
-                book.record_rejection(KIND, &key, KIND, &r.member, &err, Utc::now())
+                book.record_rejection(KIND, key, KIND, &r.member, &err, Utc::now())
                     .await?;
                 outcome.rejected += 1;
             }
@@ -270,9 +212,15 @@ pub async fn send(
         }
     }
     if !cfg.webhooks.is_empty() {
-        outcome.webhooks = webhook::post(config, &seen, batch, now).await;
+        let served: HashSet<MemberId> = done;
+        for hook in webhook::post(config, &seen, batch, now, &served).await {
+            book.record_delivery(KIND, key, &hook, key, Utc::now())
+                .await?;
+            outcome.webhooks += 1;
+        }
     }
     tracing::info!(
+        batch = key,
         campaigns = batch.len(),
         sent = outcome.sent,
         rejected = outcome.rejected,
@@ -302,29 +250,43 @@ mod tests {
         );
     }
 
+    /// Coalescing and the rate limit read the stored times: `coalesce` after the oldest
+    /// pending trigger, `min_interval` after the last claim.
     #[test]
     fn coalescing_and_rate_limit() {
-        let t0 = Instant::now();
-        let mut c = Coalescer::new(Duration::from_secs(5), Duration::from_secs(60));
-        let trig = |n| Trigger {
-            campaign: CampaignId {
-                year: 2026,
-                number: n,
-            },
-            reason: Reason::Flag {
-                flag: FlagKind::Surge,
-            },
+        use std::time::Duration;
+        let t0 = Utc::now();
+        let s = |n: i64| chrono::Duration::seconds(n);
+        let (c, m) = (Duration::from_secs(5), Duration::from_secs(60));
+        assert_eq!(due_at(t0, None, c, m), t0 + s(5));
+        // A batch claimed 10 s ago: the next waits for the minimum interval.
+        assert_eq!(due_at(t0, Some(t0 - s(10)), c, m), t0 + s(50));
+        // Long ago: only the coalescing counts.
+        assert_eq!(due_at(t0, Some(t0 - s(600)), c, m), t0 + s(5));
+    }
+
+    /// Sectors gained over several triggers of one campaign read as one reason.
+    #[test]
+    fn a_batch_gathers_a_campaigns_reasons() {
+        use crate::model::{CampaignId, Sector};
+        let id = CampaignId {
+            year: 2026,
+            number: 1,
         };
-        assert!(c.take(t0).is_none());
-        c.push((1..=1000).map(trig).collect(), t0);
-        c.push(vec![trig(1)], t0 + Duration::from_secs(1));
-        assert!(c.take(t0 + Duration::from_secs(4)).is_none());
-        let batch = c.take(t0 + Duration::from_secs(5)).unwrap();
-        assert_eq!(batch.len(), 1000);
-        assert_eq!(batch[0].1.len(), 1);
-        // Rate limit: the next batch waits for min_interval after the last one.
-        c.push(vec![trig(2000)], t0 + Duration::from_secs(6));
-        assert!(c.take(t0 + Duration::from_secs(30)).is_none());
-        assert_eq!(c.take(t0 + Duration::from_secs(65)).unwrap().len(), 1);
+        let sectors = |s: &[Sector]| Reason::NewSectors {
+            sectors: s.iter().copied().collect(),
+        };
+        let surge = Reason::Flag {
+            flag: FlagKind::Surge,
+        };
+        let b = crate::council::read::gather(&[
+            (id, sectors(&[Sector::Finance])),
+            (id, surge.clone()),
+            (id, sectors(&[Sector::Water])),
+            (id, surge.clone()),
+        ]);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].1.len(), 2);
+        assert!(b[0].1.contains(&sectors(&[Sector::Finance, Sector::Water])));
     }
 }

@@ -3,18 +3,17 @@
 //! go to the blocking pool), SMTP is async.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::alert::{self, Coalescer};
-use super::{MailStats, Mailer, digest};
+use super::alert;
+use super::{MailError, MailStats, Mailer, digest};
 use crate::config::Config;
-use crate::council::ReadPath;
-use crate::council::read::AlertWatch;
-use crate::council::{MailBook, Store};
+use crate::council::read::{AlertPass, AlertWatch};
+use crate::council::{MailBook, ReadPath, Store, StoreWriter, commands};
 
 /// How often the scheduler looks whether a digest is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(20);
@@ -50,7 +49,8 @@ pub fn spawn_mail(
         stop.clone(),
     ));
     let watch = read.alert_watch();
-    tasks.spawn(run_alerts(read, book, config, mailer, watch, stop));
+    let writer = store.writer().clone();
+    tasks.spawn(run_alerts(read, book, writer, config, mailer, watch, stop));
     Some(tokio::spawn(async move {
         while tasks.join_next().await.is_some() {}
     }))
@@ -93,47 +93,84 @@ async fn run_digests(
 async fn run_alerts(
     read: ReadPath,
     book: MailBook,
+    writer: StoreWriter,
     config: Arc<Config>,
     mailer: Mailer,
-    mut triggers: AlertWatch,
+    mut watch: AlertWatch,
     mut stop: watch::Receiver<bool>,
 ) {
-    let cfg = &config.mail.alerts;
-    if !cfg.enabled {
+    if !config.mail.alerts.enabled {
         return;
     }
-    let mut coalescer = Coalescer::new(cfg.coalesce, cfg.min_interval);
     let mut failures = 0u32;
     loop {
-        let wait = coalescer
-            .deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_secs(3600));
+        // Record what the latest snapshot raised (the first pass on a store that never
+        // recorded any seeds it silently), then send what is due.
+        match watch.record(Utc::now()).await {
+            Ok(AlertPass::Recorded { triggers }) if triggers > 0 => {
+                tracing::debug!(triggers, "Alert triggers recorded.");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Alert triggers not recorded; retrying."),
+        }
+        let next = match send_due(&read, &book, &writer, &config, &mailer).await {
+            Ok(next) => {
+                failures = 0;
+                next.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, failures, "Alert not delivered to everyone; retrying.");
+                Some((ALERT_RETRY * 2u32.saturating_pow(failures.min(10) - 1)).min(MAX_BACKOFF))
+            }
+        };
         tokio::select! {
-            t = triggers.next() => {
-                let Some(t) = t else { return };
-                if !t.is_empty() {
-                    tracing::debug!(triggers = t.len(), "Alert triggers.");
-                }
-                coalescer.push(t, Instant::now());
-            }
-            _ = tokio::time::sleep(wait) => {
-                let Some(batch) = coalescer.take(Instant::now()) else { continue };
-                if let Err(e) = alert::send(&read, &book, &config, &mailer, &batch, Utc::now()).await {
-                    failures += 1;
-                    tracing::warn!(error = %e, failures, "Alert not delivered to everyone; retrying.");
-                    // Put the batch back: the next attempt respects the rate limit.
-                    if failures < 10 {
-                        coalescer.push(
-                            batch.into_iter().flat_map(|(id, rs)| rs.into_iter().map(move |reason| alert::Trigger { campaign: id, reason })).collect(),
-                            Instant::now(),
-                        );
-                    }
-                } else {
-                    failures = 0;
-                }
-            }
+            alive = watch.changed() => if !alive { return },
+            _ = tokio::time::sleep(next.unwrap_or(Duration::from_secs(3600))) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// The first pause after a failed alert batch (doubled up to [`MAX_BACKOFF`]).
+pub const ALERT_RETRY: Duration = Duration::from_secs(5);
+
+/// Sends what the outbox holds that is due: first a batch left open (by a failure, or by a
+/// leader that died in it), then the pending triggers once coalesced and rate-limited.
+/// Returns when the next pending batch is due (None: nothing pending).
+async fn send_due(
+    read: &ReadPath,
+    book: &MailBook,
+    writer: &StoreWriter,
+    config: &Config,
+    mailer: &Mailer,
+) -> Result<Option<DateTime<Utc>>, MailError> {
+    let cfg = &config.mail.alerts;
+    loop {
+        let outbox = read.alert_outbox().await?;
+        if let Some(open) = outbox.open {
+            tracing::info!(batch = %open.batch, "Sending an alert batch.");
+            alert::send(read, book, config, mailer, &open).await?;
+            writer
+                .run(commands::finish_alerts(open.batch, Utc::now()))
+                .await?;
+            continue;
+        }
+        let Some(pending) = outbox.pending else {
+            return Ok(None);
+        };
+        let due = alert::due_at(
+            pending.first_at,
+            outbox.last_claimed,
+            cfg.coalesce,
+            cfg.min_interval,
+        );
+        if due > Utc::now() {
+            return Ok(Some(due));
+        }
+        // Claimed before the first copy goes out; the open batch is sent by the next turn.
+        writer
+            .run(commands::claim_alerts(pending.last_id, Utc::now()))
+            .await?;
     }
 }

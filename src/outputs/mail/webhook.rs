@@ -14,6 +14,7 @@
 //! receiver can reject forgeries; unsigned bodies never go out. Redirects are not followed,
 //! so a signed body goes to the configured URL and nowhere else.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +27,7 @@ use super::alert::{Batch, Reason};
 use crate::config::Config;
 use crate::council::Viewer;
 use crate::council::read::AlertBatch;
+use crate::model::MemberId;
 
 /// The signature header: `sha256=` and the hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "X-Musubi-Signature";
@@ -77,14 +79,36 @@ pub fn body(
     serde_json::to_vec(&payload).ok()
 }
 
-/// POSTs the batch to every webhook; returns how many accepted it. Failures are logged
-/// (host only: a webhook URL may carry a token in its path or query) and not retried: the
-/// mail is the alert of record.
-pub async fn post(config: &Config, seen: &AlertBatch, batch: &Batch, now: DateTime<Utc>) -> usize {
+/// How a webhook is named in the batch's delivery rows (`mail_deliveries`): a digest of its
+/// URL (which may carry a token), never the URL.
+pub fn delivery_name(url: &url::Url) -> MemberId {
+    use sha2::Digest;
+    let h = Sha256::digest(url.as_str().as_bytes());
+    MemberId(format!("webhook.{}", hex::encode(&h[..8])))
+}
+
+/// POSTs the batch to every webhook not in `served` (by [`delivery_name`]); returns the
+/// names of those that accepted it, for the caller to record, so that a batch resumed by
+/// another leader is not posted twice. Failures are logged (host only: a webhook URL may
+/// carry a token in its path or query) and not retried: the mail is the alert of record.
+pub async fn post(
+    config: &Config,
+    seen: &AlertBatch,
+    batch: &Batch,
+    now: DateTime<Utc>,
+    served: &HashSet<MemberId>,
+) -> Vec<MemberId> {
     let cfg = &config.mail.alerts;
+    if cfg
+        .webhooks
+        .iter()
+        .all(|u| served.contains(&delivery_name(u)))
+    {
+        return Vec::new();
+    }
     let Some(body) = body(config, seen, batch, now) else {
         tracing::debug!("Nothing in the alert batch for the webhooks' audience.");
-        return 0;
+        return Vec::new();
     };
     let secret = match cfg
         .webhook_secret
@@ -96,7 +120,7 @@ pub async fn post(config: &Config, seen: &AlertBatch, batch: &Batch, now: DateTi
         Err(e) => {
             let e = MailError::WebhookSecret(e);
             tracing::error!(error = %e, "Alert webhooks not sent: they are never sent unsigned.");
-            return 0;
+            return Vec::new();
         }
     };
     let sig = signature(secret.as_bytes(), &body);
@@ -109,11 +133,15 @@ pub async fn post(config: &Config, seen: &AlertBatch, batch: &Batch, now: DateTi
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "Cannot build the webhook client.");
-            return 0;
+            return Vec::new();
         }
     };
-    let mut accepted = 0;
+    let mut accepted = Vec::new();
     for url in &cfg.webhooks {
+        let name = delivery_name(url);
+        if served.contains(&name) {
+            continue;
+        }
         let host = url.host_str().unwrap_or("");
         let res = client
             .post(url.clone())
@@ -123,7 +151,7 @@ pub async fn post(config: &Config, seen: &AlertBatch, batch: &Batch, now: DateTi
             .send()
             .await;
         match res {
-            Ok(r) if r.status().is_success() => accepted += 1,
+            Ok(r) if r.status().is_success() => accepted.push(name),
             Ok(r) => tracing::warn!(
                 status = r.status().as_u16(),
                 host,
