@@ -251,6 +251,24 @@ fn commit_sqlite(
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, e.into()),
     };
+    // A job alone in its group needs no savepoint: the transaction is all-or-nothing for
+    // it already. And a savepoint makes a big job cost the square of its size: each of its
+    // statements releases a statement savepoint by truncating SQLite's in-memory
+    // sub-journal from its start, and inside a savepoint that sub-journal holds every page
+    // the job touched so far (a leader recording a million campaign assignments at its
+    // first start is such a job).
+    if batch.len() == 1 {
+        let job = batch.pop().expect("one job");
+        let (ok, complete) = job(&Conn::sqlite(&tx));
+        if !ok {
+            let _ = tx.rollback();
+            return Ok(vec![complete]);
+        }
+        return match tx.commit() {
+            Ok(()) => Ok(vec![complete]),
+            Err(e) => Err((e.into(), vec![complete])),
+        };
+    }
     for job in batch.drain(..) {
         let sp = match tx.savepoint() {
             Ok(sp) => sp,
@@ -391,4 +409,69 @@ pub(crate) fn open_write_connection(path: &Path) -> Result<Connection> {
     // Enough cached statements for every insert path the writer runs in one group.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Store, StoreError, reports};
+    use crate::model::{Origin, ReportDraft, Tlp};
+
+    /// Inserts one report titled `title`, then fails if `fail`.
+    fn insert(store: &Store, title: &str, fail: bool) -> super::Pending<()> {
+        let title = title.to_string();
+        store
+            .writer()
+            .enqueue_blocking(move |conn| {
+                let origin = Origin::FeedItem { feed: "f".into() };
+                let draft = ReportDraft::new(title, Tlp::Green);
+                reports::insert(conn, &origin, &draft, chrono::Utc::now())?;
+                if fail {
+                    return Err(StoreError::Corrupt("the job fails after writing".into()));
+                }
+                Ok(())
+            })
+            .unwrap()
+    }
+
+    fn stored(store: &Store) -> i64 {
+        store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM reports",
+                    super::super::db::params![],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    /// A job that fails leaves nothing behind, whether it is alone in its group (no
+    /// savepoint: the transaction is rolled back) or shares it (its savepoint is).
+    #[test]
+    fn a_failing_job_leaves_nothing_alone_or_in_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(insert(&store, "alone", true).wait().is_err());
+        assert_eq!(stored(&store), 0);
+
+        // Hold the writer so that the next three queue up and commit as one group.
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        let held = store
+            .writer()
+            .enqueue_blocking(move |_| {
+                let _ = release.recv();
+                Ok(())
+            })
+            .unwrap();
+        let group = [
+            insert(&store, "a", false),
+            insert(&store, "b", true),
+            insert(&store, "c", false),
+        ];
+        hold.send(()).unwrap();
+        held.wait().unwrap();
+        let outcomes: Vec<bool> = group.into_iter().map(|p| p.wait().is_ok()).collect();
+        assert_eq!(outcomes, [true, false, true]);
+        assert_eq!(stored(&store), 2);
+    }
 }
