@@ -107,7 +107,9 @@ fn main() {
     // Explanations are computed on request for the one campaign asked: time the hardest.
     if let Some(largest) = snap.campaigns.iter().max_by_key(|c| c.reports.len()) {
         let t = Instant::now();
-        let why = engine.explain(largest.id).expect("a campaign of the snapshot is explained");
+        let why = engine
+            .explain(largest.id)
+            .expect("a campaign of the snapshot is explained");
         println!(
             "explanation of the largest campaign on request: {:.1} ms ({} links listed of {}, {} related)",
             t.elapsed().as_secs_f64() * 1e3,
