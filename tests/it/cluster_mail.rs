@@ -280,9 +280,12 @@ async fn every_digest_window_reaches_every_recipient_once_across_leader_failover
     // The leader's first look at the digest records where its first window starts (after
     // the reports committed then: none yet) before any report is submitted, so that every
     // report is due in some window.
-    until_store(&pg, "the digest's first sight", Duration::from_secs(30), |c| {
-        count(c, "SELECT count(*) FROM digest_state WHERE digest = 'fo'") == 1
-    })
+    until_store(
+        &pg,
+        "the digest's first sight",
+        Duration::from_secs(30),
+        |c| count(c, "SELECT count(*) FROM digest_state WHERE digest = 'fo'") == 1,
+    )
     .await;
     let acked = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -425,10 +428,17 @@ async fn every_digest_window_reaches_every_recipient_once_across_leader_failover
         let n = reports_received(copy);
         let titles = listed_reports(copy);
         // Up to five reports a campaign and fifty campaigns are listed; the count is whole.
-        assert!(titles.len() <= n, "window {w}: lists {} of {n}", titles.len());
+        assert!(
+            titles.len() <= n,
+            "window {w}: lists {} of {n}",
+            titles.len()
+        );
         all_listed &= titles.len() == n;
         for t in titles {
-            assert!(due.contains(t.as_str()), "window {w} lists {t}, not due in any window");
+            assert!(
+                due.contains(t.as_str()),
+                "window {w} lists {t}, not due in any window"
+            );
             if let Some(other) = listed.insert(t.clone(), *w) {
                 panic!("{t} listed by two windows ({other} and {w})");
             }
