@@ -527,7 +527,7 @@ mod tests {
                 &conn,
                 version,
                 &AnnouncedChange::default(),
-                &[entry.clone()],
+                std::slice::from_ref(&entry),
                 at,
             )
             .unwrap() else {
@@ -558,7 +558,11 @@ mod tests {
             .unwrap();
             let purged = finish(&conn, &b, at).unwrap();
             // Day 31 forgets day 0, day 32 day 1, ...: one a day once past the retention.
-            assert_eq!(purged, usize::from(i64::from(d) > RETENTION_DAYS), "day {d}");
+            assert_eq!(
+                purged,
+                usize::from(i64::from(d) > RETENTION_DAYS),
+                "day {d}"
+            );
             batches.push(b);
         }
         // Still pending, and an open batch: never purged, however old.
@@ -566,7 +570,7 @@ mod tests {
             &conn,
             version,
             &AnnouncedChange::default(),
-            &[entry.clone()],
+            std::slice::from_ref(&entry),
             t0,
         )
         .unwrap();
