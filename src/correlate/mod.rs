@@ -239,8 +239,16 @@ impl CampaignSet {
         match group {
             Group::Campaign(c) => {
                 self.remove_advisory(c.id);
+                // Only the reports new to the campaign: a giant campaign that gained a few
+                // would otherwise rewrite half a million entries per snapshot. Reports that
+                // left it are overwritten by the group that holds them now.
+                let before = self.by_id.get(&c.id).map(|&i| self.campaigns[i].clone());
+                let mut had = before.iter().flat_map(|p| p.reports.iter()).peekable();
                 for &seq in &c.reports {
-                    self.by_report.insert(seq, c.id);
+                    while had.next_if(|&&s| s < seq).is_some() {}
+                    if had.next_if_eq(&&seq).is_none() {
+                        self.by_report.insert(seq, c.id);
+                    }
                 }
                 self.upsert(Arc::new(c));
             }

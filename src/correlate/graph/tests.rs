@@ -660,3 +660,40 @@ fn a_campaign_is_explained_on_request_as_the_engine_is_now() {
         "only earlier campaigns are related"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+    /// Snapshots taken between adds keep `by_report` exactly as a fresh snapshot would have
+    /// it (each campaign's reports under its id, no advisory's feed item), though each only
+    /// writes the reports new to a rebuilt campaign.
+    #[test]
+    fn snapshots_between_adds_map_every_report_to_its_campaign(
+        reports in prop::collection::vec(prop::collection::vec(arb_observable(), 1..5), 1..40),
+        every in 1usize..6,
+    ) {
+        let facts: Vec<ReportFacts> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, obs)| if i % 4 == 3 {
+                feed(i as u64 + 1, "f", obs)
+            } else {
+                member(i as u64 + 1, Sector::ALL[i % 3], obs)
+            })
+            .collect();
+        let mut e = Engine::with_rules(small_rules(), IdBook::default());
+        for (i, r) in facts.into_iter().enumerate() {
+            e.add(r);
+            if i % every == 0 {
+                e.snapshot_at(t0());
+            }
+        }
+        let set = e.snapshot_at(t0());
+        let mut expected = std::collections::HashMap::new();
+        for c in &set.campaigns {
+            for &seq in &c.reports {
+                expected.insert(seq, c.id);
+            }
+        }
+        prop_assert_eq!(&set.by_report, &expected);
+    }
+}
