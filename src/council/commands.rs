@@ -155,7 +155,9 @@ pub fn claim_alerts(upto: i64, at: DateTime<Utc>) -> Op<Option<String>> {
     Op::new(move |conn| store::alerts::claim(conn, upto, at))
 }
 
-/// Marks an alert batch done: every recipient has it (or was refused for good).
-pub fn finish_alerts(batch: String, at: DateTime<Utc>) -> Op<()> {
+/// Marks an alert batch done: every recipient has it (or was refused for good); forgets the
+/// batches finished beyond the retention (`store::alerts::RETENTION_DAYS`) in the same
+/// transaction and gives how many.
+pub fn finish_alerts(batch: String, at: DateTime<Utc>) -> Op<usize> {
     Op::new(move |conn| store::alerts::finish(conn, &batch, at))
 }

@@ -40,7 +40,7 @@ pub use read::ReadPath;
 /// [`commands`] and `sources`), the mail bookkeeping, the console's sessions, and the
 /// store's error type. Its readers are engine-only, so holding these reads nothing;
 /// outputs name them here so that `outputs` and `http` depend on the council alone.
-pub use crate::store::mail::MailBook;
+pub use crate::store::mail::{MailBook, SentUntil, WindowBounds};
 pub use crate::store::sessions::{FailureBook, SessionBook, SessionLimits, StoredSession};
 pub use crate::store::{Store, StoreError, StoreWriter};
 pub use views::{CampaignView, FlagEvidence, FlagView, ObservableRef, ReportSummary, ReportView};

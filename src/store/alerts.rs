@@ -19,6 +19,11 @@
 //! batch done when everyone has it. A claimed batch not done is resumed by whichever node
 //! leads next, under the same Message-IDs.
 //!
+//! Finished batches are forgotten after [`RETENTION_DAYS`] (their outbox rows, their
+//! delivery and rejection records) by the op that finishes a batch ([`finish`]), so the
+//! outbox does not grow for ever. A finished batch is never resumed, and batch names are
+//! made of row ids neither backend gives twice, so no Message-ID can come back.
+//!
 //! The store does not know the council's reasons: a reason is kept as the text the council
 //! writes (`council::read::alerts`).
 
@@ -36,6 +41,14 @@ pub const VERSION_KEY: &str = "alerts_version";
 /// `meta` key: the last report the recorded state covers (a snapshot behind it is not
 /// compared: it would read reports already announced as new).
 pub const THROUGH_KEY: &str = "alerts_through";
+
+/// How long a finished alert batch is kept: long enough to answer "was this member (or
+/// webhook) sent that alert?" for a month, then forgotten.
+pub const RETENTION_DAYS: i64 = 30;
+
+/// The kind the mail outputs record alert copies under in `mail_deliveries` and
+/// `mail_rejections` (`outputs::mail::alert::KIND`; webhooks' copies too).
+pub const DELIVERY_KIND: &str = "alert";
 
 /// What was announced of one campaign: its alerting flags and its sectors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -391,13 +404,36 @@ pub(in crate::engine) fn claim(
     Ok(Some(batch))
 }
 
-/// Marks a batch done: every recipient was served or refused for good.
-pub(in crate::engine) fn finish(conn: &Conn, batch: &str, at: DateTime<Utc>) -> Result<()> {
+/// Marks a batch done: every recipient was served or refused for good. In the same
+/// transaction, forgets the batches finished more than [`RETENTION_DAYS`] before `at`.
+/// Returns how many were forgotten.
+pub(in crate::engine) fn finish(conn: &Conn, batch: &str, at: DateTime<Utc>) -> Result<usize> {
     conn.execute(
         "UPDATE alert_batches SET done_at = ?2 WHERE batch = ?1 AND done_at IS NULL",
         params![batch, ts(at)],
     )?;
-    Ok(())
+    purge(conn, at - chrono::Duration::days(RETENTION_DAYS))
+}
+
+/// Deletes the batches finished before `before`, with their outbox rows and their delivery
+/// and rejection records. Open batches and pending triggers are never touched.
+fn purge(conn: &Conn, before: DateTime<Utc>) -> Result<usize> {
+    let old: Vec<String> = conn.query_map(
+        "SELECT batch FROM alert_batches WHERE done_at IS NOT NULL AND done_at < ?1",
+        params![ts(before)],
+        |r| r.get(0),
+    )?;
+    for batch in &old {
+        conn.execute("DELETE FROM alert_outbox WHERE batch = ?1", params![batch])?;
+        for table in ["mail_deliveries", "mail_rejections"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE kind = ?1 AND batch = ?2"),
+                params![DELIVERY_KIND, batch],
+            )?;
+        }
+        conn.execute("DELETE FROM alert_batches WHERE batch = ?1", params![batch])?;
+    }
+    Ok(old.len())
 }
 
 #[cfg(test)]
@@ -465,5 +501,118 @@ mod tests {
         let o = outbox(&conn).unwrap();
         assert!(o.open.is_none());
         assert!(o.last_claimed.is_some());
+    }
+
+    fn count(conn: &Conn, sql: &str) -> i64 {
+        conn.query_row(sql, params![], |r| r.get(0)).unwrap()
+    }
+
+    /// Finishing a batch forgets the batches finished more than the retention before, with
+    /// their outbox rows and copies' records; newer, open and pending ones stay.
+    #[test]
+    fn finishing_a_batch_purges_batches_finished_beyond_the_retention() {
+        let conn = super::super::open_in_memory().unwrap();
+        let t0 = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let day = chrono::Duration::days(1);
+        let entry = OutboxEntry {
+            campaign: id(1),
+            reason: "flag:surge".into(),
+        };
+        let mut version = None;
+        // One batch a day for 40 days, each with one copy delivered and one refused.
+        let mut batches = Vec::new();
+        for d in 0..40 {
+            let at = t0 + day * d;
+            let Recorded::Done { version: v } = record_pass(
+                &conn,
+                version,
+                &AnnouncedChange::default(),
+                std::slice::from_ref(&entry),
+                at,
+            )
+            .unwrap() else {
+                panic!("superseded")
+            };
+            version = Some(v);
+            let b = claim(&conn, i64::MAX, at).unwrap().unwrap();
+            for (table, member) in [("mail_deliveries", "m001"), ("mail_rejections", "m002")] {
+                let extra = if table == "mail_deliveries" {
+                    "message_id, sent_at"
+                } else {
+                    "error, rejected_at"
+                };
+                conn.execute(
+                    &format!(
+                        "INSERT INTO {table} (kind, batch, member_id, {extra}) VALUES (?1, ?2, ?3, 'x', ?4)"
+                    ),
+                    params![DELIVERY_KIND, b, member, ts(at)],
+                )
+                .unwrap();
+            }
+            // A digest batch of the same name is not the alerts' to forget.
+            conn.execute(
+                "INSERT INTO mail_deliveries (kind, batch, member_id, message_id, sent_at)
+                 VALUES ('digest', ?1, 'm001', 'x', ?2)",
+                params![b, ts(at)],
+            )
+            .unwrap();
+            let purged = finish(&conn, &b, at).unwrap();
+            // Day 31 forgets day 0, day 32 day 1, ...: one a day once past the retention.
+            assert_eq!(
+                purged,
+                usize::from(i64::from(d) > RETENTION_DAYS),
+                "day {d}"
+            );
+            batches.push(b);
+        }
+        // Still pending, and an open batch: never purged, however old.
+        record_pass(
+            &conn,
+            version,
+            &AnnouncedChange::default(),
+            std::slice::from_ref(&entry),
+            t0,
+        )
+        .unwrap();
+        let kept = RETENTION_DAYS as usize + 1;
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM alert_batches"),
+            kept as i64
+        );
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM alert_outbox"),
+            kept as i64 + 1
+        );
+        for table in ["mail_deliveries", "mail_rejections"] {
+            assert_eq!(
+                count(
+                    &conn,
+                    &format!("SELECT count(*) FROM {table} WHERE kind = 'alert'")
+                ),
+                kept as i64
+            );
+        }
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM mail_deliveries WHERE kind = 'digest'"
+            ),
+            40
+        );
+        let oldest: String = conn
+            .query_row(
+                "SELECT min(claimed_at) FROM alert_batches",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(parse_ts(&oldest).unwrap(), t0 + day * (40 - kept as i32));
+        let o = outbox(&conn).unwrap();
+        assert!(o.open.is_none());
+        assert_eq!(o.pending.unwrap().count, 1);
+        assert_eq!(o.last_claimed, Some(t0 + day * 39));
+        // The next batch is named after new rows: no Message-ID of a forgotten batch comes back.
+        let next = claim(&conn, i64::MAX, t0 + day * 40).unwrap().unwrap();
+        assert!(!batches.contains(&next), "{next}");
     }
 }

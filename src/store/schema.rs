@@ -347,4 +347,12 @@ pub const MIGRATIONS: &[&str] = &[
         done_at    TEXT
     );
     "#,
+    // 15: digest windows bounded by commit order (`store::mail`): the last report seq a
+    // completed window covered, and the seqs a pending window covers (after, through].
+    // NULL in rows from before: those windows fall back to receipt times once.
+    r#"
+    ALTER TABLE digest_state ADD COLUMN sent_through INTEGER;
+    ALTER TABLE digest_pending ADD COLUMN after_seq INTEGER;
+    ALTER TABLE digest_pending ADD COLUMN through_seq INTEGER;
+    "#,
 ];

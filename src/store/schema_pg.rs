@@ -337,6 +337,14 @@ pub const MIGRATIONS_PG: &[&str] = &[
         done_at    TEXT COLLATE "C"
     );
     "#,
+    // 15: digest windows bounded by commit order (`store::mail`): the last report seq a
+    // completed window covered, and the seqs a pending window covers (after, through].
+    // NULL in rows from before: those windows fall back to receipt times once.
+    r#"
+    ALTER TABLE digest_state ADD COLUMN sent_through BIGINT;
+    ALTER TABLE digest_pending ADD COLUMN after_seq BIGINT;
+    ALTER TABLE digest_pending ADD COLUMN through_seq BIGINT;
+    "#,
 ];
 
 // A SQLite migration without its PostgreSQL twin would leave the backends apart: add the

@@ -162,31 +162,33 @@ fn micros(t: &str) -> i64 {
         .timestamp_micros()
 }
 
-/// What the store says of the digest: the reports' receipt times, the completed windows'
-/// end, whether a window is open, and the recorded deliveries `(batch, member)`.
+/// What the store says of the digest: the reports (seq, title), the completed windows'
+/// end and last report, whether a window is open, and the recorded deliveries
+/// `(batch, member)`.
 struct Recorded {
-    received: Vec<i64>,
+    reports: Vec<(i64, String)>,
     sent_until: i64,
+    sent_through: i64,
     pending: i64,
     deliveries: BTreeSet<(i64, String)>,
 }
 
 fn recorded(pg: &PgCluster) -> Recorded {
     let mut c = pg.connect();
-    let received = c
-        .query("SELECT received_at FROM reports", &[])
+    let reports = c
+        .query("SELECT seq, title FROM reports", &[])
         .unwrap()
         .iter()
-        .map(|r| micros(r.get::<_, &str>(0)))
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
         .collect();
-    let sent_until = micros(
-        c.query_one(
-            "SELECT sent_until FROM digest_state WHERE digest = 'fo'",
+    let state = c
+        .query_one(
+            "SELECT sent_until, sent_through FROM digest_state WHERE digest = 'fo'",
             &[],
         )
-        .unwrap()
-        .get::<_, &str>(0),
-    );
+        .unwrap();
+    let sent_until = micros(state.get::<_, &str>(0));
+    let sent_through = state.get::<_, i64>(1);
     let pending = c
         .query_one("SELECT count(*) FROM digest_pending", &[])
         .unwrap()
@@ -204,8 +206,9 @@ fn recorded(pg: &PgCluster) -> Recorded {
         })
         .collect();
     Recorded {
-        received,
+        reports,
         sent_until,
+        sent_through,
         pending,
         deliveries,
     }
@@ -224,6 +227,17 @@ fn reports_received(copy: &Copy) -> usize {
                 .ok()
         })
         .unwrap_or_else(|| panic!("no 'reports received' line in {}", copy.text))
+}
+
+/// The titles of the reports a secretariat copy lists (each with its internal id).
+fn listed_reports(copy: &Copy) -> BTreeSet<String> {
+    copy.text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - "))
+        .filter_map(|l| l.split_once(" digest failover report "))
+        .filter_map(|(_, rest)| rest.split(' ').next())
+        .map(|n| format!("digest failover report {n}"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,6 +277,16 @@ async fn every_digest_window_reaches_every_recipient_once_across_leader_failover
             .map(|n| n.as_ref().unwrap().base.clone())
             .collect::<Vec<_>>(),
     ));
+    // The leader's first look at the digest records where its first window starts (after
+    // the reports committed then: none yet) before any report is submitted, so that every
+    // report is due in some window.
+    until_store(
+        &pg,
+        "the digest's first sight",
+        Duration::from_secs(30),
+        |c| count(c, "SELECT count(*) FROM digest_state WHERE digest = 'fo'") == 1,
+    )
+    .await;
     let acked = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn(load(
@@ -382,33 +406,61 @@ async fn every_digest_window_reaches_every_recipient_once_across_leader_failover
     assert_eq!(rec.deliveries, delivered);
     assert_eq!(rec.sent_until, *windows.last().unwrap());
 
-    // No gap between windows, and no report left out of one: each window after the first
-    // counts, for the secretariat, exactly the reports the store holds as received between
-    // the previous window's end and its own.
-    let ends: Vec<i64> = windows.iter().copied().collect();
-    for pair in ends.windows(2) {
-        let (from, to) = (pair[0], pair[1]);
-        let stored = rec
-            .received
-            .iter()
-            .filter(|t| **t >= from && **t < to)
-            .count();
+    // No gap between windows, and no report in two: the windows cover report seqs in
+    // commit order, so the reports counted by every window's secretariat copy add up to
+    // exactly the reports committed before the last window began, and no report is listed
+    // by two windows (a report stamped before a window's end but committed after it began
+    // is in the next one; by receipt time it was in neither).
+    let due: BTreeSet<&str> = rec
+        .reports
+        .iter()
+        .filter(|(seq, _)| *seq <= rec.sent_through)
+        .map(|(_, title)| title.as_str())
+        .collect();
+    let mut counted = 0;
+    let mut listed: BTreeMap<String, i64> = BTreeMap::new();
+    let mut all_listed = true;
+    for w in &windows {
         let copy = got
             .iter()
-            .find(|c| c.batch == to && c.rcpt == email(SECRETARIAT))
+            .find(|c| c.batch == *w && c.rcpt == email(SECRETARIAT))
             .unwrap();
-        assert_eq!(
-            reports_received(copy),
-            stored,
-            "window ending {to} (after {from}): the digest counted a different number of reports than the store holds for it"
+        let n = reports_received(copy);
+        let titles = listed_reports(copy);
+        // Up to five reports a campaign and fifty campaigns are listed; the count is whole.
+        assert!(
+            titles.len() <= n,
+            "window {w}: lists {} of {n}",
+            titles.len()
         );
+        all_listed &= titles.len() == n;
+        for t in titles {
+            assert!(
+                due.contains(t.as_str()),
+                "window {w} lists {t}, not due in any window"
+            );
+            if let Some(other) = listed.insert(t.clone(), *w) {
+                panic!("{t} listed by two windows ({other} and {w})");
+            }
+        }
+        counted += n;
+    }
+    assert_eq!(
+        counted,
+        due.len(),
+        "the windows counted {counted} reports; {} were committed before the last one began",
+        due.len()
+    );
+    if all_listed {
+        assert_eq!(listed.len(), due.len(), "every report listed by one window");
     }
     let acked = acked.load(Ordering::Relaxed);
     assert!(acked > 50, "the load ran: {acked} acknowledged");
     eprintln!(
-        "digest failover: {} windows, {} copies ({resent} resent after a kill), kills {killed_in:?}, {acked} reports acknowledged",
+        "digest failover: {} windows, {} copies ({resent} resent after a kill), kills {killed_in:?}, {acked} reports acknowledged, {counted} counted in windows ({} listed)",
         windows.len(),
-        got.len()
+        got.len(),
+        listed.len()
     );
 }
 

@@ -662,6 +662,244 @@ async fn missed_schedules_give_one_catch_up() {
     );
 }
 
+/// A digest with the statistics section, to the secretariat and class-1 members, in English.
+const COUNTED: &str = r#"
+[[digest]]
+name = "counted"
+schedule = "0 0 8 * * *"
+classes = ["class1"]
+secretariat = true
+language = "en"
+sections = ["campaigns", "statistics"]
+"#;
+
+/// The "reports received: N" line of a copy.
+fn received_line(text: &str) -> usize {
+    text.lines()
+        .find_map(|l| l.split_once("reports received: "))
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'reports received' line in {text}"))
+}
+
+/// The race of a window boundary with the writer queue, made deterministic: a report
+/// stamped just before a window's end commits after the window was begun (while its copies
+/// are going out), another after the next window was sent. Windows bounded by receipt time
+/// put the first in the window it was stamped in for the copies sent after it committed
+/// (and not for those sent before), and the second in no window at all. Bounded by commit
+/// order, each report is in exactly one window: the one begun after it committed, where a
+/// campaign it starts is new.
+#[tokio::test]
+async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, COUNTED);
+    let d = cfg.mail.digest("counted").unwrap();
+    let book = store.mail();
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    let member = add_member(
+        &store,
+        "m001",
+        "Member",
+        MemberClass::Class1,
+        None,
+        Language::En,
+    )
+    .await;
+    let secretariat = add_member(
+        &store,
+        "s001",
+        "Secretariat Analyst",
+        MemberClass::Secretariat,
+        None,
+        Language::En,
+    )
+    .await;
+    // First sight, as the daemon's scheduler meets the digest.
+    assert!(!digest::due(&book, d, t(0)).await.unwrap());
+    let early = report(
+        &store,
+        "m001",
+        "early report",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_A)],
+        t(1),
+    )
+    .await;
+
+    // Window 1 ends at t(3); it is begun and interrupted before its first copy.
+    let run = |now, max: Option<usize>| {
+        let (store, book, cfg, mailer) = (store.clone(), book.clone(), cfg.clone(), mailer.clone());
+        async move {
+            let set = campaigns(&store);
+            let d = cfg.mail.digest("counted").unwrap();
+            digest::run(
+                &rp(&store, &set),
+                &book,
+                &cfg,
+                &mailer,
+                d,
+                RunOptions {
+                    now,
+                    max_messages: max,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let out = run(t(3), Some(0)).await;
+    assert!(!out.complete && out.sent == 0, "{out:?}");
+    // Stamped 1 ms before window 1 ends, committed after it began: window 2's.
+    let straddling = report(
+        &store,
+        "m001",
+        "straddling report",
+        Tlp::Green,
+        &[(ObservableKind::Domain, "straddling.example.org")],
+        t(3) - chrono::Duration::milliseconds(1),
+    )
+    .await;
+    let out = run(t(4), None).await;
+    assert!(out.complete && out.sent == 2, "{out:?}");
+    assert_eq!(
+        out.window_end,
+        Some(t(3)),
+        "the interrupted window is resumed"
+    );
+    let out = run(t(5), None).await;
+    assert!(out.complete && out.sent == 2, "{out:?}");
+    // Stamped 1 ms before window 2 ends, committed after window 2 was sent: window 3's.
+    let late = report(
+        &store,
+        "m001",
+        "late report",
+        Tlp::Green,
+        &[(ObservableKind::Domain, "late.example.org")],
+        t(5) - chrono::Duration::milliseconds(1),
+    )
+    .await;
+    let out = run(t(7), None).await;
+    assert!(out.complete && out.sent == 2, "{out:?}");
+    assert!(early < straddling && straddling < late);
+
+    let titles = ["early report", "straddling report", "late report"];
+    for who in [&secretariat, &member] {
+        let copies = sink.to(who);
+        assert_eq!(copies.len(), 3, "{who}: one copy per window");
+        let mut counted = 0;
+        for (i, copy) in copies.iter().enumerate() {
+            let text = copy["text"].as_str().unwrap();
+            counted += received_line(text);
+            for (j, title) in titles.iter().enumerate() {
+                assert_eq!(
+                    text.contains(&format!(" {title} [")),
+                    i == j,
+                    "{who}, window {}: {title} listed {}: {text}",
+                    i + 1,
+                    if i == j { "nowhere" } else { "too" }
+                );
+            }
+            // Each report starts its own campaign, new in the window that covers it.
+            assert!(
+                copy["subject"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(": 1 new, 0 updated campaigns"),
+                "{who}, window {}: {}",
+                i + 1,
+                copy["subject"]
+            );
+        }
+        assert_eq!(counted, 3, "{who}: every stored report counted once");
+    }
+    let sent = book.sent(d.name.as_str()).await.unwrap().unwrap();
+    assert_eq!((sent.at, sent.through), (t(7), Some(late)));
+}
+
+/// A window is not sent from a campaign snapshot that has not applied all its reports (the
+/// campaigns of the missing ones would be in no window): the run fails, the window stays
+/// open, and the next run with a snapshot that caught up sends it.
+#[tokio::test]
+async fn a_window_waits_for_the_correlator_to_apply_its_reports() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let cfg = config(sink.port, COUNTED);
+    let d = cfg.mail.digest("counted").unwrap();
+    let mailer = Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap();
+    let member = add_member(
+        &store,
+        "m001",
+        "Member",
+        MemberClass::Class1,
+        None,
+        Language::En,
+    )
+    .await;
+    assert!(!digest::due(&store.mail(), d, t(0)).await.unwrap());
+    report(
+        &store,
+        "m001",
+        "correlated report",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_A)],
+        t(1),
+    )
+    .await;
+    let stale = campaigns(&store);
+    report(
+        &store,
+        "m001",
+        "not yet correlated",
+        Tlp::Green,
+        &[(ObservableKind::Sha256, SHA_B)],
+        t(2),
+    )
+    .await;
+    let err = digest::run(
+        &rp(&store, &stale),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(3)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("campaigns are correlated up to report 1, the digest window covers up to 2"),
+        "{err}"
+    );
+    assert!(sink.messages().is_empty());
+    assert!(store.mail().pending("counted").await.unwrap().is_some());
+    let out = digest::run(
+        &rp(&store, &campaigns(&store)),
+        &store.mail(),
+        &cfg,
+        &mailer,
+        d,
+        RunOptions::at(t(4)),
+    )
+    .await
+    .unwrap();
+    assert!(out.complete && out.window_end == Some(t(3)), "{out:?}");
+    let text = sink.to(&member)[0]["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("not yet correlated") && received_line(&text) == 2,
+        "{text}"
+    );
+}
+
 /// With the SMTP server down, the run fails after its retries, the failure is counted and
 /// the window stays open; once the server is up the same window is delivered, and the
 /// secretariat's next digest reports the failure.

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::ShownCampaignId;
 use super::ledger::WaitingCampaign;
 use super::load::{self, Detail};
 use super::{ReadPath, Result, Viewer};
@@ -17,6 +18,7 @@ use crate::council::CampaignView;
 use crate::council::ledger::LedgerBook;
 use crate::council::stats::{self, ShareTimes};
 use crate::model::{CampaignId, Member, MemberId, ReportMeta, Seq, Tlp};
+use crate::store::mail::WindowBounds;
 use crate::store::{self, members::MemberStatus};
 
 /// Someone mail goes to: an active member with an address.
@@ -100,17 +102,28 @@ impl ReadPath {
     }
 
     /// What a digest window holds, read once for all its recipients: the campaigns with a
-    /// report received in `[start, end)` and their reports up to `max_tlp` (reports above
-    /// it never enter, whoever the recipient is), and the mail failures of the window.
+    /// report the window covers and their reports up to `max_tlp` (reports above it never
+    /// enter, whoever the recipient is), and the mail failures of the window.
+    ///
+    /// The reports are those of the window's seq range (`store::mail`), and the campaigns
+    /// are looked up in a campaign snapshot that has applied them: the read waits up to
+    /// `wait` for the correlator to reach the window's last report, and a window read from a
+    /// snapshot still behind says so ([`DigestWindow::behind`]) rather than silently
+    /// leaving out the campaigns of the reports not yet correlated.
     pub async fn digest_window(
         &self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        window: WindowBounds,
         max_tlp: Tlp,
+        wait: std::time::Duration,
     ) -> Result<DigestWindow> {
+        if let Some(through) = window.through {
+            let mut rx = self.campaigns.clone();
+            let _ = tokio::time::timeout(wait, rx.wait_for(|set| set.applied >= through)).await;
+        }
         let set = self.campaign_set();
+        let (start, end) = (window.start, window.end);
         self.read(move |conn| {
-            let seqs = store::mail::reports_received(conn, start, end)?;
+            let seqs = store::mail::reports_received(conn, &window)?;
             let window_metas: Vec<ReportMeta> = store::reports::metas(conn, &seqs)?
                 .into_iter()
                 .filter(|m| m.tlp <= max_tlp)
@@ -144,8 +157,8 @@ impl ReadPath {
             let waiting =
                 stats::waiting_longest(&stats::share_times(conn, end)?, super::WAITING_LISTED);
             Ok(DigestWindow {
-                start,
-                end,
+                window,
+                correlated: set.applied,
                 context,
                 campaigns,
                 window_metas,
@@ -181,8 +194,9 @@ impl ReadPath {
 const DIGEST_CONTEXT_MAX: usize = 5;
 
 pub struct DigestWindow {
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    window: WindowBounds,
+    /// The last report the campaign snapshot read had applied.
+    correlated: Seq,
     /// Feed items carrying each campaign's values, with their metas.
     context: HashMap<CampaignId, Vec<(crate::council::views::PublicContext, ReportMeta)>>,
     /// The campaigns with a report received in the window, with their reports up to
@@ -205,6 +219,10 @@ pub struct DigestView {
     pub campaigns: Vec<CampaignView>,
     /// The reports received in the window that the viewer may see.
     pub window: HashSet<Seq>,
+    /// The campaigns (of `campaigns`) new in this window as the viewer sees them: none of
+    /// their visible reports was covered by an earlier window (by seq; a window with the
+    /// time fallback: first seen at or after its start).
+    pub new: HashSet<ShownCampaignId>,
     /// How many reports the viewer may see were received in the window.
     pub reports_received: usize,
     /// Mail delivery failures of the window: for the secretariat only (they name members).
@@ -219,11 +237,21 @@ pub struct DigestView {
 
 impl DigestWindow {
     pub fn start(&self) -> DateTime<Utc> {
-        self.start
+        self.window.start
     }
 
     pub fn end(&self) -> DateTime<Utc> {
-        self.end
+        self.window.end
+    }
+
+    /// `(applied, through)` when the campaign snapshot read had not applied every report of
+    /// the window: campaigns of the missing reports would be left out of this window and,
+    /// their reports being covered by it, of every later one. The sender retries instead.
+    pub fn behind(&self) -> Option<(Seq, Seq)> {
+        self.window
+            .through
+            .filter(|t| self.correlated < *t)
+            .map(|t| (self.correlated, t))
     }
 
     /// The window as `viewer` may see it.
@@ -234,7 +262,7 @@ impl DigestWindow {
             .filter(|m| viewer.may_see(m))
             .map(|m| m.id.0)
             .collect();
-        let campaigns = self
+        let campaigns: Vec<CampaignView> = self
             .campaigns
             .iter()
             .filter_map(|d| {
@@ -264,6 +292,14 @@ impl DigestWindow {
                     .any(|r| window.contains(&r.id.internal().0))
             })
             .collect();
+        let new = campaigns
+            .iter()
+            .filter(|v| match self.window.after {
+                Some(after) => v.reports.iter().all(|r| r.id.internal().0 > after),
+                None => v.first_seen >= self.window.start,
+            })
+            .map(|v| v.id)
+            .collect();
         let failures = if viewer.is_secretariat() {
             self.failures
                 .iter()
@@ -279,7 +315,7 @@ impl DigestWindow {
         let waiting = if viewer.is_secretariat() {
             self.waiting
                 .iter()
-                .map(|t| WaitingCampaign::of(viewer, t, self.end))
+                .map(|t| WaitingCampaign::of(viewer, t, self.window.end))
                 .collect()
         } else {
             Vec::new()
@@ -288,6 +324,7 @@ impl DigestWindow {
             campaigns,
             reports_received: window.len(),
             window,
+            new,
             failures,
             contributed_shared: self.ledger.own_row(viewer).map(|r| r.contributed_shared),
             waiting,

@@ -1,6 +1,9 @@
 //! Scheduled digests.
 //!
-//! A run covers the window since the last completed one, `[sent_until, now)`. The window is
+//! A run covers the window since the last completed one: the reports committed after that
+//! window was begun, up to those committed when this one is begun (by seq, `store::mail`:
+//! a report stamped before a window's end but committed after it was begun is in the next
+//! window, never in none), shown as received between the two windows' times. The window is
 //! written to the store before the first message goes out and completed only after every
 //! recipient's copy was accepted by the SMTP server; each accepted copy leaves a delivery
 //! row. A run interrupted by a crash or an SMTP outage is resumed with the same window, so
@@ -18,6 +21,7 @@
 //! everyone else. Only transient failures keep the window open.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -30,6 +34,7 @@ use super::{MailError, Mailer};
 use crate::config::Config;
 use crate::config::mail::{DigestConfig, Language, LanguageChoice, Section};
 use crate::council::MailBook;
+use crate::council::WindowBounds;
 use crate::council::read::{DigestWindow, MailMember, MailRecipient};
 use crate::council::{CampaignView, ReadPath, SourceLabel, Viewer};
 use crate::model::{DigestList, Seq, Tlp};
@@ -55,10 +60,11 @@ fn source_text(label: &SourceLabel, t: &Labels) -> String {
     }
 }
 
-/// One campaign view as a mail item. `window` selects the reports listed (all if None).
+/// One campaign view as a mail item. `window` selects the reports listed (all if None) and
+/// says whether the campaign is new in it.
 pub fn campaign_item(
     view: &CampaignView,
-    window: Option<(&HashSet<Seq>, DateTime<Utc>)>,
+    window: Option<(&HashSet<Seq>, bool)>,
     tz: Tz,
     t: &Labels,
     public_url: &str,
@@ -81,7 +87,7 @@ pub fn campaign_item(
         id: view.id.to_string(),
         tlp: view.tlp.label(),
         scope: t.scope(view.scope),
-        is_new: window.is_some_and(|(_, start)| view.first_seen >= start),
+        is_new: window.is_some_and(|(_, new)| new),
         unconfirmed: view.unconfirmed,
         headline,
         first_seen: local(view.first_seen, tz),
@@ -192,18 +198,19 @@ pub fn build(
     let tz = digest.time_zone;
     let (start, end) = (input.start(), input.end());
     let seen = input.view(viewer);
-    let mut views: Vec<CampaignView> = seen.campaigns;
+    let is_new = |v: &CampaignView| seen.new.contains(&v.id);
+    let mut views: Vec<CampaignView> = seen.campaigns.clone();
     // New campaigns first, then the most recently active (as far as the viewer sees).
     views.sort_by(|a, b| {
-        (b.first_seen >= start)
-            .cmp(&(a.first_seen >= start))
+        is_new(b)
+            .cmp(&is_new(a))
             .then(b.last_seen.cmp(&a.last_seen))
             .then(b.id.cmp(&a.id))
     });
     let item = |v: &CampaignView| {
         campaign_item(
             v,
-            Some((&seen.window, start)),
+            Some((&seen.window, is_new(v))),
             tz,
             &t,
             public_url,
@@ -219,7 +226,7 @@ pub fn build(
     };
     let mut sections = Vec::new();
     let mut tlp = Tlp::Clear;
-    let new = views.iter().filter(|v| v.first_seen >= start).count();
+    let new = views.iter().filter(|v| is_new(v)).count();
     for &s in &digest.sections {
         let title = section_title(s, lang);
         let body = match s {
@@ -386,15 +393,18 @@ pub async fn recipients(
     Ok(read.mail_recipients(move |m| audience.includes(m)).await?)
 }
 
-/// The window a digest would send now: the open one, else since the last completed one.
+/// The window a digest would send now: the open one, else the one it would begin.
 async fn current_window(
     book: &MailBook,
     digest: &DigestConfig,
     now: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), MailError> {
+) -> Result<WindowBounds, MailError> {
     Ok(match book.pending(&digest.name).await? {
         Some(w) => w,
-        None => (window_start(book, digest, now).await?, now),
+        None => {
+            book.next_window(&digest.name, first_start(digest, now), now)
+                .await?
+        }
     })
 }
 
@@ -411,8 +421,11 @@ pub async fn preview(
     if !member.active {
         return Ok(None);
     }
-    let (start, end) = current_window(book, digest, now).await?;
-    let input = read.digest_window(start, end, digest.max_tlp).await?;
+    let window = current_window(book, digest, now).await?;
+    // A preview shows what the snapshot has; it waits for no correlator.
+    let input = read
+        .digest_window(window, digest.max_tlp, Duration::ZERO)
+        .await?;
     let lang = language(digest.language, member.language.as_deref());
     Ok(build(
         &input,
@@ -423,15 +436,14 @@ pub async fn preview(
     ))
 }
 
-async fn window_start(
-    book: &MailBook,
-    digest: &DigestConfig,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, MailError> {
-    Ok(book.sent_until(&digest.name).await?.unwrap_or_else(|| {
-        now - chrono::Duration::from_std(digest.first_window).unwrap_or(chrono::Duration::days(1))
-    }))
+/// Where the first window of a digest never sent starts (`first_window` before `now`).
+fn first_start(digest: &DigestConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::from_std(digest.first_window).unwrap_or(chrono::Duration::days(1))
 }
+
+/// How long a run waits for the correlator to apply the reports of its window before it
+/// gives up and is retried (the window stays open, nothing is sent).
+pub const CORRELATION_WAIT: Duration = Duration::from_secs(30);
 
 /// Options of one run (tests drive the clock and interrupt runs through these).
 #[derive(Debug, Clone)]
@@ -481,17 +493,14 @@ pub async fn run(
     let name = digest.name.clone();
     // The store keeps microseconds: a window end must read back exactly as it was written.
     let now = DateTime::from_timestamp_micros(opts.now.timestamp_micros()).unwrap_or(opts.now);
-    let (start, end) = match book.pending(&name).await? {
-        Some((s, e)) => {
+    let window = match book.pending(&name).await? {
+        Some(w) => {
             tracing::info!(digest = %name, "Resuming an interrupted digest window.");
-            (s, e)
+            w
         }
-        None => {
-            let start = window_start(book, digest, now).await?.min(now);
-            book.begin(&name, start, now).await?;
-            (start, now)
-        }
+        None => book.begin(&name, first_start(digest, now), now).await?,
     };
+    let (start, end) = (window.start, window.end);
     let batch = end.timestamp_micros().to_string();
     let mut outcome = RunOutcome {
         window_start: Some(start),
@@ -499,7 +508,15 @@ pub async fn run(
         ..RunOutcome::default()
     };
     let recipients = recipients(read, &digest.audience).await?;
-    let input = read.digest_window(start, end, digest.max_tlp).await?;
+    let input = read
+        .digest_window(window, digest.max_tlp, CORRELATION_WAIT)
+        .await?;
+    if let Some((applied, through)) = input.behind() {
+        return Err(MailError::CorrelationBehind {
+            applied: applied.0,
+            through: through.0,
+        });
+    }
     let done = book.done(KIND, &batch).await?;
     let context = format!("digest {name}");
     for r in recipients {
@@ -548,7 +565,7 @@ pub async fn run(
             }
         }
     }
-    book.complete(&name, end).await?;
+    book.complete(&name, window).await?;
     outcome.complete = true;
     tracing::info!(digest = %digest.name, sent = outcome.sent, empty = outcome.empty, rejected = outcome.rejected, "Digest sent.");
     Ok(outcome)
@@ -577,7 +594,7 @@ pub async fn due(
         return Ok(true);
     }
     let Some(sent) = book.sent_until(&digest.name).await? else {
-        book.set_sent_until(&digest.name, now).await?;
+        book.start(&digest.name, now).await?;
         return Ok(false);
     };
     Ok(next_time(digest, sent).is_some_and(|t| t <= now))

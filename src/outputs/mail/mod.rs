@@ -64,6 +64,12 @@ pub enum MailError {
     Message(String),
     #[error("store: {0}")]
     Store(#[from] crate::council::StoreError),
+    /// The correlator has not applied every report of a digest window yet: sending now
+    /// would leave their campaigns out of this window and of every later one.
+    #[error(
+        "campaigns are correlated up to report {applied}, the digest window covers up to {through}; the window is sent when they are"
+    )]
+    CorrelationBehind { applied: u64, through: u64 },
 }
 
 /// Delivery counters and the last error, shared by the mail tasks, `/healthz` and `/metrics`.

@@ -151,9 +151,12 @@ async fn send_due(
         if let Some(open) = outbox.open {
             tracing::info!(batch = %open.batch, "Sending an alert batch.");
             alert::send(read, book, config, mailer, &open).await?;
-            writer
+            let purged = writer
                 .run(commands::finish_alerts(open.batch, Utc::now()))
                 .await?;
+            if purged > 0 {
+                tracing::debug!(purged, "Alert batches past their retention forgotten.");
+            }
             continue;
         }
         let Some(pending) = outbox.pending else {
