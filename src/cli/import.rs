@@ -16,7 +16,7 @@ use serde::Serialize;
 use musubi::config::Config;
 use musubi::formats::{ItemOutcome, OutcomeCounts};
 use musubi::model::{Origin, ReportId};
-use musubi::sources::import::{self, FileOutcome, ImportError, ImportEvent};
+use musubi::sources::import::{self, BulkLoad, FileOutcome, ImportError, ImportEvent};
 
 use super::{Global, PartlyRejected, block_on, operator, print_json, store_read_path};
 
@@ -35,6 +35,20 @@ pub struct ImportArgs {
     /// instead of the summary lines.
     #[arg(long)]
     json: bool,
+    /// auto, always or never: drop the observable index before storing and build it once
+    /// after (auto: when the files reach 16 MiB and a quarter of what is stored). Lookups
+    /// by value of a daemon running meanwhile still answer, more slowly.
+    #[arg(long, default_value = "auto", value_parser = parse_bulk)]
+    bulk: BulkLoad,
+}
+
+fn parse_bulk(s: &str) -> std::result::Result<BulkLoad, String> {
+    match s {
+        "auto" => Ok(BulkLoad::Auto),
+        "always" => Ok(BulkLoad::Always),
+        "never" => Ok(BulkLoad::Never),
+        other => Err(format!("{other:?}: expected auto, always or never")),
+    }
 }
 
 /// The `--json` object; its fields are documented in the README (stable for scripts).
@@ -124,6 +138,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
         member,
         format,
         json,
+        bulk,
     } = args;
     let verbose = global.verbose > 0;
     let format: Option<musubi::formats::Format> = match format.as_str() {
@@ -150,6 +165,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
             &origin,
             &files,
             format.as_ref(),
+            bulk,
             |event| match event {
                 ImportEvent::Read {
                     path,
@@ -196,6 +212,9 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
                     ));
                 }
                 ImportEvent::Done(_) => done += 1,
+                ImportEvent::BuildingIndex => {
+                    bar.set_message("building the observable index".to_string())
+                }
             },
         );
     bar.finish_and_clear();

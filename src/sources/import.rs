@@ -263,6 +263,102 @@ pub enum ImportEvent<'a> {
     },
     /// One file is done (stored, partly or not at all): called in file order.
     Done(&'a FileOutcome),
+    /// Every file is done and the observable index, dropped for a bulk import, is being
+    /// built again (seconds for a million reports, with no chunk to show for it).
+    BuildingIndex,
+}
+
+/// Whether an import drops the index of observables by value before storing and builds it
+/// once after (see `store::bulk`), or grows it report by report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BulkLoad {
+    /// Bulk when the files are big ([`BULK_BYTES`]) and not small beside what is stored.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// From this many bytes of files an import builds the observable index once: about 50,000
+/// reports of the realistic corpus (310 bytes a report of three indicators). Below it,
+/// growing the index costs less than sorting the whole table again; above it, fresh values
+/// land on random pages of an index larger than the page cache.
+pub const BULK_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A lower bound of a report's size in a file, to set an import's size against the store's.
+const BYTES_PER_REPORT: u64 = 300;
+
+impl BulkLoad {
+    /// Whether importing `files` into `store` should build the index once. Only SQLite: on
+    /// PostgreSQL the index serves every node's lookups meanwhile. Under [`BulkLoad::Auto`],
+    /// the files must reach [`BULK_BYTES`] and hold at least a quarter as many reports as
+    /// the store already does, since building the index again sorts every stored value, not
+    /// only the new ones.
+    fn applies(self, store: &Store, files: &[PathBuf]) -> bool {
+        if store.backend() != store::Backend::Sqlite {
+            return false;
+        }
+        match self {
+            BulkLoad::Always => true,
+            BulkLoad::Never => false,
+            BulkLoad::Auto => {
+                let bytes: u64 = files
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(f).ok())
+                    .map(|m| m.len())
+                    .sum();
+                let stored = store
+                    .read(store::reports::last_seq)
+                    .map_or(u64::MAX, |s| s.0);
+                bytes >= BULK_BYTES && bytes / BYTES_PER_REPORT >= stored / 4
+            }
+        }
+    }
+}
+
+/// Builds the observable index again when dropped, whatever ended the import (an error, a
+/// panic): the store must not stay without it. Opening the store heals it too, for a
+/// process that was killed.
+struct IndexDropped<'a> {
+    store: &'a Store,
+}
+
+impl IndexDropped<'_> {
+    /// Drops the index in a writer job of its own; `None` (and an import that grows the
+    /// index) if that fails.
+    fn drop_index(store: &Store) -> Option<IndexDropped<'_>> {
+        match store.writer().write_blocking(store::bulk::drop_value_index) {
+            Ok(()) => Some(IndexDropped { store }),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot drop the observable index for a bulk import; growing it instead.");
+                None
+            }
+        }
+    }
+
+    fn build(&self) {
+        let started = std::time::Instant::now();
+        match self
+            .store
+            .writer()
+            .write_blocking(store::bulk::build_value_index)
+        {
+            Ok(()) => tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "Built the observable index after a bulk import."
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "Cannot build the observable index again; the next start of musubi will."
+            ),
+        }
+    }
+}
+
+impl Drop for IndexDropped<'_> {
+    fn drop(&mut self) {
+        self.build();
+    }
 }
 
 /// How many chunks may wait at the writer: it commits them in one group (each chunk atomic
@@ -296,7 +392,8 @@ struct Queued {
 }
 
 /// Imports `files` as submissions of `origin`, in `format` or detecting it per file
-/// (`None`), and returns one outcome per file in file order. Each report is stored whole
+/// (`None`), and returns one outcome per file in file order. A big import (`bulk`) drops
+/// the index of observables by value first and builds it once at the end. Each report is stored whole
 /// or not at all; a file's valid reports are stored even when others of it are not, and a
 /// file that fails does not stop the others.
 ///
@@ -305,6 +402,28 @@ struct Queued {
 /// reports of which up to [`IN_FLIGHT`] wait at the writer. `on_event` sees each file when
 /// it is read, each chunk when it is durable, and each file when it is done.
 pub fn import_files(
+    store: &Store,
+    origin: &Origin,
+    files: &[PathBuf],
+    format: Option<&Format>,
+    bulk: BulkLoad,
+    mut on_event: impl FnMut(ImportEvent<'_>),
+) -> Vec<FileOutcome> {
+    let dropped = if bulk.applies(store, files) {
+        IndexDropped::drop_index(store)
+    } else {
+        None
+    };
+    let outcomes = store_files(store, origin, files, format, &mut on_event);
+    if let Some(dropped) = dropped {
+        on_event(ImportEvent::BuildingIndex);
+        drop(dropped);
+    }
+    outcomes
+}
+
+/// [`import_files`] without the index.
+fn store_files(
     store: &Store,
     origin: &Origin,
     files: &[PathBuf],
@@ -552,7 +671,7 @@ mod tests {
             feed: "test".into(),
         };
         let mut stored = Vec::new();
-        let outcomes = import_files(&store, &origin, &[mixed, big], None, |e| {
+        let outcomes = import_files(&store, &origin, &[mixed, big], None, BulkLoad::Auto, |e| {
             if let ImportEvent::Stored { reports, .. } = e {
                 stored.push(reports);
             }
@@ -610,11 +729,12 @@ mod tests {
             feed: "test".into(),
         };
         let mut events = Vec::new();
-        let outcomes = import_files(&store, &origin, &files, None, |e| {
+        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Auto, |e| {
             events.push(match e {
                 ImportEvent::Read { path, .. } => format!("read {}", path.display()),
                 ImportEvent::Stored { path, .. } => format!("stored {}", path.display()),
                 ImportEvent::Done(o) => format!("done {}", o.path.display()),
+                ImportEvent::BuildingIndex => "building the index".to_string(),
             })
         });
         store.close();

@@ -7,6 +7,7 @@
 //! engines run.
 
 pub mod alerts;
+pub mod bulk;
 pub mod campaigns;
 pub mod db;
 mod error;
@@ -258,7 +259,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.commit()?;
         tracing::info!(version = i + 1, "Applied store migration.");
     }
-    Ok(())
+    bulk::ensure_value_index_sqlite(conn)
 }
 
 static PROCESS_ID_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
