@@ -693,6 +693,52 @@ mod tests {
         assert_eq!(stored, vec![2, CHUNK, CHUNK, 5]);
     }
 
+    fn has_value_index(store: &Store) -> bool {
+        store.read(store::bulk::has_value_index).expect("read")
+    }
+
+    /// A bulk import whose every chunk fails (the member is unknown to the store) still
+    /// ends with the index built again; one that succeeds too, and a small import under
+    /// `Auto` does not drop it at all (nothing to announce).
+    #[test]
+    fn the_index_is_built_again_after_a_bulk_import_good_or_failed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let path = dir.path().join("reports.json");
+        let many: Vec<String> = (0..CHUNK * 3)
+            .map(|i| submission(&format!("r{i}")))
+            .collect();
+        std::fs::write(&path, format!("[{}]", many.join(","))).expect("write");
+        let files = [path];
+
+        let nobody = Origin::Submission {
+            member: crate::model::MemberId("no-such-member".into()),
+        };
+        let mut building = 0;
+        let failed = import_files(&store, &nobody, &files, None, BulkLoad::Always, |e| {
+            building += usize::from(matches!(e, ImportEvent::BuildingIndex));
+        });
+        assert!(failed[0].ids.is_empty() && failed[0].error.is_some(), "{failed:?}");
+        assert_eq!(building, 1);
+        assert!(has_value_index(&store), "built again after a failed import");
+
+        let feed = Origin::FeedItem {
+            feed: "test".into(),
+        };
+        let done = import_files(&store, &feed, &files, None, BulkLoad::Always, |_| {});
+        assert_eq!(done[0].ids.len(), CHUNK * 3);
+        assert!(has_value_index(&store), "built again after a bulk import");
+
+        let mut building = 0;
+        let small = import_files(&store, &feed, &files, None, BulkLoad::Auto, |e| {
+            building += usize::from(matches!(e, ImportEvent::BuildingIndex));
+        });
+        assert_eq!(small[0].ids.len(), CHUNK * 3);
+        assert_eq!(building, 0, "a small import grows the index");
+        assert!(has_value_index(&store));
+        store.close();
+    }
+
     #[test]
     fn submission_lines_point_at_each_element() {
         let doc =

@@ -3,6 +3,7 @@
 mod activities;
 mod api;
 mod auth_leaks;
+mod bulk_import;
 mod cli;
 mod cluster;
 mod cluster_mail;

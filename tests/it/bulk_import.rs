@@ -1,0 +1,135 @@
+//! A big import drops the observable index and builds it once (`--bulk`): the store ends
+//! with the index whatever happens, and answers exactly as after an import that grew it.
+
+use serde_json::Value;
+
+use crate::util::{Client, DataDir, Daemon, operator_token, submission, wait_current};
+
+/// Whether the store of `data` has its index of observables by value.
+fn has_value_index(data: &DataDir) -> bool {
+    let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
+    db.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'report_observables_value'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("query")
+        == 1
+}
+
+/// Every stored observable row, in key order.
+fn observable_rows(data: &DataDir) -> Vec<(i64, String, String)> {
+    let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
+    let mut stmt = db
+        .prepare("SELECT seq, kind, value FROM report_observables ORDER BY seq, kind, value")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// 600 reports in two files; each report shares a domain with a few others (campaigns),
+/// carries a value of its own, and some carry one observable twice.
+fn write_corpus(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for f in 0..2 {
+        let reports: Vec<Value> = (0..300)
+            .map(|i| {
+                let n = f * 300 + i;
+                let shared = format!("c2-{}.bulk-example.net", n % 40);
+                let own = format!("198.51.{}.{}", n / 200, n % 200);
+                let mut indicators = vec![("domain", shared.clone()), ("ipv4", own)];
+                if n % 7 == 0 {
+                    indicators.push(("domain", shared));
+                }
+                let pairs: Vec<(&str, &str)> =
+                    indicators.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                submission(&format!("bulk report {n}"), "green", &pairs)
+            })
+            .collect();
+        let path = dir.join(format!("bulk-{f}.json"));
+        std::fs::write(&path, serde_json::to_vec(&reports).expect("json")).expect("write");
+        files.push(path.display().to_string());
+    }
+    files
+}
+
+/// What the secretariat sees: campaign sizes, and the titles found by value and by word.
+async fn answers(data: &DataDir) -> (Vec<u64>, Vec<Vec<String>>) {
+    let daemon = Daemon::start(data);
+    wait_current(&daemon).await;
+    let client = Client::new(&operator_token(&daemon));
+    let (status, list) = client.get(&daemon.url("/api/v1/campaigns?limit=1000")).await;
+    assert_eq!(status, 200, "{list}");
+    let mut sizes: Vec<u64> = list["campaigns"]
+        .as_array()
+        .expect("campaigns")
+        .iter()
+        .map(|c| c["report_count"].as_u64().expect("report_count"))
+        .collect();
+    sizes.sort_unstable();
+    let mut found = Vec::new();
+    for q in ["c2-7.bulk-example.net", "198.51.1.17", "bulk"] {
+        let (status, hits) = client
+            .get(&daemon.url(&format!("/api/v1/search?q={q}&limit=50")))
+            .await;
+        assert_eq!(status, 200, "{hits}");
+        let mut titles: Vec<String> = hits["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["report"]["title"].as_str().expect("title").to_string())
+            .collect();
+        titles.sort();
+        found.push(titles);
+    }
+    (sizes, found)
+}
+
+/// The same files imported building the index once and growing it: the same stored rows,
+/// the same campaigns and search answers, and the index there in both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
+    let corpus = tempfile::tempdir().expect("temp dir");
+    let files = write_corpus(corpus.path());
+    let mut results = Vec::new();
+    for bulk in ["always", "never"] {
+        let data = DataDir::new();
+        data.add_member("Bulk Member", "class1", Some("telecom"));
+        let mut args = vec!["import", "--as", "Bulk Member", "--bulk", bulk, "--json"];
+        args.extend(files.iter().map(String::as_str));
+        let out: Value = serde_json::from_str(&data.cli(&args)).expect("json summary");
+        assert_eq!(out["total"]["reports"], 600, "{out}");
+        assert!(has_value_index(&data), "--bulk {bulk}: the index is there");
+        let rows = observable_rows(&data);
+        assert_eq!(rows.len(), 1200, "a value twice in a report is stored once");
+        let answers = answers(&data).await;
+        results.push((rows, answers));
+    }
+    let (bulk, grown) = (&results[0], &results[1]);
+    assert_eq!(bulk.0, grown.0, "the same observable rows");
+    assert_eq!(bulk.1, grown.1, "the same campaigns and search answers");
+    assert_eq!(bulk.1.0.len(), 40, "one campaign a shared domain: {:?}", bulk.1.0);
+    assert_eq!(bulk.1.1[0].len(), 15, "the reports of one domain");
+    assert_eq!(bulk.1.1[1], vec!["bulk report 217".to_string()]);
+}
+
+/// A store left without the index (an import killed while it was dropped) gets it back
+/// from the next command that opens it.
+#[test]
+fn any_command_rebuilds_an_index_an_import_left_dropped() {
+    let data = DataDir::new();
+    data.add_member("Crash Member", "class1", None);
+    let corpus = tempfile::tempdir().expect("temp dir");
+    let files = write_corpus(corpus.path());
+    data.cli(&["import", "--as", "Crash Member", &files[0]]);
+    let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
+    db.execute_batch("DROP INDEX report_observables_value")
+        .expect("drop by hand");
+    drop(db);
+    assert!(!has_value_index(&data));
+    data.cli(&["member", "list"]);
+    assert!(has_value_index(&data), "opening the store built it again");
+    assert_eq!(observable_rows(&data).len(), 600);
+}
