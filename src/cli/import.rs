@@ -5,6 +5,7 @@
 //! reports must not print a million ids); `-v` lists them.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
 
     let started = Instant::now();
     let bar = progress_bar(&files[0]);
+    let stop = interrupt_stops_the_import(bar.clone());
     let (mut indicators, mut done) = (0usize, 0usize);
     // The rate counts from the first file read: reading is shown by the spinner before.
     let mut storing_since: Option<Instant> = None;
@@ -166,6 +168,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
             &files,
             format.as_ref(),
             bulk,
+            stop,
             |event| match event {
                 ImportEvent::Read {
                     path,
@@ -220,6 +223,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
     bar.finish_and_clear();
     drop(read);
     store.close();
+    let interrupted = stop.load(Ordering::Relaxed);
 
     let mut total = Total {
         files: outcomes.len(),
@@ -250,6 +254,13 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
         print_text(&summaries, &total);
     }
 
+    if interrupted {
+        bail!(
+            "interrupted: {} of {} file(s) stored in whole or in part; what is listed is stored",
+            files,
+            count
+        );
+    }
     match rejected {
         0 => Ok(()),
         n if stored == 0 => bail!("nothing could be imported ({n} of {files} file(s) rejected)"),
@@ -258,6 +269,40 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
         ))
         .into()),
     }
+}
+
+/// Set by the first Ctrl-C (SIGINT): the import queues nothing more, stores what is queued
+/// and builds the observable index again if it dropped it, then stops; a second Ctrl-C
+/// quits at once (the next open of the store builds the index).
+fn interrupt_stops_the_import(bar: ProgressBar) -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let listen = std::thread::Builder::new()
+        .name("import-interrupt".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                STOP.store(true, Ordering::Relaxed);
+                bar.suspend(|| {
+                    eprintln!(
+                        "musubi: interrupted: storing what is queued, then stopping (Ctrl-C again to quit at once)"
+                    )
+                });
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            });
+        });
+    if let Err(e) = listen {
+        tracing::warn!(error = %e, "Cannot listen for Ctrl-C; an interrupted import stops at once.");
+    }
+    &STOP
 }
 
 /// The bar's look once the first file is read.
@@ -410,6 +455,11 @@ fn locate(path: &Path, error: &ImportError) -> Vec<FileError> {
             vec![plain(None, None, format!("cannot read: {source}"))]
         }
         ImportError::Store { source, .. } => vec![plain(None, None, source.to_string())],
+        ImportError::Interrupted { .. } => vec![plain(
+            None,
+            None,
+            "interrupted before all of it was stored".to_string(),
+        )],
     }
 }
 

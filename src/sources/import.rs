@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 
@@ -32,6 +33,9 @@ pub enum ImportError {
         path: String,
         source: store::StoreError,
     },
+    /// The import was interrupted (Ctrl-C) before all of the file was queued for storing.
+    #[error("{path}: interrupted before all of it was stored")]
+    Interrupted { path: String },
 }
 
 /// Reads and validates one file (a submission or an array of them).
@@ -393,7 +397,10 @@ struct Queued {
 
 /// Imports `files` as submissions of `origin`, in `format` or detecting it per file
 /// (`None`), and returns one outcome per file in file order. A big import (`bulk`) drops
-/// the index of observables by value first and builds it once at the end. Each report is stored whole
+/// the index of observables by value first and builds it once at the end. Once `stop` is
+/// set (Ctrl-C), nothing more is queued: what is queued is stored, the index is built
+/// again, and the files begun but not finished say so (`ImportError::Interrupted`); files
+/// not begun have no outcome. Each report is stored whole
 /// or not at all; a file's valid reports are stored even when others of it are not, and a
 /// file that fails does not stop the others.
 ///
@@ -407,6 +414,7 @@ pub fn import_files(
     files: &[PathBuf],
     format: Option<&Format>,
     bulk: BulkLoad,
+    stop: &AtomicBool,
     mut on_event: impl FnMut(ImportEvent<'_>),
 ) -> Vec<FileOutcome> {
     let dropped = if bulk.applies(store, files) {
@@ -414,7 +422,7 @@ pub fn import_files(
     } else {
         None
     };
-    let outcomes = store_files(store, origin, files, format, &mut on_event);
+    let outcomes = store_files(store, origin, files, format, stop, &mut on_event);
     if let Some(dropped) = dropped {
         on_event(ImportEvent::BuildingIndex);
         drop(dropped);
@@ -428,8 +436,10 @@ fn store_files(
     origin: &Origin,
     files: &[PathBuf],
     format: Option<&Format>,
+    stop: &AtomicBool,
     mut on_event: impl FnMut(ImportEvent<'_>),
 ) -> Vec<FileOutcome> {
+    let stopped = || stop.load(Ordering::Relaxed);
     let mut outcomes = Vec::with_capacity(files.len());
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -443,6 +453,9 @@ fn store_files(
         let mut open: VecDeque<OpenFile> = VecDeque::new();
         let mut queue: VecDeque<Queued> = VecDeque::new();
         for (path, contents) in rx {
+            if stopped() {
+                break;
+            }
             let mut file = FileOutcome::new(path);
             let mut chunks = Vec::new();
             match contents {
@@ -473,11 +486,20 @@ fn store_files(
                 }
                 Err(e) => file.error = Some(e),
             }
+            // Counted as they are queued: an interrupted file counts only what it queued.
             open.push_back(OpenFile {
                 outcome: file,
-                queued: chunks.len(),
+                queued: 0,
             });
             for (reports, sightings) in chunks {
+                let this = open.back_mut().expect("just pushed");
+                if stopped() {
+                    this.outcome.error.get_or_insert(ImportError::Interrupted {
+                        path: path.display().to_string(),
+                    });
+                    break;
+                }
+                this.queued += 1;
                 let queued = Queued {
                     reports: reports.len(),
                     indicators: reports.iter().map(|r| r.indicators.len()).sum(),
@@ -671,7 +693,7 @@ mod tests {
             feed: "test".into(),
         };
         let mut stored = Vec::new();
-        let outcomes = import_files(&store, &origin, &[mixed, big], None, BulkLoad::Auto, |e| {
+        let outcomes = import_files(&store, &origin, &[mixed, big], None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
             if let ImportEvent::Stored { reports, .. } = e {
                 stored.push(reports);
             }
@@ -715,7 +737,7 @@ mod tests {
             member: crate::model::MemberId("no-such-member".into()),
         };
         let mut building = 0;
-        let failed = import_files(&store, &nobody, &files, None, BulkLoad::Always, |e| {
+        let failed = import_files(&store, &nobody, &files, None, BulkLoad::Always, &AtomicBool::new(false), |e| {
             building += usize::from(matches!(e, ImportEvent::BuildingIndex));
         });
         assert!(failed[0].ids.is_empty() && failed[0].error.is_some(), "{failed:?}");
@@ -725,16 +747,56 @@ mod tests {
         let feed = Origin::FeedItem {
             feed: "test".into(),
         };
-        let done = import_files(&store, &feed, &files, None, BulkLoad::Always, |_| {});
+        let done = import_files(&store, &feed, &files, None, BulkLoad::Always, &AtomicBool::new(false), |_| {});
         assert_eq!(done[0].ids.len(), CHUNK * 3);
         assert!(has_value_index(&store), "built again after a bulk import");
 
         let mut building = 0;
-        let small = import_files(&store, &feed, &files, None, BulkLoad::Auto, |e| {
+        let small = import_files(&store, &feed, &files, None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
             building += usize::from(matches!(e, ImportEvent::BuildingIndex));
         });
         assert_eq!(small[0].ids.len(), CHUNK * 3);
         assert_eq!(building, 0, "a small import grows the index");
+        assert!(has_value_index(&store));
+        store.close();
+    }
+
+    /// Stopped (Ctrl-C) once the first chunk is durable: nothing more is queued, what was
+    /// queued is stored, the file says it was interrupted, the next file is not begun, and
+    /// the index is built again.
+    #[test]
+    fn an_interrupted_bulk_import_stores_what_it_queued_and_builds_the_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let mut files = Vec::new();
+        for f in 0..2 {
+            let path = dir.path().join(format!("{f}.json"));
+            let many: Vec<String> = (0..CHUNK * (IN_FLIGHT + 8))
+                .map(|i| submission(&format!("f{f}r{i}")))
+                .collect();
+            std::fs::write(&path, format!("[{}]", many.join(","))).expect("write");
+            files.push(path);
+        }
+        let origin = Origin::FeedItem {
+            feed: "test".into(),
+        };
+        let stop = AtomicBool::new(false);
+        let mut building = 0;
+        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Always, &stop, |e| {
+            match e {
+                ImportEvent::Stored { .. } => stop.store(true, Ordering::Relaxed),
+                ImportEvent::BuildingIndex => building += 1,
+                _ => {}
+            }
+        });
+        assert_eq!(outcomes.len(), 1, "the second file is not begun");
+        assert!(
+            matches!(outcomes[0].error, Some(ImportError::Interrupted { .. })),
+            "{:?}",
+            outcomes[0].error
+        );
+        assert_eq!(outcomes[0].ids.len(), CHUNK * (IN_FLIGHT + 1), "what was queued is stored");
+        assert_eq!(building, 1);
         assert!(has_value_index(&store));
         store.close();
     }
@@ -775,7 +837,7 @@ mod tests {
             feed: "test".into(),
         };
         let mut events = Vec::new();
-        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Auto, |e| {
+        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
             events.push(match e {
                 ImportEvent::Read { path, .. } => format!("read {}", path.display()),
                 ImportEvent::Stored { path, .. } => format!("stored {}", path.display()),

@@ -133,3 +133,61 @@ fn any_command_rebuilds_an_index_an_import_left_dropped() {
     assert!(has_value_index(&data), "opening the store built it again");
     assert_eq!(observable_rows(&data).len(), 600);
 }
+
+/// Ctrl-C during a bulk import: what was queued is stored, the index is built again before
+/// the process ends, and the import says it was interrupted.
+#[test]
+fn an_interrupted_bulk_import_leaves_the_index_built() {
+    let data = DataDir::new();
+    data.add_member("Interrupted Member", "class1", None);
+    let corpus = tempfile::tempdir().expect("temp dir");
+    let path = corpus.path().join("many.json");
+    let reports: Vec<Value> = (0..60_000)
+        .map(|n| {
+            let value = format!("h{n}.interrupt-example.net");
+            submission(&format!("interrupted {n}"), "green", &[("domain", &value)])
+        })
+        .collect();
+    std::fs::write(&path, serde_json::to_vec(&reports).expect("json")).expect("write");
+    let child = std::process::Command::new(crate::util::BIN)
+        .current_dir(data.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["import", "--as", "Interrupted Member", "--bulk", "always"])
+        .arg(&path)
+        .env("MUSUBI_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run musubi");
+    // Until the first reports are stored: the index is dropped by then.
+    let started = std::time::Instant::now();
+    while stored(&data) == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "nothing stored");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(has_value_index(&data), "the index is built again: {stderr}");
+    let kept = stored(&data);
+    assert!(kept > 0 && kept < 60_000, "{kept} stored");
+}
+
+/// How many reports the store of `data` holds (0 before it exists).
+fn stored(data: &DataDir) -> i64 {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        data.path().join("musubi.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+        .unwrap_or(0)
+}
