@@ -29,7 +29,7 @@ fn observable_rows(data: &DataDir) -> Vec<(i64, String, String)> {
         .collect()
 }
 
-/// 600 reports in two files; each report shares a domain with a few others (campaigns),
+/// 600 reports in two files; each report shares a hash with a few others (campaigns),
 /// carries a value of its own, and some carry one observable twice.
 fn write_corpus(dir: &std::path::Path) -> Vec<String> {
     let mut files = Vec::new();
@@ -37,11 +37,11 @@ fn write_corpus(dir: &std::path::Path) -> Vec<String> {
         let reports: Vec<Value> = (0..300)
             .map(|i| {
                 let n = f * 300 + i;
-                let shared = format!("c2-{}.bulk-example.net", n % 40);
+                let shared = shared_hash(n % 40);
                 let own = format!("198.51.{}.{}", n / 200, n % 200);
-                let mut indicators = vec![("domain", shared.clone()), ("ipv4", own)];
+                let mut indicators = vec![("sha256", shared.clone()), ("ipv4", own)];
                 if n % 7 == 0 {
-                    indicators.push(("domain", shared));
+                    indicators.push(("sha256", shared));
                 }
                 let pairs: Vec<(&str, &str)> =
                     indicators.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -53,6 +53,12 @@ fn write_corpus(dir: &std::path::Path) -> Vec<String> {
         files.push(path.display().to_string());
     }
     files
+}
+
+/// The sha256 that the reports of campaign `c` share.
+fn shared_hash(c: usize) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("bulk campaign {c}")))
 }
 
 /// What the secretariat sees: campaign sizes, and the titles found by value and by word.
@@ -70,7 +76,8 @@ async fn answers(data: &DataDir) -> (Vec<u64>, Vec<Vec<String>>) {
         .collect();
     sizes.sort_unstable();
     let mut found = Vec::new();
-    for q in ["c2-7.bulk-example.net", "198.51.1.17", "bulk"] {
+    let shared = shared_hash(7);
+    for q in [shared.as_str(), "198.51.1.17", "217"] {
         let (status, hits) = client
             .get(&daemon.url(&format!("/api/v1/search?q={q}&limit=50")))
             .await;
@@ -96,11 +103,13 @@ async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
     let mut results = Vec::new();
     for bulk in ["always", "never"] {
         let data = DataDir::new();
-        data.add_member("Bulk Member", "class1", Some("telecom"));
-        let mut args = vec!["import", "--as", "Bulk Member", "--bulk", bulk, "--json"];
-        args.extend(files.iter().map(String::as_str));
-        let out: Value = serde_json::from_str(&data.cli(&args)).expect("json summary");
-        assert_eq!(out["total"]["reports"], 600, "{out}");
+        // Two providers, one file each: a value two members report links their reports.
+        for (member, file) in ["Bulk Telecom", "Bulk Energy"].iter().zip(&files) {
+            data.add_member(member, "class1", Some("telecom"));
+            let args = ["import", "--as", member, "--bulk", bulk, "--json", file];
+            let out: Value = serde_json::from_str(&data.cli(&args)).expect("json summary");
+            assert_eq!(out["total"]["reports"], 300, "{out}");
+        }
         assert!(has_value_index(&data), "--bulk {bulk}: the index is there");
         let rows = observable_rows(&data);
         assert_eq!(rows.len(), 1200, "a value twice in a report is stored once");
@@ -110,9 +119,11 @@ async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
     let (bulk, grown) = (&results[0], &results[1]);
     assert_eq!(bulk.0, grown.0, "the same observable rows");
     assert_eq!(bulk.1, grown.1, "the same campaigns and search answers");
-    assert_eq!(bulk.1.0.len(), 40, "one campaign a shared domain: {:?}", bulk.1.0);
-    assert_eq!(bulk.1.1[0].len(), 15, "the reports of one domain");
+    let linked: Vec<u64> = bulk.1.0.iter().copied().filter(|&n| n > 1).collect();
+    assert_eq!(linked, vec![15; 40], "one campaign a shared hash: {:?}", bulk.1.0);
+    assert_eq!(bulk.1.1[0].len(), 15, "the reports of one hash");
     assert_eq!(bulk.1.1[1], vec!["bulk report 217".to_string()]);
+    assert_eq!(bulk.1.1[2], vec!["bulk report 217".to_string()]);
 }
 
 /// A store left without the index (an import killed while it was dropped) gets it back
