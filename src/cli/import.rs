@@ -36,9 +36,9 @@ pub struct ImportArgs {
     /// instead of the summary lines.
     #[arg(long)]
     json: bool,
-    /// auto, always or never: drop the observable index before storing and build it once
-    /// after (auto: when the files reach 16 MiB and a quarter of what is stored). Lookups
-    /// by value of a daemon running meanwhile still answer, more slowly.
+    /// auto, always or never: drop the indexes of observables by value and TAXII objects by
+    /// id before storing and build them once after (auto: when the files reach 16 MiB and a
+    /// quarter of what is stored). A daemon running meanwhile still answers, more slowly.
     #[arg(long, default_value = "auto", value_parser = parse_bulk)]
     bulk: BulkLoad,
 }
@@ -216,7 +216,7 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
                 }
                 ImportEvent::Done(_) => done += 1,
                 ImportEvent::BuildingIndex => {
-                    bar.set_message("building the observable index".to_string())
+                    bar.set_message("building the indexes".to_string())
                 }
             },
         );
@@ -272,8 +272,8 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
 }
 
 /// Set by the first Ctrl-C (SIGINT): the import queues nothing more, stores what is queued
-/// and builds the observable index again if it dropped it, then stops; a second Ctrl-C
-/// quits at once (the next open of the store builds the index).
+/// and builds the indexes again if it dropped them, then stops; a second Ctrl-C
+/// quits at once (the next open of the store builds them).
 fn interrupt_stops_the_import(bar: ProgressBar) -> &'static AtomicBool {
     static STOP: AtomicBool = AtomicBool::new(false);
     let listen = std::thread::Builder::new()

@@ -272,12 +272,13 @@ pub enum ImportEvent<'a> {
     },
     /// One file is done (stored, partly or not at all): called in file order.
     Done(&'a FileOutcome),
-    /// Every file is done and the observable index, dropped for a bulk import, is being
+    /// Every file is done and the indexes dropped for a bulk import (`store::bulk`) are being
     /// built again (seconds for a million reports, with no chunk to show for it).
     BuildingIndex,
 }
 
-/// Whether an import drops the index of observables by value before storing and builds it
+/// Whether an import drops the indexes of random keys (observables by value, TAXII objects
+/// by id) before storing and builds them
 /// once after (see `store::bulk`), or grows it report by report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BulkLoad {
@@ -288,9 +289,9 @@ pub enum BulkLoad {
     Never,
 }
 
-/// From this many bytes of files an import builds the observable index once: about 50,000
+/// From this many bytes of files an import builds its indexes once: about 50,000
 /// reports of the realistic corpus (310 bytes a report of three indicators). Below it,
-/// growing the index costs less than sorting the whole table again; above it, fresh values
+/// growing the indexes costs less than sorting the whole tables again; above it, fresh values
 /// land on random pages of an index larger than the page cache.
 pub const BULK_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -298,10 +299,10 @@ pub const BULK_BYTES: u64 = 16 * 1024 * 1024;
 const BYTES_PER_REPORT: u64 = 300;
 
 impl BulkLoad {
-    /// Whether importing `files` into `store` should build the index once. Only SQLite: on
-    /// PostgreSQL the index serves every node's lookups meanwhile. Under [`BulkLoad::Auto`],
+    /// Whether importing `files` into `store` should build the indexes once. Only SQLite:
+    /// on PostgreSQL they serve every node's lookups meanwhile. Under [`BulkLoad::Auto`],
     /// the files must reach [`BULK_BYTES`] and hold at least a quarter as many reports as
-    /// the store already does, since building the index again sorts every stored value, not
+    /// the store already does, since building the indexes again sorts every stored key, not
     /// only the new ones.
     fn applies(self, store: &Store, files: &[PathBuf]) -> bool {
         if store.backend() != store::Backend::Sqlite {
@@ -325,7 +326,7 @@ impl BulkLoad {
     }
 }
 
-/// Builds the observable index again when dropped, whatever ended the import (an error, a
+/// Builds the bulk indexes again when dropped, whatever ended the import (an error, a
 /// panic): the store must not stay without it. Opening the store heals it too, for a
 /// process that was killed.
 struct IndexDropped<'a> {
@@ -333,13 +334,13 @@ struct IndexDropped<'a> {
 }
 
 impl IndexDropped<'_> {
-    /// Drops the index in a writer job of its own; `None` (and an import that grows the
+    /// Drops the indexes in a writer job of its own; `None` (and an import that grows the
     /// index) if that fails.
     fn drop_index(store: &Store) -> Option<IndexDropped<'_>> {
-        match store.writer().write_blocking(store::bulk::drop_value_index) {
+        match store.writer().write_blocking(store::bulk::drop_indexes) {
             Ok(()) => Some(IndexDropped { store }),
             Err(e) => {
-                tracing::warn!(error = %e, "Cannot drop the observable index for a bulk import; growing it instead.");
+                tracing::warn!(error = %e, "Cannot drop the indexes for a bulk import; growing them instead.");
                 None
             }
         }
@@ -350,15 +351,15 @@ impl IndexDropped<'_> {
         match self
             .store
             .writer()
-            .write_blocking(store::bulk::build_value_index)
+            .write_blocking(store::bulk::build_indexes)
         {
             Ok(()) => tracing::info!(
                 seconds = started.elapsed().as_secs_f64(),
-                "Built the observable index after a bulk import."
+                "Built the indexes after a bulk import."
             ),
             Err(e) => tracing::error!(
                 error = %e,
-                "Cannot build the observable index again; the next start of musubi will."
+                "Cannot build the indexes again; the next start of musubi will."
             ),
         }
     }
@@ -444,9 +445,10 @@ struct Settling<'a> {
 
 /// Imports `files` as submissions of `origin`, in `format` or detecting it per file
 /// (`None`), and returns one outcome per file in file order. A big import (`bulk`) drops
-/// the index of observables by value first and builds it once at the end. Once `stop` is
-/// set (Ctrl-C), nothing more is queued: what is queued is stored, the index is built
-/// again, and the files begun but not finished say so (`ImportError::Interrupted`); files
+/// the indexes of observables by value and TAXII objects by id first and builds them once
+/// at the end. Once `stop` is
+/// set (Ctrl-C), nothing more is queued: what is queued is stored, the indexes are
+/// built again, and the files begun but not finished say so (`ImportError::Interrupted`); files
 /// not begun have no outcome. Each report is stored whole
 /// or not at all; a file's valid reports are stored even when others of it are not, and a
 /// file that fails does not stop the others.
@@ -478,7 +480,7 @@ pub fn import_files(
     outcomes
 }
 
-/// [`import_files`] without the index.
+/// [`import_files`] without the indexes.
 fn store_files(
     store: &Store,
     origin: &Origin,
@@ -804,8 +806,11 @@ mod tests {
         assert_eq!(stored, vec![2, CHUNK, CHUNK, 5]);
     }
 
-    fn has_value_index(store: &Store) -> bool {
-        store.read(store::bulk::has_value_index).expect("read")
+    fn has_bulk_indexes(store: &Store) -> bool {
+        store
+            .read(store::bulk::missing_indexes)
+            .expect("read")
+            .is_empty()
     }
 
     /// A bulk import whose every chunk fails (the member is unknown to the store) still
@@ -831,14 +836,14 @@ mod tests {
         });
         assert!(failed[0].ids.is_empty() && failed[0].error.is_some(), "{failed:?}");
         assert_eq!(building, 1);
-        assert!(has_value_index(&store), "built again after a failed import");
+        assert!(has_bulk_indexes(&store), "built again after a failed import");
 
         let feed = Origin::FeedItem {
             feed: "test".into(),
         };
         let done = import_files(&store, &feed, &files, None, BulkLoad::Always, &AtomicBool::new(false), |_| {});
         assert_eq!(done[0].ids.len(), CHUNK * 3);
-        assert!(has_value_index(&store), "built again after a bulk import");
+        assert!(has_bulk_indexes(&store), "built again after a bulk import");
 
         let mut building = 0;
         let small = import_files(&store, &feed, &files, None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
@@ -846,7 +851,7 @@ mod tests {
         });
         assert_eq!(small[0].ids.len(), CHUNK * 3);
         assert_eq!(building, 0, "a small import grows the index");
-        assert!(has_value_index(&store));
+        assert!(has_bulk_indexes(&store));
         store.close();
     }
 
@@ -886,7 +891,7 @@ mod tests {
         );
         assert_eq!(outcomes[0].ids.len(), ALONE.reports, "what was queued is stored");
         assert_eq!(building, 1);
-        assert!(has_value_index(&store));
+        assert!(has_bulk_indexes(&store));
         store.close();
     }
 
@@ -921,7 +926,7 @@ mod tests {
             let stop = AtomicBool::new(false);
             let outcomes = import_files(&store, &origin, &[path.clone()], None, bulk, &stop, |_| {});
             assert!(outcomes[0].error.is_some(), "{bulk:?}");
-            assert!(has_value_index(&store));
+            assert!(has_bulk_indexes(&store));
             let titles: Vec<String> = store
                 .read(|conn| {
                     Ok(conn.query_map(

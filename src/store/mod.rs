@@ -259,7 +259,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.commit()?;
         tracing::info!(version = i + 1, "Applied store migration.");
     }
-    bulk::ensure_value_index_sqlite(conn)
+    bulk::ensure_sqlite(conn)
 }
 
 static PROCESS_ID_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();

@@ -5,16 +5,18 @@ use serde_json::Value;
 
 use crate::util::{Client, DataDir, Daemon, operator_token, submission, wait_current};
 
-/// Whether the store of `data` has its index of observables by value.
-fn has_value_index(data: &DataDir) -> bool {
+/// Whether the store of `data` has the indexes a bulk import drops: observables by value
+/// and TAXII objects by id.
+fn has_bulk_indexes(data: &DataDir) -> bool {
     let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
     db.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'report_observables_value'",
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
+         AND name IN ('report_observables_value', 'taxii_objects_id')",
         [],
         |r| r.get::<_, i64>(0),
     )
     .expect("query")
-        == 1
+        == 2
 }
 
 /// Every stored observable row, in key order.
@@ -110,7 +112,7 @@ async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
             let out: Value = serde_json::from_str(&data.cli(&args)).expect("json summary");
             assert_eq!(out["total"]["reports"], 300, "{out}");
         }
-        assert!(has_value_index(&data), "--bulk {bulk}: the index is there");
+        assert!(has_bulk_indexes(&data), "--bulk {bulk}: the index is there");
         let rows = observable_rows(&data);
         assert_eq!(rows.len(), 1200, "a value twice in a report is stored once");
         let answers = answers(&data).await;
@@ -139,12 +141,12 @@ fn any_command_rebuilds_an_index_an_import_left_dropped() {
     let files = write_corpus(corpus.path());
     data.cli(&["import", "--as", "Crash Member", &files[0]]);
     let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
-    db.execute_batch("DROP INDEX report_observables_value")
+    db.execute_batch("DROP INDEX report_observables_value; DROP INDEX taxii_objects_id")
         .expect("drop by hand");
     drop(db);
-    assert!(!has_value_index(&data));
+    assert!(!has_bulk_indexes(&data));
     data.cli(&["member", "list"]);
-    assert!(has_value_index(&data), "opening the store built it again");
+    assert!(has_bulk_indexes(&data), "opening the store built it again");
     assert_eq!(observable_rows(&data).len(), 600);
 }
 
@@ -189,7 +191,7 @@ fn an_interrupted_bulk_import_leaves_the_index_built() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(has_value_index(&data), "the index is built again: {stderr}");
+    assert!(has_bulk_indexes(&data), "the index is built again: {stderr}");
     let kept = stored(&data);
     assert!(kept > 0 && kept < 60_000, "{kept} stored");
 }
