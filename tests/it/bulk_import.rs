@@ -21,10 +21,24 @@ fn has_bulk_indexes(data: &DataDir) -> bool {
 
 /// Every stored observable row, in key order.
 fn observable_rows(data: &DataDir) -> Vec<(i64, String, String)> {
+    rows(
+        data,
+        "SELECT seq, kind, value FROM report_observables ORDER BY seq, kind, value",
+    )
+}
+
+/// The TAXII object log without its ids (derived under each store's own secret).
+fn taxii_rows(data: &DataDir) -> Vec<(i64, String, String)> {
+    rows(
+        data,
+        "SELECT seq, coalesce(kind, ''), coalesce(value, '') FROM taxii_objects \
+         ORDER BY seq, kind, value",
+    )
+}
+
+fn rows(data: &DataDir, sql: &str) -> Vec<(i64, String, String)> {
     let db = rusqlite::Connection::open(data.path().join("musubi.sqlite3")).expect("open db");
-    let mut stmt = db
-        .prepare("SELECT seq, kind, value FROM report_observables ORDER BY seq, kind, value")
-        .expect("prepare");
+    let mut stmt = db.prepare(sql).expect("prepare");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .expect("query")
         .map(|r| r.expect("row"))
@@ -115,8 +129,10 @@ async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
         assert!(has_bulk_indexes(&data), "--bulk {bulk}: the index is there");
         let rows = observable_rows(&data);
         assert_eq!(rows.len(), 1200, "a value twice in a report is stored once");
+        let taxii = taxii_rows(&data);
+        assert_eq!(taxii.len(), 1800, "a report object and one per observable");
         let answers = answers(&data).await;
-        results.push((rows, answers));
+        results.push(((rows, taxii), answers));
     }
     let (bulk, grown) = (&results[0], &results[1]);
     assert_eq!(bulk.0, grown.0, "the same observable rows");
