@@ -86,56 +86,18 @@ pub fn insert(
         ],
         |r| r.get::<_, i64>(0),
     )?;
-    insert_observables(conn, seq, draft)?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO report_observables (seq, kind, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )?;
+    for i in &draft.indicators {
+        stmt.execute(params![
+            seq,
+            i.observable.kind().as_str(),
+            i.observable.value()
+        ])?;
+    }
     super::taxii::record(conn, seq, draft, received_at)?;
     Ok(Inserted::New(ReportId(Seq(seq as u64))))
-}
-
-/// The most rows one insert of observables carries: statements of 1, 2, 4, ... 64 rows
-/// (a report's observables split by the binary digits of their count), so that seven
-/// cached statements serve every report, far under either engine's limit of bound values.
-const OBSERVABLE_ROWS: usize = 64;
-
-/// Stores a report's observables in a few multi-row inserts rather than one statement each:
-/// inside a writer job every statement opens and releases a statement savepoint (SQLite),
-/// or is one round trip (PostgreSQL).
-fn insert_observables(conn: &Conn, seq: i64, draft: &ReportDraft) -> Result<()> {
-    let rows: Vec<(&str, &str)> = draft
-        .indicators
-        .iter()
-        .map(|i| (i.observable.kind().as_str(), i.observable.value()))
-        .collect();
-    let mut rest = rows.as_slice();
-    while !rest.is_empty() {
-        let n = if rest.len() >= OBSERVABLE_ROWS {
-            OBSERVABLE_ROWS
-        } else {
-            1 << rest.len().ilog2()
-        };
-        let (batch, tail) = rest.split_at(n);
-        let mut stmt = conn.prepare_cached(&observables_insert_sql(n))?;
-        let mut values: Vec<&dyn crate::store::db::Param> = Vec::with_capacity(3 * n);
-        for (kind, value) in batch {
-            values.push(&seq);
-            values.push(kind);
-            values.push(value);
-        }
-        stmt.execute(&values)?;
-        rest = tail;
-    }
-    Ok(())
-}
-
-/// `INSERT INTO report_observables ... VALUES (?1, ?2, ?3), (?4, ?5, ?6), ...` for `rows`
-/// rows; a value repeated in a report is stored once.
-fn observables_insert_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| format!("(?{}, ?{}, ?{})", 3 * r + 1, 3 * r + 2, 3 * r + 3))
-        .collect();
-    format!(
-        "INSERT INTO report_observables (seq, kind, value) VALUES {} ON CONFLICT DO NOTHING",
-        values.join(", ")
-    )
 }
 
 /// A submission of `member` with this content hash, if one is stored: a member's MISP
