@@ -17,7 +17,9 @@ use tantivy::schema::{
     TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term, doc};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, Term, doc,
+};
 
 use crate::model::{MemberId, Origin, Report, Scope, Seq, Tlp};
 
@@ -307,11 +309,22 @@ impl ReportIndex {
             let top = TopDocs::with_limit(want);
             match ranking {
                 Ranking::Relevance => {
-                    let hits = searcher.search(q, &top.order_by_score())?;
-                    Ok(self
-                        .seqs(&searcher, hits)?
+                    // Equal scores go newest first: the order must not depend on how this
+                    // node's index happens to be cut into segments (two nodes hold the same
+                    // reports in different segments). The sequence number comes from its
+                    // fast column, not the document store (a stored document decompresses a
+                    // whole block).
+                    let by_score_then_newest = top.tweak_score(|segment: &SegmentReader| {
+                        let seq = segment.fast_fields().u64("seq").ok();
+                        move |doc: DocId, score: Score| {
+                            (score, seq.as_ref().and_then(|c| c.first(doc)).unwrap_or(0))
+                        }
+                    });
+                    let hits = searcher.search(q, &by_score_then_newest)?;
+                    Ok(hits
                         .into_iter()
-                        .map(|(seq, score)| (seq, Some(score)))
+                        .filter(|((_, seq), _)| *seq > 0)
+                        .map(|((score, seq), _)| (Seq(seq), Some(score)))
                         .collect())
                 }
                 Ranking::Newest => {
@@ -401,32 +414,6 @@ impl ReportIndex {
                 (Occur::MustNot, self.to_query(inner)?),
             ])),
         })
-    }
-
-    fn seqs(
-        &self,
-        searcher: &tantivy::Searcher,
-        hits: Vec<(f32, tantivy::DocAddress)>,
-    ) -> Result<Vec<(Seq, f32)>, IndexError> {
-        // The sequence number comes from its fast column, not the document store: loading a
-        // stored document decompresses a whole block, once per hit.
-        let mut columns = std::collections::HashMap::new();
-        let mut out = Vec::with_capacity(hits.len());
-        for (score, addr) in hits {
-            let column = match columns.entry(addr.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    searcher
-                        .segment_reader(addr.segment_ord)
-                        .fast_fields()
-                        .u64("seq")?,
-                ),
-            };
-            if let Some(seq) = column.first(addr.doc_id) {
-                out.push((Seq(seq), score));
-            }
-        }
-        Ok(out)
     }
 
     /// Number of documents visible to searches.
@@ -897,6 +884,33 @@ mod tests {
         assert_eq!(seqs("report 1"), vec![1]);
         assert_eq!(seqs("report OR 2"), vec![1, 2]);
         assert_eq!(seqs("1 OR 2"), vec![1, 2]);
+    }
+
+    /// Reports that score alike come newest first, however the index is cut into segments
+    /// (each of these commits makes a segment, and segments are ordered by random ids): two
+    /// nodes holding the same reports give the secretariat the same order.
+    #[test]
+    fn equal_scores_come_newest_first_whatever_the_segments() {
+        use crate::model::{Origin, Report, ReportDraft, ReportId};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = ReportIndex::open(dir.path()).expect("open");
+        let mut ix = index.indexer().expect("writer");
+        for seq in 1..=12 {
+            ix.add(&Report {
+                id: ReportId(Seq(seq)),
+                origin: Origin::FeedItem { feed: "t".into() },
+                received_at: chrono::Utc::now(),
+                draft: ReportDraft::new("same words", crate::model::Tlp::Green),
+            })
+            .expect("add");
+            ix.commit().expect("commit");
+        }
+        index.refresh().expect("refresh");
+        let hits = index.search("same words", 5).expect("search");
+        let scores: Vec<f32> = hits.iter().map(|(_, s)| *s).collect();
+        assert!(scores.windows(2).all(|w| w[0] == w[1]), "{scores:?}");
+        let seqs: Vec<u64> = hits.iter().map(|(s, _)| s.0).collect();
+        assert_eq!(seqs, vec![12, 11, 10, 9, 8]);
     }
 }
 

@@ -148,6 +148,15 @@ timeout_seconds = {timeout_seconds}
     )
 }
 
+/// A mailer for `cfg`'s SMTP server, with statistics of its own.
+pub(crate) fn mailer(cfg: &Config) -> Mailer {
+    Mailer::new(
+        cfg.mail.smtp.as_ref().unwrap(),
+        Arc::new(MailStats::default()),
+    )
+    .unwrap()
+}
+
 pub(crate) fn config(port: u16, digests: &str) -> Config {
     let text = format!("{}{digests}\n", smtp_toml(port, 5));
     Config::parse(&text, std::path::Path::new("/tmp/musubi.toml")).unwrap()
@@ -334,11 +343,7 @@ async fn digest_follows_the_policy_per_recipient() {
         set.campaigns[0].id,
     )
     .to_string();
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     let d = cfg.mail.digest("daily").unwrap();
     store.mail().set_sent_until("daily", t(0)).await.unwrap();
     let out = digest::run(
@@ -492,11 +497,7 @@ async fn a_restart_mid_send_sends_no_duplicate() {
         .await;
         store.mail().set_sent_until("daily", t(0)).await.unwrap();
         let set = campaigns(&store);
-        let mailer = Mailer::new(
-            cfg.mail.smtp.as_ref().unwrap(),
-            Arc::new(MailStats::default()),
-        )
-        .unwrap();
+        let mailer = mailer(&cfg);
         let out = digest::run(
             &rp(&store, &set),
             &store.mail(),
@@ -518,11 +519,7 @@ async fn a_restart_mid_send_sends_no_duplicate() {
     // "Restart": a new store handle and mailer; the clock moved on.
     let store = Store::open(data.path()).unwrap();
     let set = campaigns(&store);
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     let out = digest::run(
         &rp(&store, &set),
         &store.mail(),
@@ -576,11 +573,7 @@ async fn missed_schedules_give_one_catch_up() {
     let store = Store::open(data.path()).unwrap();
     let cfg = config(sink.port, DAILY);
     let d = cfg.mail.digest("daily").unwrap();
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     let e = add_member(
         &store,
         "m001",
@@ -696,11 +689,7 @@ async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() 
     let cfg = config(sink.port, COUNTED);
     let d = cfg.mail.digest("counted").unwrap();
     let book = store.mail();
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     let member = add_member(
         &store,
         "m001",
@@ -831,11 +820,7 @@ async fn a_window_waits_for_the_correlator_to_apply_its_reports() {
     let store = Store::open(data.path()).unwrap();
     let cfg = config(sink.port, COUNTED);
     let d = cfg.mail.digest("counted").unwrap();
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     let member = add_member(
         &store,
         "m001",
@@ -1025,11 +1010,7 @@ async fn digest_throughput() {
     let store = Store::open(data.path()).unwrap();
     let cfg = config(sink.port, DAILY);
     let d = cfg.mail.digest("daily").unwrap();
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = mailer(&cfg);
     for i in 1..=N {
         add_member(
             &store,

@@ -487,11 +487,7 @@ async fn a_partly_delivered_window_resumes_without_duplicates() {
     let d = cfg.mail.digest("daily").unwrap();
     let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
     let (_dir, store) = store_with_digest_due(now).await;
-    let mailer = Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap();
+    let mailer = crate::mail::mailer(&cfg);
     let set = campaigns(&store);
     let err = digest::run(
         &rp(&store, &set),

@@ -23,16 +23,9 @@ impl Engine {
     pub fn explain(&self, id: CampaignId) -> Option<Explanation> {
         let (slot, members) = self.explained(id)?;
         let camp = &self.camps[slot as usize];
-        let counted;
-        let tally: &Tally = match &camp.tally {
-            Some(t) => t,
-            None => {
-                counted = self.tally_of(&members);
-                &counted
-            }
-        };
+        let tally = self.tally_for(slot, &members);
         Some(Explanation {
-            why: self.grouping(slot, &members, tally),
+            why: self.grouping(slot, &members, &tally),
             related: self.related(slot, &members, camp.first_at),
         })
     }

@@ -4,6 +4,15 @@
 use super::*;
 
 impl Engine {
+    /// The tally of the campaign in `slot` (whose reports are `members`): its running one
+    /// if it is big enough to keep one, else counted now.
+    pub(super) fn tally_for(&self, slot: u32, members: &[u32]) -> std::borrow::Cow<'_, Tally> {
+        match &self.camps[slot as usize].tally {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(self.tally_of(members)),
+        }
+    }
+
     /// Counts `members`' observables afresh.
     pub(super) fn tally_of(&self, members: &[u32]) -> Tally {
         let mut tally = Tally::default();

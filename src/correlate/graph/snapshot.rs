@@ -136,14 +136,7 @@ impl Engine {
         reports.sort_unstable();
         let mut view = View::default();
         let mut sectors = BTreeSet::new();
-        let counted;
-        let tally: &Tally = match &camp.tally {
-            Some(t) => t,
-            None => {
-                counted = self.tally_of(&members);
-                &counted
-            }
-        };
+        let tally = self.tally_for(slot, &members);
         let mut first_seen = self.reps[members[0] as usize].at;
         let mut last_seen = first_seen;
         for &m in &members {
