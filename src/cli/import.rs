@@ -5,8 +5,8 @@
 //! reports must not print a million ids); `-v` lists them.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -161,65 +161,62 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
     // The rate counts from the first file read: reading is shown by the spinner before.
     let mut storing_since: Option<Instant> = None;
     let count = files.len();
-    let outcomes =
-        import::import_files(
-            &store,
-            &origin,
-            &files,
-            format.as_ref(),
-            bulk,
-            stop,
-            |event| match event {
-                ImportEvent::Read {
-                    path,
-                    warnings,
-                    reports,
-                    ..
-                } => {
-                    // Warnings of many items are summarised per file; each item is in --json.
-                    for w in warnings.iter().take(MAX_WARNINGS_SHOWN) {
-                        bar.suspend(|| eprintln!("musubi: {}: warning: {w}", path.display()));
-                    }
-                    if warnings.len() > MAX_WARNINGS_SHOWN {
-                        bar.suspend(|| {
-                            eprintln!(
-                                "musubi: {}: {} more warnings (see --json)",
-                                path.display(),
-                                thousands(warnings.len() - MAX_WARNINGS_SHOWN)
-                            )
-                        });
-                    }
-                    if storing_since.is_none() {
-                        storing_since = Some(Instant::now());
-                        bar.set_style(bar_style());
-                    }
-                    bar.inc_length(reports as u64);
+    let outcomes = import::import_files(
+        &store,
+        &origin,
+        &files,
+        format.as_ref(),
+        bulk,
+        stop,
+        |event| match event {
+            ImportEvent::Read {
+                path,
+                warnings,
+                reports,
+                ..
+            } => {
+                // Warnings of many items are summarised per file; each item is in --json.
+                for w in warnings.iter().take(MAX_WARNINGS_SHOWN) {
+                    bar.suspend(|| eprintln!("musubi: {}: warning: {w}", path.display()));
                 }
-                ImportEvent::Stored {
-                    reports,
-                    indicators: more,
-                    ..
-                } => {
-                    indicators += more;
-                    bar.inc(reports as u64);
-                    let secs = storing_since
-                        .unwrap_or(started)
-                        .elapsed()
-                        .as_secs_f64()
-                        .max(1e-3);
-                    bar.set_message(format!(
-                        "{}/{count} files, {} indicators ({}/s)",
-                        done,
-                        thousands(indicators),
-                        thousands((indicators as f64 / secs) as usize)
-                    ));
+                if warnings.len() > MAX_WARNINGS_SHOWN {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "musubi: {}: {} more warnings (see --json)",
+                            path.display(),
+                            thousands(warnings.len() - MAX_WARNINGS_SHOWN)
+                        )
+                    });
                 }
-                ImportEvent::Done(_) => done += 1,
-                ImportEvent::BuildingIndex => {
-                    bar.set_message("building the indexes".to_string())
+                if storing_since.is_none() {
+                    storing_since = Some(Instant::now());
+                    bar.set_style(bar_style());
                 }
-            },
-        );
+                bar.inc_length(reports as u64);
+            }
+            ImportEvent::Stored {
+                reports,
+                indicators: more,
+                ..
+            } => {
+                indicators += more;
+                bar.inc(reports as u64);
+                let secs = storing_since
+                    .unwrap_or(started)
+                    .elapsed()
+                    .as_secs_f64()
+                    .max(1e-3);
+                bar.set_message(format!(
+                    "{}/{count} files, {} indicators ({}/s)",
+                    done,
+                    thousands(indicators),
+                    thousands((indicators as f64 / secs) as usize)
+                ));
+            }
+            ImportEvent::Done(_) => done += 1,
+            ImportEvent::BuildingIndex => bar.set_message("building the indexes".to_string()),
+        },
+    );
     bar.finish_and_clear();
     drop(read);
     store.close();

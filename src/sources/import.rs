@@ -547,7 +547,9 @@ fn store_files(
             });
             for (i, chunk) in chunks.into_iter().enumerate() {
                 if stopped() {
-                    let this = open.back_mut().expect("a file with chunks to queue is open");
+                    let this = open
+                        .back_mut()
+                        .expect("a file with chunks to queue is open");
                     this.queued -= count - i;
                     this.outcome.error.get_or_insert(ImportError::Interrupted {
                         path: path.display().to_string(),
@@ -784,11 +786,19 @@ mod tests {
             feed: "test".into(),
         };
         let mut stored = Vec::new();
-        let outcomes = import_files(&store, &origin, &[mixed, big], None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
-            if let ImportEvent::Stored { reports, .. } = e {
-                stored.push(reports);
-            }
-        });
+        let outcomes = import_files(
+            &store,
+            &origin,
+            &[mixed, big],
+            None,
+            BulkLoad::Auto,
+            &AtomicBool::new(false),
+            |e| {
+                if let ImportEvent::Stored { reports, .. } = e {
+                    stored.push(reports);
+                }
+            },
+        );
         store.close();
         assert_eq!(outcomes[0].ids.len(), 2);
         assert_eq!(outcomes[0].rejected.len(), 1);
@@ -831,24 +841,54 @@ mod tests {
             member: crate::model::MemberId("no-such-member".into()),
         };
         let mut building = 0;
-        let failed = import_files(&store, &nobody, &files, None, BulkLoad::Always, &AtomicBool::new(false), |e| {
-            building += usize::from(matches!(e, ImportEvent::BuildingIndex));
-        });
-        assert!(failed[0].ids.is_empty() && failed[0].error.is_some(), "{failed:?}");
+        let failed = import_files(
+            &store,
+            &nobody,
+            &files,
+            None,
+            BulkLoad::Always,
+            &AtomicBool::new(false),
+            |e| {
+                building += usize::from(matches!(e, ImportEvent::BuildingIndex));
+            },
+        );
+        assert!(
+            failed[0].ids.is_empty() && failed[0].error.is_some(),
+            "{failed:?}"
+        );
         assert_eq!(building, 1);
-        assert!(has_bulk_indexes(&store), "built again after a failed import");
+        assert!(
+            has_bulk_indexes(&store),
+            "built again after a failed import"
+        );
 
         let feed = Origin::FeedItem {
             feed: "test".into(),
         };
-        let done = import_files(&store, &feed, &files, None, BulkLoad::Always, &AtomicBool::new(false), |_| {});
+        let done = import_files(
+            &store,
+            &feed,
+            &files,
+            None,
+            BulkLoad::Always,
+            &AtomicBool::new(false),
+            |_| {},
+        );
         assert_eq!(done[0].ids.len(), CHUNK * 3);
         assert!(has_bulk_indexes(&store), "built again after a bulk import");
 
         let mut building = 0;
-        let small = import_files(&store, &feed, &files, None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
-            building += usize::from(matches!(e, ImportEvent::BuildingIndex));
-        });
+        let small = import_files(
+            &store,
+            &feed,
+            &files,
+            None,
+            BulkLoad::Auto,
+            &AtomicBool::new(false),
+            |e| {
+                building += usize::from(matches!(e, ImportEvent::BuildingIndex));
+            },
+        );
         assert_eq!(small[0].ids.len(), CHUNK * 3);
         assert_eq!(building, 0, "a small import grows the index");
         assert!(has_bulk_indexes(&store));
@@ -876,20 +916,30 @@ mod tests {
         };
         let stop = AtomicBool::new(false);
         let mut building = 0;
-        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Always, &stop, |e| {
-            match e {
+        let outcomes = import_files(
+            &store,
+            &origin,
+            &files,
+            None,
+            BulkLoad::Always,
+            &stop,
+            |e| match e {
                 ImportEvent::Stored { .. } => stop.store(true, Ordering::Relaxed),
                 ImportEvent::BuildingIndex => building += 1,
                 _ => {}
-            }
-        });
+            },
+        );
         assert_eq!(outcomes.len(), 1, "the second file is not begun");
         assert!(
             matches!(outcomes[0].error, Some(ImportError::Interrupted { .. })),
             "{:?}",
             outcomes[0].error
         );
-        assert_eq!(outcomes[0].ids.len(), ALONE.reports, "what was queued is stored");
+        assert_eq!(
+            outcomes[0].ids.len(),
+            ALONE.reports,
+            "what was queued is stored"
+        );
         assert_eq!(building, 1);
         assert!(has_bulk_indexes(&store));
         store.close();
@@ -904,7 +954,13 @@ mod tests {
         let path = dir.path().join("poisoned.json");
         let total = ALONE.reports + 500;
         let many: Vec<String> = (0..total)
-            .map(|i| submission(&if i == 1234 { "poison".to_string() } else { format!("r{i}") }))
+            .map(|i| {
+                submission(&if i == 1234 {
+                    "poison".to_string()
+                } else {
+                    format!("r{i}")
+                })
+            })
             .collect();
         std::fs::write(&path, format!("[{}]", many.join(","))).expect("write");
         let origin = Origin::FeedItem {
@@ -924,7 +980,15 @@ mod tests {
                 })
                 .expect("trigger");
             let stop = AtomicBool::new(false);
-            let outcomes = import_files(&store, &origin, &[path.clone()], None, bulk, &stop, |_| {});
+            let outcomes = import_files(
+                &store,
+                &origin,
+                std::slice::from_ref(&path),
+                None,
+                bulk,
+                &stop,
+                |_| {},
+            );
             assert!(outcomes[0].error.is_some(), "{bulk:?}");
             assert!(has_bulk_indexes(&store));
             let titles: Vec<String> = store
@@ -979,14 +1043,22 @@ mod tests {
             feed: "test".into(),
         };
         let mut events = Vec::new();
-        let outcomes = import_files(&store, &origin, &files, None, BulkLoad::Auto, &AtomicBool::new(false), |e| {
-            events.push(match e {
-                ImportEvent::Read { path, .. } => format!("read {}", path.display()),
-                ImportEvent::Stored { path, .. } => format!("stored {}", path.display()),
-                ImportEvent::Done(o) => format!("done {}", o.path.display()),
-                ImportEvent::BuildingIndex => "building the index".to_string(),
-            })
-        });
+        let outcomes = import_files(
+            &store,
+            &origin,
+            &files,
+            None,
+            BulkLoad::Auto,
+            &AtomicBool::new(false),
+            |e| {
+                events.push(match e {
+                    ImportEvent::Read { path, .. } => format!("read {}", path.display()),
+                    ImportEvent::Stored { path, .. } => format!("stored {}", path.display()),
+                    ImportEvent::Done(o) => format!("done {}", o.path.display()),
+                    ImportEvent::BuildingIndex => "building the index".to_string(),
+                })
+            },
+        );
         store.close();
 
         let paths: Vec<_> = outcomes.iter().map(|o| o.path.clone()).collect();

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{Client, DataDir, Daemon, operator_token, submission, wait_current};
+use crate::util::{Client, Daemon, DataDir, operator_token, submission, wait_current};
 
 /// Whether the store of `data` has the indexes a bulk import drops: observables by value
 /// and TAXII objects by id.
@@ -82,7 +82,9 @@ async fn answers(data: &DataDir) -> (Vec<u64>, Vec<Vec<String>>) {
     let daemon = Daemon::start(data);
     wait_current(&daemon).await;
     let client = Client::new(&operator_token(&daemon));
-    let (status, list) = client.get(&daemon.url("/api/v1/campaigns?limit=1000")).await;
+    let (status, list) = client
+        .get(&daemon.url("/api/v1/campaigns?limit=1000"))
+        .await;
     assert_eq!(status, 200, "{list}");
     let mut sizes: Vec<u64> = list["campaigns"]
         .as_array()
@@ -195,7 +197,10 @@ fn an_interrupted_bulk_import_leaves_the_index_built() {
     // Until the first reports are stored: the index is dropped by then.
     let started = std::time::Instant::now();
     while stored(&data) == 0 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "nothing stored");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "nothing stored"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let status = std::process::Command::new("kill")
@@ -207,7 +212,10 @@ fn an_interrupted_bulk_import_leaves_the_index_built() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(has_bulk_indexes(&data), "the index is built again: {stderr}");
+    assert!(
+        has_bulk_indexes(&data),
+        "the index is built again: {stderr}"
+    );
     let kept = stored(&data);
     assert!(kept > 0 && kept < 60_000, "{kept} stored");
 }
