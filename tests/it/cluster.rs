@@ -380,8 +380,11 @@ async fn a_killed_leader_is_replaced_within_seconds_and_nothing_acknowledged_is_
     let member = Client::new(&token);
     all_present(a, &member, &acked).await;
     all_present(b, &member, &acked).await;
+    // At least every acknowledged report: a submission the killed node committed in the
+    // instant before `kill -9` is stored although its 201 never left (not acknowledged,
+    // so the client may retry it; nothing acknowledged is missing).
     let last = same_campaigns(a, b, &sec, Duration::from_secs(30), |c| {
-        c.values().sum::<u64>() as usize == acked.len()
+        c.values().sum::<u64>() as usize >= acked.len()
     })
     .await;
     for (id, count) in before.unwrap() {
