@@ -49,13 +49,14 @@ fn email(id: &str) -> String {
     format!("{id}@members.example.jp")
 }
 
-/// A node's data directory: the shared store, the test SMTP server, the digest.
-fn node_dir(pg: &PgCluster, smtp_port: u16) -> DataDir {
+/// A node's data directory: the shared store, the test SMTP server, and `mail` (the
+/// digest or the alert settings of a test).
+fn node_dir(pg: &PgCluster, smtp_port: u16, mail: &str) -> DataDir {
     let dir = DataDir::new();
     std::fs::write(
         dir.path().join("musubi.toml"),
         format!(
-            "[store]\nbackend = \"postgres\"\nurl = \"{}\"\n{}{DIGEST}",
+            "[store]\nbackend = \"postgres\"\nurl = \"{}\"\n{}{mail}",
             pg.url(),
             smtp_toml(smtp_port, 5)
         ),
@@ -244,7 +245,10 @@ fn listed_reports(copy: &Copy) -> BTreeSet<String> {
 async fn every_digest_window_reaches_every_recipient_once_across_leader_failovers() {
     let pg = tokio::task::block_in_place(PgCluster::start);
     let sink = tokio::task::block_in_place(Sink::start);
-    let dirs = [node_dir(&pg, sink.port), node_dir(&pg, sink.port)];
+    let dirs = [
+        node_dir(&pg, sink.port, DIGEST),
+        node_dir(&pg, sink.port, DIGEST),
+    ];
     let mut tokens = Vec::new();
     for (i, _) in MEMBERS.iter().enumerate() {
         tokens.push(dirs[0].add_member(&format!("Digest Member {i}"), "class1", None));
@@ -475,21 +479,6 @@ coalesce_seconds = 3
 min_interval_seconds = 1
 "#;
 
-/// A node's data directory for the alert test: the shared store, the SMTP server, alerts.
-fn alert_node_dir(pg: &PgCluster, smtp_port: u16) -> DataDir {
-    let dir = DataDir::new();
-    std::fs::write(
-        dir.path().join("musubi.toml"),
-        format!(
-            "[store]\nbackend = \"postgres\"\nurl = \"{}\"\n{}{ALERTS}",
-            pg.url(),
-            smtp_toml(smtp_port, 5)
-        ),
-    )
-    .expect("write musubi.toml");
-    dir
-}
-
 /// Polls `f` on the store until it holds.
 async fn until_store(
     pg: &PgCluster,
@@ -543,8 +532,8 @@ async fn a_pending_alert_and_a_change_while_no_node_leads_reach_every_recipient_
     let pg = tokio::task::block_in_place(PgCluster::start);
     let sink = tokio::task::block_in_place(Sink::start);
     let dirs = [
-        alert_node_dir(&pg, sink.port),
-        alert_node_dir(&pg, sink.port),
+        node_dir(&pg, sink.port, ALERTS),
+        node_dir(&pg, sink.port, ALERTS),
     ];
     let telecom = dirs[0].add_member("Alert Telecom", "class1", Some("telecom"));
     let finance = dirs[0].add_member("Alert Finance", "class1", Some("finance"));
