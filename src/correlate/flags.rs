@@ -14,7 +14,7 @@
 //! `stale` and `surge` depend on the clock; [`compute`] also returns when its answer may
 //! change without new input, so that snapshots only recompute campaigns whose time came.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -60,18 +60,35 @@ pub struct Flag {
     pub suggested: Option<Disposition>,
 }
 
-/// What flags need to know about one campaign.
-#[derive(Debug, Default)]
+/// What flags need to know about one campaign, every list sorted: a giant campaign keeps
+/// these lists sorted as reports join (see `graph::live`), so that its flags cost a few
+/// binary searches rather than a scan of its half a million reports.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
-    /// Report times (any source).
-    pub report_times: Vec<DateTime<Utc>>,
-    /// Sector activity: member reports with a sector and true-positive sightings.
-    pub sector_times: Vec<(DateTime<Utc>, Sector)>,
-    /// Times of true-positive sightings.
-    pub seen_times: Vec<DateTime<Utc>>,
-    /// Member-submitted linking observables: whether a feed carries each, and some of the
-    /// feeds that do.
-    pub member_obs: Vec<(&'a Observable, bool, Vec<String>)>,
+    /// Report times (any source), sorted.
+    pub report_times: &'a [DateTime<Utc>],
+    /// Sector activity: member reports with a sector and true-positive sightings, sorted.
+    pub sector_times: &'a [(DateTime<Utc>, Sector)],
+    /// Times of true-positive sightings, sorted.
+    pub seen_times: &'a [DateTime<Utc>],
+    /// The member-submitted linking observables, as far as the flags look at them.
+    pub members: &'a MemberObs,
+}
+
+/// The member-submitted linking observables of a campaign, summed up for `known` and
+/// `novel`: their numbers, and only the few that evidence shows.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct MemberObs {
+    /// How many there are.
+    pub total: usize,
+    /// How many of them a feed carries.
+    pub known: usize,
+    /// The first [`EVIDENCE_MAX`] known ones in value order.
+    pub known_first: Vec<Observable>,
+    /// Some of the feeds carrying the first [`EVIDENCE_MAX`] known ones by value number.
+    pub known_feeds: BTreeSet<String>,
+    /// The first [`EVIDENCE_MAX`] of those no feed carries, in value order.
+    pub novel_first: Vec<Observable>,
 }
 
 /// Most observables an evidence list shows.
@@ -79,13 +96,18 @@ pub(crate) const EVIDENCE_MAX: usize = 50;
 
 /// The first [`EVIDENCE_MAX`] observables in order, without sorting or cloning them all (a
 /// big campaign carries hundreds of thousands).
-fn first_sorted(mut refs: Vec<&Observable>) -> Vec<Observable> {
+pub(crate) fn first_sorted(mut refs: Vec<&Observable>) -> Vec<Observable> {
     if refs.len() > EVIDENCE_MAX {
         refs.select_nth_unstable(EVIDENCE_MAX);
         refs.truncate(EVIDENCE_MAX);
     }
     refs.sort();
     refs.into_iter().cloned().collect()
+}
+
+/// How many of the sorted `times` are at or before `now`.
+fn up_to<T>(times: &[T], now: DateTime<Utc>, at: impl Fn(&T) -> DateTime<Utc>) -> usize {
+    times.partition_point(|t| at(t) <= now)
 }
 
 /// The flags at `now`, and the time after which they may change without new input.
@@ -101,10 +123,16 @@ pub(crate) fn compute(
     };
 
     // Only what happened up to `now` counts; anything later changes the answer when it comes.
-    for t in view.report_times.iter().chain(&view.seen_times) {
-        if *t > now {
-            expire(*t);
-        }
+    let reported = up_to(view.report_times, now, |t| *t);
+    let seen = up_to(view.seen_times, now, |t| *t);
+    for t in [
+        view.report_times.get(reported),
+        view.seen_times.get(seen),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        expire(*t);
     }
 
     if let Some(flag) = cross_sector(rules, view, now) {
@@ -112,13 +140,13 @@ pub(crate) fn compute(
     }
 
     // stale
-    let last = view
-        .report_times
-        .iter()
-        .chain(&view.seen_times)
-        .filter(|t| **t <= now)
-        .max()
-        .copied();
+    let last = [
+        reported.checked_sub(1).map(|i| view.report_times[i]),
+        seen.checked_sub(1).map(|i| view.seen_times[i]),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     if let Some(last) = last {
         let since = now - last;
         let score = rules.decay_score(since);
@@ -141,19 +169,15 @@ pub(crate) fn compute(
     }
 
     // known / novel
-    if !view.member_obs.is_empty() {
-        let total = view.member_obs.len();
-        let known: Vec<&(&Observable, bool, Vec<String>)> =
-            view.member_obs.iter().filter(|(_, k, _)| *k).collect();
-        let percent = 100.0 * known.len() as f64 / total as f64;
-        if !known.is_empty() && percent >= rules.known_min_percent {
-            let feeds: BTreeSet<&String> = known.iter().flat_map(|(_, _, f)| f).collect();
-            let observables = first_sorted(known.iter().map(|(o, _, _)| *o).collect());
+    let members = view.members;
+    if members.total > 0 {
+        let percent = 100.0 * members.known as f64 / members.total as f64;
+        if members.known > 0 && percent >= rules.known_min_percent {
             flags.push(Flag {
                 kind: FlagKind::Known,
                 evidence: Evidence {
-                    observables,
-                    feeds: feeds.into_iter().cloned().collect(),
+                    observables: members.known_first.clone(),
+                    feeds: members.known_feeds.iter().cloned().collect(),
                     score: percent,
                     threshold: rules.known_min_percent,
                     ..Evidence::default()
@@ -162,17 +186,10 @@ pub(crate) fn compute(
             });
         }
         if percent <= rules.novel_max_percent {
-            let observables = first_sorted(
-                view.member_obs
-                    .iter()
-                    .filter(|(_, k, _)| !*k)
-                    .map(|(o, _, _)| *o)
-                    .collect(),
-            );
             flags.push(Flag {
                 kind: FlagKind::Novel,
                 evidence: Evidence {
-                    observables,
+                    observables: members.novel_first.clone(),
                     score: percent,
                     threshold: rules.novel_max_percent,
                     ..Evidence::default()
@@ -184,13 +201,8 @@ pub(crate) fn compute(
 
     // surge: reports in (now - window, now]
     let start = now - rules.surge_window;
-    let mut window: Vec<DateTime<Utc>> = view
-        .report_times
-        .iter()
-        .filter(|t| **t > start && **t <= now)
-        .copied()
-        .collect();
-    window.sort();
+    let from = view.report_times[..reported].partition_point(|t| *t <= start);
+    let window: Vec<DateTime<Utc>> = view.report_times[from..reported].to_vec();
     if window.len() >= rules.surge_min {
         // Holds until the oldest report that keeps the count at K leaves the window.
         expire(window[window.len() - rules.surge_min] + rules.surge_window);
@@ -209,47 +221,65 @@ pub(crate) fn compute(
     (flags, until)
 }
 
-/// The largest set of distinct sectors within any window of the configured length.
+/// The largest set of distinct sectors within any window of the configured length: the
+/// first window (by its last event) that reaches the most. The sweep stops once a window holds
+/// every sector seen at all, as no later one can hold more.
 fn cross_sector(rules: &FlagRules, view: &View<'_>, now: DateTime<Utc>) -> Option<Flag> {
-    let mut events: Vec<(DateTime<Utc>, Sector)> = view
-        .sector_times
-        .iter()
-        .filter(|(t, _)| *t <= now)
-        .copied()
-        .collect();
-    let distinct: BTreeSet<Sector> = events.iter().map(|(_, s)| *s).collect();
-    if distinct.len() < rules.cross_sector_min {
+    let events = &view.sector_times[..up_to(view.sector_times, now, |e| e.0)];
+    let index = |s: Sector| s as usize;
+    let mut all = [false; SECTORS];
+    let mut distinct = 0;
+    for &(_, s) in events {
+        if !all[index(s)] {
+            all[index(s)] = true;
+            distinct += 1;
+            if distinct == SECTORS {
+                break;
+            }
+        }
+    }
+    if distinct < rules.cross_sector_min {
         return None;
     }
-    events.sort();
     // Sliding window over events sorted by time: counts per sector inside.
-    let mut best: Option<(usize, usize, usize)> = None; // (distinct, lo, hi)
-    let mut counts: BTreeMap<Sector, usize> = BTreeMap::new();
+    let mut best: Option<(usize, usize, usize, [bool; SECTORS])> = None; // (distinct, lo, hi, which)
+    let mut counts = [0usize; SECTORS];
+    let mut inside = 0;
     let mut lo = 0;
     for hi in 0..events.len() {
-        *counts.entry(events[hi].1).or_default() += 1;
+        let s = index(events[hi].1);
+        counts[s] += 1;
+        if counts[s] == 1 {
+            inside += 1;
+        }
         while events[hi].0 - events[lo].0 > rules.cross_sector_window {
-            let s = events[lo].1;
-            let c = counts.get_mut(&s).expect("counted when it entered");
-            *c -= 1;
-            if *c == 0 {
-                counts.remove(&s);
+            let s = index(events[lo].1);
+            counts[s] -= 1;
+            if counts[s] == 0 {
+                inside -= 1;
             }
             lo += 1;
         }
-        if best.is_none_or(|(d, _, _)| counts.len() > d) {
-            best = Some((counts.len(), lo, hi));
+        if best.is_none_or(|(d, ..)| inside > d) {
+            best = Some((inside, lo, hi, counts.map(|c| c > 0)));
+            if inside == distinct {
+                break;
+            }
         }
     }
-    let (d, lo, hi) = best?;
+    let (d, lo, hi, which) = best?;
     if d < rules.cross_sector_min {
         return None;
     }
-    let sectors: BTreeSet<Sector> = events[lo..=hi].iter().map(|(_, s)| *s).collect();
+    let sectors: Vec<Sector> = Sector::ALL
+        .iter()
+        .copied()
+        .filter(|&s| which[index(s)])
+        .collect();
     Some(Flag {
         kind: FlagKind::CrossSector,
         evidence: Evidence {
-            sectors: sectors.into_iter().collect(),
+            sectors,
             times: vec![events[lo].0, events[hi].0],
             score: d as f64,
             threshold: rules.cross_sector_min as f64,
@@ -259,3 +289,6 @@ fn cross_sector(rules: &FlagRules, view: &View<'_>, now: DateTime<Utc>) -> Optio
         suggested: None,
     })
 }
+
+/// Number of sectors (the index of a sector is its place in [`Sector::ALL`]).
+const SECTORS: usize = Sector::ALL.len();

@@ -85,7 +85,13 @@ impl Engine {
             ob.postings.push(r);
             if is_feed {
                 ob.feeds += 1;
+                // The campaigns holding `o` name the feeds of their first known values:
+                // those in the first postings a campaign's evidence looks at may change.
+                let named = ob.postings.len() <= FEED_NAMES_FROM;
                 if ob.feeds == 1 {
+                    self.live_known(o);
+                }
+                if named || self.obs[o as usize].feeds == 1 {
                     self.dirty_postings(o);
                 }
             }
@@ -103,6 +109,7 @@ impl Engine {
         // Values whose weight fell: re-check the links that rest on them.
         let mut broken: Vec<(u32, u32)> = Vec::new();
         let mut weakened: Vec<u32> = Vec::new();
+        let mut over = Vec::new();
         for (&o, &(before, count_before)) in &touched {
             let after = self.weight_now(o);
             let ob = &self.obs[o as usize];
@@ -112,7 +119,7 @@ impl Engine {
                 && ob.count as usize > cap
                 && self.rules.link.weight_of(self.kind(o)) > 0
             {
-                self.over.push(o);
+                over.push(o);
             }
             if after < before {
                 weakened.push(o);
@@ -155,21 +162,14 @@ impl Engine {
             }
         }
 
-        // Campaigns holding a weighted value of the new report gain a near-link (or a
-        // link) in their explanation: rebuild them. Weighted values are below the cap, so
-        // this touches at most `cap` reports per value.
-        for &o in self.reps[r as usize].obs.clone().iter() {
-            if self.weight_now(o) == 0 {
-                continue;
-            }
-            let holders: Vec<u32> = self.obs[o as usize].postings.clone();
-            for p in holders {
-                let p = p & !CONTAINED;
-                if p != r {
-                    self.mark_dirty_report(p);
-                }
-            }
+        // A value over the cap no longer links the campaigns holding it: they list their
+        // linking values again. (Nothing else of a campaign's view depends on other
+        // campaigns' reports: explanations are computed on request.)
+        over.sort_unstable();
+        for &o in &over {
+            self.dirty_postings(o);
         }
+        self.over.extend(over);
 
         // The new report's links.
         let links = self.candidates(r, |_| true);
@@ -194,6 +194,38 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .dirty
                 .insert(slot);
+        }
+    }
+
+    /// A feed now carries `o`: the live views of the campaigns holding it as a member
+    /// value count it as known.
+    fn live_known(&mut self, o: u32) {
+        if !self.member_value(o) {
+            return;
+        }
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        if snap.live.is_empty() {
+            return;
+        }
+        let mut slots: Vec<u32> = self.obs[o as usize]
+            .postings
+            .iter()
+            .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
+            .filter(|&s| s != u32::MAX)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots {
+            let held = self.camps[slot as usize]
+                .tally
+                .as_ref()
+                .and_then(|t| t.get(&o))
+                .is_some_and(|&(_, from_members)| from_members > 0);
+            if let Some(live) = snap.live.get_mut(&slot)
+                && held
+            {
+                live.members_mut().became_known(&self.values, o);
+            }
         }
     }
 

@@ -175,6 +175,10 @@ impl Engine {
         }
         for &(slot, id) in keys {
             let old = self.camps[slot as usize].id;
+            if old != id {
+                // Sightings of the campaign follow its id: its live view starts again.
+                snap.live.remove(&slot);
+            }
             self.camps[slot as usize].id = id;
             self.slot_of_id.insert(id, slot);
             snap.gone.remove(&id);

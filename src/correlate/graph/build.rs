@@ -288,6 +288,11 @@ impl Engine {
                 .insert(*id);
         }
         self.camps.clear();
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .clear();
         self.free.clear();
         self.slot_of_id.clear();
         self.snap

@@ -60,6 +60,7 @@ mod build;
 mod explain;
 mod interning;
 mod links;
+mod live;
 mod networks;
 mod partition;
 mod pins;
@@ -69,6 +70,7 @@ mod snapshot;
 mod tests;
 
 use interning::{expand, hash_of};
+use live::Live;
 use networks::{cidr_key, ip_key};
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store
@@ -85,6 +87,9 @@ pub enum Pin {
         reports: Vec<Seq>,
     },
 }
+
+/// Postings of a value in which the evidence of the `known` flag looks for feed names.
+const FEED_NAMES_FROM: usize = 256;
 
 /// Marks a posting that holds its network through an address inside it.
 const CONTAINED: u32 = 1 << 31;
@@ -211,6 +216,8 @@ struct Snap {
     expiry: BTreeSet<(DateTime<Utc>, CampaignId)>,
     expiry_of: FxHashMap<CampaignId, DateTime<Utc>>,
     last_now: Option<DateTime<Utc>>,
+    /// Live views of big campaigns by slot (see `live`).
+    live: FxHashMap<u32, Box<Live>>,
 }
 
 /// Logs how long each phase of a full correlation took (`RUST_LOG=musubi::correlate=debug`).

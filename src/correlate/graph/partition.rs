@@ -17,46 +17,106 @@ impl Engine {
     pub(super) fn tally_of(&self, members: &[u32]) -> Tally {
         let mut tally = Tally::default();
         for &m in members {
-            self.tally_report(&mut tally, m, 1);
+            self.tally_report(&mut tally, None, m, 1);
         }
         tally
     }
 
-    /// Adds (`sign` 1) or removes (`sign` -1) report `m` in `tally`.
-    pub(super) fn tally_report(&self, tally: &mut Tally, m: u32, sign: i32) {
+    /// Adds (`sign` 1) or removes (`sign` -1) report `m` in `tally`, and in the campaign's
+    /// live view if it keeps one.
+    pub(super) fn tally_report(
+        &self,
+        tally: &mut Tally,
+        mut live: Option<&mut Live>,
+        m: u32,
+        sign: i32,
+    ) {
         let rep = &self.reps[m as usize];
         let member = matches!(self.sources[rep.source as usize], Source::Member { .. });
+        if let Some(live) = live.as_deref_mut() {
+            live.report(m, sign, member);
+        }
         for &o in rep.obs.iter() {
-            if sign > 0 {
+            let (n, from_members) = if sign > 0 {
                 let e = tally.entry(o).or_default();
                 e.0 += 1;
                 e.1 += u32::from(member);
+                *e
             } else if let Some(e) = tally.get_mut(&o) {
                 e.0 -= 1;
                 e.1 -= u32::from(member);
+                let now = *e;
                 if e.0 == 0 {
                     tally.remove(&o);
                 }
+                now
+            } else {
+                continue;
+            };
+            let Some(live) = live.as_deref_mut() else {
+                continue;
+            };
+            live.linking_mut().update(o, n, self.linkable(o));
+            if member && self.member_value(o) {
+                let known = self.obs[o as usize].feeds > 0;
+                if sign > 0 && from_members == 1 {
+                    live.members_mut().enter(&self.values, o, known);
+                } else if sign < 0 && from_members == 0 {
+                    live.members_mut().leave(&self.values, o, known);
+                }
             }
+            // The value's sightings count while the campaign carries it.
+            if (sign > 0 && n == 1) || (sign < 0 && n == 0) {
+                for &i in self.sight_by_obs.get(&o).into_iter().flatten() {
+                    live.sighting(i, sign);
+                }
+            }
+        }
+    }
+
+    /// Counts `reports` in (`sign` 1) or out (-1) of the running tally of `slot`, if it
+    /// keeps one, and of its live view.
+    fn tally_reports(&mut self, slot: u32, reports: &[u32], sign: i32) {
+        let Some(mut tally) = self.camps[slot as usize].tally.take() else {
+            return;
+        };
+        let mut live = self
+            .snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .remove(&slot);
+        for &m in reports {
+            self.tally_report(&mut tally, live.as_deref_mut(), m, sign);
+        }
+        self.camps[slot as usize].tally = Some(tally);
+        if let Some(live) = live {
+            self.snap
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .live
+                .insert(slot, live);
         }
     }
 
     /// Brings the tally of `slot` in line after `joined` reports joined it: counted in,
     /// or counted from scratch when the campaign has just grown past [`TALLY_MIN`].
     pub(super) fn tally_joined(&mut self, slot: u32, joined: &[u32]) {
-        let mut tally = self.camps[slot as usize].tally.take();
-        match &mut tally {
-            Some(t) => {
-                for &m in joined {
-                    self.tally_report(t, m, 1);
-                }
-            }
-            None if self.camps[slot as usize].members.len() > TALLY_MIN => {
-                tally = Some(Box::new(self.tally_of(&self.camps[slot as usize].members)));
-            }
-            None => {}
+        if self.camps[slot as usize].tally.is_some() {
+            self.tally_reports(slot, joined, 1);
+        } else if self.camps[slot as usize].members.len() > TALLY_MIN {
+            let tally = self.tally_of(&self.camps[slot as usize].members);
+            self.camps[slot as usize].tally = Some(Box::new(tally));
         }
-        self.camps[slot as usize].tally = tally;
+    }
+
+    /// Drops the live view of `slot` (its campaign is made afresh or changes its id).
+    pub(super) fn drop_live(&mut self, slot: u32) {
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .remove(&slot);
     }
 
     /// Whether report `m` came from a member (not a feed).
@@ -99,6 +159,7 @@ impl Engine {
             self.pos[m as usize] = i as u32;
         }
         self.slot_of_id.insert(id, slot);
+        self.drop_live(slot);
         self.snap
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
@@ -126,6 +187,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .dirty
             .remove(&slot);
+        self.drop_live(slot);
         camp
     }
 
@@ -179,6 +241,7 @@ impl Engine {
             let id = self.ids.allocate(first);
             events.push(CampaignEvent::Created { id });
             self.camps[winner as usize].id = id;
+            self.drop_live(winner);
             self.slot_of_id.remove(&old);
             self.slot_of_id.insert(id, winner);
             let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -255,12 +318,7 @@ impl Engine {
             // Already a campaign of its own (an earlier break cut it off).
             return Vec::new();
         }
-        if let Some(mut tally) = self.camps[slot as usize].tally.take() {
-            for &m in &group {
-                self.tally_report(&mut tally, m, -1);
-            }
-            self.camps[slot as usize].tally = Some(tally);
-        }
+        self.tally_reports(slot, &group, -1);
         for &m in &group {
             let members = &mut self.camps[slot as usize].members;
             let i = self.pos[m as usize] as usize;

@@ -20,15 +20,38 @@ impl Engine {
                 self.check_fresh(&fresh);
                 self.sight_by_obs.entry(id).or_default().push(idx);
                 self.dirty_postings(id);
+                // It counts for every campaign carrying the value.
+                let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+                if !snap.live.is_empty() {
+                    let mut slots: Vec<u32> = self.obs[id as usize]
+                        .postings
+                        .iter()
+                        .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
+                        .filter(|&s| s != u32::MAX)
+                        .collect();
+                    slots.sort_unstable();
+                    slots.dedup();
+                    for slot in slots {
+                        let carried = self.camps[slot as usize]
+                            .tally
+                            .as_ref()
+                            .is_some_and(|t| t.contains_key(&id));
+                        if let Some(live) = snap.live.get_mut(&slot)
+                            && carried
+                        {
+                            live.sighting(idx, 1);
+                        }
+                    }
+                }
             }
             SightingTarget::Campaign(cid) => {
                 self.sight_by_camp.entry(cid).or_default().push(idx);
                 if let Some(&slot) = self.slot_of_id.get(&cid) {
-                    self.snap
-                        .get_mut()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .dirty
-                        .insert(slot);
+                    let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+                    snap.dirty.insert(slot);
+                    if let Some(live) = snap.live.get_mut(&slot) {
+                        live.sighting(idx, 1);
+                    }
                 }
             }
         }

@@ -54,11 +54,21 @@ impl Engine {
             }
             !hidden
         });
-        let built: Vec<(Group, Option<DateTime<Utc>>)> = dirty
-            .par_iter()
-            .filter(|&&slot| !self.camps[slot as usize].members.is_empty())
-            .map(|&slot| self.campaign_of(slot, now))
+        // Big campaigns are rendered from their live views (taken out for the while).
+        let mut work: Vec<(u32, Option<Box<Live>>)> = dirty
+            .into_iter()
+            .filter(|&slot| !self.camps[slot as usize].members.is_empty())
+            .map(|slot| (slot, snap.live.remove(&slot)))
             .collect();
+        let built: Vec<(Group, Option<DateTime<Utc>>)> = work
+            .par_iter_mut()
+            .map(|(slot, live)| self.build_group(*slot, live, now))
+            .collect();
+        for (slot, live) in work {
+            if let Some(live) = live {
+                snap.live.insert(slot, live);
+            }
+        }
         phases.lap("snapshot: campaigns");
         for (group, until) in built {
             let id = match &group {
@@ -83,6 +93,31 @@ impl Engine {
     }
 
     // ---- internals ----
+
+    /// The group in `slot` at `now`: from its live view when it is a campaign big enough to
+    /// keep one (made now if it has none yet), else afresh.
+    fn build_group(
+        &self,
+        slot: u32,
+        live: &mut Option<Box<Live>>,
+        now: DateTime<Utc>,
+    ) -> (Group, Option<DateTime<Utc>>) {
+        let camp = &self.camps[slot as usize];
+        if live.is_none()
+            && camp.tally.is_some()
+            && camp.members.len() > TALLY_MIN
+            && camp.members.iter().any(|&m| self.is_member_report(m))
+        {
+            *live = Some(self.live_of(slot));
+        }
+        if let Some(view) = live {
+            match self.render_live(slot, view, now) {
+                Some(built) => return built,
+                None => *live = None,
+            }
+        }
+        self.campaign_of(slot, now)
+    }
 
     /// Builds the reader's view of one group at `now`: a campaign if a member submitted to
     /// it, an advisory (no flags, no campaign id) if it holds feed items only.
@@ -129,67 +164,41 @@ impl Engine {
             };
             return (Group::Advisory(advisory), None);
         }
-        let mut phases = (camp.members.len() > 100_000).then(Phases::new);
         let mut members = camp.members.clone();
         members.sort_unstable();
         let mut reports: Vec<Seq> = members.iter().map(|&m| self.reps[m as usize].seq).collect();
         reports.sort_unstable();
-        let mut view = View::default();
+        let mut report_times = Vec::with_capacity(members.len());
+        let mut sector_times = Vec::new();
+        let mut seen_times = Vec::new();
         let mut sectors = BTreeSet::new();
         let tally = self.tally_for(slot, &members);
-        let mut first_seen = self.reps[members[0] as usize].at;
-        let mut last_seen = first_seen;
         for &m in &members {
             let rep = &self.reps[m as usize];
-            first_seen = first_seen.min(rep.at);
-            last_seen = last_seen.max(rep.at);
-            view.report_times.push(rep.at);
+            report_times.push(rep.at);
             if let Source::Member {
                 sector: Some(s), ..
             } = &self.sources[rep.source as usize]
             {
                 sectors.insert(*s);
-                view.sector_times.push((rep.at, *s));
+                sector_times.push((rep.at, *s));
             }
         }
-        if let Some(p) = &mut phases {
-            p.lap("big campaign: counts");
-        }
-        let mut seen: FxHashSet<u32> = FxHashSet::default();
-        // Sightings of the campaign's values: walk whichever side is smaller (a giant
-        // campaign holds millions of values, and few of them are ever sighted).
-        let by_value: Vec<&Vec<u32>> = if self.sight_by_obs.len() < tally.len() {
-            self.sight_by_obs
-                .iter()
-                .filter(|(o, _)| tally.contains_key(o))
-                .map(|(_, l)| l)
-                .collect()
-        } else {
-            tally
-                .keys()
-                .filter_map(|o| self.sight_by_obs.get(o))
-                .collect()
-        };
-        let sight_lists = by_value.into_iter().chain(self.sight_by_camp.get(&camp.id));
-        for list in sight_lists {
-            for &i in list {
-                if seen.insert(i) {
-                    let s = self.sightings[i as usize];
-                    view.seen_times.push(s.at);
-                    if let Some(sector) = s.sector {
-                        view.sector_times.push((s.at, sector));
-                    }
-                }
+        for i in self.sightings_of(camp.id, &tally) {
+            let s = self.sightings[i as usize];
+            seen_times.push(s.at);
+            if let Some(sector) = s.sector {
+                sector_times.push((s.at, sector));
             }
         }
-        let link = &self.rules.link;
-        let linkable = |o: u32| {
-            let ob = &self.obs[o as usize];
-            !ob.listed && link.weight_of(self.kind(o)) > 0 && (ob.count as usize) <= link.cap
-        };
+        report_times.sort_unstable();
+        sector_times.sort_unstable();
+        seen_times.sort_unstable();
+        let first_seen = report_times[0];
+        let last_seen = *report_times.last().expect("a group has a report");
         let mut linking: Vec<(u32, u32)> = tally
             .iter()
-            .filter(|(o, (n, _))| *n >= 2 && linkable(**o))
+            .filter(|(o, (n, _))| *n >= 2 && self.linkable(**o))
             .map(|(&o, &(n, _))| (n, o))
             .collect();
         if linking.len() > LINKING_MAX {
@@ -205,33 +214,31 @@ impl Engine {
             .iter()
             .filter(|(_, (_, from_members))| *from_members > 0)
             .map(|(&o, _)| o)
-            .filter(|&o| {
-                let ob = &self.obs[o as usize];
-                !ob.listed && link.weight_of(self.kind(o)) > 0
-            })
+            .filter(|&o| self.member_value(o))
             .collect();
         member_list.sort_unstable();
-        view.member_obs = member_list
-            .iter()
-            .scan(0usize, |named, &o| {
-                let known = self.obs[o as usize].feeds > 0;
-                // Feed names only for the observables the evidence will show.
-                let feeds = if known && *named < flags::EVIDENCE_MAX {
-                    *named += 1;
-                    self.feeds_of(o)
-                } else {
-                    Vec::new()
-                };
-                Some((&self.values[o as usize], known, feeds))
-            })
-            .collect();
-        if let Some(p) = &mut phases {
-            p.lap("big campaign: views");
-        }
+        let known = |o: &u32| self.obs[*o as usize].feeds > 0;
+        let value = |o: &u32| &self.values[*o as usize];
+        let members = flags::MemberObs {
+            total: member_list.len(),
+            known: member_list.iter().filter(|o| known(o)).count(),
+            known_first: flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect()),
+            // Feed names only for the first known observables by number.
+            known_feeds: member_list
+                .iter()
+                .filter(|o| known(o))
+                .take(flags::EVIDENCE_MAX)
+                .flat_map(|&o| self.feeds_of(o))
+                .collect(),
+            novel_first: flags::first_sorted(member_list.iter().filter(|o| !known(o)).map(value).collect()),
+        };
+        let view = View {
+            report_times: &report_times,
+            sector_times: &sector_times,
+            seen_times: &seen_times,
+            members: &members,
+        };
         let (flags, until) = flags::compute(&self.rules.flags, &view, now);
-        if let Some(p) = &mut phases {
-            p.lap("big campaign: flags");
-        }
         (
             Group::Campaign(Campaign {
                 id: camp.id,
@@ -256,7 +263,7 @@ impl Engine {
         let mut names: Vec<String> = ob
             .postings
             .iter()
-            .take(256)
+            .take(FEED_NAMES_FROM)
             .filter(|p| *p & CONTAINED == 0)
             .filter_map(
                 |&p| match &self.sources[self.reps[p as usize].source as usize] {

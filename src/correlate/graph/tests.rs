@@ -697,3 +697,166 @@ proptest! {
         prop_assert_eq!(&set.by_report, &expected);
     }
 }
+
+// ---- live views of big campaigns (live.rs) ----
+
+/// One step of a campaign's life for [`live_views_agree_with_a_fresh_computation`].
+#[derive(Debug, Clone)]
+enum Step {
+    /// A report (a member's in sector `sector`, or a feed's) received `hours` after t0.
+    Report {
+        obs: Vec<Observable>,
+        feed: bool,
+        sector: usize,
+        hours: i64,
+    },
+    /// A true-positive sighting of a value.
+    SeenValue {
+        value: Observable,
+        sector: Option<usize>,
+        hours: i64,
+    },
+    /// A true-positive sighting of the campaign of the `nth` report so far.
+    SeenCampaign { nth: usize, hours: i64 },
+    /// An analyst merges the campaigns of two reports (a full re-correlation).
+    Merge { a: usize, b: usize },
+    /// The clock moves (back too) and a snapshot is taken.
+    Snapshot { hours: i64 },
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (prop::collection::vec(arb_observable(), 1..5), prop::bool::weighted(0.25), 0usize..4, 0i64..2_000)
+            .prop_map(|(obs, feed, sector, hours)| Step::Report { obs, feed, sector, hours }),
+        1 => (arb_observable(), prop::option::of(0usize..4), 0i64..2_000)
+            .prop_map(|(value, sector, hours)| Step::SeenValue { value, sector, hours }),
+        1 => (0usize..64, 0i64..2_000).prop_map(|(nth, hours)| Step::SeenCampaign { nth, hours }),
+        1 => (0usize..64, 0usize..64).prop_map(|(a, b)| Step::Merge { a, b }),
+        3 => (0i64..2_500).prop_map(|hours| Step::Snapshot { hours }),
+    ]
+}
+
+/// A campaign as readers see it, comparable; `settled`: without the evidence that moves
+/// with the clock between the times a campaign is due to be rebuilt (the decay score of
+/// `stale`, the reports in the window of `surge`: snapshots refresh a campaign when its
+/// flags may come or go, not each time these figures move).
+fn shown(c: &Campaign, settled: bool) -> String {
+    let mut c = c.clone();
+    if settled {
+        for f in &mut c.flags {
+            if matches!(f.kind, FlagKind::Stale | FlagKind::Surge) {
+                f.evidence = Default::default();
+            }
+        }
+    }
+    format!("{c:?}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Every campaign of a snapshot — big ones from their live views, kept up to date as
+    /// reports join and leave, sightings come and values turn known or over the cap — is
+    /// exactly the campaign a fresh computation gives at that moment, the clock moving
+    /// either way.
+    #[test]
+    fn live_views_agree_with_a_fresh_computation(
+        steps in prop::collection::vec(arb_step(), 1..60),
+    ) {
+        let mut e = Engine::with_rules(small_rules(), IdBook::default());
+        let mut seqs: Vec<Seq> = Vec::new();
+        let mut lived = 0;
+        for step in steps {
+            match step {
+                Step::Report { obs, feed: is_feed, sector, hours } => {
+                    let seq = seqs.len() as u64 + 1;
+                    let mut facts = if is_feed {
+                        feed(seq, &format!("f{}", sector % 2), obs)
+                    } else {
+                        member(seq, Sector::ALL[sector], obs)
+                    };
+                    facts.at = t0() + Duration::hours(hours);
+                    seqs.push(facts.seq);
+                    e.add(facts);
+                }
+                Step::SeenValue { value, sector, hours } => e.add_sighting(SightingFacts {
+                    at: t0() + Duration::hours(hours),
+                    member: MemberId("m001".into()),
+                    sector: sector.map(|s| Sector::ALL[s]),
+                    target: SightingTarget::Observable(value),
+                    kind: SightingKind::Seen,
+                }),
+                Step::SeenCampaign { nth, hours } => {
+                    if let Some(id) = seqs.get(nth).and_then(|s| e.ids.of(*s)) {
+                        e.add_sighting(SightingFacts {
+                            at: t0() + Duration::hours(hours),
+                            member: MemberId("m002".into()),
+                            sector: Some(Sector::Water),
+                            target: SightingTarget::Campaign(id),
+                            kind: SightingKind::Seen,
+                        });
+                    }
+                }
+                Step::Merge { a, b } => {
+                    let of = |n: usize| seqs.get(n).and_then(|s| e.ids.of(*s));
+                    if let (Some(a), Some(b)) = (of(a), of(b))
+                        && a != b
+                        && !is_advisory_key(a)
+                        && !is_advisory_key(b)
+                    {
+                        e.pin(Pin::Merge(a, b));
+                    }
+                }
+                Step::Snapshot { hours } => {
+                    let now = t0() + Duration::hours(hours);
+                    // What changed is rebuilt (the others are kept from before), then
+                    // everything is, from the live views as they are now.
+                    for all in [false, true] {
+                        if all {
+                            let slots: Vec<u32> = e.slot_of_id.values().copied().collect();
+                            e.snap.lock().unwrap().dirty.extend(slots);
+                        }
+                        let set = e.snapshot_at(now);
+                        lived += e.snap.lock().unwrap().live.len();
+                        for c in &set.campaigns {
+                            let slot = e.slot_of_id[&c.id];
+                            let (fresh, _) = e.campaign_of(slot, now);
+                            let Group::Campaign(fresh) = fresh else {
+                                panic!("{} is a campaign", c.id);
+                            };
+                            prop_assert_eq!(shown(c, !all), shown(&fresh, !all));
+                        }
+                        let groups = e
+                            .slot_of_id
+                            .values()
+                            .filter(|&&s| {
+                                e.camps[s as usize].members.iter().any(|&m| e.is_member_report(m))
+                            })
+                            .count();
+                        prop_assert_eq!(set.campaigns.len(), groups);
+                    }
+                }
+            }
+        }
+        let _ = lived;
+    }
+}
+
+/// The property above runs on live views: campaigns of more than a couple of reports keep
+/// one (test builds), and it follows reports joining after it was made.
+#[test]
+fn a_big_campaign_keeps_a_live_view() {
+    let s = Sector::Finance;
+    let mut e = Engine::with_rules(Rules::shipped(), IdBook::default());
+    for seq in 1..=4 {
+        e.add(member(seq, s, vec![sha(1)]));
+    }
+    let first = e.snapshot_at(t0() + Duration::days(1));
+    assert_eq!(e.snap.lock().unwrap().live.len(), 1);
+    e.add(member(5, Sector::Water, vec![sha(1)]));
+    let set = e.snapshot_at(t0() + Duration::days(1));
+    let c = set.of_report(Seq(5)).unwrap();
+    assert_eq!(c.reports.len(), 5);
+    assert_eq!(c.id, first.of_report(Seq(1)).unwrap().id);
+    assert!(c.sectors.contains(&Sector::Water));
+    assert_eq!(e.snap.lock().unwrap().live.len(), 1);
+}
