@@ -60,6 +60,11 @@ impl Engine {
             .filter(|&slot| !self.camps[slot as usize].members.is_empty())
             .map(|slot| (slot, snap.live.remove(&slot)))
             .collect();
+        tracing::debug!(
+            rebuilt = work.len(),
+            live = work.iter().filter(|(_, l)| l.is_some()).count(),
+            "snapshot: campaigns to rebuild"
+        );
         let built: Vec<(Group, Option<DateTime<Utc>>)> = work
             .par_iter_mut()
             .map(|(slot, live)| self.build_group(*slot, live, now))
