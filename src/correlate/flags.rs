@@ -125,12 +125,9 @@ pub(crate) fn compute(
     // Only what happened up to `now` counts; anything later changes the answer when it comes.
     let reported = up_to(view.report_times, now, |t| *t);
     let seen = up_to(view.seen_times, now, |t| *t);
-    for t in [
-        view.report_times.get(reported),
-        view.seen_times.get(seen),
-    ]
-    .into_iter()
-    .flatten()
+    for t in [view.report_times.get(reported), view.seen_times.get(seen)]
+        .into_iter()
+        .flatten()
     {
         expire(*t);
     }

@@ -406,7 +406,10 @@ impl Engine {
     /// A live view of the campaign in `slot` from scratch (it keeps a running tally).
     pub(super) fn live_of(&self, slot: u32) -> Box<Live> {
         let camp = &self.camps[slot as usize];
-        let tally = camp.tally.as_deref().expect("a live view needs a running tally");
+        let tally = camp
+            .tally
+            .as_deref()
+            .expect("a live view needs a running tally");
         let mut live = Box::new(Live {
             reports_waiting: Pending::default(),
             sightings_waiting: Pending::default(),
@@ -456,7 +459,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Option<(Group, Option<DateTime<Utc>>)> {
         let camp = &self.camps[slot as usize];
-        let tally = camp.tally.as_deref().expect("a live view needs a running tally");
+        let tally = camp
+            .tally
+            .as_deref()
+            .expect("a live view needs a running tally");
         // Reports and sightings counted in and out since the last snapshot.
         let (mut seqs, mut times, mut sector_times) = (
             (Vec::new(), Vec::new()),
@@ -529,10 +535,7 @@ impl Engine {
         }
         let m = &live.members;
         let firsts = |l: &Least<ByValue>| -> Vec<Observable> {
-            l.first()
-                .expect("whole")
-                .map(|(v, _)| v.clone())
-                .collect()
+            l.first().expect("whole").map(|(v, _)| v.clone()).collect()
         };
         let members = flags::MemberObs {
             total: m.total,

@@ -227,7 +227,9 @@ impl Engine {
         let members = flags::MemberObs {
             total: member_list.len(),
             known: member_list.iter().filter(|o| known(o)).count(),
-            known_first: flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect()),
+            known_first: flags::first_sorted(
+                member_list.iter().filter(|o| known(o)).map(value).collect(),
+            ),
             // Feed names only for the first known observables by number.
             known_feeds: member_list
                 .iter()
@@ -235,7 +237,13 @@ impl Engine {
                 .take(flags::EVIDENCE_MAX)
                 .flat_map(|&o| self.feeds_of(o))
                 .collect(),
-            novel_first: flags::first_sorted(member_list.iter().filter(|o| !known(o)).map(value).collect()),
+            novel_first: flags::first_sorted(
+                member_list
+                    .iter()
+                    .filter(|o| !known(o))
+                    .map(value)
+                    .collect(),
+            ),
         };
         let view = View {
             report_times: &report_times,
