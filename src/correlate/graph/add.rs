@@ -85,13 +85,10 @@ impl Engine {
             ob.postings.push(r);
             if is_feed {
                 ob.feeds += 1;
-                // The campaigns holding `o` name the feeds of their first known values:
-                // those in the first postings a campaign's evidence looks at may change.
-                let named = ob.postings.len() <= FEED_NAMES_FROM;
                 if ob.feeds == 1 {
                     self.live_known(o);
                 }
-                if named || self.obs[o as usize].feeds == 1 {
+                if self.obs[o as usize].feeds == 1 || self.names_new_feed(o) {
                     self.dirty_postings(o);
                 }
             }
@@ -227,6 +224,35 @@ impl Engine {
                 live.members_mut().became_known(&self.values, o);
             }
         }
+    }
+
+    /// Whether the feed report just posted last on `o` adds a name to the feeds that the
+    /// evidence of the campaigns holding `o` may show ([`Engine::feeds_of`]).
+    fn names_new_feed(&self, o: u32) -> bool {
+        let postings = &self.obs[o as usize].postings;
+        let Some((&last, before)) = postings.split_last() else {
+            return false;
+        };
+        if before.len() >= FEED_NAMES_FROM {
+            return false;
+        }
+        let Source::Feed { feed: name } = &self.sources[self.reps[last as usize].source as usize]
+        else {
+            return false;
+        };
+        let mut named = 0;
+        for &p in before.iter().filter(|p| *p & CONTAINED == 0) {
+            if let Source::Feed { feed } = &self.sources[self.reps[p as usize].source as usize] {
+                if feed == name {
+                    return false;
+                }
+                named += 1;
+                if named == FEED_NAMES_MAX {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     pub(super) fn dirty_postings(&mut self, o: u32) {

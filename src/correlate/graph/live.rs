@@ -513,6 +513,10 @@ impl Engine {
         let top = match live.linking.top(|o| self.linkable(o)) {
             Some(top) => top,
             None => {
+                tracing::debug!(
+                    reports = live.reports.len(),
+                    "live view: linking values recounted"
+                );
                 live.linking.rebuild(self.linking_pairs(tally));
                 live.linking
                     .top(|o| self.linkable(o))
@@ -531,6 +535,10 @@ impl Engine {
                 && m.novel_by_value.first().is_some()
         };
         if !whole(&live.members) {
+            tracing::debug!(
+                reports = live.reports.len(),
+                "live view: member values recounted"
+            );
             live.members = self.count_members(tally);
         }
         let m = &live.members;

@@ -90,6 +90,8 @@ pub enum Pin {
 
 /// Postings of a value in which the evidence of the `known` flag looks for feed names.
 const FEED_NAMES_FROM: usize = 256;
+/// Feed names the evidence of the `known` flag takes per value.
+const FEED_NAMES_MAX: usize = 16;
 
 /// Marks a posting that holds its network through an address inside it.
 const CONTAINED: u32 = 1 << 31;

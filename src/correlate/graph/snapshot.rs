@@ -116,7 +116,12 @@ impl Engine {
             *live = Some(self.live_of(slot));
         }
         if let Some(view) = live {
-            match self.render_live(slot, view, now) {
+            let mut phases = (camp.members.len() > 100_000).then(Phases::new);
+            let rendered = self.render_live(slot, view, now);
+            if let Some(p) = &mut phases {
+                p.lap("big campaign: live view");
+            }
+            match rendered {
                 Some(built) => return built,
                 None => *live = None,
             }
@@ -284,7 +289,7 @@ impl Engine {
                     Source::Member { .. } => None,
                 },
             )
-            .take(16)
+            .take(FEED_NAMES_MAX)
             .collect();
         names.sort();
         names.dedup();
