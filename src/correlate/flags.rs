@@ -83,11 +83,14 @@ pub(crate) struct MemberObs {
     pub total: usize,
     /// How many of them a feed carries.
     pub known: usize,
-    /// The first [`EVIDENCE_MAX`] known ones in value order.
+    /// The first [`EVIDENCE_MAX`] known ones in value order (only if `known` is raised:
+    /// [`member_flags`]).
     pub known_first: Vec<Observable>,
-    /// Some of the feeds carrying the first [`EVIDENCE_MAX`] known ones by value number.
+    /// Some of the feeds carrying the first [`EVIDENCE_MAX`] known ones by value number
+    /// (only if `known` is raised).
     pub known_feeds: BTreeSet<String>,
-    /// The first [`EVIDENCE_MAX`] of those no feed carries, in value order.
+    /// The first [`EVIDENCE_MAX`] of those no feed carries, in value order (only if
+    /// `novel` is raised).
     pub novel_first: Vec<Observable>,
 }
 
@@ -103,6 +106,19 @@ pub(crate) fn first_sorted(mut refs: Vec<&Observable>) -> Vec<Observable> {
     }
     refs.sort();
     refs.into_iter().cloned().collect()
+}
+
+/// Whether the member values' counts raise `known` and `novel`: their evidence is needed
+/// only then.
+pub(crate) fn member_flags(rules: &FlagRules, total: usize, known: usize) -> (bool, bool) {
+    if total == 0 {
+        return (false, false);
+    }
+    let percent = 100.0 * known as f64 / total as f64;
+    (
+        known > 0 && percent >= rules.known_min_percent,
+        percent <= rules.novel_max_percent,
+    )
 }
 
 /// How many of the sorted `times` are at or before `now`.
@@ -169,7 +185,8 @@ pub(crate) fn compute(
     let members = view.members;
     if members.total > 0 {
         let percent = 100.0 * members.known as f64 / members.total as f64;
-        if members.known > 0 && percent >= rules.known_min_percent {
+        let (known_raised, novel_raised) = member_flags(rules, members.total, members.known);
+        if known_raised {
             flags.push(Flag {
                 kind: FlagKind::Known,
                 evidence: Evidence {
@@ -182,7 +199,7 @@ pub(crate) fn compute(
                 suggested: Some(Disposition::LowNeedKnown),
             });
         }
-        if percent <= rules.novel_max_percent {
+        if novel_raised {
             flags.push(Flag {
                 kind: FlagKind::Novel,
                 evidence: Evidence {

@@ -545,18 +545,24 @@ impl Engine {
         let firsts = |l: &Least<ByValue>| -> Vec<Observable> {
             l.first().expect("whole").map(|(v, _)| v.clone()).collect()
         };
-        let members = flags::MemberObs {
+        let mut members = flags::MemberObs {
             total: m.total,
             known: m.known,
-            known_first: firsts(&m.known_by_value),
-            known_feeds: m
+            ..flags::MemberObs::default()
+        };
+        let (known_raised, novel_raised) = flags::member_flags(&self.rules.flags, m.total, m.known);
+        if known_raised {
+            members.known_first = firsts(&m.known_by_value);
+            members.known_feeds = m
                 .known_by_number
                 .first()
                 .expect("whole")
                 .flat_map(|&o| self.feeds_of(o))
-                .collect(),
-            novel_first: firsts(&m.novel_by_value),
-        };
+                .collect();
+        }
+        if novel_raised {
+            members.novel_first = firsts(&m.novel_by_value);
+        }
         let view = View {
             report_times: &live.report_times,
             sector_times: &live.sector_times,

@@ -229,27 +229,34 @@ impl Engine {
         member_list.sort_unstable();
         let known = |o: &u32| self.obs[*o as usize].feeds > 0;
         let value = |o: &u32| &self.values[*o as usize];
-        let members = flags::MemberObs {
+        let mut members = flags::MemberObs {
             total: member_list.len(),
             known: member_list.iter().filter(|o| known(o)).count(),
-            known_first: flags::first_sorted(
-                member_list.iter().filter(|o| known(o)).map(value).collect(),
-            ),
+            ..flags::MemberObs::default()
+        };
+        // Evidence only for the flags raised (feed names cost a look at postings).
+        let (known_raised, novel_raised) =
+            flags::member_flags(&self.rules.flags, members.total, members.known);
+        if known_raised {
+            members.known_first =
+                flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect());
             // Feed names only for the first known observables by number.
-            known_feeds: member_list
+            members.known_feeds = member_list
                 .iter()
                 .filter(|o| known(o))
                 .take(flags::EVIDENCE_MAX)
                 .flat_map(|&o| self.feeds_of(o))
-                .collect(),
-            novel_first: flags::first_sorted(
+                .collect();
+        }
+        if novel_raised {
+            members.novel_first = flags::first_sorted(
                 member_list
                     .iter()
                     .filter(|o| !known(o))
                     .map(value)
                     .collect(),
-            ),
-        };
+            );
+        }
         let view = View {
             report_times: &report_times,
             sector_times: &sector_times,
