@@ -309,8 +309,15 @@ impl CampaignSet {
 
     /// Puts a rebuilt group in, replacing what its key held (a group turns from advisory
     /// into campaign when a member report joins it, and back when a split leaves it none).
-    fn upsert_group(&mut self, group: Group) {
+    /// `joined`: the reports that joined the campaign since the last snapshot, when known.
+    fn upsert_group(&mut self, group: Group, joined: Option<&[Seq]>) {
         match group {
+            Group::Campaign(c) if joined.is_some() && self.by_id.contains_key(&c.id) => {
+                for &seq in joined.into_iter().flatten() {
+                    self.by_report.insert(seq, c.id);
+                }
+                self.upsert(Arc::new(c));
+            }
             Group::Campaign(c) => {
                 self.remove_advisory(c.id);
                 // Only the reports new to the campaign: a giant campaign that gained a few

@@ -88,8 +88,10 @@ impl Engine {
                 if ob.feeds == 1 {
                     self.live_known(o);
                 }
-                if self.obs[o as usize].feeds == 1 || self.names_new_feed(o) {
+                if self.obs[o as usize].feeds == 1 {
                     self.dirty_postings(o);
+                } else if self.names_new_feed(o) {
+                    self.dirty_known_holders(o);
                 }
             }
         }
@@ -164,7 +166,7 @@ impl Engine {
         // campaigns' reports: explanations are computed on request.)
         over.sort_unstable();
         for &o in &over {
-            self.dirty_postings(o);
+            self.dirty_linked_by(o);
         }
         self.over.extend(over);
 
@@ -253,6 +255,57 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// The slots of the campaigns whose reports carry `o` themselves, with how many do.
+    fn holder_slots(&self, o: u32) -> Vec<(u32, u32)> {
+        let mut slots: Vec<u32> = self.obs[o as usize]
+            .postings
+            .iter()
+            .filter(|&&p| p & CONTAINED == 0)
+            .map(|&p| self.camp_of[p as usize])
+            .filter(|&s| s != u32::MAX)
+            .collect();
+        slots.sort_unstable();
+        let mut counted: Vec<(u32, u32)> = Vec::new();
+        for s in slots {
+            match counted.last_mut() {
+                Some((last, n)) if *last == s => *n += 1,
+                _ => counted.push((s, 1)),
+            }
+        }
+        counted
+    }
+
+    /// `o` stopped linking (over the cap): only campaigns in which two reports carry it
+    /// could list it as linking them.
+    fn dirty_linked_by(&mut self, o: u32) {
+        for (slot, n) in self.holder_slots(o) {
+            if n >= 2 {
+                self.snap
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .dirty
+                    .insert(slot);
+            }
+        }
+    }
+
+    /// A feed name was added to those of `o`: only campaigns whose last snapshot raised
+    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it).
+    fn dirty_known_holders(&mut self, o: u32) {
+        let slots = self.holder_slots(o);
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (slot, _) in slots {
+            let id = self.camps[slot as usize].id;
+            if snap
+                .set
+                .get(id)
+                .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known))
+            {
+                snap.dirty.insert(slot);
+            }
+        }
     }
 
     pub(super) fn dirty_postings(&mut self, o: u32) {

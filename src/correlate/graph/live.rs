@@ -17,6 +17,7 @@
 //! a new id) the view is dropped and built again from scratch; `Engine::campaign_of` stays
 //! the reference that both must agree with (tests).
 
+use super::snapshot::Built;
 use super::*;
 use crate::model::Sector;
 
@@ -252,6 +253,9 @@ type Pending = FxHashMap<u32, i32>;
 #[derive(Debug)]
 pub(super) struct Live {
     reports_waiting: Pending,
+    /// Every report that joined since the last snapshot (also those that left again): the
+    /// snapshot maps them to the campaign (`None` before the first snapshot of the view).
+    joined: Option<Vec<u32>>,
     sightings_waiting: Pending,
     /// Reports from members (none left: the group is an advisory).
     member_reports: usize,
@@ -300,6 +304,11 @@ impl Live {
     /// Report `m` joins (`sign` 1) or leaves (-1) the campaign.
     pub(super) fn report(&mut self, m: u32, sign: i32, member: bool) {
         *self.reports_waiting.entry(m).or_default() += sign;
+        if sign > 0
+            && let Some(joined) = &mut self.joined
+        {
+            joined.push(m);
+        }
         if member {
             self.member_reports = (self.member_reports as i64 + i64::from(sign)) as usize;
         }
@@ -412,6 +421,7 @@ impl Engine {
             .expect("a live view needs a running tally");
         let mut live = Box::new(Live {
             reports_waiting: Pending::default(),
+            joined: None,
             sightings_waiting: Pending::default(),
             member_reports: 0,
             reports: Vec::with_capacity(camp.members.len()),
@@ -457,7 +467,7 @@ impl Engine {
         slot: u32,
         live: &mut Live,
         now: DateTime<Utc>,
-    ) -> Option<(Group, Option<DateTime<Utc>>)> {
+    ) -> Option<Built> {
         let camp = &self.camps[slot as usize];
         let tally = camp
             .tally
@@ -509,6 +519,16 @@ impl Engine {
         if live.member_reports == 0 {
             return None;
         }
+        let joined = live.joined.replace(Vec::new()).map(|joined| {
+            let mut seqs: Vec<Seq> = joined
+                .into_iter()
+                .filter(|&m| self.camp_of[m as usize] == slot)
+                .map(|m| self.reps[m as usize].seq)
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs
+        });
 
         let top = match live.linking.top(|o| self.linkable(o)) {
             Some(top) => top,
@@ -586,6 +606,7 @@ impl Engine {
                 flags,
             }),
             until,
+            joined,
         ))
     }
 }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// A group rebuilt for a snapshot, when its flags may change without new input, and the
+/// reports that joined it since the last snapshot when they are known (else all of its
+/// reports are looked at for new ones).
+pub(super) type Built = (Group, Option<DateTime<Utc>>, Option<Vec<Seq>>);
+
 impl Engine {
     /// Takes a snapshot of every campaign with flags as of now.
     pub fn snapshot(&self) -> CampaignSet {
@@ -63,9 +68,14 @@ impl Engine {
         tracing::debug!(
             rebuilt = work.len(),
             live = work.iter().filter(|(_, l)| l.is_some()).count(),
+            reports_afresh = work
+                .iter()
+                .filter(|(_, l)| l.is_none())
+                .map(|(s, _)| self.camps[*s as usize].members.len())
+                .sum::<usize>(),
             "snapshot: campaigns to rebuild"
         );
-        let built: Vec<(Group, Option<DateTime<Utc>>)> = work
+        let built: Vec<Built> = work
             .par_iter_mut()
             .map(|(slot, live)| self.build_group(*slot, live, now))
             .collect();
@@ -75,7 +85,7 @@ impl Engine {
             }
         }
         phases.lap("snapshot: campaigns");
-        for (group, until) in built {
+        for (group, until, joined) in built {
             let id = match &group {
                 Group::Campaign(c) => c.id,
                 Group::Advisory(a) => a.key,
@@ -87,7 +97,7 @@ impl Engine {
                 snap.expiry.insert((t, id));
                 snap.expiry_of.insert(id, t);
             }
-            snap.set.upsert_group(group);
+            snap.set.upsert_group(group, joined.as_deref());
         }
         snap.set.applied = self.max_seq;
         snap.set.at = now;
@@ -101,12 +111,7 @@ impl Engine {
 
     /// The group in `slot` at `now`: from its live view when it is a campaign big enough to
     /// keep one (made now if it has none yet), else afresh.
-    fn build_group(
-        &self,
-        slot: u32,
-        live: &mut Option<Box<Live>>,
-        now: DateTime<Utc>,
-    ) -> (Group, Option<DateTime<Utc>>) {
+    fn build_group(&self, slot: u32, live: &mut Option<Box<Live>>, now: DateTime<Utc>) -> Built {
         let camp = &self.camps[slot as usize];
         if live.is_none()
             && camp.tally.is_some()
@@ -126,7 +131,8 @@ impl Engine {
                 None => *live = None,
             }
         }
-        self.campaign_of(slot, now)
+        let (group, until) = self.campaign_of(slot, now);
+        (group, until, None)
     }
 
     /// Builds the reader's view of one group at `now`: a campaign if a member submitted to
