@@ -89,8 +89,10 @@ impl Engine {
                     self.live_known(o);
                 }
                 if self.obs[o as usize].feeds == 1 {
+                    self.forget_feed_names(o);
                     self.dirty_postings(o);
                 } else if self.names_new_feed(o) {
+                    self.forget_feed_names(o);
                     self.dirty_known_holders(o);
                 }
             }
@@ -255,6 +257,14 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// The feed names kept for `o` are out of date.
+    fn forget_feed_names(&mut self, o: u32) {
+        self.feed_names
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&o);
     }
 
     /// The slots of the campaigns whose reports carry `o` themselves, with how many do.

@@ -288,6 +288,10 @@ impl Engine {
                 .insert(*id);
         }
         self.camps.clear();
+        self.feed_names
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.snap
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())

@@ -92,6 +92,9 @@ pub enum Pin {
 const FEED_NAMES_FROM: usize = 256;
 /// Feed names the evidence of the `known` flag takes per value.
 const FEED_NAMES_MAX: usize = 16;
+/// Values with at least this many postings keep their feed names (`Engine::feed_names`).
+/// (Tiny in test builds, so that the property tests exercise what is kept.)
+const FEED_NAMES_KEPT: usize = if cfg!(test) { 2 } else { 32 };
 
 /// Marks a posting that holds its network through an address inside it.
 const CONTAINED: u32 = 1 << 31;
@@ -204,6 +207,10 @@ pub struct Engine {
     recorded: FxHashSet<CampaignId>,
     provisional: FxHashSet<CampaignId>,
 
+    /// The feed sources `feeds_of` names for values with long postings, until a feed
+    /// report adds a name (behind a lock: snapshots fill it from several threads).
+    feed_names: Mutex<FxHashMap<u32, Box<[u32]>>>,
+
     /// Snapshot state behind a lock so that [`Engine::snapshot`] takes `&self`.
     snap: Mutex<Snap>,
 }
@@ -294,6 +301,7 @@ impl Engine {
             sight_by_camp: FxHashMap::default(),
             recorded: FxHashSet::default(),
             provisional: FxHashSet::default(),
+            feed_names: Mutex::new(FxHashMap::default()),
             snap: Mutex::new(Snap::default()),
         }
     }

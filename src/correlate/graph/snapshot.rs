@@ -284,28 +284,40 @@ impl Engine {
         )
     }
 
-    /// Names of feeds carrying `o` (looks at a bounded number of reports).
+    /// Names of feeds carrying `o` (looks at a bounded number of reports). A value with
+    /// long postings keeps its answer (see `Engine::feed_names`): the evidence of every
+    /// small campaign holding a popular value asked again at each snapshot, and each
+    /// answer was a walk over hundreds of reports scattered in memory.
     pub(super) fn feeds_of(&self, o: u32) -> Vec<String> {
         let ob = &self.obs[o as usize];
         if ob.feeds == 0 {
             return Vec::new();
         }
+        let kept = ob.postings.len() >= FEED_NAMES_KEPT;
+        let name = |s: &u32| match &self.sources[*s as usize] {
+            Source::Feed { feed } => feed.as_str(),
+            Source::Member { .. } => unreachable!("only feeds are kept"),
+        };
+        let cache = || self.feed_names.lock().unwrap_or_else(|e| e.into_inner());
+        if kept && let Some(sources) = cache().get(&o) {
+            return sources.iter().map(|s| name(s).to_string()).collect();
+        }
         // Bounded: a popular value has long postings and the evidence needs only a few.
-        let mut names: Vec<String> = ob
+        let mut sources: Vec<u32> = ob
             .postings
             .iter()
             .take(FEED_NAMES_FROM)
             .filter(|p| *p & CONTAINED == 0)
-            .filter_map(
-                |&p| match &self.sources[self.reps[p as usize].source as usize] {
-                    Source::Feed { feed } => Some(feed.clone()),
-                    Source::Member { .. } => None,
-                },
-            )
+            .map(|&p| self.reps[p as usize].source)
+            .filter(|&s| matches!(self.sources[s as usize], Source::Feed { .. }))
             .take(FEED_NAMES_MAX)
             .collect();
-        names.sort();
-        names.dedup();
+        sources.sort_by(|a, b| name(a).cmp(&name(b)));
+        sources.dedup_by(|a, b| name(a) == name(b));
+        let names = sources.iter().map(|s| name(s).to_string()).collect();
+        if kept {
+            cache().insert(o, sources.into_boxed_slice());
+        }
         names
     }
 }

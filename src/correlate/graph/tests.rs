@@ -821,7 +821,10 @@ proptest! {
                         lived += e.snap.lock().unwrap().live.len();
                         for c in &set.campaigns {
                             let slot = e.slot_of_id[&c.id];
+                            // Fresh: without the feed names values keep either.
+                            let kept = std::mem::take(&mut *e.feed_names.lock().unwrap());
                             let (fresh, _) = e.campaign_of(slot, now);
+                            *e.feed_names.lock().unwrap() = kept;
                             let Group::Campaign(fresh) = fresh else {
                                 panic!("{} is a campaign", c.id);
                             };
