@@ -573,12 +573,7 @@ impl Engine {
         let (known_raised, novel_raised) = flags::member_flags(&self.rules.flags, m.total, m.known);
         if known_raised {
             members.known_first = firsts(&m.known_by_value);
-            members.known_feeds = m
-                .known_by_number
-                .first()
-                .expect("whole")
-                .flat_map(|&o| self.feeds_of(o))
-                .collect();
+            members.known_feeds = self.feeds_of(m.known_by_number.first().expect("whole").copied());
         }
         if novel_raised {
             members.novel_first = firsts(&m.novel_by_value);

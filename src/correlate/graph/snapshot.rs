@@ -247,12 +247,13 @@ impl Engine {
             members.known_first =
                 flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect());
             // Feed names only for the first known observables by number.
-            members.known_feeds = member_list
-                .iter()
-                .filter(|o| known(o))
-                .take(flags::EVIDENCE_MAX)
-                .flat_map(|&o| self.feeds_of(o))
-                .collect();
+            members.known_feeds = self.feeds_of(
+                member_list
+                    .iter()
+                    .filter(|o| known(o))
+                    .take(flags::EVIDENCE_MAX)
+                    .copied(),
+            );
         }
         if novel_raised {
             members.novel_first = flags::first_sorted(
@@ -284,40 +285,47 @@ impl Engine {
         )
     }
 
-    /// Names of feeds carrying `o` (looks at a bounded number of reports). A value with
-    /// long postings keeps its answer (see `Engine::feed_names`): the evidence of every
-    /// small campaign holding a popular value asked again at each snapshot, and each
-    /// answer was a walk over hundreds of reports scattered in memory.
-    pub(super) fn feeds_of(&self, o: u32) -> Vec<String> {
-        let ob = &self.obs[o as usize];
-        if ob.feeds == 0 {
-            return Vec::new();
+    /// The feeds carrying the values `os` (looks at a bounded number of reports per value),
+    /// by name. A value with long postings keeps its feeds (see `Engine::feed_names`): the
+    /// evidence of every small campaign holding a popular value asked again at each
+    /// snapshot, and each answer was a walk over hundreds of reports scattered in memory.
+    pub(super) fn feeds_of(&self, os: impl Iterator<Item = u32>) -> BTreeSet<String> {
+        let mut found: FxHashSet<u32> = FxHashSet::default();
+        for o in os {
+            let ob = &self.obs[o as usize];
+            if ob.feeds == 0 {
+                continue;
+            }
+            let kept = ob.postings.len() >= FEED_NAMES_KEPT;
+            let cache = || self.feed_names.lock().unwrap_or_else(|e| e.into_inner());
+            if kept && let Some(sources) = cache().get(&o) {
+                found.extend(sources.iter().copied());
+                continue;
+            }
+            // Bounded: a popular value has long postings and the evidence needs only a few.
+            let mut sources: Vec<u32> = ob
+                .postings
+                .iter()
+                .take(FEED_NAMES_FROM)
+                .filter(|p| *p & CONTAINED == 0)
+                .map(|&p| self.reps[p as usize].source)
+                .filter(|&s| matches!(self.sources[s as usize], Source::Feed { .. }))
+                .take(FEED_NAMES_MAX)
+                .collect();
+            sources.sort_unstable();
+            sources.dedup();
+            found.extend(sources.iter().copied());
+            if kept {
+                cache().insert(o, sources.into_boxed_slice());
+            }
         }
-        let kept = ob.postings.len() >= FEED_NAMES_KEPT;
-        let name = |s: &u32| match &self.sources[*s as usize] {
-            Source::Feed { feed } => feed.as_str(),
-            Source::Member { .. } => unreachable!("only feeds are kept"),
-        };
-        let cache = || self.feed_names.lock().unwrap_or_else(|e| e.into_inner());
-        if kept && let Some(sources) = cache().get(&o) {
-            return sources.iter().map(|s| name(s).to_string()).collect();
-        }
-        // Bounded: a popular value has long postings and the evidence needs only a few.
-        let mut sources: Vec<u32> = ob
-            .postings
-            .iter()
-            .take(FEED_NAMES_FROM)
-            .filter(|p| *p & CONTAINED == 0)
-            .map(|&p| self.reps[p as usize].source)
-            .filter(|&s| matches!(self.sources[s as usize], Source::Feed { .. }))
-            .take(FEED_NAMES_MAX)
-            .collect();
-        sources.sort_by(|a, b| name(a).cmp(&name(b)));
-        sources.dedup_by(|a, b| name(a) == name(b));
-        let names = sources.iter().map(|s| name(s).to_string()).collect();
-        if kept {
-            cache().insert(o, sources.into_boxed_slice());
-        }
-        names
+        // One source per feed name: distinct sources, distinct names.
+        found
+            .into_iter()
+            .filter_map(|s| match &self.sources[s as usize] {
+                Source::Feed { feed } => Some(feed.clone()),
+                Source::Member { .. } => None,
+            })
+            .collect()
     }
 }
