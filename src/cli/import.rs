@@ -37,7 +37,7 @@ pub struct ImportArgs {
     #[arg(long)]
     json: bool,
     /// auto, always or never: drop the indexes of observables by value and TAXII objects by
-    /// id before storing and build them once after (auto: when the files reach 16 MiB and a
+    /// id before storing and build them once after (auto: when the files reach 1 MiB and a
     /// quarter of what is stored). A daemon running meanwhile still answers, more slowly.
     #[arg(long, default_value = "auto", value_parser = parse_bulk)]
     bulk: BulkLoad,

@@ -88,7 +88,10 @@ fn the_peer_script_runs_its_cheap_rows_at_small_n() {
     }
     // The parser alone beside the validator, and an import of the same patterns.
     let p = row("stix2-patterns", "checked one a line");
-    assert!(p[2].contains("musubi stix-pattern") && p[2].contains(", 0 invalid"), "{p:?}");
+    assert!(
+        p[2].contains("musubi stix-pattern") && p[2].contains(", 0 invalid"),
+        "{p:?}"
+    );
     assert!(p[3].contains("0 invalid"), "{p:?}");
     let p = row("stix2-patterns", "as one STIX bundle imported");
     assert!(p[2].contains("0 rejected"), "{p:?}");
