@@ -236,6 +236,7 @@ pub async fn run(
     // Before anyone can list feeds, and on every node (whichever leads): a member's feed
     // saved by an older version is marked as the member's.
     mark_member_feeds(&store, &opts.config).await;
+    start_digests(&store, &opts.config).await;
     let feeds_duty = {
         let (store, config, metrics) = (
             store.clone(),
@@ -712,6 +713,22 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
 /// Marks the configured members' feeds in the saved feed states (see
 /// `sources::feeds::mark_member_feeds`). A missing or invalid `feeds.toml` marks nothing
 /// (the feed duty reports an invalid one).
+/// Records where each digest never sent begins its first window: here, after what was
+/// stored before this start (an import) and before anything this daemon accepts. The mail
+/// duty would otherwise record it at its first look, a moment after the graph is built,
+/// so which of the first submissions fell in the first window depended on timing (the leak
+/// harness saw a member's preview count reports differently from one run to the next).
+/// Recording twice is harmless: a digest with a state keeps it.
+async fn start_digests(store: &Store, config: &Config) {
+    let book = store.mail();
+    let now = chrono::Utc::now();
+    for d in &config.mail.digests {
+        if let Err(e) = book.start(&d.name, now).await {
+            tracing::warn!(digest = %d.name, error = %e, "Cannot record where the digest's first window begins; the mail duty will.");
+        }
+    }
+}
+
 async fn mark_member_feeds(store: &Store, config: &Config) {
     use crate::config::feeds::FeedsConfig;
     if !config.feeds_file.is_file() {

@@ -91,6 +91,7 @@ fn run(args: Cli) -> Result<()> {
         Command::Serve(a) => cli::serve::run(config, data_dir, a),
         Command::Import(a) => cli::import::run(&config, &data_dir, a, &args.global),
         Command::Extract(a) => cli::extract::run(a),
+        Command::StixPattern(a) => cli::pattern::run(a),
         Command::Feeds(cmd) => cli::feeds::run(&config, &data_dir, cmd),
         Command::Campaigns(a) => cli::campaigns::list(&config, &data_dir, a),
         Command::Campaign(a) => cli::campaigns::show(&config, &data_dir, a),

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use musubi::config::Config;
 use musubi::formats::{ItemOutcome, OutcomeCounts};
+use musubi::index::{Alongside, ReportIndex};
 use musubi::model::{Origin, ReportId};
 use musubi::sources::import::{self, BulkLoad, FileOutcome, ImportError, ImportEvent};
 
@@ -37,7 +38,7 @@ pub struct ImportArgs {
     #[arg(long)]
     json: bool,
     /// auto, always or never: drop the indexes of observables by value and TAXII objects by
-    /// id before storing and build them once after (auto: when the files reach 16 MiB and a
+    /// id before storing and build them once after (auto: when the files reach 1 MiB and a
     /// quarter of what is stored). A daemon running meanwhile still answers, more slowly.
     #[arg(long, default_value = "auto", value_parser = parse_bulk)]
     bulk: BulkLoad,
@@ -153,6 +154,17 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
     let origin = Origin::Submission {
         member: member.id.clone(),
     };
+    // The index follows the import on another core (unless a daemon holds it and indexes
+    // the import itself), so that it is current when the import ends.
+    let alongside = match ReportIndex::open(data_dir)
+        .and_then(|i| Alongside::start(&i, store.clone()))
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot index beside the import; the daemon will catch the index up.");
+            None
+        }
+    };
 
     let started = Instant::now();
     let bar = progress_bar(&files[0]);
@@ -217,6 +229,12 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
             ImportEvent::BuildingIndex => bar.set_message("building the indexes".to_string()),
         },
     );
+    if let Some(a) = alongside {
+        bar.set_message("indexing what was stored".to_string());
+        if let Err(e) = a.finish() {
+            tracing::warn!(error = %e, "Indexing beside the import failed; the daemon will catch the index up.");
+        }
+    }
     bar.finish_and_clear();
     drop(read);
     store.close();

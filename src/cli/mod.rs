@@ -12,6 +12,7 @@ pub mod feeds;
 pub mod import;
 pub mod member;
 pub mod migrate;
+pub mod pattern;
 pub mod reindex;
 pub mod search;
 pub mod serve;
@@ -78,6 +79,9 @@ pub enum Command {
     Feeds(feeds::FeedsCommand),
     /// Extract observables from free text on standard input (refangs, NFKC, IANA TLDs).
     Extract(extract::ExtractArgs),
+    /// Check STIX 2.1 patterns on standard input, one per line (the parser an import uses);
+    /// exits 1 when any is invalid, naming each with its line and what was wrong.
+    StixPattern(pattern::PatternArgs),
     /// List campaigns (as the secretariat sees them).
     Campaigns(campaigns::ListArgs),
     /// Show one campaign.

@@ -23,7 +23,9 @@ use tantivy::{
 
 use crate::model::{MemberId, Origin, Report, Scope, Seq, Tlp};
 
+mod alongside;
 mod visibility;
+pub use alongside::Alongside;
 use visibility::{SeqWindow, VisibilityCache};
 
 /// The index folder inside the data directory.
@@ -51,6 +53,8 @@ pub enum IndexError {
     Store(String),
     #[error("the index is held by another process (is `musubi serve` running?)")]
     Locked,
+    #[error("cannot start the indexing thread: {0}")]
+    Thread(std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -774,23 +778,16 @@ pub fn catch_up_with(
     store: &crate::store::Store,
     mut committed: impl FnMut(Seq),
 ) -> Result<usize, IndexError> {
-    const BATCH: usize = 5_000;
     let mut added = 0;
     let mut since_commit = 0;
     loop {
-        let last = indexer.last();
-        let reports = store
-            .read(|conn| crate::store::reports::after(conn, last, BATCH))
-            .map_err(|e| IndexError::Store(e.to_string()))?;
-        if reports.is_empty() {
+        let n = add_after(indexer, store)?;
+        if n == 0 {
             break;
         }
-        for report in &reports {
-            indexer.add(report)?;
-        }
-        added += reports.len();
-        since_commit += reports.len();
-        if since_commit >= CATCH_UP_COMMIT_EVERY && reports.len() == BATCH {
+        added += n;
+        since_commit += n;
+        if since_commit >= CATCH_UP_COMMIT_EVERY && n == CATCH_UP_BATCH {
             indexer.commit()?;
             committed(indexer.last());
             since_commit = 0;
@@ -798,6 +795,22 @@ pub fn catch_up_with(
     }
     indexer.commit()?;
     Ok(added)
+}
+
+/// How many reports a catch-up reads from the store at a time.
+const CATCH_UP_BATCH: usize = 5_000;
+
+/// Adds (without committing) up to [`CATCH_UP_BATCH`] stored reports beyond the indexer's
+/// last; returns how many.
+fn add_after(indexer: &mut Indexer, store: &crate::store::Store) -> Result<usize, IndexError> {
+    let last = indexer.last();
+    let reports = store
+        .read(|conn| crate::store::reports::after(conn, last, CATCH_UP_BATCH))
+        .map_err(|e| IndexError::Store(e.to_string()))?;
+    for report in &reports {
+        indexer.add(report)?;
+    }
+    Ok(reports.len())
 }
 
 #[cfg(test)]

@@ -230,12 +230,18 @@ impl ReportDraft {
     /// Adds an observable unless the draft already carries it.
     pub fn push_observable(&mut self, observable: Observable, comment: Option<String>) {
         if !self.indicators.iter().any(|i| i.observable == observable) {
-            self.indicators.push(Indicator {
-                observable,
-                comment,
-                stix_id: None,
-            });
+            self.push_new_observable(observable, comment);
         }
+    }
+
+    /// Adds an indicator the caller knows the draft does not hold yet (a parser of large
+    /// documents keeps its own index rather than scanning the list for every value).
+    pub fn push_new_observable(&mut self, observable: Observable, comment: Option<String>) {
+        self.indicators.push(Indicator {
+            observable,
+            comment,
+            stix_id: None,
+        });
     }
 
     /// A SHA-256 over the content that defines the report, used to deduplicate re-polled

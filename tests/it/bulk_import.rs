@@ -113,7 +113,8 @@ async fn answers(data: &DataDir) -> (Vec<u64>, Vec<Vec<String>>) {
 }
 
 /// The same files imported building the index once and growing it: the same stored rows,
-/// the same campaigns and search answers, and the index there in both.
+/// the same campaigns and search answers, the index there in both, and the search index
+/// current when the import ends.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
     let corpus = tempfile::tempdir().expect("temp dir");
@@ -129,6 +130,14 @@ async fn a_bulk_import_stores_and_answers_as_a_grown_one() {
             assert_eq!(out["total"]["reports"], 300, "{out}");
         }
         assert!(has_bulk_indexes(&data), "--bulk {bulk}: the index is there");
+        // The search index followed the import: current before any daemon starts.
+        let index = musubi::index::ReportIndex::open(data.path()).expect("open the index");
+        assert_eq!(
+            index.indexed_seq().expect("indexed seq"),
+            musubi::model::Seq(600),
+            "--bulk {bulk}: the import indexed what it stored"
+        );
+        drop(index);
         let rows = observable_rows(&data);
         assert_eq!(rows.len(), 1200, "a value twice in a report is stored once");
         let taxii = taxii_rows(&data);

@@ -86,8 +86,14 @@ fn the_peer_script_runs_its_cheap_rows_at_small_n() {
             "{f:?}"
         );
     }
-    let p = row("stix2-patterns", "500 STIX patterns");
+    // The parser alone beside the validator, and an import of the same patterns.
+    let p = row("stix2-patterns", "checked one a line");
+    assert!(
+        p[2].contains("musubi stix-pattern") && p[2].contains(", 0 invalid"),
+        "{p:?}"
+    );
     assert!(p[3].contains("0 invalid"), "{p:?}");
+    let p = row("stix2-patterns", "as one STIX bundle imported");
     assert!(p[2].contains("0 rejected"), "{p:?}");
     // The expensive row is named and skipped, never silently absent.
     let misp = row(

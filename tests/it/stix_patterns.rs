@@ -708,3 +708,89 @@ fn generated_patterns_agree_with_the_oasis_validator() {
         assert_eq!(stix_pattern::parse_ast(r).as_ref(), Ok(ast), "{r:?}");
     }
 }
+
+/// `musubi stix-pattern` gives, line by line, the OASIS validator's verdict on the corpus
+/// (where the validator is not known to be wrong), names each invalid line, yields the
+/// library's observables for the valid ones, and exits 1 because some are invalid.
+#[test]
+fn the_stix_pattern_command_gives_the_validators_verdict_on_every_line() {
+    use std::io::Write;
+    let corpus = std::fs::read_to_string(Path::new(FIXTURES).join("stix-patterns/corpus.txt"))
+        .expect("corpus");
+    let lines: Vec<String> = corpus.lines().map(str::to_string).collect();
+    let verdicts = validate(&lines);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_musubi"))
+        .args(["stix-pattern", "--json"])
+        .env("MUSUBI_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run musubi stix-pattern");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(corpus.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "some corpus lines are invalid");
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(answers.len(), lines.len(), "one answer per pattern");
+    for (i, ((p, v), a)) in lines.iter().zip(&verdicts).zip(&answers).enumerate() {
+        assert_eq!(a["line"], json!(i + 1), "{p}");
+        if !VALIDATOR_BUGS.iter().any(|(b, _)| b == p) {
+            assert_eq!(
+                a["valid"],
+                json!(v.valid),
+                "{p}: validator {v:?}, musubi {a}"
+            );
+        }
+        match stix_pattern::parse(p) {
+            Ok(outcome) => {
+                let values: Vec<&str> = a["observables"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["value"].as_str().unwrap())
+                    .collect();
+                let expected: Vec<&str> = outcome.observables.iter().map(|o| o.value()).collect();
+                assert_eq!(values, expected, "{p}");
+            }
+            Err(e) => assert_eq!(a["offset"], json!(e.offset), "{p}"),
+        }
+    }
+    let invalid = answers
+        .iter()
+        .filter(|a| a["valid"] == json!(false))
+        .count();
+    assert!(
+        invalid >= 60,
+        "the corpus holds invalid patterns: {invalid}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} pattern(s) checked, {invalid} invalid",
+            lines.len()
+        )),
+        "{stderr}"
+    );
+    // Without --json only the invalid lines are printed, each with its number.
+    let plain = Command::new(env!("CARGO_BIN_EXE_musubi"))
+        .arg("stix-pattern")
+        .stdin(std::fs::File::open(Path::new(FIXTURES).join("stix-patterns/corpus.txt")).unwrap())
+        .output()
+        .unwrap();
+    let named: Vec<String> = String::from_utf8(plain.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(named.len(), invalid, "{named:?}");
+    assert!(named.iter().all(|l| l.starts_with("line ")), "{named:?}");
+}

@@ -119,6 +119,9 @@ impl Daemon {
             .lock()
             .unwrap()
             .insert(base.clone(), data.path().to_path_buf());
+        // A token registered by URL belongs to an earlier daemon that had this port: its
+        // data directory is not this one, and its token would be refused here (401).
+        OPERATORS.lock().unwrap().remove(&base);
         Daemon { child, base }
     }
 
