@@ -281,6 +281,19 @@ fn merge_sorted<T: Ord + Copy>(v: &mut Vec<T>, mut add: Vec<T>, mut remove: Vec<
         v.extend(add);
         return;
     }
+    if remove.is_empty() {
+        // In place, from the back: each run of old elements moves once, as one block (a
+        // small campaign merged into a giant one moves its tail, not every element).
+        let mut end = v.len();
+        v.resize(end + add.len(), add[0]);
+        for (j, a) in add.iter().enumerate().rev() {
+            let at = v[..end].partition_point(|x| x <= a);
+            v.copy_within(at..end, at + j + 1);
+            v[at + j] = *a;
+            end = at;
+        }
+        return;
+    }
     remove.sort_unstable();
     let old = std::mem::take(v);
     let mut out = Vec::with_capacity(old.len() + add.len());
@@ -301,6 +314,25 @@ fn merge_sorted<T: Ord + Copy>(v: &mut Vec<T>, mut add: Vec<T>, mut remove: Vec<
 }
 
 impl Live {
+    /// Roughly what the view holds in memory (for the debug log of snapshots).
+    pub(super) fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        let by_value = |l: &Least<ByValue>| {
+            l.held
+                .iter()
+                .map(|(v, _)| size_of::<ByValue>() + v.value().len())
+                .sum::<usize>()
+        };
+        self.reports.capacity() * size_of::<Seq>()
+            + self.report_times.capacity() * size_of::<DateTime<Utc>>()
+            + self.sector_times.capacity() * size_of::<(DateTime<Utc>, Sector)>()
+            + self.seen_times.capacity() * size_of::<DateTime<Utc>>()
+            + self.linking.set.len() * 3 * size_of::<(u32, u32)>()
+            + by_value(&self.members.known_by_value)
+            + by_value(&self.members.novel_by_value)
+            + self.members.known_by_number.held.len() * size_of::<u32>()
+    }
+
     /// Report `m` joins (`sign` 1) or leaves (-1) the campaign.
     pub(super) fn report(&mut self, m: u32, sign: i32, member: bool) {
         *self.reports_waiting.entry(m).or_default() += sign;
@@ -653,6 +685,28 @@ mod tests {
                 };
                 prop_assert_eq!(got, want);
             }
+        }
+
+        /// Merging into a sorted list gives the sorted whole.
+        #[test]
+        fn merging_keeps_the_list_sorted(
+            old in prop::collection::vec(0u8..50, 0..40),
+            add in prop::collection::vec(0u8..50, 0..10),
+            cut in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        ) {
+            let mut v = old.clone();
+            v.sort_unstable();
+            let mut remove: Vec<u8> = cut.iter().filter(|_| !v.is_empty()).map(|i| v[i.index(v.len())]).collect();
+            remove.sort_unstable();
+            remove.dedup();
+            let mut want: Vec<u8> = v.iter().chain(&add).copied().collect();
+            for r in &remove {
+                let i = want.iter().position(|x| x == r).unwrap();
+                want.remove(i);
+            }
+            want.sort_unstable();
+            merge_sorted(&mut v, add, remove);
+            prop_assert_eq!(v, want);
         }
 
         /// The least keys kept as keys come and go are the least of the set.

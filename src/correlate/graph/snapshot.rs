@@ -85,6 +85,12 @@ impl Engine {
             }
         }
         phases.lap("snapshot: campaigns");
+        tracing::debug!(
+            views = snap.live.len(),
+            bytes = snap.live.values().map(|l| l.bytes()).sum::<usize>(),
+            tallied = self.camps.iter().filter(|c| c.tally.is_some()).count(),
+            "snapshot: live views"
+        );
         for (group, until, joined) in built {
             let id = match &group {
                 Group::Campaign(c) => c.id,
