@@ -865,3 +865,45 @@ fn a_big_campaign_keeps_a_live_view() {
     assert!(c.sectors.contains(&Sector::Water));
     assert_eq!(e.snap.lock().unwrap().live.len(), 1);
 }
+
+/// A value going over the cap stops linking in campaigns the new report does not touch:
+/// each campaign where two reports carry it is rebuilt, so that its linking values drop it
+/// (the live-view proptest rarely builds this case: two campaigns linked by other values
+/// sharing one value that a third, unlinked report pushes over the cap).
+#[test]
+fn a_value_over_the_cap_leaves_the_linking_values_of_campaigns_it_no_longer_links() {
+    let mut e = Engine::with_rules(small_rules(), IdBook::default());
+    // s1 at 150, halved past 2 reports (decay_after 2) and gone past 5 (cap 5): r1-r2 and
+    // r3-r4 stay linked by s2 and s3, and s1 alone links nothing once it is shared by 3.
+    e.add(member(1, Sector::ALL[0], vec![sha(1), sha(2)]));
+    e.add(member(2, Sector::ALL[0], vec![sha(1), sha(2)]));
+    e.add(member(3, Sector::ALL[1], vec![sha(1), sha(3)]));
+    e.add(member(4, Sector::ALL[1], vec![sha(1), sha(3)]));
+    e.add(member(5, Sector::ALL[2], vec![sha(1), sha(4)]));
+    let now = t0() + Duration::days(1);
+    let before = e.snapshot_at(now);
+    let b = *before.by_report.get(&Seq(1)).expect("r1 grouped");
+    let c = *before.by_report.get(&Seq(3)).expect("r3 grouped");
+    assert_ne!(b, c, "two campaigns");
+    assert!(before.get(b).unwrap().linking.contains(&sha(1)));
+    // The sixth report carrying s1 joins neither campaign and puts s1 over the cap.
+    e.add(member(6, Sector::ALL[3], vec![sha(1), sha(5)]));
+    let after = e.snapshot_at(now);
+    for id in [b, c] {
+        let shown = after.get(id).expect("still a campaign");
+        assert!(
+            !shown.linking.contains(&sha(1)),
+            "{id}: {:?}",
+            shown.linking
+        );
+        let (fresh, _) = e.campaign_of(e.slot_of_id[&id], now);
+        let Group::Campaign(fresh) = fresh else {
+            panic!("{id} is a campaign");
+        };
+        assert_eq!(
+            shown.linking, fresh.linking,
+            "{id} as a fresh computation gives it"
+        );
+        assert_eq!(shown.reports, fresh.reports, "{id}");
+    }
+}
