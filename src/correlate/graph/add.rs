@@ -204,18 +204,11 @@ impl Engine {
         if !self.member_value(o) {
             return;
         }
-        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-        if snap.live.is_empty() {
+        if self.live_is_empty() {
             return;
         }
-        let mut slots: Vec<u32> = self.obs[o as usize]
-            .postings
-            .iter()
-            .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
-            .filter(|&s| s != u32::MAX)
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
+        let slots = self.slots_carrying(o);
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
         for slot in slots {
             let held = self.camps[slot as usize]
                 .tally
@@ -268,6 +261,29 @@ impl Engine {
     }
 
     /// The slots of the campaigns whose reports carry `o` themselves, with how many do.
+    /// Whether no campaign keeps a live view (then nothing needs to follow them).
+    pub(super) fn live_is_empty(&mut self) -> bool {
+        self.snap
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .is_empty()
+    }
+
+    /// The campaigns holding a report that carries `o`, directly or through an address
+    /// inside it, each once.
+    pub(super) fn slots_carrying(&self, o: u32) -> Vec<u32> {
+        let mut slots: Vec<u32> = self.obs[o as usize]
+            .postings
+            .iter()
+            .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
+            .filter(|&s| s != u32::MAX)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+    }
+
     fn holder_slots(&self, o: u32) -> Vec<(u32, u32)> {
         let mut slots: Vec<u32> = self.obs[o as usize]
             .postings

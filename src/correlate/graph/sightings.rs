@@ -21,16 +21,9 @@ impl Engine {
                 self.sight_by_obs.entry(id).or_default().push(idx);
                 self.dirty_postings(id);
                 // It counts for every campaign carrying the value.
-                let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-                if !snap.live.is_empty() {
-                    let mut slots: Vec<u32> = self.obs[id as usize]
-                        .postings
-                        .iter()
-                        .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
-                        .filter(|&s| s != u32::MAX)
-                        .collect();
-                    slots.sort_unstable();
-                    slots.dedup();
+                if !self.live_is_empty() {
+                    let slots = self.slots_carrying(id);
+                    let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
                     for slot in slots {
                         let carried = self.camps[slot as usize]
                             .tally
