@@ -710,9 +710,6 @@ fn spawn_reloader(config: Config, rules: watch::Sender<Arc<Rules>>) -> JoinHandl
     })
 }
 
-/// Marks the configured members' feeds in the saved feed states (see
-/// `sources::feeds::mark_member_feeds`). A missing or invalid `feeds.toml` marks nothing
-/// (the feed duty reports an invalid one).
 /// Records where each digest never sent begins its first window: here, after what was
 /// stored before this start (an import) and before anything this daemon accepts. The mail
 /// duty would otherwise record it at its first look, a moment after the graph is built,
@@ -729,6 +726,9 @@ async fn start_digests(store: &Store, config: &Config) {
     }
 }
 
+/// Marks the configured members' feeds in the saved feed states (see
+/// `sources::feeds::mark_member_feeds`). A missing or invalid `feeds.toml` marks nothing
+/// (the feed duty reports an invalid one).
 async fn mark_member_feeds(store: &Store, config: &Config) {
     use crate::config::feeds::FeedsConfig;
     if !config.feeds_file.is_file() {
