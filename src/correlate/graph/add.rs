@@ -204,23 +204,11 @@ impl Engine {
         if !self.member_value(o) {
             return;
         }
-        if self.live_is_empty() {
-            return;
-        }
-        let slots = self.slots_carrying(o);
-        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-        for slot in slots {
-            let held = self.camps[slot as usize]
-                .tally
-                .as_ref()
-                .and_then(|t| t.get(&o))
-                .is_some_and(|&(_, from_members)| from_members > 0);
-            if let Some(live) = snap.live.get_mut(&slot)
-                && held
-            {
-                live.members_mut().became_known(&self.values, o);
+        self.for_live_views_counting(o, |live, (_, from_members), values| {
+            if from_members > 0 {
+                live.members_mut().became_known(values, o);
             }
-        }
+        });
     }
 
     /// Whether the feed report just posted last on `o` adds a name to the feeds that the
@@ -261,18 +249,40 @@ impl Engine {
     }
 
     /// The slots of the campaigns whose reports carry `o` themselves, with how many do.
-    /// Whether no campaign keeps a live view (then nothing needs to follow them).
-    pub(super) fn live_is_empty(&mut self) -> bool {
-        self.snap
+    /// Calls `f` with the live view of each campaign whose running tally counts `o`, with
+    /// `o`'s counts there (reports, member reports): what live views follow when something
+    /// about `o` changes (a first feed, a sighting).
+    pub(super) fn for_live_views_counting(
+        &mut self,
+        o: u32,
+        mut f: impl FnMut(&mut super::live::Live, (u32, u32), &[Observable]),
+    ) {
+        if self
+            .snap
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .live
             .is_empty()
+        {
+            return;
+        }
+        let slots = self.slots_carrying(o);
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        for slot in slots {
+            let counts = self.camps[slot as usize]
+                .tally
+                .as_ref()
+                .and_then(|t| t.get(&o))
+                .copied();
+            if let (Some(live), Some(counts)) = (snap.live.get_mut(&slot), counts) {
+                f(live, counts, &self.values);
+            }
+        }
     }
 
     /// The campaigns holding a report that carries `o`, directly or through an address
     /// inside it, each once.
-    pub(super) fn slots_carrying(&self, o: u32) -> Vec<u32> {
+    fn slots_carrying(&self, o: u32) -> Vec<u32> {
         let mut slots: Vec<u32> = self.obs[o as usize]
             .postings
             .iter()

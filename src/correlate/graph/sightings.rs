@@ -21,21 +21,7 @@ impl Engine {
                 self.sight_by_obs.entry(id).or_default().push(idx);
                 self.dirty_postings(id);
                 // It counts for every campaign carrying the value.
-                if !self.live_is_empty() {
-                    let slots = self.slots_carrying(id);
-                    let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-                    for slot in slots {
-                        let carried = self.camps[slot as usize]
-                            .tally
-                            .as_ref()
-                            .is_some_and(|t| t.contains_key(&id));
-                        if let Some(live) = snap.live.get_mut(&slot)
-                            && carried
-                        {
-                            live.sighting(idx, 1);
-                        }
-                    }
-                }
+                self.for_live_views_counting(id, |live, _, _| live.sighting(idx, 1));
             }
             SightingTarget::Campaign(cid) => {
                 self.sight_by_camp.entry(cid).or_default().push(idx);
