@@ -47,7 +47,7 @@ pub fn list(config: &Config, data_dir: &Path, args: AdvisoriesArgs) -> Result<()
     if args.json {
         return print_json(&AdvisoryListing { advisories: views });
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     writeln!(
         out,
         "{:<10} {:>5}  {:<20} {:<12} title",
@@ -64,5 +64,6 @@ pub fn list(config: &Config, data_dir: &Path, args: AdvisoriesArgs) -> Result<()
             v.title
         )?;
     }
+    out.flush()?;
     Ok(())
 }

@@ -64,7 +64,7 @@ pub fn list(config: &Config, data_dir: &Path, args: ListArgs) -> Result<()> {
     if args.json {
         print_json(&CampaignListing { campaigns: views })?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(
             out,
             "{:<12} {:>7}  {:<20} {:<16} title",
@@ -84,6 +84,7 @@ pub fn list(config: &Config, data_dir: &Path, args: ListArgs) -> Result<()> {
             )?;
         }
         writeln!(out, "{} campaign(s)", views.len())?;
+        out.flush()?;
     }
     p.close();
     Ok(())
@@ -97,7 +98,7 @@ pub fn show(config: &Config, data_dir: &Path, args: ShowArgs) -> Result<()> {
     if args.json {
         print_json(&view)?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(
             out,
             "{}  {}  {} report(s)  {} – {}{}",
@@ -138,6 +139,7 @@ pub fn show(config: &Config, data_dir: &Path, args: ShowArgs) -> Result<()> {
                 )?;
             }
         }
+        out.flush()?;
     }
     p.close();
     Ok(())

@@ -17,7 +17,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     std::io::stdin()
         .read_to_string(&mut text)
         .context("reading standard input (UTF-8 text expected)")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     for o in musubi::formats::extract::extract(&text) {
         if args.json {
             let line = serde_json::json!({ "type": o.kind().as_str(), "value": o.value() });
@@ -26,5 +26,6 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             writeln!(out, "{}\t{}", o.kind().as_str(), o.value())?;
         }
     }
+    out.flush()?;
     Ok(())
 }

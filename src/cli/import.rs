@@ -226,7 +226,12 @@ pub fn run(config: &Config, data_dir: &Path, args: ImportArgs, global: &Global) 
                 ));
             }
             ImportEvent::Done(_) => done += 1,
-            ImportEvent::BuildingIndex => bar.set_message("building the indexes".to_string()),
+            ImportEvent::BuildingIndex => {
+                if let Some(a) = &alongside {
+                    a.stored_all();
+                }
+                bar.set_message("building the indexes".to_string())
+            }
         },
     );
     if let Some(a) = alongside {

@@ -159,10 +159,19 @@ pub fn spinner(message: &str) -> indicatif::ProgressBar {
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
+}
+
+/// Standard output, buffered. Rust's `Stdout` is line-buffered even into a pipe, so a
+/// listing of a thousand campaigns (pretty JSON, 286,000 lines) cost as many `write` calls
+/// and a fifth of `musubi campaigns --json`'s time. Callers flush at the end, so that a
+/// closed pipe is an error rather than lost output.
+pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
 }
 
 /// A read path without campaigns or index, for commands that read only what the store

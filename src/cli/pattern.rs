@@ -22,7 +22,7 @@ pub struct PatternArgs {
 
 pub fn run(args: PatternArgs) -> Result<()> {
     let stdin = std::io::stdin().lock();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = super::stdout();
     let (mut checked, mut invalid) = (0usize, 0usize);
     for (i, line) in stdin.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {} (UTF-8 text expected)", i + 1))?;

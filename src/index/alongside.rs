@@ -45,10 +45,18 @@ impl Alongside {
         Ok(Some(Alongside { stop, thread }))
     }
 
+    /// Tells the follower that everything is stored: it indexes what is left and commits
+    /// while the caller goes on. A bulk import calls this before it builds the store's
+    /// indexes again, so that the index's last commit (0.4 s after 2,000 reports of 100
+    /// values) and that build (0.25 s) share the two cores instead of following each other.
+    pub fn stored_all(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
     /// Indexes what is left (the caller has stored everything), commits, and returns how
     /// many reports this follower indexed.
     pub fn finish(self) -> Result<usize, IndexError> {
-        self.stop.store(true, Ordering::Release);
+        self.stored_all();
         self.thread
             .join()
             .unwrap_or_else(|_| Err(IndexError::Store("the indexing thread panicked".into())))
