@@ -54,7 +54,7 @@ impl Engine {
                 let hi = ip_key(net.broadcast());
                 let inside: Vec<u32> = self.ips.range(lo..=hi).map(|(_, &id)| id).collect();
                 for ip in inside {
-                    let holders: Vec<u32> = self.obs[ip as usize].postings.clone();
+                    let holders: Vec<u32> = self.postings.get(ip).to_vec();
                     for p in holders {
                         let p = p & !CONTAINED;
                         let rep = &mut self.reps[p as usize];
@@ -66,9 +66,8 @@ impl Engine {
                             touched.entry(o).or_insert_with(|| {
                                 (self.weight_now(o), self.obs[o as usize].count)
                             });
-                            let ob = &mut self.obs[o as usize];
-                            ob.count += 1;
-                            ob.postings.push(p | CONTAINED);
+                            self.obs[o as usize].count += 1;
+                            self.postings.push(o, p | CONTAINED);
                             self.mark_dirty_report(p);
                         }
                     }
@@ -80,9 +79,9 @@ impl Engine {
             touched
                 .entry(o)
                 .or_insert_with(|| (self.weight_now(o), self.obs[o as usize].count));
+            self.postings.push(o, r);
             let ob = &mut self.obs[o as usize];
             ob.count += 1;
-            ob.postings.push(r);
             if is_feed {
                 ob.feeds += 1;
                 if ob.feeds == 1 {
@@ -101,9 +100,8 @@ impl Engine {
             touched
                 .entry(c)
                 .or_insert_with(|| (self.weight_now(c), self.obs[c as usize].count));
-            let ob = &mut self.obs[c as usize];
-            ob.count += 1;
-            ob.postings.push(r | CONTAINED);
+            self.obs[c as usize].count += 1;
+            self.postings.push(c, r | CONTAINED);
         }
         self.reps[r as usize].contained = contained;
 
@@ -130,8 +128,9 @@ impl Engine {
         let threshold = self.rules.link.threshold;
         for o in weakened {
             // Only links between two holders of `o` rest on it.
-            let holders: FxHashSet<u32> = self.obs[o as usize]
+            let holders: FxHashSet<u32> = self
                 .postings
+                .get(o)
                 .iter()
                 .map(|&p| p & !CONTAINED)
                 .filter(|&p| p != r)
@@ -214,7 +213,7 @@ impl Engine {
     /// Whether the feed report just posted last on `o` adds a name to the feeds that the
     /// evidence of the campaigns holding `o` may show ([`Engine::feeds_of`]).
     fn names_new_feed(&self, o: u32) -> bool {
-        let postings = &self.obs[o as usize].postings;
+        let postings = self.postings.get(o);
         let Some((&last, before)) = postings.split_last() else {
             return false;
         };
@@ -283,8 +282,9 @@ impl Engine {
     /// The campaigns holding a report that carries `o`, directly or through an address
     /// inside it, each once.
     fn slots_carrying(&self, o: u32) -> Vec<u32> {
-        let mut slots: Vec<u32> = self.obs[o as usize]
+        let mut slots: Vec<u32> = self
             .postings
+            .get(o)
             .iter()
             .map(|&p| self.camp_of[(p & !CONTAINED) as usize])
             .filter(|&s| s != u32::MAX)
@@ -295,8 +295,9 @@ impl Engine {
     }
 
     fn holder_slots(&self, o: u32) -> Vec<(u32, u32)> {
-        let mut slots: Vec<u32> = self.obs[o as usize]
+        let mut slots: Vec<u32> = self
             .postings
+            .get(o)
             .iter()
             .filter(|&&p| p & CONTAINED == 0)
             .map(|&p| self.camp_of[p as usize])
@@ -345,10 +346,9 @@ impl Engine {
     }
 
     pub(super) fn dirty_postings(&mut self, o: u32) {
-        let holders = std::mem::take(&mut self.obs[o as usize].postings);
-        for &p in &holders {
+        for i in 0..self.postings.get(o).len() {
+            let p = self.postings.get(o)[i];
             self.mark_dirty_report(p & !CONTAINED);
         }
-        self.obs[o as usize].postings = holders;
     }
 }

@@ -101,8 +101,9 @@ impl Engine {
             ob.direct_cidr = false;
             ob.count = 0;
             ob.feeds = 0;
-            ob.postings.clear();
         }
+        // Freed before the counts: the new postings are laid out from them.
+        self.postings = Runs::default();
         phases.lap("warning lists");
         self.v4_lens.clear();
         self.v6_lens.clear();
@@ -176,9 +177,9 @@ impl Engine {
             }
             rep.contained = c;
         }
-        for ob in &mut self.obs {
-            ob.postings.reserve_exact(ob.count as usize);
-        }
+        // A value's count is the length of its postings (its reports, directly or through an
+        // address inside it).
+        self.postings.lay_out(self.obs.iter().map(|ob| ob.count));
         // Postings in report order, each thread filling a range of values (as the counts).
         let span = self
             .obs
@@ -188,21 +189,19 @@ impl Engine {
         let (reps, sources) = (&self.reps, &self.sources);
         self.obs
             .par_chunks_mut(span)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let lo = (c * span) as u32;
-                let hi = lo + chunk.len() as u32;
+            .zip(self.postings.chunks_mut(span))
+            .for_each(|(chunk, mut postings)| {
+                let (lo, hi) = (postings.lo(), postings.hi());
                 for (r, rep) in reps.iter().enumerate() {
                     let is_feed = matches!(sources[rep.source as usize], Source::Feed { .. });
                     for &o in rep.obs.iter().filter(|&&o| lo <= o && o < hi) {
-                        let ob = &mut chunk[(o - lo) as usize];
-                        ob.postings.push(r as u32);
+                        postings.push(o, r as u32);
                         if is_feed {
-                            ob.feeds += 1;
+                            chunk[(o - lo) as usize].feeds += 1;
                         }
                     }
                     for &o in rep.contained.iter().filter(|&&o| lo <= o && o < hi) {
-                        chunk[(o - lo) as usize].postings.push(r as u32 | CONTAINED);
+                        postings.push(o, r as u32 | CONTAINED);
                     }
                 }
             });

@@ -184,7 +184,7 @@ impl Engine {
                 if w == 0 {
                     continue;
                 }
-                for &p in self.obs[o as usize].postings.iter().take(POSTINGS_MAX) {
+                for &p in self.postings.get(o).iter().take(POSTINGS_MAX) {
                     let p = p & !CONTAINED;
                     if p != m {
                         *sums.entry(p).or_default() += w;
@@ -240,8 +240,9 @@ impl Engine {
         let mut seen_net: FxHashSet<(u8, u128)> = FxHashSet::default();
         let mut seen_o: FxHashSet<u32> = FxHashSet::default();
         let other_slots = |o: u32| -> Vec<u32> {
-            let mut slots: Vec<u32> = self.obs[o as usize]
+            let mut slots: Vec<u32> = self
                 .postings
+                .get(o)
                 .iter()
                 .take(POSTINGS_MAX)
                 .map(|&p| self.camp_of[(p & !CONTAINED) as usize])

@@ -110,8 +110,8 @@ impl Engine {
             direct_cidr: false,
             count: 0,
             feeds: 0,
-            postings: Vec::new(),
         });
+        self.postings.push_list();
     }
 
     /// Interns every value of a batch of reports on all cores and returns each report's
@@ -228,6 +228,7 @@ impl Engine {
         }
         self.values.reserve(slots.len());
         self.obs.reserve(slots.len());
+        self.postings.reserve_lists(slots.len());
         let mut mapped: Vec<Vec<(u64, u32)>> = (0..SHARDS).map(|_| Vec::new()).collect();
         for slot in slots {
             let (h, o) = slot.expect("every new value has a number");

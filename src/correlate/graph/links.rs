@@ -97,7 +97,7 @@ impl Engine {
             if w == 0 {
                 continue;
             }
-            for &p in &self.obs[o as usize].postings {
+            for &p in self.postings.get(o) {
                 let p = p & !CONTAINED;
                 if p != r && keep(p) {
                     acc.push((p, w));
@@ -109,7 +109,7 @@ impl Engine {
             if w == 0 {
                 continue;
             }
-            for &p in &self.obs[c as usize].postings {
+            for &p in self.postings.get(c) {
                 if p & CONTAINED == 0 && p != r && keep(p) {
                     acc.push((p, w));
                 }

@@ -64,6 +64,7 @@ mod live;
 mod networks;
 mod partition;
 mod pins;
+mod runs;
 mod sightings;
 mod snapshot;
 #[cfg(test)]
@@ -71,6 +72,7 @@ mod tests;
 
 use interning::{expand, hash_of};
 use live::Live;
+use runs::Runs;
 use networks::{cidr_key, ip_key};
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store
@@ -122,7 +124,6 @@ struct Obs {
     count: u32,
     /// Feed reports carrying the value.
     feeds: u32,
-    postings: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -179,6 +180,9 @@ pub struct Engine {
     /// Email values per mail domain (lower case): registrant patterns of related campaigns.
     mail_domains: FxHashMap<Box<str>, Vec<u32>>,
     obs: Vec<Obs>,
+    /// The reports carrying each value, in the order they came (`| CONTAINED` when through
+    /// an address inside the network): one list per value, numbered as `obs`.
+    postings: Runs,
     v4_lens: BTreeSet<u8>,
     v6_lens: BTreeSet<u8>,
     ips: BTreeMap<(u8, u128), u32>,
@@ -285,6 +289,7 @@ impl Engine {
             collisions: FxHashMap::default(),
             mail_domains: FxHashMap::default(),
             obs: Vec::new(),
+            postings: Runs::default(),
             v4_lens: BTreeSet::new(),
             v6_lens: BTreeSet::new(),
             ips: BTreeMap::new(),

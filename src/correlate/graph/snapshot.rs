@@ -302,15 +302,15 @@ impl Engine {
             if ob.feeds == 0 {
                 continue;
             }
-            let kept = ob.postings.len() >= FEED_NAMES_KEPT;
+            let postings = self.postings.get(o);
+            let kept = postings.len() >= FEED_NAMES_KEPT;
             let cache = || self.feed_names.lock().unwrap_or_else(|e| e.into_inner());
             if kept && let Some(sources) = cache().get(&o) {
                 found.extend(sources.iter().copied());
                 continue;
             }
             // Bounded: a popular value has long postings and the evidence needs only a few.
-            let mut sources: Vec<u32> = ob
-                .postings
+            let mut sources: Vec<u32> = postings
                 .iter()
                 .take(FEED_NAMES_FROM)
                 .filter(|p| *p & CONTAINED == 0)
