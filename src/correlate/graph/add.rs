@@ -31,7 +31,7 @@ impl Engine {
             obs: obs.clone().into_boxed_slice(),
             contained: Vec::new(),
         });
-        self.adj.push(Vec::new());
+        self.adj.push_list();
         self.camp_of.push(u32::MAX);
         self.pos.push(0);
 
@@ -137,7 +137,7 @@ impl Engine {
                 .collect();
             let mut cut = Vec::new();
             for &p in &holders {
-                for &q in &self.adj[p as usize] {
+                for &q in self.adj.get(p) {
                     // Each pair once.
                     if q > p && holders.contains(&q) && self.shared(p, q) < threshold {
                         cut.push((p, q));
@@ -174,8 +174,8 @@ impl Engine {
         // The new report's links.
         let links = self.candidates(r, |_| true);
         for &p in &links {
-            self.adj[r as usize].push(p);
-            self.adj[p as usize].push(r);
+            self.adj.push(r, p);
+            self.adj.push(p, r);
         }
         let mut slots: Vec<u32> = links.iter().map(|&p| self.camp_of[p as usize]).collect();
         slots.sort_unstable();

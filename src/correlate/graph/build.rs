@@ -214,27 +214,53 @@ impl Engine {
                     && rules.link.weight_of(self.kind(o)) > 0
             })
             .collect();
-        // Links, each pair once from its later report.
-        let lower: Vec<Vec<u32>> = (0..self.reps.len() as u32)
+        // Links, each pair once from its later report, as runs of one vector per range of
+        // reports (a `Vec` per report was a million small blocks beside the adjacency).
+        self.adj = Runs::default();
+        let span = self
+            .reps
+            .len()
+            .div_ceil(rayon::current_num_threads() * 8)
+            .max(1);
+        let lower: Vec<(Vec<u32>, Vec<u32>)> = (0..self.reps.len().div_ceil(span))
             .into_par_iter()
-            .map_init(Vec::new, |acc, r| self.candidates_with(r, |p| p < r, acc))
+            .map_init(Vec::new, |acc, c| {
+                let (mut lens, mut flat) = (Vec::new(), Vec::new());
+                let hi = ((c + 1) * span).min(self.reps.len());
+                for r in (c * span) as u32..hi as u32 {
+                    let ps = self.candidates_with(r, |p| p < r, acc);
+                    lens.push(ps.len() as u32);
+                    flat.extend_from_slice(&ps);
+                }
+                (lens, flat)
+            })
             .collect();
         phases.lap("links");
         let mut degree = vec![0u32; self.reps.len()];
-        for (r, ps) in lower.iter().enumerate() {
-            degree[r] += ps.len() as u32;
-            for &p in ps {
-                degree[p as usize] += 1;
+        let mut r = 0;
+        for (lens, flat) in &lower {
+            let mut at = 0;
+            for &l in lens {
+                degree[r] += l;
+                for &p in &flat[at..at + l as usize] {
+                    degree[p as usize] += 1;
+                }
+                at += l as usize;
+                r += 1;
             }
         }
-        let mut adj: Vec<Vec<u32>> = degree
-            .into_iter()
-            .map(|d| Vec::with_capacity(d as usize))
-            .collect();
-        for (r, ps) in lower.into_iter().enumerate() {
-            for p in ps {
-                adj[r].push(p);
-                adj[p as usize].push(r as u32);
+        let mut adj = Runs::default();
+        adj.lay_out(degree.into_iter());
+        let mut r = 0u32;
+        for (lens, flat) in lower {
+            let mut at = 0;
+            for l in lens {
+                for &p in &flat[at..at + l as usize] {
+                    adj.push(r, p);
+                    adj.push(p, r);
+                }
+                at += l as usize;
+                r += 1;
             }
         }
         self.adj = adj;
@@ -263,7 +289,7 @@ impl Engine {
                 .get(&(a as u32))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            for &b in self.adj[a].iter().chain(pins) {
+            for &b in self.adj.get(a as u32).iter().chain(pins) {
                 let (ra, rb) = (find(&mut parent, a as u32), find(&mut parent, b));
                 if ra != rb {
                     parent[ra.max(rb) as usize] = ra.min(rb);

@@ -83,12 +83,12 @@ impl Engine {
         // first few are looked at.
         let links_total = members
             .iter()
-            .map(|&m| self.adj[m as usize].len())
+            .map(|&m| self.adj.get(m).len())
             .sum::<usize>()
             / 2;
         let mut links = Vec::new();
         'first: for &m in members {
-            for &q in &self.adj[m as usize] {
+            for &q in self.adj.get(m) {
                 if q <= m {
                     continue;
                 }
@@ -195,7 +195,7 @@ impl Engine {
                 if w >= threshold || (self.camp_of[p as usize] == slot && p < m) {
                     continue;
                 }
-                if self.adj[m as usize].contains(&p) {
+                if self.adj.get(m).contains(&p) {
                     continue;
                 }
                 let other = self.camp_of[p as usize];

@@ -168,7 +168,7 @@ impl Engine {
                 };
                 this.next += 1;
                 let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
-                for &y in self.adj[x as usize].iter().chain(pins) {
+                for &y in self.adj.get(x).iter().chain(pins) {
                     if other.seen.contains(&y) {
                         return None;
                     }
@@ -181,8 +181,8 @@ impl Engine {
     }
 
     pub(super) fn unlink(&mut self, a: u32, b: u32) {
-        self.adj[a as usize].retain(|&x| x != b);
-        self.adj[b as usize].retain(|&x| x != a);
+        self.adj.retain(a, |x| x != b);
+        self.adj.retain(b, |x| x != a);
     }
 
     /// Test builds check after every add that the links are exactly the pairs sharing
@@ -192,7 +192,7 @@ impl Engine {
         let t = self.rules.link.threshold;
         for a in 0..self.reps.len() as u32 {
             for b in 0..a {
-                let linked = self.adj[a as usize].contains(&b);
+                let linked = self.adj.get(a).contains(&b);
                 let should = self.shared(a, b) >= t
                     && self.reps[a as usize].label == self.reps[b as usize].label;
                 assert_eq!(
@@ -218,7 +218,7 @@ impl Engine {
             let mut q = vec![c.members[0]];
             while let Some(x) = q.pop() {
                 let pins = self.pin_adj.get(&x).map(Vec::as_slice).unwrap_or(&[]);
-                for &y in self.adj[x as usize].iter().chain(pins) {
+                for &y in self.adj.get(x).iter().chain(pins) {
                     if seen.insert(y) {
                         q.push(y);
                     }

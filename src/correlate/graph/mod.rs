@@ -72,8 +72,8 @@ mod tests;
 
 use interning::{expand, hash_of};
 use live::Live;
-use runs::Runs;
 use networks::{cidr_key, ip_key};
+use runs::Runs;
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store
 /// keeps them); [`Engine::set_pins`] applies them with a full re-correlation.
@@ -193,7 +193,7 @@ pub struct Engine {
     nets: FxHashMap<(u8, u128, u8), u32>,
 
     /// Links (symmetric).
-    adj: Vec<Vec<u32>>,
+    adj: Runs,
     camp_of: Vec<u32>,
     /// Position of each report in its campaign's `members` (removal in O(1) on a split).
     pos: Vec<u32>,
@@ -295,7 +295,7 @@ impl Engine {
             ips: BTreeMap::new(),
             over: Vec::new(),
             nets: FxHashMap::default(),
-            adj: Vec::new(),
+            adj: Runs::default(),
             camp_of: Vec::new(),
             pos: Vec::new(),
             camps: Vec::new(),
@@ -337,7 +337,7 @@ impl Engine {
 
     /// Number of links between reports.
     pub fn link_count(&self) -> usize {
-        self.adj.iter().map(Vec::len).sum::<usize>() / 2
+        self.adj.total() / 2
     }
 
     /// The pins in force.

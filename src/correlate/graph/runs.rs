@@ -40,8 +40,14 @@ fn to_u32(n: usize) -> u32 {
 
 impl Runs {
     /// Number of lists.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.runs.len()
+    }
+
+    /// Numbers in all lists.
+    pub(super) fn total(&self) -> usize {
+        self.runs.iter().map(|r| r.len as usize).sum()
     }
 
     /// Adds an empty list (numbered `len()` before the call).
@@ -152,15 +158,16 @@ impl Runs {
 
     /// The lists in chunks of `span` (the last may be shorter), each writable on its own
     /// thread. After [`Runs::lay_out`] only (the runs must be in list order).
-    pub(super) fn chunks_mut(&mut self, span: usize) -> impl IndexedParallelIterator<Item = Chunk<'_>> {
+    pub(super) fn chunks_mut(
+        &mut self,
+        span: usize,
+    ) -> impl IndexedParallelIterator<Item = Chunk<'_>> {
         let span = span.max(1);
         let mut chunks = Vec::with_capacity(self.runs.len().div_ceil(span));
         let mut flat: &mut [u32] = &mut self.flat;
         let mut base = 0usize;
         for (c, runs) in self.runs.chunks_mut(span).enumerate() {
-            let end = runs
-                .last()
-                .map_or(base, |r| (r.start + r.cap) as usize);
+            let end = runs.last().map_or(base, |r| (r.start + r.cap) as usize);
             debug_assert!(runs.first().is_none_or(|r| r.start as usize == base));
             let (mine, rest) = std::mem::take(&mut flat).split_at_mut(end - base);
             flat = rest;
@@ -173,11 +180,6 @@ impl Runs {
             base = end;
         }
         chunks.into_par_iter()
-    }
-
-    /// Bytes held (for the logs).
-    pub(super) fn bytes(&self) -> usize {
-        self.runs.capacity() * std::mem::size_of::<Run>() + self.flat.capacity() * 4
     }
 }
 
@@ -204,7 +206,10 @@ impl Chunk<'_> {
     #[inline]
     pub(super) fn push(&mut self, i: u32, x: u32) {
         let r = &mut self.runs[(i - self.lo) as usize];
-        assert!(r.len < r.cap, "a run is filled within the room laid out for it");
+        assert!(
+            r.len < r.cap,
+            "a run is filled within the room laid out for it"
+        );
         self.flat[r.start as usize - self.base + r.len as usize] = x;
         r.len += 1;
     }
@@ -239,6 +244,7 @@ mod tests {
 
     fn agree(runs: &Runs, model: &[Vec<u32>]) -> Result<(), TestCaseError> {
         prop_assert_eq!(runs.len(), model.len());
+        prop_assert_eq!(runs.total(), model.iter().map(Vec::len).sum::<usize>());
         for (i, m) in model.iter().enumerate() {
             prop_assert_eq!(runs.get(i as u32), m.as_slice(), "list {}", i);
         }
