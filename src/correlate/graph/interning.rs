@@ -52,21 +52,14 @@ struct ShardPass {
 
 impl Engine {
     pub(super) fn lookup(&self, o: &Observable) -> Option<u32> {
-        let h = hash_of(o);
-        match self.by_hash[shard_of(h)].get(&h) {
-            Some(&id) if self.values[id as usize] == *o => Some(id),
-            Some(_) => self.collisions.get(o).copied(),
-            None => None,
-        }
+        self.known(hash_of(o), o)
     }
 
     /// The number of a value already interned (`h` is its hash).
     fn known(&self, h: u64, o: &Observable) -> Option<u32> {
-        match self.by_hash[shard_of(h)].get(&h) {
-            Some(&id) if self.values[id as usize] == *o => Some(id),
-            Some(_) => self.collisions.get(o).copied(),
-            None => None,
-        }
+        self.by_hash[shard_of(h)]
+            .find(h, |&id| self.values[id as usize] == *o)
+            .copied()
     }
 
     /// Interns a value; new ids are pushed to `fresh` for a warning-list check.
@@ -80,15 +73,12 @@ impl Engine {
         id
     }
 
-    /// Gives `o` the next number and records it in the hash map.
+    /// Gives `o` (not interned yet) the next number and records it in the hash table.
     fn push_value(&mut self, h: u64, o: Observable) {
         let id = self.values.len() as u32;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash[shard_of(h)].entry(h) {
-            e.insert(id);
-        } else {
-            self.collisions.insert(o.clone(), id);
-        }
         self.push_value_unmapped(o);
+        let values = &self.values;
+        self.by_hash[shard_of(h)].insert_unique(h, id, |&x| hash_of(&values[x as usize]));
     }
 
     /// Gives `o` the next number without touching the hash map (the caller records it).
@@ -235,31 +225,18 @@ impl Engine {
             mapped[shard_of(h)].push((h, self.values.len() as u32));
             self.push_value_unmapped(o);
         }
-        // The hash maps, shard by shard; a hash already taken by another value goes to the
-        // collisions (rare: a 64-bit hash).
+        // The hash tables, shard by shard (every value here is new to its shard).
         let values = &self.values;
-        let collided: Vec<(u32, Observable)> = self
-            .by_hash
+        self.by_hash
             .par_iter_mut()
             .zip(mapped)
-            .flat_map_iter(|(map, new)| {
-                map.reserve(new.len());
-                new.into_iter()
-                    .filter_map(|(h, id)| match map.entry(h) {
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(id);
-                            None
-                        }
-                        std::collections::hash_map::Entry::Occupied(_) => {
-                            Some((id, values[id as usize].clone()))
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for (id, o) in collided {
-            self.collisions.insert(o, id);
-        }
+            .for_each(|(table, new)| {
+                let rehash = |&x: &u32| hash_of(&values[x as usize]);
+                table.reserve(new.len(), rehash);
+                for (h, id) in new {
+                    table.insert_unique(h, id, rehash);
+                }
+            });
         // Each occurrence's number, back in report order.
         let numbers: Vec<std::sync::atomic::AtomicU32> = (0..total)
             .map(|_| std::sync::atomic::AtomicU32::new(0))

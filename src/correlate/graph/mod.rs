@@ -175,8 +175,9 @@ pub struct Engine {
 
     values: Vec<Observable>,
     /// Value numbers by hash, in [`interning::SHARDS`] maps (see `interning`).
-    by_hash: Vec<FxHashMap<u64, u32>>,
-    collisions: FxHashMap<Observable, u32>,
+    /// (A table of numbers only: a value's hash is recomputed from the value when the
+    /// table grows, and values sharing a hash are told apart by comparing them.)
+    by_hash: Vec<hashbrown::HashTable<u32>>,
     /// Email values per mail domain (lower case): registrant patterns of related campaigns.
     mail_domains: FxHashMap<Box<str>, Vec<u32>>,
     obs: Vec<Obs>,
@@ -284,9 +285,8 @@ impl Engine {
             source_ids: FxHashMap::default(),
             values: Vec::new(),
             by_hash: (0..interning::SHARDS)
-                .map(|_| FxHashMap::default())
+                .map(|_| hashbrown::HashTable::new())
                 .collect(),
-            collisions: FxHashMap::default(),
             mail_domains: FxHashMap::default(),
             obs: Vec::new(),
             postings: Runs::default(),
