@@ -6,7 +6,7 @@ use super::*;
 impl Engine {
     /// Adds one report (the incremental fast path) and returns what changed for the store.
     pub fn add(&mut self, facts: ReportFacts) -> Vec<CampaignEvent> {
-        if self.index_of.contains_key(&facts.seq) {
+        if self.report_of(facts.seq).is_some() {
             return Vec::new();
         }
         let r = self.reps.len() as u32;
@@ -21,7 +21,6 @@ impl Engine {
         self.check_fresh(&fresh);
         let source = self.source_id(facts.source);
         let label = self.split_label.get(&facts.seq).copied().unwrap_or(0);
-        self.index_of.insert(facts.seq, r);
         self.max_seq = self.max_seq.max(facts.seq);
         self.reps.push(Rep {
             seq: facts.seq,
@@ -31,6 +30,7 @@ impl Engine {
             obs: obs.clone().into_boxed_slice(),
             contained: Vec::new(),
         });
+        self.index_last_report();
         self.adj.push_list();
         self.camp_of.push(u32::MAX);
         self.pos.push(0);

@@ -29,7 +29,7 @@ impl Engine {
             self.ids.set(seq, id);
             self.ids.reserve(id);
             self.recorded.insert(id);
-            if let Some(&r) = self.index_of.get(&seq) {
+            if let Some(r) = self.report_of(seq) {
                 slots.insert(self.camp_of[r as usize]);
             }
         }

@@ -43,7 +43,7 @@ impl Engine {
         let mut phases = Phases::new();
         reports.sort_by_key(|r| r.seq);
         reports.dedup_by_key(|r| r.seq);
-        reports.retain(|r| !self.index_of.contains_key(&r.seq));
+        reports.retain(|r| self.report_of(r.seq).is_none());
         let metas: Vec<(Seq, DateTime<Utc>, Source)> = reports
             .iter()
             .map(|r| (r.seq, r.at, r.source.clone()))
@@ -57,7 +57,6 @@ impl Engine {
         self.reps.reserve(metas.len());
         for ((seq, at, source), ids) in metas.into_iter().zip(numbered) {
             let source = self.source_id(source);
-            self.index_of.insert(seq, self.reps.len() as u32);
             self.max_seq = self.max_seq.max(seq);
             self.reps.push(Rep {
                 seq,
@@ -67,6 +66,7 @@ impl Engine {
                 obs: ids,
                 contained: Vec::new(),
             });
+            self.index_last_report();
         }
         phases.lap("intern");
     }
@@ -266,7 +266,7 @@ impl Engine {
         self.adj = adj;
         self.pin_adj.clear();
         for &(a, b) in &self.pin_pairs {
-            if let (Some(&ia), Some(&ib)) = (self.index_of.get(&a), self.index_of.get(&b)) {
+            if let (Some(ia), Some(ib)) = (self.report_of(a), self.report_of(b)) {
                 self.pin_adj.entry(ia).or_default().push(ib);
                 self.pin_adj.entry(ib).or_default().push(ia);
             }

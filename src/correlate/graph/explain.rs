@@ -220,7 +220,12 @@ impl Engine {
         });
         near.truncate(EXPLAIN_MAX / 4);
         for n in &mut near {
-            let (a, b) = (self.index_of[&n.a], self.index_of[&n.b]);
+            let (a, b) = (
+                self.report_of(n.a)
+                    .expect("a near pair is of reports in the graph"),
+                self.report_of(n.b)
+                    .expect("a near pair is of reports in the graph"),
+            );
             n.shared = self.shared_values(a, b);
         }
         Grouping {

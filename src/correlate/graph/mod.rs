@@ -169,7 +169,8 @@ pub struct Engine {
 
     reps: Vec<Rep>,
     max_seq: Seq,
-    index_of: FxHashMap<Seq, u32>,
+    /// Report numbers by `Seq` (a table of numbers only: the key is the report's own `seq`).
+    index_of: hashbrown::HashTable<u32>,
     sources: Vec<Source>,
     source_ids: FxHashMap<Source, u32>,
 
@@ -280,7 +281,7 @@ impl Engine {
             pin_adj: FxHashMap::default(),
             reps: Vec::new(),
             max_seq: Seq::default(),
-            index_of: FxHashMap::default(),
+            index_of: hashbrown::HashTable::new(),
             sources: Vec::new(),
             source_ids: FxHashMap::default(),
             values: Vec::new(),
@@ -344,4 +345,27 @@ impl Engine {
     pub fn pins(&self) -> &[Pin] {
         &self.pins
     }
+
+    /// The number of the report `seq`, if the graph holds it.
+    fn report_of(&self, seq: Seq) -> Option<u32> {
+        self.index_of
+            .find(seq_hash(seq), |&r| self.reps[r as usize].seq == seq)
+            .copied()
+    }
+
+    /// Records the report just pushed last in `reps` under its `seq`.
+    fn index_last_report(&mut self) {
+        let r = self.reps.len() as u32 - 1;
+        let reps = &self.reps;
+        self.index_of
+            .insert_unique(seq_hash(reps[r as usize].seq), r, |&x| {
+                seq_hash(reps[x as usize].seq)
+            });
+    }
+}
+
+fn seq_hash(seq: Seq) -> u64 {
+    let mut h = FxHasher::default();
+    seq.hash(&mut h);
+    h.finish()
 }
