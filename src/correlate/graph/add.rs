@@ -22,13 +22,14 @@ impl Engine {
         let source = self.source_id(facts.source);
         let label = self.split_label.get(&facts.seq).copied().unwrap_or(0);
         self.max_seq = self.max_seq.max(facts.seq);
+        let span = self.push_rep_values(&obs);
         self.reps.push(Rep {
             seq: facts.seq,
             at: facts.at,
             source,
             label,
-            obs: obs.clone().into_boxed_slice(),
-            contained: Vec::new(),
+            obs: span,
+            contained: Box::default(),
         });
         self.index_last_report();
         self.adj.push_list();
@@ -58,11 +59,13 @@ impl Engine {
                     for p in holders {
                         let p = p & !CONTAINED;
                         let rep = &mut self.reps[p as usize];
-                        if rep.obs.binary_search(&o).is_ok() {
+                        if rep.obs(&self.rep_values).binary_search(&o).is_ok() {
                             continue;
                         }
                         if let Err(at) = rep.contained.binary_search(&o) {
-                            rep.contained.insert(at, o);
+                            let mut contained = std::mem::take(&mut rep.contained).into_vec();
+                            contained.insert(at, o);
+                            rep.contained = contained.into_boxed_slice();
                             touched.entry(o).or_insert_with(|| {
                                 (self.weight_now(o), self.obs[o as usize].count)
                             });
@@ -103,7 +106,7 @@ impl Engine {
             self.obs[c as usize].count += 1;
             self.postings.push(c, r | CONTAINED);
         }
-        self.reps[r as usize].contained = contained;
+        self.reps[r as usize].contained = contained.into_boxed_slice();
 
         // Values whose weight fell: re-check the links that rest on them.
         let mut broken: Vec<(u32, u32)> = Vec::new();

@@ -58,13 +58,14 @@ impl Engine {
         for ((seq, at, source), ids) in metas.into_iter().zip(numbered) {
             let source = self.source_id(source);
             self.max_seq = self.max_seq.max(seq);
+            let span = self.push_rep_values(&ids);
             self.reps.push(Rep {
                 seq,
                 at,
                 source,
                 label: 0,
-                obs: ids,
-                contained: Vec::new(),
+                obs: span,
+                contained: Box::default(),
             });
             self.index_last_report();
         }
@@ -141,7 +142,11 @@ impl Engine {
                 let hi = lo + chunk.len() as u32;
                 let mut first = Vec::new();
                 for (r, rep) in reps.iter().enumerate() {
-                    for &o in rep.obs.iter().filter(|&&o| lo <= o && o < hi) {
+                    for &o in rep
+                        .obs(&self.rep_values)
+                        .iter()
+                        .filter(|&&o| lo <= o && o < hi)
+                    {
                         let ob = &mut chunk[(o - lo) as usize];
                         if ob.count == 0 && ob.kind == cidr {
                             first.push((r as u32, o));
@@ -169,13 +174,13 @@ impl Engine {
         let contained: Vec<Vec<u32>> = self
             .reps
             .par_iter()
-            .map(|rep| self.contained_of(&rep.obs))
+            .map(|rep| self.contained_of(&rep.obs(&self.rep_values)))
             .collect();
         for (rep, c) in self.reps.iter_mut().zip(contained) {
             for &c in &c {
                 self.obs[c as usize].count += 1;
             }
-            rep.contained = c;
+            rep.contained = c.into_boxed_slice();
         }
         // A value's count is the length of its postings (its reports, directly or through an
         // address inside it).
@@ -194,7 +199,11 @@ impl Engine {
                 let (lo, hi) = (postings.lo(), postings.hi());
                 for (r, rep) in reps.iter().enumerate() {
                     let is_feed = matches!(sources[rep.source as usize], Source::Feed { .. });
-                    for &o in rep.obs.iter().filter(|&&o| lo <= o && o < hi) {
+                    for &o in rep
+                        .obs(&self.rep_values)
+                        .iter()
+                        .filter(|&&o| lo <= o && o < hi)
+                    {
                         postings.push(o, r as u32);
                         if is_feed {
                             chunk[(o - lo) as usize].feeds += 1;

@@ -67,9 +67,11 @@ impl Engine {
                 });
             }
         };
-        super::links::intersect(&ra.obs, &rb.obs, |o| push(o, false));
-        super::links::intersect(&ra.contained, &rb.obs, |o| push(o, true));
-        super::links::intersect(&ra.obs, &rb.contained, |o| push(o, true));
+        super::links::intersect(&ra.obs(&self.rep_values), &rb.obs(&self.rep_values), |o| {
+            push(o, false)
+        });
+        super::links::intersect(&ra.contained, &rb.obs(&self.rep_values), |o| push(o, true));
+        super::links::intersect(&ra.obs(&self.rep_values), &rb.contained, |o| push(o, true));
         out.sort_by(|x, y| y.weight.cmp(&x.weight).then_with(|| x.value.cmp(&y.value)));
         out
     }
@@ -179,7 +181,7 @@ impl Engine {
         for &m in members.iter().take(NEAR_REPORTS) {
             sums.clear();
             let rep = &self.reps[m as usize];
-            for &o in rep.obs.iter().chain(rep.contained.iter()) {
+            for &o in rep.obs(&self.rep_values).iter().chain(rep.contained.iter()) {
                 let w = self.weight_now(o);
                 if w == 0 {
                     continue;
@@ -258,7 +260,7 @@ impl Engine {
             slots
         };
         for &m in members.iter().take(NEAR_REPORTS) {
-            for &o in self.reps[m as usize].obs.iter() {
+            for &o in self.reps[m as usize].obs(&self.rep_values).iter() {
                 if !seen_o.insert(o) || self.obs[o as usize].listed {
                     continue;
                 }
@@ -409,7 +411,7 @@ impl Engine {
             .members
             .iter()
             .take(NEAR_REPORTS)
-            .flat_map(|&m| self.reps[m as usize].obs.iter().copied())
+            .flat_map(|&m| self.reps[m as usize].obs(&self.rep_values).iter().copied())
             .filter(|&o| self.values[o as usize].kind() == ObservableKind::AttackTechnique)
             .collect()
     }

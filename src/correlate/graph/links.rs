@@ -72,9 +72,15 @@ impl Engine {
     pub(super) fn shared(&self, a: u32, b: u32) -> u32 {
         let (ra, rb) = (&self.reps[a as usize], &self.reps[b as usize]);
         let mut sum = 0;
-        intersect(&ra.obs, &rb.obs, |o| sum += self.weight_now(o));
-        intersect(&ra.contained, &rb.obs, |o| sum += self.weight_now(o));
-        intersect(&ra.obs, &rb.contained, |o| sum += self.weight_now(o));
+        intersect(&ra.obs(&self.rep_values), &rb.obs(&self.rep_values), |o| {
+            sum += self.weight_now(o)
+        });
+        intersect(&ra.contained, &rb.obs(&self.rep_values), |o| {
+            sum += self.weight_now(o)
+        });
+        intersect(&ra.obs(&self.rep_values), &rb.contained, |o| {
+            sum += self.weight_now(o)
+        });
         sum
     }
 
@@ -92,7 +98,7 @@ impl Engine {
     ) -> Vec<u32> {
         let rep = &self.reps[r as usize];
         acc.clear();
-        for &o in rep.obs.iter() {
+        for &o in rep.obs(&self.rep_values).iter() {
             let w = self.weight_now(o);
             if w == 0 {
                 continue;

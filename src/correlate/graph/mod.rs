@@ -108,10 +108,27 @@ struct Rep {
     source: u32,
     /// Split-pin label: reports link only within the same label.
     label: u32,
-    /// Observables carried (as submitted, plus URL hosts), sorted ids.
-    obs: Box<[u32]>,
-    /// Networks carried through an address inside them, sorted ids.
-    contained: Vec<u32>,
+    /// Observables carried (as submitted, plus URL hosts), sorted ids: where they are in
+    /// `Engine::rep_values` (see [`Rep::obs`]).
+    obs: Span,
+    /// Networks carried through an address inside them, sorted ids (a boxed slice: most
+    /// reports have none, and the few changes rebuild it).
+    contained: Box<[u32]>,
+}
+
+/// A run of [`Engine::rep_values`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Rep {
+    /// The values the report carries (`rep_values` is the engine's).
+    #[inline]
+    fn obs<'a>(&self, rep_values: &'a [u32]) -> &'a [u32] {
+        &rep_values[self.obs.at as usize..(self.obs.at + self.obs.len) as usize]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +185,9 @@ pub struct Engine {
     pin_adj: FxHashMap<u32, Vec<u32>>,
 
     reps: Vec<Rep>,
+    /// Every report's values end to end, in report order (a boxed slice per report was a
+    /// million small heap blocks at 1M reports; a report's values never change).
+    rep_values: Vec<u32>,
     max_seq: Seq,
     /// Report numbers by `Seq` (a table of numbers only: the key is the report's own `seq`).
     index_of: hashbrown::HashTable<u32>,
@@ -280,6 +300,7 @@ impl Engine {
             pin_pairs: Vec::new(),
             pin_adj: FxHashMap::default(),
             reps: Vec::new(),
+            rep_values: Vec::new(),
             max_seq: Seq::default(),
             index_of: hashbrown::HashTable::new(),
             sources: Vec::new(),
@@ -361,6 +382,19 @@ impl Engine {
             .insert_unique(seq_hash(reps[r as usize].seq), r, |&x| {
                 seq_hash(reps[x as usize].seq)
             });
+    }
+
+    /// Appends a report's values to `rep_values`.
+    fn push_rep_values(&mut self, values: &[u32]) -> Span {
+        let at = u32::try_from(self.rep_values.len())
+            .ok()
+            .filter(|at| at.checked_add(values.len() as u32).is_some())
+            .expect("the correlation graph holds fewer than 2^32 report values");
+        self.rep_values.extend_from_slice(values);
+        Span {
+            at,
+            len: values.len() as u32,
+        }
     }
 }
 

@@ -36,7 +36,7 @@ impl Engine {
         if let Some(live) = live.as_deref_mut() {
             live.report(m, sign, member);
         }
-        for &o in rep.obs.iter() {
+        for &o in rep.obs(&self.rep_values).iter() {
             let (n, from_members) = if sign > 0 {
                 let e = tally.entry(o).or_default();
                 e.0 += 1;

@@ -462,7 +462,7 @@ proptest! {
         batched.load(rest);
         prop_assert_eq!(&batched.values, &one_by_one.values);
         for (a, b) in batched.reps.iter().zip(&one_by_one.reps) {
-            prop_assert_eq!(&a.obs, &b.obs);
+            prop_assert_eq!(a.obs(&batched.rep_values), b.obs(&one_by_one.rep_values));
         }
         for v in &batched.values {
             prop_assert_eq!(batched.lookup(v), one_by_one.lookup(v));
