@@ -13,15 +13,24 @@ use std::time::Instant;
 use musubi::correlate::synth::{Synth, SynthConfig};
 use musubi::correlate::{Engine, IdBook, Rules};
 
-fn peak_rss() -> String {
+fn status(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+                .find(|l| l.starts_with(field))
+                .map(|l| l[field.len() + 1..].trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+fn peak_rss() -> String {
+    status("VmHWM")
+}
+
+/// Resident memory now and the peak so far, after each phase: where the peak is reached.
+fn memory() -> String {
+    format!("[RSS {}, peak {}]", status("VmRSS"), peak_rss())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -65,6 +74,11 @@ fn main() {
         engine.load(batch);
         loading += t.elapsed().as_secs_f64();
     }
+    println!(
+        "loaded {} reports (nothing linked yet) {}",
+        engine.len(),
+        memory()
+    );
     let t = Instant::now();
     let events = engine.finish_load(Vec::new());
     let build = loading + t.elapsed().as_secs_f64();
@@ -73,12 +87,13 @@ fn main() {
         engine.len()
     );
     println!(
-        "full build of {} reports: {build:.2} s, of which loading {loading:.2} s ({} campaigns, {} links, {} events, {} over-correlating values)",
+        "full build of {} reports: {build:.2} s, of which loading {loading:.2} s ({} campaigns, {} links, {} events, {} over-correlating values) {}",
         engine.len(),
         engine.campaign_count(),
         engine.link_count(),
         events.len(),
-        engine.over_correlating().len()
+        engine.over_correlating().len(),
+        memory()
     );
     let added: Vec<_> = synth.take(tail).collect();
     // What a SIGHUP does: every link and campaign again from the loaded reports, under
@@ -86,23 +101,25 @@ fn main() {
     let t = Instant::now();
     let events = engine.recorrelate(Rules::shipped());
     println!(
-        "full re-correlation of {} reports: {:.2} s ({} campaigns, {} events)",
+        "full re-correlation of {} reports: {:.2} s ({} campaigns, {} events) {}",
         engine.len(),
         t.elapsed().as_secs_f64(),
         engine.campaign_count(),
-        events.len()
+        events.len(),
+        memory()
     );
     let t = Instant::now();
     let snap = engine.snapshot();
     println!(
-        "first snapshot: {:.2} s ({} campaigns, largest {} reports)",
+        "first snapshot: {:.2} s ({} campaigns, largest {} reports) {}",
         t.elapsed().as_secs_f64(),
         snap.len(),
         snap.campaigns
             .iter()
             .map(|c| c.reports.len())
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0),
+        memory()
     );
     // Explanations are computed on request for the one campaign asked: time the hardest.
     if let Some(largest) = snap.campaigns.iter().max_by_key(|c| c.reports.len()) {
@@ -144,9 +161,10 @@ fn main() {
     );
     if !snaps.is_empty() {
         println!(
-            "snapshot after each batch of 1000 adds: p50 {:.1} ms, max {:.1} ms",
+            "snapshot after each batch of 1000 adds: p50 {:.1} ms, max {:.1} ms {}",
             percentile(&snaps, 0.5),
-            snaps[snaps.len() - 1]
+            snaps[snaps.len() - 1],
+            memory()
         );
     }
     println!("peak RSS (VmHWM): {}", peak_rss());
