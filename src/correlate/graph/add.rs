@@ -51,9 +51,9 @@ impl Engine {
                     IpNet::V6(_) => self.v6_lens.insert(net.prefix_len()),
                 };
                 self.nets.insert(cidr_key(&net), o);
-                let lo = ip_key(net.network());
-                let hi = ip_key(net.broadcast());
-                let inside: Vec<u32> = self.ips.range(lo..=hi).map(|(_, &id)| id).collect();
+                let (family, lo) = ip_key(net.network());
+                let (_, hi) = ip_key(net.broadcast());
+                let inside: Vec<u32> = self.ips.range(family, lo, hi);
                 for ip in inside {
                     let holders: Vec<u32> = self.postings.get(ip).to_vec();
                     for p in holders {

@@ -121,7 +121,7 @@ impl Engine {
                 && (ob.kind == v4 || ob.kind == v6)
                 && let Some(ip) = v.ip()
             {
-                self.ips.insert(ip_key(ip), id as u32);
+                self.ips.insert(ip, id as u32);
             }
         }
         // Direct counts and reported networks. Each thread takes a range of values and

@@ -296,9 +296,10 @@ impl Engine {
                         };
                         let mut slots: Vec<u32> = self
                             .ips
-                            .range((family, lo)..=(family, hi))
-                            .filter(|(_, id)| !self.obs[**id as usize].listed)
-                            .flat_map(|(_, &id)| other_slots(id))
+                            .range(family, lo, hi)
+                            .into_iter()
+                            .filter(|&id| !self.obs[id as usize].listed)
+                            .flat_map(other_slots)
                             .collect();
                         slots.sort_unstable();
                         slots.dedup();

@@ -275,7 +275,7 @@ impl Engine {
             let listed = self.rules.warninglists.suppresses(v);
             self.obs[id as usize].listed = listed;
             if !listed && let Some(ip) = v.ip() {
-                self.ips.insert(ip_key(ip), id);
+                self.ips.insert(ip, id);
             }
         }
     }

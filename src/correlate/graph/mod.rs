@@ -72,7 +72,7 @@ mod tests;
 
 use interning::{expand, hash_of};
 use live::Live;
-use networks::{cidr_key, ip_key};
+use networks::{Addresses, cidr_key, ip_key};
 use runs::Runs;
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store
@@ -207,7 +207,7 @@ pub struct Engine {
     postings: Runs,
     v4_lens: BTreeSet<u8>,
     v6_lens: BTreeSet<u8>,
-    ips: BTreeMap<(u8, u128), u32>,
+    ips: Addresses,
     over: Vec<u32>,
 
     /// Networks some report carries itself, by (family, network, prefix length): an address
@@ -314,7 +314,7 @@ impl Engine {
             postings: Runs::default(),
             v4_lens: BTreeSet::new(),
             v6_lens: BTreeSet::new(),
-            ips: BTreeMap::new(),
+            ips: Addresses::default(),
             over: Vec::new(),
             nets: FxHashMap::default(),
             adj: Runs::default(),

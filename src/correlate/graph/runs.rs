@@ -10,11 +10,14 @@
 //! ([`Runs::lay_out`]) and fills them in parallel, each thread a range of lists
 //! ([`Runs::chunks_mut`]). Incremental adds push to any list: a full run moves to the end
 //! of the vector with twice the room, leaving a hole; when the holes are half of the
-//! vector, every run is packed again ([`Runs::compact`]).
+//! vector, every run is packed again ([`Runs::compact`]). A list that outgrows [`LONG`]
+//! numbers moves to a vector of its own: the popular values that an hour of adds touches
+//! again and again would otherwise move their long runs (and leave their holes) each time
+//! they double.
 
 use rayon::prelude::*;
 
-/// Where one list lives in [`Runs::flat`].
+/// Where one list lives in [`Runs::flat`] (or, when `cap` is [`OWN`], `Runs::long[start]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Run {
     start: u32,
@@ -29,10 +32,19 @@ pub(super) struct Runs {
     flat: Vec<u32>,
     /// Slots of `flat` that no run covers any more (left behind by runs that moved).
     holes: usize,
+    /// Lists that grew past [`LONG`] numbers after the layout.
+    long: Vec<Vec<u32>>,
 }
 
 /// Packing is not worth it below this many holes.
 const COMPACT_MIN: usize = 1 << 16;
+
+/// A list that grows past this many numbers moves to a vector of its own. (Tiny in test
+/// builds, so that the property tests exercise both places.)
+const LONG: u32 = if cfg!(test) { 8 } else { 256 };
+
+/// The `cap` of a run that lives in `Runs::long`.
+const OWN: u32 = u32::MAX;
 
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).expect("the correlation graph holds fewer than 2^32 postings and links")
@@ -68,12 +80,20 @@ impl Runs {
     #[inline]
     pub(super) fn get(&self, i: u32) -> &[u32] {
         let r = self.runs[i as usize];
+        if r.cap == OWN {
+            return &self.long[r.start as usize];
+        }
         &self.flat[r.start as usize..(r.start + r.len) as usize]
     }
 
     /// Appends `x` to list `i`.
     pub(super) fn push(&mut self, i: u32, x: u32) {
         let r = &mut self.runs[i as usize];
+        if r.cap == OWN {
+            self.long[r.start as usize].push(x);
+            r.len += 1;
+            return;
+        }
         if r.len < r.cap {
             self.flat[(r.start + r.len) as usize] = x;
             r.len += 1;
@@ -88,6 +108,19 @@ impl Runs {
             return;
         }
         let old = *r;
+        self.holes += old.cap as usize;
+        if old.len >= LONG {
+            let mut own = Vec::with_capacity(2 * (old.len as usize + 1));
+            own.extend_from_slice(&self.flat[old.start as usize..(old.start + old.len) as usize]);
+            own.push(x);
+            self.runs[i as usize] = Run {
+                start: to_u32(self.long.len()),
+                len: old.len + 1,
+                cap: OWN,
+            };
+            self.long.push(own);
+            return;
+        }
         let cap = (old.cap * 2).max(2);
         let start = self.flat.len();
         to_u32(start + cap as usize);
@@ -100,7 +133,6 @@ impl Runs {
             len: old.len + 1,
             cap,
         };
-        self.holes += old.cap as usize;
         if self.holes >= COMPACT_MIN && self.holes * 2 >= self.flat.len() {
             self.compact();
         }
@@ -109,6 +141,12 @@ impl Runs {
     /// Keeps the numbers of list `i` that `keep` accepts, in order.
     pub(super) fn retain(&mut self, i: u32, mut keep: impl FnMut(u32) -> bool) {
         let r = &mut self.runs[i as usize];
+        if r.cap == OWN {
+            let own = &mut self.long[r.start as usize];
+            own.retain(|&x| keep(x));
+            r.len = own.len() as u32;
+            return;
+        }
         let run = &mut self.flat[r.start as usize..(r.start + r.len) as usize];
         let mut kept = 0;
         for j in 0..run.len() {
@@ -120,11 +158,16 @@ impl Runs {
         r.len = kept as u32;
     }
 
-    /// Packs every run end to end, each with room for its numbers only.
+    /// Packs every run of `flat` end to end, each with room for its numbers only.
     pub(super) fn compact(&mut self) {
-        let total: usize = self.runs.iter().map(|r| r.len as usize).sum();
+        let total: usize = self
+            .runs
+            .iter()
+            .filter(|r| r.cap != OWN)
+            .map(|r| r.len as usize)
+            .sum();
         let mut flat = Vec::with_capacity(total);
-        for r in &mut self.runs {
+        for r in self.runs.iter_mut().filter(|r| r.cap != OWN) {
             let start = flat.len();
             flat.extend_from_slice(&self.flat[r.start as usize..(r.start + r.len) as usize]);
             *r = Run {
@@ -154,6 +197,7 @@ impl Runs {
         to_u32(at);
         self.flat = vec![0; at];
         self.holes = 0;
+        self.long = Vec::new();
     }
 
     /// The lists in chunks of `span` (the last may be shorter), each writable on its own
@@ -297,7 +341,7 @@ mod tests {
         for _ in 0..3 {
             runs.push_list();
         }
-        for x in 0..10 {
+        for x in 0..6 {
             runs.push(0, x);
             runs.push(1, x + 100);
         }
@@ -305,11 +349,35 @@ mod tests {
         let before: Vec<Vec<u32>> = (0..3).map(|i| runs.get(i).to_vec()).collect();
         runs.compact();
         assert_eq!(runs.holes, 0);
-        assert_eq!(runs.flat.len(), 20);
+        assert_eq!(runs.flat.len(), 12);
         let after: Vec<Vec<u32>> = (0..3).map(|i| runs.get(i).to_vec()).collect();
         assert_eq!(before, after);
         runs.push(2, 7);
         assert_eq!(runs.get(2), &[7]);
+    }
+
+    #[test]
+    fn a_long_list_moves_to_a_vector_of_its_own() {
+        let mut runs = Runs::default();
+        runs.lay_out([1u32, 1].into_iter());
+        // Pushed in turn, so that neither list is the last run of the vector (which grows
+        // in place).
+        for x in 0..100 {
+            runs.push(0, x);
+            runs.push(1, 1000 + x);
+        }
+        // The first to outgrow `LONG` away from the end moved out; the other is then the
+        // last run and grows in place.
+        assert_eq!(runs.long.len(), 1);
+        assert_eq!(runs.get(0), (0..100).collect::<Vec<u32>>().as_slice());
+        assert_eq!(runs.get(1), (1000..1100).collect::<Vec<u32>>().as_slice());
+        // The flat vector holds the list at its end and the holes of the moves up to `LONG`.
+        assert!(runs.flat.len() <= 100 + 4 * LONG as usize);
+        runs.retain(0, |x| x % 2 == 0);
+        runs.compact();
+        assert_eq!(runs.flat.len(), 100);
+        assert_eq!(runs.get(0).len(), 50);
+        assert_eq!(runs.total(), 150);
     }
 
     #[test]
