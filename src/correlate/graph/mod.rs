@@ -196,9 +196,9 @@ pub struct Engine {
 
     values: Vec<Observable>,
     /// Value numbers by hash, in [`interning::SHARDS`] maps (see `interning`).
-    /// (A table of numbers only: a value's hash is recomputed from the value when the
-    /// table grows, and values sharing a hash are told apart by comparing them.)
-    by_hash: Vec<hashbrown::HashTable<u32>>,
+    /// (A table of numbers and 32 bits of their hash, see `interning::hash_key`: values
+    /// sharing a hash are told apart by comparing them.)
+    by_hash: Vec<hashbrown::HashTable<(u32, u32)>>,
     /// Email values per mail domain (lower case): registrant patterns of related campaigns.
     mail_domains: FxHashMap<Box<str>, Vec<u32>>,
     obs: Vec<Obs>,
