@@ -174,7 +174,7 @@ impl Engine {
         let contained: Vec<Vec<u32>> = self
             .reps
             .par_iter()
-            .map(|rep| self.contained_of(&rep.obs(&self.rep_values)))
+            .map(|rep| self.contained_of(rep.obs(&self.rep_values)))
             .collect();
         for (rep, c) in self.reps.iter_mut().zip(contained) {
             for &c in &c {

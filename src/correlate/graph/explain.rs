@@ -67,11 +67,11 @@ impl Engine {
                 });
             }
         };
-        super::links::intersect(&ra.obs(&self.rep_values), &rb.obs(&self.rep_values), |o| {
+        super::links::intersect(ra.obs(&self.rep_values), rb.obs(&self.rep_values), |o| {
             push(o, false)
         });
-        super::links::intersect(&ra.contained, &rb.obs(&self.rep_values), |o| push(o, true));
-        super::links::intersect(&ra.obs(&self.rep_values), &rb.contained, |o| push(o, true));
+        super::links::intersect(&ra.contained, rb.obs(&self.rep_values), |o| push(o, true));
+        super::links::intersect(ra.obs(&self.rep_values), &rb.contained, |o| push(o, true));
         out.sort_by(|x, y| y.weight.cmp(&x.weight).then_with(|| x.value.cmp(&y.value)));
         out
     }

@@ -72,13 +72,13 @@ impl Engine {
     pub(super) fn shared(&self, a: u32, b: u32) -> u32 {
         let (ra, rb) = (&self.reps[a as usize], &self.reps[b as usize]);
         let mut sum = 0;
-        intersect(&ra.obs(&self.rep_values), &rb.obs(&self.rep_values), |o| {
+        intersect(ra.obs(&self.rep_values), rb.obs(&self.rep_values), |o| {
             sum += self.weight_now(o)
         });
-        intersect(&ra.contained, &rb.obs(&self.rep_values), |o| {
+        intersect(&ra.contained, rb.obs(&self.rep_values), |o| {
             sum += self.weight_now(o)
         });
-        intersect(&ra.obs(&self.rep_values), &rb.contained, |o| {
+        intersect(ra.obs(&self.rep_values), &rb.contained, |o| {
             sum += self.weight_now(o)
         });
         sum
