@@ -78,12 +78,220 @@ pub struct SightingFacts {
 /// Most linking observables a campaign lists.
 pub const LINKING_MAX: usize = 1_000;
 
+/// Report numbers per chunk of a big campaign's [`Reports`]: a snapshot of a campaign of
+/// 463k reports copies ~113 pointers, and the reports that join it copy the chunk they
+/// land in (32 KiB). (Tiny in test builds, so that the tests cross chunks.)
+const REPORTS_CHUNK: usize = if cfg!(test) { 4 } else { 4096 };
+
+/// The reports of a campaign, in store order. A campaign made afresh holds them in one
+/// block; a big campaign's live view keeps them in chunks that its snapshots share, so
+/// that publishing the campaign after a few reports joined it does not copy half a
+/// million numbers (copy on write: a published list never changes).
+#[derive(Clone)]
+pub struct Reports(ReportsRepr);
+
+#[derive(Clone)]
+enum ReportsRepr {
+    Flat(Box<[Seq]>),
+    /// Sorted chunks, none empty, each at most `2 × REPORTS_CHUNK` long.
+    Chunked {
+        chunks: Vec<Arc<[Seq]>>,
+        len: usize,
+    },
+}
+
+/// The iterator of [`Reports::iter`].
+pub type ReportsIter<'a> = std::iter::FlatMap<
+    std::slice::Iter<'a, Arc<[Seq]>>,
+    &'a [Seq],
+    fn(&'a Arc<[Seq]>) -> &'a [Seq],
+>;
+
+impl Default for Reports {
+    fn default() -> Reports {
+        Reports(ReportsRepr::Flat(Box::default()))
+    }
+}
+
+impl From<Vec<Seq>> for Reports {
+    /// `seqs` must be sorted.
+    fn from(seqs: Vec<Seq>) -> Reports {
+        debug_assert!(seqs.is_sorted(), "reports in store order");
+        Reports(ReportsRepr::Flat(seqs.into_boxed_slice()))
+    }
+}
+
+impl Reports {
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ReportsRepr::Flat(s) => s.len(),
+            ReportsRepr::Chunked { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The blocks the reports are kept in, in order.
+    fn blocks(&self) -> &[Arc<[Seq]>] {
+        match &self.0 {
+            ReportsRepr::Flat(_) => &[],
+            ReportsRepr::Chunked { chunks, .. } => chunks,
+        }
+    }
+
+    /// The reports in store order.
+    pub fn iter(&self) -> <&Reports as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    pub fn first(&self) -> Option<&Seq> {
+        self.iter().next()
+    }
+
+    pub fn last(&self) -> Option<&Seq> {
+        self.iter().next_back()
+    }
+
+    pub fn contains(&self, seq: &Seq) -> bool {
+        match &self.0 {
+            ReportsRepr::Flat(s) => s.binary_search(seq).is_ok(),
+            ReportsRepr::Chunked { chunks, .. } => {
+                let i = chunks.partition_point(|c| c.last().is_some_and(|l| l < seq));
+                chunks.get(i).is_some_and(|c| c.binary_search(seq).is_ok())
+            }
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<Seq> {
+        self.iter().copied().collect()
+    }
+
+    /// The same reports in shared chunks (what a live view keeps).
+    pub(crate) fn chunked(seqs: Vec<Seq>) -> Reports {
+        debug_assert!(seqs.is_sorted(), "reports in store order");
+        let len = seqs.len();
+        let chunks = seqs.chunks(REPORTS_CHUNK).map(Arc::from).collect();
+        Reports(ReportsRepr::Chunked { chunks, len })
+    }
+
+    /// Merges the sorted `add` in and takes the sorted `remove` (reports it holds) out,
+    /// copying only the chunks they touch. Reports that join in store order land in the
+    /// last chunk.
+    pub(crate) fn merge(&mut self, add: &[Seq], remove: &[Seq]) {
+        if add.is_empty() && remove.is_empty() {
+            return;
+        }
+        let ReportsRepr::Chunked { chunks, len } = &mut self.0 else {
+            let mut all = self.to_vec();
+            graph::merge_sorted(&mut all, add.to_vec(), remove.to_vec());
+            *self = Reports::from(all);
+            return;
+        };
+        if chunks.is_empty() {
+            chunks.push(Arc::from(Vec::new()));
+        }
+        let old = std::mem::take(chunks);
+        let last = old.len() - 1;
+        // Each chunk takes the seqs up to its last one; the last chunk takes the rest.
+        let (mut add, mut remove) = (add, remove);
+        let mut out: Vec<Arc<[Seq]>> = Vec::with_capacity(old.len() + 1);
+        for (i, chunk) in old.into_iter().enumerate() {
+            let upto = |s: &[Seq]| match (i == last, chunk.last()) {
+                (false, Some(l)) => s.partition_point(|x| x <= l),
+                _ => s.len(),
+            };
+            let (a, r) = (upto(add), upto(remove));
+            if a == 0 && r == 0 {
+                out.push(chunk);
+                continue;
+            }
+            let mut v = chunk.to_vec();
+            graph::merge_sorted(&mut v, add[..a].to_vec(), remove[..r].to_vec());
+            (add, remove) = (&add[a..], &remove[r..]);
+            if v.len() > 2 * REPORTS_CHUNK {
+                out.extend(v.chunks(REPORTS_CHUNK).map(Arc::from));
+            } else if !v.is_empty() {
+                out.push(Arc::from(v));
+            }
+        }
+        *len = out.iter().map(|c| c.len()).sum();
+        // Removals may leave many small chunks: chunk again when they are more than twice
+        // what the length needs.
+        if out.len() > 2 * len.div_ceil(REPORTS_CHUNK) + 1 {
+            let all: Vec<Seq> = out.iter().flat_map(|c| c.iter().copied()).collect();
+            out = all.chunks(REPORTS_CHUNK).map(Arc::from).collect();
+        }
+        *chunks = out;
+    }
+}
+
+impl std::ops::Index<usize> for Reports {
+    type Output = Seq;
+
+    fn index(&self, mut i: usize) -> &Seq {
+        match &self.0 {
+            ReportsRepr::Flat(s) => &s[i],
+            ReportsRepr::Chunked { chunks, len } => {
+                for c in chunks {
+                    if i < c.len() {
+                        return &c[i];
+                    }
+                    i -= c.len();
+                }
+                panic!("report {i} out of a campaign of {len}")
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Reports {
+    type Item = &'a Seq;
+    type IntoIter = std::iter::Chain<std::slice::Iter<'a, Seq>, ReportsIter<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let flat: &[Seq] = match &self.0 {
+            ReportsRepr::Flat(s) => s,
+            ReportsRepr::Chunked { .. } => &[],
+        };
+        let chunks: ReportsIter<'a> = self.blocks().iter().flat_map(|c| &**c);
+        flat.iter().chain(chunks)
+    }
+}
+
+impl std::fmt::Debug for Reports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Reports {
+    fn eq(&self, other: &Reports) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Reports {}
+
+impl PartialEq<Vec<Seq>> for Reports {
+    fn eq(&self, other: &Vec<Seq>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Reports {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// One campaign as readers see it: an immutable part of a [`CampaignSet`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Campaign {
     pub id: CampaignId,
     /// The reports of the campaign, in store order.
-    pub reports: Vec<Seq>,
+    pub reports: Reports,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Observables that appear in at least two of the campaign's reports and may link
@@ -587,6 +795,48 @@ mod tests {
     }
 
     proptest! {
+        /// Reports merged into shared chunks are the sorted whole, and a copy published
+        /// before the merge (what a snapshot holds) keeps its reports.
+        #[test]
+        fn chunked_reports_copy_what_they_change(
+            start in prop::collection::btree_set(0u64..300, 0..60),
+            steps in prop::collection::vec(
+                (prop::collection::btree_set(0u64..300, 0..20), prop::collection::vec(any::<prop::sample::Index>(), 0..12)),
+                1..12,
+            ),
+        ) {
+            let mut want: BTreeSet<u64> = start.clone();
+            let mut reports = Reports::chunked(start.iter().map(|&s| Seq(s)).collect());
+            for (add, cut) in steps {
+                let published = reports.clone();
+                let before: Vec<Seq> = want.iter().map(|&s| Seq(s)).collect();
+                let add: Vec<Seq> = add.difference(&want).map(|&s| Seq(s)).collect();
+                let mut remove: Vec<Seq> = if before.is_empty() {
+                    Vec::new()
+                } else {
+                    cut.iter().map(|i| before[i.index(before.len())]).collect()
+                };
+                remove.sort_unstable();
+                remove.dedup();
+                reports.merge(&add, &remove);
+                want.extend(add.iter().map(|s| s.0));
+                for r in &remove {
+                    want.remove(&r.0);
+                }
+                let want_seqs: Vec<Seq> = want.iter().map(|&s| Seq(s)).collect();
+                prop_assert_eq!(&reports, &want_seqs);
+                prop_assert_eq!(&published, &before);
+                prop_assert_eq!(reports.first(), want_seqs.first());
+                prop_assert_eq!(reports.last(), want_seqs.last());
+                for (i, s) in want_seqs.iter().enumerate() {
+                    prop_assert_eq!(&reports[i], s);
+                }
+                for s in 0..300 {
+                    prop_assert_eq!(reports.contains(&Seq(s)), want.contains(&s));
+                }
+            }
+        }
+
         /// A shared list and an id map follow a `Vec` and a `HashMap` under pushes, sets
         /// and swap-removes, and a copy taken before the changes keeps what it held: the
         /// chunks a change touches are copied, not written through.

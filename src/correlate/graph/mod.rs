@@ -71,6 +71,7 @@ mod tests;
 
 use interning::{expand, hash_of};
 use live::Live;
+pub(crate) use live::merge_sorted;
 use networks::{cidr_key, ip_key};
 
 /// An analyst's decision that overrides linking. Pins are a plain input list (the store

@@ -280,7 +280,7 @@ impl Engine {
         (
             Group::Campaign(Campaign {
                 id: camp.id,
-                reports,
+                reports: reports.into(),
                 first_seen,
                 last_seen,
                 linking,

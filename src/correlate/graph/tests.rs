@@ -907,3 +907,77 @@ fn a_value_over_the_cap_leaves_the_linking_values_of_campaigns_it_no_longer_link
         assert_eq!(shown.reports, fresh.reports, "{id}");
     }
 }
+
+/// Everything a reader can see of a snapshot, deep-copied (for comparing a snapshot with
+/// itself later).
+#[allow(clippy::type_complexity)]
+fn seen(set: &CampaignSet) -> (Vec<String>, Vec<(Seq, CampaignId)>, Vec<Vec<Seq>>) {
+    let mut campaigns: Vec<String> = set
+        .campaigns
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                set.get(c.id).map(|g| g.id),
+                Some(c.id),
+                "by_id finds {}",
+                c.id
+            );
+            format!(
+                "{} {:?} {} {} {:?} {:?} {:?}",
+                c.id,
+                c.reports.to_vec(),
+                c.first_seen,
+                c.last_seen,
+                c.linking,
+                c.sectors,
+                c.flag_kinds()
+            )
+        })
+        .collect();
+    campaigns.sort();
+    let mut by_report: Vec<(Seq, CampaignId)> = set.by_report.iter().collect();
+    by_report.sort();
+    let mut advisories: Vec<Vec<Seq>> = set.advisories.iter().map(|a| a.reports.clone()).collect();
+    advisories.sort();
+    (campaigns, by_report, advisories)
+}
+
+/// A snapshot handed out before a batch of adds is unchanged after the next snapshot:
+/// the campaign list, id index, report map and a live view's report chunks that the two
+/// snapshots share are copied where the batch changes them, never written through.
+#[test]
+fn a_snapshot_taken_before_a_batch_is_unchanged_after_it() {
+    let rules = custom(|r| {
+        r.link.cap = 1_000;
+        r.link.decay_after = 1_000;
+    });
+    let mut e = Engine::with_rules(rules, IdBook::default());
+    let now = t0() + Duration::days(30);
+    // A campaign big enough for a live view (chunked reports), many small ones.
+    for s in 1..=40u64 {
+        e.add(member(s, Sector::ALL[s as usize % 4], vec![sha(1), sha(2)]));
+    }
+    for s in 41..=120u64 {
+        e.add(member(s, Sector::ALL[0], vec![sha(s as u8)]));
+    }
+    e.add(feed(121, "osint", vec![sha(200)]));
+    let before = e.snapshot_at(now);
+    assert!(!e.snap.lock().unwrap().live.is_empty(), "a live view");
+    let kept = seen(&before);
+    // Reports join the big campaign, small ones merge into it, new campaigns come.
+    for s in 122..=160u64 {
+        let obs = match s % 3 {
+            0 => vec![sha(1), sha(2)],
+            1 => vec![sha(1), sha(2), sha((s - 80) as u8)],
+            _ => vec![sha(s as u8 + 60)],
+        };
+        e.add(member(s, Sector::ALL[1], obs));
+    }
+    e.add(member(161, Sector::ALL[2], vec![sha(200)]));
+    let after = e.snapshot_at(now);
+    assert_ne!(seen(&after), kept, "the batch changed the campaigns");
+    assert_eq!(seen(&before), kept, "the earlier snapshot is as it was");
+    let big = before.of_report(Seq(1)).unwrap();
+    assert_eq!(big.reports.len(), 40);
+    assert!(after.of_report(Seq(1)).unwrap().reports.len() > 40);
+}
