@@ -90,7 +90,7 @@ impl Engine {
                 }
                 if self.obs[o as usize].feeds == 1 {
                     self.forget_feed_names(o);
-                    self.dirty_postings(o);
+                    self.first_fed(o);
                 } else if self.names_new_feed(o) {
                     self.forget_feed_names(o);
                     self.dirty_known_holders(o);
@@ -340,6 +340,33 @@ impl Engine {
                 .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known))
             {
                 snap.dirty.insert(slot);
+            }
+        }
+    }
+
+    /// A feed carries `o` for the first time. Of a campaign's view, only its count of known
+    /// member values (and the flags and evidence on it) depend on that, and only where a
+    /// member report carries `o` itself: campaigns with a live view are rebuilt, small
+    /// ones noted for `Engine::settle_known` (which rebuilds them when their flags may
+    /// change).
+    fn first_fed(&mut self, o: u32) {
+        let member_value = self.member_value(o);
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        for &p in &self.obs[o as usize].postings {
+            let slot = self.camp_of[(p & !CONTAINED) as usize];
+            if slot == u32::MAX {
+                continue;
+            }
+            if snap.live.contains_key(&slot) {
+                snap.dirty.insert(slot);
+            } else if member_value
+                && p & CONTAINED == 0
+                && matches!(
+                    self.sources[self.reps[p as usize].source as usize],
+                    Source::Member { .. }
+                )
+            {
+                snap.became_known.entry(slot).or_default().push(o);
             }
         }
     }

@@ -981,3 +981,38 @@ fn a_snapshot_taken_before_a_batch_is_unchanged_after_it() {
     assert_eq!(big.reports.len(), 40);
     assert!(after.of_report(Seq(1)).unwrap().reports.len() > 40);
 }
+
+/// A campaign whose values turn known one by one shows what a fresh computation shows at
+/// every snapshot, also where the snapshot only moves its count of known values on
+/// (`settle_known`: neither `known` nor `novel` before or after) instead of rebuilding it.
+#[test]
+fn values_turning_known_are_settled_or_rebuilt_as_a_fresh_computation_shows() {
+    let mut e = Engine::with_rules(custom(|_| {}), IdBook::default());
+    let ip = |n: u8| o("ipv4", &format!("45.1.0.{n}"));
+    let now = t0() + Duration::days(1);
+    // One member report of 8 addresses: each feed report below carries one of them and
+    // links to nothing (one shared address weighs 60 of 100).
+    e.add(member(1, Sector::Water, (1..=8).map(ip).collect()));
+    let shown = |set: &CampaignSet| {
+        let id = *set.by_report.get(&Seq(1)).expect("a campaign");
+        set.campaigns[*set.by_id.get(&id).unwrap()].clone()
+    };
+    let mut before = shown(&e.snapshot_at(now));
+    let mut rebuilt = Vec::new();
+    for n in 1..=8u8 {
+        e.add(feed(1 + u64::from(n), "osint", vec![ip(n)]));
+        let c = shown(&e.snapshot_at(now));
+        assert_eq!(c.reports.len(), 1, "the feed report stays apart");
+        let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+        let Group::Campaign(fresh) = fresh else {
+            panic!("a campaign")
+        };
+        assert_eq!(format!("{c:?}"), format!("{fresh:?}"), "after {n} known");
+        rebuilt.push(!Arc::ptr_eq(&before, &c));
+        before = c;
+    }
+    // novel goes (1), 2 and 3 of 8 known raise nothing, known comes (4) and its evidence
+    // grows (5..8).
+    assert_eq!(rebuilt, [true, false, false, true, true, true, true, true]);
+    assert!(before.has_flag(FlagKind::Known), "8 of 8 known");
+}
