@@ -328,17 +328,37 @@ impl Engine {
     }
 
     /// A feed name was added to those of `o`: only campaigns whose last snapshot raised
-    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it).
+    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it),
+    /// and of those counted afresh, only the ones where `o` is a member value among the
+    /// first known ones by number, whose feeds the evidence names (most campaigns holding
+    /// a popular value were rebuilt to show exactly what they showed).
     fn dirty_known_holders(&mut self, o: u32) {
-        let slots = self.holder_slots(o);
+        let member_value = self.member_value(o);
+        let mut slots: Vec<(u32, bool)> = self.obs[o as usize]
+            .postings
+            .iter()
+            .filter(|&&p| p & CONTAINED == 0)
+            .map(|&p| (self.camp_of[p as usize], self.is_member_report(p)))
+            .filter(|&(s, _)| s != u32::MAX)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
         let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-        for (slot, _) in slots {
+        for (slot, from_member) in slots {
             let id = self.camps[slot as usize].id;
-            if snap
+            let shows_feeds = snap
                 .set
                 .get(id)
-                .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known))
-            {
+                .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known));
+            // A live view keeps no such counts: rebuilt as before.
+            let named = snap.live.contains_key(&slot)
+                || from_member
+                    && member_value
+                    && snap
+                        .member_counts
+                        .get(slot as usize)
+                        .is_none_or(|c| c.may_show_feeds_of(o));
+            if shows_feeds && named {
                 snap.dirty.insert(slot);
             }
         }

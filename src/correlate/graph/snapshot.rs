@@ -7,11 +7,31 @@ use super::*;
 /// reports are looked at for new ones).
 pub(super) type Built = (Group, Option<DateTime<Utc>>, Option<Vec<Seq>>);
 
-/// A campaign's member values as its last snapshot counted them: (how many, how many
-/// known). [`NOT_COUNTED`] where the last snapshot did not count them afresh.
-pub(super) type MemberCounts = (u32, u32);
+/// A campaign's member values as its last snapshot counted them afresh: what decides
+/// whether a change in other campaigns' values (one turning known, a feed name added)
+/// changes what it shows ([`NOT_COUNTED`] where the last snapshot did not count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MemberCounts {
+    total: u32,
+    known: u32,
+    /// The known values whose feed names the `known` evidence shows are those numbered up
+    /// to this one (`u32::MAX`: all of them).
+    feeds_upto: u32,
+}
 
-pub(super) const NOT_COUNTED: MemberCounts = (u32::MAX, u32::MAX);
+pub(super) const NOT_COUNTED: MemberCounts = MemberCounts {
+    total: u32::MAX,
+    known: u32::MAX,
+    feeds_upto: u32::MAX,
+};
+
+impl MemberCounts {
+    /// Whether the `known` evidence of the campaign counted so may name the feeds of
+    /// the known member value `o` (always when it was not counted).
+    pub(super) fn may_show_feeds_of(&self, o: u32) -> bool {
+        *self == NOT_COUNTED || o <= self.feeds_upto
+    }
+}
 
 impl Engine {
     /// Takes a snapshot of every campaign with flags as of now.
@@ -207,7 +227,8 @@ impl Engine {
                 .camps
                 .get(slot as usize)
                 .is_some_and(|c| !c.members.is_empty());
-            if let (Some((total, known)), false, true) = (counted, live, exists) {
+            if let (Some(MemberCounts { total, known, .. }), false, true) = (counted, live, exists)
+            {
                 os.sort_unstable();
                 os.dedup();
                 let after = known + os.len() as u32;
@@ -216,7 +237,7 @@ impl Engine {
                         == (false, false)
                 };
                 if after <= total && quiet(known) && quiet(after) {
-                    snap.member_counts[slot as usize] = (total, after);
+                    snap.member_counts[slot as usize].known = after;
                     settled += 1;
                     continue;
                 }
@@ -345,17 +366,21 @@ impl Engine {
         // Evidence only for the flags raised (feed names cost a look at postings).
         let (known_raised, novel_raised) =
             flags::member_flags(&self.rules.flags, members.total, members.known);
+        let mut feeds_upto = u32::MAX;
         if known_raised {
             members.known_first =
                 flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect());
             // Feed names only for the first known observables by number.
-            members.known_feeds = self.feeds_of(
-                member_list
-                    .iter()
-                    .filter(|o| known(o))
-                    .take(flags::EVIDENCE_MAX)
-                    .copied(),
-            );
+            let named: Vec<u32> = member_list
+                .iter()
+                .filter(|o| known(o))
+                .take(flags::EVIDENCE_MAX)
+                .copied()
+                .collect();
+            if named.len() == flags::EVIDENCE_MAX {
+                feeds_upto = *named.last().expect("not empty");
+            }
+            members.known_feeds = self.feeds_of(named.into_iter());
         }
         if novel_raised {
             members.novel_first = flags::first_sorted(
@@ -373,7 +398,11 @@ impl Engine {
             members: &members,
         };
         let (flags, until) = flags::compute(&self.rules.flags, &view, now);
-        let counts = (members.total as u32, members.known as u32);
+        let counts = MemberCounts {
+            total: members.total as u32,
+            known: members.known as u32,
+            feeds_upto,
+        };
         (
             Group::Campaign(Campaign {
                 id: camp.id,

@@ -1016,3 +1016,58 @@ fn values_turning_known_are_settled_or_rebuilt_as_a_fresh_computation_shows() {
     assert_eq!(rebuilt, [true, false, false, true, true, true, true, true]);
     assert!(before.has_flag(FlagKind::Known), "8 of 8 known");
 }
+
+/// A feed name added to a known value rebuilds the campaigns whose `known` evidence may
+/// name it (the value is among the first known ones by number), and only those: a
+/// campaign with more known values than the evidence shows keeps its view for the others,
+/// which is what a fresh computation shows too.
+#[test]
+fn a_new_feed_name_rebuilds_the_campaigns_whose_evidence_names_it() {
+    let mut e = Engine::with_rules(custom(|_| {}), IdBook::default());
+    let ip = |n: u8| o("ipv4", &format!("45.1.0.{n}"));
+    let now = t0() + Duration::days(1);
+    let n = flags::EVIDENCE_MAX as u8 + 10;
+    e.add(member(1, Sector::Water, (1..=n).map(ip).collect()));
+    // Every address known through one feed (single addresses link nothing).
+    for k in 1..=n {
+        e.add(feed(1 + u64::from(k), "f0", vec![ip(k)]));
+    }
+    let shown = |set: &CampaignSet| {
+        let id = *set.by_report.get(&Seq(1)).expect("a campaign");
+        set.campaigns[*set.by_id.get(&id).unwrap()].clone()
+    };
+    let mut before = shown(&e.snapshot_at(now));
+    assert!(before.has_flag(FlagKind::Known));
+    let number = |e: &Engine, k: u8| e.values.iter().position(|v| *v == ip(k)).unwrap() as u32;
+    let mut numbers: Vec<u32> = (1..=n).map(|k| number(&e, k)).collect();
+    numbers.sort_unstable();
+    let upto = numbers[flags::EVIDENCE_MAX - 1];
+    let mut seq = 1 + u64::from(n);
+    let (mut named, mut unnamed) = (0, 0);
+    for k in (1..=n).rev() {
+        seq += 1;
+        e.add(feed(seq, "f1", vec![ip(k)]));
+        let c = shown(&e.snapshot_at(now));
+        let kept = std::mem::take(&mut *e.feed_names.lock().unwrap());
+        let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+        *e.feed_names.lock().unwrap() = kept;
+        let Group::Campaign(fresh) = fresh else {
+            panic!("a campaign")
+        };
+        assert_eq!(
+            format!("{c:?}"),
+            format!("{fresh:?}"),
+            "after f1 on {}",
+            ip(k)
+        );
+        let rebuilt = !Arc::ptr_eq(&before, &c);
+        assert_eq!(rebuilt, number(&e, k) <= upto, "{}", ip(k));
+        if rebuilt {
+            named += 1;
+        } else {
+            unnamed += 1;
+        }
+        before = c;
+    }
+    assert_eq!((named, unnamed), (flags::EVIDENCE_MAX, 10));
+}
