@@ -329,7 +329,7 @@ impl Engine {
 
     /// A feed name was added to those of `o`: only campaigns whose last snapshot raised
     /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it),
-    /// and of those counted afresh, only the ones where `o` is a member value among the
+    /// of those only the ones that do not name it yet, and of those counted afresh, only the ones where `o` is a member value among the
     /// first known ones by number, whose feeds the evidence names (most campaigns holding
     /// a popular value were rebuilt to show exactly what they showed).
     fn dirty_known_holders(&mut self, o: u32) {
@@ -343,13 +343,29 @@ impl Engine {
             .collect();
         slots.sort_unstable();
         slots.dedup();
+        // The name added (`names_new_feed`: the source of the last posting). A campaign
+        // whose evidence names it already shows the same (names only accumulate).
+        let name = self.obs[o as usize].postings.last().and_then(|&p| {
+            match &self.sources[self.reps[p as usize].source as usize] {
+                Source::Feed { feed } => Some(feed.as_str()),
+                Source::Member { .. } => None,
+            }
+        });
         let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
         for (slot, from_member) in slots {
             let id = self.camps[slot as usize].id;
             let shows_feeds = snap
                 .set
                 .get(id)
-                .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known));
+                .and_then(|c| c.flag(crate::correlate::FlagKind::Known))
+                .is_some_and(|f| {
+                    name.is_none_or(|n| {
+                        f.evidence
+                            .feeds
+                            .binary_search_by(|x| x.as_str().cmp(n))
+                            .is_err()
+                    })
+                });
             // A live view keeps no such counts: rebuilt as before.
             let named = snap.live.contains_key(&slot)
                 || from_member

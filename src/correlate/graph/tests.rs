@@ -1046,7 +1046,7 @@ fn a_new_feed_name_rebuilds_the_campaigns_whose_evidence_names_it() {
     let (mut named, mut unnamed) = (0, 0);
     for k in (1..=n).rev() {
         seq += 1;
-        e.add(feed(seq, "f1", vec![ip(k)]));
+        e.add(feed(seq, &format!("g{k}"), vec![ip(k)]));
         let c = shown(&e.snapshot_at(now));
         let kept = std::mem::take(&mut *e.feed_names.lock().unwrap());
         let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
@@ -1070,4 +1070,23 @@ fn a_new_feed_name_rebuilds_the_campaigns_whose_evidence_names_it() {
         before = c;
     }
     assert_eq!((named, unnamed), (flags::EVIDENCE_MAX, 10));
+    // A name the evidence shows already, added to another value it names: the same view.
+    let shown_ks: Vec<u8> = (1..=n).filter(|&k| number(&e, k) <= upto).collect();
+    let (a, b) = (shown_ks[0], shown_ks[1]);
+    assert!(
+        before
+            .flag(FlagKind::Known)
+            .unwrap()
+            .evidence
+            .feeds
+            .contains(&format!("g{a}"))
+    );
+    e.add(feed(seq + 1, &format!("g{a}"), vec![ip(b)]));
+    let c = shown(&e.snapshot_at(now));
+    assert!(Arc::ptr_eq(&before, &c), "not rebuilt");
+    let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+    let Group::Campaign(fresh) = fresh else {
+        panic!("a campaign")
+    };
+    assert_eq!(format!("{c:?}"), format!("{fresh:?}"));
 }
