@@ -98,13 +98,30 @@ pub fn open_store(config: &Config, data_dir: &std::path::Path) -> Result<Store, 
     }
 }
 
-/// Opens the store and brings both projections up to date. Used by the daemon at start-up
-/// and by CLI commands that answer from projections.
+/// Opens the store, loads the rules and brings both projections up to date. Used by CLI
+/// commands that answer from projections. The rules are parsed on a thread of their own
+/// while the store opens and the index catches up, as the daemon does.
 pub fn open_projections(
     config: &Config,
     data_dir: &std::path::Path,
-    rules: Arc<Rules>,
 ) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
+    std::thread::scope(|scope| {
+        let rules = scope.spawn(|| load_rules(config));
+        let opened = open_and_catch_up_index(config, data_dir);
+        let rules = rules
+            .join()
+            .map_err(|_| DaemonError::Task("parsing the rules panicked".into()))??;
+        let (store, index, indexer) = opened?;
+        correlate_from(store, index, indexer, rules)
+    })
+}
+
+/// The store and the index, caught up with the store unless another process (the daemon)
+/// owns the index's writer.
+fn open_and_catch_up_index(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>), DaemonError> {
     let store = open_store(config, data_dir)?;
     let index = Arc::new(ReportIndex::open(data_dir)?);
     let indexer = match index.indexer() {
@@ -120,6 +137,16 @@ pub fn open_projections(
         Err(IndexError::Locked) => None,
         Err(e) => return Err(e.into()),
     };
+    Ok((store, index, indexer))
+}
+
+/// The correlation built over `store`, its first campaign ids recorded.
+fn correlate_from(
+    store: Store,
+    index: Arc<ReportIndex>,
+    indexer: Option<Indexer>,
+    rules: Arc<Rules>,
+) -> Result<(Store, Arc<ReportIndex>, Option<Indexer>, Correlator), DaemonError> {
     let (mut correlator, events) = Correlator::start(&store, rules)?;
     if correlator.needs_recording(&events) {
         let op = correlator.record_op(events, chrono::Utc::now());
@@ -173,13 +200,19 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
     let data_dir = opts.data_dir.clone();
-    let rules = load_rules(&opts.config)?;
-    let (rules_tx, rules_rx) = watch::channel(rules.clone());
+    // The rules (3 MB of warning lists) are parsed while the store and the index open:
+    // both stand before the listener.
+    let config = opts.config.clone();
+    let rules = tokio::task::spawn_blocking(move || load_rules(&config));
     let config = opts.config.clone();
     let (store, index, indexer) =
         tokio::task::spawn_blocking(move || open_store_and_index(&config, &data_dir))
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
+    let rules = rules
+        .await
+        .map_err(|e| DaemonError::Task(e.to_string()))??;
+    let (rules_tx, rules_rx) = watch::channel(rules.clone());
     let (campaigns_tx, campaigns_rx) = watch::channel(Arc::new(CampaignSet::default()));
     let (indexed_tx, indexed_rx) = watch::channel(indexer.last());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -194,8 +194,7 @@ impl Projections {
     /// Opens the store and catches the index and the correlation up with it. `with_index`
     /// gives the read path the index (search); the others read campaigns only.
     pub fn open(config: &Config, data_dir: &Path, with_index: bool) -> Result<Self> {
-        let (store, index, indexer, correlator) =
-            daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
+        let (store, index, indexer, correlator) = daemon::open_projections(config, data_dir)?;
         if with_index {
             index.refresh()?;
         }

@@ -22,8 +22,7 @@ pub fn run(config: &Config, data_dir: &Path) -> Result<()> {
     index::ReportIndex::destroy(data_dir)?;
     let started = std::time::Instant::now();
     bar.set_message("indexing and correlating every stored report");
-    let (store, index, _indexer, correlator) =
-        daemon::open_projections(config, data_dir, daemon::load_rules(config)?)?;
+    let (store, index, _indexer, correlator) = daemon::open_projections(config, data_dir)?;
     bar.set_message("building campaigns");
     let set = correlator.snapshot();
     bar.finish_and_clear();

@@ -201,7 +201,9 @@ pub struct Warninglists {
     suffix: [FxHashMap<String, u16>; KINDS],
     /// Networks by prefix length, per kind of address.
     nets: FxHashMap<(ObservableKind, IpNet), u16>,
-    prefix_lens: Vec<u8>,
+    /// The prefix lengths the lists use, ascending, for IPv4 and for IPv6: an address is
+    /// looked up once per length of its own family.
+    prefix_lens: [Vec<u8>; 2],
     substrings: Vec<(ObservableKind, String, u16)>,
     regexes: Vec<(ObservableKind, Regex, u16)>,
 }
@@ -212,6 +214,10 @@ impl Warninglists {
         for list in lists {
             let n = out.lists.len() as u16;
             out.lists.push((list.id.clone(), list.name.clone()));
+            if list.kind == ListType::Cidr {
+                out.add_networks(&list, n);
+                continue;
+            }
             for &kind in &list.applies {
                 for e in &list.entries {
                     let lower = e.to_ascii_lowercase();
@@ -221,10 +227,8 @@ impl Warninglists {
                                 out.suffix[kind_index(kind)]
                                     .entry(rest.to_string())
                                     .or_insert(n);
-                            } else {
-                                out.exact[kind_index(kind)]
-                                    .entry(normalise(kind, e))
-                                    .or_insert(n);
+                            } else if let Some(value) = normalise(kind, e) {
+                                out.exact[kind_index(kind)].entry(value).or_insert(n);
                             }
                         }
                         ListType::Hostname => {
@@ -233,24 +237,8 @@ impl Warninglists {
                                 .entry(name.to_string())
                                 .or_insert(n);
                         }
-                        ListType::Cidr => {
-                            let net = e
-                                .parse::<IpNet>()
-                                .ok()
-                                .or_else(|| e.parse::<IpAddr>().ok().map(IpNet::from));
-                            if let Some(net) = net {
-                                let net = net.trunc();
-                                let len = net.prefix_len();
-                                if !out.prefix_lens.contains(&len) {
-                                    out.prefix_lens.push(len);
-                                }
-                                for k in [ObservableKind::Ipv4, ObservableKind::Ipv6] {
-                                    if kind == k || kind == ObservableKind::Cidr {
-                                        out.nets.entry((k, net)).or_insert(n);
-                                    }
-                                }
-                            }
-                        }
+                        // Added above, each entry parsed once.
+                        ListType::Cidr => {}
                         ListType::Substring => out.substrings.push((kind, lower, n)),
                         ListType::Regex => {
                             if let Ok(re) = compile_regex(e) {
@@ -261,8 +249,42 @@ impl Warninglists {
                 }
             }
         }
-        out.prefix_lens.sort_unstable();
+        for lens in &mut out.prefix_lens {
+            lens.sort_unstable();
+        }
         out
+    }
+
+    /// The networks of a CIDR list, each entry parsed once (a list of 60,000 resolvers
+    /// applies to three kinds, and parsing it once a kind was most of a start's rules time).
+    /// A network is keyed by its own family only: an IPv4 address is never looked up among
+    /// IPv6 networks.
+    fn add_networks(&mut self, list: &Warninglist, n: u16) {
+        let applies = |k: ObservableKind| {
+            list.applies
+                .iter()
+                .any(|&a| a == k || a == ObservableKind::Cidr)
+        };
+        let (v4, v6) = (applies(ObservableKind::Ipv4), applies(ObservableKind::Ipv6));
+        for e in &list.entries {
+            let net = e
+                .parse::<IpNet>()
+                .ok()
+                .or_else(|| e.parse::<IpAddr>().ok().map(IpNet::from));
+            let Some(net) = net.map(|n| n.trunc()) else {
+                continue;
+            };
+            let (kind, family) = match net {
+                IpNet::V4(_) if v4 => (ObservableKind::Ipv4, 0),
+                IpNet::V6(_) if v6 => (ObservableKind::Ipv6, 1),
+                _ => continue,
+            };
+            let lens = &mut self.prefix_lens[family];
+            if !lens.contains(&net.prefix_len()) {
+                lens.push(net.prefix_len());
+            }
+            self.nets.entry((kind, net)).or_insert(n);
+        }
     }
 
     /// Number of lists.
@@ -272,6 +294,12 @@ impl Warninglists {
 
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
+    }
+
+    /// Whether a list suppresses `o`: [`Warninglists::check`] without naming the list, for
+    /// the correlation, which asks it of every distinct value.
+    pub fn suppresses(&self, o: &Observable) -> bool {
+        self.find(o).is_some()
     }
 
     /// The list that suppresses `o`, if any.
@@ -375,7 +403,8 @@ impl Warninglists {
 
     /// The list whose network contains `net` (an address is a /32 or /128 network).
     fn net_of(&self, kind: ObservableKind, net: IpNet) -> Option<u16> {
-        for &len in &self.prefix_lens {
+        let family = usize::from(matches!(net, IpNet::V6(_)));
+        for &len in &self.prefix_lens[family] {
             if len > net.prefix_len() {
                 break;
             }
@@ -392,10 +421,23 @@ impl Warninglists {
 
 /// The value in the observable's canonical form, so that list entries written in another
 /// case or spelling still match (`2001:DB8::/32`, upper-case hashes).
-fn normalise(kind: ObservableKind, raw: &str) -> String {
-    Observable::parse(kind, raw)
-        .map(|o| o.value().to_ascii_lowercase())
-        .unwrap_or_else(|_| raw.to_ascii_lowercase())
+///
+/// `None` when no observable of `kind` can be spelt so: a hash of the wrong length or
+/// with other characters (a list of SHA-256 hashes also applies to MD5 and SHA-1). Other
+/// kinds keep the entry as written, lower-cased, when it does not parse.
+fn normalise(kind: ObservableKind, raw: &str) -> Option<String> {
+    match Observable::parse(kind, raw) {
+        Ok(o) => Some(o.value().to_ascii_lowercase()),
+        Err(_)
+            if matches!(
+                kind,
+                ObservableKind::Md5 | ObservableKind::Sha1 | ObservableKind::Sha256
+            ) =>
+        {
+            None
+        }
+        Err(_) => Some(raw.to_ascii_lowercase()),
+    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl Engine {
         let listed: Vec<bool> = self
             .values
             .par_iter()
-            .map(|v| rules.warninglists.check(v).is_some())
+            .map(|v| rules.warninglists.suppresses(v))
             .collect();
         for (ob, l) in self.obs.iter_mut().zip(listed) {
             ob.listed = l;

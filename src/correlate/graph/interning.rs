@@ -294,7 +294,7 @@ impl Engine {
     pub(super) fn check_fresh(&mut self, fresh: &[u32]) {
         for &id in fresh {
             let v = &self.values[id as usize];
-            let listed = self.rules.warninglists.check(v).is_some();
+            let listed = self.rules.warninglists.suppresses(v);
             self.obs[id as usize].listed = listed;
             if !listed && let Some(ip) = v.ip() {
                 self.ips.insert(ip_key(ip), id);
