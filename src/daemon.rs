@@ -404,7 +404,7 @@ fn spawn_indexer(
             let (s, i) = (store.clone(), index.clone());
             let mut ix = match indexer.take() {
                 Some(ix) => ix,
-                None => match index.indexer() {
+                None => match index.live_indexer() {
                     Ok(ix) => ix,
                     Err(e) => {
                         tracing::error!(error = %e, "Opening the index writer failed; will retry.");
@@ -444,7 +444,14 @@ fn spawn_indexer(
             match result {
                 Ok(n) => {
                     indexed.send_replace(ix.last());
-                    indexer = Some(ix);
+                    // The first round's writer (threads for a catch-up after an import) gives
+                    // way to the live one, opened by the next round.
+                    if !*first_round_done.borrow() {
+                        // Dropping a writer waits for its merges: off the runtime's threads.
+                        let _ = tokio::task::spawn_blocking(move || drop(ix)).await;
+                    } else {
+                        indexer = Some(ix);
+                    }
                     if n > 0 {
                         last_work = Some(round_began);
                     }

@@ -78,12 +78,229 @@ pub struct SightingFacts {
 /// Most linking observables a campaign lists.
 pub const LINKING_MAX: usize = 1_000;
 
+/// Report numbers per chunk of a big campaign's [`Reports`]: a snapshot of a campaign of
+/// 463k reports copies ~113 pointers, and the reports that join it copy the chunk they
+/// land in (32 KiB). (Tiny in test builds, so that the tests cross chunks.)
+const REPORTS_CHUNK: usize = if cfg!(test) { 4 } else { 4096 };
+
+/// The reports of a campaign, in store order. A campaign made afresh holds them in one
+/// block; a big campaign's live view keeps them in chunks that its snapshots share, so
+/// that publishing the campaign after a few reports joined it does not copy half a
+/// million numbers (copy on write: a published list never changes).
+#[derive(Clone)]
+pub struct Reports(ReportsRepr);
+
+#[derive(Clone)]
+enum ReportsRepr {
+    Flat(Box<[Seq]>),
+    /// Behind one more `Arc`, so that a `Campaign` is no bigger than with a `Vec` (233k
+    /// of them per snapshot) and publishing one copies one pointer.
+    Chunked(Arc<Chunks>),
+}
+
+#[derive(Clone)]
+struct Chunks {
+    /// Sorted, none empty, each at most `2 × REPORTS_CHUNK` long.
+    chunks: Vec<Arc<[Seq]>>,
+    len: usize,
+}
+
+/// The iterator of [`Reports::iter`].
+pub type ReportsIter<'a> = std::iter::FlatMap<
+    std::slice::Iter<'a, Arc<[Seq]>>,
+    &'a [Seq],
+    fn(&'a Arc<[Seq]>) -> &'a [Seq],
+>;
+
+impl Default for Reports {
+    fn default() -> Reports {
+        Reports(ReportsRepr::Flat(Box::default()))
+    }
+}
+
+impl From<Vec<Seq>> for Reports {
+    /// `seqs` must be sorted.
+    fn from(seqs: Vec<Seq>) -> Reports {
+        debug_assert!(seqs.is_sorted(), "reports in store order");
+        Reports(ReportsRepr::Flat(seqs.into_boxed_slice()))
+    }
+}
+
+impl Reports {
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ReportsRepr::Flat(s) => s.len(),
+            ReportsRepr::Chunked(c) => c.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The blocks the reports are kept in, in order.
+    fn blocks(&self) -> &[Arc<[Seq]>] {
+        match &self.0 {
+            ReportsRepr::Flat(_) => &[],
+            ReportsRepr::Chunked(c) => &c.chunks,
+        }
+    }
+
+    /// The reports in store order.
+    pub fn iter(&self) -> <&Reports as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    pub fn first(&self) -> Option<&Seq> {
+        self.iter().next()
+    }
+
+    pub fn last(&self) -> Option<&Seq> {
+        self.iter().next_back()
+    }
+
+    pub fn contains(&self, seq: &Seq) -> bool {
+        match &self.0 {
+            ReportsRepr::Flat(s) => s.binary_search(seq).is_ok(),
+            ReportsRepr::Chunked(c) => {
+                let chunks = &c.chunks;
+                let i = chunks.partition_point(|c| c.last().is_some_and(|l| l < seq));
+                chunks.get(i).is_some_and(|c| c.binary_search(seq).is_ok())
+            }
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<Seq> {
+        self.iter().copied().collect()
+    }
+
+    /// The same reports in shared chunks (what a live view keeps).
+    pub(crate) fn chunked(seqs: Vec<Seq>) -> Reports {
+        debug_assert!(seqs.is_sorted(), "reports in store order");
+        let len = seqs.len();
+        let chunks = seqs.chunks(REPORTS_CHUNK).map(Arc::from).collect();
+        Reports(ReportsRepr::Chunked(Arc::new(Chunks { chunks, len })))
+    }
+
+    /// Merges the sorted `add` in and takes the sorted `remove` (reports it holds) out,
+    /// copying only the chunks they touch. Reports that join in store order land in the
+    /// last chunk.
+    pub(crate) fn merge(&mut self, add: &[Seq], remove: &[Seq]) {
+        if add.is_empty() && remove.is_empty() {
+            return;
+        }
+        let ReportsRepr::Chunked(shared) = &mut self.0 else {
+            let mut all = self.to_vec();
+            graph::merge_sorted(&mut all, add.to_vec(), remove.to_vec());
+            *self = Reports::from(all);
+            return;
+        };
+        // Copies the chunk pointers only when a published campaign shares them.
+        let Chunks { chunks, len } = Arc::make_mut(shared);
+        if chunks.is_empty() {
+            chunks.push(Arc::from(Vec::new()));
+        }
+        let old = std::mem::take(chunks);
+        let last = old.len() - 1;
+        // Each chunk takes the seqs up to its last one; the last chunk takes the rest.
+        let (mut add, mut remove) = (add, remove);
+        let mut out: Vec<Arc<[Seq]>> = Vec::with_capacity(old.len() + 1);
+        for (i, chunk) in old.into_iter().enumerate() {
+            let upto = |s: &[Seq]| match (i == last, chunk.last()) {
+                (false, Some(l)) => s.partition_point(|x| x <= l),
+                _ => s.len(),
+            };
+            let (a, r) = (upto(add), upto(remove));
+            if a == 0 && r == 0 {
+                out.push(chunk);
+                continue;
+            }
+            let mut v = chunk.to_vec();
+            graph::merge_sorted(&mut v, add[..a].to_vec(), remove[..r].to_vec());
+            (add, remove) = (&add[a..], &remove[r..]);
+            if v.len() > 2 * REPORTS_CHUNK {
+                out.extend(v.chunks(REPORTS_CHUNK).map(Arc::from));
+            } else if !v.is_empty() {
+                out.push(Arc::from(v));
+            }
+        }
+        *len = out.iter().map(|c| c.len()).sum();
+        // Removals may leave many small chunks: chunk again when they are more than twice
+        // what the length needs.
+        if out.len() > 2 * len.div_ceil(REPORTS_CHUNK) + 1 {
+            let all: Vec<Seq> = out.iter().flat_map(|c| c.iter().copied()).collect();
+            out = all.chunks(REPORTS_CHUNK).map(Arc::from).collect();
+        }
+        *chunks = out;
+    }
+}
+
+impl std::ops::Index<usize> for Reports {
+    type Output = Seq;
+
+    fn index(&self, mut i: usize) -> &Seq {
+        match &self.0 {
+            ReportsRepr::Flat(s) => &s[i],
+            ReportsRepr::Chunked(all) => {
+                let len = all.len;
+                for c in &all.chunks {
+                    if i < c.len() {
+                        return &c[i];
+                    }
+                    i -= c.len();
+                }
+                panic!("report {i} out of a campaign of {len}")
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Reports {
+    type Item = &'a Seq;
+    type IntoIter = std::iter::Chain<std::slice::Iter<'a, Seq>, ReportsIter<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let flat: &[Seq] = match &self.0 {
+            ReportsRepr::Flat(s) => s,
+            ReportsRepr::Chunked(_) => &[],
+        };
+        let chunks: ReportsIter<'a> = self.blocks().iter().flat_map(|c| &**c);
+        flat.iter().chain(chunks)
+    }
+}
+
+impl std::fmt::Debug for Reports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Reports {
+    fn eq(&self, other: &Reports) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Reports {}
+
+impl PartialEq<Vec<Seq>> for Reports {
+    fn eq(&self, other: &Vec<Seq>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Reports {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// One campaign as readers see it: an immutable part of a [`CampaignSet`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Campaign {
     pub id: CampaignId,
     /// The reports of the campaign, in store order.
-    pub reports: Vec<Seq>,
+    pub reports: Reports,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Observables that appear in at least two of the campaign's reports and may link
@@ -229,21 +446,212 @@ impl ReportMap {
     }
 }
 
+/// Items per chunk of a [`SharedList`]. A snapshot copies one pointer per chunk and a
+/// change copies the chunk it touches: with `n` items and `d` of them changed per
+/// snapshot, the copy costs about `n / CHUNK + d × CHUNK` pointer clones (each an atomic
+/// increment on memory of its own). At 233k campaigns and ~800 changed, 16 is near the
+/// least of both.
+const LIST_CHUNK: usize = 16;
+
+/// A list shared between snapshots in chunks (copy on write): what `Vec<Arc<_>>` was,
+/// without cloning every element's pointer for each snapshot (233k campaign pointers cost
+/// ~7.5 ms per snapshot at 1M reports). Every chunk but the last is full, so positions
+/// are stable and indexing is a division.
+#[derive(Debug)]
+pub struct SharedList<T> {
+    chunks: Vec<Arc<Vec<T>>>,
+    len: usize,
+}
+
+impl<T> Default for SharedList<T> {
+    fn default() -> SharedList<T> {
+        SharedList {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Clone for SharedList<T> {
+    fn clone(&self) -> SharedList<T> {
+        SharedList {
+            chunks: self.chunks.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<T: Clone> SharedList<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / LIST_CHUNK)?.get(i % LIST_CHUNK)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    pub fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < LIST_CHUNK => Arc::make_mut(last).push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(LIST_CHUNK);
+                chunk.push(item);
+                self.chunks.push(Arc::new(chunk));
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Replaces the item at `i` (copies its chunk if a snapshot shares it).
+    pub fn set(&mut self, i: usize, item: T) {
+        assert!(i < self.len, "index {i} out of a list of {}", self.len);
+        Arc::make_mut(&mut self.chunks[i / LIST_CHUNK])[i % LIST_CHUNK] = item;
+    }
+
+    /// Takes the last item out.
+    pub fn pop(&mut self) -> Option<T> {
+        let last = self.chunks.last_mut()?;
+        let item = Arc::make_mut(last).pop();
+        if last.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        item
+    }
+
+    /// Takes the item at `i` out and puts the last one in its place (as `Vec::swap_remove`).
+    pub fn swap_remove(&mut self, i: usize) -> T {
+        assert!(i < self.len, "index {i} out of a list of {}", self.len);
+        let last = self.pop().expect("not empty");
+        if i == self.len {
+            return last;
+        }
+        std::mem::replace(
+            &mut Arc::make_mut(&mut self.chunks[i / LIST_CHUNK])[i % LIST_CHUNK],
+            last,
+        )
+    }
+}
+
+impl<T> std::ops::Index<usize> for SharedList<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / LIST_CHUNK][i % LIST_CHUNK]
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a SharedList<T> {
+    type Item = &'a T;
+    type IntoIter = std::iter::FlatMap<
+        std::slice::Iter<'a, Arc<Vec<T>>>,
+        &'a Vec<T>,
+        fn(&'a Arc<Vec<T>>) -> &'a Vec<T>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.chunks.iter().flat_map(|c| &**c)
+    }
+}
+
+/// Numbers per chunk of an [`IdMap`].
+const ID_CHUNK: u32 = 256;
+
+/// Absent from an [`IdMap`] chunk.
+const NO_INDEX: usize = usize::MAX;
+
+/// A position per campaign id, in chunks of consecutive numbers shared between snapshots
+/// (as [`ReportMap`]): a `HashMap` of 233k ids cost a 4.5 MB copy per snapshot, and only
+/// campaigns that appear, go or move change it.
+#[derive(Debug, Clone, Default)]
+pub struct IdMap {
+    chunks: HashMap<(u16, u32), Arc<[usize; ID_CHUNK as usize]>>,
+    len: usize,
+}
+
+impl IdMap {
+    fn at(id: CampaignId) -> ((u16, u32), usize) {
+        (
+            (id.year, id.number / ID_CHUNK),
+            (id.number % ID_CHUNK) as usize,
+        )
+    }
+
+    pub fn get(&self, id: &CampaignId) -> Option<&usize> {
+        let (c, i) = Self::at(*id);
+        let at = &self.chunks.get(&c)?[i];
+        (*at != NO_INDEX).then_some(at)
+    }
+
+    pub fn contains_key(&self, id: &CampaignId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Sets the position of `id`; returns the one it had.
+    pub fn insert(&mut self, id: CampaignId, index: usize) -> Option<usize> {
+        assert_ne!(index, NO_INDEX, "a position in a list");
+        let (c, i) = Self::at(id);
+        let chunk = self
+            .chunks
+            .entry(c)
+            .or_insert_with(|| Arc::new([NO_INDEX; ID_CHUNK as usize]));
+        if chunk[i] == index {
+            return Some(index);
+        }
+        let old = std::mem::replace(&mut Arc::make_mut(chunk)[i], index);
+        if old == NO_INDEX {
+            self.len += 1;
+            return None;
+        }
+        Some(old)
+    }
+
+    pub fn remove(&mut self, id: &CampaignId) -> Option<usize> {
+        let (c, i) = Self::at(*id);
+        let chunk = self.chunks.get_mut(&c)?;
+        if chunk[i] == NO_INDEX {
+            return None;
+        }
+        let old = std::mem::replace(&mut Arc::make_mut(chunk)[i], NO_INDEX);
+        self.len -= 1;
+        if chunk.iter().all(|&p| p == NO_INDEX) {
+            self.chunks.remove(&c);
+        }
+        Some(old)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// An immutable snapshot of all campaigns, swapped whole behind an `Arc` so that readers
 /// never see a half-applied update. Campaigns are shared (`Arc`) between snapshots: taking
 /// a snapshot only rebuilds the campaigns that changed.
 #[derive(Debug, Clone)]
 pub struct CampaignSet {
     /// Groups with at least one member report, in no particular order.
-    pub campaigns: Vec<Arc<Campaign>>,
+    pub campaigns: SharedList<Arc<Campaign>>,
     /// Groups of feed items only (public context), in no particular order.
-    pub advisories: Vec<Arc<Advisory>>,
+    pub advisories: SharedList<Arc<Advisory>>,
     /// Index into `advisories` per engine key.
-    advisory_at: HashMap<CampaignId, usize>,
+    advisory_at: IdMap,
     /// Campaign id per report of a campaign (feed items of advisories have none).
     pub by_report: ReportMap,
     /// Index into `campaigns` per id.
-    pub by_id: HashMap<CampaignId, usize>,
+    pub by_id: IdMap,
     /// The last report applied.
     pub applied: Seq,
     /// The clock the flags were computed at.
@@ -256,11 +664,11 @@ pub struct CampaignSet {
 impl Default for CampaignSet {
     fn default() -> CampaignSet {
         CampaignSet {
-            campaigns: Vec::new(),
-            advisories: Vec::new(),
-            advisory_at: HashMap::new(),
+            campaigns: SharedList::default(),
+            advisories: SharedList::default(),
+            advisory_at: IdMap::default(),
             by_report: ReportMap::default(),
-            by_id: HashMap::new(),
+            by_id: IdMap::default(),
             applied: Seq::default(),
             at: DateTime::<Utc>::MIN_UTC,
             explainer: None,
@@ -339,7 +747,7 @@ impl CampaignSet {
                     self.by_report.remove(seq);
                 }
                 match self.advisory_at.get(&a.key) {
-                    Some(&i) => self.advisories[i] = Arc::new(a),
+                    Some(&i) => self.advisories.set(i, Arc::new(a)),
                     None => {
                         self.advisory_at.insert(a.key, self.advisories.len());
                         self.advisories.push(Arc::new(a));
@@ -367,7 +775,7 @@ impl CampaignSet {
     /// Puts `campaign` in, replacing the one with its id.
     fn upsert(&mut self, campaign: Arc<Campaign>) {
         match self.by_id.get(&campaign.id) {
-            Some(&i) => self.campaigns[i] = campaign,
+            Some(&i) => self.campaigns.set(i, campaign),
             None => {
                 self.by_id.insert(campaign.id, self.campaigns.len());
                 self.campaigns.push(campaign);
@@ -381,6 +789,120 @@ impl CampaignSet {
             self.campaigns.swap_remove(i);
             if let Some(moved) = self.campaigns.get(i) {
                 self.by_id.insert(moved.id, i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(number: u32) -> CampaignId {
+        CampaignId { year: 2026, number }
+    }
+
+    /// A campaign's report list takes no more room than the `Vec` it replaced: a snapshot
+    /// holds 233k of them at 1M reports.
+    #[test]
+    fn a_report_list_is_no_bigger_than_a_vec() {
+        assert!(std::mem::size_of::<Reports>() <= std::mem::size_of::<Vec<Seq>>());
+    }
+
+    proptest! {
+        /// Reports merged into shared chunks are the sorted whole, and a copy published
+        /// before the merge (what a snapshot holds) keeps its reports.
+        #[test]
+        fn chunked_reports_copy_what_they_change(
+            start in prop::collection::btree_set(0u64..300, 0..60),
+            steps in prop::collection::vec(
+                (prop::collection::btree_set(0u64..300, 0..20), prop::collection::vec(any::<prop::sample::Index>(), 0..12)),
+                1..12,
+            ),
+        ) {
+            let mut want: BTreeSet<u64> = start.clone();
+            let mut reports = Reports::chunked(start.iter().map(|&s| Seq(s)).collect());
+            for (add, cut) in steps {
+                let published = reports.clone();
+                let before: Vec<Seq> = want.iter().map(|&s| Seq(s)).collect();
+                let add: Vec<Seq> = add.difference(&want).map(|&s| Seq(s)).collect();
+                let mut remove: Vec<Seq> = if before.is_empty() {
+                    Vec::new()
+                } else {
+                    cut.iter().map(|i| before[i.index(before.len())]).collect()
+                };
+                remove.sort_unstable();
+                remove.dedup();
+                reports.merge(&add, &remove);
+                want.extend(add.iter().map(|s| s.0));
+                for r in &remove {
+                    want.remove(&r.0);
+                }
+                let want_seqs: Vec<Seq> = want.iter().map(|&s| Seq(s)).collect();
+                prop_assert_eq!(&reports, &want_seqs);
+                prop_assert_eq!(&published, &before);
+                prop_assert_eq!(reports.first(), want_seqs.first());
+                prop_assert_eq!(reports.last(), want_seqs.last());
+                for (i, s) in want_seqs.iter().enumerate() {
+                    prop_assert_eq!(&reports[i], s);
+                }
+                for s in 0..300 {
+                    prop_assert_eq!(reports.contains(&Seq(s)), want.contains(&s));
+                }
+            }
+        }
+
+        /// A shared list and an id map follow a `Vec` and a `HashMap` under pushes, sets
+        /// and swap-removes, and a copy taken before the changes keeps what it held: the
+        /// chunks a change touches are copied, not written through.
+        #[test]
+        fn shared_lists_copy_what_they_change(
+            ops in prop::collection::vec((0u8..3, 0usize..200, any::<u32>()), 1..400),
+            copy_at in 0usize..400,
+        ) {
+            let (mut list, mut want) = (SharedList::default(), Vec::new());
+            let (mut ids, mut want_ids) = (IdMap::default(), HashMap::new());
+            let mut copies = None;
+            for (n, (op, i, v)) in ops.into_iter().enumerate() {
+                if n == copy_at {
+                    copies = Some((list.clone(), want.clone(), ids.clone(), want_ids.clone()));
+                }
+                match op {
+                    0 => {
+                        list.push(v);
+                        want.push(v);
+                        let at = want.len() - 1;
+                        prop_assert_eq!(ids.insert(id(v % 1000), at), want_ids.insert(id(v % 1000), at));
+                    }
+                    1 if !want.is_empty() => {
+                        let i = i % want.len();
+                        list.set(i, v);
+                        want[i] = v;
+                    }
+                    _ if !want.is_empty() => {
+                        let i = i % want.len();
+                        prop_assert_eq!(list.swap_remove(i), want.swap_remove(i));
+                        prop_assert_eq!(ids.remove(&id(v % 1000)), want_ids.remove(&id(v % 1000)));
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(list.len(), want.len());
+                prop_assert_eq!(list.iter().copied().collect::<Vec<_>>(), want.clone());
+                prop_assert_eq!(ids.len(), want_ids.len());
+            }
+            for (k, v) in &want_ids {
+                prop_assert_eq!(ids.get(k), Some(v));
+            }
+            if let Some((list, want, ids, want_ids)) = copies {
+                prop_assert_eq!(list.iter().copied().collect::<Vec<_>>(), want.clone());
+                for (i, v) in want.iter().enumerate() {
+                    prop_assert_eq!(&list[i], v);
+                }
+                prop_assert_eq!(ids.len(), want_ids.len());
+                for n in 0..1000 {
+                    prop_assert_eq!(ids.get(&id(n)), want_ids.get(&id(n)));
+                }
             }
         }
     }

@@ -485,7 +485,7 @@ mod tests {
                     year: 2026,
                     number: 42,
                 },
-                reports,
+                reports: reports.into(),
                 first_seen: t0,
                 last_seen: row.received_at,
                 linking: vec![],

@@ -347,7 +347,7 @@ mod tests {
         ];
         let campaign = Campaign {
             id: "C-2026-0001".parse().unwrap(),
-            reports: vec![Seq(1), Seq(2)],
+            reports: vec![Seq(1), Seq(2)].into(),
             first_seen: Utc::now(),
             last_seen: Utc::now(),
             linking: Vec::new(),
@@ -438,7 +438,7 @@ mod tests {
         let released = HashSet::from([Seq(1), Seq(2), Seq(3)]);
         let campaign = Campaign {
             id: "C-2026-0007".parse().unwrap(),
-            reports: vec![Seq(1), Seq(2), Seq(3), Seq(4)],
+            reports: vec![Seq(1), Seq(2), Seq(3), Seq(4)].into(),
             first_seen: reports[0].received_at,
             last_seen: reports[3].received_at,
             linking: Vec::new(),

@@ -92,7 +92,7 @@ impl Engine {
                 }
                 if self.obs[o as usize].feeds == 1 {
                     self.forget_feed_names(o);
-                    self.dirty_postings(o);
+                    self.first_fed(o);
                 } else if self.names_new_feed(o) {
                     self.forget_feed_names(o);
                     self.dirty_known_holders(o);
@@ -332,18 +332,82 @@ impl Engine {
     }
 
     /// A feed name was added to those of `o`: only campaigns whose last snapshot raised
-    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it).
+    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it),
+    /// of those only the ones that do not name it yet, and of those counted afresh, only the ones where `o` is a member value among the
+    /// first known ones by number, whose feeds the evidence names (most campaigns holding
+    /// a popular value were rebuilt to show exactly what they showed).
     fn dirty_known_holders(&mut self, o: u32) {
-        let slots = self.holder_slots(o);
+        let member_value = self.member_value(o);
+        let mut slots: Vec<(u32, bool)> = self
+            .postings
+            .get(o)
+            .iter()
+            .filter(|&&p| p & CONTAINED == 0)
+            .map(|&p| (self.camp_of[p as usize], self.is_member_report(p)))
+            .filter(|&(s, _)| s != u32::MAX)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        // The name added (`names_new_feed`: the source of the last posting). A campaign
+        // whose evidence names it already shows the same (names only accumulate).
+        let name = self.postings.get(o).last().and_then(|&p| {
+            match &self.sources[self.reps[p as usize].source as usize] {
+                Source::Feed { feed } => Some(feed.as_str()),
+                Source::Member { .. } => None,
+            }
+        });
         let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
-        for (slot, _) in slots {
+        for (slot, from_member) in slots {
             let id = self.camps[slot as usize].id;
-            if snap
+            let shows_feeds = snap
                 .set
                 .get(id)
-                .is_some_and(|c| c.has_flag(crate::correlate::FlagKind::Known))
-            {
+                .and_then(|c| c.flag(crate::correlate::FlagKind::Known))
+                .is_some_and(|f| {
+                    name.is_none_or(|n| {
+                        f.evidence
+                            .feeds
+                            .binary_search_by(|x| x.as_str().cmp(n))
+                            .is_err()
+                    })
+                });
+            // A live view keeps no such counts: rebuilt as before.
+            let named = snap.live.contains_key(&slot)
+                || from_member
+                    && member_value
+                    && snap
+                        .member_counts
+                        .get(slot as usize)
+                        .is_none_or(|c| c.may_show_feeds_of(o));
+            if shows_feeds && named {
                 snap.dirty.insert(slot);
+            }
+        }
+    }
+
+    /// A feed carries `o` for the first time. Of a campaign's view, only its count of known
+    /// member values (and the flags and evidence on it) depend on that, and only where a
+    /// member report carries `o` itself: campaigns with a live view are rebuilt, small
+    /// ones noted for `Engine::settle_known` (which rebuilds them when their flags may
+    /// change).
+    fn first_fed(&mut self, o: u32) {
+        let member_value = self.member_value(o);
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        for &p in self.postings.get(o) {
+            let slot = self.camp_of[(p & !CONTAINED) as usize];
+            if slot == u32::MAX {
+                continue;
+            }
+            if snap.live.contains_key(&slot) {
+                snap.dirty.insert(slot);
+            } else if member_value
+                && p & CONTAINED == 0
+                && matches!(
+                    self.sources[self.reps[p as usize].source as usize],
+                    Source::Member { .. }
+                )
+            {
+                snap.became_known.entry(slot).or_default().push(o);
             }
         }
     }

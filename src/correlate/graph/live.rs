@@ -19,6 +19,7 @@
 
 use super::snapshot::Built;
 use super::*;
+use crate::correlate::Reports;
 use crate::model::Sector;
 
 /// Candidates kept for each bounded list, as a multiple of what it shows: values leave a
@@ -259,7 +260,8 @@ pub(super) struct Live {
     sightings_waiting: Pending,
     /// Reports from members (none left: the group is an advisory).
     member_reports: usize,
-    reports: Vec<Seq>,
+    /// In chunks shared with the campaigns it published (see [`Reports`]).
+    reports: Reports,
     report_times: Vec<DateTime<Utc>>,
     /// Member reports with a sector and sightings with a sector.
     sector_times: Vec<(DateTime<Utc>, Sector)>,
@@ -272,7 +274,7 @@ pub(super) struct Live {
 
 /// Merges `add` into and takes `remove` out of the sorted multiset `v` (`remove` holds
 /// only elements of `v`).
-fn merge_sorted<T: Ord + Copy>(v: &mut Vec<T>, mut add: Vec<T>, mut remove: Vec<T>) {
+pub(crate) fn merge_sorted<T: Ord + Copy>(v: &mut Vec<T>, mut add: Vec<T>, mut remove: Vec<T>) {
     if add.is_empty() && remove.is_empty() {
         return;
     }
@@ -323,7 +325,7 @@ impl Live {
                 .map(|(v, _)| size_of::<ByValue>() + v.value().len())
                 .sum::<usize>()
         };
-        self.reports.capacity() * size_of::<Seq>()
+        self.reports.len() * size_of::<Seq>()
             + self.report_times.capacity() * size_of::<DateTime<Utc>>()
             + self.sector_times.capacity() * size_of::<(DateTime<Utc>, Sector)>()
             + self.seen_times.capacity() * size_of::<DateTime<Utc>>()
@@ -456,7 +458,7 @@ impl Engine {
             joined: None,
             sightings_waiting: Pending::default(),
             member_reports: 0,
-            reports: Vec::with_capacity(camp.members.len()),
+            reports: Reports::default(),
             report_times: Vec::with_capacity(camp.members.len()),
             sector_times: Vec::new(),
             seen_times: Vec::new(),
@@ -464,9 +466,10 @@ impl Engine {
             linking: TopCounts::new(LINKING_MAX),
             members: self.count_members(tally),
         });
+        let mut reports = Vec::with_capacity(camp.members.len());
         for &m in &camp.members {
             let rep = &self.reps[m as usize];
-            live.reports.push(rep.seq);
+            reports.push(rep.seq);
             live.report_times.push(rep.at);
             if let Source::Member { sector, .. } = &self.sources[rep.source as usize] {
                 live.member_reports += 1;
@@ -483,7 +486,8 @@ impl Engine {
                 live.sector_times.push((s.at, sector));
             }
         }
-        live.reports.sort_unstable();
+        reports.sort_unstable();
+        live.reports = Reports::chunked(reports);
         live.report_times.sort_unstable();
         live.sector_times.sort_unstable();
         live.seen_times.sort_unstable();
@@ -544,7 +548,10 @@ impl Engine {
                 sector_times.push((s.at, sector));
             }
         }
-        merge_sorted(&mut live.reports, seqs.0, seqs.1);
+        let (mut add, mut remove) = seqs;
+        add.sort_unstable();
+        remove.sort_unstable();
+        live.reports.merge(&add, &remove);
         merge_sorted(&mut live.report_times, times.0, times.1);
         merge_sorted(&mut live.sector_times, sector_times.0, sector_times.1);
         merge_sorted(&mut live.seen_times, seen.0, seen.1);

@@ -72,6 +72,7 @@ mod tests;
 
 use interning::{expand, hash_of};
 use live::Live;
+pub(crate) use live::merge_sorted;
 use networks::{Addresses, cidr_key, ip_key};
 use runs::Runs;
 
@@ -255,6 +256,11 @@ struct Snap {
     last_now: Option<DateTime<Utc>>,
     /// Live views of big campaigns by slot (see `live`).
     live: FxHashMap<u32, Box<Live>>,
+    /// Values fed for the first time since the last snapshot, by the slot of a campaign
+    /// whose member reports carry them (see `Engine::settle_known`).
+    became_known: FxHashMap<u32, Vec<u32>>,
+    /// Per slot, the member values its last snapshot counted afresh.
+    member_counts: Vec<snapshot::MemberCounts>,
 }
 
 /// Logs how long each phase of a full correlation took (`RUST_LOG=musubi::correlate=debug`).

@@ -7,6 +7,32 @@ use super::*;
 /// reports are looked at for new ones).
 pub(super) type Built = (Group, Option<DateTime<Utc>>, Option<Vec<Seq>>);
 
+/// A campaign's member values as its last snapshot counted them afresh: what decides
+/// whether a change in other campaigns' values (one turning known, a feed name added)
+/// changes what it shows ([`NOT_COUNTED`] where the last snapshot did not count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MemberCounts {
+    total: u32,
+    known: u32,
+    /// The known values whose feed names the `known` evidence shows are those numbered up
+    /// to this one (`u32::MAX`: all of them).
+    feeds_upto: u32,
+}
+
+pub(super) const NOT_COUNTED: MemberCounts = MemberCounts {
+    total: u32::MAX,
+    known: u32::MAX,
+    feeds_upto: u32::MAX,
+};
+
+impl MemberCounts {
+    /// Whether the `known` evidence of the campaign counted so may name the feeds of
+    /// the known member value `o` (always when it was not counted).
+    pub(super) fn may_show_feeds_of(&self, o: u32) -> bool {
+        *self == NOT_COUNTED || o <= self.feeds_upto
+    }
+}
+
 impl Engine {
     /// Takes a snapshot of every campaign with flags as of now.
     pub fn snapshot(&self) -> CampaignSet {
@@ -43,6 +69,7 @@ impl Engine {
             }
         }
         let mut phases = Phases::new();
+        let skipped = self.settle_known(snap);
         let mut dirty: Vec<u32> = std::mem::take(&mut snap.dirty).into_iter().collect();
         // A follower shows no group under an id the leader has not recorded (`adopt`).
         dirty.retain(|&slot| {
@@ -68,6 +95,7 @@ impl Engine {
         tracing::debug!(
             rebuilt = work.len(),
             live = work.iter().filter(|(_, l)| l.is_some()).count(),
+            known_only = skipped,
             reports_afresh = work
                 .iter()
                 .filter(|(_, l)| l.is_none())
@@ -75,15 +103,23 @@ impl Engine {
                 .sum::<usize>(),
             "snapshot: campaigns to rebuild"
         );
-        let built: Vec<Built> = work
+        let built: Vec<(Built, MemberCounts)> = work
             .par_iter_mut()
             .map(|(slot, live)| self.build_group(*slot, live, now))
             .collect();
-        for (slot, live) in work {
-            if let Some(live) = live {
-                snap.live.insert(slot, live);
-            }
-        }
+        let slots = snap.member_counts.len().max(self.camps.len());
+        snap.member_counts.resize(slots, NOT_COUNTED);
+        let built: Vec<Built> = work
+            .into_iter()
+            .zip(built)
+            .map(|((slot, live), (built, counts))| {
+                if let Some(live) = live {
+                    snap.live.insert(slot, live);
+                }
+                snap.member_counts[slot as usize] = counts;
+                built
+            })
+            .collect();
         phases.lap("snapshot: campaigns");
         tracing::debug!(
             views = snap.live.len(),
@@ -91,6 +127,29 @@ impl Engine {
             tallied = self.camps.iter().filter(|c| c.tally.is_some()).count(),
             "snapshot: live views"
         );
+        if tracing::enabled!(tracing::Level::TRACE) {
+            // What the rebuilt campaigns changed: those rebuilt with the same view were
+            // marked for nothing (at trace level: comparing costs the install phase ~1 ms).
+            let (mut new, mut reports, mut view, mut same) = (0, 0, 0, 0);
+            for (group, _, _) in &built {
+                let Group::Campaign(c) = group else { continue };
+                match snap.set.get(c.id) {
+                    None => new += 1,
+                    Some(p) if p.reports != c.reports => reports += 1,
+                    Some(p)
+                        if p.first_seen != c.first_seen
+                            || p.last_seen != c.last_seen
+                            || p.linking != c.linking
+                            || p.sectors != c.sectors
+                            || p.flags != c.flags =>
+                    {
+                        view += 1
+                    }
+                    Some(_) => same += 1,
+                }
+            }
+            tracing::trace!(new, reports, view, same, "snapshot: rebuilt campaigns");
+        }
         for (group, until, joined) in built {
             let id = match &group {
                 Group::Campaign(c) => c.id,
@@ -117,7 +176,12 @@ impl Engine {
 
     /// The group in `slot` at `now`: from its live view when it is a campaign big enough to
     /// keep one (made now if it has none yet), else afresh.
-    fn build_group(&self, slot: u32, live: &mut Option<Box<Live>>, now: DateTime<Utc>) -> Built {
+    fn build_group(
+        &self,
+        slot: u32,
+        live: &mut Option<Box<Live>>,
+        now: DateTime<Utc>,
+    ) -> (Built, MemberCounts) {
         let camp = &self.camps[slot as usize];
         if live.is_none()
             && camp.tally.is_some()
@@ -133,21 +197,74 @@ impl Engine {
                 p.lap("big campaign: live view");
             }
             match rendered {
-                Some(built) => return built,
+                Some(built) => return (built, NOT_COUNTED),
                 None => *live = None,
             }
         }
-        let (group, until) = self.campaign_of(slot, now);
-        (group, until, None)
+        let (group, until, counts) = self.campaign_counted(slot, now);
+        ((group, until, None), counts)
+    }
+
+    /// Settles the values that became known since the last snapshot (first fed) in the
+    /// small campaigns that carry them (`Snap::became_known`): a campaign showing neither
+    /// `known` nor `novel` before or after one more known value shows exactly the same, so
+    /// its count is moved on and it is not rebuilt (a batch of 1,000 adds with a hundred
+    /// feed reports marked hundreds of campaigns dirty for this alone). Any other campaign
+    /// is rebuilt. Returns how many were settled without a rebuild.
+    fn settle_known(&self, snap: &mut Snap) -> usize {
+        let mut settled = 0;
+        for (slot, mut os) in std::mem::take(&mut snap.became_known) {
+            if snap.dirty.contains(&slot) {
+                continue;
+            }
+            let counted = snap
+                .member_counts
+                .get(slot as usize)
+                .copied()
+                .filter(|&c| c != NOT_COUNTED);
+            let live = snap.live.contains_key(&slot);
+            let exists = self
+                .camps
+                .get(slot as usize)
+                .is_some_and(|c| !c.members.is_empty());
+            if let (Some(MemberCounts { total, known, .. }), false, true) = (counted, live, exists)
+            {
+                os.sort_unstable();
+                os.dedup();
+                let after = known + os.len() as u32;
+                let quiet = |known: u32| {
+                    flags::member_flags(&self.rules.flags, total as usize, known as usize)
+                        == (false, false)
+                };
+                if after <= total && quiet(known) && quiet(after) {
+                    snap.member_counts[slot as usize].known = after;
+                    settled += 1;
+                    continue;
+                }
+            }
+            snap.dirty.insert(slot);
+        }
+        settled
     }
 
     /// Builds the reader's view of one group at `now`: a campaign if a member submitted to
     /// it, an advisory (no flags, no campaign id) if it holds feed items only.
+    #[cfg(test)]
     pub(super) fn campaign_of(
         &self,
         slot: u32,
         now: DateTime<Utc>,
     ) -> (Group, Option<DateTime<Utc>>) {
+        let (group, until, _) = self.campaign_counted(slot, now);
+        (group, until)
+    }
+
+    /// [`Engine::campaign_of`], with the member values it counted.
+    fn campaign_counted(
+        &self,
+        slot: u32,
+        now: DateTime<Utc>,
+    ) -> (Group, Option<DateTime<Utc>>, MemberCounts) {
         let camp = &self.camps[slot as usize];
         let from_member = |m: &u32| {
             matches!(
@@ -184,7 +301,7 @@ impl Engine {
                 last_seen,
                 feeds,
             };
-            return (Group::Advisory(advisory), None);
+            return (Group::Advisory(advisory), None, NOT_COUNTED);
         }
         let mut members = camp.members.clone();
         members.sort_unstable();
@@ -249,17 +366,21 @@ impl Engine {
         // Evidence only for the flags raised (feed names cost a look at postings).
         let (known_raised, novel_raised) =
             flags::member_flags(&self.rules.flags, members.total, members.known);
+        let mut feeds_upto = u32::MAX;
         if known_raised {
             members.known_first =
                 flags::first_sorted(member_list.iter().filter(|o| known(o)).map(value).collect());
             // Feed names only for the first known observables by number.
-            members.known_feeds = self.feeds_of(
-                member_list
-                    .iter()
-                    .filter(|o| known(o))
-                    .take(flags::EVIDENCE_MAX)
-                    .copied(),
-            );
+            let named: Vec<u32> = member_list
+                .iter()
+                .filter(|o| known(o))
+                .take(flags::EVIDENCE_MAX)
+                .copied()
+                .collect();
+            if named.len() == flags::EVIDENCE_MAX {
+                feeds_upto = *named.last().expect("not empty");
+            }
+            members.known_feeds = self.feeds_of(named.into_iter());
         }
         if novel_raised {
             members.novel_first = flags::first_sorted(
@@ -277,10 +398,15 @@ impl Engine {
             members: &members,
         };
         let (flags, until) = flags::compute(&self.rules.flags, &view, now);
+        let counts = MemberCounts {
+            total: members.total as u32,
+            known: members.known as u32,
+            feeds_upto,
+        };
         (
             Group::Campaign(Campaign {
                 id: camp.id,
-                reports,
+                reports: reports.into(),
                 first_seen,
                 last_seen,
                 linking,
@@ -288,6 +414,7 @@ impl Engine {
                 flags,
             }),
             until,
+            counts,
         )
     }
 

@@ -907,3 +907,186 @@ fn a_value_over_the_cap_leaves_the_linking_values_of_campaigns_it_no_longer_link
         assert_eq!(shown.reports, fresh.reports, "{id}");
     }
 }
+
+/// Everything a reader can see of a snapshot, deep-copied (for comparing a snapshot with
+/// itself later).
+#[allow(clippy::type_complexity)]
+fn seen(set: &CampaignSet) -> (Vec<String>, Vec<(Seq, CampaignId)>, Vec<Vec<Seq>>) {
+    let mut campaigns: Vec<String> = set
+        .campaigns
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                set.get(c.id).map(|g| g.id),
+                Some(c.id),
+                "by_id finds {}",
+                c.id
+            );
+            format!(
+                "{} {:?} {} {} {:?} {:?} {:?}",
+                c.id,
+                c.reports.to_vec(),
+                c.first_seen,
+                c.last_seen,
+                c.linking,
+                c.sectors,
+                c.flag_kinds()
+            )
+        })
+        .collect();
+    campaigns.sort();
+    let mut by_report: Vec<(Seq, CampaignId)> = set.by_report.iter().collect();
+    by_report.sort();
+    let mut advisories: Vec<Vec<Seq>> = set.advisories.iter().map(|a| a.reports.clone()).collect();
+    advisories.sort();
+    (campaigns, by_report, advisories)
+}
+
+/// A snapshot handed out before a batch of adds is unchanged after the next snapshot:
+/// the campaign list, id index, report map and a live view's report chunks that the two
+/// snapshots share are copied where the batch changes them, never written through.
+#[test]
+fn a_snapshot_taken_before_a_batch_is_unchanged_after_it() {
+    let rules = custom(|r| {
+        r.link.cap = 1_000;
+        r.link.decay_after = 1_000;
+    });
+    let mut e = Engine::with_rules(rules, IdBook::default());
+    let now = t0() + Duration::days(30);
+    // A campaign big enough for a live view (chunked reports), many small ones.
+    for s in 1..=40u64 {
+        e.add(member(s, Sector::ALL[s as usize % 4], vec![sha(1), sha(2)]));
+    }
+    for s in 41..=120u64 {
+        e.add(member(s, Sector::ALL[0], vec![sha(s as u8)]));
+    }
+    e.add(feed(121, "osint", vec![sha(200)]));
+    let before = e.snapshot_at(now);
+    assert!(!e.snap.lock().unwrap().live.is_empty(), "a live view");
+    let kept = seen(&before);
+    // Reports join the big campaign, small ones merge into it, new campaigns come.
+    for s in 122..=160u64 {
+        let obs = match s % 3 {
+            0 => vec![sha(1), sha(2)],
+            1 => vec![sha(1), sha(2), sha((s - 80) as u8)],
+            _ => vec![sha(s as u8 + 60)],
+        };
+        e.add(member(s, Sector::ALL[1], obs));
+    }
+    e.add(member(161, Sector::ALL[2], vec![sha(200)]));
+    let after = e.snapshot_at(now);
+    assert_ne!(seen(&after), kept, "the batch changed the campaigns");
+    assert_eq!(seen(&before), kept, "the earlier snapshot is as it was");
+    let big = before.of_report(Seq(1)).unwrap();
+    assert_eq!(big.reports.len(), 40);
+    assert!(after.of_report(Seq(1)).unwrap().reports.len() > 40);
+}
+
+/// A campaign whose values turn known one by one shows what a fresh computation shows at
+/// every snapshot, also where the snapshot only moves its count of known values on
+/// (`settle_known`: neither `known` nor `novel` before or after) instead of rebuilding it.
+#[test]
+fn values_turning_known_are_settled_or_rebuilt_as_a_fresh_computation_shows() {
+    let mut e = Engine::with_rules(custom(|_| {}), IdBook::default());
+    let ip = |n: u8| o("ipv4", &format!("45.1.0.{n}"));
+    let now = t0() + Duration::days(1);
+    // One member report of 8 addresses: each feed report below carries one of them and
+    // links to nothing (one shared address weighs 60 of 100).
+    e.add(member(1, Sector::Water, (1..=8).map(ip).collect()));
+    let shown = |set: &CampaignSet| {
+        let id = *set.by_report.get(&Seq(1)).expect("a campaign");
+        set.campaigns[*set.by_id.get(&id).unwrap()].clone()
+    };
+    let mut before = shown(&e.snapshot_at(now));
+    let mut rebuilt = Vec::new();
+    for n in 1..=8u8 {
+        e.add(feed(1 + u64::from(n), "osint", vec![ip(n)]));
+        let c = shown(&e.snapshot_at(now));
+        assert_eq!(c.reports.len(), 1, "the feed report stays apart");
+        let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+        let Group::Campaign(fresh) = fresh else {
+            panic!("a campaign")
+        };
+        assert_eq!(format!("{c:?}"), format!("{fresh:?}"), "after {n} known");
+        rebuilt.push(!Arc::ptr_eq(&before, &c));
+        before = c;
+    }
+    // novel goes (1), 2 and 3 of 8 known raise nothing, known comes (4) and its evidence
+    // grows (5..8).
+    assert_eq!(rebuilt, [true, false, false, true, true, true, true, true]);
+    assert!(before.has_flag(FlagKind::Known), "8 of 8 known");
+}
+
+/// A feed name added to a known value rebuilds the campaigns whose `known` evidence may
+/// name it (the value is among the first known ones by number), and only those: a
+/// campaign with more known values than the evidence shows keeps its view for the others,
+/// which is what a fresh computation shows too.
+#[test]
+fn a_new_feed_name_rebuilds_the_campaigns_whose_evidence_names_it() {
+    let mut e = Engine::with_rules(custom(|_| {}), IdBook::default());
+    let ip = |n: u8| o("ipv4", &format!("45.1.0.{n}"));
+    let now = t0() + Duration::days(1);
+    let n = flags::EVIDENCE_MAX as u8 + 10;
+    e.add(member(1, Sector::Water, (1..=n).map(ip).collect()));
+    // Every address known through one feed (single addresses link nothing).
+    for k in 1..=n {
+        e.add(feed(1 + u64::from(k), "f0", vec![ip(k)]));
+    }
+    let shown = |set: &CampaignSet| {
+        let id = *set.by_report.get(&Seq(1)).expect("a campaign");
+        set.campaigns[*set.by_id.get(&id).unwrap()].clone()
+    };
+    let mut before = shown(&e.snapshot_at(now));
+    assert!(before.has_flag(FlagKind::Known));
+    let number = |e: &Engine, k: u8| e.values.iter().position(|v| *v == ip(k)).unwrap() as u32;
+    let mut numbers: Vec<u32> = (1..=n).map(|k| number(&e, k)).collect();
+    numbers.sort_unstable();
+    let upto = numbers[flags::EVIDENCE_MAX - 1];
+    let mut seq = 1 + u64::from(n);
+    let (mut named, mut unnamed) = (0, 0);
+    for k in (1..=n).rev() {
+        seq += 1;
+        e.add(feed(seq, &format!("g{k}"), vec![ip(k)]));
+        let c = shown(&e.snapshot_at(now));
+        let kept = std::mem::take(&mut *e.feed_names.lock().unwrap());
+        let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+        *e.feed_names.lock().unwrap() = kept;
+        let Group::Campaign(fresh) = fresh else {
+            panic!("a campaign")
+        };
+        assert_eq!(
+            format!("{c:?}"),
+            format!("{fresh:?}"),
+            "after f1 on {}",
+            ip(k)
+        );
+        let rebuilt = !Arc::ptr_eq(&before, &c);
+        assert_eq!(rebuilt, number(&e, k) <= upto, "{}", ip(k));
+        if rebuilt {
+            named += 1;
+        } else {
+            unnamed += 1;
+        }
+        before = c;
+    }
+    assert_eq!((named, unnamed), (flags::EVIDENCE_MAX, 10));
+    // A name the evidence shows already, added to another value it names: the same view.
+    let shown_ks: Vec<u8> = (1..=n).filter(|&k| number(&e, k) <= upto).collect();
+    let (a, b) = (shown_ks[0], shown_ks[1]);
+    assert!(
+        before
+            .flag(FlagKind::Known)
+            .unwrap()
+            .evidence
+            .feeds
+            .contains(&format!("g{a}"))
+    );
+    e.add(feed(seq + 1, &format!("g{a}"), vec![ip(b)]));
+    let c = shown(&e.snapshot_at(now));
+    assert!(Arc::ptr_eq(&before, &c), "not rebuilt");
+    let (fresh, _) = e.campaign_of(e.slot_of_id[&c.id], now);
+    let Group::Campaign(fresh) = fresh else {
+        panic!("a campaign")
+    };
+    assert_eq!(format!("{c:?}"), format!("{fresh:?}"));
+}

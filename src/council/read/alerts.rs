@@ -360,7 +360,7 @@ mod tests {
             s.by_id.insert(id, i);
             s.campaigns.push(std::sync::Arc::new(Campaign {
                 id,
-                reports: reports.into_iter().map(Seq).collect(),
+                reports: reports.into_iter().map(Seq).collect::<Vec<_>>().into(),
                 first_seen: Utc::now(),
                 last_seen: Utc::now(),
                 linking: Vec::new(),

@@ -36,7 +36,7 @@ pub(super) fn metas(conn: &Conn, campaigns: &[&Campaign]) -> Result<Vec<Vec<Repo
         .map(|m| (m.id.0, m))
         .collect();
     Ok(distribute(
-        campaigns.iter().map(|c| c.reports.as_slice()),
+        campaigns.iter().map(|c| &c.reports),
         &seqs,
         &mut by_seq,
     ))
@@ -229,11 +229,7 @@ where
         .map(|r| (r.seq(), r))
         .collect();
     let released = store::releases::released(conn, &seqs)?;
-    let per_campaign = distribute(
-        group.iter().map(|c| c.reports.as_slice()),
-        &seqs,
-        &mut by_seq,
-    );
+    let per_campaign = distribute(group.iter().map(|c| &c.reports), &seqs, &mut by_seq);
     for (campaign, reports) in group.into_iter().zip(per_campaign) {
         let released = reports
             .iter()
@@ -252,8 +248,8 @@ where
 /// Splits what was read for `all` (the concatenation of `lists`) back into one vector per
 /// list, in each list's order, skipping what was not found. A value is moved out at its
 /// last use and cloned before (a report sits in one campaign, so clones are rare).
-fn distribute<'a, T: Clone>(
-    lists: impl Iterator<Item = &'a [Seq]>,
+fn distribute<'a, T: Clone, L: IntoIterator<Item = &'a Seq>>(
+    lists: impl Iterator<Item = L>,
     all: &[Seq],
     found: &mut HashMap<Seq, T>,
 ) -> Vec<Vec<T>> {
@@ -263,7 +259,7 @@ fn distribute<'a, T: Clone>(
     }
     lists
         .map(|list| {
-            list.iter()
+            list.into_iter()
                 .filter_map(|s| {
                     let left = uses.get_mut(s)?;
                     *left -= 1;
