@@ -1,9 +1,15 @@
 //! Digests and alerts against a real SMTP server on loopback (aiosmtpd, see
 //! `tests/fixtures/mail/smtp_sink.py`). Messages are asserted as the server received them,
 //! decoded by Python's `email` package.
+//!
+//! The in-process tests share one setup, [`MailWorld`] (also used by `mail_leaks` and
+//! `mail_faults`): each test says only what differs — who the members are, what they
+//! report, and when the digest runs.
 
+use std::future::{Future, IntoFuture};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,17 +18,18 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use musubi::config::Config;
-use musubi::config::mail::Language;
+use musubi::config::mail::{DigestConfig, Language};
 use musubi::correlate::CampaignSet;
 use musubi::correlate::catchup::Correlator;
 use musubi::council::ReadPath;
 use musubi::council::commands;
+use musubi::model::ObservableKind::{Domain, Sha256};
 use musubi::model::{
     Category, Member, MemberClass, MemberId, Observable, ObservableKind, ReportDraft, Sector, Seq,
     Tlp,
 };
-use musubi::outputs::mail::digest::{self, RunOptions};
-use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::outputs::mail::digest::{self, RunOptions, RunOutcome};
+use musubi::outputs::mail::{MailError, MailStats, Mailer};
 use musubi::sources::submission;
 use musubi::store::Store;
 use musubi::store::mail::Contact;
@@ -117,6 +124,15 @@ impl Sink {
             .filter(|m| m["rcpt_tos"][0] == email)
             .collect()
     }
+
+    /// Waits until `done` holds or `within` has passed, whichever comes first (the test
+    /// then asserts what arrived, so a timeout shows as a failed assertion with the mail).
+    pub(crate) async fn wait_until(&self, within: Duration, done: impl Fn(&Sink) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(self) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for Sink {
@@ -148,15 +164,6 @@ timeout_seconds = {timeout_seconds}
     )
 }
 
-/// A mailer for `cfg`'s SMTP server, with statistics of its own.
-pub(crate) fn mailer(cfg: &Config) -> Mailer {
-    Mailer::new(
-        cfg.mail.smtp.as_ref().unwrap(),
-        Arc::new(MailStats::default()),
-    )
-    .unwrap()
-}
-
 pub(crate) fn config(port: u16, digests: &str) -> Config {
     let text = format!("{}{digests}\n", smtp_toml(port, 5));
     Config::parse(&text, std::path::Path::new("/tmp/musubi.toml")).unwrap()
@@ -175,6 +182,16 @@ pub(crate) fn t(h: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap() + chrono::Duration::hours(h)
 }
 
+/// Now, to the microsecond the store keeps (a window end must read back as written).
+pub(crate) fn now_micros() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
+}
+
+/// The mail address every test gives member `id`.
+pub(crate) fn address(id: &str) -> String {
+    format!("{id}@members.example.jp")
+}
+
 pub(crate) async fn add_member(
     store: &Store,
     id: &str,
@@ -183,7 +200,7 @@ pub(crate) async fn add_member(
     sector: Option<Sector>,
     lang: Language,
 ) -> String {
-    let email = format!("{id}@members.example.jp");
+    let email = address(id);
     let m = Member {
         id: MemberId(id.into()),
         name: name.into(),
@@ -244,8 +261,236 @@ pub(crate) fn campaigns(store: &Store) -> Arc<CampaignSet> {
     Arc::new(c.snapshot())
 }
 
+/// A council and its mail, in process: an SMTP server on loopback (`smtp`: the aiosmtpd
+/// [`Sink`], or the scripted server of `mail_faults`), a store in a temporary data dir, the
+/// configuration that names that server and the digest under test, and a mailer that counts
+/// into `stats`. Real server, real store: only the clock is the test's.
+pub(crate) struct MailWorld<S = Sink> {
+    pub(crate) smtp: S,
+    pub(crate) store: Store,
+    pub(crate) cfg: Config,
+    pub(crate) stats: Arc<MailStats>,
+    pub(crate) mailer: Mailer,
+    /// The digest the world runs (`cfg` may configure others).
+    digest: String,
+    data: tempfile::TempDir,
+}
+
+impl MailWorld<Sink> {
+    /// A running aiosmtpd sink and the `digests` sections (one of them named `digest`).
+    pub(crate) fn start(digests: &str, digest: &str) -> MailWorld {
+        MailWorld::on(Sink::start(), digests, digest)
+    }
+
+    /// As [`MailWorld::start`] on a given sink (e.g. [`Sink::down`], an outage).
+    pub(crate) fn on(sink: Sink, digests: &str, digest: &str) -> MailWorld {
+        let cfg = config(sink.port, digests);
+        MailWorld::over(sink, cfg, digest)
+    }
+}
+
+impl<S> MailWorld<S> {
+    /// A world over any SMTP server, with a configuration the caller wrote for its port.
+    pub(crate) fn over(smtp: S, cfg: Config, digest: &str) -> MailWorld<S> {
+        assert!(
+            cfg.mail.digest(digest).is_some(),
+            "the configuration has no digest named {digest:?}"
+        );
+        MailWorld::open(smtp, cfg, digest.to_string(), tempfile::tempdir().unwrap())
+    }
+
+    /// Opens the store in `data` (new or not) with a new mailer.
+    fn open(smtp: S, cfg: Config, digest: String, data: tempfile::TempDir) -> MailWorld<S> {
+        let store = Store::open(data.path()).unwrap();
+        let stats = Arc::new(MailStats::default());
+        let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
+        MailWorld {
+            smtp,
+            store,
+            cfg,
+            stats,
+            mailer,
+            digest,
+            data,
+        }
+    }
+
+    /// A process restart: the store is closed and opened again from the same data dir,
+    /// with a new mailer (and statistics); the SMTP server keeps running.
+    pub(crate) fn restart(self) -> MailWorld<S> {
+        let MailWorld {
+            smtp,
+            store,
+            cfg,
+            digest,
+            data,
+            ..
+        } = self;
+        store.close();
+        MailWorld::open(smtp, cfg, digest, data)
+    }
+
+    /// The digest under test, as configured.
+    pub(crate) fn digest(&self) -> &DigestConfig {
+        self.cfg.mail.digest(&self.digest).unwrap()
+    }
+
+    /// Enrols member `id` with an address ([`address`]) in `lang`. Await it; name it or
+    /// give it a sector first where the test is about them.
+    pub(crate) fn member(&self, id: &str, class: MemberClass, lang: Language) -> NewMember<'_> {
+        NewMember {
+            store: &self.store,
+            id: id.to_string(),
+            class,
+            lang,
+            name: None,
+            sector: None,
+        }
+    }
+
+    /// Stores a report of `member` received `at`, released at once.
+    pub(crate) async fn report(
+        &self,
+        member: &str,
+        title: &str,
+        tlp: Tlp,
+        obs: &[(ObservableKind, &str)],
+        at: DateTime<Utc>,
+    ) -> Seq {
+        report(&self.store, member, title, tlp, obs, at).await
+    }
+
+    /// Records that the digest's last window ended `at` (the next one starts there).
+    pub(crate) async fn sent_until(&self, at: DateTime<Utc>) {
+        self.store
+            .mail()
+            .set_sent_until(&self.digest, at)
+            .await
+            .unwrap();
+    }
+
+    /// The campaigns as the correlator sees them now.
+    pub(crate) fn campaigns(&self) -> Arc<CampaignSet> {
+        campaigns(&self.store)
+    }
+
+    /// One run of the digest over the campaign snapshot `set`.
+    pub(crate) async fn run_digest(
+        &self,
+        set: &Arc<CampaignSet>,
+        opts: RunOptions,
+    ) -> Result<RunOutcome, MailError> {
+        let book = self.store.mail();
+        let read = rp(&self.store, set);
+        digest::run(&read, &book, &self.cfg, &self.mailer, self.digest(), opts).await
+    }
+
+    /// What the daemon's scheduler does at `now`: every digest that is due, once.
+    pub(crate) async fn run_due(
+        &self,
+        set: &Arc<CampaignSet>,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, Result<RunOutcome, MailError>)> {
+        let read = rp(&self.store, set);
+        digest::run_due(&read, &self.store.mail(), &self.cfg, &self.mailer, now).await
+    }
+
+    /// Whether the digest is due at `now` (the first question starts its first window).
+    pub(crate) async fn due(&self, now: DateTime<Utc>) -> bool {
+        digest::due(&self.store.mail(), self.digest(), now)
+            .await
+            .unwrap()
+    }
+}
+
+/// A member about to be enrolled ([`MailWorld::member`]); awaiting it enrols the member,
+/// records the address and gives it back.
+pub(crate) struct NewMember<'w> {
+    store: &'w Store,
+    id: String,
+    class: MemberClass,
+    lang: Language,
+    name: Option<String>,
+    sector: Option<Sector>,
+}
+
+impl NewMember<'_> {
+    /// The organisation's name (names are unique; by default derived from the id, upper
+    /// case so that a copy that shows the id is never explained by the name).
+    pub(crate) fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// A critical-infrastructure member of `sector` (by default: no sector, category other).
+    pub(crate) fn in_sector(mut self, sector: Sector) -> Self {
+        self.sector = Some(sector);
+        self
+    }
+}
+
+impl<'w> IntoFuture for NewMember<'w> {
+    type Output = String;
+    type IntoFuture = Pin<Box<dyn Future<Output = String> + 'w>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let name = self
+                .name
+                .unwrap_or_else(|| format!("Member {}", self.id.to_ascii_uppercase()));
+            add_member(
+                self.store,
+                &self.id,
+                &name,
+                self.class,
+                self.sector,
+                self.lang,
+            )
+            .await
+        })
+    }
+}
+
+/// Writes the daemon's and CLI's `musubi.toml` into `data`; gives its path.
+pub(crate) fn config_file(data: &DataDir, text: &str) -> String {
+    let path = data.path().join("musubi.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Gives each `(member id, language)` its [`address`], through the CLI.
+pub(crate) fn cli_contacts(data: &DataDir, cfg: &str, contacts: &[(&str, &str)]) {
+    for (id, lang) in contacts {
+        data.cli(&[
+            "--config",
+            cfg,
+            "member",
+            "contact",
+            id,
+            "--email",
+            &address(id),
+            "--lang",
+            lang,
+        ]);
+    }
+}
+
 pub(crate) const SHA_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 pub(crate) const SHA_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+/// The observables of a report about file A (its SHA-256), and of one about file B.
+pub(crate) const FILE_A: &[(ObservableKind, &str)] = &[(Sha256, SHA_A)];
+pub(crate) const FILE_B: &[(ObservableKind, &str)] = &[(Sha256, SHA_B)];
+
+/// How many distinct Message-IDs `messages` carry.
+fn distinct_message_ids(messages: &[Value]) -> usize {
+    let mut ids: Vec<_> = messages
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len()
+}
 
 pub(crate) fn all_text(m: &Value) -> String {
     format!(
@@ -261,81 +506,31 @@ pub(crate) fn all_text(m: &Value) -> String {
 /// RFC 2047-encoded and decode correctly; an empty digest is not sent.
 #[tokio::test]
 async fn digest_follows_the_policy_per_recipient() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let a = add_member(
-        &store,
-        "m001",
-        "東京通信株式会社",
-        MemberClass::Class1,
-        Some(Sector::Telecom),
-        Language::Ja,
-    )
-    .await;
-    let b = add_member(
-        &store,
-        "m002",
-        "Osaka Bank",
-        MemberClass::Class1,
-        Some(Sector::Finance),
-        Language::En,
-    )
-    .await;
-    let c = add_member(
-        &store,
-        "m003",
-        "Kyoto University",
-        MemberClass::Class2,
-        None,
-        Language::Ja,
-    )
-    .await;
-    let s = add_member(
-        &store,
-        "s001",
-        "Secretariat Analyst",
-        MemberClass::Secretariat,
-        None,
-        Language::En,
-    )
-    .await;
+    let w = MailWorld::start(DAILY, "daily");
+    let a = w
+        .member("m001", MemberClass::Class1, Language::Ja)
+        .named("東京通信株式会社")
+        .in_sector(Sector::Telecom)
+        .await;
+    let b = w
+        .member("m002", MemberClass::Class1, Language::En)
+        .named("Osaka Bank")
+        .in_sector(Sector::Finance)
+        .await;
+    let c = w.member("m003", MemberClass::Class2, Language::Ja).await;
+    let s = w
+        .member("s001", MemberClass::Secretariat, Language::En)
+        .await;
     // Not in the audience (general members are not listed in the digest).
-    let g = add_member(
-        &store,
-        "m004",
-        "General Member",
-        MemberClass::General,
-        None,
-        Language::Ja,
-    )
-    .await;
-    report(
-        &store,
-        "m001",
-        "秘密の侵入 strict-only",
-        Tlp::AmberStrict,
-        &[
-            (ObservableKind::Sha256, SHA_A),
-            (ObservableKind::Domain, "strict-only.example.com"),
-        ],
-        t(1),
-    )
-    .await;
-    report(
-        &store,
-        "m002",
-        "Phishing wave green",
-        Tlp::Green,
-        &[
-            (ObservableKind::Sha256, SHA_A),
-            (ObservableKind::Domain, "green.example.net"),
-        ],
-        t(2),
-    )
-    .await;
-    let set = campaigns(&store);
+    let g = w.member("m004", MemberClass::General, Language::Ja).await;
+    let strict = [(Sha256, SHA_A), (Domain, "strict-only.example.com")];
+    let title = "秘密の侵入 strict-only";
+    w.report("m001", title, Tlp::AmberStrict, &strict, t(1))
+        .await;
+    let green = [(Sha256, SHA_A), (Domain, "green.example.net")];
+    w.report("m002", "Phishing wave green", Tlp::Green, &green, t(2))
+        .await;
+    let set = w.campaigns();
     assert_eq!(set.campaigns.len(), 1);
     // Members are shown the campaign's opaque id (`council::read::ids`).
     let cid = musubi::council::read::ids::campaign(
@@ -343,19 +538,9 @@ async fn digest_follows_the_policy_per_recipient() {
         set.campaigns[0].id,
     )
     .to_string();
-    let mailer = mailer(&cfg);
-    let d = cfg.mail.digest("daily").unwrap();
-    store.mail().set_sent_until("daily", t(0)).await.unwrap();
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(3)),
-    )
-    .await
-    .unwrap();
+    w.sent_until(t(0)).await;
+    let out = w.run_digest(&set, RunOptions::at(t(3))).await.unwrap();
+    let sink = &w.smtp;
     assert!(out.complete);
     assert_eq!(out.sent, 4, "{out:?}");
     assert_eq!(sink.messages().len(), 4);
@@ -424,37 +609,16 @@ async fn digest_follows_the_policy_per_recipient() {
     assert!(all_s.contains("秘密の侵入") && all_s.contains("Phishing wave green"));
 
     // Message-IDs are per digest, window and recipient.
-    let mut ids: Vec<_> = sink
-        .messages()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 4);
+    assert_eq!(distinct_message_ids(&sink.messages()), 4);
 
     // Next window: only an AMBER+STRICT report. Only its provider and the secretariat get
     // a digest; for the others it would be empty and is not sent.
-    report(
-        &store,
-        "m001",
-        "二件目 strict",
-        Tlp::AmberStrict,
-        &[(ObservableKind::Sha256, SHA_B)],
-        t(4),
-    )
-    .await;
-    let set = campaigns(&store);
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(5)),
-    )
-    .await
-    .unwrap();
+    w.report("m001", "二件目 strict", Tlp::AmberStrict, FILE_B, t(4))
+        .await;
+    let out = w
+        .run_digest(&w.campaigns(), RunOptions::at(t(5)))
+        .await
+        .unwrap();
     assert_eq!((out.sent, out.empty), (2, 2), "{out:?}");
     assert_eq!(sink.to(&a).len(), 2);
     assert_eq!(sink.to(&s).len(), 2);
@@ -466,70 +630,27 @@ async fn digest_follows_the_policy_per_recipient() {
 /// with the same window: every recipient gets exactly one copy.
 #[tokio::test]
 async fn a_restart_mid_send_sends_no_duplicate() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let cfg = config(sink.port, DAILY);
-    let d = cfg.mail.digest("daily").unwrap();
+    let w = MailWorld::start(DAILY, "daily");
     let mut emails = Vec::new();
-    {
-        let store = Store::open(data.path()).unwrap();
-        for i in 1..=5 {
-            emails.push(
-                add_member(
-                    &store,
-                    &format!("m{i:03}"),
-                    &format!("Member {i}"),
-                    MemberClass::Class1,
-                    None,
-                    Language::En,
-                )
-                .await,
-            );
-        }
-        report(
-            &store,
-            "m001",
-            "Shared green report",
-            Tlp::Green,
-            &[(ObservableKind::Sha256, SHA_A)],
-            t(1),
-        )
-        .await;
-        store.mail().set_sent_until("daily", t(0)).await.unwrap();
-        let set = campaigns(&store);
-        let mailer = mailer(&cfg);
-        let out = digest::run(
-            &rp(&store, &set),
-            &store.mail(),
-            &cfg,
-            &mailer,
-            d,
-            RunOptions {
-                now: t(3),
-                max_messages: Some(2),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(out.sent, 2);
-        assert!(!out.complete);
-        store.close();
+    for i in 1..=5 {
+        let id = format!("m{i:03}");
+        emails.push(w.member(&id, MemberClass::Class1, Language::En).await);
     }
-    assert_eq!(sink.messages().len(), 2);
+    w.report("m001", "Shared green report", Tlp::Green, FILE_A, t(1))
+        .await;
+    w.sent_until(t(0)).await;
+    let interrupted = RunOptions {
+        now: t(3),
+        max_messages: Some(2),
+    };
+    let out = w.run_digest(&w.campaigns(), interrupted).await.unwrap();
+    assert_eq!(out.sent, 2);
+    assert!(!out.complete);
     // "Restart": a new store handle and mailer; the clock moved on.
-    let store = Store::open(data.path()).unwrap();
-    let set = campaigns(&store);
-    let mailer = mailer(&cfg);
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(7)),
-    )
-    .await
-    .unwrap();
+    let w = w.restart();
+    assert_eq!(w.smtp.messages().len(), 2);
+    let set = w.campaigns();
+    let out = w.run_digest(&set, RunOptions::at(t(7))).await.unwrap();
     assert!(out.complete);
     assert_eq!((out.sent, out.already_sent), (3, 2), "{out:?}");
     assert_eq!(
@@ -537,77 +658,33 @@ async fn a_restart_mid_send_sends_no_duplicate() {
         Some(t(3)),
         "the interrupted window is resumed, not a new one"
     );
-    let msgs = sink.messages();
+    let msgs = w.smtp.messages();
     assert_eq!(msgs.len(), 5);
     for e in &emails {
-        assert_eq!(sink.to(e).len(), 1, "{e} got a duplicate or nothing");
+        assert_eq!(w.smtp.to(e).len(), 1, "{e} got a duplicate or nothing");
     }
-    let mut ids: Vec<_> = msgs
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 5);
+    assert_eq!(distinct_message_ids(&msgs), 5);
     // The window advanced: the next run finds nothing new and sends nothing.
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(8)),
-    )
-    .await
-    .unwrap();
+    let out = w.run_digest(&set, RunOptions::at(t(8))).await.unwrap();
     assert_eq!((out.sent, out.empty), (0, 5));
-    assert_eq!(sink.messages().len(), 5);
+    assert_eq!(w.smtp.messages().len(), 5);
 }
 
 /// Three missed 08:00 (Tokyo) schedule times produce one catch-up digest, and the next one
 /// comes at the next schedule time.
 #[tokio::test]
 async fn missed_schedules_give_one_catch_up() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let d = cfg.mail.digest("daily").unwrap();
-    let mailer = mailer(&cfg);
-    let e = add_member(
-        &store,
-        "m001",
-        "Member",
-        MemberClass::Class1,
-        None,
-        Language::Ja,
-    )
-    .await;
+    let w = MailWorld::start(DAILY, "daily");
+    let e = w.member("m001", MemberClass::Class1, Language::Ja).await;
     // First sight: the digest starts its first window now and sends nothing.
-    assert!(!digest::due(&store.mail(), d, t(0)).await.unwrap());
+    assert!(!w.due(t(0)).await);
     // t(0) = 2026-11-20 09:00 JST; schedule times at 08:00 JST = 23:00 UTC.
-    report(
-        &store,
-        "m001",
-        "one",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        t(1),
-    )
-    .await;
-    report(
-        &store,
-        "m001",
-        "two",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_B)],
-        t(30),
-    )
-    .await;
-    let set = campaigns(&store);
+    w.report("m001", "one", Tlp::Green, FILE_A, t(1)).await;
+    w.report("m001", "two", Tlp::Green, FILE_B, t(30)).await;
+    let set = w.campaigns();
     // Down for three days: 08:00 on the 21st, 22nd and 23rd passed.
     let now = t(72 + 2);
-    let runs = digest::run_due(&rp(&store, &set), &store.mail(), &cfg, &mailer, now).await;
+    let runs = w.run_due(&set, now).await;
     assert_eq!(runs.len(), 1);
     let out = runs[0].1.as_ref().unwrap();
     assert_eq!(out.sent, 1);
@@ -616,39 +693,26 @@ async fn missed_schedules_give_one_catch_up() {
     // Running again (the scheduler's next checks) sends nothing until 08:00 on the 24th.
     for h in [0, 1, 20] {
         assert!(
-            digest::run_due(
-                &rp(&store, &set),
-                &store.mail(),
-                &cfg,
-                &mailer,
-                now + chrono::Duration::hours(h)
-            )
-            .await
-            .is_empty()
+            w.run_due(&set, now + chrono::Duration::hours(h))
+                .await
+                .is_empty()
         );
     }
-    let m = &sink.to(&e)[0];
+    let m = &w.smtp.to(&e)[0];
     let text = m["text"].as_str().unwrap();
     assert!(
         text.contains("one") && text.contains("two"),
         "both reports in the catch-up: {text}"
     );
-    report(
-        &store,
-        "m001",
-        "three",
-        Tlp::Green,
-        &[(ObservableKind::Domain, "three.example.org")],
-        t(80),
-    )
-    .await;
-    let set = campaigns(&store);
-    let next = digest::next_time(d, now).unwrap();
+    let three = [(Domain, "three.example.org")];
+    w.report("m001", "three", Tlp::Green, &three, t(80)).await;
+    let set = w.campaigns();
+    let next = digest::next_time(w.digest(), now).unwrap();
     assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 23, 23, 0, 0).unwrap());
-    let runs = digest::run_due(&rp(&store, &set), &store.mail(), &cfg, &mailer, next).await;
+    let runs = w.run_due(&set, next).await;
     assert_eq!(runs.len(), 1);
-    assert_eq!(sink.to(&e).len(), 2);
-    let second = sink.to(&e)[1]["text"].as_str().unwrap().to_string();
+    assert_eq!(w.smtp.to(&e).len(), 2);
+    let second = w.smtp.to(&e)[1]["text"].as_str().unwrap().to_string();
     assert!(
         second.contains("three") && !second.contains("\n  two"),
         "{second}"
@@ -683,76 +747,38 @@ fn received_line(text: &str) -> usize {
 /// campaign it starts is new.
 #[tokio::test]
 async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, COUNTED);
-    let d = cfg.mail.digest("counted").unwrap();
-    let book = store.mail();
-    let mailer = mailer(&cfg);
-    let member = add_member(
-        &store,
-        "m001",
-        "Member",
-        MemberClass::Class1,
-        None,
-        Language::En,
-    )
-    .await;
-    let secretariat = add_member(
-        &store,
-        "s001",
-        "Secretariat Analyst",
-        MemberClass::Secretariat,
-        None,
-        Language::En,
-    )
-    .await;
+    let w = MailWorld::start(COUNTED, "counted");
+    let member = w.member("m001", MemberClass::Class1, Language::En).await;
+    let secretariat = w
+        .member("s001", MemberClass::Secretariat, Language::En)
+        .await;
     // First sight, as the daemon's scheduler meets the digest.
-    assert!(!digest::due(&book, d, t(0)).await.unwrap());
-    let early = report(
-        &store,
-        "m001",
-        "early report",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        t(1),
-    )
-    .await;
+    assert!(!w.due(t(0)).await);
+    let early = w
+        .report("m001", "early report", Tlp::Green, FILE_A, t(1))
+        .await;
 
     // Window 1 ends at t(3); it is begun and interrupted before its first copy.
-    let run = |now, max: Option<usize>| {
-        let (store, book, cfg, mailer) = (store.clone(), book.clone(), cfg.clone(), mailer.clone());
+    let run = |now, max_messages| {
+        let w = &w;
         async move {
-            let set = campaigns(&store);
-            let d = cfg.mail.digest("counted").unwrap();
-            digest::run(
-                &rp(&store, &set),
-                &book,
-                &cfg,
-                &mailer,
-                d,
-                RunOptions {
-                    now,
-                    max_messages: max,
-                },
-            )
-            .await
-            .unwrap()
+            let opts = RunOptions { now, max_messages };
+            w.run_digest(&w.campaigns(), opts).await.unwrap()
+        }
+    };
+    // A report of its own campaign, stamped 1 ms before `end`.
+    let just_before = |end: DateTime<Utc>, title: &'static str, domain: &'static str| {
+        let w = &w;
+        let at = end - chrono::Duration::milliseconds(1);
+        async move {
+            w.report("m001", title, Tlp::Green, &[(Domain, domain)], at)
+                .await
         }
     };
     let out = run(t(3), Some(0)).await;
     assert!(!out.complete && out.sent == 0, "{out:?}");
     // Stamped 1 ms before window 1 ends, committed after it began: window 2's.
-    let straddling = report(
-        &store,
-        "m001",
-        "straddling report",
-        Tlp::Green,
-        &[(ObservableKind::Domain, "straddling.example.org")],
-        t(3) - chrono::Duration::milliseconds(1),
-    )
-    .await;
+    let straddling = just_before(t(3), "straddling report", "straddling.example.org").await;
     let out = run(t(4), None).await;
     assert!(out.complete && out.sent == 2, "{out:?}");
     assert_eq!(
@@ -763,22 +789,14 @@ async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() 
     let out = run(t(5), None).await;
     assert!(out.complete && out.sent == 2, "{out:?}");
     // Stamped 1 ms before window 2 ends, committed after window 2 was sent: window 3's.
-    let late = report(
-        &store,
-        "m001",
-        "late report",
-        Tlp::Green,
-        &[(ObservableKind::Domain, "late.example.org")],
-        t(5) - chrono::Duration::milliseconds(1),
-    )
-    .await;
+    let late = just_before(t(5), "late report", "late.example.org").await;
     let out = run(t(7), None).await;
     assert!(out.complete && out.sent == 2, "{out:?}");
     assert!(early < straddling && straddling < late);
 
     let titles = ["early report", "straddling report", "late report"];
     for who in [&secretariat, &member] {
-        let copies = sink.to(who);
+        let copies = w.smtp.to(who);
         assert_eq!(copies.len(), 3, "{who}: one copy per window");
         let mut counted = 0;
         for (i, copy) in copies.iter().enumerate() {
@@ -806,7 +824,13 @@ async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() 
         }
         assert_eq!(counted, 3, "{who}: every stored report counted once");
     }
-    let sent = book.sent(d.name.as_str()).await.unwrap().unwrap();
+    let sent = w
+        .store
+        .mail()
+        .sent(&w.digest().name)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((sent.at, sent.through), (t(7), Some(late)));
 }
 
@@ -815,70 +839,31 @@ async fn a_report_committed_after_its_window_began_is_in_the_next_window_once() 
 /// open, and the next run with a snapshot that caught up sends it.
 #[tokio::test]
 async fn a_window_waits_for_the_correlator_to_apply_its_reports() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, COUNTED);
-    let d = cfg.mail.digest("counted").unwrap();
-    let mailer = mailer(&cfg);
-    let member = add_member(
-        &store,
-        "m001",
-        "Member",
-        MemberClass::Class1,
-        None,
-        Language::En,
-    )
-    .await;
-    assert!(!digest::due(&store.mail(), d, t(0)).await.unwrap());
-    report(
-        &store,
-        "m001",
-        "correlated report",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        t(1),
-    )
-    .await;
-    let stale = campaigns(&store);
-    report(
-        &store,
-        "m001",
-        "not yet correlated",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_B)],
-        t(2),
-    )
-    .await;
-    let err = digest::run(
-        &rp(&store, &stale),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(3)),
-    )
-    .await
-    .unwrap_err();
+    let w = MailWorld::start(COUNTED, "counted");
+    let member = w.member("m001", MemberClass::Class1, Language::En).await;
+    assert!(!w.due(t(0)).await);
+    w.report("m001", "correlated report", Tlp::Green, FILE_A, t(1))
+        .await;
+    let stale = w.campaigns();
+    w.report("m001", "not yet correlated", Tlp::Green, FILE_B, t(2))
+        .await;
+    let err = w
+        .run_digest(&stale, RunOptions::at(t(3)))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("campaigns are correlated up to report 1, the digest window covers up to 2"),
         "{err}"
     );
-    assert!(sink.messages().is_empty());
-    assert!(store.mail().pending("counted").await.unwrap().is_some());
-    let out = digest::run(
-        &rp(&store, &campaigns(&store)),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(4)),
-    )
-    .await
-    .unwrap();
+    assert!(w.smtp.messages().is_empty());
+    assert!(w.store.mail().pending("counted").await.unwrap().is_some());
+    let out = w
+        .run_digest(&w.campaigns(), RunOptions::at(t(4)))
+        .await
+        .unwrap();
     assert!(out.complete && out.window_end == Some(t(3)), "{out:?}");
-    let text = sink.to(&member)[0]["text"].as_str().unwrap().to_string();
+    let text = w.smtp.to(&member)[0]["text"].as_str().unwrap().to_string();
     assert!(
         text.contains("not yet correlated") && received_line(&text) == 2,
         "{text}"
@@ -890,81 +875,34 @@ async fn a_window_waits_for_the_correlator_to_apply_its_reports() {
 /// secretariat's next digest reports the failure.
 #[tokio::test]
 async fn smtp_outage_is_retried_and_reported() {
-    let mut sink = Sink::down();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let d = cfg.mail.digest("daily").unwrap();
-    let stats = Arc::new(MailStats::default());
-    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
-    let e = add_member(
-        &store,
-        "m001",
-        "Member",
-        MemberClass::Class1,
-        None,
-        Language::En,
-    )
-    .await;
-    let s = add_member(
-        &store,
-        "s001",
-        "Analyst",
-        MemberClass::Secretariat,
-        None,
-        Language::En,
-    )
-    .await;
-    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    report(
-        &store,
-        "m001",
-        "green",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        now - chrono::Duration::hours(1),
-    )
-    .await;
-    store
-        .mail()
-        .set_sent_until("daily", now - chrono::Duration::hours(2))
-        .await
-        .unwrap();
-    let set = campaigns(&store);
-    let err = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now),
-    )
-    .await
-    .unwrap_err();
+    let mut w = MailWorld::on(Sink::down(), DAILY, "daily");
+    let e = w.member("m001", MemberClass::Class1, Language::En).await;
+    let s = w
+        .member("s001", MemberClass::Secretariat, Language::En)
+        .await;
+    let now = now_micros();
+    let hours = chrono::Duration::hours;
+    w.report("m001", "green", Tlp::Green, FILE_A, now - hours(1))
+        .await;
+    w.sent_until(now - hours(2)).await;
+    let set = w.campaigns();
+    let err = w.run_digest(&set, RunOptions::at(now)).await.unwrap_err();
     assert!(err.to_string().starts_with("smtp:"), "{err}");
+    let stats = w.stats.clone();
     assert_eq!(stats.health().failures, 1);
     assert!(!stats.health().ok);
     assert!(
-        store.mail().pending_blocking("daily").unwrap().is_some(),
+        w.store.mail().pending_blocking("daily").unwrap().is_some(),
         "window kept open"
     );
     assert_eq!(
-        store.mail().sent_until("daily").await.unwrap(),
-        Some(now - chrono::Duration::hours(2))
+        w.store.mail().sent_until("daily").await.unwrap(),
+        Some(now - hours(2))
     );
 
-    sink.up();
+    w.smtp.up();
     let later = Utc::now();
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(later),
-    )
-    .await
-    .unwrap();
+    let out = w.run_digest(&set, RunOptions::at(later)).await.unwrap();
     assert!(out.complete);
     assert_eq!(out.sent, 2);
     assert_eq!(
@@ -982,85 +920,47 @@ async fn smtp_outage_is_retried_and_reported() {
     );
 
     // The next window has no reports: only the secretariat hears, about the failure.
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(Utc::now() + chrono::Duration::seconds(1)),
-    )
-    .await
-    .unwrap();
+    let next = RunOptions::at(Utc::now() + chrono::Duration::seconds(1));
+    let out = w.run_digest(&set, next).await.unwrap();
     assert_eq!((out.sent, out.empty), (1, 1), "{out:?}");
-    let health = sink.to(&s)[1]["text"].as_str().unwrap().to_string();
+    let health = w.smtp.to(&s)[1]["text"].as_str().unwrap().to_string();
     assert!(
         health.contains("Feed and delivery health") && health.contains("digest daily"),
         "{health}"
     );
-    assert_eq!(sink.to(&e).len(), 1);
+    assert_eq!(w.smtp.to(&e).len(), 1);
 }
 
 /// Throughput of digests to the local server (reported by the test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_throughput() {
     const N: usize = 200;
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let d = cfg.mail.digest("daily").unwrap();
-    let mailer = mailer(&cfg);
+    let w = MailWorld::start(DAILY, "daily");
     for i in 1..=N {
-        add_member(
-            &store,
-            &format!("m{i:03}"),
-            &format!("Member {i}"),
-            MemberClass::Class2,
-            None,
-            if i % 2 == 0 {
-                Language::Ja
-            } else {
-                Language::En
-            },
-        )
-        .await;
+        let lang = if i % 2 == 0 {
+            Language::Ja
+        } else {
+            Language::En
+        };
+        w.member(&format!("m{i:03}"), MemberClass::Class2, lang)
+            .await;
     }
     for i in 0..20 {
         let dom = format!("host{i}.campaign.example");
-        report(
-            &store,
-            "m001",
-            &format!("report {i}"),
-            Tlp::Green,
-            &[
-                (ObservableKind::Sha256, SHA_A),
-                (ObservableKind::Domain, &dom),
-            ],
-            t(1),
-        )
-        .await;
+        let obs = [(Sha256, SHA_A), (Domain, dom.as_str())];
+        w.report("m001", &format!("report {i}"), Tlp::Green, &obs, t(1))
+            .await;
     }
-    store.mail().set_sent_until("daily", t(0)).await.unwrap();
-    let set = campaigns(&store);
+    w.sent_until(t(0)).await;
+    let set = w.campaigns();
     let started = Instant::now();
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(t(2)),
-    )
-    .await
-    .unwrap();
+    let out = w.run_digest(&set, RunOptions::at(t(2))).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(out.sent, N);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.messages().len() < N && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(sink.messages().len(), N);
+    w.smtp
+        .wait_until(Duration::from_secs(10), |s| s.messages().len() >= N)
+        .await;
+    assert_eq!(w.smtp.messages().len(), N);
     eprintln!(
         "mail throughput: {N} digests in {secs:.2} s = {:.0} messages/s",
         N as f64 / secs
@@ -1074,10 +974,9 @@ async fn a_bulk_import_gives_one_coalesced_alert() {
     const N: usize = 30;
     let sink = Sink::start();
     let data = DataDir::new();
-    let cfg_path = data.path().join("musubi.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
+    let cfg = config_file(
+        &data,
+        &format!(
             r#"
 [server]
 public_url = "https://musubi.example.jp"
@@ -1101,25 +1000,16 @@ max_campaigns = 10
 "#,
             sink.port
         ),
-    )
-    .unwrap();
-    let cfg = cfg_path.to_str().unwrap();
+    );
+    let cfg = cfg.as_str();
     data.add_member("東京通信", "class1", Some("telecom"));
     data.add_member("Osaka Bank", "class1", Some("finance"));
     data.add_member("Kyoto University", "class2", None);
-    for (id, lang) in [("m001", "ja"), ("m002", "en"), ("m003", "ja")] {
-        data.cli(&[
-            "--config",
-            cfg,
-            "member",
-            "contact",
-            id,
-            "--email",
-            &format!("{id}@members.example.jp"),
-            "--lang",
-            lang,
-        ]);
-    }
+    cli_contacts(
+        &data,
+        cfg,
+        &[("m001", "ja"), ("m002", "en"), ("m003", "ja")],
+    );
     let hashes: Vec<String> = (0..N).map(|i| format!("{:064x}", 0xabc000 + i)).collect();
     let batch = |title: &str| -> Value {
         Value::Array(
@@ -1150,10 +1040,8 @@ max_campaigns = 10
     data.cli(&["import", b_file.to_str().unwrap(), "--as", "m002"]);
     crate::util::release_all(&data);
     wait_current(&daemon).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sink.messages().len() < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sink.wait_until(Duration::from_secs(20), |s| s.messages().len() >= 2)
+        .await;
     // Nothing more arrives: one summary each.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let msgs = sink.messages();
@@ -1225,10 +1113,9 @@ max_campaigns = 10
 async fn a_first_start_over_spread_campaigns_alerts_nothing_until_they_change() {
     let sink = Sink::start();
     let data = DataDir::new();
-    let cfg_path = data.path().join("musubi.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
+    let cfg = config_file(
+        &data,
+        &format!(
             r#"{}
 [alerts]
 classes = ["class1"]
@@ -1239,26 +1126,14 @@ min_interval_seconds = 1
 "#,
             smtp_toml(sink.port, 5)
         ),
-    )
-    .unwrap();
-    let cfg = cfg_path.to_str().unwrap();
+    );
+    let cfg = cfg.as_str();
     data.add_member("Upgrade Telecom", "class1", Some("telecom"));
     data.add_member("Upgrade Finance", "class1", Some("finance"));
     let water = data.add_member("Upgrade Water", "class1", Some("water"));
     data.add_member("Upgrade Operator", "secretariat", None);
-    for id in ["m001", "m002", "m003", "m004"] {
-        data.cli(&[
-            "--config",
-            cfg,
-            "member",
-            "contact",
-            id,
-            "--email",
-            &format!("{id}@members.example.jp"),
-            "--lang",
-            "en",
-        ]);
-    }
+    let contacts = ["m001", "m002", "m003", "m004"].map(|id| (id, "en"));
+    cli_contacts(&data, cfg, &contacts);
     // Before the daemon ever ran: one campaign reported by telecom and finance (it is
     // cross-sector and has two sectors: both would alert).
     let hash = format!("{:064x}", 0x00f1_a99e_u64);
@@ -1290,10 +1165,10 @@ min_interval_seconds = 1
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sink.to("m004@members.example.jp").is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sink.wait_until(Duration::from_secs(20), |s| {
+        !s.to(&address("m004")).is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sec = sink.to("m004@members.example.jp");
     assert_eq!(sec.len(), 1, "{sec:#?}");

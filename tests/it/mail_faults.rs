@@ -14,18 +14,13 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use musubi::config::Config;
-use musubi::correlate::catchup::Correlator;
-use musubi::council::ReadPath;
-use musubi::council::commands;
-use musubi::model::{
-    Category, Member, MemberClass, MemberId, Observable, ObservableKind, ReportDraft, Tlp,
-};
-use musubi::outputs::mail::digest::{self, RunOptions};
+use musubi::config::mail::Language;
+use musubi::model::{MemberClass, ObservableKind, Tlp};
+use musubi::outputs::mail::digest::RunOptions;
 use musubi::outputs::mail::render::message_id;
-use musubi::outputs::mail::{MailStats, Mailer};
 use musubi::store::Store;
-use musubi::store::mail::Contact;
 
+use crate::mail::{MailWorld, address as email, cli_contacts, now_micros};
 use crate::util::{Client, Daemon, DataDir, submission};
 
 /// How the server behaves; read at every command, so a switch applies to open connections.
@@ -231,72 +226,20 @@ fn config(port: u16) -> Config {
 
 const RECIPIENTS: [&str; 3] = ["m001", "m002", "m003"];
 
-fn email(id: &str) -> String {
-    format!("{id}@members.example.jp")
-}
-
-/// A store with three class-1 members with addresses, one released report from an hour
-/// ago, and the digest's last window ending two hours ago.
-async fn store_with_digest_due(now: DateTime<Utc>) -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    for (i, id) in RECIPIENTS.iter().enumerate() {
-        let m = Member {
-            id: MemberId((*id).into()),
-            name: format!("Member {i}"),
-            category: Category::Other,
-            sector: None,
-            class: MemberClass::Class1,
-        };
-        store.writer().run(commands::enrol(m)).await.unwrap();
-    }
-    let mut d = ReportDraft::new("phishing wave", Tlp::Green);
-    d.push_observable(
-        Observable::parse(ObservableKind::Domain, "login-portal.example").unwrap(),
-        None,
-    );
-    let at = now - chrono::Duration::hours(1);
-    let seqs = musubi::sources::submission::store(&store, &MemberId("m001".into()), vec![d], at)
-        .await
-        .unwrap();
-    for report in seqs {
-        store
-            .writer()
-            .run(commands::release_report(
-                report,
-                "test-secretariat".into(),
-                at,
-            ))
-            .await
-            .unwrap();
-    }
+/// A world over `server`: three class-1 members with addresses, one released report from
+/// an hour ago, and the digest's last window ending two hours ago.
+async fn digest_due(server: SmtpServer, now: DateTime<Utc>) -> MailWorld<SmtpServer> {
+    let cfg = config(server.port);
+    let w = MailWorld::over(server, cfg, "daily");
     for id in RECIPIENTS {
-        store
-            .mail()
-            .set_contact(Contact {
-                member: MemberId((*id).into()),
-                email: email(id),
-                language: "en".into(),
-            })
-            .await
-            .unwrap();
+        w.member(id, MemberClass::Class1, Language::En).await;
     }
-    store
-        .mail()
-        .set_sent_until("daily", now - chrono::Duration::hours(2))
-        .await
-        .unwrap();
-    (dir, store)
-}
-
-/// The read path over one campaign snapshot, as the CLI builds it.
-fn rp(store: &Store, set: &Arc<musubi::correlate::CampaignSet>) -> ReadPath {
-    ReadPath::snapshot(store.clone(), set.clone(), None)
-}
-
-fn campaigns(store: &Store) -> Arc<musubi::correlate::CampaignSet> {
-    let (c, _) = Correlator::start(store, musubi::correlate::rules::Rules::shipped()).unwrap();
-    Arc::new(c.snapshot())
+    let phishing = [(ObservableKind::Domain, "login-portal.example")];
+    let an_hour_ago = now - chrono::Duration::hours(1);
+    w.report("m001", "phishing wave", Tlp::Green, &phishing, an_hour_ago)
+        .await;
+    w.sent_until(now - chrono::Duration::hours(2)).await;
+    w
 }
 
 /// Every recipient exactly once, under the Message-ID of its window, and nothing else.
@@ -322,27 +265,17 @@ fn assert_exactly_once(accepted: &[Accepted], window_end: DateTime<Utc>) {
 /// One fault: the first run fails with `expect` in its error, keeps the window open and is
 /// visible in the mail health; after recovery the window goes out once to everyone.
 async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option<usize>) {
-    let server = SmtpServer::start(fault).await;
-    let cfg = config(server.port);
-    let d = cfg.mail.digest("daily").unwrap();
-    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    let (_dir, store) = store_with_digest_due(now).await;
-    let stats = Arc::new(MailStats::default());
-    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
-    let set = campaigns(&store);
+    let now = now_micros();
+    let w = digest_due(SmtpServer::start(fault).await, now).await;
+    let (server, stats, store) = (&w.smtp, &w.stats, &w.store);
+    let set = w.campaigns();
 
     let started = Instant::now();
-    let err = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = w
+        .run_digest(&set, RunOptions::at(now))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "{fault:?}: bounded by timeout × attempts, took {:?}",
@@ -371,31 +304,15 @@ async fn fault_then_recovery(fault: Mode, expect: &[&str], mail_commands: Option
     );
 
     server.set(Mode::Accept);
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now + chrono::Duration::minutes(5)),
-    )
-    .await
-    .unwrap();
+    let recovered = RunOptions::at(now + chrono::Duration::minutes(5));
+    let out = w.run_digest(&set, recovered).await.unwrap();
     assert!(out.complete, "{fault:?}");
     assert_eq!(out.sent, RECIPIENTS.len(), "{fault:?}");
     assert_eq!(out.window_end, Some(now), "{fault:?}: the same window");
     assert!(stats.health().ok, "{fault:?}");
     // A further run opens a new, empty window: nothing is sent again.
-    let again = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now + chrono::Duration::minutes(10)),
-    )
-    .await
-    .unwrap();
+    let further = RunOptions::at(now + chrono::Duration::minutes(10));
+    let again = w.run_digest(&set, further).await.unwrap();
     assert_eq!(
         (again.sent, again.empty),
         (0, RECIPIENTS.len()),
@@ -426,24 +343,11 @@ async fn smtp_421_to_mail_from_is_retried_then_the_digest_goes_out_once() {
 /// more for the refused one.
 #[tokio::test]
 async fn smtp_554_to_rcpt_is_recorded_per_recipient_and_the_window_completes() {
-    let server = SmtpServer::start(Mode::RejectRcpt(554)).await;
-    let cfg = config(server.port);
-    let d = cfg.mail.digest("daily").unwrap();
-    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    let (_dir, store) = store_with_digest_due(now).await;
-    let stats = Arc::new(MailStats::default());
-    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
-    let set = campaigns(&store);
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now),
-    )
-    .await
-    .unwrap();
+    let now = now_micros();
+    let w = digest_due(SmtpServer::start(Mode::RejectRcpt(554)).await, now).await;
+    let (server, stats, store) = (&w.smtp, &w.stats, &w.store);
+    let set = w.campaigns();
+    let out = w.run_digest(&set, RunOptions::at(now)).await.unwrap();
     assert!(out.complete, "{out:?}");
     assert_eq!((out.sent, out.rejected), (0, RECIPIENTS.len()), "{out:?}");
     assert_eq!(server.mail_commands(), RECIPIENTS.len(), "one attempt each");
@@ -454,16 +358,8 @@ async fn smtp_554_to_rcpt_is_recorded_per_recipient_and_the_window_completes() {
     assert_eq!(refused.len(), RECIPIENTS.len());
     assert!(refused.values().all(|e| e.contains("554")), "{refused:?}");
     server.set(Mode::Accept);
-    let again = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now + chrono::Duration::minutes(5)),
-    )
-    .await
-    .unwrap();
+    let later = RunOptions::at(now + chrono::Duration::minutes(5));
+    let again = w.run_digest(&set, later).await.unwrap();
     assert_eq!(
         (again.sent, again.empty),
         (0, RECIPIENTS.len()),
@@ -483,35 +379,18 @@ async fn a_connection_dropped_mid_data_then_the_digest_goes_out_once() {
 async fn a_partly_delivered_window_resumes_without_duplicates() {
     let server = SmtpServer::start(Mode::Accept).await;
     server.limit(Some(1));
-    let cfg = config(server.port);
-    let d = cfg.mail.digest("daily").unwrap();
-    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    let (_dir, store) = store_with_digest_due(now).await;
-    let mailer = crate::mail::mailer(&cfg);
-    let set = campaigns(&store);
-    let err = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now),
-    )
-    .await
-    .unwrap_err();
+    let now = now_micros();
+    let w = digest_due(server, now).await;
+    let server = &w.smtp;
+    let set = w.campaigns();
+    let err = w.run_digest(&set, RunOptions::at(now)).await.unwrap_err();
     assert!(err.to_string().contains("421"), "{err}");
     assert_eq!(server.accepted().len(), 1);
     server.limit(None);
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(Utc::now()),
-    )
-    .await
-    .unwrap();
+    let out = w
+        .run_digest(&set, RunOptions::at(Utc::now()))
+        .await
+        .unwrap();
     assert_eq!((out.sent, out.already_sent), (2, 1), "{out:?}");
     assert_exactly_once(&server.accepted(), now);
 }
@@ -538,19 +417,7 @@ async fn the_daemon_serves_while_smtp_hangs_and_sends_once_after_recovery() {
     let token = data.add_member("Member 0", "class1", None);
     data.add_member("Member 1", "class1", None);
     data.add_member("Member 2", "class1", None);
-    for id in RECIPIENTS {
-        data.cli(&[
-            "--config",
-            &cfg,
-            "member",
-            "contact",
-            id,
-            "--email",
-            &email(id),
-            "--lang",
-            "en",
-        ]);
-    }
+    cli_contacts(&data, &cfg, &RECIPIENTS.map(|id| (id, "en")));
     let client = Client::new(&token);
     // A report in the window, then the digest's last window set to two hours ago so that a
     // window is due the moment the daemon starts.

@@ -7,20 +7,22 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
 use musubi::config::mail::Language;
 use musubi::council::commands;
-use musubi::model::{MemberClass, MemberId, ObservableKind, Tlp};
-use musubi::outputs::mail::digest::{self, RunOptions};
-use musubi::outputs::mail::{MailStats, Mailer};
+use musubi::model::{MemberClass, MemberId, Tlp};
+use musubi::outputs::mail::digest::RunOptions;
 use musubi::store::mail::Contact;
 use musubi::store::{Store, members::MemberStatus};
 
-use crate::mail::{DAILY, SHA_A, Sink, add_member, all_text, campaigns, config, report, rp};
+use crate::mail::{
+    DAILY, FILE_A, MailWorld, SHA_A, Sink, all_text, cli_contacts, config_file, now_micros,
+    smtp_toml,
+};
 use crate::util::{Client, Daemon, DataDir, submission, wait_current};
 
 async fn set_status(store: &Store, id: &str, to: MemberStatus) {
@@ -37,75 +39,25 @@ async fn set_status(store: &Store, id: &str, to: MemberStatus) {
         .unwrap();
 }
 
-fn now_micros() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
-}
-
 /// Finding 2: a suspended and an expelled member of the digest's audience, with addresses,
 /// receive nothing; the approved ones do. (On main every audience member was mailed.)
 #[tokio::test]
 async fn suspended_and_expelled_members_receive_no_digest() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let active = add_member(
-        &store,
-        "m001",
-        "Active",
-        MemberClass::Class1,
-        None,
-        Language::En,
-    )
-    .await;
-    let suspended = add_member(
-        &store,
-        "m002",
-        "Suspended",
-        MemberClass::Class1,
-        None,
-        Language::En,
-    )
-    .await;
-    let expelled = add_member(
-        &store,
-        "m003",
-        "Expelled",
-        MemberClass::Class2,
-        None,
-        Language::En,
-    )
-    .await;
-    set_status(&store, "m002", MemberStatus::Suspended).await;
-    set_status(&store, "m003", MemberStatus::Expelled).await;
+    let w = MailWorld::start(DAILY, "daily");
+    let active = w.member("m001", MemberClass::Class1, Language::En).await;
+    let suspended = w.member("m002", MemberClass::Class1, Language::En).await;
+    let expelled = w.member("m003", MemberClass::Class2, Language::En).await;
+    set_status(&w.store, "m002", MemberStatus::Suspended).await;
+    set_status(&w.store, "m003", MemberStatus::Expelled).await;
     let now = now_micros();
-    report(
-        &store,
-        "m001",
-        "green for everyone",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        now - chrono::Duration::hours(1),
-    )
-    .await;
-    store
-        .mail()
-        .set_sent_until("daily", now - chrono::Duration::hours(2))
-        .await
-        .unwrap();
-    let set = campaigns(&store);
-    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), Default::default()).unwrap();
-    let d = cfg.mail.digest("daily").unwrap();
-    let out = digest::run(
-        &rp(&store, &set),
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(now),
-    )
-    .await
-    .unwrap();
+    let an_hour_ago = now - chrono::Duration::hours(1);
+    let title = "green for everyone";
+    w.report("m001", title, Tlp::Green, FILE_A, an_hour_ago)
+        .await;
+    w.sent_until(now - chrono::Duration::hours(2)).await;
+    let set = w.campaigns();
+    let out = w.run_digest(&set, RunOptions::at(now)).await.unwrap();
+    let sink = &w.smtp;
     assert!(out.complete);
     assert_eq!(sink.to(&active).len(), 1, "{out:?}");
     assert!(
@@ -125,24 +77,15 @@ async fn suspended_and_expelled_members_receive_no_digest() {
 /// window stayed open, to be retried every minute for ever.)
 #[tokio::test]
 async fn a_permanently_refused_recipient_does_not_hold_back_the_digest() {
-    let sink = Sink::start();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path()).unwrap();
-    let cfg = config(sink.port, DAILY);
-    let a = add_member(&store, "m001", "A", MemberClass::Class1, None, Language::En).await;
-    add_member(&store, "m002", "B", MemberClass::Class1, None, Language::En).await;
-    let c = add_member(&store, "m003", "C", MemberClass::Class1, None, Language::En).await;
-    let s = add_member(
-        &store,
-        "s001",
-        "Analyst",
-        MemberClass::Secretariat,
-        None,
-        Language::En,
-    )
-    .await;
+    let w = MailWorld::start(DAILY, "daily");
+    let a = w.member("m001", MemberClass::Class1, Language::En).await;
+    w.member("m002", MemberClass::Class1, Language::En).await;
+    let c = w.member("m003", MemberClass::Class1, Language::En).await;
+    let s = w
+        .member("s001", MemberClass::Secretariat, Language::En)
+        .await;
     // m002's mailbox no longer exists.
-    store
+    w.store
         .mail()
         .set_contact(Contact {
             member: MemberId("m002".into()),
@@ -152,26 +95,14 @@ async fn a_permanently_refused_recipient_does_not_hold_back_the_digest() {
         .await
         .unwrap();
     let now = now_micros();
-    report(
-        &store,
-        "m001",
-        "green wave",
-        Tlp::Green,
-        &[(ObservableKind::Sha256, SHA_A)],
-        now - chrono::Duration::hours(1),
-    )
-    .await;
-    store
-        .mail()
-        .set_sent_until("daily", now - chrono::Duration::hours(2))
-        .await
-        .unwrap();
-    let set = campaigns(&store);
-    let stats = Arc::new(MailStats::default());
-    let mailer = Mailer::new(cfg.mail.smtp.as_ref().unwrap(), stats.clone()).unwrap();
-    let d = cfg.mail.digest("daily").unwrap();
-    let read = rp(&store, &set);
-    let out = digest::run(&read, &store.mail(), &cfg, &mailer, d, RunOptions::at(now))
+    let an_hour_ago = now - chrono::Duration::hours(1);
+    w.report("m001", "green wave", Tlp::Green, FILE_A, an_hour_ago)
+        .await;
+    w.sent_until(now - chrono::Duration::hours(2)).await;
+    let set = w.campaigns();
+    let (sink, stats, store) = (&w.smtp, &w.stats, &w.store);
+    let out = w
+        .run_digest(&set, RunOptions::at(now))
         .await
         .expect("a refused recipient does not fail the digest");
     assert!(out.complete, "{out:?}");
@@ -185,16 +116,7 @@ async fn a_permanently_refused_recipient_does_not_hold_back_the_digest() {
     // The next run is a new window: the refused recipient is not tried again for the old
     // one, and the secretariat (only) is told.
     let later = Utc::now() + chrono::Duration::seconds(1);
-    let out = digest::run(
-        &read,
-        &store.mail(),
-        &cfg,
-        &mailer,
-        d,
-        RunOptions::at(later),
-    )
-    .await
-    .unwrap();
+    let out = w.run_digest(&set, RunOptions::at(later)).await.unwrap();
     assert_eq!(out.window_start, Some(now), "{out:?}");
     assert_eq!(stats.health().failures, 1, "not retried");
     let to_s = sink.to(&s);
@@ -212,33 +134,22 @@ async fn a_permanently_refused_recipient_does_not_hold_back_the_digest() {
     }
 }
 
+/// The daemon's configuration: the SMTP server on `port` (the default 30 s timeout), a
+/// yearly digest, and `extra` sections.
 fn write_config(data: &DataDir, port: u16, extra: &str) -> String {
-    let path = data.path().join("musubi.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[server]
-public_url = "https://musubi.example.jp"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "musubi <musubi@council.example.jp>"
-retry_attempts = 2
-retry_backoff_ms = 50
-
+    config_file(
+        data,
+        &format!(
+            r#"{}
 [[digest]]
 name = "daily"
 schedule = "0 0 8 1 1 *"
 classes = ["class1", "class2"]
 {extra}
-"#
+"#,
+            smtp_toml(port, 30)
         ),
     )
-    .unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 /// Finding 16 (b) and finding 2 through the binary: `musubi digest send` delivers the
@@ -252,19 +163,7 @@ fn digest_send_works_from_the_cli() {
     let cfg = cfg.as_str();
     data.add_member("Active Member", "class1", None);
     data.add_member("Suspended Member", "class1", None);
-    for id in ["m001", "m002"] {
-        data.cli(&[
-            "--config",
-            cfg,
-            "member",
-            "contact",
-            id,
-            "--email",
-            &format!("{id}@members.example.jp"),
-            "--lang",
-            "en",
-        ]);
-    }
+    cli_contacts(&data, cfg, &[("m001", "en"), ("m002", "en")]);
     data.cli(&["member", "status", "m002", "suspended"]);
     let file = data.path().join("r.json");
     std::fs::write(
@@ -385,19 +284,11 @@ webhook_secret_file = "hook.key"
     let b = data.add_member("Bank Two", "class1", Some("finance"));
     data.add_member("Suspended Three", "class1", Some("water"));
     data.add_member("Analyst", "secretariat", None);
-    for id in ["m001", "m002", "m003"] {
-        data.cli(&[
-            "--config",
-            cfg,
-            "member",
-            "contact",
-            id,
-            "--email",
-            &format!("{id}@members.example.jp"),
-            "--lang",
-            "en",
-        ]);
-    }
+    cli_contacts(
+        &data,
+        cfg,
+        &[("m001", "en"), ("m002", "en"), ("m003", "en")],
+    );
     data.cli(&["member", "status", "m003", "suspended"]);
     let daemon = Daemon::start_with(&data, &["--config", cfg]);
     let (ca, cb) = (Client::new(&a), Client::new(&b));
