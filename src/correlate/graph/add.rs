@@ -192,11 +192,7 @@ impl Engine {
     pub(super) fn mark_dirty_report(&mut self, p: u32) {
         let slot = self.camp_of[p as usize];
         if slot != u32::MAX {
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .dirty
-                .insert(slot);
+            self.snap_mut().dirty.insert(slot);
         }
     }
 
@@ -259,13 +255,7 @@ impl Engine {
         o: u32,
         mut f: impl FnMut(&mut super::live::Live, (u32, u32), &[Observable]),
     ) {
-        if self
-            .snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .is_empty()
-        {
+        if self.snap_mut().live.is_empty() {
             return;
         }
         let slots = self.slots_carrying(o);
@@ -322,20 +312,17 @@ impl Engine {
     fn dirty_linked_by(&mut self, o: u32) {
         for (slot, n) in self.holder_slots(o) {
             if n >= 2 {
-                self.snap
-                    .get_mut()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .dirty
-                    .insert(slot);
+                self.snap_mut().dirty.insert(slot);
             }
         }
     }
 
     /// A feed name was added to those of `o`: only campaigns whose last snapshot raised
-    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it),
-    /// of those only the ones that do not name it yet, and of those counted afresh, only the ones where `o` is a member value among the
-    /// first known ones by number, whose feeds the evidence names (most campaigns holding
-    /// a popular value were rebuilt to show exactly what they showed).
+    /// `known` show feed names (one that does not is rebuilt anyway by whatever raises it);
+    /// of those only the ones that do not name it yet; and of those counted afresh, only the
+    /// ones where `o` is a member value among the first known ones by number, whose feeds
+    /// the evidence names (most campaigns holding a popular value were rebuilt to show
+    /// exactly what they showed).
     fn dirty_known_holders(&mut self, o: u32) {
         let member_value = self.member_value(o);
         let mut slots: Vec<(u32, bool)> = self

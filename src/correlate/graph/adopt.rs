@@ -19,11 +19,7 @@ impl Engine {
         let mut slots: FxHashSet<u32> = if everything {
             self.slot_of_id.values().copied().collect()
         } else {
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .dirty
-                .clone()
+            self.snap_mut().dirty.clone()
         };
         for &(seq, id) in changed {
             self.ids.set(seq, id);

@@ -314,30 +314,17 @@ impl Engine {
         groups.sort_unstable_by_key(|g| g[0]);
         phases.lap("groups");
         // Replace every campaign.
-        for id in self.slot_of_id.keys() {
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .gone
-                .insert(*id);
-        }
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        snap.gone.extend(self.slot_of_id.keys().cloned());
         self.camps.clear();
         self.feed_names
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .clear();
+        self.snap_mut().live.clear();
         self.free.clear();
         self.slot_of_id.clear();
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .clear();
+        self.snap_mut().dirty.clear();
         self.camp_of = vec![u32::MAX; n];
         self.pos = vec![0; n];
         let events = self.install(groups);
@@ -354,11 +341,8 @@ impl Engine {
         }
         phases.lap("tallies");
         // Flags depend on rules too: rebuild every campaign at the next snapshot.
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .extend(self.slot_of_id.values().copied());
+        let snap = self.snap.get_mut().unwrap_or_else(|e| e.into_inner());
+        snap.dirty.extend(self.slot_of_id.values().copied());
         events
     }
 }

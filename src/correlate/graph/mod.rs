@@ -291,6 +291,12 @@ impl Phases {
 }
 
 impl Engine {
+    /// The snapshot state, for a write that needs nothing else of the engine (`&mut self`:
+    /// no lock is taken).
+    fn snap_mut(&mut self) -> &mut Snap {
+        self.snap.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// An empty engine with the shipped rules that will keep the ids already in `ids`.
     pub fn new(ids: IdBook) -> Engine {
         Engine::with_rules(Rules::shipped(), ids)

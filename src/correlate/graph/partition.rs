@@ -91,11 +91,7 @@ impl Engine {
         }
         self.camps[slot as usize].tally = Some(tally);
         if let Some(live) = live {
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .live
-                .insert(slot, live);
+            self.snap_mut().live.insert(slot, live);
         }
     }
 
@@ -112,11 +108,7 @@ impl Engine {
 
     /// Drops the live view of `slot` (its campaign is made afresh or changes its id).
     pub(super) fn drop_live(&mut self, slot: u32) {
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .remove(&slot);
+        self.snap_mut().live.remove(&slot);
     }
 
     /// Whether report `m` came from a member (not a feed).
@@ -160,11 +152,7 @@ impl Engine {
         }
         self.slot_of_id.insert(id, slot);
         self.drop_live(slot);
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .insert(slot);
+        self.snap_mut().dirty.insert(slot);
         slot
     }
 
@@ -182,11 +170,7 @@ impl Engine {
             self.slot_of_id.remove(&camp.id);
         }
         self.free.push(slot);
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .remove(&slot);
+        self.snap_mut().dirty.remove(&slot);
         self.drop_live(slot);
         camp
     }
@@ -265,11 +249,7 @@ impl Engine {
             }
             let camp = self.free_slot(s);
             from.push(camp.id);
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .gone
-                .insert(camp.id);
+            self.snap_mut().gone.insert(camp.id);
             let base = self.camps[winner as usize].members.len();
             for (i, &m) in camp.members.iter().enumerate() {
                 self.camp_of[m as usize] = winner;
@@ -291,11 +271,7 @@ impl Engine {
         self.camp_of[r as usize] = winner;
         self.tally_joined(winner, &joined);
         self.ids.set(seq, into);
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .insert(winner);
+        self.snap_mut().dirty.insert(winner);
         if !from.is_empty() {
             from.sort();
             events.push(CampaignEvent::Merged { into, from });
@@ -327,11 +303,7 @@ impl Engine {
                 self.pos[moved as usize] = i as u32;
             }
         }
-        self.snap
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .dirty
-            .insert(slot);
+        self.snap_mut().dirty.insert(slot);
         let from = self.camps[slot as usize].id;
         let first = group
             .iter()
@@ -383,11 +355,7 @@ impl Engine {
             .collect();
         let (assigned, events) = self.ids.assign(&seqs, &starts, &campaign);
         for (g, id) in groups.into_iter().zip(assigned) {
-            self.snap
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .gone
-                .remove(&id);
+            self.snap_mut().gone.remove(&id);
             self.new_slot(g, id);
         }
         events
