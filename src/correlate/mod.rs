@@ -10,6 +10,7 @@
 //! - [`graph`]: the engine: pairwise weighted linking, campaigns, pins, snapshots.
 //! - [`flags`]: machine findings on campaigns, each with its evidence.
 //! - [`ids`]: stable `C-YYYY-NNNN` ids, matched to groups by overlap.
+//! - [`shared`]: the copy-on-write containers that consecutive snapshots share.
 //! - [`synth`]: a synthetic report generator for benchmarks and load tests.
 
 pub mod catchup;
@@ -19,10 +20,11 @@ pub mod flags;
 pub mod graph;
 pub mod ids;
 pub mod rules;
+pub mod shared;
 pub mod suppress;
 pub mod synth;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +40,7 @@ pub use flags::{Evidence, Flag, FlagKind};
 pub use graph::{Engine, Pin};
 pub use ids::{CampaignEvent, IdBook};
 pub use rules::{Rules, RulesError};
+pub use shared::{IdMap, ReportMap, SharedList};
 pub use suppress::Suppression;
 
 /// What correlation needs to know about a report.
@@ -372,271 +375,6 @@ pub enum Group {
     Advisory(Advisory),
 }
 
-/// Reports per chunk of [`ReportMap`].
-const CHUNK: u64 = 256;
-
-/// The campaign of each report, in chunks of consecutive seqs shared between snapshots:
-/// taking a snapshot copies one pointer per chunk, and a change copies only the chunks it
-/// touches (a plain map of a million reports cost 15 ms to copy per snapshot).
-#[derive(Debug, Clone, Default)]
-pub struct ReportMap {
-    chunks: HashMap<u64, Arc<[Option<CampaignId>; CHUNK as usize]>>,
-    len: usize,
-}
-
-impl ReportMap {
-    fn at(seq: Seq) -> (u64, usize) {
-        (seq.0 / CHUNK, (seq.0 % CHUNK) as usize)
-    }
-
-    pub fn get(&self, seq: &Seq) -> Option<&CampaignId> {
-        let (c, i) = Self::at(*seq);
-        self.chunks.get(&c)?[i].as_ref()
-    }
-
-    pub fn contains_key(&self, seq: &Seq) -> bool {
-        self.get(seq).is_some()
-    }
-
-    /// Sets the campaign of `seq`; returns the one it had.
-    pub fn insert(&mut self, seq: Seq, id: CampaignId) -> Option<CampaignId> {
-        let (c, i) = Self::at(seq);
-        let chunk = self
-            .chunks
-            .entry(c)
-            .or_insert_with(|| Arc::new([None; CHUNK as usize]));
-        if chunk[i] == Some(id) {
-            return Some(id);
-        }
-        let old = Arc::make_mut(chunk)[i].replace(id);
-        if old.is_none() {
-            self.len += 1;
-        }
-        old
-    }
-
-    pub fn remove(&mut self, seq: &Seq) -> Option<CampaignId> {
-        let (c, i) = Self::at(*seq);
-        let chunk = self.chunks.get_mut(&c)?;
-        chunk[i]?;
-        let old = Arc::make_mut(chunk)[i].take();
-        self.len -= 1;
-        if chunk.iter().all(Option::is_none) {
-            self.chunks.remove(&c);
-        }
-        old
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Every report with its campaign, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (Seq, CampaignId)> + '_ {
-        self.chunks.iter().flat_map(|(&c, chunk)| {
-            chunk
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, id)| id.map(|id| (Seq(c * CHUNK + i as u64), id)))
-        })
-    }
-}
-
-/// Items per chunk of a [`SharedList`]. A snapshot copies one pointer per chunk and a
-/// change copies the chunk it touches: with `n` items and `d` of them changed per
-/// snapshot, the copy costs about `n / CHUNK + d × CHUNK` pointer clones (each an atomic
-/// increment on memory of its own). At 233k campaigns and ~800 changed, 16 is near the
-/// least of both.
-const LIST_CHUNK: usize = 16;
-
-/// A list shared between snapshots in chunks (copy on write): what `Vec<Arc<_>>` was,
-/// without cloning every element's pointer for each snapshot (233k campaign pointers cost
-/// ~7.5 ms per snapshot at 1M reports). Every chunk but the last is full, so positions
-/// are stable and indexing is a division.
-#[derive(Debug)]
-pub struct SharedList<T> {
-    chunks: Vec<Arc<Vec<T>>>,
-    len: usize,
-}
-
-impl<T> Default for SharedList<T> {
-    fn default() -> SharedList<T> {
-        SharedList {
-            chunks: Vec::new(),
-            len: 0,
-        }
-    }
-}
-
-impl<T> Clone for SharedList<T> {
-    fn clone(&self) -> SharedList<T> {
-        SharedList {
-            chunks: self.chunks.clone(),
-            len: self.len,
-        }
-    }
-}
-
-impl<T: Clone> SharedList<T> {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i / LIST_CHUNK)?.get(i % LIST_CHUNK)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.chunks.iter().flat_map(|c| c.iter())
-    }
-
-    pub fn push(&mut self, item: T) {
-        match self.chunks.last_mut() {
-            Some(last) if last.len() < LIST_CHUNK => Arc::make_mut(last).push(item),
-            _ => {
-                let mut chunk = Vec::with_capacity(LIST_CHUNK);
-                chunk.push(item);
-                self.chunks.push(Arc::new(chunk));
-            }
-        }
-        self.len += 1;
-    }
-
-    /// Replaces the item at `i` (copies its chunk if a snapshot shares it).
-    pub fn set(&mut self, i: usize, item: T) {
-        assert!(i < self.len, "index {i} out of a list of {}", self.len);
-        Arc::make_mut(&mut self.chunks[i / LIST_CHUNK])[i % LIST_CHUNK] = item;
-    }
-
-    /// Takes the last item out.
-    pub fn pop(&mut self) -> Option<T> {
-        let last = self.chunks.last_mut()?;
-        let item = Arc::make_mut(last).pop();
-        if last.is_empty() {
-            self.chunks.pop();
-        }
-        self.len -= 1;
-        item
-    }
-
-    /// Takes the item at `i` out and puts the last one in its place (as `Vec::swap_remove`).
-    pub fn swap_remove(&mut self, i: usize) -> T {
-        assert!(i < self.len, "index {i} out of a list of {}", self.len);
-        let last = self.pop().expect("not empty");
-        if i == self.len {
-            return last;
-        }
-        std::mem::replace(
-            &mut Arc::make_mut(&mut self.chunks[i / LIST_CHUNK])[i % LIST_CHUNK],
-            last,
-        )
-    }
-}
-
-impl<T> std::ops::Index<usize> for SharedList<T> {
-    type Output = T;
-
-    fn index(&self, i: usize) -> &T {
-        &self.chunks[i / LIST_CHUNK][i % LIST_CHUNK]
-    }
-}
-
-impl<'a, T: Clone> IntoIterator for &'a SharedList<T> {
-    type Item = &'a T;
-    type IntoIter = std::iter::FlatMap<
-        std::slice::Iter<'a, Arc<Vec<T>>>,
-        &'a Vec<T>,
-        fn(&'a Arc<Vec<T>>) -> &'a Vec<T>,
-    >;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.chunks.iter().flat_map(|c| &**c)
-    }
-}
-
-/// Numbers per chunk of an [`IdMap`].
-const ID_CHUNK: u32 = 256;
-
-/// Absent from an [`IdMap`] chunk.
-const NO_INDEX: usize = usize::MAX;
-
-/// A position per campaign id, in chunks of consecutive numbers shared between snapshots
-/// (as [`ReportMap`]): a `HashMap` of 233k ids cost a 4.5 MB copy per snapshot, and only
-/// campaigns that appear, go or move change it.
-#[derive(Debug, Clone, Default)]
-pub struct IdMap {
-    chunks: HashMap<(u16, u32), Arc<[usize; ID_CHUNK as usize]>>,
-    len: usize,
-}
-
-impl IdMap {
-    fn at(id: CampaignId) -> ((u16, u32), usize) {
-        (
-            (id.year, id.number / ID_CHUNK),
-            (id.number % ID_CHUNK) as usize,
-        )
-    }
-
-    pub fn get(&self, id: &CampaignId) -> Option<&usize> {
-        let (c, i) = Self::at(*id);
-        let at = &self.chunks.get(&c)?[i];
-        (*at != NO_INDEX).then_some(at)
-    }
-
-    pub fn contains_key(&self, id: &CampaignId) -> bool {
-        self.get(id).is_some()
-    }
-
-    /// Sets the position of `id`; returns the one it had.
-    pub fn insert(&mut self, id: CampaignId, index: usize) -> Option<usize> {
-        assert_ne!(index, NO_INDEX, "a position in a list");
-        let (c, i) = Self::at(id);
-        let chunk = self
-            .chunks
-            .entry(c)
-            .or_insert_with(|| Arc::new([NO_INDEX; ID_CHUNK as usize]));
-        if chunk[i] == index {
-            return Some(index);
-        }
-        let old = std::mem::replace(&mut Arc::make_mut(chunk)[i], index);
-        if old == NO_INDEX {
-            self.len += 1;
-            return None;
-        }
-        Some(old)
-    }
-
-    pub fn remove(&mut self, id: &CampaignId) -> Option<usize> {
-        let (c, i) = Self::at(*id);
-        let chunk = self.chunks.get_mut(&c)?;
-        if chunk[i] == NO_INDEX {
-            return None;
-        }
-        let old = std::mem::replace(&mut Arc::make_mut(chunk)[i], NO_INDEX);
-        self.len -= 1;
-        if chunk.iter().all(|&p| p == NO_INDEX) {
-            self.chunks.remove(&c);
-        }
-        Some(old)
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 /// An immutable snapshot of all campaigns, swapped whole behind an `Arc` so that readers
 /// never see a half-applied update. Campaigns are shared (`Arc`) between snapshots: taking
 /// a snapshot only rebuilds the campaigns that changed.
@@ -799,10 +537,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn id(number: u32) -> CampaignId {
-        CampaignId { year: 2026, number }
-    }
-
     /// A campaign's report list takes no more room than the `Vec` it replaced: a snapshot
     /// holds 233k of them at 1M reports.
     #[test]
@@ -849,59 +583,6 @@ mod tests {
                 }
                 for s in 0..300 {
                     prop_assert_eq!(reports.contains(&Seq(s)), want.contains(&s));
-                }
-            }
-        }
-
-        /// A shared list and an id map follow a `Vec` and a `HashMap` under pushes, sets
-        /// and swap-removes, and a copy taken before the changes keeps what it held: the
-        /// chunks a change touches are copied, not written through.
-        #[test]
-        fn shared_lists_copy_what_they_change(
-            ops in prop::collection::vec((0u8..3, 0usize..200, any::<u32>()), 1..400),
-            copy_at in 0usize..400,
-        ) {
-            let (mut list, mut want) = (SharedList::default(), Vec::new());
-            let (mut ids, mut want_ids) = (IdMap::default(), HashMap::new());
-            let mut copies = None;
-            for (n, (op, i, v)) in ops.into_iter().enumerate() {
-                if n == copy_at {
-                    copies = Some((list.clone(), want.clone(), ids.clone(), want_ids.clone()));
-                }
-                match op {
-                    0 => {
-                        list.push(v);
-                        want.push(v);
-                        let at = want.len() - 1;
-                        prop_assert_eq!(ids.insert(id(v % 1000), at), want_ids.insert(id(v % 1000), at));
-                    }
-                    1 if !want.is_empty() => {
-                        let i = i % want.len();
-                        list.set(i, v);
-                        want[i] = v;
-                    }
-                    _ if !want.is_empty() => {
-                        let i = i % want.len();
-                        prop_assert_eq!(list.swap_remove(i), want.swap_remove(i));
-                        prop_assert_eq!(ids.remove(&id(v % 1000)), want_ids.remove(&id(v % 1000)));
-                    }
-                    _ => {}
-                }
-                prop_assert_eq!(list.len(), want.len());
-                prop_assert_eq!(list.iter().copied().collect::<Vec<_>>(), want.clone());
-                prop_assert_eq!(ids.len(), want_ids.len());
-            }
-            for (k, v) in &want_ids {
-                prop_assert_eq!(ids.get(k), Some(v));
-            }
-            if let Some((list, want, ids, want_ids)) = copies {
-                prop_assert_eq!(list.iter().copied().collect::<Vec<_>>(), want.clone());
-                for (i, v) in want.iter().enumerate() {
-                    prop_assert_eq!(&list[i], v);
-                }
-                prop_assert_eq!(ids.len(), want_ids.len());
-                for n in 0..1000 {
-                    prop_assert_eq!(ids.get(&id(n)), want_ids.get(&id(n)));
                 }
             }
         }
